@@ -1,0 +1,40 @@
+//! Process-wide state shared by every face: configuration, the store, and
+//! lifecycle flags. Faces receive `Arc<App>`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::store::SharedStore;
+
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub metrics: PrometheusHandle,
+    pub started_at: Instant,
+    draining: AtomicBool,
+}
+
+impl App {
+    pub fn new(config: Arc<Config>, store: SharedStore, metrics: PrometheusHandle) -> Arc<App> {
+        Arc::new(App {
+            config,
+            store,
+            metrics,
+            started_at: Instant::now(),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the node as leaving: /readyz fails so load balancers move away.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,229 @@
+//! Loading: TOML file (optional), then `BWGATE__SECTION__KEY` environment
+//! overrides, then CLI flags. Every error names the key or variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::{ClientAuth, Config, LogFormat};
+
+pub const ENV_PREFIX: &str = "BWGATE__";
+
+/// One problem found in the configuration, named by its dotted key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+fn format_problems(problems: &[ConfigProblem]) -> String {
+    let mut out = format!("configuration has {} problem(s):", problems.len());
+    for p in problems {
+        out.push_str("\n  - ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+/// Values given as command-line flags; they win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub certs_dir: Option<PathBuf>,
+    pub client_auth: Option<ClientAuth>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+/// Loads the configuration from `path` (or defaults), the process
+/// environment and `flags`, without validating cross-field rules.
+pub fn load(path: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+    load_from(path, std::env::vars(), flags)
+}
+
+/// As `load`, with the environment given explicitly (for tests).
+pub fn load_from(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut table = match path {
+        Some(p) => read_file(p)?,
+        None => Table::new(),
+    };
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    // Deterministic order: later variables never depend on iteration order.
+    env.sort();
+    for (var, raw) in &env {
+        apply_env(&mut table, var, raw)?;
+    }
+    let mut config = deserialize(table)?;
+    apply_flags(&mut config, flags);
+    Ok(config)
+}
+
+fn read_file(path: &Path) -> Result<Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse::<Table>().map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+/// `BWGATE__TLS__CLIENT_AUTH=optional` sets `tls.client_auth`; a numeric
+/// segment indexes an array of tables (`BWGATE__TEMPLATES__0__NAME`).
+fn apply_env(table: &mut Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_string(),
+        message,
+    };
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    if path.iter().any(|s| s.is_empty()) {
+        return Err(env_err("empty key segment".into()));
+    }
+    let value = parse_env_value(raw);
+    let (last, parents) = match path.split_last() {
+        Some(split) => split,
+        None => return Err(env_err("no key after the prefix".into())),
+    };
+    let mut root = Value::Table(std::mem::take(table));
+    let mut cursor = &mut root;
+    for seg in parents {
+        cursor = descend(cursor, seg).map_err(env_err)?;
+    }
+    match cursor {
+        Value::Table(t) => {
+            t.insert(last.clone(), value);
+        }
+        Value::Array(items) => {
+            let idx: usize = last
+                .parse()
+                .map_err(|_| env_err(format!("'{last}' is not an array index")))?;
+            if idx < items.len() {
+                items[idx] = value;
+            } else if idx == items.len() {
+                items.push(value);
+            } else {
+                return Err(env_err(format!("index {idx} is past the end")));
+            }
+        }
+        _ => return Err(env_err("cannot set a key inside a plain value".into())),
+    }
+    if let Value::Table(t) = root {
+        *table = t;
+    }
+    Ok(())
+}
+
+fn descend<'a>(value: &'a mut Value, seg: &str) -> Result<&'a mut Value, String> {
+    match value {
+        Value::Table(t) => Ok(t
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Table(Table::new()))),
+        Value::Array(items) => {
+            let idx: usize = seg
+                .parse()
+                .map_err(|_| format!("'{seg}' is not an array index"))?;
+            if idx == items.len() {
+                items.push(Value::Table(Table::new()));
+            }
+            items
+                .get_mut(idx)
+                .ok_or_else(|| format!("index {idx} is past the end"))
+        }
+        _ => Err(format!("'{seg}' is inside a plain value")),
+    }
+}
+
+/// A TOML literal when it parses as one (`8443`, `true`, `["a"]`), else the
+/// raw text as a string (`127.0.0.1:8443`, `optional`).
+fn parse_env_value(raw: &str) -> Value {
+    format!("v = {raw}")
+        .parse::<Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
+fn deserialize(table: Table) -> Result<Config, ConfigError> {
+    let value = Value::Table(table);
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let key = err.path().to_string();
+        let key = if key == "." || key.is_empty() {
+            "(top level)".to_string()
+        } else {
+            key
+        };
+        ConfigError::Invalid(vec![ConfigProblem {
+            key,
+            message: err.into_inner().to_string(),
+        }])
+    })
+}
+
+fn apply_flags(config: &mut Config, flags: &Overrides) {
+    if let Some(v) = flags.listen {
+        config.server.listen = v;
+    }
+    if let Some(v) = flags.admin_listen {
+        config.server.admin_listen = v;
+    }
+    if let Some(v) = &flags.data_dir {
+        config.server.data_dir = v.clone();
+    }
+    if let Some(v) = &flags.certs_dir {
+        config.tls.certs_dir = v.clone();
+    }
+    if let Some(v) = flags.client_auth {
+        config.tls.client_auth = v;
+    }
+    if let Some(v) = flags.log_format {
+        config.log.format = v;
+    }
+    if let Some(v) = &flags.log_level {
+        config.log.level = v.clone();
+    }
+}
+
+/// Parses a config from TOML text (used by tests and `config check`).
+pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+    let table = text.parse::<Table>().map_err(|e| ConfigError::Syntax {
+        path: PathBuf::from("(inline)"),
+        message: e.to_string(),
+    })?;
+    deserialize(table)
+}

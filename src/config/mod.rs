@@ -1,0 +1,276 @@
+//! The one typed configuration: TOML file, then `BWGATE__SECTION__KEY`
+//! environment overrides, then CLI flags; validated once at start.
+
+mod load;
+mod validate;
+
+pub use load::{from_toml_str, load, load_from, ConfigError, ConfigProblem, Overrides, ENV_PREFIX};
+pub use validate::validate;
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::template::TemplateSettings;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+    pub demo: DemoConfig,
+    pub partners: Vec<PartnerConfig>,
+    pub clusters: Vec<ClusterConfig>,
+    pub templates: Vec<TemplateConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTPS listener for the BroadWorks-facing faces.
+    pub listen: SocketAddr,
+    /// Plain-HTTP ops listener: /healthz, /readyz, /metrics.
+    pub admin_listen: SocketAddr,
+    /// Base URL advertised in Provisioning Adapter URLs; defaults to
+    /// `https://{listen}`.
+    pub public_url: Option<String>,
+    /// Data directory (SQLite database, demo template, mail spool).
+    pub data_dir: PathBuf,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Worker threads for the async runtime; 0 = one per core.
+    pub worker_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            shutdown_grace_secs: 30,
+            worker_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Handshake fails without a certificate chaining to `client_ca`.
+    Require,
+    /// A certificate is verified if presented; anonymous clients are allowed.
+    Optional,
+    /// No client certificates are requested.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsMinVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM). Unset: dev certificates in `certs_dir`,
+    /// generated on first start.
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM, PKCS#8/SEC1/PKCS#1).
+    pub key: Option<PathBuf>,
+    /// Trust anchors for client certificates (PEM files). Unset with dev
+    /// certificates: the dev CA.
+    pub client_ca: Vec<PathBuf>,
+    pub client_auth: ClientAuth,
+    pub min_version: TlsMinVersion,
+    /// Where `bwgate certs init` and first start write dev certificates.
+    pub certs_dir: PathBuf,
+    /// How often certificate files are checked for changes (SIGHUP reloads at once).
+    pub reload_interval_secs: u64,
+    /// Warn this many days before a certificate expires.
+    pub expiry_warn_days: u32,
+    /// Server-side TLS session cache entries (stateful resumption).
+    pub session_cache_size: usize,
+    /// Also issue stateless session tickets.
+    pub session_tickets: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            client_ca: Vec::new(),
+            client_auth: ClientAuth::Require,
+            min_version: TlsMinVersion::Tls12,
+            certs_dir: PathBuf::from("certs"),
+            reload_interval_secs: 5,
+            expiry_warn_days: 30,
+            session_cache_size: 32_768,
+            session_tickets: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_body_bytes: usize,
+    /// HTTP/1 read buffer (bounds the request head) and HTTP/2 header list size.
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub handshake_timeout_ms: u64,
+    /// Time allowed for a request head to arrive. On HTTP/1 keep-alive
+    /// connections it counts from the end of the previous response, so it
+    /// is also the idle timeout.
+    pub header_read_timeout_ms: u64,
+    /// Time allowed to receive a whole request body.
+    pub body_read_timeout_ms: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    pub max_xml_depth: usize,
+    pub max_xml_elements: usize,
+    /// Operations allowed in one flow-through document.
+    pub max_operations: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+            handshake_timeout_ms: 10_000,
+            header_read_timeout_ms: 30_000,
+            body_read_timeout_ms: 30_000,
+            max_concurrent_streams: 256,
+            max_xml_depth: 16,
+            max_xml_elements: 50_000,
+            max_operations: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// fsync at every commit: acknowledged work survives power loss.
+    Full,
+    /// WAL without fsync per commit: survives process crashes, not power loss.
+    Normal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// SQLite database file; relative paths are under `server.data_dir`.
+    pub sqlite_path: PathBuf,
+    pub sqlite_synchronous: SqliteSync,
+    /// Most writes folded into one group-commit transaction.
+    pub group_commit_max: usize,
+    /// Read-only connections for concurrent readers.
+    pub read_connections: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Sqlite,
+            sqlite_path: PathBuf::from("bwgate.db"),
+            sqlite_synchronous: SqliteSync::Full,
+            group_commit_max: 1024,
+            read_connections: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// tracing filter, e.g. `info` or `bwgate=debug,hyper=warn`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+            level: "info".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Create a demo partner and template on start when no templates are declared.
+    pub enabled: bool,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub admin_email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub id: String,
+    pub partner: String,
+    pub name: String,
+    #[serde(default)]
+    pub xsp_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub provisioning_id: String,
+    pub partner: String,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    pub name: String,
+    /// BroadWorks `provisioningUserId` (1..80 characters).
+    pub provisioning_username: String,
+    /// Plain password (1..20 characters, BroadWorks' limit); prefer the hash.
+    #[serde(default)]
+    pub provisioning_password: Option<String>,
+    /// argon2 PHC string (`bwgate hash-password` makes one).
+    #[serde(default)]
+    pub provisioning_password_hash: Option<String>,
+    /// `[templates.settings]`: behaviour switches (see `TemplateSettings`).
+    #[serde(default)]
+    pub settings: TemplateSettings,
+}

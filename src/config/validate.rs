@@ -1,0 +1,312 @@
+//! Cross-field validation, run once at start (and by `bwgate config check`).
+//! Every problem is collected, so one run explains all of them.
+
+use std::collections::HashSet;
+
+use super::{ClientAuth, Config, ConfigError, ConfigProblem};
+use crate::domain::email::normalize_email;
+use crate::domain::template::{
+    is_valid_provisioning_id, PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX,
+};
+
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn check(&mut self, ok: bool, key: impl Into<String>, message: impl Into<String>) {
+        if !ok {
+            self.add(key, message);
+        }
+    }
+}
+
+pub fn validate(c: &Config) -> Result<(), ConfigError> {
+    let mut p = Problems(Vec::new());
+    server(c, &mut p);
+    tls(c, &mut p);
+    limits(c, &mut p);
+    store(c, &mut p);
+    log(c, &mut p);
+    tenancy(c, &mut p);
+    if p.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(p.0))
+    }
+}
+
+fn server(c: &Config, p: &mut Problems) {
+    let s = &c.server;
+    p.check(
+        s.listen.port() == 0 || s.listen != s.admin_listen,
+        "server.admin_listen",
+        format!("must differ from server.listen ({})", s.listen),
+    );
+    p.check(
+        s.shutdown_grace_secs <= 3600,
+        "server.shutdown_grace_secs",
+        "must be at most 3600",
+    );
+    p.check(
+        s.worker_threads <= 1024,
+        "server.worker_threads",
+        "must be at most 1024 (0 = one per core)",
+    );
+    if let Some(url) = &s.public_url {
+        p.check(
+            url.starts_with("https://") && !url.ends_with('/'),
+            "server.public_url",
+            "must start with https:// and have no trailing '/'",
+        );
+    }
+    p.check(
+        !s.data_dir.as_os_str().is_empty(),
+        "server.data_dir",
+        "must not be empty",
+    );
+}
+
+fn tls(c: &Config, p: &mut Problems) {
+    let t = &c.tls;
+    match (&t.cert, &t.key) {
+        (Some(cert), Some(key)) => {
+            p.check(
+                cert.is_file(),
+                "tls.cert",
+                format!("file {} does not exist", cert.display()),
+            );
+            p.check(
+                key.is_file(),
+                "tls.key",
+                format!("file {} does not exist", key.display()),
+            );
+            if t.client_auth != ClientAuth::Off {
+                p.check(
+                    !t.client_ca.is_empty(),
+                    "tls.client_ca",
+                    "is required when tls.cert is set and tls.client_auth is not \"off\"",
+                );
+            }
+        }
+        (Some(_), None) => p.add("tls.key", "is required when tls.cert is set"),
+        (None, Some(_)) => p.add("tls.cert", "is required when tls.key is set"),
+        (None, None) => {}
+    }
+    for (i, ca) in t.client_ca.iter().enumerate() {
+        p.check(
+            ca.is_file(),
+            format!("tls.client_ca[{i}]"),
+            format!("file {} does not exist", ca.display()),
+        );
+    }
+    p.check(
+        (1..=3600).contains(&t.reload_interval_secs),
+        "tls.reload_interval_secs",
+        "must be between 1 and 3600",
+    );
+    p.check(
+        t.expiry_warn_days <= 3650,
+        "tls.expiry_warn_days",
+        "must be at most 3650",
+    );
+    p.check(
+        (1..=10_000_000).contains(&t.session_cache_size),
+        "tls.session_cache_size",
+        "must be between 1 and 10000000",
+    );
+}
+
+fn limits(c: &Config, p: &mut Problems) {
+    let l = &c.limits;
+    p.check(
+        (1024..=1 << 30).contains(&l.max_body_bytes),
+        "limits.max_body_bytes",
+        "must be between 1024 and 1073741824",
+    );
+    // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.
+    p.check(
+        (8192..=1 << 20).contains(&l.max_header_bytes),
+        "limits.max_header_bytes",
+        "must be between 8192 and 1048576",
+    );
+    p.check(
+        (1..=1_000_000).contains(&l.max_connections),
+        "limits.max_connections",
+        "must be between 1 and 1000000",
+    );
+    for (key, v) in [
+        ("limits.handshake_timeout_ms", l.handshake_timeout_ms),
+        ("limits.header_read_timeout_ms", l.header_read_timeout_ms),
+        ("limits.body_read_timeout_ms", l.body_read_timeout_ms),
+    ] {
+        p.check(
+            (1..=3_600_000).contains(&v),
+            key,
+            "must be between 1 and 3600000",
+        );
+    }
+    p.check(
+        (1..=10_000).contains(&l.max_concurrent_streams),
+        "limits.max_concurrent_streams",
+        "must be between 1 and 10000",
+    );
+    p.check(
+        (4..=256).contains(&l.max_xml_depth),
+        "limits.max_xml_depth",
+        "must be between 4 and 256",
+    );
+    p.check(
+        (16..=10_000_000).contains(&l.max_xml_elements),
+        "limits.max_xml_elements",
+        "must be between 16 and 10000000",
+    );
+    p.check(
+        (1..=100_000).contains(&l.max_operations),
+        "limits.max_operations",
+        "must be between 1 and 100000",
+    );
+}
+
+fn store(c: &Config, p: &mut Problems) {
+    let s = &c.store;
+    p.check(
+        (1..=100_000).contains(&s.group_commit_max),
+        "store.group_commit_max",
+        "must be between 1 and 100000",
+    );
+    p.check(
+        (1..=64).contains(&s.read_connections),
+        "store.read_connections",
+        "must be between 1 and 64",
+    );
+    p.check(
+        !s.sqlite_path.as_os_str().is_empty(),
+        "store.sqlite_path",
+        "must not be empty",
+    );
+}
+
+fn log(c: &Config, p: &mut Problems) {
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
+        p.add("log.level", format!("is not a valid filter: {e}"));
+    }
+}
+
+fn tenancy(c: &Config, p: &mut Problems) {
+    let mut partners = HashSet::new();
+    for (i, partner) in c.partners.iter().enumerate() {
+        let key = format!("partners[{i}]");
+        p.check(
+            is_valid_provisioning_id(&partner.id),
+            format!("{key}.id"),
+            "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        );
+        p.check(
+            partners.insert(partner.id.as_str()),
+            format!("{key}.id"),
+            format!("duplicate partner id '{}'", partner.id),
+        );
+        p.check(
+            !partner.name.trim().is_empty(),
+            format!("{key}.name"),
+            "must not be empty",
+        );
+        if let Some(email) = &partner.admin_email {
+            if let Err(e) = normalize_email(email) {
+                p.add(format!("{key}.admin_email"), e.to_string());
+            }
+        }
+    }
+
+    let mut clusters = HashSet::new();
+    for (i, cluster) in c.clusters.iter().enumerate() {
+        let key = format!("clusters[{i}]");
+        p.check(
+            clusters.insert(cluster.id.as_str()),
+            format!("{key}.id"),
+            format!("duplicate cluster id '{}'", cluster.id),
+        );
+        p.check(
+            partners.contains(cluster.partner.as_str()),
+            format!("{key}.partner"),
+            format!("no partner with id '{}' is declared", cluster.partner),
+        );
+        if let Some(url) = &cluster.xsp_url {
+            p.check(
+                url.starts_with("https://") || url.starts_with("http://"),
+                format!("{key}.xsp_url"),
+                "must be an http:// or https:// URL",
+            );
+        }
+    }
+
+    let mut ids = HashSet::new();
+    for (i, t) in c.templates.iter().enumerate() {
+        let key = format!("templates[{i}]");
+        p.check(
+            is_valid_provisioning_id(&t.provisioning_id),
+            format!("{key}.provisioning_id"),
+            "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+        );
+        p.check(
+            ids.insert(t.provisioning_id.as_str()),
+            format!("{key}.provisioning_id"),
+            format!("duplicate provisioning_id '{}'", t.provisioning_id),
+        );
+        p.check(
+            partners.contains(t.partner.as_str()),
+            format!("{key}.partner"),
+            format!("no partner with id '{}' is declared", t.partner),
+        );
+        if let Some(cluster) = &t.cluster {
+            p.check(
+                clusters.contains(cluster.as_str()),
+                format!("{key}.cluster"),
+                format!("no cluster with id '{cluster}' is declared"),
+            );
+        }
+        let user_len = t.provisioning_username.chars().count();
+        p.check(
+            (1..=PROVISIONING_USERNAME_MAX).contains(&user_len)
+                && !t.provisioning_username.contains(':'),
+            format!("{key}.provisioning_username"),
+            format!("must be 1-{PROVISIONING_USERNAME_MAX} characters without ':' (BroadWorks provisioningUserId)"),
+        );
+        match (&t.provisioning_password, &t.provisioning_password_hash) {
+            (Some(pw), None) => {
+                let n = pw.chars().count();
+                p.check(
+                    (1..=PROVISIONING_PASSWORD_MAX).contains(&n),
+                    format!("{key}.provisioning_password"),
+                    format!("must be 1-{PROVISIONING_PASSWORD_MAX} characters (BroadWorks provisioningPassword)"),
+                );
+            }
+            (None, Some(hash)) => {
+                p.check(
+                    argon2::PasswordHash::new(hash).is_ok(),
+                    format!("{key}.provisioning_password_hash"),
+                    "is not an argon2 PHC string ($argon2id$v=19$...)",
+                );
+            }
+            (Some(_), Some(_)) => p.add(
+                format!("{key}.provisioning_password"),
+                "set either provisioning_password or provisioning_password_hash, not both",
+            ),
+            (None, None) => p.add(
+                format!("{key}.provisioning_password_hash"),
+                "one of provisioning_password or provisioning_password_hash is required",
+            ),
+        }
+        if let Some(email) = &t.settings.partner_admin_email {
+            if let Err(e) = normalize_email(email) {
+                p.add(format!("{key}.settings.partner_admin_email"), e.to_string());
+            }
+        }
+    }
+}

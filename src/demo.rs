@@ -1,0 +1,140 @@
+//! The embedded demo: one partner and one customer template, so `bwgate
+//! serve` on a fresh checkout can be called at once. Its credentials are
+//! printed at start and kept (mode 0600) in `data/demo-template.json`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::credentials::{hash_password, random_secret, verify_password, CredentialError};
+use crate::domain::template::{CustomerTemplate, Partner, TemplateSettings, TemplateSource};
+use crate::store::{Store, StoreError};
+
+pub const DEMO_PARTNER_ID: &str = "demo-partner";
+pub const DEMO_FILE: &str = "demo-template.json";
+const DEMO_USERNAME: &str = "bwgate-demo-provisioning";
+
+/// What scripts need to call the demo template (the file's exact shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoTemplate {
+    pub provisioning_id: String,
+    pub provisioning_url: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+}
+
+pub fn provisioning_url(base_url: &str, provisioning_id: &str) -> String {
+    format!("{base_url}/uc-one/v1/provisioning/{provisioning_id}")
+}
+
+/// Reuses the demo template recorded in `data_dir` when the store still has
+/// it with the same password; otherwise creates (or repairs) it.
+pub async fn ensure_demo(
+    store: &dyn Store,
+    data_dir: &Path,
+    base_url: &str,
+) -> Result<DemoTemplate, DemoError> {
+    let file = data_dir.join(DEMO_FILE);
+    let previous = read_demo_file(&file);
+    if let Some(prev) = &previous {
+        if let Some(stored) = store.template(&prev.provisioning_id).await? {
+            if stored.source == TemplateSource::Demo
+                && stored.provisioning_username == prev.username
+                && verify_password(&prev.password, &stored.provisioning_password_hash)?
+            {
+                let demo = DemoTemplate {
+                    provisioning_url: provisioning_url(base_url, &prev.provisioning_id),
+                    ..prev.clone()
+                };
+                write_demo_file(&file, &demo)?;
+                return Ok(demo);
+            }
+        }
+    }
+    // Keep the id (AS settings may point at it) but issue a new password when
+    // the recorded one cannot be verified any more.
+    let provisioning_id = previous
+        .map(|p| p.provisioning_id)
+        .unwrap_or_else(|| format!("demo-{}", random_secret(10).to_ascii_lowercase()));
+    let password = random_secret(crate::domain::template::PROVISIONING_PASSWORD_MAX);
+    store
+        .upsert_partner(&Partner {
+            id: DEMO_PARTNER_ID.into(),
+            name: "Demo Service Provider".into(),
+            admin_email: Some("partner-admin@demo.bwgate.example".into()),
+        })
+        .await?;
+    store
+        .upsert_template(&CustomerTemplate {
+            provisioning_id: provisioning_id.clone(),
+            partner_id: DEMO_PARTNER_ID.into(),
+            cluster_id: None,
+            name: "Demo template (trusted emails, enterprise mode)".into(),
+            settings: TemplateSettings {
+                partner_admin_email: Some("partner-admin@demo.bwgate.example".into()),
+                partner_admin_name: Some("Demo Partner Admin".into()),
+                ..TemplateSettings::default()
+            },
+            provisioning_username: DEMO_USERNAME.into(),
+            provisioning_password_hash: hash_password(&password)?,
+            source: TemplateSource::Demo,
+        })
+        .await?;
+    let demo = DemoTemplate {
+        provisioning_url: provisioning_url(base_url, &provisioning_id),
+        provisioning_id,
+        username: DEMO_USERNAME.into(),
+        password,
+    };
+    write_demo_file(&file, &demo)?;
+    Ok(demo)
+}
+
+fn read_demo_file(path: &Path) -> Option<DemoTemplate> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(demo) => Some(demo),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable demo template file");
+            None
+        }
+    }
+}
+
+/// Written to a temporary file (0600) and renamed, so a reader never sees a
+/// half-written secret file.
+fn write_demo_file(path: &Path, demo: &DemoTemplate) -> Result<(), DemoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| DemoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    let json = serde_json::to_string_pretty(demo).unwrap_or_default();
+    f.write_all(json.as_bytes()).map_err(io)?;
+    f.write_all(b"\n").map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

@@ -1,0 +1,214 @@
+//! The one error-code table shared by every face (flow-through XML, XSI,
+//! JSON API, portal). Cisco's numbers are kept where they are known; ours
+//! live above 9000 and are only added where no known code fits.
+
+/// One row of the error table. `async_possible` says whether the code can
+/// also appear later in a subscriber's `errors[]` after a background failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    MissingParameter,
+    InvalidParameterSize,
+    ExistingOrgNeedsApproval,
+    BillingReportNotFound,
+    UnderMaintenance,
+    UserIdAlreadyAssociated,
+    InvalidEmail,
+    InvalidPhoneNumber,
+    UnknownProvisioningId,
+    BadCredentials,
+    WholesaleRejected,
+    TrunkUserWithRouteList,
+    EnterpriseLinkedElsewhere,
+    NumberAlreadyAssigned,
+    RateLimited,
+    DocumentTooLarge,
+    MalformedXml,
+    ForbiddenXmlConstruct,
+    XmlTooComplex,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    InvalidParameterValue,
+    TooManyOperations,
+    ClientCertificateRequired,
+    Internal,
+    StorageUnavailable,
+    ShuttingDown,
+    RequestTimeout,
+}
+
+/// Static facts about a code, for documentation and wire mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCodeInfo {
+    pub code: u32,
+    pub http_status: u16,
+    pub summary: &'static str,
+    pub async_possible: bool,
+}
+
+impl ErrorCode {
+    /// Every code, in table order (used by `bwgate errors` and the README test).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::MissingParameter,
+        ErrorCode::InvalidParameterSize,
+        ErrorCode::ExistingOrgNeedsApproval,
+        ErrorCode::BillingReportNotFound,
+        ErrorCode::UnderMaintenance,
+        ErrorCode::UserIdAlreadyAssociated,
+        ErrorCode::InvalidEmail,
+        ErrorCode::InvalidPhoneNumber,
+        ErrorCode::UnknownProvisioningId,
+        ErrorCode::BadCredentials,
+        ErrorCode::WholesaleRejected,
+        ErrorCode::TrunkUserWithRouteList,
+        ErrorCode::EnterpriseLinkedElsewhere,
+        ErrorCode::NumberAlreadyAssigned,
+        ErrorCode::RateLimited,
+        ErrorCode::DocumentTooLarge,
+        ErrorCode::MalformedXml,
+        ErrorCode::ForbiddenXmlConstruct,
+        ErrorCode::XmlTooComplex,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::InvalidParameterValue,
+        ErrorCode::TooManyOperations,
+        ErrorCode::ClientCertificateRequired,
+        ErrorCode::Internal,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::ShuttingDown,
+        ErrorCode::RequestTimeout,
+    ];
+
+    pub const fn info(self) -> ErrorCodeInfo {
+        use ErrorCode::*;
+        let (code, http_status, summary, async_possible) = match self {
+            MissingParameter => (1001, 400, "A mandatory parameter is missing.", false),
+            InvalidParameterSize => (1002, 400, "A parameter has an invalid size.", false),
+            ExistingOrgNeedsApproval => (
+                2017,
+                409,
+                "Unable to provision subscriber in existing Webex organization: an administrator of that organization must approve.",
+                true,
+            ),
+            BillingReportNotFound => (2024, 404, "Billing report not found.", false),
+            UnderMaintenance => (2560, 503, "Service under maintenance; retry later.", true),
+            UserIdAlreadyAssociated => (
+                10022,
+                409,
+                "BroadWorks user id is already associated with another user.",
+                true,
+            ),
+            InvalidEmail => (9001, 400, "Invalid email address.", false),
+            InvalidPhoneNumber => (9002, 400, "Invalid phone number: E.164 expected.", false),
+            UnknownProvisioningId => (9003, 404, "Unknown provisioningId.", false),
+            BadCredentials => (9004, 401, "Authentication failed.", false),
+            WholesaleRejected => (9005, 403, "Wholesale customers cannot be provisioned here.", false),
+            TrunkUserWithRouteList => (
+                9006,
+                422,
+                "Trunk users with a route list or direct route cannot be provisioned.",
+                false,
+            ),
+            EnterpriseLinkedElsewhere => (
+                9007,
+                409,
+                "The enterprise or organization is already linked to another organization or enterprise.",
+                true,
+            ),
+            NumberAlreadyAssigned => (9008, 409, "Phone number already assigned.", true),
+            RateLimited => (9009, 429, "Too many requests; retry later.", false),
+            DocumentTooLarge => (9010, 413, "Request body too large.", false),
+            MalformedXml => (9011, 400, "Request document is not well-formed XML.", false),
+            ForbiddenXmlConstruct => (
+                9012,
+                400,
+                "DTDs, entity declarations and processing of external entities are not allowed.",
+                false,
+            ),
+            XmlTooComplex => (9013, 400, "Request document exceeds the depth or element limit.", false),
+            UnsupportedMediaType => (9014, 415, "Unsupported content type or charset.", false),
+            NotFound => (9015, 404, "No such resource.", false),
+            MethodNotAllowed => (9016, 405, "Method not allowed on this resource.", false),
+            InvalidParameterValue => (9017, 400, "A parameter has an invalid value.", false),
+            TooManyOperations => (9018, 413, "Too many operations in one document.", false),
+            ClientCertificateRequired => (9019, 403, "A trusted client certificate is required.", false),
+            Internal => (9020, 500, "Internal error; the request was not recorded.", true),
+            StorageUnavailable => (9021, 503, "Storage unavailable; retry later.", true),
+            ShuttingDown => (9022, 503, "Server is shutting down; retry on another node.", false),
+            RequestTimeout => (9023, 408, "The request was not received in time.", false),
+        };
+        ErrorCodeInfo {
+            code,
+            http_status,
+            summary,
+            async_possible,
+        }
+    }
+
+    pub const fn code(self) -> u32 {
+        self.info().code
+    }
+
+    pub const fn http_status(self) -> u16 {
+        self.info().http_status
+    }
+
+    pub fn from_code(code: u32) -> Option<ErrorCode> {
+        Self::ALL.iter().copied().find(|c| c.code() == code)
+    }
+
+    /// The table as Markdown, as the README publishes it.
+    pub fn markdown_table() -> String {
+        let mut out = String::from(
+            "| code | HTTP | meaning | in subscriber errors[] |\n|---|---|---|---|\n",
+        );
+        for c in Self::ALL {
+            let i = c.info();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                i.code,
+                i.http_status,
+                i.summary,
+                if i.async_possible { "yes" } else { "no" }
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        let mut seen = HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.code()), "duplicate code {}", c.code());
+            assert_eq!(ErrorCode::from_code(c.code()), Some(*c));
+        }
+    }
+
+    #[test]
+    fn cisco_codes_keep_their_numbers() {
+        assert_eq!(ErrorCode::MissingParameter.code(), 1001);
+        assert_eq!(ErrorCode::InvalidParameterSize.code(), 1002);
+        assert_eq!(ErrorCode::ExistingOrgNeedsApproval.code(), 2017);
+        assert_eq!(ErrorCode::ExistingOrgNeedsApproval.http_status(), 409);
+        assert_eq!(ErrorCode::BillingReportNotFound.code(), 2024);
+        assert_eq!(ErrorCode::UnderMaintenance.code(), 2560);
+        assert_eq!(ErrorCode::UserIdAlreadyAssociated.code(), 10022);
+    }
+
+    #[test]
+    fn own_codes_live_above_9000() {
+        let cisco = [1001, 1002, 2017, 2024, 2560, 10022];
+        for c in ErrorCode::ALL {
+            if !cisco.contains(&c.code()) {
+                assert!(c.code() > 9000, "{:?} has {}", c, c.code());
+            }
+        }
+    }
+}

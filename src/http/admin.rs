@@ -1,0 +1,84 @@
+//! The ops listener (plain HTTP, loopback by default): `/healthz` (the
+//! process is alive), `/readyz` (takes traffic: not draining, store
+//! answers), `/metrics` (Prometheus text format).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::ResponseBody;
+use crate::app::App;
+
+pub async fn serve_admin(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n", "text/plain"),
+        "/readyz" => {
+            if app.is_draining() {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", "text/plain");
+            }
+            match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+                Ok(Ok(())) => text(StatusCode::OK, "ready\n", "text/plain"),
+                Ok(Err(e)) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("store unavailable: {e}\n"),
+                    "text/plain",
+                ),
+                Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "store timed out\n", "text/plain"),
+            }
+        }
+        "/metrics" => text(
+            StatusCode::OK,
+            &app.metrics.render(),
+            "text/plain; version=0.0.4",
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
+    }
+}
+
+fn text(status: StatusCode, body: &str, content_type: &'static str) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(Bytes::copy_from_slice(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}

@@ -1,0 +1,140 @@
+//! The one place where errors become wire responses. Each face picks a
+//! body format; the code, status and summary always come from the error
+//! table (`domain::ErrorCode`).
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+
+use super::ResponseBody;
+use crate::domain::ErrorCode;
+
+/// An error on its way to the wire: a table code plus an optional detail
+/// (which parameter, which limit) for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub detail: Option<String>,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode) -> Self {
+        WireError {
+            code,
+            detail: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn with_detail(code: ErrorCode, detail: impl Into<String>) -> Self {
+        WireError {
+            code,
+            detail: Some(detail.into()),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Summary text: the table's sentence, plus the detail when there is one.
+    pub fn summary(&self) -> String {
+        let base = self.code.info().summary;
+        match &self.detail {
+            Some(d) => format!("{base} {d}"),
+            None => base.to_string(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<ErrorCode> for WireError {
+    fn from(code: ErrorCode) -> Self {
+        WireError::new(code)
+    }
+}
+
+impl From<crate::store::StoreError> for WireError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        if e.is_retryable() {
+            WireError::new(ErrorCode::StorageUnavailable).retry_after(1)
+        } else {
+            WireError::new(ErrorCode::Internal)
+        }
+    }
+}
+
+/// Body format of the face that answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// BroadWorks `ErrorInfo` in the XSI namespace (flow-through, XSI).
+    XsiXml,
+    /// `{"message","errors":[{"errorCode","description"}],"trackingId"}`
+    /// (partner JSON API, admin API).
+    Json,
+}
+
+pub fn error_response(
+    err: &WireError,
+    format: ErrorFormat,
+    tracking_id: &str,
+) -> Response<ResponseBody> {
+    let summary = err.summary();
+    let (content_type, body) = match format {
+        ErrorFormat::XsiXml => ("application/xml; charset=UTF-8", error_info_xml(err.code.code(), &summary, tracking_id)),
+        ErrorFormat::Json => (
+            "application/json",
+            serde_json::json!({
+                "message": summary,
+                "errors": [{"errorCode": err.code.code(), "description": summary}],
+                "trackingId": tracking_id,
+            })
+            .to_string(),
+        ),
+    };
+    let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));
+    *resp.status_mut() = err.status();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(secs) = err.retry_after_secs {
+        resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// `<ErrorInfo>` as BroadWorks XSPs send it, plus our `trackingId`.
+pub fn error_info_xml(code: u32, summary: &str, tracking_id: &str) -> String {
+    let summary = quick_xml::escape::escape(summary);
+    let tracking_id = quick_xml::escape::escape(tracking_id);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><summary>{summary}</summary><summaryEnglish>{summary}</summaryEnglish><errorCode>{code}</errorCode><trackingId>{tracking_id}</trackingId></ErrorInfo>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_info_escapes_and_carries_code() {
+        let xml = error_info_xml(9011, "bad <doc> & more", "T1");
+        assert!(xml.contains("<errorCode>9011</errorCode>"));
+        assert!(xml.contains("bad &lt;doc&gt; &amp; more"));
+        assert!(xml.contains("xmlns=\"http://schema.broadsoft.com/xsi\""));
+    }
+
+    #[test]
+    fn status_and_retry_after_come_from_the_table() {
+        let err = WireError::new(ErrorCode::RateLimited).retry_after(3);
+        let resp = error_response(&err, ErrorFormat::Json, "T2");
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[RETRY_AFTER], "3");
+    }
+}

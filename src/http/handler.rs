@@ -1,0 +1,114 @@
+//! Per-request pipeline: TrackingID, body bounds, routing, dispatch, error
+//! mapping, metrics and the access log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+
+use super::body::{has_body, read_body};
+use super::error::{error_response, WireError};
+use super::router::{route, Route};
+use super::{metrics, tracking, ConnInfo, ResponseBody};
+use crate::app::App;
+use crate::domain::ErrorCode;
+
+pub async fn handle(app: Arc<App>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let tracking_id = tracking::from_request(
+        req.headers().get(tracking::HEADER).map(|v| v.as_bytes()),
+    );
+    let method = metrics::method_label(req.method());
+    let route = route(req.method(), req.uri().path());
+
+    let mut response = match dispatch(&app, &conn, &route, req, &tracking_id).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            let mut resp = error_response(&err, route.error_format(), &tracking_id);
+            if let Route::MethodNotAllowed { allow, .. } = route {
+                resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            resp
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&tracking_id) {
+        response.headers_mut().insert(tracking::HEADER, v);
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::record(route.label(), method, status, elapsed);
+    if status >= 400 {
+        tracing::info!(target: "bwgate::access", tracking_id, peer = %conn.peer, method, route = route.label(), status, micros = elapsed.as_micros() as u64, "request failed");
+    } else {
+        tracing::debug!(target: "bwgate::access", tracking_id, peer = %conn.peer, method, route = route.label(), status, micros = elapsed.as_micros() as u64, "request");
+    }
+    response
+}
+
+async fn dispatch(
+    app: &App,
+    conn: &ConnInfo,
+    route: &Route,
+    req: Request<Incoming>,
+    tracking_id: &str,
+) -> Result<Response<ResponseBody>, WireError> {
+    let (parts, body) = req.into_parts();
+    let limits = &app.config.limits;
+    let _body: Bytes = if has_body(&parts.headers) {
+        read_body(
+            &parts.headers,
+            body,
+            limits.max_body_bytes,
+            Duration::from_millis(limits.body_read_timeout_ms),
+        )
+        .await?
+    } else {
+        Bytes::new()
+    };
+    match route {
+        Route::Root => Ok(root(conn, tracking_id, parts.version)),
+        Route::NotFound => Err(WireError::with_detail(
+            ErrorCode::NotFound,
+            format!("Path {} is not served here.", truncate(parts.uri.path(), 200)),
+        )),
+        Route::MethodNotAllowed { allow, .. } => Err(WireError::with_detail(
+            ErrorCode::MethodNotAllowed,
+            format!("Allowed: {allow}."),
+        )),
+    }
+}
+
+/// Service identity and what the gateway saw of the caller: the quickest
+/// end-to-end check of an mTLS setup.
+fn root(conn: &ConnInfo, tracking_id: &str, version: hyper::Version) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "service": "bwgate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "trackingId": tracking_id,
+        "http": format!("{version:?}"),
+        "tls": conn.tls_version,
+        "clientCertificate": conn.client.as_ref().map(|c| serde_json::json!({
+            "subjectCommonName": c.subject_cn,
+            "serial": c.serial_hex,
+        })),
+    });
+    json_response(StatusCode::OK, body.to_string())
+}
+
+pub fn json_response(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

@@ -1,0 +1,16 @@
+//! bwgate: a BroadWorks-compatible provisioning gateway.
+//!
+//! Layout follows `DESIGN.md`: wire faces (`http`, later `flowthrough`, `xsi`,
+//! `api`, `portal`) translate to `domain` types; only `store` speaks SQL and
+//! only `http` knows hyper.
+
+pub mod app;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod serve;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

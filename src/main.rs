@@ -1,0 +1,200 @@
+//! The `bwgate` command: serve, certificates, config checks, error table.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use bwgate::config::{self, ClientAuth, LogFormat, Overrides};
+use bwgate::domain::ErrorCode;
+
+#[derive(Parser)]
+#[command(name = "bwgate", version, about = "BroadWorks-compatible provisioning gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (embedded default: SQLite in ./data, dev certificates in ./certs).
+    Serve(ServeArgs),
+    /// Certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the error-code table shared by every face.
+    Errors {
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: TableFormat,
+    },
+    /// Read a password on stdin and print its argon2id hash for
+    /// `templates.provisioning_password_hash`.
+    HashPassword,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML config file; `BWGATE__SECTION__KEY` variables and flags override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    certs_dir: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    client_auth: Option<ClientAuthArg>,
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a dev CA, a server certificate (1 year) and a client certificate.
+    Init {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file (with the environment's overrides) and explain every error.
+    Check { file: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TableFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClientAuthArg {
+    Require,
+    Optional,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Pretty,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Certs(CertsCommand::Init { dir, force }) => match bwgate::tls::init_dev_certs(&dir, force) {
+            Ok(paths) => {
+                println!("wrote CA {}, server {}, client {}", paths.ca_cert.display(), paths.server_cert.display(), paths.client_cert.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, &format!("certs init: {e}")),
+        },
+        Command::Config(ConfigCommand::Check { file }) => check_config(file),
+        Command::Errors { format } => {
+            match format {
+                TableFormat::Markdown => print!("{}", ErrorCode::markdown_table()),
+                TableFormat::Json => {
+                    let rows: Vec<_> = ErrorCode::ALL
+                        .iter()
+                        .map(|c| {
+                            let i = c.info();
+                            serde_json::json!({"code": i.code, "httpStatus": i.http_status, "summary": i.summary, "inSubscriberErrors": i.async_possible})
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::Array(rows));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::HashPassword => {
+            let mut input = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+                return fail(1, &format!("reading stdin: {e}"));
+            }
+            let password = input.trim_end_matches(['\r', '\n']);
+            match bwgate::domain::credentials::hash_password(password) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, &e.to_string()),
+            }
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        data_dir: args.data_dir,
+        certs_dir: args.certs_dir,
+        client_auth: args.client_auth.map(|a| match a {
+            ClientAuthArg::Require => ClientAuth::Require,
+            ClientAuthArg::Optional => ClientAuth::Optional,
+            ClientAuthArg::Off => ClientAuth::Off,
+        }),
+        log_format: args.log_format.map(|f| match f {
+            LogFormatArg::Pretty => LogFormat::Pretty,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+        log_level: args.log_level,
+    };
+    let cfg = match config::load(args.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    if let Err(e) = config::validate(&cfg) {
+        return fail(2, &e.to_string());
+    }
+    bwgate::telemetry::init_logging(&cfg.log);
+    match bwgate::serve::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "bwgate failed");
+            fail(1, &e.to_string())
+        }
+    }
+}
+
+fn check_config(file: PathBuf) -> ExitCode {
+    let cfg = match config::load(Some(&file), &Overrides::default()) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &format!("{}: {e}", file.display())),
+    };
+    match config::validate(&cfg) {
+        Ok(()) => {
+            println!(
+                "{}: OK ({} partner(s), {} cluster(s), {} template(s))",
+                file.display(),
+                cfg.partners.len(),
+                cfg.clusters.len(),
+                cfg.templates.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(2, &format!("{}: {e}", file.display())),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("bwgate: {message}");
+    ExitCode::from(code)
+}

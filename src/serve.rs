@@ -1,0 +1,278 @@
+//! `bwgate serve`: start-up (data dir, certificates, store, tenancy,
+//! listeners), the run, and graceful shutdown on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::app::App;
+use crate::config::{Config, TemplateConfig};
+use crate::demo::{self, DemoTemplate};
+use crate::domain::credentials::{hash_password, CredentialError};
+use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
+use crate::http::{admin::serve_admin, serve_https};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SharedStore, Store, StoreError};
+use crate::tls::{self, TlsError, TlsReloader};
+
+/// Written once the listeners are bound, for scripts and tests that start
+/// the server on ephemeral ports.
+pub const LISTEN_FILE: &str = "listen.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("demo template: {0}")]
+    Demo(#[from] demo::DemoError),
+    #[error("template {provisioning_id}: {source}")]
+    Credentials {
+        provisioning_id: String,
+        source: CredentialError,
+    },
+}
+
+/// Builds the runtime and runs the server until a shutdown signal.
+pub fn run(config: Config) -> Result<(), ServeError> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if config.server.worker_threads > 0 {
+        rt.worker_threads(config.server.worker_threads);
+    }
+    let rt = rt.build().map_err(|source| ServeError::Io {
+        what: "starting runtime",
+        path: PathBuf::new(),
+        source,
+    })?;
+    rt.block_on(run_async(config))
+}
+
+pub async fn run_async(config: Config) -> Result<(), ServeError> {
+    let config = Arc::new(config);
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
+        what: "creating data directory",
+        path: data_dir.clone(),
+        source,
+    })?;
+
+    if config.tls.cert.is_none() {
+        let (paths, generated) = tls::ensure_dev_certs(&config.tls.certs_dir)?;
+        if generated {
+            println!(
+                "generated dev certificates in {} (CA, server valid 1 year, client)",
+                config.tls.certs_dir.display()
+            );
+        }
+        tracing::info!(server_cert = %paths.server_cert.display(), generated, "using dev certificates");
+    }
+    let tls = TlsReloader::new(config.tls.clone(), tls::resolve_paths(&config.tls))?;
+    let metrics = crate::telemetry::metrics_handle();
+
+    let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
+    let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
+    sync_tenancy(&config, store.as_ref()).await?;
+
+    let https = bind(config.server.listen).await?;
+    let admin = bind(config.server.admin_listen).await?;
+    let https_addr = local_addr(&https, config.server.listen);
+    let admin_addr = local_addr(&admin, config.server.admin_listen);
+    let base_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{https_addr}"));
+
+    let demo = if config.demo.enabled && config.templates.is_empty() {
+        Some(demo::ensure_demo(store.as_ref(), &data_dir, &base_url).await?)
+    } else {
+        None
+    };
+    write_listen_file(&data_dir, https_addr, admin_addr)?;
+    print_banner(&config, https_addr, admin_addr, demo.as_ref());
+
+    let app = App::new(config.clone(), store.clone(), metrics.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    let watcher = tls.spawn_watcher(stop_rx.clone());
+    let upkeep = crate::telemetry::spawn_metrics_upkeep(metrics);
+    let https_task = tokio::spawn(serve_https(
+        app.clone(),
+        tls.clone(),
+        https,
+        stop_rx.clone(),
+        tracker.clone(),
+    ));
+    let admin_task = tokio::spawn(serve_admin(app.clone(), admin, admin_stop_rx));
+    tracing::info!(%https_addr, %admin_addr, store = store.backend_name(), "bwgate started");
+
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, "shutdown requested: draining");
+    app.start_draining();
+    let _ = stop_tx.send(true);
+    let _ = https_task.await;
+    tracker.close();
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    // A second signal during the drain ends the process at once; every
+    // acknowledged write is already committed, so nothing is lost.
+    tokio::select! {
+        drained = tokio::time::timeout(grace, tracker.wait()) => if drained.is_err() {
+            tracing::warn!(open = tracker.len(), grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
+        },
+        sig = shutdown_signal() => {
+            tracing::warn!(signal = sig, "second signal: stopping without waiting");
+        }
+    }
+    store.close().await?;
+    let _ = admin_stop_tx.send(true);
+    let _ = admin_task.await;
+    let _ = watcher.await;
+    upkeep.abort();
+    tracing::info!("bwgate stopped");
+    Ok(())
+}
+
+/// Declared partners, clusters and templates are upserted at every start:
+/// the config file is their source of truth.
+async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeError> {
+    for p in &config.partners {
+        store
+            .upsert_partner(&Partner {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                admin_email: p.admin_email.clone(),
+            })
+            .await?;
+    }
+    for c in &config.clusters {
+        store
+            .upsert_cluster(&Cluster {
+                id: c.id.clone(),
+                partner_id: c.partner.clone(),
+                name: c.name.clone(),
+                xsp_url: c.xsp_url.clone(),
+            })
+            .await?;
+    }
+    for t in &config.templates {
+        store.upsert_template(&template_from_config(t)?).await?;
+    }
+    Ok(())
+}
+
+fn template_from_config(t: &TemplateConfig) -> Result<CustomerTemplate, ServeError> {
+    let hash = match (&t.provisioning_password_hash, &t.provisioning_password) {
+        (Some(hash), _) => hash.clone(),
+        (None, Some(plain)) => {
+            hash_password(plain).map_err(|source| ServeError::Credentials {
+                provisioning_id: t.provisioning_id.clone(),
+                source,
+            })?
+        }
+        // validate() rejects this; keep the error typed rather than panic.
+        (None, None) => {
+            return Err(ServeError::Credentials {
+                provisioning_id: t.provisioning_id.clone(),
+                source: CredentialError::BadHash("no password configured".into()),
+            })
+        }
+    };
+    Ok(CustomerTemplate {
+        provisioning_id: t.provisioning_id.clone(),
+        partner_id: t.partner.clone(),
+        cluster_id: t.cluster.clone(),
+        name: t.name.clone(),
+        settings: t.settings.clone(),
+        provisioning_username: t.provisioning_username.clone(),
+        provisioning_password_hash: hash,
+        source: TemplateSource::Config,
+    })
+}
+
+pub fn resolve_under(dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}
+
+fn write_listen_file(data_dir: &Path, https: SocketAddr, admin: SocketAddr) -> Result<(), ServeError> {
+    let path = data_dir.join(LISTEN_FILE);
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::json!({ "https": https.to_string(), "admin": admin.to_string(), "pid": std::process::id() });
+    let io = |source| ServeError::Io {
+        what: "writing",
+        path: path.clone(),
+        source,
+    };
+    std::fs::write(&tmp, body.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+fn print_banner(config: &Config, https: SocketAddr, admin: SocketAddr, demo: Option<&DemoTemplate>) {
+    println!("bwgate {} listening: https://{https} (admin http://{admin})", env!("CARGO_PKG_VERSION"));
+    if let Some(d) = demo {
+        println!(
+            "demo template: provisioningId={} url={} username={} password={} (also in {})",
+            d.provisioning_id,
+            d.provisioning_url,
+            d.username,
+            d.password,
+            config.server.data_dir.join(demo::DEMO_FILE).display()
+        );
+    }
+    if config.tls.cert.is_none() {
+        let dir = config.tls.certs_dir.display();
+        println!(
+            "try: curl --cacert {dir}/ca.crt --cert {dir}/client.crt --key {dir}/client.key https://localhost:{}/",
+            https.port()
+        );
+    }
+}
+
+/// Resolves with the name of the first SIGTERM or SIGINT.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; using Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

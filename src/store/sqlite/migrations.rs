@@ -1,0 +1,224 @@
+//! Schema migrations: one embedded SQL file per version, applied in order,
+//! each in its own transaction, tracked with `PRAGMA user_version`.
+//!
+//! To add a migration: create `migrations/NNNN_name.sql` and append a
+//! `Migration { version: NNNN, .. }` to [`MIGRATIONS`]. Versions start at 1
+//! and increase by one (a unit test checks this). Migrations run with
+//! `foreign_keys` OFF so a table can be rebuilt (SQLite's "12 step"
+//! procedure); `PRAGMA foreign_key_check` must pass before each commits.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// Value of `PRAGMA user_version` once this migration is applied.
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration this binary knows, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_init",
+    sql: include_str!("migrations/0001_init.sql"),
+}];
+
+/// The schema version a fully migrated database has.
+pub(crate) fn latest_version(migrations: &[Migration]) -> i64 {
+    migrations.last().map_or(0, |m| m.version)
+}
+
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Fails with `SchemaTooNew` if the database was written by a newer binary.
+pub(crate) fn check_not_too_new(
+    conn: &Connection,
+    migrations: &[Migration],
+) -> Result<i64, StoreError> {
+    let found = user_version(conn)?;
+    let supported = latest_version(migrations);
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    Ok(found)
+}
+
+/// Applies every migration newer than the database's `user_version`.
+/// Returns how many were applied. Leaves `foreign_keys` ON.
+pub(crate) fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<usize, StoreError> {
+    check_not_too_new(conn, migrations)?;
+    // A no-op inside a transaction, so switch it before BEGIN.
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply_pending(conn, migrations);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    result
+}
+
+fn apply_pending(conn: &Connection, migrations: &[Migration]) -> Result<usize, StoreError> {
+    let mut applied = 0;
+    for migration in migrations {
+        if user_version(conn)? >= migration.version {
+            continue;
+        }
+        // IMMEDIATE takes the write lock first, so two processes opening the
+        // same new file cannot both apply a migration: re-check under lock.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match apply_one(conn, migration, migrations) {
+            Ok(true) => {
+                conn.execute_batch("COMMIT").map_err(|e| {
+                    rollback_quietly(conn);
+                    migration_error(migration, StoreError::from(e))
+                })?;
+                applied += 1;
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "applied store migration"
+                );
+            }
+            Ok(false) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                rollback_quietly(conn);
+                return Err(migration_error(migration, e));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Runs one migration inside the open transaction. `Ok(false)`: another
+/// connection applied it meanwhile.
+fn apply_one(
+    conn: &Connection,
+    migration: &Migration,
+    migrations: &[Migration],
+) -> Result<bool, StoreError> {
+    let current = check_not_too_new(conn, migrations)?;
+    if current >= migration.version {
+        return Ok(false);
+    }
+    conn.execute_batch(migration.sql)?;
+    let violations: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+            row.get(0)
+        })?;
+    if violations > 0 {
+        return Err(StoreError::Database(format!(
+            "{violations} foreign key violation(s) after migration"
+        )));
+    }
+    conn.pragma_update(None, "user_version", migration.version)?;
+    Ok(true)
+}
+
+fn migration_error(migration: &Migration, err: StoreError) -> StoreError {
+    match err {
+        StoreError::Database(msg) => {
+            StoreError::Database(format!("migration {} failed: {msg}", migration.name))
+        }
+        other => other,
+    }
+}
+
+fn rollback_quietly(conn: &Connection) {
+    if !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "rollback after failed migration failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_by_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {} out of order", m.name);
+            let prefix = format!("{:04}_", m.version);
+            assert!(m.name.starts_with(&prefix), "{} lacks {prefix}", m.name);
+            assert!(!m.sql.trim().is_empty());
+        }
+        assert_eq!(latest_version(MIGRATIONS), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn migrations_run_once_and_record_the_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let list = [
+            Migration {
+                version: 1,
+                name: "0001_a",
+                sql: "CREATE TABLE runs (n INTEGER); INSERT INTO runs VALUES (1);",
+            },
+            Migration {
+                version: 2,
+                name: "0002_b",
+                sql: "INSERT INTO runs VALUES (2);",
+            },
+        ];
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(migrate(&conn, &list[..1]).expect("first"), 1);
+        assert_eq!(migrate(&conn, &list).expect("second"), 1);
+        assert_eq!(migrate(&conn, &list).expect("third"), 0);
+        drop(conn);
+
+        let conn = Connection::open(&path).expect("reopen");
+        assert_eq!(migrate(&conn, &list).expect("after reopen"), 0);
+        let rows: Vec<i64> = conn
+            .prepare("SELECT n FROM runs ORDER BY n")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("rows");
+        assert_eq!(rows, vec![1, 2], "each migration ran exactly once");
+        assert_eq!(user_version(&conn).expect("version"), 2);
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("fk");
+        assert_eq!(fk, 1, "foreign keys are back on after migrating");
+    }
+
+    #[test]
+    fn failing_migration_rolls_back_entirely() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("m.db")).expect("open");
+        let list = [Migration {
+            version: 1,
+            name: "0001_bad",
+            sql: "CREATE TABLE t (n INTEGER); INSERT INTO nope VALUES (1);",
+        }];
+        let err = migrate(&conn, &list).expect_err("must fail");
+        assert!(
+            matches!(&err, StoreError::Database(m) if m.contains("0001_bad") && m.contains("nope")),
+            "{err:?}"
+        );
+        assert_eq!(user_version(&conn).expect("version"), 0);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(tables, 0, "partial migration was rolled back");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("m.db")).expect("open");
+        conn.pragma_update(None, "user_version", 7).expect("set");
+        let err = migrate(&conn, MIGRATIONS).expect_err("too new");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 7, supported } if supported == latest_version(MIGRATIONS)),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Embedded SQLite back-end (see DESIGN.md, "Storage").
+//!
+//! * One writer thread owns the only read-write connection and
+//!   group-commits: every write queued while a transaction runs goes into
+//!   the next one (`writer.rs`). A write is answered only after its
+//!   transaction committed, so an acknowledged write survives a crash
+//!   (`synchronous=FULL` also survives power loss).
+//! * Reads use a small pool of read-only connections on tokio's blocking
+//!   pool (`reader.rs`); in WAL mode they never wait for the writer.
+//! * The schema is versioned with `PRAGMA user_version`, one embedded SQL
+//!   file per migration (`migrations.rs`).
+//!
+//! Other store code adds operations as closures: `write(|conn| ...)` runs
+//! on the writer inside the batch transaction (in its own savepoint; it
+//! must not BEGIN/COMMIT itself), `read(|conn| ...)` on a reader.
+
+mod migrations;
+mod reader;
+mod tenancy;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{SqliteSync, StoreConfig};
+use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::store::{Store, StoreError, StoreStats};
+
+use reader::ReadPool;
+use writer::{Job, Stats, Writer};
+
+/// How long a connection waits for a lock held by another connection
+/// (another process, or a checkpoint) before failing with SQLITE_BUSY.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept per connection.
+pub(super) const STATEMENT_CACHE: usize = 64;
+/// Pages in the WAL before an automatic (passive) checkpoint: SQLite's
+/// default, about 4 MiB with 4 KiB pages.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+/// WAL file size kept after a checkpoint (bounds disk use after a burst).
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// SQLite store: see the module documentation.
+pub struct SqliteStore {
+    path: PathBuf,
+    queue: mpsc::Sender<Job>,
+    readers: Arc<ReadPool>,
+    stats: Arc<Stats>,
+    /// The writer thread until `close` joined it.
+    writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("stats", &self.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its parent directory) and migrates
+    /// the database at `path`, then starts the writer thread.
+    pub async fn open(path: &Path, cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || SqliteStore::open_blocking(path, &cfg))
+            .await
+            .map_err(|e| StoreError::Database(format!("opening the database failed: {e}")))?
+    }
+
+    fn open_blocking(path: PathBuf, cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        let conn = open_writer(&path, cfg.sqlite_synchronous)?;
+        let applied = migrations::migrate(&conn, migrations::MIGRATIONS)?;
+        let readers = Arc::new(ReadPool::open(&path, cfg.read_connections)?);
+
+        let max_batch = cfg.group_commit_max.max(1);
+        let capacity = max_batch.saturating_mul(4).clamp(256, 65_536);
+        let (queue, rx) = mpsc::channel(capacity);
+        let stats = Arc::new(Stats::default());
+        let writer = Writer::new(conn, rx, max_batch, Arc::clone(&stats));
+        let handle = std::thread::Builder::new()
+            .name("bwgate-sqlite-writer".into())
+            .spawn(move || {
+                // Jobs catch their own panics; this only guards the writer's
+                // own code. Either way the queue closes and callers get
+                // `Closed` instead of hanging.
+                if let Err(payload) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()))
+                {
+                    tracing::error!(
+                        panic = %writer::panic_message(payload.as_ref()),
+                        "store writer thread died; further writes fail"
+                    );
+                }
+            })?;
+        tracing::info!(
+            path = %path.display(),
+            schema_version = migrations::latest_version(migrations::MIGRATIONS),
+            migrations_applied = applied,
+            synchronous = ?cfg.sqlite_synchronous,
+            group_commit_max = max_batch,
+            read_connections = cfg.read_connections.max(1),
+            "sqlite store open"
+        );
+        Ok(SqliteStore {
+            path,
+            queue,
+            readers,
+            stats,
+            writer: tokio::sync::Mutex::new(Some(handle)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues `f` for the writer thread and waits until the transaction
+    /// holding it has committed. `f` runs inside its own savepoint: if it
+    /// returns an error (or panics) only its changes are rolled back.
+    /// `f` must not open or end transactions itself.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Write(writer::job(f, reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection (on tokio's blocking pool). It
+    /// sees every write acknowledged before the call.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.readers.read(f).await
+    }
+
+    /// Jobs waiting in the writer's queue (tests use it to build batches).
+    #[cfg(test)]
+    fn queued_jobs(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Refuse a newer schema before changing anything in the file.
+    migrations::check_not_too_new(&conn, migrations::MIGRATIONS)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "cannot enable WAL journal mode (got '{mode}'); is the file system local?"
+        )));
+    }
+    let sync = match sync {
+        SqliteSync::Full => "FULL",
+        SqliteSync::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // Returns the new value as a row, so not via pragma_update.
+    let _: i64 = conn.query_row(
+        &format!("PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}"),
+        [],
+        |row| row.get(0),
+    )?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Now as unix milliseconds (the schema's timestamp unit).
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// rusqlite errors keep SQLite's message. Values that cannot be decoded
+/// from a column are `Corrupt`, everything else `Database`.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        use rusqlite::Error as E;
+        match &e {
+            E::FromSqlConversionFailure(..)
+            | E::InvalidColumnType(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::Utf8Error(..) => StoreError::Corrupt(e.to_string()),
+            E::SqliteFailure(err, _) => {
+                StoreError::Database(format!("{e} (sqlite error {})", err.extended_code))
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_partner(&self, partner: &Partner) -> Result<(), StoreError> {
+        let partner = partner.clone();
+        self.write(move |conn| tenancy::upsert_partner(conn, &partner, now_millis()))
+            .await
+    }
+
+    async fn upsert_cluster(&self, cluster: &Cluster) -> Result<(), StoreError> {
+        let cluster = cluster.clone();
+        self.write(move |conn| tenancy::upsert_cluster(conn, &cluster, now_millis()))
+            .await
+    }
+
+    async fn upsert_template(&self, template: &CustomerTemplate) -> Result<(), StoreError> {
+        let template = template.clone();
+        self.write(move |conn| tenancy::upsert_template(conn, &template, now_millis()))
+            .await
+    }
+
+    async fn template(
+        &self,
+        provisioning_id: &str,
+    ) -> Result<Option<CustomerTemplate>, StoreError> {
+        let id = provisioning_id.to_string();
+        self.read(move |conn| tenancy::template(conn, &id)).await
+    }
+
+    async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
+        self.read(tenancy::templates).await
+    }
+
+    async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| tenancy::partner(conn, &id)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await?;
+        self.write(|_| Ok(())).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Job::Barrier(done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let Some(handle) = writer.take() else {
+            return Ok(()); // already closed
+        };
+        let (ack, acked) = oneshot::channel();
+        // Jobs queued before this one are committed first (FIFO queue).
+        let result = match self.queue.send(Job::Shutdown(ack)).await {
+            Ok(()) => acked.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed), // the writer died earlier
+        };
+        let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("store writer thread did not stop cleanly");
+        }
+        self.readers.close();
+        tracing::info!(path = %self.path.display(), "sqlite store closed");
+        result
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.stats.snapshot()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}
