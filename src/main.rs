@@ -11,7 +11,11 @@ use bwgate::config::{self, ClientAuth, LogFormat, Overrides};
 use bwgate::domain::ErrorCode;
 
 #[derive(Parser)]
-#[command(name = "bwgate", version, about = "BroadWorks-compatible provisioning gateway")]
+#[command(
+    name = "bwgate",
+    version,
+    about = "BroadWorks-compatible provisioning gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,13 +103,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Certs(CertsCommand::Init { dir, force }) => match bwgate::tls::init_dev_certs(&dir, force) {
-            Ok(paths) => {
-                println!("wrote CA {}, server {}, client {}", paths.ca_cert.display(), paths.server_cert.display(), paths.client_cert.display());
-                ExitCode::SUCCESS
+        Command::Certs(CertsCommand::Init { dir, force }) => {
+            match bwgate::tls::init_dev_certs(&dir, force) {
+                Ok(paths) => {
+                    println!(
+                        "wrote CA {}, server {}, client {}",
+                        paths.ca_cert.display(),
+                        paths.server_cert.display(),
+                        paths.client_cert.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, &format!("certs init: {e}")),
             }
-            Err(e) => fail(1, &format!("certs init: {e}")),
-        },
+        }
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
         Command::Errors { format } => {
             match format {

@@ -66,6 +66,8 @@ pub fn run(config: Config) -> Result<(), ServeError> {
 }
 
 pub async fn run_async(config: Config) -> Result<(), ServeError> {
+    // First: anything recorded before the recorder exists is lost.
+    let metrics = crate::telemetry::metrics_handle();
     let config = Arc::new(config);
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
@@ -85,7 +87,6 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         tracing::info!(server_cert = %paths.server_cert.display(), generated, "using dev certificates");
     }
     let tls = TlsReloader::new(config.tls.clone(), tls::resolve_paths(&config.tls))?;
-    let metrics = crate::telemetry::metrics_handle();
 
     let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
     let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
@@ -182,12 +183,10 @@ async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeErr
 fn template_from_config(t: &TemplateConfig) -> Result<CustomerTemplate, ServeError> {
     let hash = match (&t.provisioning_password_hash, &t.provisioning_password) {
         (Some(hash), _) => hash.clone(),
-        (None, Some(plain)) => {
-            hash_password(plain).map_err(|source| ServeError::Credentials {
-                provisioning_id: t.provisioning_id.clone(),
-                source,
-            })?
-        }
+        (None, Some(plain)) => hash_password(plain).map_err(|source| ServeError::Credentials {
+            provisioning_id: t.provisioning_id.clone(),
+            source,
+        })?,
         // validate() rejects this; keep the error typed rather than panic.
         (None, None) => {
             return Err(ServeError::Credentials {
@@ -226,7 +225,11 @@ fn local_addr(listener: &TcpListener, configured: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(configured)
 }
 
-fn write_listen_file(data_dir: &Path, https: SocketAddr, admin: SocketAddr) -> Result<(), ServeError> {
+fn write_listen_file(
+    data_dir: &Path,
+    https: SocketAddr,
+    admin: SocketAddr,
+) -> Result<(), ServeError> {
     let path = data_dir.join(LISTEN_FILE);
     let tmp = path.with_extension("json.tmp");
     let body = serde_json::json!({ "https": https.to_string(), "admin": admin.to_string(), "pid": std::process::id() });
@@ -239,8 +242,16 @@ fn write_listen_file(data_dir: &Path, https: SocketAddr, admin: SocketAddr) -> R
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-fn print_banner(config: &Config, https: SocketAddr, admin: SocketAddr, demo: Option<&DemoTemplate>) {
-    println!("bwgate {} listening: https://{https} (admin http://{admin})", env!("CARGO_PKG_VERSION"));
+fn print_banner(
+    config: &Config,
+    https: SocketAddr,
+    admin: SocketAddr,
+    demo: Option<&DemoTemplate>,
+) {
+    println!(
+        "bwgate {} listening: https://{https} (admin http://{admin})",
+        env!("CARGO_PKG_VERSION")
+    );
     if let Some(d) = demo {
         println!(
             "demo template: provisioningId={} url={} username={} password={} (also in {})",

@@ -11,10 +11,12 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Latency buckets (seconds): fine below 10 ms where the p99 goal lives.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
 
 /// Installs the global tracing subscriber. `RUST_LOG` wins over the config.
 pub fn init_logging(cfg: &LogConfig) {
@@ -35,7 +37,8 @@ pub fn init_logging(cfg: &LogConfig) {
                     .with_writer(std::io::stderr),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(
+        LogFormat::Pretty => registry
+            .with(
                 fmt::layer()
                     .with_target(false)
                     .with_ansi(ansi)
@@ -59,7 +62,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                         BATCH_BUCKETS,
                     )
                 });
-            match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+            match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => handle,
                 Err(e) => {
                     // Another recorder is installed (embedding); render an empty one.

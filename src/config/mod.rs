@@ -274,3 +274,6 @@ pub struct TemplateConfig {
     #[serde(default)]
     pub settings: TemplateSettings,
 }
+
+#[cfg(test)]
+mod tests;

@@ -74,29 +74,24 @@ fn server(c: &Config, p: &mut Problems) {
 
 fn tls(c: &Config, p: &mut Problems) {
     let t = &c.tls;
-    match (&t.cert, &t.key) {
-        (Some(cert), Some(key)) => {
+    for (key, path) in [("tls.cert", &t.cert), ("tls.key", &t.key)] {
+        if let Some(path) = path {
             p.check(
-                cert.is_file(),
-                "tls.cert",
-                format!("file {} does not exist", cert.display()),
+                path.is_file(),
+                key,
+                format!("file {} does not exist", path.display()),
             );
-            p.check(
-                key.is_file(),
-                "tls.key",
-                format!("file {} does not exist", key.display()),
-            );
-            if t.client_auth != ClientAuth::Off {
-                p.check(
-                    !t.client_ca.is_empty(),
-                    "tls.client_ca",
-                    "is required when tls.cert is set and tls.client_auth is not \"off\"",
-                );
-            }
         }
+    }
+    match (&t.cert, &t.key) {
         (Some(_), None) => p.add("tls.key", "is required when tls.cert is set"),
         (None, Some(_)) => p.add("tls.cert", "is required when tls.key is set"),
-        (None, None) => {}
+        (Some(_), Some(_)) if t.client_auth != ClientAuth::Off => p.check(
+            !t.client_ca.is_empty(),
+            "tls.client_ca",
+            "is required when tls.cert is set and tls.client_auth is not \"off\"",
+        ),
+        _ => {}
     }
     for (i, ca) in t.client_ca.iter().enumerate() {
         p.check(

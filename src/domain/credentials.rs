@@ -2,7 +2,9 @@
 //! costs a hash, so callers cache successful verifications (flow-through
 //! auth) instead of hashing per request.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use rand::distr::{Alphanumeric, SampleString};
 

@@ -160,9 +160,8 @@ impl ErrorCode {
 
     /// The table as Markdown, as the README publishes it.
     pub fn markdown_table() -> String {
-        let mut out = String::from(
-            "| code | HTTP | meaning | in subscriber errors[] |\n|---|---|---|---|\n",
-        );
+        let mut out =
+            String::from("| code | HTTP | meaning | in subscriber errors[] |\n|---|---|---|---|\n");
         for c in Self::ALL {
             let i = c.info();
             out.push_str(&format!(

@@ -18,7 +18,11 @@ use tokio::sync::watch;
 use super::ResponseBody;
 use crate::app::App;
 
-pub async fn serve_admin(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve_admin(
+    app: Arc<App>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (tcp, _) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -63,7 +67,11 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
                     &format!("store unavailable: {e}\n"),
                     "text/plain",
                 ),
-                Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "store timed out\n", "text/plain"),
+                Err(_) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store timed out\n",
+                    "text/plain",
+                ),
             }
         }
         "/metrics" => text(

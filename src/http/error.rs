@@ -88,7 +88,10 @@ pub fn error_response(
 ) -> Response<ResponseBody> {
     let summary = err.summary();
     let (content_type, body) = match format {
-        ErrorFormat::XsiXml => ("application/xml; charset=UTF-8", error_info_xml(err.code.code(), &summary, tracking_id)),
+        ErrorFormat::XsiXml => (
+            "application/xml; charset=UTF-8",
+            error_info_xml(err.code.code(), &summary, tracking_id),
+        ),
         ErrorFormat::Json => (
             "application/json",
             serde_json::json!({
@@ -104,7 +107,8 @@ pub fn error_response(
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(secs) = err.retry_after_secs {
-        resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }

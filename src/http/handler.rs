@@ -16,11 +16,14 @@ use super::{metrics, tracking, ConnInfo, ResponseBody};
 use crate::app::App;
 use crate::domain::ErrorCode;
 
-pub async fn handle(app: Arc<App>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle(
+    app: Arc<App>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let started = Instant::now();
-    let tracking_id = tracking::from_request(
-        req.headers().get(tracking::HEADER).map(|v| v.as_bytes()),
-    );
+    let tracking_id =
+        tracking::from_request(req.headers().get(tracking::HEADER).map(|v| v.as_bytes()));
     let method = metrics::method_label(req.method());
     let route = route(req.method(), req.uri().path());
 
@@ -29,7 +32,8 @@ pub async fn handle(app: Arc<App>, conn: Arc<ConnInfo>, req: Request<Incoming>) 
         Err(err) => {
             let mut resp = error_response(&err, route.error_format(), &tracking_id);
             if let Route::MethodNotAllowed { allow, .. } = route {
-                resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+                resp.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
             }
             resp
         }
@@ -72,7 +76,10 @@ async fn dispatch(
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
         Route::NotFound => Err(WireError::with_detail(
             ErrorCode::NotFound,
-            format!("Path {} is not served here.", truncate(parts.uri.path(), 200)),
+            format!(
+                "Path {} is not served here.",
+                truncate(parts.uri.path(), 200)
+            ),
         )),
         Route::MethodNotAllowed { allow, .. } => Err(WireError::with_detail(
             ErrorCode::MethodNotAllowed,

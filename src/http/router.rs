@@ -10,7 +10,10 @@ pub enum Route {
     /// `GET /`: service identity and the caller's TLS identity.
     Root,
     NotFound,
-    MethodNotAllowed { allow: &'static str, format: ErrorFormat },
+    MethodNotAllowed {
+        allow: &'static str,
+        format: ErrorFormat,
+    },
 }
 
 impl Route {

@@ -66,12 +66,24 @@ pub async fn serve_https(
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            serve_connection(app, builder, acceptor, tcp, peer, handshake_timeout, shutdown).await;
+            serve_connection(
+                app,
+                builder,
+                acceptor,
+                tcp,
+                peer,
+                handshake_timeout,
+                shutdown,
+            )
+            .await;
             drop(permit);
         });
     }
     drop(listener);
-    tracing::info!(open_connections = tracker.len(), "https listener closed; draining");
+    tracing::info!(
+        open_connections = tracker.len(),
+        "https listener closed; draining"
+    );
 }
 
 fn http_builder(app: &App) -> auto::Builder<TokioExecutor> {

@@ -25,8 +25,7 @@ pub fn from_request(value: Option<&[u8]>) -> String {
         Some(v)
             if !v.is_empty()
                 && v.len() <= MAX_CLIENT_ID_LEN
-                && v
-                    .iter()
+                && v.iter()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b)) =>
         {
             // Checked ASCII above, so this cannot fail.

@@ -22,7 +22,6 @@ const WARN_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 pub struct TlsReloader {
     cfg: TlsConfig,
     paths: TlsPaths,
-    resumption: Resumption,
     current: RwLock<Arc<ServerConfig>>,
     state: Mutex<State>,
 }
@@ -30,6 +29,12 @@ pub struct TlsReloader {
 struct State {
     /// Fingerprint of the files behind `current`.
     loaded: u64,
+    /// Fingerprint of the trust anchors behind `current`.
+    trust: u64,
+    /// Session cache and ticket key, kept across certificate reloads so
+    /// clients keep resuming; replaced when the trust anchors change, since
+    /// a resumed session is not re-verified against them.
+    resumption: Resumption,
     /// Fingerprint (or error text hash) of the last failed attempt: the same
     /// broken files are not re-parsed, re-logged and re-counted every poll.
     failed: Option<u64>,
@@ -53,13 +58,14 @@ impl TlsReloader {
             current: RwLock::new(Arc::new(config)),
             state: Mutex::new(State {
                 loaded: snapshot.fingerprint(),
+                trust: snapshot.trust_fingerprint(),
+                resumption,
                 failed: None,
                 expiry,
                 last_warn: Instant::now(),
             }),
             cfg,
             paths,
-            resumption,
         }))
     }
 
@@ -97,8 +103,25 @@ impl TlsReloader {
         if !force && (fingerprint == state.loaded || state.failed == Some(fingerprint)) {
             return Ok(false);
         }
-        match build_from_snapshot(&self.cfg, &snapshot, &self.resumption) {
+        let trust = snapshot.trust_fingerprint();
+        let fresh_resumption = if trust != state.trust {
+            match Resumption::new(&self.cfg) {
+                Ok(r) => Some(r),
+                Err(e) => return self.failed(&mut state, force, fingerprint, e),
+            }
+        } else {
+            None
+        };
+        let resumption = fresh_resumption.as_ref().unwrap_or(&state.resumption);
+        match build_from_snapshot(&self.cfg, &snapshot, resumption) {
             Ok((config, expiry)) => {
+                if let Some(r) = fresh_resumption {
+                    tracing::info!(
+                        "trust anchors changed: TLS sessions from before will not resume"
+                    );
+                    state.resumption = r;
+                    state.trust = trust;
+                }
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
                 state.loaded = fingerprint;
                 state.failed = None;

@@ -144,6 +144,14 @@ impl Snapshot {
         self.client_ca.hash(&mut h);
         h.finish()
     }
+
+    /// Fingerprint of the trust anchors alone: when they change, sessions
+    /// resumed from before would skip the new client-certificate check.
+    pub(crate) fn trust_fingerprint(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.client_ca.hash(&mut h);
+        h.finish()
+    }
 }
 
 /// Also returns the expiry of the server leaf and each trust anchor, for the
@@ -179,19 +187,18 @@ pub(crate) fn build_from_snapshot(
         // aws-lc-rs keys always expose their public key; Unknown would mean a
         // key type we cannot check, which rustls itself also accepts.
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) if false => {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
             return Err(TlsError::KeyMismatch {
                 cert: cert_path.clone(),
                 key: key_path.clone(),
             })
         }
-        Err(e) if false => {
+        Err(e) => {
             return Err(TlsError::InvalidCertificate {
                 path: cert_path.clone(),
                 reason: e.to_string(),
             })
         }
-        Err(_) => {}
     }
 
     let verifier = match cfg.client_auth {

@@ -651,6 +651,46 @@ async fn sessions_resume_and_keep_resuming_after_a_reload() {
     assert_eq!(again.client.unwrap().kind, HandshakeKind::Resumed);
 }
 
+#[tokio::test]
+async fn changed_trust_anchors_end_resumption_of_older_sessions() {
+    let e = env(ClientAuth::Require);
+    let r = e.reloader();
+    for (label, client) in [
+        ("tls13", e.client_with_cert()),
+        ("tls12", Arc::new(tls12_client(&e))),
+    ] {
+        handshake(r.current(), client.clone()).await.client.unwrap();
+        assert_eq!(
+            handshake(r.current(), client.clone())
+                .await
+                .client
+                .unwrap()
+                .kind,
+            HandshakeKind::Resumed,
+            "{label}"
+        );
+        // Add a second trust anchor: the bundle changes, the dev CA stays.
+        let other = generate_ca(&format!("other CA {label}"), 30).unwrap();
+        let mut bundle = std::fs::read_to_string(&e.dev.ca_cert).unwrap();
+        bundle.push_str(other.cert_pem());
+        std::fs::write(&e.dev.ca_cert, bundle).unwrap();
+        assert!(r.reload(false).unwrap());
+        let after = handshake(r.current(), client.clone()).await;
+        assert_eq!(
+            after.client.unwrap().kind,
+            HandshakeKind::Full,
+            "{label}: a session from before the change must be verified again"
+        );
+        // A server-certificate-only reload keeps the new sessions resumable.
+        assert!(r.reload(true).unwrap());
+        assert_eq!(
+            handshake(r.current(), client).await.client.unwrap().kind,
+            HandshakeKind::Resumed,
+            "{label}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- reload
 
 #[tokio::test]

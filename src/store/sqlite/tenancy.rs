@@ -15,7 +15,7 @@ pub(super) fn upsert_partner(conn: &Connection, p: &Partner, now: i64) -> Result
          ON CONFLICT (id) DO UPDATE SET
              name = excluded.name,
              admin_email = excluded.admin_email,
-             updated_at = excluded.updated_at",
+             updated_at = max(updated_at, excluded.updated_at)",
     )?
     .execute(params![p.id, p.name, p.admin_email, now])?;
     Ok(())
@@ -30,7 +30,7 @@ pub(super) fn upsert_cluster(conn: &Connection, c: &Cluster, now: i64) -> Result
              partner_id = excluded.partner_id,
              name = excluded.name,
              xsp_url = excluded.xsp_url,
-             updated_at = excluded.updated_at",
+             updated_at = max(updated_at, excluded.updated_at)",
     )?
     .execute(params![c.id, c.partner_id, c.name, c.xsp_url, now])?;
     Ok(())
@@ -65,7 +65,7 @@ pub(super) fn upsert_template(
              provisioning_username = excluded.provisioning_username,
              provisioning_password_hash = excluded.provisioning_password_hash,
              source = excluded.source,
-             updated_at = excluded.updated_at",
+             updated_at = max(updated_at, excluded.updated_at)",
     )?
     .execute(params![
         t.provisioning_id,

@@ -23,9 +23,10 @@ use crate::store::{StoreError, StoreStats};
 
 /// Savepoint wrapped around each write. Unusual name so a write's own
 /// nested savepoints do not collide with it.
+/// Run as cached prepared statements: they execute once per write.
 const SAVEPOINT: &str = "SAVEPOINT bwgate_w";
 const RELEASE: &str = "RELEASE bwgate_w";
-const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_w; RELEASE bwgate_w";
+const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_w";
 
 /// What the writer thread is asked to do.
 pub(super) enum Job {
@@ -205,7 +206,7 @@ impl Writer {
         let mut pending: VecDeque<Box<dyn WriteJob>> = jobs.into();
         while !pending.is_empty() {
             let started = Instant::now();
-            if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = self.exec("BEGIN IMMEDIATE") {
                 let msg = format!("could not begin transaction: {}", StoreError::from(e));
                 tracing::error!(error = %msg, "store batch failed");
                 let mut done: Vec<_> = pending.drain(..).collect();
@@ -232,7 +233,7 @@ impl Writer {
                 self.finish(done, None);
                 continue; // the rest of the batch gets a fresh transaction
             }
-            match self.conn.execute_batch("COMMIT") {
+            match self.exec("COMMIT") {
                 Ok(()) => self.finish(done, Some(started)),
                 Err(e) => {
                     let msg = format!("commit failed: {}", StoreError::from(e));
@@ -250,7 +251,7 @@ impl Writer {
     }
 
     fn run_in_savepoint(&self, job: &mut dyn WriteJob) {
-        if let Err(e) = self.conn.execute_batch(SAVEPOINT) {
+        if let Err(e) = self.exec(SAVEPOINT) {
             job.fail(e.into());
             return;
         }
@@ -259,7 +260,7 @@ impl Writer {
             return; // whole transaction gone; the caller handles it
         }
         if job.succeeded() {
-            if let Err(e) = self.conn.execute_batch(RELEASE) {
+            if let Err(e) = self.exec(RELEASE) {
                 job.fail(e.into());
                 self.rollback_savepoint();
             }
@@ -268,8 +269,13 @@ impl Writer {
         }
     }
 
+    fn exec(&self, sql: &'static str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
     fn rollback_savepoint(&self) {
-        if let Err(e) = self.conn.execute_batch(ROLLBACK_TO) {
+        // ROLLBACK TO keeps the savepoint open: release it too.
+        if let Err(e) = self.exec(ROLLBACK_TO).and_then(|()| self.exec(RELEASE)) {
             // The transaction is in an unknown state: abandon all of it.
             tracing::error!(error = %e, "rollback to savepoint failed; aborting transaction");
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {

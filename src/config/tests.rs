@@ -1,0 +1,166 @@
+use std::path::Path;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("c.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn env_overrides_file_and_flags_override_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:1000\"\n[log]\nlevel = \"warn\"\n",
+    );
+    let cfg = load_from(
+        Some(&file),
+        env(&[
+            ("BWGATE__SERVER__LISTEN", "127.0.0.1:2000"),
+            ("BWGATE__LOG__LEVEL", "debug"),
+            ("BWGATE__LIMITS__MAX_BODY_BYTES", "4096"),
+            ("BWGATE__TLS__CLIENT_AUTH", "optional"),
+            ("UNRELATED", "x"),
+        ]),
+        &Overrides {
+            log_level: Some("error".into()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(cfg.server.listen.port(), 2000, "env beats file");
+    assert_eq!(cfg.log.level, "error", "flag beats env");
+    assert_eq!(cfg.limits.max_body_bytes, 4096, "numbers parse");
+    assert_eq!(
+        cfg.tls.client_auth,
+        ClientAuth::Optional,
+        "bare words are strings"
+    );
+}
+
+#[test]
+fn env_can_reach_into_arrays_of_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "[[partners]]\nid = \"p\"\nname = \"P\"\n[[templates]]\nprovisioning_id = \"t\"\npartner = \"p\"\nname = \"T\"\nprovisioning_username = \"u\"\nprovisioning_password = \"pw\"\n",
+    );
+    let cfg = load_from(
+        Some(&file),
+        env(&[
+            ("BWGATE__TEMPLATES__0__NAME", "Renamed"),
+            ("BWGATE__TEMPLATES__0__SETTINGS__TRUSTED_EMAILS", "false"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(cfg.templates[0].name, "Renamed");
+    assert!(!cfg.templates[0].settings.trusted_emails);
+    validate(&cfg).unwrap();
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_path() {
+    let err = from_toml_str("[tls]\nclient_atuh = \"off\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("tls.client_atuh"), "{text}");
+    let err = from_toml_str(
+        "[[templates]]\nprovisioning_id = \"t\"\npartner = \"p\"\nname = \"T\"\nprovisioning_username = \"u\"\nprovisioning_password = \"pw\"\n[templates.settings]\ntrusted = true\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("templates[0].settings.trusted"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "[server\nlisten = 1\n");
+    let err = load_from(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }));
+    assert!(err.to_string().contains("c.toml"), "{err}");
+}
+
+#[test]
+fn defaults_are_valid_and_problems_are_collected() {
+    validate(&Config::default()).unwrap();
+    let mut c = Config::default();
+    c.server.admin_listen = c.server.listen;
+    c.limits.max_header_bytes = 100;
+    c.tls.cert = Some("/nonexistent/cert.pem".into());
+    let err = validate(&c).unwrap_err();
+    let ConfigError::Invalid(problems) = err else {
+        panic!("expected Invalid")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "server.admin_listen",
+        "limits.max_header_bytes",
+        "tls.cert",
+        "tls.key",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {keys:?}");
+    }
+}
+
+#[test]
+fn provisioning_account_limits_follow_broadworks() {
+    let base = |user: &str, pw: &str| {
+        format!(
+            "[[partners]]\nid = \"p\"\nname = \"P\"\n[[templates]]\nprovisioning_id = \"t\"\npartner = \"p\"\nname = \"T\"\nprovisioning_username = \"{user}\"\nprovisioning_password = \"{pw}\"\n"
+        )
+    };
+    let ok = from_toml_str(&base(&"u".repeat(80), &"p".repeat(20))).unwrap();
+    validate(&ok).unwrap();
+    let bad = from_toml_str(&base(&"u".repeat(81), &"p".repeat(21))).unwrap();
+    let text = validate(&bad).unwrap_err().to_string();
+    assert!(
+        text.contains("templates[0].provisioning_username"),
+        "{text}"
+    );
+    assert!(
+        text.contains("templates[0].provisioning_password"),
+        "{text}"
+    );
+}
+
+/// The example file must mention every key the config has, so it stays the
+/// complete reference.
+#[test]
+fn example_file_documents_every_key() {
+    let example = include_str!("../../bwgate.example.toml");
+    let parsed = from_toml_str(example).unwrap();
+    validate_without_files(&parsed);
+    let defaults = toml::Value::try_from(Config::default()).unwrap();
+    let mut missing = Vec::new();
+    let toml::Value::Table(sections) = defaults else {
+        unreachable!()
+    };
+    for (section, value) in sections {
+        if let toml::Value::Table(keys) = value {
+            for key in keys.keys() {
+                let needle = format!("{key} =");
+                if !example.contains(&needle) {
+                    missing.push(format!("{section}.{key}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+}
+
+fn validate_without_files(c: &Config) {
+    // The example names no files, so full validation applies.
+    validate(c).unwrap();
+}

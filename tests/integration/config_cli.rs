@@ -1,0 +1,232 @@
+//! `bwgate config check`, config errors at `serve`, env overrides, `certs init`.
+
+use std::process::Command;
+
+use crate::harness::BIN;
+
+fn run(args: &[&str], envs: &[(&str, &str)], dir: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("run bwgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn invalid_key_is_named_by_check_and_by_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:0\"\nlisten_port = 8443\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server.listen_port"), "{err}");
+    assert!(err.contains("unknown field"), "{err}");
+
+    let (code, _, err) = run(
+        &["serve", "--config", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server.listen_port"), "{err}");
+    // Refused before anything was created.
+    assert!(!dir.path().join("data").exists());
+    assert!(!dir.path().join("certs").exists());
+}
+
+#[test]
+fn invalid_values_and_cross_field_problems_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"
+[tls]
+client_auth = "maybe"
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("tls.client_auth"), "{err}");
+
+    std::fs::write(
+        &file,
+        r#"
+[limits]
+max_body_bytes = 10
+
+[[partners]]
+id = "sp1"
+name = "SP One"
+
+[[templates]]
+provisioning_id = "t1"
+partner = "nobody"
+name = "T1"
+provisioning_username = "prov"
+provisioning_password = "this-password-is-too-long"
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    for key in [
+        "limits.max_body_bytes",
+        "templates[0].partner",
+        "templates[0].provisioning_password",
+    ] {
+        assert!(err.contains(key), "missing {key} in: {err}");
+    }
+}
+
+#[test]
+fn environment_overrides_are_validated_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ok.toml");
+    std::fs::write(&file, "").unwrap();
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[("BWGATE__SERVER__BOGUS", "1")],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("server.bogus"), "{err}");
+
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[("BWGATE__LIMITS__MAX_OPERATIONS", "0")],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("limits.max_operations"), "{err}");
+}
+
+#[test]
+fn example_config_documents_a_valid_configuration() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/bwgate.example.toml");
+    let (code, out, err) = run(
+        &["config", "check", example],
+        &[],
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OK"), "{out}");
+}
+
+#[tokio::test]
+async fn environment_override_changes_the_running_server() {
+    // The file says 1 MiB; the environment says 2 KiB and must win.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[limits]\nmax_body_bytes = 1048576\n",
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "c.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BWGATE__LIMITS__MAX_BODY_BYTES", "2048")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(child);
+    let listen = dir.path().join("data/listen.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !listen.exists() {
+        assert!(std::time::Instant::now() < deadline);
+        assert!(guard.0.try_wait().unwrap().is_none(), "server exited");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&listen).unwrap()).unwrap();
+    let addr = v["https"].as_str().unwrap().parse().unwrap();
+    let certs = dir.path().join("certs");
+    let tls = bwgate::tls::client_config(
+        &certs.join("ca.crt"),
+        Some(&certs.join("client.crt")),
+        Some(&certs.join("client.key")),
+        false,
+    )
+    .unwrap();
+    let client = bwgate::client::HttpsClient::new(addr, "localhost", tls).unwrap();
+    let post = bwgate::client::request(
+        "POST",
+        "/",
+        vec![b'a'; 4096].into(),
+        Some("application/xml"),
+    );
+    assert_eq!(client.request(post).await.unwrap().status, 413);
+}
+
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn certs_init_writes_files_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&["certs", "init", "--dir", "c"], &[], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ca.crt"), "{out}");
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "server.crt",
+        "server.key",
+        "client.crt",
+        "client.key",
+    ] {
+        assert!(dir.path().join("c").join(f).is_file(), "{f}");
+    }
+    let first = std::fs::read(dir.path().join("c/server.crt")).unwrap();
+    let (code, _, err) = run(&["certs", "init", "--dir", "c"], &[], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("c/server.crt")).unwrap(),
+        first
+    );
+    let (code, _, _) = run(&["certs", "init", "--dir", "c", "--force"], &[], dir.path());
+    assert_eq!(code, 0);
+    assert_ne!(
+        std::fs::read(dir.path().join("c/server.crt")).unwrap(),
+        first
+    );
+}

@@ -1,0 +1,219 @@
+//! Starts and stops `bwgate serve` in a temporary directory and gives tests
+//! clients for both listeners.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bwgate::client::{ClientResponse, HttpsClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bwgate");
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts with the embedded defaults (dev certs, demo template).
+    pub fn start() -> Server {
+        Self::start_with(None, &[])
+    }
+
+    /// Starts with an optional config file body and extra `serve` flags.
+    pub fn start_with(config: Option<&str>, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if let Some(cfg) = config {
+            let path = dir.path().join("bwgate.toml");
+            std::fs::write(&path, cfg).expect("write config");
+            extra_args.push("--config".into());
+            extra_args.push(path.display().to_string());
+        }
+        let mut server = Server {
+            dir,
+            child: None,
+            https: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra_args,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.path("certs")
+    }
+
+    /// (Re)starts the process on the same directory and waits until it
+    /// has written its listen file.
+    pub fn spawn(&mut self) {
+        let listen_file = self.path("data/listen.json");
+        let _ = std::fs::remove_file(&listen_file);
+        let stdout = std::fs::File::create(self.path("stdout.log")).expect("stdout log");
+        let stderr = std::fs::File::create(self.path("stderr.log")).expect("stderr log");
+        let child = Command::new(BIN)
+            .current_dir(self.dir.path())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn bwgate");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&listen_file) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    self.https = v["https"].as_str().unwrap().parse().unwrap();
+                    self.admin = v["admin"].as_str().unwrap().parse().unwrap();
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("bwgate exited early ({status}): {}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bwgate did not start: {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            std::fs::read_to_string(self.path("stdout.log")).unwrap_or_default(),
+            std::fs::read_to_string(self.path("stderr.log")).unwrap_or_default()
+        )
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bwgate did not exit: {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// An mTLS client presenting the dev client certificate.
+    pub fn client(&self) -> HttpsClient {
+        let certs = self.certs();
+        let tls = bwgate::tls::client_config(
+            &certs.join("ca.crt"),
+            Some(&certs.join("client.crt")),
+            Some(&certs.join("client.key")),
+            true,
+        )
+        .expect("client tls config");
+        HttpsClient::new(self.https, "localhost", tls).expect("client")
+    }
+
+    /// A client with a chosen identity (or none), trusting the dev CA.
+    pub fn client_with(&self, cert_key: Option<(&Path, &Path)>, h2: bool) -> HttpsClient {
+        let tls = bwgate::tls::client_config(
+            &self.certs().join("ca.crt"),
+            cert_key.map(|c| c.0),
+            cert_key.map(|c| c.1),
+            h2,
+        )
+        .expect("client tls config");
+        HttpsClient::new(self.https, "localhost", tls).expect("client")
+    }
+
+    pub async fn get(&self, path: &str) -> ClientResponse {
+        self.client()
+            .request(bwgate::client::get(path))
+            .await
+            .expect("request")
+    }
+
+    /// Plain HTTP/1.0 GET on the admin listener: (status, body).
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        admin_get(self.admin, path).await
+    }
+}
+
+pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin connect");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    (status, body)
+}
+
+/// The value of a Prometheus sample line `name{labels} value`, if present.
+pub fn metric_value(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name_and_labels)?;
+        rest.trim().parse().ok()
+    })
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

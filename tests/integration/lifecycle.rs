@@ -1,0 +1,137 @@
+//! Start-up artefacts, restart durability and graceful shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{admin_get, Server};
+
+#[tokio::test]
+async fn demo_template_file_is_private_and_survives_restart() {
+    let mut server = Server::start();
+    let file = server.path("data/demo-template.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let id = first["provisioningId"].as_str().unwrap().to_string();
+    let password = first["password"].as_str().unwrap().to_string();
+    assert!(
+        password.len() <= 20 && !password.is_empty(),
+        "BroadWorks caps it at 20"
+    );
+    assert!(first["username"].as_str().unwrap().len() <= 80);
+    assert_eq!(
+        first["provisioningUrl"].as_str().unwrap(),
+        format!("https://{}/uc-one/v1/provisioning/{id}", server.https)
+    );
+    let stdout = std::fs::read_to_string(server.path("stdout.log")).unwrap();
+    assert!(
+        stdout.contains(&password),
+        "credentials printed at start: {stdout}"
+    );
+    assert!(stdout.contains("curl --cacert"), "{stdout}");
+    assert!(server.path("data/bwgate.db").is_file());
+
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    server.spawn();
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(second["provisioningId"], first["provisioningId"]);
+    assert_eq!(second["password"], first["password"]);
+    assert_eq!(server.get("/").await.status, 200);
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_request_finish() {
+    let mut server = Server::start();
+    let certs = server.certs();
+    let tls = bwgate::tls::client_config(
+        &certs.join("ca.crt"),
+        Some(&certs.join("client.crt")),
+        Some(&certs.join("client.key")),
+        false,
+    )
+    .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
+    let mut stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    // A slow upload: the head and half the body now, the rest later.
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n12345")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(server.is_running(), "must wait for the in-flight request");
+    // Draining: readiness fails, new connections are refused.
+    assert_eq!(
+        admin_get(server.admin, "/readyz").await,
+        (503, "draining\n".to_string())
+    );
+    assert!(
+        tokio::net::TcpStream::connect(server.https).await.is_err(),
+        "listener must be closed while draining"
+    );
+
+    stream.write_all(b"67890").await.unwrap();
+    stream.flush().await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .ok();
+    let text = String::from_utf8_lossy(&response).to_lowercase();
+    assert!(text.starts_with("http/1.1 405"), "{text}");
+    assert!(text.contains("trackingid: "), "{text}");
+    assert!(text.contains("\"errorcode\":9016"), "{text}");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "clean exit after drain: {status}");
+}
+
+#[tokio::test]
+async fn grace_period_bounds_the_drain() {
+    let mut server = Server::start_with(Some("[server]\nshutdown_grace_secs = 1\n"), &[]);
+    let certs = server.certs();
+    let tls = bwgate::tls::client_config(
+        &certs.join("ca.crt"),
+        Some(&certs.join("client.crt")),
+        Some(&certs.join("client.key")),
+        false,
+    )
+    .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
+    let mut stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n1")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    // The client never finishes; the server must still stop after ~1 s.
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "stopped before the grace: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "grace not enforced: {took:?}"
+    );
+}
