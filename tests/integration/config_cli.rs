@@ -230,3 +230,24 @@ fn certs_init_writes_files_and_refuses_to_overwrite() {
         first
     );
 }
+
+#[test]
+fn readme_error_table_matches_the_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("<!-- error-table:begin").expect("begin marker");
+    let start = start + readme[start..].find("-->").unwrap() + 3;
+    let end = readme.find("<!-- error-table:end -->").expect("end marker");
+    let published = readme[start..end].trim();
+    let (code, out, _) = run(
+        &["errors"],
+        &[],
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        published,
+        out.trim(),
+        "README error table is stale: paste `bwgate errors`"
+    );
+}
