@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::BIN;
+use crate::harness::{Server, BIN};
 
 fn run(args: &[&str], envs: &[(&str, &str)], dir: &std::path::Path) -> (i32, String, String) {
     let out = Command::new(BIN)
@@ -139,64 +139,25 @@ fn example_config_documents_a_valid_configuration() {
 #[tokio::test]
 async fn environment_override_changes_the_running_server() {
     // The file says 1 MiB; the environment says 2 KiB and must win.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("c.toml"),
-        "[limits]\nmax_body_bytes = 1048576\n",
-    )
-    .unwrap();
-    let child = Command::new(BIN)
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--config",
-            "c.toml",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("BWGATE__LIMITS__MAX_BODY_BYTES", "2048")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut guard = ChildGuard(child);
-    let listen = dir.path().join("data/listen.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !listen.exists() {
-        assert!(std::time::Instant::now() < deadline);
-        assert!(guard.0.try_wait().unwrap().is_none(), "server exited");
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&listen).unwrap()).unwrap();
-    let addr = v["https"].as_str().unwrap().parse().unwrap();
-    let certs = dir.path().join("certs");
-    let tls = bwgate::tls::client_config(
-        &certs.join("ca.crt"),
-        Some(&certs.join("client.crt")),
-        Some(&certs.join("client.key")),
-        false,
-    )
-    .unwrap();
-    let client = bwgate::client::HttpsClient::new(addr, "localhost", tls).unwrap();
+    let server = Server::start_with_env(
+        Some("[limits]\nmax_body_bytes = 1048576\n"),
+        &[],
+        &[("BWGATE__LIMITS__MAX_BODY_BYTES", "2048")],
+    );
     let post = bwgate::client::request(
         "POST",
         "/",
         vec![b'a'; 4096].into(),
         Some("application/xml"),
     );
-    assert_eq!(client.request(post).await.unwrap().status, 413);
-}
-
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    assert_eq!(server.client().request(post).await.unwrap().status, 413);
+    let small = bwgate::client::request(
+        "POST",
+        "/",
+        vec![b'a'; 1024].into(),
+        Some("application/xml"),
+    );
+    assert_eq!(server.client().request(small).await.unwrap().status, 405);
 }
 
 #[test]

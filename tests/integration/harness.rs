@@ -17,6 +17,7 @@ pub struct Server {
     pub https: SocketAddr,
     pub admin: SocketAddr,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Server {
@@ -27,6 +28,11 @@ impl Server {
 
     /// Starts with an optional config file body and extra `serve` flags.
     pub fn start_with(config: Option<&str>, args: &[&str]) -> Server {
+        Self::start_with_env(config, args, &[])
+    }
+
+    /// As `start_with`, plus environment variables for the process.
+    pub fn start_with_env(config: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if let Some(cfg) = config {
@@ -41,6 +47,10 @@ impl Server {
             https: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra_args,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.spawn();
         server
@@ -72,6 +82,7 @@ impl Server {
             ])
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -142,15 +153,31 @@ impl Server {
 
     /// An mTLS client presenting the dev client certificate.
     pub fn client(&self) -> HttpsClient {
+        HttpsClient::new(self.https, "localhost", self.dev_tls(true)).expect("client")
+    }
+
+    /// TLS client config presenting the dev client certificate.
+    pub fn dev_tls(&self, h2: bool) -> rustls::ClientConfig {
         let certs = self.certs();
-        let tls = bwgate::tls::client_config(
+        bwgate::tls::client_config(
             &certs.join("ca.crt"),
             Some(&certs.join("client.crt")),
             Some(&certs.join("client.key")),
-            true,
+            h2,
         )
-        .expect("client tls config");
-        HttpsClient::new(self.https, "localhost", tls).expect("client")
+        .expect("client tls config")
+    }
+
+    /// A raw HTTP/1.1-over-mTLS stream, for tests that write bytes by hand.
+    pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(self.dev_tls(false)));
+        let tcp = tokio::net::TcpStream::connect(self.https)
+            .await
+            .expect("connect");
+        connector
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .expect("tls handshake")
     }
 
     /// A client with a chosen identity (or none), trusting the dev CA.

@@ -1,7 +1,6 @@
 //! Start-up artefacts, restart durability and graceful shutdown.
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,20 +47,7 @@ async fn demo_template_file_is_private_and_survives_restart() {
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish() {
     let mut server = Server::start();
-    let certs = server.certs();
-    let tls = bwgate::tls::client_config(
-        &certs.join("ca.crt"),
-        Some(&certs.join("client.crt")),
-        Some(&certs.join("client.key")),
-        false,
-    )
-    .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
-    let mut stream = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut stream = server.raw_tls().await;
     // A slow upload: the head and half the body now, the rest later.
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n12345")
@@ -101,20 +87,7 @@ async fn sigterm_lets_a_slow_request_finish() {
 #[tokio::test]
 async fn grace_period_bounds_the_drain() {
     let mut server = Server::start_with(Some("[server]\nshutdown_grace_secs = 1\n"), &[]);
-    let certs = server.certs();
-    let tls = bwgate::tls::client_config(
-        &certs.join("ca.crt"),
-        Some(&certs.join("client.crt")),
-        Some(&certs.join("client.key")),
-        false,
-    )
-    .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
-    let mut stream = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut stream = server.raw_tls().await;
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n1")
         .await

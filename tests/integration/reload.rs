@@ -1,27 +1,13 @@
 //! Certificates replaced on disk are served without a restart.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::Server;
 
 /// Serial of the certificate the server presents on a fresh handshake.
 async fn served_serial(server: &Server) -> String {
-    let certs = server.certs();
-    let tls = bwgate::tls::client_config(
-        &certs.join("ca.crt"),
-        Some(&certs.join("client.crt")),
-        Some(&certs.join("client.key")),
-        false,
-    )
-    .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
-    let stream = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let stream = server.raw_tls().await;
     let (_, session) = stream.get_ref();
     let leaf = &session.peer_certificates().expect("server certificate")[0];
     bwgate::tls::identity_from_der(leaf.as_ref())
