@@ -8,22 +8,30 @@ use std::time::Instant;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::provision::Provisioning;
 use crate::store::SharedStore;
 
 pub struct App {
     pub config: Arc<Config>,
     pub store: SharedStore,
     pub metrics: PrometheusHandle,
+    pub provisioning: Arc<Provisioning>,
     pub started_at: Instant,
     draining: AtomicBool,
 }
 
 impl App {
-    pub fn new(config: Arc<Config>, store: SharedStore, metrics: PrometheusHandle) -> Arc<App> {
+    pub fn new(
+        config: Arc<Config>,
+        store: SharedStore,
+        metrics: PrometheusHandle,
+        provisioning: Arc<Provisioning>,
+    ) -> Arc<App> {
         Arc::new(App {
             config,
             store,
             metrics,
+            provisioning,
             started_at: Instant::now(),
             draining: AtomicBool::new(false),
         })

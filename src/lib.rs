@@ -6,10 +6,14 @@
 
 pub mod app;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod flowthrough;
 pub mod http;
+pub mod license;
+pub mod provision;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

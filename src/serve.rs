@@ -16,6 +16,8 @@ use crate::demo::{self, DemoTemplate};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
 use crate::http::{admin::serve_admin, serve_https};
+use crate::license::{LicenseCore, LocalLicenseCore};
+use crate::provision::{worker, Provisioning};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, Store, StoreError};
 use crate::tls::{self, TlsError, TlsReloader};
@@ -110,7 +112,16 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     write_listen_file(&data_dir, https_addr, admin_addr)?;
     print_banner(&config, https_addr, admin_addr, demo.as_ref());
 
-    let app = App::new(config.clone(), store.clone(), metrics.clone());
+    let provisioning = Provisioning::new(store.clone());
+    let templates = provisioning.load_templates().await?;
+    tracing::info!(templates, "customer templates loaded");
+    let license_core: Arc<dyn LicenseCore> = LocalLicenseCore::new(store.clone());
+    let app = App::new(
+        config.clone(),
+        store.clone(),
+        metrics.clone(),
+        provisioning.clone(),
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
@@ -124,6 +135,12 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         tracker.clone(),
     ));
     let admin_task = tokio::spawn(serve_admin(app.clone(), admin, admin_stop_rx));
+    let delivery = worker::spawn_delivery(
+        store.clone(),
+        license_core,
+        provisioning.outbox_ready.clone(),
+        stop_rx.clone(),
+    );
     tracing::info!(%https_addr, %admin_addr, store = store.backend_name(), "bwgate started");
 
     let signal = shutdown_signal().await;
@@ -143,6 +160,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
             tracing::warn!(signal = sig, "second signal: stopping without waiting");
         }
     }
+    // Deliveries in flight finish; what is left stays in the outbox for the next start.
+    let _ = delivery.await;
     store.close().await?;
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;

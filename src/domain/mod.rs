@@ -4,6 +4,10 @@
 pub mod credentials;
 pub mod email;
 pub mod error_code;
+pub mod ids;
+pub mod lifecycle;
+pub mod phone;
+pub mod subscriber;
 pub mod template;
 
 pub use error_code::ErrorCode;

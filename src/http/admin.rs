@@ -74,6 +74,9 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
                 ),
             }
         }
+        path if path.starts_with(SUBSCRIBERS_PREFIX) => {
+            subscriber_report(app, &path[SUBSCRIBERS_PREFIX.len()..]).await
+        }
         "/metrics" => text(
             StatusCode::OK,
             &app.metrics.render(),
@@ -81,6 +84,67 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
         ),
         _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
     }
+}
+
+const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
+
+/// Read-back for operators and tests: a subscriber (by BroadWorks user id
+/// or subscriber id), its licenses and every command sent about it.
+async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
+    let found = match app.store.subscriber_by_user_id(key).await {
+        Ok(Some(s)) => Ok(Some(s)),
+        Ok(None) => app.store.subscriber(key).await,
+        Err(e) => Err(e),
+    };
+    let sub = match found {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"message": "no such subscriber", "errors": [{"errorCode": 9015, "description": "No such resource."}]}),
+            )
+        }
+        Err(e) => {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"message": e.to_string()}),
+            )
+        }
+    };
+    let (licenses, commands) = match (
+        app.store.licenses(&sub.id).await,
+        app.store.subscriber_commands(&sub.id).await,
+    ) {
+        (Ok(l), Ok(c)) => (l, c),
+        (Err(e), _) | (_, Err(e)) => {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"message": e.to_string()}),
+            )
+        }
+    };
+    let commands: Vec<_> = commands
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "seq": c.seq,
+                "type": c.envelope.command.kind(),
+                "state": c.state,
+                "attempts": c.attempts,
+                "lastError": c.last_error,
+                "idempotencyKey": c.envelope.idempotency_key,
+                "envelope": c.envelope,
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"subscriber": sub, "licenses": licenses, "commands": commands}),
+    )
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+    text(status, &body.to_string(), "application/json")
 }
 
 fn text(status: StatusCode, body: &str, content_type: &'static str) -> Response<ResponseBody> {

@@ -22,8 +22,9 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
-    let tracking_id =
-        tracking::from_request(req.headers().get(tracking::HEADER).map(|v| v.as_bytes()));
+    let tracking_id = tracking::generate();
+    let client_tracking_id =
+        tracking::client_id(req.headers().get(tracking::HEADER).map(|v| v.as_bytes()));
     let method = metrics::method_label(req.method());
     let route = route(req.method(), req.uri().path());
 
@@ -35,17 +36,24 @@ pub async fn handle(
                 resp.headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(allow));
             }
+            super::flowthrough::challenge(&mut resp);
             resp
         }
     };
     if let Ok(v) = HeaderValue::from_str(&tracking_id) {
         response.headers_mut().insert(tracking::HEADER, v);
     }
+    if let Some(v) = client_tracking_id
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        response.headers_mut().insert(tracking::CLIENT_HEADER, v);
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     metrics::record(route.label(), method, status, elapsed);
     if status >= 400 {
-        tracing::info!(target: "bwgate::access", tracking_id, peer = %conn.peer, method, route = route.label(), status, micros = elapsed.as_micros() as u64, "request failed");
+        tracing::info!(target: "bwgate::access", tracking_id, client_tracking_id, peer = %conn.peer, method, route = route.label(), status, micros = elapsed.as_micros() as u64, "request failed");
     } else {
         tracing::debug!(target: "bwgate::access", tracking_id, peer = %conn.peer, method, route = route.label(), status, micros = elapsed.as_micros() as u64, "request");
     }
@@ -61,7 +69,7 @@ async fn dispatch(
 ) -> Result<Response<ResponseBody>, WireError> {
     let (parts, body) = req.into_parts();
     let limits = &app.config.limits;
-    let _body: Bytes = if has_body(&parts.headers) {
+    let body: Bytes = if has_body(&parts.headers) {
         read_body(
             &parts.headers,
             body,
@@ -74,6 +82,9 @@ async fn dispatch(
     };
     match route {
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
+        Route::FlowThrough { provisioning_id } => {
+            super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
+        }
         Route::NotFound => Err(WireError::with_detail(
             ErrorCode::NotFound,
             format!(

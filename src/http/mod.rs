@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod body;
 pub mod error;
+pub mod flowthrough;
 pub mod handler;
 pub mod metrics;
 pub mod router;

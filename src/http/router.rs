@@ -9,6 +9,10 @@ use super::error::ErrorFormat;
 pub enum Route {
     /// `GET /`: service identity and the caller's TLS identity.
     Root,
+    /// `POST /uc-one/v1/provisioning/{provisioningId}`.
+    FlowThrough {
+        provisioning_id: String,
+    },
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -20,6 +24,7 @@ impl Route {
     pub fn label(&self) -> &'static str {
         match self {
             Route::Root => "/",
+            Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -34,7 +39,23 @@ impl Route {
     }
 }
 
+pub const FLOWTHROUGH_PREFIX: &str = "/uc-one/v1/provisioning/";
+
 pub fn route(method: &Method, path: &str) -> Route {
+    if let Some(id) = path.strip_prefix(FLOWTHROUGH_PREFIX) {
+        if id.is_empty() || id.contains('/') {
+            return Route::NotFound;
+        }
+        return match *method {
+            Method::POST => Route::FlowThrough {
+                provisioning_id: id.to_string(),
+            },
+            _ => Route::MethodNotAllowed {
+                allow: "POST",
+                format: ErrorFormat::XsiXml,
+            },
+        };
+    }
     match path {
         "/" => match *method {
             Method::GET | Method::HEAD => Route::Root,
@@ -55,6 +76,24 @@ mod tests {
     fn unknown_paths_and_methods_are_classified() {
         assert_eq!(route(&Method::GET, "/"), Route::Root);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
+        assert_eq!(
+            route(&Method::POST, "/uc-one/v1/provisioning/t-1"),
+            Route::FlowThrough {
+                provisioning_id: "t-1".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::POST, "/uc-one/v1/provisioning/"),
+            Route::NotFound
+        );
+        assert_eq!(
+            route(&Method::POST, "/uc-one/v1/provisioning/a/b"),
+            Route::NotFound
+        );
+        assert!(matches!(
+            route(&Method::GET, "/uc-one/v1/provisioning/t-1"),
+            Route::MethodNotAllowed { allow: "POST", .. }
+        ));
         assert!(matches!(
             route(&Method::POST, "/"),
             Route::MethodNotAllowed { .. }

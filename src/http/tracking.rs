@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 pub const HEADER: &str = "trackingid";
+/// The caller's own TrackingID, echoed back for correlation.
+pub const CLIENT_HEADER: &str = "x-client-trackingid";
 const MAX_CLIENT_ID_LEN: usize = 128;
 
 static BOOT_ID: OnceLock<u64> = OnceLock::new();
@@ -19,8 +21,9 @@ pub fn generate() -> String {
 }
 
 /// The caller's TrackingID when it is sane (BroadWorks sends `NA_<uuid>`
-/// style ids), else a fresh one. Untrusted input never reaches logs raw.
-pub fn from_request(value: Option<&[u8]>) -> String {
+/// style ids). It is only echoed and logged: the gateway always issues its
+/// own id, because stored work is keyed by it and a caller could reuse one.
+pub fn client_id(value: Option<&[u8]>) -> Option<String> {
     match value {
         Some(v)
             if !v.is_empty()
@@ -29,9 +32,9 @@ pub fn from_request(value: Option<&[u8]>) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b)) =>
         {
             // Checked ASCII above, so this cannot fail.
-            String::from_utf8_lossy(v).into_owned()
+            Some(String::from_utf8_lossy(v).into_owned())
         }
-        _ => generate(),
+        _ => None,
     }
 }
 
@@ -48,10 +51,13 @@ mod tests {
     }
 
     #[test]
-    fn sane_client_ids_are_kept_and_others_replaced() {
-        assert_eq!(from_request(Some(b"NA_0f1e-2d3c")), "NA_0f1e-2d3c");
-        assert!(from_request(Some(b"bad id\r\nx")).starts_with("BWG_"));
-        assert!(from_request(Some(&[b'a'; 200])).starts_with("BWG_"));
-        assert!(from_request(None).starts_with("BWG_"));
+    fn sane_client_ids_are_kept_and_others_dropped() {
+        assert_eq!(
+            client_id(Some(b"NA_0f1e-2d3c")).as_deref(),
+            Some("NA_0f1e-2d3c")
+        );
+        assert_eq!(client_id(Some(b"bad id\r\nx")), None);
+        assert_eq!(client_id(Some(&[b'a'; 200])), None);
+        assert_eq!(client_id(None), None);
     }
 }

@@ -7,6 +7,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use std::sync::Arc;
 
+use crate::commands::CommandEnvelope;
+use crate::domain::ids::UserId;
+use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
+use crate::domain::subscriber::{Operation, OperationKind};
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,132 @@ pub struct StoreStats {
     pub largest_batch: u64,
 }
 
+/// One flow-through document's valid operations, applied in one
+/// transaction (each operation in its own savepoint: one failing operation
+/// never undoes another).
+#[derive(Debug, Clone)]
+pub struct AcceptBatch {
+    pub template: CustomerTemplate,
+    pub tracking_id: String,
+    /// The AS's `requestId`: a second document with the same id for the same
+    /// template is a replay and gets the first answer back.
+    pub request_id: Option<String>,
+    /// Unix milliseconds.
+    pub now: i64,
+    /// Valid operations with their index in the document.
+    pub operations: Vec<(usize, Operation)>,
+    /// Lines for operations that failed validation, stored with the rest so
+    /// a replay answers exactly as the first time.
+    pub invalid: Vec<OperationResult>,
+}
+
+/// The answer for one operation of a document, as stored for replays.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationResult {
+    pub index: usize,
+    pub operation: OperationKind,
+    pub user_id: Option<String>,
+    /// Status on success (`provisioning`, `pending_email_input`, …).
+    pub status: Option<SubscriberStatus>,
+    pub error_code: Option<u32>,
+    pub error_message: Option<String>,
+}
+
+impl OperationResult {
+    pub fn accepted(
+        index: usize,
+        operation: OperationKind,
+        user_id: &UserId,
+        status: SubscriberStatus,
+    ) -> Self {
+        OperationResult {
+            index,
+            operation,
+            user_id: Some(user_id.as_str().to_string()),
+            status: Some(status),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    pub fn rejected(
+        index: usize,
+        operation: OperationKind,
+        user_id: Option<String>,
+        rejection: &Rejection,
+    ) -> Self {
+        OperationResult {
+            index,
+            operation,
+            user_id,
+            status: None,
+            error_code: Some(rejection.code.code()),
+            error_message: Some(rejection.message.clone()),
+        }
+    }
+}
+
+/// What `accept` did with a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptOutcome {
+    /// Every operation's line, ordered by index.
+    pub results: Vec<OperationResult>,
+    /// The tracking id of the first acceptance when this was a replay.
+    pub replay_of: Option<String>,
+    /// Commands written to the outbox by this call.
+    pub commands_written: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub envelope: CommandEnvelope,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Permanent: the command failed; the subscriber goes to `error`.
+    Rejected {
+        error_code: u32,
+        description: String,
+    },
+    /// Try again at `retry_at` (unix ms).
+    Retry {
+        error: String,
+        retry_at: i64,
+    },
+}
+
+/// One license change made by the in-process license core (audit ledger).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseEvent {
+    pub idempotency_key: String,
+    pub subscriber_id: String,
+    pub license: String,
+    /// `grant` or `revoke`.
+    pub action: String,
+    pub at: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Insert or replace a partner.
@@ -62,6 +192,57 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Option<CustomerTemplate>, StoreError>;
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError>;
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError>;
+    // ---- flow-through provisioning
+
+    /// Applies a document's operations (see `AcceptBatch`). A replayed
+    /// `request_id` changes nothing and returns the stored lines. Returns
+    /// only after the transaction with the state changes and their outbox
+    /// commands has committed.
+    async fn accept(&self, batch: AcceptBatch) -> Result<AcceptOutcome, StoreError>;
+    async fn subscriber_by_user_id(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError>;
+    async fn subscriber(&self, id: &str) -> Result<Option<SubscriberRecord>, StoreError>;
+    /// Every outbox entry about a subscriber (by subscriber id), oldest first.
+    async fn subscriber_commands(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    // ---- outbox delivery
+
+    /// Pending commands due at `now`, oldest first, at most `limit`, such
+    /// that for every enterprise only a prefix of its pending commands is
+    /// returned and none whose predecessor is still pending is skipped
+    /// over (per-enterprise order).
+    async fn due_commands(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Records a delivery attempt's outcome and its effect on the
+    /// subscriber (provisioned / error with errors[]), in one transaction.
+    async fn complete_command(
+        &self,
+        seq: i64,
+        outcome: DeliveryOutcome,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Counts of outbox rows by state.
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError>;
+
+    // ---- in-process license core ledger
+
+    /// Applies a license change at most once per idempotency key: the
+    /// subscriber's licenses become exactly `licenses` (empty = revoke all).
+    /// Returns false when the key was applied before (nothing changed).
+    async fn apply_licenses(
+        &self,
+        idempotency_key: &str,
+        subscriber_id: &str,
+        licenses: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError>;
+
     /// Cheap round trip through reader and writer paths, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Wait until every write queued so far is committed.

@@ -4,6 +4,7 @@
 mod harness;
 
 mod config_cli;
+mod flowthrough;
 mod lifecycle;
 mod metrics;
 mod mtls;

@@ -35,13 +35,16 @@ async fn valid_client_certificate_succeeds_over_h2_and_http1() {
 }
 
 #[tokio::test]
-async fn caller_tracking_id_is_echoed() {
+async fn gateway_issues_tracking_ids_and_echoes_the_callers() {
     let server = Server::start();
     let mut req = bwgate::client::get("/");
     req.headers_mut()
         .insert("TrackingID", "NA_0123-abcd".parse().unwrap());
     let resp = server.client().request(req).await.unwrap();
-    assert_eq!(resp.header("trackingid"), Some("NA_0123-abcd"));
+    // Stored work is keyed by the TrackingID, so the gateway always issues
+    // its own; the caller's comes back for correlation.
+    assert!(resp.header("trackingid").unwrap().starts_with("BWG_"));
+    assert_eq!(resp.header("x-client-trackingid"), Some("NA_0123-abcd"));
 }
 
 #[tokio::test]
@@ -65,17 +68,25 @@ async fn require_mode_refuses_missing_and_foreign_certificates() {
         rogue.request(bwgate::client::get("/")).await.is_err(),
         "a certificate from an unknown CA must be refused"
     );
-    // Both refusals happened in the TLS layer, not as HTTP answers.
-    let (_, metrics) = server.admin_get("/metrics").await;
-    let failures = crate::harness::metric_value(
-        &metrics,
-        "bwgate_tls_handshake_failures_total{reason=\"error\"}",
-    )
-    .unwrap_or(0.0);
-    assert!(
-        failures >= 2.0,
-        "handshake failures = {failures}\n{metrics}"
-    );
+    // Both refusals happened in the TLS layer, not as HTTP answers. The
+    // server counts a failure just after sending its alert, so poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let metrics = loop {
+        let (_, metrics) = server.admin_get("/metrics").await;
+        let failures = crate::harness::metric_value(
+            &metrics,
+            "bwgate_tls_handshake_failures_total{reason=\"error\"}",
+        )
+        .unwrap_or(0.0);
+        if failures >= 2.0 {
+            break metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "handshake failures = {failures}\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(
         !metrics.contains("bwgate_http_requests_total{route=\"/\""),
         "no HTTP request may have been served"

@@ -21,11 +21,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_provisioning",
+        sql: include_str!("migrations/0002_provisioning.sql"),
+    },
+];
 
 /// The schema version a fully migrated database has.
 pub(crate) fn latest_version(migrations: &[Migration]) -> i64 {

@@ -13,12 +13,25 @@
 //! Other store code adds operations as closures: `write(|conn| ...)` runs
 //! on the writer inside the batch transaction (in its own savepoint; it
 //! must not BEGIN/COMMIT itself), `read(|conn| ...)` on a reader.
+//!
+//! Flow-through provisioning (schema `0002_provisioning.sql`):
+//! `provisioning.rs` applies a document (`accept`, one write, one nested
+//! savepoint per operation) using `domain::lifecycle`'s rules;
+//! `subscribers.rs` maps organization and subscriber rows; `outbox.rs`
+//! selects due commands and settles deliveries; `licenses.rs` is the
+//! in-process license core's ledger.
 
+mod licenses;
 mod migrations;
+mod outbox;
+mod provisioning;
 mod reader;
+mod subscribers;
 mod tenancy;
 mod writer;
 
+#[cfg(test)]
+mod provisioning_tests;
 #[cfg(test)]
 mod tests;
 
@@ -32,8 +45,12 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SqliteSync, StoreConfig};
+use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
-use crate::store::{Store, StoreError, StoreStats};
+use crate::store::{
+    AcceptBatch, AcceptOutcome, DeliveryOutcome, LicenseEvent, OutboxEntry, OutboxState, Store,
+    StoreError, StoreStats,
+};
 
 use reader::ReadPool;
 use writer::{Job, Stats, Writer};
@@ -257,6 +274,79 @@ impl Store for SqliteStore {
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| tenancy::partner(conn, &id)).await
+    }
+
+    async fn accept(&self, batch: AcceptBatch) -> Result<AcceptOutcome, StoreError> {
+        self.write(move |conn| provisioning::accept(conn, &batch))
+            .await
+    }
+
+    async fn subscriber_by_user_id(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        let user_id = user_id.to_string();
+        self.read(move |conn| subscribers::subscriber_by_user_id(conn, &user_id))
+            .await
+    }
+
+    async fn subscriber(&self, id: &str) -> Result<Option<SubscriberRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| subscribers::subscriber_by_id(conn, &id))
+            .await
+    }
+
+    async fn subscriber_commands(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let id = subscriber_id.to_string();
+        self.read(move |conn| outbox::subscriber_commands(conn, &id))
+            .await
+    }
+
+    async fn due_commands(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.read(move |conn| outbox::due_commands(conn, now, limit))
+            .await
+    }
+
+    async fn complete_command(
+        &self,
+        seq: i64,
+        outcome: DeliveryOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| outbox::complete_command(conn, seq, &outcome, now))
+            .await
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError> {
+        self.read(outbox::outbox_counts).await
+    }
+
+    async fn apply_licenses(
+        &self,
+        idempotency_key: &str,
+        subscriber_id: &str,
+        licenses: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let key = idempotency_key.to_string();
+        let id = subscriber_id.to_string();
+        let licenses = licenses.to_vec();
+        self.write(move |conn| licenses::apply_licenses(conn, &key, &id, &licenses, now))
+            .await
+    }
+
+    async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = subscriber_id.to_string();
+        self.read(move |conn| licenses::licenses(conn, &id)).await
+    }
+
+    async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
+        let id = subscriber_id.to_string();
+        self.read(move |conn| licenses::license_events(conn, &id))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

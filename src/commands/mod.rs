@@ -1,0 +1,137 @@
+//! Normalized commands: what the gateway asks of the license core. Each is
+//! JSON-serializable and versioned, written to the durable outbox in the
+//! same transaction as the state change it follows from, and delivered at
+//! least once, in order per enterprise. The idempotency key
+//! (`{trackingId}:{operationIndex}:{n}`) lets the receiver drop repeats.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::{EnterpriseKey, UserId};
+use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::phone::E164;
+use crate::domain::template::Package;
+
+/// Wire version of the command JSON; bump on incompatible changes.
+pub const COMMAND_VERSION: u32 = 1;
+
+/// One command as stored in the outbox and sent to the license core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandEnvelope {
+    pub version: u32,
+    pub idempotency_key: String,
+    pub enterprise_key: EnterpriseKey,
+    pub tracking_id: String,
+    /// Unix milliseconds when the command was accepted.
+    pub issued_at: i64,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum Command {
+    #[serde(rename_all = "camelCase")]
+    EnsureOrganization {
+        org_id: String,
+        enterprise_key: EnterpriseKey,
+        partner_id: String,
+        provisioning_id: String,
+        name: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    ProvisionSubscriber {
+        subscriber_id: String,
+        org_id: String,
+        user_id: UserId,
+        email: Option<String>,
+        first_name: String,
+        last_name: String,
+        phone_number: Option<E164>,
+        extension: Option<String>,
+        mobile_phone_number: Option<E164>,
+        language: Option<String>,
+        time_zone: Option<String>,
+        package: Package,
+        subscriber_version: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    UpdateSubscriber {
+        subscriber_id: String,
+        org_id: String,
+        email: Option<String>,
+        first_name: String,
+        last_name: String,
+        phone_number: Option<E164>,
+        extension: Option<String>,
+        mobile_phone_number: Option<E164>,
+        language: Option<String>,
+        time_zone: Option<String>,
+        subscriber_version: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    ChangePackage {
+        subscriber_id: String,
+        org_id: String,
+        package: Package,
+        subscriber_version: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    RemoveSubscriber {
+        subscriber_id: String,
+        org_id: String,
+        subscriber_version: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    IssueActivationCode {
+        subscriber_id: String,
+        org_id: Option<String>,
+        user_id: UserId,
+        device_type: Option<String>,
+        mac_address: Option<String>,
+    },
+}
+
+impl Command {
+    /// `ProvisionSubscriber` with everything the core needs from a record;
+    /// `None` while the record lacks a user id or an organization.
+    pub fn provision(record: &SubscriberRecord) -> Option<Command> {
+        Some(Command::ProvisionSubscriber {
+            subscriber_id: record.id.clone(),
+            org_id: record.org_id.clone()?,
+            user_id: record.user_id.clone()?,
+            email: record.email.clone(),
+            first_name: record.first_name.clone(),
+            last_name: record.last_name.clone(),
+            phone_number: record.phone_number.clone(),
+            extension: record.extension.clone(),
+            mobile_phone_number: record.mobile_phone_number.clone(),
+            language: record.language.clone(),
+            time_zone: record.time_zone.clone(),
+            package: record.package,
+            subscriber_version: record.version,
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::EnsureOrganization { .. } => "EnsureOrganization",
+            Command::ProvisionSubscriber { .. } => "ProvisionSubscriber",
+            Command::UpdateSubscriber { .. } => "UpdateSubscriber",
+            Command::ChangePackage { .. } => "ChangePackage",
+            Command::RemoveSubscriber { .. } => "RemoveSubscriber",
+            Command::IssueActivationCode { .. } => "IssueActivationCode",
+        }
+    }
+
+    /// The subscriber whose status follows this command's outcome.
+    pub fn subscriber_id(&self) -> Option<&str> {
+        match self {
+            Command::ProvisionSubscriber { subscriber_id, .. }
+            | Command::UpdateSubscriber { subscriber_id, .. }
+            | Command::ChangePackage { subscriber_id, .. }
+            | Command::RemoveSubscriber { subscriber_id, .. }
+            | Command::IssueActivationCode { subscriber_id, .. } => Some(subscriber_id),
+            Command::EnsureOrganization { .. } => None,
+        }
+    }
+}

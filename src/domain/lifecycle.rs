@@ -1,0 +1,343 @@
+//! Subscriber state and the pure rules that turn an accepted operation into
+//! a new state plus normalized commands. No I/O here: the store runs these
+//! inside its transaction so the decision and its record commit together.
+
+use serde::{Deserialize, Serialize};
+
+use super::error_code::ErrorCode;
+use super::ids::{EnterpriseKey, UserId};
+use super::phone::E164;
+use super::subscriber::{NewSubscriber, SubscriberChanges};
+use super::template::{CustomerTemplate, Package};
+
+/// Cisco's subscriber statuses, plus `removed` for a partial deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriberStatus {
+    PendingEmailInput,
+    PendingEmailValidation,
+    PendingUserMigration,
+    Provisioning,
+    Provisioned,
+    Updating,
+    Error,
+    Removed,
+}
+
+impl SubscriberStatus {
+    pub const ALL: [SubscriberStatus; 8] = [
+        SubscriberStatus::PendingEmailInput,
+        SubscriberStatus::PendingEmailValidation,
+        SubscriberStatus::PendingUserMigration,
+        SubscriberStatus::Provisioning,
+        SubscriberStatus::Provisioned,
+        SubscriberStatus::Updating,
+        SubscriberStatus::Error,
+        SubscriberStatus::Removed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriberStatus::PendingEmailInput => "pending_email_input",
+            SubscriberStatus::PendingEmailValidation => "pending_email_validation",
+            SubscriberStatus::PendingUserMigration => "pending_user_migration",
+            SubscriberStatus::Provisioning => "provisioning",
+            SubscriberStatus::Provisioned => "provisioned",
+            SubscriberStatus::Updating => "updating",
+            SubscriberStatus::Error => "error",
+            SubscriberStatus::Removed => "removed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SubscriberStatus> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Waiting for the user (email input, validation, consent).
+    pub fn is_pending_user(self) -> bool {
+        matches!(
+            self,
+            SubscriberStatus::PendingEmailInput
+                | SubscriberStatus::PendingEmailValidation
+                | SubscriberStatus::PendingUserMigration
+        )
+    }
+}
+
+/// An asynchronous failure recorded on the subscriber (`errors[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriberError {
+    pub error_code: u32,
+    pub description: String,
+}
+
+/// A subscriber as stored. After a partial deletion `user_id`, numbers and
+/// BroadWorks ids are gone; email, names and language stay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriberRecord {
+    pub id: String,
+    pub provisioning_id: String,
+    pub user_id: Option<UserId>,
+    pub enterprise_key: Option<EnterpriseKey>,
+    pub org_id: Option<String>,
+    pub service_provider_id: Option<String>,
+    pub group_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone_number: Option<E164>,
+    pub extension: Option<String>,
+    pub mobile_phone_number: Option<E164>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+    pub package: Package,
+    pub status: SubscriberStatus,
+    pub errors: Vec<SubscriberError>,
+    pub self_activated: bool,
+    /// Bumped on every change; commands carry it so late deliveries can be told apart.
+    pub version: i64,
+    pub created_at: i64,
+    pub last_status_change: i64,
+}
+
+/// The organization an enterprise maps to (exactly one per enterprise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationRef {
+    pub id: String,
+    pub enterprise_key: EnterpriseKey,
+    pub name: String,
+}
+
+/// A rejection of one operation: a table code and a one-line reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the world looks like to an AddUser, read inside the transaction.
+pub struct AddContext<'a> {
+    pub template: &'a CustomerTemplate,
+    pub enterprise_key: &'a EnterpriseKey,
+    /// The subscriber already holding this BroadWorks user id, if any.
+    pub existing: Option<&'a SubscriberRecord>,
+    /// The enterprise's organization, if it exists already.
+    pub organization: Option<&'a OrganizationRef>,
+    /// Another active subscriber already uses the email.
+    pub email_taken: bool,
+    pub now: i64,
+}
+
+/// Outcome of an AddUser decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddDecision {
+    /// A new subscriber; `create_org` when it is the enterprise's first.
+    Create {
+        record: SubscriberRecord,
+        create_org: bool,
+    },
+    /// The same user id again with the same data: answer, change nothing.
+    Unchanged { record: SubscriberRecord },
+    /// The same user id again with new data: treated as a modify.
+    Update { changes: SubscriberChanges },
+}
+
+pub fn decide_add(
+    op: &NewSubscriber,
+    ctx: &AddContext<'_>,
+    new_id: impl FnOnce() -> String,
+) -> Result<AddDecision, Rejection> {
+    let settings = &ctx.template.settings;
+    if settings.wholesale {
+        return Err(Rejection::new(
+            ErrorCode::WholesaleRejected,
+            "the template belongs to a wholesale customer",
+        ));
+    }
+    if let Some(existing) = ctx.existing {
+        if existing.provisioning_id != ctx.template.provisioning_id
+            || existing.enterprise_key.as_ref() != Some(ctx.enterprise_key)
+        {
+            return Err(Rejection::new(
+                ErrorCode::UserIdAlreadyAssociated,
+                format!(
+                    "userId {} belongs to another enterprise or template",
+                    op.user_id
+                ),
+            ));
+        }
+        let package = op.package.unwrap_or(existing.package);
+        let same = existing.first_name == op.first_name
+            && existing.last_name == op.last_name
+            && existing.email == op.email
+            && existing.phone_number == op.phone_number
+            && existing.extension == op.extension
+            && existing.mobile_phone_number == op.mobile_phone_number
+            && existing.package == package
+            && (op.language.is_none() || existing.language == op.language)
+            && (op.time_zone.is_none() || existing.time_zone == op.time_zone);
+        if same {
+            return Ok(AddDecision::Unchanged {
+                record: existing.clone(),
+            });
+        }
+        return Ok(AddDecision::Update {
+            changes: SubscriberChanges {
+                user_id: op.user_id.clone(),
+                service_provider_id: op.service_provider_id.clone(),
+                group_id: op.group_id.clone(),
+                first_name: Some(op.first_name.clone()),
+                last_name: Some(op.last_name.clone()),
+                email: op.email.clone(),
+                phone_number: Some(op.phone_number.clone()),
+                extension: Some(op.extension.clone()),
+                mobile_phone_number: Some(op.mobile_phone_number.clone()),
+                language: op.language.clone(),
+                time_zone: op.time_zone.clone(),
+                package: op.package,
+                is_trunk_user: Some(op.is_trunk_user),
+                has_route_list: Some(op.has_route_list),
+            },
+        });
+    }
+    let create_org = ctx.organization.is_none();
+    if create_org && !settings.create_new_orgs {
+        return Err(Rejection::new(
+            ErrorCode::ExistingOrgNeedsApproval,
+            "the template does not create new organizations and none is linked to this enterprise",
+        ));
+    }
+    let status = match (&op.email, settings.trusted_emails) {
+        (Some(_), true) if ctx.email_taken => SubscriberStatus::PendingUserMigration,
+        (Some(_), true) => SubscriberStatus::Provisioning,
+        _ => SubscriberStatus::PendingEmailInput,
+    };
+    Ok(AddDecision::Create {
+        record: SubscriberRecord {
+            id: new_id(),
+            provisioning_id: ctx.template.provisioning_id.clone(),
+            user_id: Some(op.user_id.clone()),
+            enterprise_key: Some(ctx.enterprise_key.clone()),
+            org_id: ctx.organization.map(|o| o.id.clone()),
+            service_provider_id: Some(op.service_provider_id.clone()),
+            group_id: Some(op.group_id.clone()),
+            first_name: op.first_name.clone(),
+            last_name: op.last_name.clone(),
+            email: op.email.clone(),
+            phone_number: op.phone_number.clone(),
+            extension: op.extension.clone(),
+            mobile_phone_number: op.mobile_phone_number.clone(),
+            language: op.language.clone(),
+            time_zone: op.time_zone.clone(),
+            package: op.package.unwrap_or(settings.default_package),
+            status,
+            errors: Vec::new(),
+            self_activated: false,
+            version: 1,
+            created_at: ctx.now,
+            last_status_change: ctx.now,
+        },
+        create_org,
+    })
+}
+
+/// Applies a modify to a record. Returns the new record and whether the
+/// package changed. Statuses: a provisioned subscriber goes to `updating`;
+/// one still provisioning or waiting for its user keeps its status.
+pub fn apply_changes(
+    current: &SubscriberRecord,
+    changes: &SubscriberChanges,
+    now: i64,
+) -> Result<(SubscriberRecord, Option<Package>), Rejection> {
+    if current.status == SubscriberStatus::Removed {
+        return Err(Rejection::new(
+            ErrorCode::NotFound,
+            "the subscriber was removed",
+        ));
+    }
+    let mut next = current.clone();
+    if let Some(v) = &changes.first_name {
+        next.first_name = v.clone();
+    }
+    if let Some(v) = &changes.last_name {
+        next.last_name = v.clone();
+    }
+    if let Some(v) = &changes.email {
+        next.email = Some(v.clone());
+    }
+    if let Some(v) = &changes.phone_number {
+        next.phone_number = v.clone();
+    }
+    if let Some(v) = &changes.extension {
+        next.extension = v.clone();
+    }
+    if let Some(v) = &changes.mobile_phone_number {
+        next.mobile_phone_number = v.clone();
+    }
+    if let Some(v) = &changes.language {
+        next.language = Some(v.clone());
+    }
+    if let Some(v) = &changes.time_zone {
+        next.time_zone = Some(v.clone());
+    }
+    if next.phone_number.is_none() && next.extension.is_none() {
+        return Err(Rejection::new(
+            ErrorCode::MissingParameter,
+            "phoneNumber: a subscriber keeps at least one of phoneNumber or extension",
+        ));
+    }
+    let package_change = match changes.package {
+        Some(p) if p != current.package => {
+            next.package = p;
+            Some(p)
+        }
+        _ => None,
+    };
+    if current.status == SubscriberStatus::Error {
+        // Any modify of a failed subscriber retries its provisioning.
+        next.version += 1;
+        next.status = SubscriberStatus::Provisioning;
+        next.errors.clear();
+        next.last_status_change = now;
+        return Ok((next, package_change));
+    }
+    if next == *current {
+        return Ok((next, None));
+    }
+    next.version += 1;
+    if current.status == SubscriberStatus::Provisioned {
+        next.status = SubscriberStatus::Updating;
+        next.last_status_change = now;
+    }
+    Ok((next, package_change))
+}
+
+/// Partial deletion (what removing Integrated IM&P does): keep email,
+/// names and language; drop the BroadWorks user id, numbers, extension and
+/// service provider / group ids.
+pub fn partial_delete(current: &SubscriberRecord, now: i64) -> SubscriberRecord {
+    SubscriberRecord {
+        user_id: None,
+        phone_number: None,
+        extension: None,
+        mobile_phone_number: None,
+        service_provider_id: None,
+        group_id: None,
+        status: SubscriberStatus::Removed,
+        version: current.version + 1,
+        last_status_change: now,
+        ..current.clone()
+    }
+}

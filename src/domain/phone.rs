@@ -1,0 +1,146 @@
+//! E.164 telephone numbers.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::error_code::ErrorCode;
+use super::subscriber::FieldError;
+
+/// Fewest and most digits accepted after the `+` (country code included).
+pub const E164_MIN_DIGITS: usize = 8;
+pub const E164_MAX_DIGITS: usize = 15;
+
+/// An E.164 number in canonical form: `+` and 8..=15 digits, the first
+/// (country code) digit 1-9.
+///
+/// `parse` accepts the usual human formatting — spaces, dashes, dots and
+/// parentheses anywhere (`+1 (240) 555-1212`, `+1.240.555.1212`) — and
+/// strips it. It rejects letters or any other character, a missing `+`
+/// (national numbers are ambiguous), a second `+`, a leading 0, and too few
+/// or too many digits. Every rejection is `InvalidPhoneNumber` (9002) on
+/// field `phoneNumber`; use [`FieldError::for_field`] to name another field.
+///
+/// Serialized as a bare string (not re-validated when deserialized).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct E164(String);
+
+impl E164 {
+    pub fn parse(raw: &str) -> Result<E164, FieldError> {
+        let err = |msg: &str| {
+            Err(FieldError::new(
+                ErrorCode::InvalidPhoneNumber,
+                "phoneNumber",
+                msg.to_string(),
+            ))
+        };
+        let mut out = String::with_capacity(E164_MAX_DIGITS + 1);
+        let mut digits = 0usize;
+        for c in raw.trim().chars() {
+            match c {
+                ' ' | '-' | '.' | '(' | ')' => {}
+                '+' if out.is_empty() => out.push('+'),
+                '+' => return err("'+' may only appear once, at the start"),
+                '0'..='9' if out.is_empty() => {
+                    return err("must start with '+' and the country code")
+                }
+                '0'..='9' => {
+                    digits += 1;
+                    if digits > E164_MAX_DIGITS {
+                        return err("has more than 15 digits");
+                    }
+                    if digits == 1 && c == '0' {
+                        return err("country code must not start with 0");
+                    }
+                    out.push(c);
+                }
+                _ => return err("may contain only '+', digits, spaces, '-', '.', '(' and ')'"),
+            }
+        }
+        if out.is_empty() {
+            return err("is empty");
+        }
+        if digits < E164_MIN_DIGITS {
+            return err("has fewer than 8 digits");
+        }
+        Ok(E164(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for E164 {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_table() {
+        let ok = [
+            ("+12405551212", "+12405551212"),
+            ("+1-240-555-1212", "+12405551212"),
+            ("+1 (240) 555 1212", "+12405551212"),
+            ("+1.240.555.1212", "+12405551212"),
+            ("  +44 20 7946 0958 ", "+442079460958"),
+            ("(+49) 30-1234-5678", "+493012345678"),
+            ("+12345678", "+12345678"),               // 8 digits: shortest
+            ("+123456789012345", "+123456789012345"), // 15 digits: longest
+        ];
+        for (raw, want) in ok {
+            assert_eq!(
+                E164::parse(raw).map(E164::into_string).as_deref(),
+                Ok(want),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejection_table() {
+        let bad = [
+            "",
+            "   ",
+            "+",
+            "12405551212",             // no '+'
+            "001 240 555 1212",        // international prefix instead of '+'
+            "+0 240 555 1212",         // leading 0 country code
+            "+1234567",                // 7 digits
+            "+1234567890123456",       // 16 digits
+            "+1 240 555 CALL",         // letters
+            "+1 240 555 1212 x12",     // extension suffix
+            "+1+2405551212",           // second '+'
+            "+1/240/555/1212",         // other separator
+            "+１２４０５５５１２１２", // full-width digits
+        ];
+        for raw in bad {
+            let err = E164::parse(raw).expect_err(raw);
+            assert_eq!(err.code, ErrorCode::InvalidPhoneNumber, "{raw}");
+            assert_eq!(err.field, "phoneNumber");
+        }
+    }
+
+    #[test]
+    fn serializes_as_bare_string() {
+        let n = E164::parse("+1 240 555 1212").unwrap();
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"+12405551212\"");
+        assert_eq!(n.to_string(), "+12405551212");
+    }
+}

@@ -1,0 +1,124 @@
+//! Outbox delivery: commands go to the license core at least once, in order
+//! per enterprise. Enterprises are delivered concurrently; within one, a
+//! command waits for its predecessor. A retryable failure backs off
+//! exponentially (capped) and holds that enterprise's later commands.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use super::now_millis;
+use crate::license::{LicenseCore, LicenseError};
+use crate::store::{DeliveryOutcome, OutboxEntry, SharedStore};
+
+const BATCH: usize = 512;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF_MS: i64 = 60_000;
+
+pub fn spawn_delivery(
+    store: SharedStore,
+    core: Arc<dyn LicenseCore>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let delivered = match deliver_due(&store, &core).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox delivery pass failed");
+                    0
+                }
+            };
+            if delivered == 0 {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!("outbox delivery stopped");
+    })
+}
+
+/// One pass over the due commands; returns how many were settled.
+pub async fn deliver_due(
+    store: &SharedStore,
+    core: &Arc<dyn LicenseCore>,
+) -> Result<usize, crate::store::StoreError> {
+    let due = store.due_commands(now_millis(), BATCH).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let mut by_enterprise: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
+    for entry in due {
+        by_enterprise
+            .entry(entry.envelope.enterprise_key.as_str().to_string())
+            .or_default()
+            .push(entry);
+    }
+    let mut tasks = JoinSet::new();
+    for (_, entries) in by_enterprise {
+        let store = store.clone();
+        let core = core.clone();
+        tasks.spawn(async move { deliver_in_order(&store, &core, entries).await });
+    }
+    let mut settled = 0;
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(Ok(n)) => settled += n,
+            Ok(Err(e)) => tracing::warn!(error = %e, "outbox delivery failed"),
+            Err(e) => tracing::error!(error = %e, "outbox delivery task panicked"),
+        }
+    }
+    Ok(settled)
+}
+
+async fn deliver_in_order(
+    store: &SharedStore,
+    core: &Arc<dyn LicenseCore>,
+    entries: Vec<OutboxEntry>,
+) -> Result<usize, crate::store::StoreError> {
+    let mut settled = 0;
+    for entry in entries {
+        let kind = entry.envelope.command.kind();
+        let outcome = match core.apply(&entry.envelope).await {
+            Ok(()) => DeliveryOutcome::Delivered,
+            Err(LicenseError::Rejected { code, description }) => DeliveryOutcome::Rejected {
+                error_code: code.code(),
+                description,
+            },
+            Err(LicenseError::Unavailable(error)) => {
+                let backoff = (250i64 << entry.attempts.min(10)).min(MAX_BACKOFF_MS);
+                DeliveryOutcome::Retry {
+                    error,
+                    retry_at: now_millis() + backoff,
+                }
+            }
+        };
+        let retry = matches!(outcome, DeliveryOutcome::Retry { .. });
+        let label = match &outcome {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Rejected { .. } => "rejected",
+            DeliveryOutcome::Retry { .. } => "retry",
+        };
+        metrics::counter!("bwgate_outbox_deliveries_total", "command" => kind, "result" => label)
+            .increment(1);
+        store
+            .complete_command(entry.seq, outcome, now_millis())
+            .await?;
+        if retry {
+            // Later commands of this enterprise wait for this one.
+            break;
+        }
+        settled += 1;
+    }
+    Ok(settled)
+}

@@ -1,0 +1,510 @@
+//! `accept`: one flow-through document's operations in one write (so one
+//! transaction of the group-commit writer), each operation in its own
+//! nested savepoint so a failing one is rolled back alone. The decisions
+//! are `domain::lifecycle`'s; this file only loads what they need, stores
+//! what they decide and writes the resulting commands to the outbox.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::subscribers::{self, OrgOrigin};
+use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
+use crate::domain::ids::{EnterpriseKey, UserId};
+use crate::domain::lifecycle::{
+    self, AddContext, AddDecision, OrganizationRef, Rejection, SubscriberRecord, SubscriberStatus,
+};
+use crate::domain::subscriber::{
+    ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
+    SubscriberRef,
+};
+use crate::domain::ErrorCode;
+use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
+
+/// Nested inside the writer's `bwgate_w` savepoint; run as cached
+/// statements (once per operation).
+const SAVEPOINT: &str = "SAVEPOINT bwgate_op";
+const RELEASE: &str = "RELEASE bwgate_op";
+const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_op";
+
+/// Runs on the writer thread inside the batch transaction.
+pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
+    let provisioning_id = batch.template.provisioning_id.as_str();
+    if let Some(request_id) = &batch.request_id {
+        if let Some(outcome) = replay(conn, provisioning_id, request_id)? {
+            return Ok(outcome);
+        }
+    }
+
+    let mut results = Vec::with_capacity(batch.operations.len() + batch.invalid.len());
+    results.extend(batch.invalid.iter().cloned());
+    let mut commands_written = 0;
+    for (index, operation) in &batch.operations {
+        let mut op = OpContext {
+            conn,
+            batch,
+            index: *index,
+            emitted: 0,
+        };
+        exec(conn, SAVEPOINT)?;
+        let outcome = op.apply(operation);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O
+            // error): nothing of this document stands; the writer reports it.
+            return Err(match outcome {
+                Err(OpError::Store(e)) => e,
+                _ => StoreError::Database("transaction aborted by SQLite".into()),
+            });
+        }
+        match outcome {
+            Ok(result) => {
+                exec(conn, RELEASE)?;
+                commands_written += op.emitted;
+                results.push(result);
+            }
+            Err(err) => {
+                exec(conn, ROLLBACK_TO)?;
+                exec(conn, RELEASE)?;
+                let rejection = match err {
+                    OpError::Rejected(rejection) => rejection,
+                    OpError::Store(e) => {
+                        tracing::error!(
+                            error = %e,
+                            tracking_id = %batch.tracking_id,
+                            index,
+                            operation = %operation.kind(),
+                            "operation failed in the store; rolled back alone"
+                        );
+                        Rejection::new(
+                            ErrorCode::Internal,
+                            "internal error while recording the operation; it was not applied",
+                        )
+                    }
+                };
+                results.push(OperationResult::rejected(
+                    *index,
+                    operation.kind(),
+                    Some(operation.user_id().as_str().to_string()),
+                    &rejection,
+                ));
+            }
+        }
+    }
+    // Stable: equal indexes (never sent by `provision`) keep their order.
+    results.sort_by_key(|r| r.index);
+
+    if let Some(request_id) = &batch.request_id {
+        let json = serde_json::to_string(&results)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode results: {e}")))?;
+        conn.prepare_cached(
+            "INSERT INTO accepted_requests (provisioning_id, request_id, tracking_id,
+                                            results_json, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            provisioning_id,
+            request_id,
+            batch.tracking_id,
+            json,
+            batch.now
+        ])?;
+    }
+    Ok(AcceptOutcome {
+        results,
+        replay_of: None,
+        commands_written,
+    })
+}
+
+/// The stored answer of an earlier document with the same requestId.
+fn replay(
+    conn: &Connection,
+    provisioning_id: &str,
+    request_id: &str,
+) -> Result<Option<AcceptOutcome>, StoreError> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT tracking_id, results_json FROM accepted_requests
+             WHERE provisioning_id = ?1 AND request_id = ?2",
+        )?
+        .query_row([provisioning_id, request_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((tracking_id, json)) = row else {
+        return Ok(None);
+    };
+    let results: Vec<OperationResult> = serde_json::from_str(&json).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "accepted request '{request_id}' of '{provisioning_id}': results_json: {e}"
+        ))
+    })?;
+    Ok(Some(AcceptOutcome {
+        results,
+        replay_of: Some(tracking_id),
+        commands_written: 0,
+    }))
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Why one operation was not applied.
+enum OpError {
+    /// The rules refused it (answered with its code).
+    Rejected(Rejection),
+    /// The database failed (answered as an internal error).
+    Store(StoreError),
+}
+
+impl From<Rejection> for OpError {
+    fn from(r: Rejection) -> Self {
+        OpError::Rejected(r)
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        OpError::Store(e)
+    }
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpError::Store(e.into())
+    }
+}
+
+/// One operation being applied.
+struct OpContext<'a> {
+    conn: &'a Connection,
+    batch: &'a AcceptBatch,
+    index: usize,
+    /// Commands written so far (the `n` of the idempotency key).
+    emitted: usize,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Whether the license core has been told about the subscriber (so later
+/// changes must follow it there).
+fn sent_to_core(status: SubscriberStatus) -> bool {
+    matches!(
+        status,
+        SubscriberStatus::Provisioning
+            | SubscriberStatus::Provisioned
+            | SubscriberStatus::Updating
+            | SubscriberStatus::Error
+    )
+}
+
+/// Whether anything but the package (and bookkeeping) changed.
+fn profile_changed(a: &SubscriberRecord, b: &SubscriberRecord) -> bool {
+    a.first_name != b.first_name
+        || a.last_name != b.last_name
+        || a.email != b.email
+        || a.phone_number != b.phone_number
+        || a.extension != b.extension
+        || a.mobile_phone_number != b.mobile_phone_number
+        || a.language != b.language
+        || a.time_zone != b.time_zone
+}
+
+fn not_here(user_id: &UserId) -> Rejection {
+    Rejection::new(
+        ErrorCode::NotFound,
+        format!("userId {user_id} is not provisioned here"),
+    )
+}
+
+/// A stored record lacks a value every active subscriber has.
+fn incomplete(record: &SubscriberRecord, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("subscriber '{}' has no {what}", record.id))
+}
+
+impl OpContext<'_> {
+    fn apply(&mut self, operation: &Operation) -> Result<OperationResult, OpError> {
+        match operation {
+            Operation::AddUser(op) => self.add_user(op),
+            Operation::ModifyUser(changes) => self.modify_user(changes),
+            Operation::DeleteUser(r) => self.delete_user(r),
+            Operation::RequestActivationCode(req) => self.activation_code(req),
+        }
+    }
+
+    fn accepted(
+        &self,
+        kind: OperationKind,
+        user_id: &UserId,
+        status: SubscriberStatus,
+    ) -> OperationResult {
+        OperationResult::accepted(self.index, kind, user_id, status)
+    }
+
+    fn add_user(&mut self, op: &NewSubscriber) -> Result<OperationResult, OpError> {
+        let template = &self.batch.template;
+        let now = self.batch.now;
+        let key = EnterpriseKey::derive(
+            &op.service_provider_id,
+            &op.group_id,
+            template.settings.enterprise_mode,
+        );
+        let existing = subscribers::subscriber_by_user_id(self.conn, op.user_id.as_str())?;
+        let organization = subscribers::organization_by_key(self.conn, &template.partner_id, &key)?;
+        let email_taken = match &op.email {
+            Some(email) => subscribers::email_taken(
+                self.conn,
+                email,
+                existing.as_ref().map(|r| r.id.as_str()),
+            )?,
+            None => false,
+        };
+        let decision = lifecycle::decide_add(
+            op,
+            &AddContext {
+                template,
+                enterprise_key: &key,
+                existing: existing.as_ref(),
+                organization: organization.as_ref(),
+                email_taken,
+                now,
+            },
+            new_id,
+        )?;
+        match decision {
+            AddDecision::Create {
+                mut record,
+                create_org,
+            } => {
+                if create_org {
+                    let org = OrganizationRef {
+                        id: new_id(),
+                        enterprise_key: key.clone(),
+                        // Until the org-naming rules land: the enterprise key.
+                        name: key.as_str().to_string(),
+                    };
+                    subscribers::insert_organization(
+                        self.conn,
+                        &org,
+                        &template.partner_id,
+                        &template.provisioning_id,
+                        OrgOrigin::Created,
+                        now,
+                    )?;
+                    record.org_id = Some(org.id.clone());
+                    self.emit(
+                        &key,
+                        Command::EnsureOrganization {
+                            org_id: org.id,
+                            enterprise_key: key.clone(),
+                            partner_id: template.partner_id.clone(),
+                            provisioning_id: template.provisioning_id.clone(),
+                            name: org.name,
+                        },
+                    )?;
+                }
+                subscribers::insert_subscriber(self.conn, &record, now)?;
+                if record.status == SubscriberStatus::Provisioning {
+                    let command = Command::provision(&record)
+                        .ok_or_else(|| incomplete(&record, "organization"))?;
+                    self.emit(&key, command)?;
+                }
+                // PendingEmailInput / PendingUserMigration: provisioned
+                // once the user acts (later issues).
+                Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
+            }
+            AddDecision::Unchanged { record } => {
+                Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
+            }
+            AddDecision::Update { changes } => {
+                let current = existing.ok_or_else(|| {
+                    StoreError::Database("decide_add chose Update without a subscriber".into())
+                })?;
+                self.change(OperationKind::AddUser, &op.user_id, &current, &changes)
+            }
+        }
+    }
+
+    /// The subscriber holding `user_id`, if this template provisioned it.
+    fn own_subscriber(&self, user_id: &UserId) -> Result<Option<SubscriberRecord>, OpError> {
+        let found = subscribers::subscriber_by_user_id(self.conn, user_id.as_str())?;
+        match found {
+            Some(r) if r.provisioning_id != self.batch.template.provisioning_id => {
+                Err(not_here(user_id).into())
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn modify_user(&mut self, changes: &SubscriberChanges) -> Result<OperationResult, OpError> {
+        let current = self
+            .own_subscriber(&changes.user_id)?
+            .ok_or_else(|| not_here(&changes.user_id))?;
+        self.change(
+            OperationKind::ModifyUser,
+            &changes.user_id,
+            &current,
+            changes,
+        )
+    }
+
+    /// A modify (or an AddUser with new data for a known user).
+    fn change(
+        &mut self,
+        kind: OperationKind,
+        user_id: &UserId,
+        current: &SubscriberRecord,
+        changes: &SubscriberChanges,
+    ) -> Result<OperationResult, OpError> {
+        let now = self.batch.now;
+        let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
+        if next != *current {
+            subscribers::update_subscriber(self.conn, &next, now)?;
+            if current.status == SubscriberStatus::Error {
+                // A change to a failed subscriber is a retry: provision the
+                // whole current record again (the core applies by key).
+                let key = next
+                    .enterprise_key
+                    .clone()
+                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
+                let command =
+                    Command::provision(&next).ok_or_else(|| incomplete(&next, "organization"))?;
+                self.emit(&key, command)?;
+            } else if sent_to_core(current.status) {
+                let key = next
+                    .enterprise_key
+                    .clone()
+                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
+                let org_id = next
+                    .org_id
+                    .clone()
+                    .ok_or_else(|| incomplete(&next, "organization"))?;
+                if profile_changed(current, &next) {
+                    self.emit(
+                        &key,
+                        Command::UpdateSubscriber {
+                            subscriber_id: next.id.clone(),
+                            org_id: org_id.clone(),
+                            email: next.email.clone(),
+                            first_name: next.first_name.clone(),
+                            last_name: next.last_name.clone(),
+                            phone_number: next.phone_number.clone(),
+                            extension: next.extension.clone(),
+                            mobile_phone_number: next.mobile_phone_number.clone(),
+                            language: next.language.clone(),
+                            time_zone: next.time_zone.clone(),
+                            subscriber_version: next.version,
+                        },
+                    )?;
+                }
+                if let Some(package) = package_change {
+                    self.emit(
+                        &key,
+                        Command::ChangePackage {
+                            subscriber_id: next.id.clone(),
+                            org_id,
+                            package,
+                            subscriber_version: next.version,
+                        },
+                    )?;
+                }
+            }
+        }
+        Ok(self.accepted(kind, user_id, next.status))
+    }
+
+    fn delete_user(&mut self, r: &SubscriberRef) -> Result<OperationResult, OpError> {
+        let Some(current) = self.own_subscriber(&r.user_id)? else {
+            // Deleting an unknown (or already deleted) user succeeds.
+            return Ok(self.accepted(
+                OperationKind::DeleteUser,
+                &r.user_id,
+                SubscriberStatus::Removed,
+            ));
+        };
+        let now = self.batch.now;
+        let next = lifecycle::partial_delete(&current, now);
+        subscribers::update_subscriber(self.conn, &next, now)?;
+        if sent_to_core(current.status) {
+            if let Some(org_id) = current.org_id.clone() {
+                let key = current
+                    .enterprise_key
+                    .clone()
+                    .ok_or_else(|| incomplete(&current, "enterprise key"))?;
+                self.emit(
+                    &key,
+                    Command::RemoveSubscriber {
+                        subscriber_id: next.id.clone(),
+                        org_id,
+                        subscriber_version: next.version,
+                    },
+                )?;
+            }
+        }
+        Ok(self.accepted(
+            OperationKind::DeleteUser,
+            &r.user_id,
+            SubscriberStatus::Removed,
+        ))
+    }
+
+    fn activation_code(&mut self, req: &ActivationCodeRequest) -> Result<OperationResult, OpError> {
+        let current = self
+            .own_subscriber(&req.user_id)?
+            .filter(|r| r.status != SubscriberStatus::Removed)
+            .ok_or_else(|| not_here(&req.user_id))?;
+        let key = current
+            .enterprise_key
+            .clone()
+            .ok_or_else(|| incomplete(&current, "enterprise key"))?;
+        self.emit(
+            &key,
+            Command::IssueActivationCode {
+                subscriber_id: current.id.clone(),
+                org_id: current.org_id.clone(),
+                user_id: req.user_id.clone(),
+                device_type: req.device_type.clone(),
+                mac_address: req.mac_address.clone(),
+            },
+        )?;
+        Ok(self.accepted(
+            OperationKind::RequestActivationCode,
+            &req.user_id,
+            current.status,
+        ))
+    }
+
+    /// Writes `command` to the outbox as the operation's next command.
+    fn emit(&mut self, key: &EnterpriseKey, command: Command) -> Result<(), StoreError> {
+        let batch = self.batch;
+        let envelope = CommandEnvelope {
+            version: COMMAND_VERSION,
+            idempotency_key: format!("{}:{}:{}", batch.tracking_id, self.index, self.emitted),
+            enterprise_key: key.clone(),
+            tracking_id: batch.tracking_id.clone(),
+            issued_at: batch.now,
+            command,
+        };
+        let json = serde_json::to_string(&envelope)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
+                                     envelope_json, state, attempts, next_attempt_at,
+                                     created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+            )?
+            .execute(params![
+                envelope.idempotency_key,
+                key.as_str(),
+                envelope.command.subscriber_id(),
+                envelope.command.kind(),
+                json,
+                batch.now
+            ])?;
+        self.emitted += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,1683 @@
+//! Flow-through provisioning in the SQLite store: `accept`, the outbox and
+//! the license ledger, on real database files (tempfile).
+
+use std::sync::Arc;
+
+use rusqlite::types::ValueRef;
+
+use super::SqliteStore;
+use crate::commands::{Command, COMMAND_VERSION};
+use crate::config::StoreConfig;
+use crate::domain::ids::UserId;
+use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
+use crate::domain::phone::E164;
+use crate::domain::subscriber::{
+    ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
+    SubscriberRef,
+};
+use crate::domain::template::TemplateSource;
+use crate::domain::{CustomerTemplate, ErrorCode, Package, Partner, TemplateSettings};
+use crate::store::{
+    AcceptBatch, AcceptOutcome, DeliveryOutcome, OperationResult, OutboxEntry, OutboxState, Store,
+    StoreError,
+};
+
+/// Fixed clock (unix ms) so due times are deterministic.
+const NOW: i64 = 1_700_000_000_000;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+}
+
+fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("bwgate.db")
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&db_path(&dir), &StoreConfig::default())
+            .await
+            .expect("open store"),
+    );
+    store
+        .upsert_partner(&Partner {
+            id: "acme".into(),
+            name: "Acme".into(),
+            admin_email: None,
+        })
+        .await
+        .expect("partner");
+    Fixture { dir, store }
+}
+
+/// A stored template (enterprise mode and trusted emails are the knobs).
+async fn template(
+    store: &SqliteStore,
+    pid: &str,
+    enterprise_mode: bool,
+    trusted_emails: bool,
+) -> CustomerTemplate {
+    let t = CustomerTemplate {
+        provisioning_id: pid.to_string(),
+        partner_id: "acme".into(),
+        cluster_id: None,
+        name: format!("Template {pid}"),
+        settings: TemplateSettings {
+            enterprise_mode,
+            trusted_emails,
+            ..TemplateSettings::default()
+        },
+        provisioning_username: format!("prov-{pid}"),
+        provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        source: TemplateSource::Api,
+    };
+    store.upsert_template(&t).await.expect("template");
+    t
+}
+
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).expect("user id")
+}
+
+fn phone(s: &str) -> E164 {
+    E164::parse(s).expect("phone")
+}
+
+fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) -> NewSubscriber {
+    NewSubscriber {
+        user_id: uid(user),
+        service_provider_id: sp.into(),
+        group_id: group.into(),
+        first_name: "Alice".into(),
+        last_name: "Smith".into(),
+        email: email.map(str::to_string),
+        phone_number: Some(phone("+12405551212")),
+        extension: Some("1212".into()),
+        mobile_phone_number: Some(phone("+447700900123")),
+        language: Some("English".into()),
+        time_zone: Some("America/New_York".into()),
+        package: None,
+        is_trunk_user: false,
+        has_route_list: false,
+    }
+}
+
+fn add(user: &str, sp: &str, group: &str, email: Option<&str>) -> Operation {
+    Operation::AddUser(new_sub(user, sp, group, email))
+}
+
+fn no_changes(user: &str) -> SubscriberChanges {
+    SubscriberChanges {
+        user_id: uid(user),
+        service_provider_id: "SP1".into(),
+        group_id: "G1".into(),
+        first_name: None,
+        last_name: None,
+        email: None,
+        phone_number: None,
+        extension: None,
+        mobile_phone_number: None,
+        language: None,
+        time_zone: None,
+        package: None,
+        is_trunk_user: None,
+        has_route_list: None,
+    }
+}
+
+fn delete(user: &str) -> Operation {
+    Operation::DeleteUser(SubscriberRef {
+        user_id: uid(user),
+        service_provider_id: None,
+        group_id: None,
+    })
+}
+
+fn batch(
+    t: &CustomerTemplate,
+    tracking: &str,
+    request_id: Option<&str>,
+    ops: Vec<Operation>,
+) -> AcceptBatch {
+    AcceptBatch {
+        template: t.clone(),
+        tracking_id: tracking.into(),
+        request_id: request_id.map(str::to_string),
+        now: NOW,
+        operations: ops.into_iter().enumerate().collect(),
+        invalid: Vec::new(),
+    }
+}
+
+async fn accept(
+    store: &SqliteStore,
+    t: &CustomerTemplate,
+    tracking: &str,
+    ops: Vec<Operation>,
+) -> AcceptOutcome {
+    store
+        .accept(batch(t, tracking, None, ops))
+        .await
+        .expect("accept")
+}
+
+async fn sub(store: &SqliteStore, user: &str) -> SubscriberRecord {
+    store
+        .subscriber_by_user_id(user)
+        .await
+        .expect("lookup")
+        .unwrap_or_else(|| panic!("{user} is stored"))
+}
+
+async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
+    store
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .await
+        .expect("count")
+}
+
+/// Every outbox entry (any state), in seq order.
+async fn outbox(store: &SqliteStore) -> Vec<OutboxEntry> {
+    store
+        .read(super::outbox::all_entries)
+        .await
+        .expect("outbox")
+}
+
+/// One outbox entry by seq (any state).
+async fn entry(store: &SqliteStore, seq: i64) -> OutboxEntry {
+    outbox(store)
+        .await
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .unwrap_or_else(|| panic!("outbox entry {seq}"))
+}
+
+fn keys_and_kinds(entries: &[OutboxEntry]) -> Vec<(String, &'static str)> {
+    entries
+        .iter()
+        .map(|e| {
+            (
+                e.envelope.idempotency_key.clone(),
+                e.envelope.command.kind(),
+            )
+        })
+        .collect()
+}
+
+/// Every row of the provisioning tables, rendered: equal snapshots mean
+/// nothing was written.
+async fn snapshot(store: &SqliteStore) -> Vec<String> {
+    store
+        .read(|c| {
+            let mut out = Vec::new();
+            for table in [
+                "organizations",
+                "subscribers",
+                "outbox",
+                "accepted_requests",
+                "licenses",
+                "license_events",
+                "license_applied",
+            ] {
+                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;
+                let n = stmt.column_count();
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let mut line = format!("{table}:");
+                    for i in 0..n {
+                        let v = match row.get_ref(i)? {
+                            ValueRef::Null => "NULL".to_string(),
+                            ValueRef::Integer(i) => i.to_string(),
+                            ValueRef::Real(f) => f.to_string(),
+                            ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
+                            ValueRef::Blob(b) => format!("{b:?}"),
+                        };
+                        line.push_str(&v);
+                        line.push('|');
+                    }
+                    out.push(line);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .expect("snapshot")
+}
+
+fn ok(index: usize, kind: OperationKind, user: &str, status: SubscriberStatus) -> OperationResult {
+    OperationResult::accepted(index, kind, &uid(user), status)
+}
+
+fn code_of(r: &OperationResult) -> Option<u32> {
+    r.error_code
+}
+
+async fn deliver(store: &SqliteStore, seq: i64) {
+    store
+        .complete_command(seq, DeliveryOutcome::Delivered, NOW + 1)
+        .await
+        .expect("complete");
+}
+
+/// Delivers every due command (in order), like a worker with a healthy core.
+async fn deliver_all(store: &SqliteStore) {
+    for e in store.due_commands(i64::MAX, usize::MAX).await.expect("due") {
+        deliver(store, e.seq).await;
+    }
+}
+
+// ---------------------------------------------------------------- AddUser
+
+#[tokio::test]
+async fn trusted_add_creates_the_org_once_and_writes_commands_in_order() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+
+    let out = accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    assert_eq!(
+        out.results,
+        vec![ok(
+            0,
+            OperationKind::AddUser,
+            "alice@acme.example",
+            SubscriberStatus::Provisioning
+        )]
+    );
+    assert_eq!((out.replay_of, out.commands_written), (None, 2));
+
+    let alice = sub(s, "alice@acme.example").await;
+    assert_eq!(alice.status, SubscriberStatus::Provisioning);
+    assert_eq!(
+        alice.enterprise_key.as_ref().map(|k| k.as_str()),
+        Some("SP1")
+    );
+    assert_eq!(alice.version, 1);
+    assert_eq!(
+        s.subscriber(&alice.id).await.expect("by id").as_ref(),
+        Some(&alice)
+    );
+    let org_id: String = s
+        .read(|c| Ok(c.query_row("SELECT id FROM organizations", [], |r| r.get(0))?))
+        .await
+        .expect("org");
+    assert_eq!(alice.org_id.as_deref(), Some(org_id.as_str()));
+
+    let entries = outbox(s).await;
+    assert_eq!(
+        keys_and_kinds(&entries),
+        vec![
+            ("T1:0:0".to_string(), "EnsureOrganization"),
+            ("T1:0:1".to_string(), "ProvisionSubscriber"),
+        ]
+    );
+    for e in &entries {
+        assert_eq!(e.envelope.version, COMMAND_VERSION);
+        assert_eq!(e.envelope.tracking_id, "T1");
+        assert_eq!(e.envelope.enterprise_key.as_str(), "SP1");
+        assert_eq!(e.envelope.issued_at, NOW);
+        assert_eq!(
+            (e.state, e.attempts, e.next_attempt_at),
+            (OutboxState::Pending, 0, NOW)
+        );
+    }
+    match &entries[0].envelope.command {
+        Command::EnsureOrganization {
+            org_id: o,
+            enterprise_key,
+            partner_id,
+            provisioning_id,
+            ..
+        } => {
+            assert_eq!((o, enterprise_key.as_str()), (&org_id, "SP1"));
+            assert_eq!(
+                (partner_id.as_str(), provisioning_id.as_str()),
+                ("acme", "tpl")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &entries[1].envelope.command {
+        Command::ProvisionSubscriber {
+            subscriber_id,
+            org_id: o,
+            user_id,
+            email,
+            package,
+            subscriber_version,
+            phone_number,
+            ..
+        } => {
+            assert_eq!(subscriber_id, &alice.id);
+            assert_eq!(o, &org_id);
+            assert_eq!(user_id.as_str(), "alice@acme.example");
+            assert_eq!(email.as_deref(), Some("alice@acme.example"));
+            assert_eq!(*package, Package::Basic, "template default");
+            assert_eq!(*subscriber_version, 1);
+            assert_eq!(
+                phone_number.as_ref().map(E164::as_str),
+                Some("+12405551212")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A second user of the same enterprise joins the organization.
+    let out = accept(
+        s,
+        &t,
+        "T2",
+        vec![add(
+            "bob@acme.example",
+            "SP1",
+            "G2",
+            Some("bob@acme.example"),
+        )],
+    )
+    .await;
+    assert_eq!(out.commands_written, 1);
+    assert_eq!(count(s, "SELECT count(*) FROM organizations").await, 1);
+    assert_eq!(sub(s, "bob@acme.example").await.org_id, alice.org_id);
+    assert_eq!(
+        keys_and_kinds(&outbox(s).await)[2..],
+        [("T2:0:0".to_string(), "ProvisionSubscriber")]
+    );
+}
+
+#[tokio::test]
+async fn enterprise_mode_and_group_mode_derive_different_keys() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let ent = template(s, "ent", true, true).await;
+    let grp = template(s, "grp", false, true).await;
+
+    // Enterprise mode: two groups of SP1 are one enterprise, one org.
+    accept(
+        s,
+        &ent,
+        "E1",
+        vec![
+            add("a@x.example", "SP1", "G1", Some("a@x.example")),
+            add("b@x.example", "SP1", "G2", Some("b@x.example")),
+        ],
+    )
+    .await;
+    // Group mode: each group of SP2 is its own enterprise.
+    accept(
+        s,
+        &grp,
+        "G1",
+        vec![
+            add("c@y.example", "SP2", "G1", Some("c@y.example")),
+            add("d@y.example", "SP2", "G2", Some("d@y.example")),
+        ],
+    )
+    .await;
+
+    let keys: Vec<String> = s
+        .read(|c| {
+            let mut st = c.prepare("SELECT enterprise_key FROM organizations ORDER BY 1")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("keys");
+    assert_eq!(keys, ["SP1", "SP2+G1", "SP2+G2"]);
+    let key_of = |r: SubscriberRecord| r.enterprise_key.map(|k| k.as_str().to_string());
+    assert_eq!(key_of(sub(s, "b@x.example").await).as_deref(), Some("SP1"));
+    assert_eq!(
+        key_of(sub(s, "d@y.example").await).as_deref(),
+        Some("SP2+G2")
+    );
+    assert_ne!(
+        sub(s, "c@y.example").await.org_id,
+        sub(s, "d@y.example").await.org_id
+    );
+    assert_eq!(
+        sub(s, "a@x.example").await.org_id,
+        sub(s, "b@x.example").await.org_id
+    );
+    let ensure = outbox(s)
+        .await
+        .into_iter()
+        .filter(|e| e.envelope.command.kind() == "EnsureOrganization")
+        .map(|e| e.envelope.enterprise_key.as_str().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(ensure, ["SP1", "SP2+G1", "SP2+G2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_first_adds_of_one_enterprise_create_one_org() {
+    let fx = fixture().await;
+    let t = template(&fx.store, "tpl", true, true).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let s = Arc::clone(&fx.store);
+            let t = t.clone();
+            tokio::spawn(async move {
+                let user = format!("u{i}@new.example");
+                s.accept(batch(
+                    &t,
+                    &format!("C{i}"),
+                    None,
+                    vec![add(&user, "NEW", "G", Some(&user))],
+                ))
+                .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let out = task.await.expect("task").expect("accept");
+        assert_eq!(
+            out.results[0].status,
+            Some(SubscriberStatus::Provisioning),
+            "{out:?}"
+        );
+    }
+    let s = &fx.store;
+    assert_eq!(count(s, "SELECT count(*) FROM organizations").await, 1);
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM outbox WHERE kind = 'EnsureOrganization'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM outbox WHERE kind = 'ProvisionSubscriber'"
+        )
+        .await,
+        50
+    );
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM subscribers
+                  WHERE org_id = (SELECT id FROM organizations WHERE enterprise_key = 'NEW')"
+        )
+        .await,
+        50
+    );
+    // The EnsureOrganization precedes every ProvisionSubscriber of the enterprise.
+    let first = outbox(s).await.into_iter().next().expect("entries");
+    assert_eq!(first.envelope.command.kind(), "EnsureOrganization");
+}
+
+#[tokio::test]
+async fn email_flows_decide_the_initial_status() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let trusted = template(s, "trusted", true, true).await;
+    let untrusted = template(s, "untrusted", true, false).await;
+
+    let out = accept(
+        s,
+        &trusted,
+        "T1",
+        vec![
+            add("noemail@a.example", "SP1", "G", None),
+            add("owner@a.example", "SP1", "G", Some("shared@a.example")),
+            // Same address, other case in the local part: taken.
+            add("second@a.example", "SP1", "G", Some("SHARED@A.example")),
+        ],
+    )
+    .await;
+    let statuses: Vec<_> = out.results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Some(SubscriberStatus::PendingEmailInput),
+            Some(SubscriberStatus::Provisioning),
+            Some(SubscriberStatus::PendingUserMigration),
+        ]
+    );
+    let out = accept(
+        s,
+        &untrusted,
+        "U1",
+        vec![add("u@b.example", "SP2", "G", Some("u@b.example"))],
+    )
+    .await;
+    assert_eq!(
+        out.results[0].status,
+        Some(SubscriberStatus::PendingEmailInput)
+    );
+    // The org is made for the enterprise regardless; no ProvisionSubscriber
+    // for anyone still waiting for their user.
+    assert_eq!(out.commands_written, 1);
+    for user in ["noemail@a.example", "second@a.example", "u@b.example"] {
+        let r = sub(s, user).await;
+        assert!(r.org_id.is_some(), "{user}");
+        assert_eq!(
+            s.subscriber_commands(&r.id).await.expect("cmds"),
+            vec![],
+            "{user}"
+        );
+    }
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM outbox WHERE kind = 'ProvisionSubscriber'"
+        )
+        .await,
+        1,
+        "only owner@"
+    );
+}
+
+#[tokio::test]
+async fn repeated_add_is_unchanged_and_changed_add_is_an_update() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    let alice = || {
+        add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )
+    };
+    accept(s, &t, "T1", vec![alice()]).await;
+    let before = snapshot(s).await;
+
+    let out = accept(s, &t, "T2", vec![alice()]).await;
+    assert_eq!(
+        out.results,
+        vec![ok(
+            0,
+            OperationKind::AddUser,
+            "alice@acme.example",
+            SubscriberStatus::Provisioning
+        )]
+    );
+    assert_eq!(out.commands_written, 0);
+    assert_eq!(
+        snapshot(s).await,
+        before,
+        "an unchanged AddUser writes nothing"
+    );
+
+    let mut renamed = new_sub(
+        "alice@acme.example",
+        "SP1",
+        "G1",
+        Some("alice@acme.example"),
+    );
+    renamed.first_name = "Alicia".into();
+    let out = accept(s, &t, "T3", vec![Operation::AddUser(renamed)]).await;
+    assert_eq!(out.commands_written, 1);
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!((r.first_name.as_str(), r.version), ("Alicia", 2));
+    assert_eq!(r.status, SubscriberStatus::Provisioning, "still in flight");
+    let cmds = s.subscriber_commands(&r.id).await.expect("cmds");
+    assert_eq!(
+        keys_and_kinds(&cmds),
+        [
+            ("T1:0:1".to_string(), "ProvisionSubscriber"),
+            ("T3:0:0".to_string(), "UpdateSubscriber"),
+        ]
+    );
+    match &cmds[1].envelope.command {
+        Command::UpdateSubscriber {
+            first_name,
+            subscriber_version,
+            ..
+        } => {
+            assert_eq!((first_name.as_str(), *subscriber_version), ("Alicia", 2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_user_id_of_another_template_or_enterprise_is_refused() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t1 = template(s, "one", true, true).await;
+    let t2 = template(s, "two", true, true).await;
+    accept(
+        s,
+        &t1,
+        "T1",
+        vec![add("alice@acme.example", "SP1", "G1", None)],
+    )
+    .await;
+    let before = snapshot(s).await;
+
+    let out = accept(
+        s,
+        &t2,
+        "T2",
+        vec![add("alice@acme.example", "SP1", "G1", None)],
+    )
+    .await;
+    assert_eq!(code_of(&out.results[0]), Some(10022), "{out:?}");
+    let out = accept(
+        s,
+        &t1,
+        "T3",
+        vec![add("alice@acme.example", "SP9", "G1", None)],
+    )
+    .await;
+    assert_eq!(code_of(&out.results[0]), Some(10022), "{out:?}");
+    assert_eq!(
+        out.results[0].user_id.as_deref(),
+        Some("alice@acme.example")
+    );
+    assert_eq!(snapshot(s).await, before);
+}
+
+// ---------------------------------------------------------------- batches
+
+#[tokio::test]
+async fn a_replayed_request_id_returns_the_first_answer_and_changes_nothing() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    let other = template(s, "other", true, true).await;
+    let invalid = OperationResult::rejected(
+        1,
+        OperationKind::AddUser,
+        Some("bad".into()),
+        &crate::domain::lifecycle::Rejection::new(
+            ErrorCode::MissingParameter,
+            "firstName: is missing",
+        ),
+    );
+    let mut first = batch(&t, "T1", Some("R1"), vec![]);
+    first.operations = vec![
+        (0, add("a@acme.example", "SP1", "G", Some("a@acme.example"))),
+        (2, delete("ghost@acme.example")),
+    ];
+    first.invalid = vec![invalid.clone()];
+    let out1 = s.accept(first.clone()).await.expect("first");
+    assert_eq!(out1.results.len(), 3);
+    assert_eq!(
+        out1.results.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(
+        out1.results[1], invalid,
+        "invalid lines are merged by index"
+    );
+    assert_eq!((out1.replay_of.clone(), out1.commands_written), (None, 2));
+    let after_first = snapshot(s).await;
+
+    // The same document again (a new tracking id, even different content).
+    let mut again = first.clone();
+    again.tracking_id = "T2".into();
+    again
+        .operations
+        .push((3, add("b@acme.example", "SP1", "G", None)));
+    let out2 = s.accept(again).await.expect("replay");
+    assert_eq!(out2.results, out1.results);
+    assert_eq!(out2.replay_of.as_deref(), Some("T1"));
+    assert_eq!(out2.commands_written, 0);
+    assert_eq!(snapshot(s).await, after_first, "a replay writes nothing");
+    assert!(s
+        .subscriber_by_user_id("b@acme.example")
+        .await
+        .expect("get")
+        .is_none());
+
+    // The same requestId under another template is another document.
+    let mut elsewhere = batch(
+        &other,
+        "T3",
+        Some("R1"),
+        vec![add("c@other.example", "SP7", "G", None)],
+    );
+    elsewhere.invalid = vec![];
+    let out3 = s.accept(elsewhere).await.expect("other template");
+    assert_eq!(out3.replay_of, None);
+    assert!(s
+        .subscriber_by_user_id("c@other.example")
+        .await
+        .expect("get")
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_failing_operation_does_not_undo_its_neighbours() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    // A database failure inside one operation, after it already inserted
+    // its enterprise's organization.
+    s.write(|c| {
+        c.execute_batch(
+            "CREATE TEMP TRIGGER boom BEFORE INSERT ON subscribers
+             WHEN NEW.first_name = 'Boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )?;
+        Ok(())
+    })
+    .await
+    .expect("trigger");
+    let mut boom = new_sub("boom@e2.example", "E2", "G", Some("boom@e2.example"));
+    boom.first_name = "Boom".into();
+
+    let mut changes = no_changes("nobody@e1.example");
+    changes.first_name = Some("X".into());
+    let out = accept(
+        s,
+        &t,
+        "T1",
+        vec![
+            add("a@e1.example", "E1", "G", Some("a@e1.example")),
+            Operation::ModifyUser(changes),
+            Operation::AddUser(boom),
+            add("b@e1.example", "E1", "G", Some("b@e1.example")),
+        ],
+    )
+    .await;
+    let codes: Vec<_> = out.results.iter().map(code_of).collect();
+    assert_eq!(codes, [None, Some(9015), Some(9020), None], "{out:?}");
+    assert!(out.results[1]
+        .error_message
+        .as_deref()
+        .unwrap_or("")
+        .contains("nobody@e1.example"));
+    assert_eq!(out.commands_written, 3, "E1's org, a and b");
+    assert!(s
+        .subscriber_by_user_id("a@e1.example")
+        .await
+        .expect("a")
+        .is_some());
+    assert!(s
+        .subscriber_by_user_id("b@e1.example")
+        .await
+        .expect("b")
+        .is_some());
+    assert!(s
+        .subscriber_by_user_id("boom@e2.example")
+        .await
+        .expect("boom")
+        .is_none());
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM organizations WHERE enterprise_key = 'E2'"
+        )
+        .await,
+        0,
+        "the failed operation's organization was rolled back with it"
+    );
+    assert_eq!(
+        keys_and_kinds(&outbox(s).await),
+        [
+            ("T1:0:0".to_string(), "EnsureOrganization"),
+            ("T1:0:1".to_string(), "ProvisionSubscriber"),
+            ("T1:3:0".to_string(), "ProvisionSubscriber"),
+        ]
+    );
+    assert_eq!(s.stats().writes_failed, 0, "the document itself succeeded");
+}
+
+// ---------------------------------------------------------------- ModifyUser
+
+#[tokio::test]
+async fn modify_moves_a_provisioned_subscriber_to_updating() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    deliver_all(s).await;
+    let provisioned = sub(s, "alice@acme.example").await;
+    assert_eq!(provisioned.status, SubscriberStatus::Provisioned);
+
+    let mut rename = no_changes("alice@acme.example");
+    rename.last_name = Some("Jones".into());
+    let out = accept(s, &t, "T2", vec![Operation::ModifyUser(rename)]).await;
+    assert_eq!(
+        out.results,
+        vec![ok(
+            0,
+            OperationKind::ModifyUser,
+            "alice@acme.example",
+            SubscriberStatus::Updating
+        )]
+    );
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(
+        (r.last_name.as_str(), r.version, r.status),
+        ("Jones", 2, SubscriberStatus::Updating)
+    );
+    assert_eq!(r.last_status_change, NOW);
+
+    let mut repackage = no_changes("alice@acme.example");
+    repackage.package = Some(Package::Premium);
+    let out = accept(s, &t, "T3", vec![Operation::ModifyUser(repackage)]).await;
+    assert_eq!(out.commands_written, 1);
+    let cmds = s.subscriber_commands(&r.id).await.expect("cmds");
+    assert_eq!(
+        keys_and_kinds(&cmds)[1..],
+        [
+            ("T2:0:0".to_string(), "UpdateSubscriber"),
+            ("T3:0:0".to_string(), "ChangePackage"),
+        ]
+    );
+    match &cmds[2].envelope.command {
+        Command::ChangePackage {
+            package,
+            subscriber_version,
+            org_id,
+            ..
+        } => {
+            assert_eq!((*package, *subscriber_version), (Package::Premium, 3));
+            assert_eq!(Some(org_id), r.org_id.as_ref());
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Both a profile field and the package: one command each, same version.
+    let mut both = no_changes("alice@acme.example");
+    both.first_name = Some("Al".into());
+    both.package = Some(Package::Standard);
+    let out = accept(s, &t, "T4", vec![Operation::ModifyUser(both)]).await;
+    assert_eq!(out.commands_written, 2);
+
+    // Removing the last number is refused and changes nothing.
+    let mut strip = no_changes("alice@acme.example");
+    strip.extension = Some(None);
+    accept(s, &t, "T5", vec![Operation::ModifyUser(strip)]).await; // phone remains
+    let before = snapshot(s).await;
+    let mut strip = no_changes("alice@acme.example");
+    strip.phone_number = Some(None);
+    strip.first_name = Some("Nope".into());
+    let out = accept(s, &t, "T6", vec![Operation::ModifyUser(strip)]).await;
+    assert_eq!(code_of(&out.results[0]), Some(1001), "{out:?}");
+    assert_eq!(snapshot(s).await, before);
+
+    // A no-op modify writes nothing either.
+    let out = accept(
+        s,
+        &t,
+        "T7",
+        vec![Operation::ModifyUser(no_changes("alice@acme.example"))],
+    )
+    .await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Updating));
+    assert_eq!(snapshot(s).await, before);
+}
+
+#[tokio::test]
+async fn modify_of_a_waiting_subscriber_sends_nothing_to_the_core() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
+    let mut c = no_changes("w@acme.example");
+    c.package = Some(Package::Premium);
+    c.first_name = Some("Wanda".into());
+    let out = accept(s, &t, "T2", vec![Operation::ModifyUser(c)]).await;
+    assert_eq!(
+        out.results[0].status,
+        Some(SubscriberStatus::PendingEmailInput)
+    );
+    assert_eq!(out.commands_written, 0);
+    let r = sub(s, "w@acme.example").await;
+    assert_eq!(
+        (r.package, r.first_name.as_str(), r.version),
+        (Package::Premium, "Wanda", 2)
+    );
+
+    // Another template's provisioning account cannot touch it.
+    let t2 = template(s, "tpl2", true, true).await;
+    let out = accept(
+        s,
+        &t2,
+        "T3",
+        vec![Operation::ModifyUser(no_changes("w@acme.example"))],
+    )
+    .await;
+    assert_eq!(code_of(&out.results[0]), Some(9015));
+    let out = accept(s, &t2, "T4", vec![delete("w@acme.example")]).await;
+    assert_eq!(code_of(&out.results[0]), Some(9015));
+    assert_eq!(
+        sub(s, "w@acme.example").await.status,
+        SubscriberStatus::PendingEmailInput
+    );
+}
+
+// ---------------------------------------------------------------- DeleteUser
+
+#[tokio::test]
+async fn delete_is_partial_and_the_user_id_can_come_back() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    let before = sub(s, "alice@acme.example").await;
+
+    let out = accept(s, &t, "T2", vec![delete("alice@acme.example")]).await;
+    assert_eq!(
+        out.results,
+        vec![ok(
+            0,
+            OperationKind::DeleteUser,
+            "alice@acme.example",
+            SubscriberStatus::Removed
+        )]
+    );
+    assert!(s
+        .subscriber_by_user_id("alice@acme.example")
+        .await
+        .expect("get")
+        .is_none());
+    let gone = s
+        .subscriber(&before.id)
+        .await
+        .expect("get")
+        .expect("row kept");
+    assert_eq!(gone.status, SubscriberStatus::Removed);
+    assert_eq!(
+        (
+            &gone.email,
+            &gone.first_name,
+            &gone.last_name,
+            &gone.language
+        ),
+        (
+            &before.email,
+            &before.first_name,
+            &before.last_name,
+            &before.language
+        )
+    );
+    assert_eq!(
+        (
+            &gone.user_id,
+            &gone.phone_number,
+            &gone.extension,
+            &gone.mobile_phone_number
+        ),
+        (&None, &None, &None, &None)
+    );
+    assert_eq!((&gone.service_provider_id, &gone.group_id), (&None, &None));
+    assert_eq!(gone.version, 2);
+    let cmds = s.subscriber_commands(&before.id).await.expect("cmds");
+    match &cmds.last().expect("remove").envelope.command {
+        Command::RemoveSubscriber {
+            subscriber_id,
+            org_id,
+            subscriber_version,
+        } => {
+            assert_eq!(subscriber_id, &before.id);
+            assert_eq!(Some(org_id), before.org_id.as_ref());
+            assert_eq!(*subscriber_version, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Deleting again, or an unknown user: removed, nothing written.
+    let snap = snapshot(s).await;
+    let out = accept(
+        s,
+        &t,
+        "T3",
+        vec![delete("alice@acme.example"), delete("nobody@acme.example")],
+    )
+    .await;
+    assert!(
+        out.results
+            .iter()
+            .all(|r| r.status == Some(SubscriberStatus::Removed)),
+        "{out:?}"
+    );
+    assert_eq!(out.commands_written, 0);
+    assert_eq!(snapshot(s).await, snap);
+
+    // The user id is free again: a new subscriber (its email no longer
+    // counts as taken: the removed one is not active).
+    let out = accept(
+        s,
+        &t,
+        "T4",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Provisioning));
+    let again = sub(s, "alice@acme.example").await;
+    assert_ne!(again.id, before.id);
+    assert_eq!(again.version, 1);
+    assert_eq!(again.org_id, before.org_id);
+}
+
+#[tokio::test]
+async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_subscriber() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
+    let w = sub(s, "w@acme.example").await;
+
+    let code = |user: &str| {
+        Operation::RequestActivationCode(ActivationCodeRequest {
+            user_id: uid(user),
+            device_type: Some("Polycom VVX 450".into()),
+            mac_address: Some("0004F2AABBCC".into()),
+        })
+    };
+    let out = accept(
+        s,
+        &t,
+        "T2",
+        vec![code("w@acme.example"), code("nobody@acme.example")],
+    )
+    .await;
+    assert_eq!(
+        out.results[0].status,
+        Some(SubscriberStatus::PendingEmailInput)
+    );
+    assert_eq!(code_of(&out.results[1]), Some(9015));
+    let issued: Vec<_> = outbox(s)
+        .await
+        .into_iter()
+        .filter(|e| e.envelope.command.kind() == "IssueActivationCode")
+        .collect();
+    assert_eq!(issued.len(), 1);
+    match &issued[0].envelope.command {
+        Command::IssueActivationCode {
+            org_id,
+            user_id,
+            mac_address,
+            ..
+        } => {
+            assert_eq!(org_id, &w.org_id);
+            assert_eq!(user_id.as_str(), "w@acme.example");
+            assert_eq!(mac_address.as_deref(), Some("0004F2AABBCC"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let out = accept(s, &t, "T3", vec![delete("w@acme.example")]).await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Removed));
+    assert_eq!(out.commands_written, 0, "the core never heard of it");
+    let out = accept(s, &t, "T4", vec![code("w@acme.example")]).await;
+    assert_eq!(code_of(&out.results[0]), Some(9015), "removed");
+}
+
+// ---------------------------------------------------------------- outbox
+
+/// A (3 commands) and B (2) interleaved: A = seq 1, 2, 5; B = 3, 4.
+async fn two_enterprises(s: &SqliteStore) -> (Vec<i64>, Vec<i64>) {
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "A1",
+        vec![add("a1@a.example", "A", "G", Some("a1@a.example"))],
+    )
+    .await;
+    accept(
+        s,
+        &t,
+        "B1",
+        vec![add("b1@b.example", "B", "G", Some("b1@b.example"))],
+    )
+    .await;
+    accept(
+        s,
+        &t,
+        "A2",
+        vec![add("a2@a.example", "A", "G", Some("a2@a.example"))],
+    )
+    .await;
+    let all = outbox(s).await;
+    let of = |k: &str| {
+        all.iter()
+            .filter(|e| e.envelope.enterprise_key.as_str() == k)
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    (of("A"), of("B"))
+}
+
+fn seqs(entries: &[OutboxEntry]) -> Vec<i64> {
+    entries.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test]
+async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_head() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let (a, b) = two_enterprises(s).await;
+    assert_eq!((a.len(), b.len()), (3, 2));
+    assert!(a[2] > b[1], "interleaved");
+
+    let all: Vec<i64> = {
+        let mut v = [a.clone(), b.clone()].concat();
+        v.sort();
+        v
+    };
+    assert_eq!(seqs(&s.due_commands(NOW, 100).await.expect("due")), all);
+    assert_eq!(
+        seqs(&s.due_commands(NOW, 2).await.expect("due")),
+        all[..2],
+        "limit"
+    );
+    assert_eq!(
+        s.due_commands(NOW - 1, 100).await.expect("due"),
+        vec![],
+        "not yet due"
+    );
+
+    // A's head backs off: nothing of A is due, B is unaffected.
+    let retry_at = NOW + 60_000;
+    s.complete_command(
+        a[0],
+        DeliveryOutcome::Retry {
+            error: "core down".into(),
+            retry_at,
+        },
+        NOW,
+    )
+    .await
+    .expect("retry");
+    assert_eq!(seqs(&s.due_commands(NOW + 1, 100).await.expect("due")), b);
+    assert_eq!(
+        seqs(&s.due_commands(NOW + 1, 1).await.expect("due")),
+        b[..1]
+    );
+    let head = entry(s, a[0]).await;
+    assert_eq!((head.attempts, head.next_attempt_at), (1, retry_at));
+    assert_eq!(
+        (head.state, head.last_error.as_deref()),
+        (OutboxState::Pending, Some("core down"))
+    );
+
+    // Once it is due again, A's three come back in seq order.
+    let due = s.due_commands(retry_at, 100).await.expect("due");
+    assert_eq!(seqs(&due), all);
+    let a_due: Vec<i64> = due
+        .iter()
+        .filter(|e| e.envelope.enterprise_key.as_str() == "A")
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(a_due, a);
+
+    // A later command backing off holds only what follows it.
+    s.complete_command(
+        a[1],
+        DeliveryOutcome::Retry {
+            error: "x".into(),
+            retry_at: NOW + 120_000,
+        },
+        NOW,
+    )
+    .await
+    .expect("retry second");
+    let due = seqs(&s.due_commands(retry_at, 100).await.expect("due"));
+    assert_eq!(due, [a[0], b[0], b[1]]);
+
+    // Settled commands leave the queue; a failed head no longer blocks.
+    s.complete_command(a[0], DeliveryOutcome::Delivered, retry_at)
+        .await
+        .expect("deliver");
+    s.complete_command(
+        a[1],
+        DeliveryOutcome::Rejected {
+            error_code: 9020,
+            description: "broken".into(),
+        },
+        retry_at,
+    )
+    .await
+    .expect("reject");
+    let due = seqs(&s.due_commands(retry_at, 100).await.expect("due"));
+    let mut want = vec![a[2], b[0], b[1]];
+    want.sort();
+    assert_eq!(due, want);
+    let counts = s.outbox_counts().await.expect("counts");
+    assert_eq!(
+        counts,
+        [
+            (OutboxState::Pending, 3),
+            (OutboxState::Delivered, 1),
+            (OutboxState::Failed, 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn due_commands_use_the_pending_indexes_without_sorting() {
+    let fx = fixture().await;
+    let plan: Vec<String> = fx
+        .store
+        .read(|c| {
+            let mut st = c.prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::outbox::DUE_SQL_FOR_TESTS
+            ))?;
+            let rows = st.query_map(rusqlite::params![NOW, 10], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("plan");
+    let text = plan.join("\n");
+    assert!(text.contains("outbox_pending_by_seq"), "{text}");
+    assert!(text.contains("outbox_pending_by_retry"), "{text}");
+    assert!(!text.contains("TEMP B-TREE FOR ORDER BY"), "{text}");
+    assert!(
+        !plan
+            .iter()
+            .any(|l| l.trim() == "SCAN o" || l.trim() == "SCAN outbox"),
+        "no full table scan: {text}"
+    );
+}
+
+#[tokio::test]
+async fn delivery_outcomes_settle_the_subscriber_status() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    let id = sub(s, "alice@acme.example").await.id;
+    let cmds = s.subscriber_commands(&id).await.expect("cmds");
+    let provision = cmds[0].seq;
+
+    // Delivered: provisioning → provisioned.
+    s.complete_command(provision, DeliveryOutcome::Delivered, NOW + 5)
+        .await
+        .expect("deliver");
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(
+        (r.status, r.last_status_change),
+        (SubscriberStatus::Provisioned, NOW + 5)
+    );
+    let e = entry(s, provision).await;
+    assert_eq!(
+        (e.state, e.delivered_at),
+        (OutboxState::Delivered, Some(NOW + 5))
+    );
+
+    // Two modifies in flight (v2, v3): delivering v2 keeps `updating`.
+    let rename = |name: &str| {
+        let mut c = no_changes("alice@acme.example");
+        c.first_name = Some(name.into());
+        Operation::ModifyUser(c)
+    };
+    accept(s, &t, "T2", vec![rename("A2")]).await;
+    accept(s, &t, "T3", vec![rename("A3")]).await;
+    let cmds = s.subscriber_commands(&id).await.expect("cmds");
+    let (v2, v3) = (cmds[1].seq, cmds[2].seq);
+    deliver(s, v2).await;
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(
+        (r.status, r.version),
+        (SubscriberStatus::Updating, 3),
+        "older version delivered"
+    );
+    deliver(s, v3).await;
+    assert_eq!(
+        sub(s, "alice@acme.example").await.status,
+        SubscriberStatus::Provisioned
+    );
+
+    // Rejected: error, with the error recorded; a repeat changes nothing.
+    accept(s, &t, "T4", vec![rename("A4")]).await;
+    let v4 = s.subscriber_commands(&id).await.expect("cmds")[3].seq;
+    let rejected = DeliveryOutcome::Rejected {
+        error_code: 9003,
+        description: "number already assigned".into(),
+    };
+    s.complete_command(v4, rejected.clone(), NOW + 9)
+        .await
+        .expect("reject");
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(r.status, SubscriberStatus::Error);
+    assert_eq!(r.last_status_change, NOW + 9);
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(
+        (r.errors[0].error_code, r.errors[0].description.as_str()),
+        (9003, "number already assigned")
+    );
+    let e = entry(s, v4).await;
+    assert_eq!(e.state, OutboxState::Failed);
+    assert!(e
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .contains("number already assigned"));
+
+    let before = snapshot(s).await;
+    s.complete_command(v4, rejected, NOW + 10)
+        .await
+        .expect("again");
+    s.complete_command(v4, DeliveryOutcome::Delivered, NOW + 10)
+        .await
+        .expect("late");
+    s.complete_command(provision, DeliveryOutcome::Delivered, NOW + 10)
+        .await
+        .expect("twice");
+    s.complete_command(
+        provision,
+        DeliveryOutcome::Retry {
+            error: "late".into(),
+            retry_at: NOW + 99,
+        },
+        NOW + 10,
+    )
+    .await
+    .expect("late retry");
+    assert_eq!(snapshot(s).await, before, "settled commands stay settled");
+
+    let err = s
+        .complete_command(9_999, DeliveryOutcome::Delivered, NOW)
+        .await
+        .expect_err("unknown seq");
+    assert!(
+        matches!(err, StoreError::MissingReference { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_older_command_records_the_error_but_not_the_status() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    let mut c = no_changes("alice@acme.example");
+    c.first_name = Some("New".into());
+    accept(s, &t, "T2", vec![Operation::ModifyUser(c)]).await;
+    let id = sub(s, "alice@acme.example").await.id;
+    let cmds = s.subscriber_commands(&id).await.expect("cmds");
+    s.complete_command(
+        cmds[0].seq,
+        DeliveryOutcome::Rejected {
+            error_code: 9020,
+            description: "v1 failed".into(),
+        },
+        NOW,
+    )
+    .await
+    .expect("reject v1");
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(r.status, SubscriberStatus::Provisioning, "v2 still decides");
+    assert_eq!(r.errors.len(), 1);
+    deliver(s, cmds[1].seq).await;
+    let r = sub(s, "alice@acme.example").await;
+    assert_eq!(r.status, SubscriberStatus::Provisioned);
+    assert!(r.errors.is_empty(), "provisioned clears errors");
+}
+
+#[tokio::test]
+async fn only_the_last_command_of_the_current_version_settles_the_status() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
+    )
+    .await;
+    deliver_all(s).await;
+    let id = sub(s, "alice@acme.example").await.id;
+
+    // One modify, two commands of the same version.
+    let mut both = no_changes("alice@acme.example");
+    both.first_name = Some("Al".into());
+    both.package = Some(Package::Premium);
+    accept(s, &t, "T2", vec![Operation::ModifyUser(both)]).await;
+    let cmds = s.subscriber_commands(&id).await.expect("cmds");
+    assert_eq!(
+        keys_and_kinds(&cmds)[1..],
+        [
+            ("T2:0:0".to_string(), "UpdateSubscriber"),
+            ("T2:0:1".to_string(), "ChangePackage"),
+        ]
+    );
+    deliver(s, cmds[1].seq).await;
+    assert_eq!(
+        sub(s, "alice@acme.example").await.status,
+        SubscriberStatus::Updating,
+        "the package change is still in flight"
+    );
+    deliver(s, cmds[2].seq).await;
+    assert_eq!(
+        sub(s, "alice@acme.example").await.status,
+        SubscriberStatus::Provisioned
+    );
+
+    // A change the core was not told about (a newer version without a
+    // command): a delivery for the older version leaves the status alone.
+    let mut rename = no_changes("alice@acme.example");
+    rename.last_name = Some("Newer".into());
+    accept(s, &t, "T3", vec![Operation::ModifyUser(rename)]).await;
+    s.write(move |c| {
+        c.execute(
+            "UPDATE subscribers SET version = version + 1 WHERE id = ?1",
+            [&id],
+        )?;
+        Ok(())
+    })
+    .await
+    .expect("bump");
+    let update = outbox(s).await.last().expect("T3 command").seq;
+    deliver(s, update).await;
+    assert_eq!(
+        sub(s, "alice@acme.example").await.status,
+        SubscriberStatus::Updating
+    );
+}
+
+// ---------------------------------------------------------------- licenses
+
+#[tokio::test]
+async fn licenses_change_once_per_key_and_only_by_the_difference() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let l = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    assert!(s
+        .apply_licenses("k1", "sub1", &l(&["messaging", "calling-basic"]), NOW)
+        .await
+        .expect("k1"));
+    assert_eq!(
+        s.licenses("sub1").await.expect("get"),
+        l(&["calling-basic", "messaging"])
+    );
+    let before = s.license_events("sub1").await.expect("events");
+    assert_eq!(before.len(), 2);
+    assert!(before
+        .iter()
+        .all(|e| e.action == "grant" && e.idempotency_key == "k1" && e.at == NOW));
+
+    // The same key again (a redelivery), even with other content: no-op.
+    assert!(!s
+        .apply_licenses("k1", "sub1", &l(&["premium"]), NOW + 1)
+        .await
+        .expect("again"));
+    assert_eq!(
+        s.licenses("sub1").await.expect("get"),
+        l(&["calling-basic", "messaging"])
+    );
+    assert_eq!(s.license_events("sub1").await.expect("events"), before);
+
+    // A package change: revoke and grant only what differs.
+    assert!(s
+        .apply_licenses(
+            "k2",
+            "sub1",
+            &l(&["messaging", "calling-premium", "meetings", "meetings"]),
+            NOW + 2
+        )
+        .await
+        .expect("k2"));
+    assert_eq!(
+        s.licenses("sub1").await.expect("get"),
+        l(&["calling-premium", "meetings", "messaging"])
+    );
+    let events: Vec<(String, String)> = s
+        .license_events("sub1")
+        .await
+        .expect("events")
+        .into_iter()
+        .skip(2)
+        .map(|e| (e.action, e.license))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("revoke".to_string(), "calling-basic".to_string()),
+            ("grant".to_string(), "calling-premium".to_string()),
+            ("grant".to_string(), "meetings".to_string()),
+        ]
+    );
+    // Revoke all; other subscribers are untouched.
+    assert!(s
+        .apply_licenses("k0", "sub2", &l(&["messaging"]), NOW)
+        .await
+        .expect("sub2"));
+    assert!(s
+        .apply_licenses("k3", "sub1", &[], NOW + 3)
+        .await
+        .expect("k3"));
+    assert_eq!(s.licenses("sub1").await.expect("get"), Vec::<String>::new());
+    assert_eq!(s.licenses("sub2").await.expect("get"), l(&["messaging"]));
+    assert_eq!(
+        count(
+            s,
+            "SELECT count(*) FROM (SELECT subscriber_id, license FROM licenses
+                  GROUP BY 1, 2 HAVING count(*) > 1)"
+        )
+        .await,
+        0
+    );
+    // The schema itself refuses a second grant of a held license.
+    let dup = s
+        .write(|c| {
+            c.execute(
+                "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES ('sub2', 'messaging', 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Database(ref m)) if m.contains("UNIQUE")),
+        "{dup:?}"
+    );
+}
+
+// ---------------------------------------------------------------- durability
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_acceptances_survive_drop_without_close() {
+    let fx = fixture().await;
+    let t = template(&fx.store, "tpl", true, true).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = Arc::clone(&fx.store);
+            let t = t.clone();
+            tokio::spawn(async move {
+                let user = format!("d{i}@dur.example");
+                s.accept(batch(
+                    &t,
+                    &format!("D{i}"),
+                    Some(&format!("R{i}")),
+                    vec![add(&user, "DUR", "G", Some(&user))],
+                ))
+                .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task").expect("accept"));
+    }
+    let Fixture { dir, store } = fx;
+    drop(store); // no close(), no flush()
+
+    let store = SqliteStore::open(&db_path(&dir), &StoreConfig::default())
+        .await
+        .expect("reopen");
+    assert_eq!(count(&store, "SELECT count(*) FROM subscribers").await, 40);
+    assert_eq!(count(&store, "SELECT count(*) FROM organizations").await, 1);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox").await, 41);
+    assert_eq!(store.due_commands(NOW, 1000).await.expect("due").len(), 41);
+    // A replay after the restart still gets the first answer.
+    let again = store
+        .accept(batch(&t, "D7-again", Some("R7"), vec![]))
+        .await
+        .expect("replay");
+    assert_eq!(again.results, answers[7].results);
+    assert_eq!(again.replay_of.as_deref(), Some("D7"));
+    store.close().await.expect("close");
+}

@@ -1,0 +1,340 @@
+//! SQL for organizations and subscriber rows: encoding a
+//! [`SubscriberRecord`] into its row and back. Used by the writer
+//! (`provisioning.rs`, `outbox.rs`) and by the read-side lookups.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::de::DeserializeOwned;
+
+use crate::domain::ids::{EnterpriseKey, UserId};
+use crate::domain::lifecycle::{
+    OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
+};
+use crate::domain::phone::E164;
+use crate::domain::Package;
+use crate::store::StoreError;
+
+/// How an organization came to be linked to its enterprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OrgOrigin {
+    Created,
+    // Attached, with the org-attach issue.
+}
+
+impl OrgOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            OrgOrigin::Created => "created",
+        }
+    }
+}
+
+/// Enterprises are keyed per partner: two partners' AS may both have a
+/// service provider called "acme", and they are different customers.
+pub(super) fn organization_by_key(
+    conn: &Connection,
+    partner_id: &str,
+    key: &EnterpriseKey,
+) -> Result<Option<OrganizationRef>, StoreError> {
+    let org = conn
+        .prepare_cached(
+            "SELECT id, name FROM organizations WHERE partner_id = ?1 AND enterprise_key = ?2",
+        )?
+        .query_row([partner_id, key.as_str()], |row| {
+            Ok(OrganizationRef {
+                id: row.get(0)?,
+                enterprise_key: key.clone(),
+                name: row.get(1)?,
+            })
+        })
+        .optional()?;
+    Ok(org)
+}
+
+/// Inserts an organization. A second organization for the same enterprise
+/// fails on the UNIQUE constraint (never two, whatever the caller did).
+pub(super) fn insert_organization(
+    conn: &Connection,
+    org: &OrganizationRef,
+    partner_id: &str,
+    provisioning_id: &str,
+    origin: OrgOrigin,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO organizations (id, enterprise_key, partner_id, provisioning_id, name,
+                                    origin, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        org.id,
+        org.enterprise_key.as_str(),
+        partner_id,
+        provisioning_id,
+        org.name,
+        origin.as_str(),
+        now
+    ])?;
+    Ok(())
+}
+
+/// Whether a subscriber other than `except_id` that is not removed already
+/// uses `email` (case-insensitively).
+pub(super) fn email_taken(
+    conn: &Connection,
+    email: &str,
+    except_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT 1 FROM subscribers
+             WHERE email = ?1 COLLATE NOCASE
+               AND status <> 'removed'
+               AND (?2 IS NULL OR id <> ?2)
+             LIMIT 1",
+        )?
+        .query_row(params![email, except_id], |_| Ok(()))
+        .optional()?;
+    Ok(found.is_some())
+}
+
+const COLUMNS: &str = "id, provisioning_id, user_id, enterprise_key, org_id,
+     service_provider_id, group_id, first_name, last_name, email, phone_number, extension,
+     mobile_phone_number, language, time_zone, package, status, errors_json, self_activated,
+     version, created_at, last_status_change";
+
+pub(super) fn subscriber_by_user_id(
+    conn: &Connection,
+    user_id: &str,
+) -> Result<Option<SubscriberRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM subscribers WHERE user_id = ?1"
+        ))?
+        .query_row([user_id], SubscriberRow::from_row)
+        .optional()?;
+    row.map(SubscriberRow::decode).transpose()
+}
+
+pub(super) fn subscriber_by_id(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<SubscriberRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
+        .query_row([id], SubscriberRow::from_row)
+        .optional()?;
+    row.map(SubscriberRow::decode).transpose()
+}
+
+pub(super) fn insert_subscriber(
+    conn: &Connection,
+    r: &SubscriberRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    let errors = encode_errors(&r.errors)?;
+    conn.prepare_cached(
+        "INSERT INTO subscribers (id, provisioning_id, user_id, enterprise_key, org_id,
+             service_provider_id, group_id, first_name, last_name, email, phone_number,
+             extension, mobile_phone_number, language, time_zone, package, status,
+             errors_json, self_activated, version, created_at, last_status_change, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21, ?22, ?23)",
+    )?
+    .execute(params![
+        r.id,
+        r.provisioning_id,
+        r.user_id.as_ref().map(UserId::as_str),
+        r.enterprise_key.as_ref().map(EnterpriseKey::as_str),
+        r.org_id,
+        r.service_provider_id,
+        r.group_id,
+        r.first_name,
+        r.last_name,
+        r.email,
+        r.phone_number.as_ref().map(E164::as_str),
+        r.extension,
+        r.mobile_phone_number.as_ref().map(E164::as_str),
+        r.language,
+        r.time_zone,
+        r.package.as_str(),
+        r.status.as_str(),
+        errors,
+        r.self_activated,
+        r.version,
+        r.created_at,
+        r.last_status_change,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Writes every mutable column of `r` to its row (matched by id).
+pub(super) fn update_subscriber(
+    conn: &Connection,
+    r: &SubscriberRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    let errors = encode_errors(&r.errors)?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE subscribers SET
+                 user_id = ?2, enterprise_key = ?3, org_id = ?4, service_provider_id = ?5,
+                 group_id = ?6, first_name = ?7, last_name = ?8, email = ?9,
+                 phone_number = ?10, extension = ?11, mobile_phone_number = ?12,
+                 language = ?13, time_zone = ?14, package = ?15, status = ?16,
+                 errors_json = ?17, self_activated = ?18, version = ?19,
+                 last_status_change = ?20, updated_at = ?21
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            r.id,
+            r.user_id.as_ref().map(UserId::as_str),
+            r.enterprise_key.as_ref().map(EnterpriseKey::as_str),
+            r.org_id,
+            r.service_provider_id,
+            r.group_id,
+            r.first_name,
+            r.last_name,
+            r.email,
+            r.phone_number.as_ref().map(E164::as_str),
+            r.extension,
+            r.mobile_phone_number.as_ref().map(E164::as_str),
+            r.language,
+            r.time_zone,
+            r.package.as_str(),
+            r.status.as_str(),
+            errors,
+            r.self_activated,
+            r.version,
+            r.last_status_change,
+            now
+        ])?;
+    if changed != 1 {
+        return Err(StoreError::MissingReference {
+            entity: "subscriber",
+            id: r.id.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn encode_errors(errors: &[SubscriberError]) -> Result<String, StoreError> {
+    serde_json::to_string(errors)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode subscriber errors: {e}")))
+}
+
+pub(super) fn decode_errors(id: &str, json: &str) -> Result<Vec<SubscriberError>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("subscriber '{id}': errors_json: {e}")))
+}
+
+/// A subscriber row before its typed columns are decoded.
+struct SubscriberRow {
+    id: String,
+    provisioning_id: String,
+    user_id: Option<String>,
+    enterprise_key: Option<String>,
+    org_id: Option<String>,
+    service_provider_id: Option<String>,
+    group_id: Option<String>,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    phone_number: Option<String>,
+    extension: Option<String>,
+    mobile_phone_number: Option<String>,
+    language: Option<String>,
+    time_zone: Option<String>,
+    package: String,
+    status: String,
+    errors_json: String,
+    self_activated: bool,
+    version: i64,
+    created_at: i64,
+    last_status_change: i64,
+}
+
+impl SubscriberRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<SubscriberRow> {
+        Ok(SubscriberRow {
+            id: row.get(0)?,
+            provisioning_id: row.get(1)?,
+            user_id: row.get(2)?,
+            enterprise_key: row.get(3)?,
+            org_id: row.get(4)?,
+            service_provider_id: row.get(5)?,
+            group_id: row.get(6)?,
+            first_name: row.get(7)?,
+            last_name: row.get(8)?,
+            email: row.get(9)?,
+            phone_number: row.get(10)?,
+            extension: row.get(11)?,
+            mobile_phone_number: row.get(12)?,
+            language: row.get(13)?,
+            time_zone: row.get(14)?,
+            package: row.get(15)?,
+            status: row.get(16)?,
+            errors_json: row.get(17)?,
+            self_activated: row.get(18)?,
+            version: row.get(19)?,
+            created_at: row.get(20)?,
+            last_status_change: row.get(21)?,
+        })
+    }
+
+    fn decode(self) -> Result<SubscriberRecord, StoreError> {
+        let id = self.id;
+        let package = Package::parse(&self.package).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "subscriber '{id}': unknown package '{}'",
+                self.package
+            ))
+        })?;
+        let status = SubscriberStatus::parse(&self.status).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "subscriber '{id}': unknown status '{}'",
+                self.status
+            ))
+        })?;
+        let errors = decode_errors(&id, &self.errors_json)?;
+        Ok(SubscriberRecord {
+            provisioning_id: self.provisioning_id,
+            user_id: stored(&id, "user_id", self.user_id)?,
+            enterprise_key: self.enterprise_key.map(EnterpriseKey::from_stored),
+            org_id: self.org_id,
+            service_provider_id: self.service_provider_id,
+            group_id: self.group_id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone_number: stored(&id, "phone_number", self.phone_number)?,
+            extension: self.extension,
+            mobile_phone_number: stored(&id, "mobile_phone_number", self.mobile_phone_number)?,
+            language: self.language,
+            time_zone: self.time_zone,
+            package,
+            status,
+            errors,
+            self_activated: self.self_activated,
+            version: self.version,
+            created_at: self.created_at,
+            last_status_change: self.last_status_change,
+            id,
+        })
+    }
+}
+
+/// Rebuilds a string newtype (`UserId`, `E164`) from its stored text through
+/// its serde form, which does not re-validate: rows accepted under older
+/// rules still load.
+fn stored<T: DeserializeOwned>(
+    id: &str,
+    column: &str,
+    value: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    use serde::de::value::{Error, StringDeserializer};
+    value
+        .map(|v| T::deserialize(StringDeserializer::<Error>::new(v)))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("subscriber '{id}': {column}: {e}")))
+}
