@@ -8,10 +8,11 @@ use super::error_code::ErrorCode;
 use super::subscriber::FieldError;
 
 /// Fewest and most digits accepted after the `+` (country code included).
-pub const E164_MIN_DIGITS: usize = 8;
+/// Seven: the shortest numbers in service (Niue +683 xxxx, St Helena +290 xxxx).
+pub const E164_MIN_DIGITS: usize = 7;
 pub const E164_MAX_DIGITS: usize = 15;
 
-/// An E.164 number in canonical form: `+` and 8..=15 digits, the first
+/// An E.164 number in canonical form: `+` and 7..=15 digits, the first
 /// (country code) digit 1-9.
 ///
 /// `parse` accepts the usual human formatting — spaces, dashes, dots and
@@ -62,7 +63,7 @@ impl E164 {
             return err("is empty");
         }
         if digits < E164_MIN_DIGITS {
-            return err("has fewer than 8 digits");
+            return err("has fewer than 7 digits");
         }
         Ok(E164(out))
     }
@@ -101,7 +102,7 @@ mod tests {
             ("+1.240.555.1212", "+12405551212"),
             ("  +44 20 7946 0958 ", "+442079460958"),
             ("(+49) 30-1234-5678", "+493012345678"),
-            ("+12345678", "+12345678"),               // 8 digits: shortest
+            ("+683 4002", "+6834002"), // 7 digits: Niue, shortest in use
             ("+123456789012345", "+123456789012345"), // 15 digits: longest
         ];
         for (raw, want) in ok {
@@ -122,7 +123,7 @@ mod tests {
             "12405551212",             // no '+'
             "001 240 555 1212",        // international prefix instead of '+'
             "+0 240 555 1212",         // leading 0 country code
-            "+1234567",                // 7 digits
+            "+123456",                 // 6 digits
             "+1234567890123456",       // 16 digits
             "+1 240 555 CALL",         // letters
             "+1 240 555 1212 x12",     // extension suffix
