@@ -135,3 +135,120 @@ impl Command {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(command: Command) -> CommandEnvelope {
+        CommandEnvelope {
+            version: COMMAND_VERSION,
+            idempotency_key: "BWG_1_2:0:1".into(),
+            enterprise_key: EnterpriseKey::derive("acme", "hq", true),
+            tracking_id: "BWG_1_2".into(),
+            issued_at: 1_795_575_585_388,
+            command,
+        }
+    }
+
+    /// The README documents this exact shape; a change here is a wire
+    /// change for remote license cores and must bump COMMAND_VERSION.
+    #[test]
+    fn provision_command_json_is_the_documented_shape() {
+        let env = envelope(Command::ProvisionSubscriber {
+            subscriber_id: "s-1".into(),
+            org_id: "o-1".into(),
+            user_id: UserId::parse("alice@acme.example").unwrap(),
+            email: Some("alice@acme.example".into()),
+            first_name: "Alice".into(),
+            last_name: "Ng".into(),
+            phone_number: Some(E164::parse("+1-240-555-0100").unwrap()),
+            extension: None,
+            mobile_phone_number: None,
+            language: None,
+            time_zone: None,
+            package: Package::Standard,
+            subscriber_version: 1,
+        });
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "version": 1,
+                "idempotencyKey": "BWG_1_2:0:1",
+                "enterpriseKey": "acme",
+                "trackingId": "BWG_1_2",
+                "issuedAt": 1_795_575_585_388i64,
+                "command": {
+                    "type": "ProvisionSubscriber",
+                    "subscriberId": "s-1",
+                    "orgId": "o-1",
+                    "userId": "alice@acme.example",
+                    "email": "alice@acme.example",
+                    "firstName": "Alice",
+                    "lastName": "Ng",
+                    "phoneNumber": "+12405550100",
+                    "extension": null,
+                    "mobilePhoneNumber": null,
+                    "language": null,
+                    "timeZone": null,
+                    "package": "standard",
+                    "subscriberVersion": 1
+                }
+            })
+        );
+        let back: CommandEnvelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn every_command_round_trips_and_names_its_type() {
+        let commands = vec![
+            Command::EnsureOrganization {
+                org_id: "o".into(),
+                enterprise_key: EnterpriseKey::derive("sp", "g", false),
+                partner_id: "p".into(),
+                provisioning_id: "t".into(),
+                name: "sp+g".into(),
+            },
+            Command::UpdateSubscriber {
+                subscriber_id: "s".into(),
+                org_id: "o".into(),
+                email: None,
+                first_name: "A".into(),
+                last_name: "B".into(),
+                phone_number: None,
+                extension: Some("1234".into()),
+                mobile_phone_number: None,
+                language: None,
+                time_zone: None,
+                subscriber_version: 2,
+            },
+            Command::ChangePackage {
+                subscriber_id: "s".into(),
+                org_id: "o".into(),
+                package: Package::Premium,
+                subscriber_version: 3,
+            },
+            Command::RemoveSubscriber {
+                subscriber_id: "s".into(),
+                org_id: "o".into(),
+                subscriber_version: 4,
+            },
+            Command::IssueActivationCode {
+                subscriber_id: "s".into(),
+                org_id: None,
+                user_id: UserId::parse("a@b.example").unwrap(),
+                device_type: Some("Cisco 8851".into()),
+                mac_address: Some("0011AABBCCDD".into()),
+            },
+        ];
+        for c in commands {
+            let env = envelope(c);
+            let json = serde_json::to_value(&env).unwrap();
+            assert_eq!(json["command"]["type"], env.command.kind());
+            let back: CommandEnvelope = serde_json::from_value(json).unwrap();
+            assert_eq!(back, env);
+        }
+    }
+}
