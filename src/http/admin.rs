@@ -111,12 +111,14 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
             )
         }
     };
-    let (licenses, commands) = match (
-        app.store.licenses(&sub.id).await,
-        app.store.subscriber_commands(&sub.id).await,
+    let store = &app.store;
+    let (licenses, events, commands) = match (
+        store.licenses(&sub.id).await,
+        store.license_events(&sub.id).await,
+        store.subscriber_commands(&sub.id).await,
     ) {
-        (Ok(l), Ok(c)) => (l, c),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(l), Ok(e), Ok(c)) => (l, e, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             return json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"message": e.to_string()}),
@@ -139,7 +141,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         .collect();
     json(
         StatusCode::OK,
-        serde_json::json!({"subscriber": sub, "licenses": licenses, "commands": commands}),
+        serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands}),
     )
 }
 

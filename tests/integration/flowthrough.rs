@@ -448,3 +448,61 @@ async fn concurrent_first_adds_create_one_organization() {
     }
     assert_eq!(orgs.len(), 1, "one enterprise, one organization: {orgs:?}");
 }
+
+/// kill -9 right after acknowledgements: after a restart every acknowledged
+/// subscriber is there and reaches `provisioned`, and no license is granted
+/// twice, whatever the worker had done when it died.
+#[tokio::test]
+async fn acknowledged_operations_survive_sigkill_and_complete_once() {
+    let mut server = Server::start();
+    let d = demo(&server);
+    let mut acknowledged = Vec::new();
+    for batch in 0..4 {
+        let ops: Vec<String> = (0..25)
+            .map(|i| {
+                let user = format!("k{batch}-{i}@crash.example");
+                add_user(&user, "crashco", Some(&user))
+            })
+            .collect();
+        let resp = post(
+            &server,
+            &d.path,
+            Some(&d.auth),
+            document(None, &ops),
+            "application/xml",
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        for i in 0..25 {
+            acknowledged.push(format!("k{batch}-{i}@crash.example"));
+        }
+    }
+    // No graceful anything: the process dies with deliveries in flight.
+    server.signal("KILL");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    server.spawn();
+
+    for user in &acknowledged {
+        let v = wait_status(&server, user, "provisioned").await;
+        let grants: Vec<&str> = v["licenseEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "grant")
+            .map(|e| e["license"].as_str().unwrap())
+            .collect();
+        let mut unique = grants.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            grants.len(),
+            unique.len(),
+            "{user}: a license granted twice: {v}"
+        );
+        assert_eq!(grants.len(), 2, "{user}: basic grants two licenses: {v}");
+        let commands = v["commands"].as_array().unwrap();
+        assert_eq!(commands.len(), 1, "{user}: {v}");
+        assert_eq!(commands[0]["state"], "delivered");
+    }
+}

@@ -47,12 +47,26 @@ async fn demo_template_file_is_private_and_survives_restart() {
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish() {
     let mut server = Server::start();
+    let demo = crate::flowthrough::demo(&server);
+    let body = crate::flowthrough::document(
+        None,
+        &[crate::flowthrough::add_user(
+            "slow@acme.example",
+            "acme",
+            Some("slow@acme.example"),
+        )],
+    );
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
     let mut stream = server.raw_tls().await;
-    // A slow upload: the head and half the body now, the rest later.
-    stream
-        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n12345")
-        .await
-        .unwrap();
+    // A slow AS: the head and half the document now, the rest later.
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+        demo.path,
+        demo.auth,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
     stream.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -69,19 +83,23 @@ async fn sigterm_lets_a_slow_request_finish() {
         "listener must be closed while draining"
     );
 
-    stream.write_all(b"67890").await.unwrap();
+    stream.write_all(rest).await.unwrap();
     stream.flush().await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
         .await
         .expect("response in time")
         .ok();
-    let text = String::from_utf8_lossy(&response).to_lowercase();
-    assert!(text.starts_with("http/1.1 405"), "{text}");
-    assert!(text.contains("trackingid: "), "{text}");
-    assert!(text.contains("\"errorcode\":9016"), "{text}");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.to_lowercase().contains("trackingid: "), "{text}");
+    assert!(text.contains("status=\"provisioning\""), "{text}");
     let status = server.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "clean exit after drain: {status}");
+
+    // What was acknowledged during the drain was recorded and completes.
+    server.spawn();
+    crate::flowthrough::wait_status(&server, "slow@acme.example", "provisioned").await;
 }
 
 #[tokio::test]
