@@ -8,6 +8,7 @@ use std::time::Instant;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::notify::Mailer;
 use crate::provision::Provisioning;
 use crate::store::SharedStore;
 
@@ -16,6 +17,8 @@ pub struct App {
     pub store: SharedStore,
     pub metrics: PrometheusHandle,
     pub provisioning: Arc<Provisioning>,
+    /// Outgoing email: `mailer.send(msg)` enqueues durably and wakes the worker.
+    pub mailer: Arc<Mailer>,
     pub started_at: Instant,
     draining: AtomicBool,
 }
@@ -26,12 +29,14 @@ impl App {
         store: SharedStore,
         metrics: PrometheusHandle,
         provisioning: Arc<Provisioning>,
+        mailer: Arc<Mailer>,
     ) -> Arc<App> {
         Arc::new(App {
             config,
             store,
             metrics,
             provisioning,
+            mailer,
             started_at: Instant::now(),
             draining: AtomicBool::new(false),
         })

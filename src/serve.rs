@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
@@ -17,6 +17,7 @@ use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
 use crate::http::{admin::serve_admin, serve_https};
 use crate::license::{LicenseCore, LocalLicenseCore};
+use crate::notify::{self, DeliveryPolicy, Mailer};
 use crate::provision::{worker, Provisioning};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, Store, StoreError};
@@ -45,6 +46,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("demo template: {0}")]
     Demo(#[from] demo::DemoError),
+    #[error("email: {0}")]
+    Mail(String),
     #[error("template {provisioning_id}: {source}")]
     Credentials {
         provisioning_id: String,
@@ -93,6 +96,11 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
     let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
     sync_tenancy(&config, store.as_ref()).await?;
+    let mail_transport =
+        notify::transport_from_config(&config).map_err(|e| ServeError::Mail(e.to_string()))?;
+    let mail_policy =
+        DeliveryPolicy::from_config(&config.smtp).map_err(|e| ServeError::Mail(e.to_string()))?;
+    let mailer = Mailer::new(store.clone(), Arc::new(Notify::new()));
 
     let https = bind(config.server.listen).await?;
     let admin = bind(config.server.admin_listen).await?;
@@ -121,6 +129,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         store.clone(),
         metrics.clone(),
         provisioning.clone(),
+        mailer.clone(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
@@ -139,6 +148,13 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         store.clone(),
         license_core,
         provisioning.outbox_ready.clone(),
+        stop_rx.clone(),
+    );
+    let mail = notify::spawn_mailer(
+        store.clone(),
+        mail_transport,
+        mail_policy,
+        mailer.wake_handle(),
         stop_rx.clone(),
     );
     tracing::info!(%https_addr, %admin_addr, store = store.backend_name(), "bwgate started");
@@ -162,6 +178,18 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     }
     // Deliveries in flight finish; what is left stays in the outbox for the next start.
     let _ = delivery.await;
+    // Emails being sent may finish within smtp.timeout_secs; any still in
+    // flight then, and the rest, stay pending for the next start.
+    let mut mail = mail;
+    let mail_grace = Duration::from_secs(config.smtp.timeout_secs);
+    if tokio::time::timeout(mail_grace, &mut mail).await.is_err() {
+        tracing::warn!(
+            grace_secs = mail_grace.as_secs(),
+            "email sends still in flight; stopping them (they stay pending)"
+        );
+        mail.abort();
+        let _ = mail.await;
+    }
     store.close().await?;
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;

@@ -22,6 +22,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    pub smtp: SmtpConfig,
     pub partners: Vec<PartnerConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub templates: Vec<TemplateConfig>,
@@ -232,6 +233,103 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS; refused if the relay does
+    /// not offer it (default port 587).
+    Starttls,
+    /// TLS from the first byte, "SMTPS" (default port 465).
+    Tls,
+    /// No encryption (default port 25): only for a relay on loopback or a
+    /// trusted network.
+    None,
+}
+
+/// `[smtp]`: outgoing email. Without `host`, messages are written as
+/// `.eml` files under `{data_dir}/mail/` instead of being sent.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Relay host name or IP address. Unset: the mail spool.
+    pub host: Option<String>,
+    /// Unset: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub port: Option<u16>,
+    pub security: SmtpSecurity,
+    /// AUTH user name (with `password`); sent over TLS only.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `From` address of every message.
+    pub from_address: String,
+    /// `From` display name (empty: the bare address).
+    pub from_name: String,
+    /// Limit for connecting and for each SMTP command.
+    pub timeout_secs: u64,
+    /// Extra trust anchor (PEM) for the relay's certificate, e.g. a private
+    /// relay's CA; the system's roots are trusted too.
+    pub ca_file: Option<PathBuf>,
+    /// Name sent in EHLO. Unset: this machine's host name.
+    pub hello_name: Option<String>,
+    /// First retry delay after a transient failure; doubles per attempt.
+    pub retry_initial_ms: u64,
+    /// Longest delay between two attempts.
+    pub retry_max_secs: u64,
+    /// An email still failing transiently this long after it was enqueued
+    /// is marked failed.
+    pub give_up_after_secs: u64,
+}
+
+impl SmtpConfig {
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        })
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: None,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            from_address: "bwgate@localhost.localdomain".to_string(),
+            from_name: "bwgate".to_string(),
+            timeout_secs: 30,
+            ca_file: None,
+            hello_name: None,
+            retry_initial_ms: 30_000,
+            retry_max_secs: 1800,
+            give_up_after_secs: 3 * 24 * 3600,
+        }
+    }
+}
+
+/// The password never reaches logs.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from_address", &self.from_address)
+            .field("from_name", &self.from_name)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("ca_file", &self.ca_file)
+            .field("hello_name", &self.hello_name)
+            .field("retry_initial_ms", &self.retry_initial_ms)
+            .field("retry_max_secs", &self.retry_max_secs)
+            .field("give_up_after_secs", &self.give_up_after_secs)
+            .finish()
     }
 }
 

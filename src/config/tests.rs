@@ -164,3 +164,107 @@ fn validate_without_files(c: &Config) {
     // The example names no files, so full validation applies.
     validate(c).unwrap();
 }
+
+#[test]
+fn smtp_defaults_spool_and_ports_follow_security() {
+    let c = Config::default();
+    assert_eq!(c.smtp.host, None, "no relay: the spool");
+    assert_eq!(c.smtp.effective_port(), 587);
+    let tls = from_toml_str("[smtp]\nsecurity = \"tls\"\n").unwrap();
+    assert_eq!(tls.smtp.effective_port(), 465);
+    let none = from_toml_str("[smtp]\nsecurity = \"none\"\nport = 2525\n").unwrap();
+    assert_eq!(none.smtp.effective_port(), 2525);
+    let plain = from_toml_str("[smtp]\nsecurity = \"none\"\n").unwrap();
+    assert_eq!(plain.smtp.effective_port(), 25);
+}
+
+#[test]
+fn smtp_problems_are_named_by_key() {
+    let problems = |text: &str| -> Vec<String> {
+        let c = from_toml_str(text).unwrap();
+        match validate(&c) {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(p)) => p.into_iter().map(|p| p.key).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let ok = "[smtp]\nhost = \"smtp.example.net\"\nfrom_address = \"noreply@example.net\"\nusername = \"u\"\npassword = \"p\"\nhello_name = \"gw1.example.net\"\n";
+    assert_eq!(problems(ok), Vec::<String>::new());
+    assert_eq!(
+        problems("[smtp]\nhost = \"127.0.0.1\"\nfrom_address = \"a@example.net\"\nsecurity = \"none\"\nhello_name = \"[127.0.0.1]\"\n"),
+        Vec::<String>::new()
+    );
+    assert_eq!(problems("[smtp]\nport = 0\n"), ["smtp.port"]);
+    assert_eq!(
+        problems("[smtp]\nfrom_address = \"nope\"\n"),
+        ["smtp.from_address"]
+    );
+    assert_eq!(
+        problems("[smtp]\nhost = \"smtp.example.net\"\n"),
+        ["smtp.from_address"],
+        "a real relay needs a real sender"
+    );
+    assert_eq!(problems("[smtp]\nusername = \"u\"\n"), ["smtp.password"]);
+    assert_eq!(problems("[smtp]\npassword = \"p\"\n"), ["smtp.username"]);
+    assert_eq!(
+        problems("[smtp]\nsecurity = \"none\"\nusername = \"u\"\npassword = \"p\"\n"),
+        ["smtp.username"]
+    );
+    assert_eq!(
+        problems("[smtp]\nca_file = \"/nonexistent/ca.pem\"\n"),
+        ["smtp.ca_file"]
+    );
+    assert_eq!(
+        problems("[smtp]\nhost = \"bad host!\"\nfrom_address = \"a@example.net\"\n"),
+        ["smtp.host"]
+    );
+    assert_eq!(
+        problems("[smtp]\nhello_name = \"not valid\"\n"),
+        ["smtp.hello_name"]
+    );
+    assert_eq!(
+        problems("[smtp]\nfrom_name = \"a\\nb\"\n"),
+        ["smtp.from_name"]
+    );
+    assert_eq!(
+        problems("[smtp]\ntimeout_secs = 0\n"),
+        ["smtp.timeout_secs"]
+    );
+    assert_eq!(
+        problems("[smtp]\nretry_initial_ms = 5000\nretry_max_secs = 1\n"),
+        ["smtp.retry_max_secs"]
+    );
+    assert_eq!(
+        problems("[smtp]\ngive_up_after_secs = 0\n"),
+        ["smtp.give_up_after_secs"]
+    );
+    // Out of the u16 range: refused while reading, named by key.
+    let err = from_toml_str("[smtp]\nport = 70000\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("smtp.port"), "{err}");
+    let err = from_toml_str("[smtp]\nsecurity = \"ssl\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("smtp.security"), "{err}");
+}
+
+#[test]
+fn smtp_password_comes_from_env_and_never_shows_in_debug() {
+    let cfg = load_from(
+        None,
+        env(&[
+            ("BWGATE__SMTP__HOST", "smtp.example.net"),
+            ("BWGATE__SMTP__FROM_ADDRESS", "noreply@example.net"),
+            ("BWGATE__SMTP__USERNAME", "relay-user"),
+            ("BWGATE__SMTP__PASSWORD", "s3cret-pa55"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    validate(&cfg).unwrap();
+    assert_eq!(cfg.smtp.password.as_deref(), Some("s3cret-pa55"));
+    let debug = format!("{cfg:?}");
+    assert!(!debug.contains("s3cret-pa55"), "{debug}");
+    assert!(debug.contains("relay-user"), "{debug}");
+}

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::{ClientAuth, Config, ConfigError, ConfigProblem};
-use crate::domain::email::normalize_email;
+use super::{ClientAuth, Config, ConfigError, ConfigProblem, SmtpConfig, SmtpSecurity};
+use crate::domain::email::{is_valid_domain, normalize_email};
 use crate::domain::template::{
     is_valid_provisioning_id, PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX,
 };
@@ -33,6 +33,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     limits(c, &mut p);
     store(c, &mut p);
     log(c, &mut p);
+    smtp(c, &mut p);
     tenancy(c, &mut p);
     if p.0.is_empty() {
         Ok(())
@@ -191,6 +192,111 @@ fn log(c: &Config, p: &mut Problems) {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         p.add("log.level", format!("is not a valid filter: {e}"));
     }
+}
+
+fn smtp(c: &Config, p: &mut Problems) {
+    let s = &c.smtp;
+    if let Some(host) = &s.host {
+        p.check(
+            is_valid_host(host),
+            "smtp.host",
+            "must be a host name or an IP address",
+        );
+        p.check(
+            s.from_address != SmtpConfig::default().from_address,
+            "smtp.from_address",
+            "must be set to the relay's accepted sender address when smtp.host is set",
+        );
+    }
+    if s.port == Some(0) {
+        p.add("smtp.port", "must be between 1 and 65535");
+    }
+    if let Err(e) = normalize_email(&s.from_address) {
+        p.add("smtp.from_address", e.to_string());
+    }
+    p.check(
+        !s.from_name.contains(['\r', '\n']),
+        "smtp.from_name",
+        "must be one line",
+    );
+    match (&s.username, &s.password) {
+        (Some(user), Some(_)) => {
+            p.check(!user.is_empty(), "smtp.username", "must not be empty");
+            p.check(
+                s.security != SmtpSecurity::None,
+                "smtp.username",
+                "credentials are only sent over TLS: set smtp.security to \"starttls\" or \"tls\"",
+            );
+        }
+        (Some(_), None) => p.add("smtp.password", "is required when smtp.username is set"),
+        (None, Some(_)) => p.add("smtp.username", "is required when smtp.password is set"),
+        (None, None) => {}
+    }
+    if let Some(ca) = &s.ca_file {
+        p.check(
+            ca.is_file(),
+            "smtp.ca_file",
+            format!("file {} does not exist", ca.display()),
+        );
+        p.check(
+            s.security != SmtpSecurity::None,
+            "smtp.ca_file",
+            "has no effect with smtp.security = \"none\"",
+        );
+    }
+    if let Some(name) = &s.hello_name {
+        p.check(
+            is_valid_host(name) || is_address_literal(name),
+            "smtp.hello_name",
+            "must be a host name or an address literal like [192.0.2.1]",
+        );
+    }
+    p.check(
+        (1..=600).contains(&s.timeout_secs),
+        "smtp.timeout_secs",
+        "must be between 1 and 600",
+    );
+    p.check(
+        (10..=3_600_000).contains(&s.retry_initial_ms),
+        "smtp.retry_initial_ms",
+        "must be between 10 and 3600000",
+    );
+    p.check(
+        (1..=86_400).contains(&s.retry_max_secs),
+        "smtp.retry_max_secs",
+        "must be between 1 and 86400",
+    );
+    p.check(
+        s.retry_max_secs.saturating_mul(1000) >= s.retry_initial_ms,
+        "smtp.retry_max_secs",
+        "must not be shorter than smtp.retry_initial_ms",
+    );
+    p.check(
+        (1..=30 * 86_400).contains(&s.give_up_after_secs),
+        "smtp.give_up_after_secs",
+        "must be between 1 and 2592000 (30 days)",
+    );
+}
+
+/// A DNS name (one label is fine: `localhost`, `mailhub`) or an IP address.
+fn is_valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    host.len() <= 253 && (is_valid_domain(host) || host.split('.').all(label_ok))
+}
+
+fn is_address_literal(name: &str) -> bool {
+    name.strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok())
 }
 
 fn tenancy(c: &Config, p: &mut Problems) {

@@ -6,6 +6,7 @@ pub mod email;
 pub mod error_code;
 pub mod ids;
 pub mod lifecycle;
+pub mod organization;
 pub mod phone;
 pub mod subscriber;
 pub mod template;

@@ -1,6 +1,8 @@
 //! The ops listener (plain HTTP, loopback by default): `/healthz` (the
 //! process is alive), `/readyz` (takes traffic: not draining, store
-//! answers), `/metrics` (Prometheus text format).
+//! answers), `/metrics` (Prometheus text format), and operator read-back:
+//! `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
+//! `POST /admin/v1/emails/test`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -51,6 +53,9 @@ pub async fn serve_admin(
 }
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+    if req.uri().path() == EMAILS_TEST {
+        return email_test(app, req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
     }
@@ -77,6 +82,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
         path if path.starts_with(SUBSCRIBERS_PREFIX) => {
             subscriber_report(app, &path[SUBSCRIBERS_PREFIX.len()..]).await
         }
+        EMAILS => email_list(app, req.uri().query()).await,
         "/metrics" => text(
             StatusCode::OK,
             &app.metrics.render(),
@@ -87,6 +93,79 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
 }
 
 const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
+const EMAILS: &str = "/admin/v1/emails";
+const EMAILS_TEST: &str = "/admin/v1/emails/test";
+/// Largest body `POST /admin/v1/emails/test` reads.
+const EMAIL_TEST_MAX_BODY: usize = 16 * 1024;
+
+/// `POST /admin/v1/emails/test` `{"to": "…", "subject": "…"}`: enqueues a
+/// test email (kind `test`) so an operator can check the relay; 202 with
+/// its id. Read it back with `GET /admin/v1/emails?kind=test`.
+async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+    if req.method() != Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", "text/plain");
+    }
+    let (parts, body) = req.into_parts();
+    let body = match super::body::read_body(
+        &parts.headers,
+        body,
+        EMAIL_TEST_MAX_BODY,
+        Duration::from_secs(10),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            return json(
+                e.status(),
+                serde_json::json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
+            )
+        }
+    };
+    let msg = match crate::notify::admin::test_message(&body) {
+        Ok(m) => m,
+        Err(problem) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
+            )
+        }
+    };
+    match app.mailer.send(msg).await {
+        Ok(id) => json(
+            StatusCode::ACCEPTED,
+            serde_json::json!({"id": id, "state": "pending"}),
+        ),
+        Err(e) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"message": e.to_string()}),
+        ),
+    }
+}
+
+/// `GET /admin/v1/emails?subscriber=…&kind=…&state=…&limit=…`: the email
+/// outbox, newest first (bodies left out).
+async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
+    let (filter, limit) = match crate::notify::admin::list_query(query) {
+        Ok(q) => q,
+        Err(problem) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
+            )
+        }
+    };
+    match app.store.emails(&filter, limit).await {
+        Ok(emails) => json(
+            StatusCode::OK,
+            serde_json::json!({"emails": emails.iter().map(crate::notify::admin::email_json).collect::<Vec<_>>()}),
+        ),
+        Err(e) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"message": e.to_string()}),
+        ),
+    }
+}
 
 /// Read-back for operators and tests: a subscriber (by BroadWorks user id
 /// or subscriber id), its licenses and every command sent about it.

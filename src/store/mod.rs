@@ -12,6 +12,7 @@ use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::subscriber::{Operation, OperationKind};
 use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::notify::{EmailKind, EmailMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -252,6 +253,93 @@ pub trait Store: Send + Sync + 'static {
     fn stats(&self) -> StoreStats;
     /// Short name for logs and metrics (`sqlite`, `postgres`).
     fn backend_name(&self) -> &'static str;
+
+    // ---- email outbox (notify)
+
+    /// Writes an email to the outbox as `pending`, due at `now`. Returns its
+    /// id after commit, or `None` (nothing written) when an email with the
+    /// same `dedupe_key` was enqueued before, whatever its state.
+    async fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError>;
+    /// Pending emails due at `now` (`next_attempt_at <= now`), earliest due
+    /// first (then oldest), at most `limit`.
+    async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError>;
+    /// Records a delivery attempt. A settled email (sent or failed) is left
+    /// as it is (a repeated completion changes nothing); an unknown id is
+    /// `MissingReference`.
+    async fn complete_email(
+        &self,
+        id: i64,
+        outcome: EmailOutcome,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Emails matching `filter`, newest first, at most `limit`.
+    async fn emails(
+        &self,
+        filter: &EmailFilter,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError>;
+    async fn email(&self, id: i64) -> Result<Option<EmailRecord>, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailState {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl EmailState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EmailState::Pending => "pending",
+            EmailState::Sent => "sent",
+            EmailState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EmailState> {
+        [EmailState::Pending, EmailState::Sent, EmailState::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One email outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailRecord {
+    pub id: i64,
+    pub message: EmailMessage,
+    pub state: EmailState,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    /// Random, fixed at enqueue: the left part of the Message-ID.
+    pub message_token: String,
+    /// The Message-ID header as sent.
+    pub message_id: Option<String>,
+}
+
+/// How an email delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailOutcome {
+    /// Accepted by the relay (or written to the spool) with this Message-ID.
+    Sent { message_id: String },
+    /// Try again at `retry_at` (unix ms).
+    Retry { error: String, retry_at: i64 },
+    /// Permanent: not tried again.
+    Failed { error: String },
+}
+
+/// Which emails `Store::emails` returns (unset fields match everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailFilter {
+    pub subscriber_id: Option<String>,
+    pub kind: Option<EmailKind>,
+    pub state: Option<EmailState>,
 }
 
 pub type SharedStore = Arc<dyn Store>;

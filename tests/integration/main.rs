@@ -4,8 +4,11 @@
 mod harness;
 
 mod config_cli;
+mod conformance;
+mod email;
 mod flowthrough;
 mod lifecycle;
+mod load;
 mod metrics;
 mod mtls;
 mod reload;

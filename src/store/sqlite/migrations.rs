@@ -32,6 +32,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_provisioning",
         sql: include_str!("migrations/0002_provisioning.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_email",
+        sql: include_str!("migrations/0003_email.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

@@ -20,7 +20,12 @@
 //! `subscribers.rs` maps organization and subscriber rows; `outbox.rs`
 //! selects due commands and settles deliveries; `licenses.rs` is the
 //! in-process license core's ledger.
+//!
+//! Email outbox (schema `0003_email.sql`): `email.rs`; its
+//! `enqueue_email(&Connection, ..)` also runs inside other writes, so an
+//! email can commit together with the state change it follows from.
 
+mod email;
 mod licenses;
 mod migrations;
 mod outbox;
@@ -47,9 +52,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::notify::EmailMessage;
 use crate::store::{
-    AcceptBatch, AcceptOutcome, DeliveryOutcome, LicenseEvent, OutboxEntry, OutboxState, Store,
-    StoreError, StoreStats,
+    AcceptBatch, AcceptOutcome, DeliveryOutcome, EmailFilter, EmailOutcome, EmailRecord,
+    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
 };
 
 use reader::ReadPool;
@@ -390,5 +396,40 @@ impl Store for SqliteStore {
 
     fn backend_name(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError> {
+        let msg = msg.clone();
+        self.write(move |conn| email::enqueue_email(conn, &msg, now))
+            .await
+    }
+
+    async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError> {
+        self.read(move |conn| email::due_emails(conn, now, limit))
+            .await
+    }
+
+    async fn complete_email(
+        &self,
+        id: i64,
+        outcome: EmailOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| email::complete_email(conn, id, &outcome, now))
+            .await
+    }
+
+    async fn emails(
+        &self,
+        filter: &EmailFilter,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| email::emails(conn, &filter, limit))
+            .await
+    }
+
+    async fn email(&self, id: i64) -> Result<Option<EmailRecord>, StoreError> {
+        self.read(move |conn| email::email(conn, id)).await
     }
 }

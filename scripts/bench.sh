@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# DESIGN.md "Performance goals", measured side by side in one run on this
+# machine, loopback only:
+#   (a) bare hyper+rustls mTLS server answering a fixed 200 (`bwgate bench-baseline`:
+#       bwgate's own rustls ServerConfig, ALPN http/1.1),
+#   (b) nginx from Debian answering a fixed 200 over the same mTLS setup,
+#   (c) bwgate doing full flow-through AddUser provisioning, durable commit
+#       (sqlite_synchronous = FULL, the default).
+# For each: keep-alive throughput at max rate, full handshakes/s (a new
+# TCP+TLS connection per request, resumption off), and p99 latency at half
+# of that server's own max rate (fixed rate, coordinated-omission-corrected).
+#
+# Env: BENCH_SECONDS (per measurement, default 10, max 60), BENCH_CONNECTIONS
+# (keep-alive and fixed-rate connections, default 32), BENCH_HANDSHAKE_CONNECTIONS
+# (default 8), BENCH_SERVER_CPU / BENCH_LOAD_CPU (taskset pinning, default 1 / 0),
+# BENCH_PORT_BASE (default 18440; uses 4 ports from there), BENCH_SKIP_NGINX=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-32}
+HS_CONNS=${BENCH_HANDSHAKE_CONNECTIONS:-8}
+SERVER_CPU=${BENCH_SERVER_CPU:-1}
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+PORT_BASE=${BENCH_PORT_BASE:-18440}
+for v in SECS CONNS HS_CONNS SERVER_CPU LOAD_CPU PORT_BASE; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench: $v must be a number" >&2; exit 2; }
+done
+((SECS >= 1 && SECS <= 60)) || { echo "bench: BENCH_SECONDS must be 1..60" >&2; exit 2; }
+PORT_A=$PORT_BASE PORT_B=$((PORT_BASE + 1)) PORT_C=$((PORT_BASE + 2)) PORT_ADMIN=$((PORT_BASE + 3))
+
+echo "building bwgate (release)..." >&2
+cargo build --release --quiet
+BIN=$PWD/target/release/bwgate
+
+NGINX=""
+if [[ ${BENCH_SKIP_NGINX:-0} != 1 ]]; then
+    NGINX=$(command -v nginx || true)
+    [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+    if [[ -z $NGINX ]] && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+        echo "installing nginx from Debian..." >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light ||
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >&2 || true
+        NGINX=$(command -v nginx || true)
+        [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+    fi
+    [[ -n $NGINX ]] || echo "bench: nginx not available; column (b) is skipped" >&2
+fi
+
+WORK=$(mktemp -d /tmp/bwgate-bench.XXXXXX)
+SERVER_PID=""
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+SPIN=() LPIN=() PINNING="not pinned (taskset missing or fewer than 2 CPUs)"
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    SPIN=(taskset -c "$SERVER_CPU")
+    LPIN=(taskset -c "$LOAD_CPU")
+    PINNING="server pinned to CPU $SERVER_CPU, load tool to CPU $LOAD_CPU (taskset); each gets one core"
+fi
+
+"$BIN" certs init --dir "$WORK/certs" >/dev/null
+CERTS=$WORK/certs
+# Same request bytes for every target: (a) and (b) ignore the credentials.
+FAKE_AUTH=(--user bwgate-demo-provisioning --password xxxxxxxxxxxxxxxxxxxx)
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_ready() { # port pid [file]
+    for _ in $(seq 300); do
+        if port_open "$1" && [[ -z ${3:-} || -s ${3:-} ]]; then return 0; fi
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+start_server() { # name port log cmd...
+    local name=$1 port=$2 log=$3
+    shift 3
+    if port_open "$port"; then
+        echo "bench: port $port is in use; set BENCH_PORT_BASE" >&2
+        exit 1
+    fi
+    "${SPIN[@]}" "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+}
+
+COMMANDS=()
+# load OUT ARGS...: one measurement; the JSON report goes to OUT.
+load() {
+    local out=$1
+    shift
+    local cmd=("${LPIN[@]}" "$BIN" load --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt"
+        --key "$CERTS/client.key" --duration "${SECS}s" --json "$@")
+    COMMANDS+=("${cmd[*]}")
+    echo "  ${cmd[*]}" >&2
+    if ! "${cmd[@]}" >"$out" 2>"$out.err"; then
+        echo "bench: load failed: $(cat "$out.err")" >&2
+        echo '{}' >"$out"
+    fi
+}
+# jnum FILE KEY: first numeric value of "KEY" in a (pretty-printed) report.
+jnum() { grep -m1 "\"$2\":" "$1" | sed -E 's/.*: *"?([0-9.]+).*/\1/' | grep -E '^[0-9.]+$' || echo 0; }
+jstr() { grep -m1 "\"$2\":" "$1" | sed -E 's/.*: *"([^"]*)".*/\1/' || true; }
+# problems FILE: non-ok responses and transport errors, if any.
+problems() {
+    local req ok
+    req=$(jnum "$1" requests)
+    ok=$(jnum "$1" ok)
+    if [[ $req != "$ok" ]]; then
+        echo "$(basename "$1" .json): $((req - ok)) of $req not ok: status $(tr -d ' \n' <"$1" | grep -o '"status":{[^}]*}') errorCodes $(tr -d ' \n' <"$1" | grep -o '"error_codes":{[^}]*}') transport $(tr -d ' \n' <"$1" | grep -o '"transport_errors":{[^}]*}')"
+    fi
+}
+
+# measure NAME URL EXTRA...: the four measurements against one running server.
+measure() {
+    local name=$1 url=$2
+    shift 2
+    echo "[$name] keep-alive, max rate" >&2
+    load "$WORK/$name-ka.json" --url "$url" "$@" --connections "$CONNS"
+    echo "[$name] full handshakes, POST AddUser" >&2
+    load "$WORK/$name-hs.json" --url "$url" "$@" --connections "$HS_CONNS" --mode handshake
+    echo "[$name] full handshakes, GET /" >&2
+    load "$WORK/$name-hsget.json" --url "$url" "$@" --connections "$HS_CONNS" --mode handshake \
+        --method get --path-override /
+    local max half
+    max=$(jnum "$WORK/$name-ka.json" ok_throughput)
+    half=$(awk -v m="$max" 'BEGIN { h = int(m / 2); print (h < 1 ? 1 : h) }')
+    echo "[$name] fixed rate $half req/s (half of $max)" >&2
+    load "$WORK/$name-rate.json" --url "$url" "$@" --connections "$CONNS" --rate "$half"
+    echo "$half" >"$WORK/$name-half"
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$WORK/loadavg"
+
+# (a) bare hyper + rustls
+start_server baseline "$PORT_A" "$WORK/baseline.log" "$BIN" bench-baseline \
+    --listen "127.0.0.1:$PORT_A" --certs "$CERTS"
+wait_ready "$PORT_A" "$SERVER_PID" || { echo "bench: baseline did not start: $(cat "$WORK/baseline.log")" >&2; exit 1; }
+measure a "https://127.0.0.1:$PORT_A/" "${FAKE_AUTH[@]}"
+stop_server
+
+# (b) nginx
+if [[ -n $NGINX ]]; then
+    mkdir -p "$WORK/nginx"
+    sed -e "s|@DIR@|$WORK/nginx|g" -e "s|@PORT@|$PORT_B|g" -e "s|@CERTS@|$CERTS|g" \
+        scripts/nginx-bench.conf.template >"$WORK/nginx/nginx.conf"
+    start_server nginx "$PORT_B" "$WORK/nginx/stdout.log" "$NGINX" -p "$WORK/nginx" \
+        -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+    if wait_ready "$PORT_B" "$SERVER_PID"; then
+        measure b "https://127.0.0.1:$PORT_B/" "${FAKE_AUTH[@]}"
+    else
+        echo "bench: nginx did not start: $(cat "$WORK/nginx/error.log" "$WORK/nginx/stdout.log" 2>/dev/null)" >&2
+        NGINX=""
+    fi
+    stop_server
+fi
+
+# (c) bwgate, embedded defaults (SQLite, synchronous = FULL), demo template
+start_server bwgate "$PORT_C" "$WORK/bwgate.log" "$BIN" serve --listen "127.0.0.1:$PORT_C" \
+    --admin-listen "127.0.0.1:$PORT_ADMIN" --data-dir "$WORK/data" --certs-dir "$CERTS" --log-level warn
+wait_ready "$PORT_C" "$SERVER_PID" "$WORK/data/demo-template.json" ||
+    { echo "bench: bwgate did not start: $(cat "$WORK/bwgate.log")" >&2; exit 1; }
+measure c "$(jstr "$WORK/data/demo-template.json" provisioningUrl)" --demo "$WORK/data/demo-template.json"
+curl -s "http://127.0.0.1:$PORT_ADMIN/metrics" >"$WORK/metrics.txt" || true
+stop_server
+
+# ---- report ----
+val() { [[ -s $WORK/$1-$2.json ]] && jnum "$WORK/$1-$2.json" "$3" || echo ""; }
+ratio() { [[ -n $1 && -n $2 ]] && awk -v c="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.2f", c / d; else print "-" }' || echo "-"; }
+fmt() { [[ -n $1 ]] && awk -v x="$1" 'BEGIN { printf "%.0f", x }' || echo "-"; }
+verdict() { # value op target
+    [[ -n $1 && $1 != "-" ]] || { echo "-"; return; }
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print (ok ? "met" : "NOT met") }'
+}
+row() { # label key file goal-op goal-target goal-text
+    local label=$1 file=$2 key=$3 op=$4 target=$5 goal=$6
+    local a b c ca cb
+    a=$(val a "$file" "$key")
+    b=$(val b "$file" "$key")
+    c=$(val c "$file" "$key")
+    ca=$(ratio "$c" "$a")
+    cb=$(ratio "$c" "$b")
+    local check
+    if [[ $op == "abs" ]]; then check=$(verdict "$c" "<=" "$target"); else check=$(verdict "$ca" "$op" "$target"); fi
+    echo "| $label | $(fmt "$a") | $(fmt "$b") | $(fmt "$c") | $ca | $cb | $goal: $check |"
+}
+
+echo
+echo "## bwgate benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+echo
+echo "- $PINNING; $(cat "$WORK/loadavg")"
+echo "- each measurement ${SECS} s; keep-alive and fixed rate: $CONNS connections; handshakes: $HS_CONNS connections, one request per connection, client resumption off"
+echo "- TLS: (a) $(jstr "$WORK/a-ka.json" tls), (b) $( [[ -s $WORK/b-ka.json ]] && jstr "$WORK/b-ka.json" tls || echo n/a), (c) $(jstr "$WORK/c-ka.json" tls); HTTP/1.1"
+echo "- (a) bare hyper+rustls fixed 200 (\`bwgate bench-baseline\`, bwgate's rustls config), (b) $( [[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/.*: //' || echo "nginx: skipped") fixed 200, ssl_verify_client on, (c) bwgate flow-through AddUser (new subscriber per request), SQLite synchronous=FULL"
+echo
+echo "| measurement | (a) bare rustls | (b) nginx | (c) bwgate | c/a | c/b | goal |"
+echo "|---|---|---|---|---|---|---|"
+row "keep-alive throughput, req/s" ka ok_throughput ">=" 0.5 "c/a ≥ 0.50"
+row "full mTLS handshakes/s (POST AddUser each)" hs ok_throughput ">=" 0.9 "c/a ≥ 0.90"
+row "full mTLS handshakes/s (GET / each)" hsget ok_throughput ">=" 0.9 "c/a ≥ 0.90"
+row "p99 latency µs at half own max rate" rate p99 abs 2000 "c ≤ 2000 µs"
+echo
+echo "Half rates used: (a) $(cat "$WORK/a-half" 2>/dev/null || echo -) (b) $(cat "$WORK/b-half" 2>/dev/null || echo -) (c) $(cat "$WORK/c-half" 2>/dev/null || echo -) req/s;" \
+    "p50/p99/max µs at those rates: (a) $(val a rate p50)/$(val a rate p99)/$(val a rate max)" \
+    "(b) $(val b rate p50)/$(val b rate p99)/$(val b rate max) (c) $(val c rate p50)/$(val c rate p99)/$(val c rate max);" \
+    "keep-alive p99 µs at max rate: (a) $(val a ka p99) (b) $(val b ka p99) (c) $(val c ka p99)."
+PROBLEMS=$(for f in "$WORK"/[abc]-*.json; do problems "$f"; done)
+if [[ -n $PROBLEMS ]]; then
+    echo
+    echo "Errors (only ok responses count in the table):"
+    echo "$PROBLEMS" | sed 's/^/- /'
+fi
+if [[ -s $WORK/metrics.txt ]]; then
+    m() { awk -v k="$1" '$1 == k { print $2; exit }' "$WORK/metrics.txt"; }
+    commits=$(m bwgate_store_commits_total)
+    bsum=$(m bwgate_store_batch_size_sum) bcount=$(m bwgate_store_batch_size_count)
+    csum=$(m bwgate_store_commit_seconds_sum) ccount=$(m bwgate_store_commit_seconds_count)
+    echo
+    echo "bwgate store during (c): ${commits:-?} group commits;" \
+        "mean batch $(awk -v s="$bsum" -v c="$bcount" 'BEGIN { if (c > 0) printf "%.1f", s / c; else print "?" }') writes;" \
+        "mean commit (incl. fsync) $(awk -v s="$csum" -v c="$ccount" 'BEGIN { if (c > 0) printf "%.0f µs", 1e6 * s / c; else print "?" }')" \
+        "(server clock; see the note on clock steps below if pinned to a coarse-clock CPU)."
+fi
+echo
+echo "Commands (certificates were in a temp dir, removed on exit):"
+echo
+echo '```sh'
+for c in "${COMMANDS[@]}"; do echo "$c"; done
+echo '```'

@@ -1,0 +1,245 @@
+//! The email outbox (schema `0003_email.sql`). [`enqueue_email`] takes a
+//! plain `&Connection` so other store code can write an email inside its
+//! own write closure, in the same transaction as the state change the email
+//! follows from (then the email exists if and only if the change committed):
+//!
+//! ```ignore
+//! self.write(move |conn| {
+//!     subscribers::update_subscriber(conn, &next, now)?;
+//!     email::enqueue_email(conn, &activation_mail, now)?;
+//!     Ok(())
+//! })
+//! ```
+//!
+//! and afterwards wakes the mailer (`notify::Mailer::wake`).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::notify::{EmailKind, EmailMessage};
+use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState, StoreError};
+
+const COLUMNS: &str = "id, kind, to_json, subject, text_body, html_body, subscriber_id,
+     dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at,
+     message_token, message_id";
+
+/// Inserts `msg` as a pending email due at `now`. `None` when its
+/// `dedupe_key` is already taken (nothing written). Runs on any read-write
+/// connection; inside the writer it belongs to the caller's transaction.
+pub(crate) fn enqueue_email(
+    conn: &Connection,
+    msg: &EmailMessage,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let to_json = serde_json::to_string(&msg.to)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO emails (kind, to_json, subject, text_body, html_body, subscriber_id,
+                                 dedupe_key, state, attempts, next_attempt_at, created_at,
+                                 message_token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            msg.kind.as_str(),
+            to_json,
+            msg.subject,
+            msg.text_body,
+            msg.html_body,
+            msg.subscriber_id,
+            msg.dedupe_key,
+            now,
+            token,
+        ])?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+pub(super) fn due_emails(
+    conn: &Connection,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<EmailRecord>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM emails INDEXED BY emails_pending_due
+         WHERE state = 'pending' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id
+         LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now, limit], EmailRow::from_row)?;
+    rows.map(|r| r?.decode()).collect()
+}
+
+pub(super) fn complete_email(
+    conn: &Connection,
+    id: i64,
+    outcome: &EmailOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM emails WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let Some(state) = state else {
+        return Err(StoreError::MissingReference {
+            entity: "email",
+            id: id.to_string(),
+        });
+    };
+    if parse_state(id, &state)? != EmailState::Pending {
+        tracing::debug!(email_id = id, state, "email already settled");
+        return Ok(());
+    }
+    match outcome {
+        EmailOutcome::Sent { message_id } => conn
+            .prepare_cached(
+                "UPDATE emails SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                                   message_id = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now, message_id])?,
+        EmailOutcome::Retry { error, retry_at } => conn
+            .prepare_cached(
+                "UPDATE emails SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, retry_at, error])?,
+        EmailOutcome::Failed { error } => conn
+            .prepare_cached(
+                "UPDATE emails SET state = 'failed', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, error])?,
+    };
+    Ok(())
+}
+
+pub(super) fn emails(
+    conn: &Connection,
+    filter: &EmailFilter,
+    limit: usize,
+) -> Result<Vec<EmailRecord>, StoreError> {
+    // Only the conditions that are set, so the matching index (by
+    // subscriber, by kind; both in id order) serves the query. At most
+    // eight statement shapes, each cached.
+    let mut conditions = Vec::new();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    let subscriber = filter.subscriber_id.as_deref();
+    let kind = filter.kind.map(EmailKind::as_str);
+    let state = filter.state.map(EmailState::as_str);
+    for (column, value) in [
+        ("subscriber_id", subscriber.as_ref()),
+        ("kind", kind.as_ref()),
+        ("state", state.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(c, v)| Some((c, v?)))
+    {
+        values.push(value);
+        conditions.push(format!("{column} = ?{}", values.len()));
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    values.push(&limit);
+    let filter_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM emails {filter_sql} ORDER BY id DESC LIMIT ?{}",
+        values.len()
+    ))?;
+    let rows = stmt.query_map(values.as_slice(), EmailRow::from_row)?;
+    rows.map(|r| r?.decode()).collect()
+}
+
+pub(super) fn email(conn: &Connection, id: i64) -> Result<Option<EmailRecord>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM emails WHERE id = ?1"))?
+        .query_row([id], EmailRow::from_row)
+        .optional()?
+        .map(EmailRow::decode)
+        .transpose()
+}
+
+fn parse_state(id: i64, s: &str) -> Result<EmailState, StoreError> {
+    EmailState::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("email {id}: unknown state '{s}'")))
+}
+
+/// An emails row before its JSON and enum columns are decoded.
+struct EmailRow {
+    id: i64,
+    kind: String,
+    to_json: String,
+    subject: String,
+    text_body: String,
+    html_body: Option<String>,
+    subscriber_id: Option<String>,
+    dedupe_key: Option<String>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+    message_token: String,
+    message_id: Option<String>,
+}
+
+impl EmailRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<EmailRow> {
+        Ok(EmailRow {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            to_json: row.get(2)?,
+            subject: row.get(3)?,
+            text_body: row.get(4)?,
+            html_body: row.get(5)?,
+            subscriber_id: row.get(6)?,
+            dedupe_key: row.get(7)?,
+            state: row.get(8)?,
+            attempts: row.get(9)?,
+            next_attempt_at: row.get(10)?,
+            last_error: row.get(11)?,
+            created_at: row.get(12)?,
+            sent_at: row.get(13)?,
+            message_token: row.get(14)?,
+            message_id: row.get(15)?,
+        })
+    }
+
+    fn decode(self) -> Result<EmailRecord, StoreError> {
+        let id = self.id;
+        let kind = EmailKind::parse(&self.kind).ok_or_else(|| {
+            StoreError::Corrupt(format!("email {id}: unknown kind '{}'", self.kind))
+        })?;
+        let to: Vec<String> = serde_json::from_str(&self.to_json)
+            .map_err(|e| StoreError::Corrupt(format!("email {id}: to_json: {e}")))?;
+        Ok(EmailRecord {
+            id,
+            message: EmailMessage {
+                to,
+                subject: self.subject,
+                text_body: self.text_body,
+                html_body: self.html_body,
+                kind,
+                subscriber_id: self.subscriber_id,
+                dedupe_key: self.dedupe_key,
+            },
+            state: parse_state(id, &self.state)?,
+            attempts: u32::try_from(self.attempts).map_err(|_| {
+                StoreError::Corrupt(format!("email {id}: attempts {}", self.attempts))
+            })?,
+            next_attempt_at: self.next_attempt_at,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+            message_token: self.message_token,
+            message_id: self.message_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
