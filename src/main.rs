@@ -103,6 +103,8 @@ struct ServeArgs {
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
     #[arg(long)]
+    portal_listen: Option<SocketAddr>,
+    #[arg(long)]
     data_dir: Option<PathBuf>,
     #[arg(long)]
     certs_dir: Option<PathBuf>,
@@ -210,6 +212,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
+        portal_listen: args.portal_listen,
         data_dir: args.data_dir,
         certs_dir: args.certs_dir,
         client_auth: args.client_auth.map(|a| match a {

@@ -15,7 +15,7 @@ use crate::config::{Config, TemplateConfig};
 use crate::demo::{self, DemoTemplate};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
-use crate::http::{admin::serve_admin, serve_https};
+use crate::http::{admin::serve_admin, serve_https, Face};
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::notify::{self, DeliveryPolicy, Mailer};
 use crate::provision::{worker, Provisioning};
@@ -104,8 +104,19 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
 
     let https = bind(config.server.listen).await?;
     let admin = bind(config.server.admin_listen).await?;
+    let portal = bind(config.server.portal_listen).await?;
     let https_addr = local_addr(&https, config.server.listen);
     let admin_addr = local_addr(&admin, config.server.admin_listen);
+    let portal_addr = local_addr(&portal, config.server.portal_listen);
+    // People reach the portal without client certificates; same server
+    // certificate, its own reloader.
+    let portal_tls = TlsReloader::new(
+        crate::config::TlsConfig {
+            client_auth: crate::config::ClientAuth::Off,
+            ..config.tls.clone()
+        },
+        tls::resolve_paths(&config.tls),
+    )?;
     let base_url = config
         .server
         .public_url
@@ -117,8 +128,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     } else {
         None
     };
-    write_listen_file(&data_dir, https_addr, admin_addr)?;
-    print_banner(&config, https_addr, admin_addr, demo.as_ref());
+    write_listen_file(&data_dir, https_addr, admin_addr, portal_addr)?;
+    print_banner(&config, https_addr, admin_addr, portal_addr, demo.as_ref());
 
     let provisioning = Provisioning::new(store.clone());
     let templates = provisioning.load_templates().await?;
@@ -135,11 +146,21 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let watcher = tls.spawn_watcher(stop_rx.clone());
+    let portal_watcher = portal_tls.spawn_watcher(stop_rx.clone());
     let upkeep = crate::telemetry::spawn_metrics_upkeep(metrics);
     let https_task = tokio::spawn(serve_https(
+        Face::Provisioning,
         app.clone(),
         tls.clone(),
         https,
+        stop_rx.clone(),
+        tracker.clone(),
+    ));
+    let portal_task = tokio::spawn(serve_https(
+        Face::Portal,
+        app.clone(),
+        portal_tls.clone(),
+        portal,
         stop_rx.clone(),
         tracker.clone(),
     ));
@@ -157,13 +178,14 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         mailer.wake_handle(),
         stop_rx.clone(),
     );
-    tracing::info!(%https_addr, %admin_addr, store = store.backend_name(), "bwgate started");
+    tracing::info!(%https_addr, %admin_addr, %portal_addr, store = store.backend_name(), "bwgate started");
 
     let signal = shutdown_signal().await;
     tracing::info!(signal, "shutdown requested: draining");
     app.start_draining();
     let _ = stop_tx.send(true);
     let _ = https_task.await;
+    let _ = portal_task.await;
     tracker.close();
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     // A second signal during the drain ends the process at once; every
@@ -194,6 +216,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;
     let _ = watcher.await;
+    let _ = portal_watcher.await;
     upkeep.abort();
     tracing::info!("bwgate stopped");
     Ok(())
@@ -276,10 +299,16 @@ fn write_listen_file(
     data_dir: &Path,
     https: SocketAddr,
     admin: SocketAddr,
+    portal: SocketAddr,
 ) -> Result<(), ServeError> {
     let path = data_dir.join(LISTEN_FILE);
     let tmp = path.with_extension("json.tmp");
-    let body = serde_json::json!({ "https": https.to_string(), "admin": admin.to_string(), "pid": std::process::id() });
+    let body = serde_json::json!({
+        "https": https.to_string(),
+        "admin": admin.to_string(),
+        "portal": portal.to_string(),
+        "pid": std::process::id(),
+    });
     let io = |source| ServeError::Io {
         what: "writing",
         path: path.clone(),
@@ -293,10 +322,11 @@ fn print_banner(
     config: &Config,
     https: SocketAddr,
     admin: SocketAddr,
+    portal: SocketAddr,
     demo: Option<&DemoTemplate>,
 ) {
     println!(
-        "bwgate {} listening: https://{https} (admin http://{admin})",
+        "bwgate {} listening: https://{https} (portal https://{portal}, admin http://{admin})",
         env!("CARGO_PKG_VERSION")
     );
     if let Some(d) = demo {

@@ -53,6 +53,7 @@ fn format_problems(problems: &[ConfigProblem]) -> String {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub admin_listen: Option<SocketAddr>,
+    pub portal_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub certs_dir: Option<PathBuf>,
     pub client_auth: Option<ClientAuth>,
@@ -201,6 +202,9 @@ fn apply_flags(config: &mut Config, flags: &Overrides) {
     }
     if let Some(v) = flags.admin_listen {
         config.server.admin_listen = v;
+    }
+    if let Some(v) = flags.portal_listen {
+        config.server.portal_listen = v;
     }
     if let Some(v) = &flags.data_dir {
         config.server.data_dir = v.clone();

@@ -35,6 +35,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Plain-HTTP ops listener: /healthz, /readyz, /metrics.
     pub admin_listen: SocketAddr,
+    /// HTTPS listener without client certificates, for people: the
+    /// activation portal and the organization-approval pages.
+    pub portal_listen: SocketAddr,
+    /// Base URL of the portal in links sent by email; defaults to
+    /// `https://{portal_listen}`.
+    pub portal_public_url: Option<String>,
     /// Base URL advertised in Provisioning Adapter URLs; defaults to
     /// `https://{listen}`.
     pub public_url: Option<String>,
@@ -51,6 +57,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            portal_listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
+            portal_public_url: None,
             public_url: None,
             data_dir: PathBuf::from("data"),
             shutdown_grace_secs: 30,

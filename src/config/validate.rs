@@ -50,6 +50,19 @@ fn server(c: &Config, p: &mut Problems) {
         format!("must differ from server.listen ({})", s.listen),
     );
     p.check(
+        s.portal_listen.port() == 0
+            || (s.portal_listen != s.listen && s.portal_listen != s.admin_listen),
+        "server.portal_listen",
+        "must differ from server.listen and server.admin_listen",
+    );
+    if let Some(url) = &s.portal_public_url {
+        p.check(
+            url.starts_with("https://") && !url.ends_with('/'),
+            "server.portal_public_url",
+            "must start with https:// and have no trailing '/'",
+        );
+    }
+    p.check(
         s.shutdown_grace_secs <= 3600,
         "server.shutdown_grace_secs",
         "must be at most 3600",

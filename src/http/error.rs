@@ -79,6 +79,8 @@ pub enum ErrorFormat {
     /// `{"message","errors":[{"errorCode","description"}],"trackingId"}`
     /// (partner JSON API, admin API).
     Json,
+    /// A small accessible page (portal).
+    Html,
 }
 
 pub fn error_response(
@@ -100,6 +102,10 @@ pub fn error_response(
                 "trackingId": tracking_id,
             })
             .to_string(),
+        ),
+        ErrorFormat::Html => (
+            "text/html; charset=utf-8",
+            crate::http::portal::error_page(err.code.code(), &summary, tracking_id),
         ),
     };
     let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));

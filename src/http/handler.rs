@@ -26,12 +26,12 @@ pub async fn handle(
     let client_tracking_id =
         tracking::client_id(req.headers().get(tracking::HEADER).map(|v| v.as_bytes()));
     let method = metrics::method_label(req.method());
-    let route = route(req.method(), req.uri().path());
+    let route = route(conn.face, req.method(), req.uri().path());
 
     let mut response = match dispatch(&app, &conn, &route, req, &tracking_id).await {
         Ok(resp) => resp,
         Err(err) => {
-            let mut resp = error_response(&err, route.error_format(), &tracking_id);
+            let mut resp = error_response(&err, route.error_format(conn.face), &tracking_id);
             if let Route::MethodNotAllowed { allow, .. } = route {
                 resp.headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(allow));
@@ -82,6 +82,7 @@ async fn dispatch(
     };
     match route {
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
+        Route::PortalHome => Ok(super::portal::home()),
         Route::FlowThrough { provisioning_id } => {
             super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
         }

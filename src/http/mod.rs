@@ -8,9 +8,19 @@ pub mod error;
 pub mod flowthrough;
 pub mod handler;
 pub mod metrics;
+pub mod portal;
 pub mod router;
 pub mod server;
 pub mod tracking;
+
+/// Which listener a connection came in on; each has its own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// mTLS (per `tls.client_auth`): BroadWorks AS and API clients.
+    Provisioning,
+    /// No client certificates: end users and customer admins.
+    Portal,
+}
 
 /// Response body type of every route.
 pub type ResponseBody = http_body_util::Full<bytes::Bytes>;

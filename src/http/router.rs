@@ -4,11 +4,14 @@
 use hyper::Method;
 
 use super::error::ErrorFormat;
+use super::Face;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// `GET /`: service identity and the caller's TLS identity.
     Root,
+    /// `GET /` on the portal listener.
+    PortalHome,
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
     FlowThrough {
         provisioning_id: String,
@@ -24,6 +27,7 @@ impl Route {
     pub fn label(&self) -> &'static str {
         match self {
             Route::Root => "/",
+            Route::PortalHome => "portal:/",
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
@@ -31,17 +35,36 @@ impl Route {
     }
 
     /// Error body format for this route's face.
-    pub fn error_format(&self) -> ErrorFormat {
-        match self {
-            Route::MethodNotAllowed { format, .. } => *format,
-            _ => ErrorFormat::XsiXml,
+    pub fn error_format(&self, face: Face) -> ErrorFormat {
+        match (self, face) {
+            (Route::MethodNotAllowed { format, .. }, _) => *format,
+            (_, Face::Portal) => ErrorFormat::Html,
+            (_, Face::Provisioning) => ErrorFormat::XsiXml,
         }
     }
 }
 
 pub const FLOWTHROUGH_PREFIX: &str = "/uc-one/v1/provisioning/";
 
-pub fn route(method: &Method, path: &str) -> Route {
+pub fn route(face: Face, method: &Method, path: &str) -> Route {
+    match face {
+        Face::Provisioning => provisioning_route(method, path),
+        Face::Portal => portal_route(method, path),
+    }
+}
+
+fn portal_route(method: &Method, path: &str) -> Route {
+    match (path, method) {
+        ("/", &Method::GET | &Method::HEAD) => Route::PortalHome,
+        ("/", _) => Route::MethodNotAllowed {
+            allow: "GET, HEAD",
+            format: ErrorFormat::Html,
+        },
+        _ => Route::NotFound,
+    }
+}
+
+fn provisioning_route(method: &Method, path: &str) -> Route {
     if let Some(id) = path.strip_prefix(FLOWTHROUGH_PREFIX) {
         if id.is_empty() || id.contains('/') {
             return Route::NotFound;
@@ -74,28 +97,47 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_methods_are_classified() {
-        assert_eq!(route(&Method::GET, "/"), Route::Root);
-        assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
+        assert_eq!(route(Face::Provisioning, &Method::GET, "/"), Route::Root);
         assert_eq!(
-            route(&Method::POST, "/uc-one/v1/provisioning/t-1"),
+            route(Face::Provisioning, &Method::GET, "/nope"),
+            Route::NotFound
+        );
+        assert_eq!(
+            route(
+                Face::Provisioning,
+                &Method::POST,
+                "/uc-one/v1/provisioning/t-1"
+            ),
             Route::FlowThrough {
                 provisioning_id: "t-1".into()
             }
         );
         assert_eq!(
-            route(&Method::POST, "/uc-one/v1/provisioning/"),
+            route(
+                Face::Provisioning,
+                &Method::POST,
+                "/uc-one/v1/provisioning/"
+            ),
             Route::NotFound
         );
         assert_eq!(
-            route(&Method::POST, "/uc-one/v1/provisioning/a/b"),
+            route(
+                Face::Provisioning,
+                &Method::POST,
+                "/uc-one/v1/provisioning/a/b"
+            ),
             Route::NotFound
         );
         assert!(matches!(
-            route(&Method::GET, "/uc-one/v1/provisioning/t-1"),
+            route(
+                Face::Provisioning,
+                &Method::GET,
+                "/uc-one/v1/provisioning/t-1"
+            ),
             Route::MethodNotAllowed { allow: "POST", .. }
         ));
         assert!(matches!(
-            route(&Method::POST, "/"),
+            route(Face::Provisioning, &Method::POST, "/"),
             Route::MethodNotAllowed { .. }
         ));
     }

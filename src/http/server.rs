@@ -22,6 +22,7 @@ use crate::tls::{peer_identity, PeerIdentity, TlsReloader};
 /// What a request knows about the connection it came on.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
+    pub face: super::Face,
     pub peer: SocketAddr,
     pub client: Option<PeerIdentity>,
     pub tls_version: &'static str,
@@ -30,6 +31,7 @@ pub struct ConnInfo {
 /// Runs the accept loop until `shutdown` turns true, then waits for the
 /// open connections to finish (the caller bounds this with its grace).
 pub async fn serve_https(
+    face: super::Face,
     app: Arc<App>,
     tls: Arc<TlsReloader>,
     listener: TcpListener,
@@ -67,6 +69,7 @@ pub async fn serve_https(
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             serve_connection(
+                face,
                 app,
                 builder,
                 acceptor,
@@ -105,7 +108,9 @@ fn http_builder(app: &App) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
+    face: super::Face,
     app: Arc<App>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     acceptor: TlsAcceptor,
@@ -134,6 +139,7 @@ async fn serve_connection(
     ::metrics::counter!("bwgate_tls_handshakes_total").increment(1);
     let (_, session) = tls_stream.get_ref();
     let info = Arc::new(ConnInfo {
+        face,
         peer,
         client: peer_identity(session),
         tls_version: match session.protocol_version() {

@@ -16,6 +16,7 @@ pub struct Server {
     pub child: Option<Child>,
     pub https: SocketAddr,
     pub admin: SocketAddr,
+    pub portal: SocketAddr,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
 }
@@ -46,6 +47,7 @@ impl Server {
             child: None,
             https: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            portal: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra_args,
             envs: envs
                 .iter()
@@ -79,6 +81,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--admin-listen",
                 "127.0.0.1:0",
+                "--portal-listen",
+                "127.0.0.1:0",
             ])
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
@@ -95,6 +99,7 @@ impl Server {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
                     self.https = v["https"].as_str().unwrap().parse().unwrap();
                     self.admin = v["admin"].as_str().unwrap().parse().unwrap();
+                    self.portal = v["portal"].as_str().unwrap().parse().unwrap();
                     return;
                 }
             }

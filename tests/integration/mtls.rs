@@ -146,3 +146,36 @@ async fn oversized_body_is_refused_with_413() {
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json["errors"][0]["errorCode"], 9010, "{}", resp.text());
 }
+
+#[tokio::test]
+async fn portal_listener_needs_no_client_certificate_and_answers_html() {
+    let server = Server::start();
+    let tls = bwgate::tls::client_config(&server.certs().join("ca.crt"), None, None, true).unwrap();
+    let portal = bwgate::client::HttpsClient::new(server.portal, "localhost", tls).unwrap();
+    let resp = portal.request(bwgate::client::get("/")).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        resp.text().contains("<h1>Activation portal</h1>"),
+        "{}",
+        resp.text()
+    );
+    assert!(resp.header("content-security-policy").is_some());
+    let missing = portal.request(bwgate::client::get("/nope")).await.unwrap();
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("Error 9015"), "{}", missing.text());
+    // The flow-through API is not on the portal.
+    let ft = portal
+        .request(bwgate::client::request(
+            "POST",
+            "/uc-one/v1/provisioning/x",
+            "<a/>".into(),
+            Some("application/xml"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ft.status, 404);
+}

@@ -1,0 +1,96 @@
+//! Pages of the portal listener (no client certificates): server-rendered,
+//! accessible HTML that works without JavaScript. The activation flows and
+//! organization approval add their pages here.
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::Response;
+
+use super::ResponseBody;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole page around already-escaped `body` HTML.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
+label{{display:block;margin-top:1rem}}input,button{{font-size:1rem;padding:.4rem}}.error{{color:#a00}}</style></head>\
+<body><main>{body}</main></body></html>\n",
+        title = esc(title)
+    )
+}
+
+pub fn html(status: hyper::StatusCode, body: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    resp
+}
+
+pub fn home() -> Response<ResponseBody> {
+    html(
+        hyper::StatusCode::OK,
+        page(
+            "bwgate activation portal",
+            "<h1>Activation portal</h1><p>Open the activation link you received by email, \
+or the self-activation link from your service provider.</p>",
+        ),
+    )
+}
+
+pub fn error_page(code: u32, summary: &str, tracking_id: &str) -> String {
+    page(
+        "Something went wrong",
+        &format!(
+            "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p>\
+<p>Error {code}. Reference: <code>{}</code></p>",
+            esc(summary),
+            esc(tracking_id)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let p = error_page(9015, "No <such> page", "T&1");
+        assert!(p.contains("No &lt;such&gt; page"));
+        assert!(p.contains("T&amp;1"));
+        assert!(p.starts_with("<!doctype html>"));
+    }
+}
