@@ -13,7 +13,8 @@
 # Env: BENCH_SECONDS (per measurement, default 10, max 60), BENCH_CONNECTIONS
 # (keep-alive and fixed-rate connections, default 32), BENCH_HANDSHAKE_CONNECTIONS
 # (default 8), BENCH_SERVER_CPU / BENCH_LOAD_CPU (taskset pinning, default 1 / 0),
-# BENCH_PORT_BASE (default 18440; uses 4 ports from there), BENCH_SKIP_NGINX=1.
+# BENCH_PORT_BASE (default 18440; uses 4 ports from there), BENCH_SKIP_NGINX=1,
+# BENCH_DIAG=0 (skip the synchronous=NORMAL and disk-latency diagnostics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,6 +134,19 @@ measure() {
     echo "[$name] full handshakes, GET /" >&2
     load "$WORK/$name-hsget.json" --url "$url" "$@" --connections "$HS_CONNS" --mode handshake \
         --method get --path-override /
+    half_rate "$name" "$url" "$@"
+}
+# keep-alive max rate, then fixed rate at half of it.
+measure_short() {
+    local name=$1 url=$2
+    shift 2
+    echo "[$name] keep-alive, max rate" >&2
+    load "$WORK/$name-ka.json" --url "$url" "$@" --connections "$CONNS"
+    half_rate "$name" "$url" "$@"
+}
+half_rate() {
+    local name=$1 url=$2
+    shift 2
     local max half
     max=$(jnum "$WORK/$name-ka.json" ok_throughput)
     half=$(awk -v m="$max" 'BEGIN { h = int(m / 2); print (h < 1 ? 1 : h) }')
@@ -175,6 +189,23 @@ measure c "$(jstr "$WORK/data/demo-template.json" provisioningUrl)" --demo "$WOR
 curl -s "http://127.0.0.1:$PORT_ADMIN/metrics" >"$WORK/metrics.txt" || true
 stop_server
 
+# Diagnostics for what bounds (c): the same run without fsync per commit
+# (synchronous = NORMAL: not durable against power loss, never a default),
+# and the disk's own write+fdatasync latency in the data directory.
+if [[ ${BENCH_DIAG:-1} == 1 ]]; then
+    BWGATE__STORE__SQLITE_SYNCHRONOUS=normal start_server bwgate-normal "$PORT_C" "$WORK/bwgate-normal.log" \
+        "$BIN" serve --listen "127.0.0.1:$PORT_C" --admin-listen "127.0.0.1:$PORT_ADMIN" \
+        --data-dir "$WORK/data-normal" --certs-dir "$CERTS" --log-level warn
+    if wait_ready "$PORT_C" "$SERVER_PID" "$WORK/data-normal/demo-template.json"; then
+        measure_short n "$(jstr "$WORK/data-normal/demo-template.json" provisioningUrl)" \
+            --demo "$WORK/data-normal/demo-template.json"
+    fi
+    stop_server
+    DSYNC=$(dd if=/dev/zero of="$WORK/data/dsync.probe" bs=4k count=500 oflag=dsync 2>&1 |
+        awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/) t = $(i - 1); printf "%.0f", t * 1e6 / 500 }')
+    rm -f "$WORK/data/dsync.probe"
+fi
+
 # ---- report ----
 val() { [[ -s $WORK/$1-$2.json ]] && jnum "$WORK/$1-$2.json" "$3" || echo ""; }
 ratio() { [[ -n $1 && -n $2 ]] && awk -v c="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.2f", c / d; else print "-" }' || echo "-"; }
@@ -200,6 +231,7 @@ echo
 echo "## bwgate benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 echo
 echo "- $PINNING; $(cat "$WORK/loadavg")"
+echo "- load tool clock step $(jnum "$WORK/a-ka.json" clock_step_ns) ns (a coarse clock would quantize latencies)"
 echo "- each measurement ${SECS} s; keep-alive and fixed rate: $CONNS connections; handshakes: $HS_CONNS connections, one request per connection, client resumption off"
 echo "- TLS: (a) $(jstr "$WORK/a-ka.json" tls), (b) $( [[ -s $WORK/b-ka.json ]] && jstr "$WORK/b-ka.json" tls || echo n/a), (c) $(jstr "$WORK/c-ka.json" tls); HTTP/1.1"
 echo "- (a) bare hyper+rustls fixed 200 (\`bwgate bench-baseline\`, bwgate's rustls config), (b) $( [[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/.*: //' || echo "nginx: skipped") fixed 200, ssl_verify_client on, (c) bwgate flow-through AddUser (new subscriber per request), SQLite synchronous=FULL"
@@ -215,11 +247,18 @@ echo "Half rates used: (a) $(cat "$WORK/a-half" 2>/dev/null || echo -) (b) $(cat
     "p50/p99/max µs at those rates: (a) $(val a rate p50)/$(val a rate p99)/$(val a rate max)" \
     "(b) $(val b rate p50)/$(val b rate p99)/$(val b rate max) (c) $(val c rate p50)/$(val c rate p99)/$(val c rate max);" \
     "keep-alive p99 µs at max rate: (a) $(val a ka p99) (b) $(val b ka p99) (c) $(val c ka p99)."
-PROBLEMS=$(for f in "$WORK"/[abc]-*.json; do problems "$f"; done)
+PROBLEMS=$(for f in "$WORK"/[abcn]-*.json; do problems "$f"; done)
 if [[ -n $PROBLEMS ]]; then
     echo
     echo "Errors (only ok responses count in the table):"
     echo "$PROBLEMS" | sed 's/^/- /'
+fi
+if [[ -s $WORK/n-ka.json ]]; then
+    echo
+    echo "Diagnostic, not a goal: bwgate with sqlite_synchronous = NORMAL (no fsync per commit):" \
+        "$(fmt "$(val n ka ok_throughput)") req/s keep-alive (c/a $(ratio "$(val n ka ok_throughput)" "$(val a ka ok_throughput)"))," \
+        "p50/p99 $(val n rate p50)/$(val n rate p99) µs at $(cat "$WORK/n-half" 2>/dev/null || echo -) req/s." \
+        "Disk: 4 KiB write + fdatasync (dd oflag=dsync) mean ${DSYNC:-?} µs."
 fi
 if [[ -s $WORK/metrics.txt ]]; then
     m() { awk -v k="$1" '$1 == k { print $2; exit }' "$WORK/metrics.txt"; }
@@ -230,7 +269,7 @@ if [[ -s $WORK/metrics.txt ]]; then
     echo "bwgate store during (c): ${commits:-?} group commits;" \
         "mean batch $(awk -v s="$bsum" -v c="$bcount" 'BEGIN { if (c > 0) printf "%.1f", s / c; else print "?" }') writes;" \
         "mean commit (incl. fsync) $(awk -v s="$csum" -v c="$ccount" 'BEGIN { if (c > 0) printf "%.0f µs", 1e6 * s / c; else print "?" }')" \
-        "(server clock; see the note on clock steps below if pinned to a coarse-clock CPU)."
+        "(measured by the server; commits are serial, so writes/s ≤ batch / commit time)."
 fi
 echo
 echo "Commands (certificates were in a temp dir, removed on exit):"

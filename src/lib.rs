@@ -16,6 +16,7 @@ pub mod http;
 pub mod license;
 pub mod load;
 pub mod notify;
+pub mod orgs;
 pub mod provision;
 pub mod serve;
 pub mod store;

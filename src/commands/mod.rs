@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::organization::PartnerRole;
 use crate::domain::phone::E164;
 use crate::domain::template::Package;
 
@@ -89,6 +90,36 @@ pub enum Command {
         device_type: Option<String>,
         mac_address: Option<String>,
     },
+    /// The enterprise's first subscriber matched a user of an existing
+    /// organization, which is now the enterprise's organization.
+    #[serde(rename_all = "camelCase")]
+    AttachOrganization {
+        /// The existing organization's id (kept).
+        org_id: String,
+        enterprise_key: EnterpriseKey,
+        partner_id: String,
+        /// Rights the partner holds in the organization after the attach.
+        partner_role: PartnerRole,
+        /// The organization keeps its name (always true).
+        keep_name: bool,
+        /// Its authentication settings are left unchanged (always true).
+        keep_auth_settings: bool,
+        /// Its email-suppression flag is left unchanged (always true).
+        keep_email_suppression: bool,
+        /// The first provisioned user is not made an admin (always false).
+        first_user_admin: bool,
+        /// "Restricted by partner" stays off (always false).
+        restricted_by_partner: bool,
+    },
+    /// The enterprise was detached: its subscribers were removed before
+    /// (their `RemoveSubscriber` precede this), the link is gone and the
+    /// organization is on its own again.
+    #[serde(rename_all = "camelCase")]
+    DetachOrganization {
+        org_id: String,
+        enterprise_key: EnterpriseKey,
+        partner_id: String,
+    },
 }
 
 impl Command {
@@ -120,6 +151,8 @@ impl Command {
             Command::ChangePackage { .. } => "ChangePackage",
             Command::RemoveSubscriber { .. } => "RemoveSubscriber",
             Command::IssueActivationCode { .. } => "IssueActivationCode",
+            Command::AttachOrganization { .. } => "AttachOrganization",
+            Command::DetachOrganization { .. } => "DetachOrganization",
         }
     }
 
@@ -131,7 +164,9 @@ impl Command {
             | Command::ChangePackage { subscriber_id, .. }
             | Command::RemoveSubscriber { subscriber_id, .. }
             | Command::IssueActivationCode { subscriber_id, .. } => Some(subscriber_id),
-            Command::EnsureOrganization { .. } => None,
+            Command::EnsureOrganization { .. }
+            | Command::AttachOrganization { .. }
+            | Command::DetachOrganization { .. } => None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct Config {
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub smtp: SmtpConfig,
+    pub orgs: OrgsConfig,
     pub partners: Vec<PartnerConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub templates: Vec<TemplateConfig>,
@@ -338,6 +339,26 @@ impl std::fmt::Debug for SmtpConfig {
             .field("retry_max_secs", &self.retry_max_secs)
             .field("give_up_after_secs", &self.give_up_after_secs)
             .finish()
+    }
+}
+
+/// `[orgs]`: attaching enterprises to existing organizations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgsConfig {
+    /// At most one approval request per (organization, partner) per window
+    /// of this many seconds; retries inside it send nothing.
+    pub approval_notify_window_secs: u64,
+    /// How long an approval link stays valid.
+    pub approval_token_ttl_secs: u64,
+}
+
+impl Default for OrgsConfig {
+    fn default() -> Self {
+        OrgsConfig {
+            approval_notify_window_secs: 86_400,
+            approval_token_ttl_secs: 14 * 86_400,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     store(c, &mut p);
     log(c, &mut p);
     smtp(c, &mut p);
+    orgs(c, &mut p);
     tenancy(c, &mut p);
     if p.0.is_empty() {
         Ok(())
@@ -205,6 +206,20 @@ fn log(c: &Config, p: &mut Problems) {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.level) {
         p.add("log.level", format!("is not a valid filter: {e}"));
     }
+}
+
+fn orgs(c: &Config, p: &mut Problems) {
+    let o = &c.orgs;
+    p.check(
+        (1..=366 * 86_400).contains(&o.approval_notify_window_secs),
+        "orgs.approval_notify_window_secs",
+        "must be between 1 and 31622400 (366 days)",
+    );
+    p.check(
+        (60..=366 * 86_400).contains(&o.approval_token_ttl_secs),
+        "orgs.approval_token_ttl_secs",
+        "must be between 60 and 31622400 (366 days)",
+    );
 }
 
 fn smtp(c: &Config, p: &mut Problems) {

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     StorageUnavailable,
     ShuttingDown,
     RequestTimeout,
+    PartnerNotAdmin,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -78,6 +79,7 @@ impl ErrorCode {
         ErrorCode::StorageUnavailable,
         ErrorCode::ShuttingDown,
         ErrorCode::RequestTimeout,
+        ErrorCode::PartnerNotAdmin,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -137,6 +139,12 @@ impl ErrorCode {
             StorageUnavailable => (9021, 503, "Storage unavailable; retry later.", true),
             ShuttingDown => (9022, 503, "Server is shutting down; retry on another node.", false),
             RequestTimeout => (9023, 408, "The request was not received in time.", false),
+            PartnerNotAdmin => (
+                9024,
+                403,
+                "The partner has no admin role in the organization; it cannot detach it.",
+                false,
+            ),
         };
         ErrorCodeInfo {
             code,

@@ -2,7 +2,8 @@
 //! process is alive), `/readyz` (takes traffic: not draining, store
 //! answers), `/metrics` (Prometheus text format), and operator read-back:
 //! `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
-//! `POST /admin/v1/emails/test`.
+//! `POST /admin/v1/emails/test`; existing organizations and detach are in
+//! `admin_orgs.rs`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -56,6 +57,10 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
     if req.uri().path() == EMAILS_TEST {
         return email_test(app, req).await;
     }
+    let req = match super::admin_orgs::route(app, req).await {
+        Ok(resp) => return resp,
+        Err(req) => req,
+    };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
     }

@@ -83,6 +83,10 @@ async fn dispatch(
     match route {
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
         Route::PortalHome => Ok(super::portal::home()),
+        Route::OrgApprovalPage => {
+            Ok(super::org_approval::page(app, parts.uri.query(), tracking_id).await)
+        }
+        Route::OrgApprove => Ok(super::org_approval::approve(app, &body, tracking_id).await),
         Route::FlowThrough { provisioning_id } => {
             super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
         }

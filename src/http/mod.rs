@@ -3,11 +3,13 @@
 //! knows hyper; handlers translate to domain calls.
 
 pub mod admin;
+pub mod admin_orgs;
 pub mod body;
 pub mod error;
 pub mod flowthrough;
 pub mod handler;
 pub mod metrics;
+pub mod org_approval;
 pub mod portal;
 pub mod router;
 pub mod server;

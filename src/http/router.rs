@@ -12,6 +12,10 @@ pub enum Route {
     Root,
     /// `GET /` on the portal listener.
     PortalHome,
+    /// `GET /orgs/approve?token=…` on the portal: the approval page.
+    OrgApprovalPage,
+    /// `POST /orgs/approve` (form `token`) on the portal: approve.
+    OrgApprove,
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
     FlowThrough {
         provisioning_id: String,
@@ -28,6 +32,8 @@ impl Route {
         match self {
             Route::Root => "/",
             Route::PortalHome => "portal:/",
+            Route::OrgApprovalPage => "portal:/orgs/approve",
+            Route::OrgApprove => "portal:POST /orgs/approve",
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
@@ -58,6 +64,12 @@ fn portal_route(method: &Method, path: &str) -> Route {
         ("/", &Method::GET | &Method::HEAD) => Route::PortalHome,
         ("/", _) => Route::MethodNotAllowed {
             allow: "GET, HEAD",
+            format: ErrorFormat::Html,
+        },
+        ("/orgs/approve", &Method::GET | &Method::HEAD) => Route::OrgApprovalPage,
+        ("/orgs/approve", &Method::POST) => Route::OrgApprove,
+        ("/orgs/approve", _) => Route::MethodNotAllowed {
+            allow: "GET, HEAD, POST",
             format: ErrorFormat::Html,
         },
         _ => Route::NotFound,

@@ -99,7 +99,11 @@ impl LicenseCore for LocalLicenseCore {
                     .apply_licenses(&env.idempotency_key, subscriber_id, &[], now)
                     .await?;
             }
+            // Attaching or detaching an organization grants or revokes no
+            // license (a detach's RemoveSubscriber commands revoke).
             Command::EnsureOrganization { .. }
+            | Command::AttachOrganization { .. }
+            | Command::DetachOrganization { .. }
             | Command::UpdateSubscriber { .. }
             | Command::IssueActivationCode { .. } => {}
         }

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::CustomerTemplate;
 use crate::flowthrough::ParsedRequest;
+use crate::orgs::ApprovalLinks;
 use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, SharedStore, StoreError};
 
 pub use credentials::CredentialCache;
@@ -33,16 +34,49 @@ pub struct Provisioning {
     pub credentials: CredentialCache,
     /// Signalled after each acceptance that wrote commands.
     pub outbox_ready: Arc<Notify>,
+    /// Org-attach approval links (None: 2017 without a notification).
+    approvals: Option<Arc<ApprovalLinks>>,
+    /// The mailer's wake-up, signalled after an acceptance wrote emails.
+    mail_wake: Option<Arc<Notify>>,
 }
 
 impl Provisioning {
     pub fn new(store: SharedStore) -> Arc<Provisioning> {
+        Self::with_approvals(store, None, None)
+    }
+
+    /// With org-attach approval requests: links signed by `approvals`, and
+    /// the mailer woken through `mail_wake` after they are written.
+    pub fn with_approvals(
+        store: SharedStore,
+        approvals: Option<Arc<ApprovalLinks>>,
+        mail_wake: Option<Arc<Notify>>,
+    ) -> Arc<Provisioning> {
         Arc::new(Provisioning {
             store,
             templates: DashMap::new(),
             credentials: CredentialCache::new(),
             outbox_ready: Arc::new(Notify::new()),
+            approvals,
+            mail_wake,
         })
+    }
+
+    /// The loaded templates of a partner (for pages naming its admin).
+    pub fn templates_of_partner(&self, partner_id: &str) -> Vec<Arc<CustomerTemplate>> {
+        let mut out: Vec<Arc<CustomerTemplate>> = self
+            .templates
+            .iter()
+            .filter(|t| t.partner_id == partner_id)
+            .map(|t| t.value().clone())
+            .collect();
+        out.sort_by(|a, b| a.provisioning_id.cmp(&b.provisioning_id));
+        out
+    }
+
+    /// The approval links (the portal verifies tokens with its signer).
+    pub fn approvals(&self) -> Option<&Arc<ApprovalLinks>> {
+        self.approvals.as_ref()
     }
 
     /// Loads every template into the index (at start).
@@ -82,6 +116,13 @@ impl Provisioning {
     ) -> Result<AcceptOutcome, StoreError> {
         let mut operations = Vec::with_capacity(parsed.operations.len());
         let mut invalid = Vec::new();
+        // The AS correlates answers by the userId it sent; the store works
+        // with the canonical form (domain lower-cased).
+        let sent_ids: Vec<Option<String>> = parsed
+            .operations
+            .iter()
+            .map(|op| op.user_id.clone())
+            .collect();
         for (index, op) in parsed.operations.into_iter().enumerate() {
             match op.result {
                 Ok(operation) => operations.push((index, operation)),
@@ -102,10 +143,17 @@ impl Provisioning {
                 now: now_millis(),
                 operations,
                 invalid,
+                sent_user_ids: sent_ids,
+                approvals: self.approvals.clone(),
             })
             .await?;
         if outcome.commands_written > 0 {
             self.outbox_ready.notify_one();
+        }
+        if outcome.emails_enqueued > 0 {
+            if let Some(wake) = &self.mail_wake {
+                wake.notify_one();
+            }
         }
         Ok(outcome)
     }

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use crate::commands::CommandEnvelope;
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
+use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::subscriber::{Operation, OperationKind};
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::notify::{EmailKind, EmailMessage};
+use crate::orgs::ApprovalClaim;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +74,12 @@ pub struct AcceptBatch {
     /// Lines for operations that failed validation, stored with the rest so
     /// a replay answers exactly as the first time.
     pub invalid: Vec<OperationResult>,
+    /// Every operation's userId as the AS sent it, by index: answers echo
+    /// it (the AS correlates on it) while the store keys the canonical form.
+    pub sent_user_ids: Vec<Option<String>>,
+    /// How to write org-attach approval requests (link base, token signer,
+    /// notification window). `None`: a 2017 sends no notification.
+    pub approvals: Option<Arc<crate::orgs::ApprovalLinks>>,
 }
 
 /// The answer for one operation of a document, as stored for replays.
@@ -130,6 +138,8 @@ pub struct AcceptOutcome {
     pub replay_of: Option<String>,
     /// Commands written to the outbox by this call.
     pub commands_written: usize,
+    /// Emails written to the email outbox by this call (wake the mailer).
+    pub emails_enqueued: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -279,6 +289,117 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<EmailRecord>, StoreError>;
     async fn email(&self, id: i64) -> Result<Option<EmailRecord>, StoreError>;
+
+    // ---- existing organizations (org attach)
+
+    /// Inserts or replaces existing organizations (users, domains, licenses,
+    /// settings), all in one transaction: all or nothing. Links and partner
+    /// roles are kept.
+    async fn upsert_existing_orgs(&self, orgs: Vec<ExistingOrganization>)
+        -> Result<(), StoreError>;
+    /// An existing organization with its link, partner roles and the
+    /// approval emails sent about it.
+    async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError>;
+    /// Grants the claim's partner `FullAdmin` on the claim's organization,
+    /// once per token (by its MAC).
+    async fn approve_org(
+        &self,
+        claim: &ApprovalClaim,
+        now: i64,
+    ) -> Result<ApproveOutcome, StoreError>;
+    /// Detaches an enterprise from its attached organization in one
+    /// transaction: removes its subscribers and pending users (with
+    /// `RemoveSubscriber` for those the core knows), then the link, then
+    /// emits `DetachOrganization`.
+    async fn detach_enterprise(
+        &self,
+        partner_id: &str,
+        enterprise_key: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<DetachOutcome, StoreError>;
+}
+
+/// The link of an existing organization to an enterprise.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgLink {
+    pub partner_id: String,
+    pub enterprise_key: String,
+    pub provisioning_id: String,
+    pub linked_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerRoleEntry {
+    pub partner_id: String,
+    pub role: PartnerRole,
+    /// `attach` | `approval`.
+    pub source: String,
+    pub updated_at: i64,
+}
+
+/// `Store::existing_org`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingOrgReport {
+    pub organization: ExistingOrganization,
+    pub link: Option<OrgLink>,
+    pub partner_roles: Vec<PartnerRoleEntry>,
+    /// `OrgAttachApproval` emails about this organization, newest first.
+    pub approval_emails: Vec<EmailRecord>,
+    /// Outbox commands naming this organization, oldest first.
+    pub commands: Vec<OrgCommand>,
+}
+
+/// An outbox command about an organization (`GET /admin/v1/organizations/{id}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgCommand {
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub state: String,
+    pub envelope: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApproveOutcome {
+    /// The partner is now full admin of the organization.
+    Approved { org_name: String },
+    /// This token was used before; nothing changed.
+    AlreadyUsed,
+    /// The organization is gone; nothing changed.
+    UnknownOrg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetachOutcome {
+    /// The enterprise has no organization.
+    NoOrganization,
+    /// Its organization was created here, not attached: nothing to detach.
+    NotAttached {
+        org_id: String,
+    },
+    /// The partner holds no admin role in the organization.
+    NotAdmin {
+        org_id: String,
+    },
+    Detached(DetachReport),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetachReport {
+    pub org_id: String,
+    /// Workspaces removed (the gateway has none yet: always 0).
+    pub workspaces_removed: usize,
+    /// Subscribers (provisioning, provisioned, updating, error) removed.
+    pub subscribers_removed: usize,
+    /// Pending users (pending_*) removed.
+    pub pending_users_removed: usize,
+    /// Commands written, in order (`RemoveSubscriber`…, `DetachOrganization`).
+    pub commands: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

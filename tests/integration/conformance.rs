@@ -44,7 +44,7 @@ fn base_url(server: &Server) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_case_passes_against_the_real_server() {
+async fn every_case_passes_against_the_real_server_twice() {
     let cases = cases();
     assert!(
         cases.len() >= MIN_CASES,
@@ -52,17 +52,23 @@ async fn every_case_passes_against_the_real_server() {
         cases.len()
     );
     let server = tokio::task::spawn_blocking(server).await.expect("server");
-    let target = ReplayTarget::new(&base_url(&server), server.dev_tls(true), USER, PASSWORD)
-        .await
-        .expect("replay target");
-    let report = conformance::run(&cases, &target).await;
-    assert_eq!(report.cases.len(), cases.len());
-    assert!(
-        report.all_passed(),
-        "conformance failures (run token {}):\n{report}\nserver {}",
-        report.run_token,
-        server.logs()
-    );
+    // Twice against the same (stateful) server: {{run}} keeps runs apart.
+    let mut tokens = Vec::new();
+    for round in 1..=2 {
+        let target = ReplayTarget::new(&base_url(&server), server.dev_tls(true), USER, PASSWORD)
+            .await
+            .expect("replay target");
+        let report = conformance::run(&cases, &target).await;
+        assert_eq!(report.cases.len(), cases.len());
+        assert!(
+            report.all_passed(),
+            "conformance failures in round {round} (run token {}):\n{report}\nserver {}",
+            report.run_token,
+            server.logs()
+        );
+        tokens.push(report.run_token);
+    }
+    assert_ne!(tokens[0], tokens[1], "each run has its own token");
 }
 
 #[test]

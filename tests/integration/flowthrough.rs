@@ -506,3 +506,52 @@ async fn acknowledged_operations_survive_sigkill_and_complete_once() {
         assert_eq!(commands[0]["state"], "delivered");
     }
 }
+
+#[tokio::test]
+async fn answers_echo_the_user_id_as_sent() {
+    let server = Server::start();
+    let d = demo(&server);
+    let resp = post(
+        &server,
+        &d.path,
+        Some(&d.auth),
+        document(None, &[add_user("Mixed.Case@Acme.EXAMPLE", "acme", None)]),
+        "application/xml",
+    )
+    .await;
+    assert!(
+        resp.text().contains("userId=\"Mixed.Case@Acme.EXAMPLE\""),
+        "{}",
+        resp.text()
+    );
+    // Stored canonically: the domain is case-insensitive.
+    assert_eq!(subscriber(&server, "Mixed.Case@acme.example").await.0, 200);
+}
+
+#[tokio::test]
+async fn oversized_http1_uploads_read_the_413_instead_of_a_reset() {
+    let server = Server::start_with(Some("[limits]\nmax_body_bytes = 65536\n"), &[]);
+    let d = demo(&server);
+    let certs = server.certs();
+    let tls = bwgate::tls::client_config(
+        &certs.join("ca.crt"),
+        Some(&certs.join("client.crt")),
+        Some(&certs.join("client.key")),
+        false,
+    )
+    .unwrap();
+    let client = bwgate::client::HttpsClient::new(server.https, "localhost", tls).unwrap();
+    for _ in 0..10 {
+        let mut req = bwgate::client::request(
+            "POST",
+            &d.path,
+            vec![b' '; 200_000].into(),
+            Some("application/xml"),
+        );
+        req.headers_mut()
+            .insert("authorization", d.auth.parse().unwrap());
+        let resp = client.request(req).await.expect("a 413, not a reset");
+        assert_eq!(resp.status, 413);
+        assert!(resp.text().contains("<errorCode>9010</errorCode>"));
+    }
+}

@@ -11,4 +11,5 @@ mod lifecycle;
 mod load;
 mod metrics;
 mod mtls;
+mod orgs;
 mod reload;

@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0003_email",
         sql: include_str!("migrations/0003_email.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_orgs",
+        sql: include_str!("migrations/0004_orgs.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

@@ -21,6 +21,10 @@
 //! selects due commands and settles deliveries; `licenses.rs` is the
 //! in-process license core's ledger.
 //!
+//! Existing organizations (schema `0004_orgs.sql`): `orgs.rs` (loading,
+//! partner roles, approvals, detach); the attach itself runs in
+//! `provisioning.rs` inside `accept`.
+//!
 //! Email outbox (schema `0003_email.sql`): `email.rs`; its
 //! `enqueue_email(&Connection, ..)` also runs inside other writes, so an
 //! email can commit together with the state change it follows from.
@@ -28,6 +32,7 @@
 mod email;
 mod licenses;
 mod migrations;
+mod orgs;
 mod outbox;
 mod provisioning;
 mod reader;
@@ -51,11 +56,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::notify::EmailMessage;
+use crate::orgs::ApprovalClaim;
 use crate::store::{
-    AcceptBatch, AcceptOutcome, DeliveryOutcome, EmailFilter, EmailOutcome, EmailRecord,
-    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    AcceptBatch, AcceptOutcome, ApproveOutcome, DeliveryOutcome, DetachOutcome, EmailFilter,
+    EmailOutcome, EmailRecord, ExistingOrgReport, LicenseEvent, OutboxEntry, OutboxState, Store,
+    StoreError, StoreStats,
 };
 
 use reader::ReadPool;
@@ -431,5 +439,44 @@ impl Store for SqliteStore {
 
     async fn email(&self, id: i64) -> Result<Option<EmailRecord>, StoreError> {
         self.read(move |conn| email::email(conn, id)).await
+    }
+
+    async fn upsert_existing_orgs(
+        &self,
+        orgs: Vec<ExistingOrganization>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| orgs::upsert_existing_orgs(conn, &orgs, now_millis()))
+            .await
+    }
+
+    async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| orgs::report(conn, &id)).await
+    }
+
+    async fn approve_org(
+        &self,
+        claim: &ApprovalClaim,
+        now: i64,
+    ) -> Result<ApproveOutcome, StoreError> {
+        let claim = claim.clone();
+        self.write(move |conn| orgs::approve(conn, &claim, now))
+            .await
+    }
+
+    async fn detach_enterprise(
+        &self,
+        partner_id: &str,
+        enterprise_key: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<DetachOutcome, StoreError> {
+        let (p, k, t) = (
+            partner_id.to_string(),
+            enterprise_key.to_string(),
+            tracking_id.to_string(),
+        );
+        self.write(move |conn| orgs::detach(conn, &p, &k, &t, now))
+            .await
     }
 }

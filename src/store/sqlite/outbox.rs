@@ -132,6 +132,8 @@ fn status_target(command: &Command) -> Option<(&str, i64)> {
         } => Some((subscriber_id, *subscriber_version)),
         Command::RemoveSubscriber { .. }
         | Command::EnsureOrganization { .. }
+        | Command::AttachOrganization { .. }
+        | Command::DetachOrganization { .. }
         | Command::IssueActivationCode { .. } => None,
     }
 }

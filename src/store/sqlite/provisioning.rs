@@ -6,17 +6,20 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::orgs;
 use super::subscribers::{self, OrgOrigin};
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     self, AddContext, AddDecision, OrganizationRef, Rejection, SubscriberRecord, SubscriberStatus,
 };
+use crate::domain::organization::{self as organization, AttachDecision, PartnerRole};
 use crate::domain::subscriber::{
     ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
     SubscriberRef,
 };
 use crate::domain::ErrorCode;
+use crate::notify::EmailMessage;
 use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
 
 /// Nested inside the writer's `bwgate_w` savepoint; run as cached
@@ -37,12 +40,14 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
     let mut results = Vec::with_capacity(batch.operations.len() + batch.invalid.len());
     results.extend(batch.invalid.iter().cloned());
     let mut commands_written = 0;
+    let mut emails_enqueued = 0;
     for (index, operation) in &batch.operations {
         let mut op = OpContext {
             conn,
             batch,
             index: *index,
             emitted: 0,
+            deferred_emails: Vec::new(),
         };
         exec(conn, SAVEPOINT)?;
         let outcome = op.apply(operation);
@@ -63,6 +68,13 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
             Err(err) => {
                 exec(conn, ROLLBACK_TO)?;
                 exec(conn, RELEASE)?;
+                // Emails that go out although the operation is refused
+                // (org attach approval requests), in the batch transaction.
+                for msg in std::mem::take(&mut op.deferred_emails) {
+                    if super::email::enqueue_email(conn, &msg, batch.now)?.is_some() {
+                        emails_enqueued += 1;
+                    }
+                }
                 let rejection = match err {
                     OpError::Rejected(rejection) => rejection,
                     OpError::Store(e) => {
@@ -90,6 +102,12 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
     }
     // Stable: equal indexes (never sent by `provision`) keep their order.
     results.sort_by_key(|r| r.index);
+    // Answer with the userId as the AS sent it (stored so replays match).
+    for r in &mut results {
+        if let Some(Some(sent)) = batch.sent_user_ids.get(r.index) {
+            r.user_id = Some(sent.clone());
+        }
+    }
 
     if let Some(request_id) = &batch.request_id {
         let json = serde_json::to_string(&results)
@@ -111,6 +129,7 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
         results,
         replay_of: None,
         commands_written,
+        emails_enqueued,
     })
 }
 
@@ -141,6 +160,7 @@ fn replay(
         results,
         replay_of: Some(tracking_id),
         commands_written: 0,
+        emails_enqueued: 0,
     }))
 }
 
@@ -182,6 +202,15 @@ struct OpContext<'a> {
     index: usize,
     /// Commands written so far (the `n` of the idempotency key).
     emitted: usize,
+    /// Emails to enqueue after the operation is rolled back (it is refused
+    /// but the notification must go out).
+    deferred_emails: Vec<EmailMessage>,
+}
+
+/// An existing organization the enterprise's first subscriber attaches to.
+struct Attach {
+    org: organization::ExistingOrganization,
+    partner_role: PartnerRole,
 }
 
 fn new_id() -> String {
@@ -261,18 +290,69 @@ impl OpContext<'_> {
             )?,
             None => false,
         };
+        let settings = &template.settings;
+        let attach = match &op.email {
+            Some(email)
+                if organization.is_none()
+                    && existing.is_none()
+                    && !settings.wholesale
+                    && settings.provision_existing_orgs =>
+            {
+                self.attach_candidate(email)?
+            }
+            _ => None,
+        };
+        let attached_ref = attach.as_ref().map(|a| OrganizationRef {
+            id: a.org.id.clone(),
+            enterprise_key: key.clone(),
+            name: a.org.name.clone(),
+        });
         let decision = lifecycle::decide_add(
             op,
             &AddContext {
                 template,
                 enterprise_key: &key,
                 existing: existing.as_ref(),
-                organization: organization.as_ref(),
+                organization: organization.as_ref().or(attached_ref.as_ref()),
                 email_taken,
                 now,
             },
             new_id,
         )?;
+        if let (Some(a), Some(org), AddDecision::Create { .. }) =
+            (&attach, &attached_ref, &decision)
+        {
+            subscribers::insert_organization(
+                self.conn,
+                org,
+                &template.partner_id,
+                &template.provisioning_id,
+                OrgOrigin::Attached,
+                now,
+            )?;
+            orgs::grant_role(
+                self.conn,
+                &org.id,
+                &template.partner_id,
+                a.partner_role,
+                "attach",
+                now,
+            )?;
+            self.emit(
+                &key,
+                Command::AttachOrganization {
+                    org_id: org.id.clone(),
+                    enterprise_key: key.clone(),
+                    partner_id: template.partner_id.clone(),
+                    partner_role: a.partner_role,
+                    keep_name: true,
+                    keep_auth_settings: true,
+                    keep_email_suppression: true,
+                    first_user_admin: false,
+                    restricted_by_partner: false,
+                },
+            )?;
+        }
         match decision {
             AddDecision::Create {
                 mut record,
@@ -323,6 +403,65 @@ impl OpContext<'_> {
                     StoreError::Database("decide_add chose Update without a subscriber".into())
                 })?;
                 self.change(OperationKind::AddUser, &op.user_id, &current, &changes)
+            }
+        }
+    }
+
+    /// The enterprise has no organization yet and its first subscriber's
+    /// email matches a user of an existing organization: attach to it
+    /// (`Some`), or refuse with 9007 (linked to another enterprise) or 2017
+    /// (its admins must approve; the approval request is queued to go out
+    /// even though the operation is refused). `None`: no match.
+    fn attach_candidate(&mut self, email: &str) -> Result<Option<Attach>, OpError> {
+        let template = &self.batch.template;
+        let candidates = orgs::orgs_with_user_email(self.conn, email)?;
+        let Some((org_id, linked)) = candidates.into_iter().next() else {
+            return Ok(None);
+        };
+        if linked {
+            return Err(Rejection::new(
+                ErrorCode::EnterpriseLinkedElsewhere,
+                format!(
+                    "the existing organization of {email} is already linked to another enterprise"
+                ),
+            )
+            .into());
+        }
+        let org = orgs::existing_org(self.conn, &org_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("existing org '{org_id}' vanished")))?;
+        let granted = orgs::role(self.conn, &org.id, &template.partner_id)?;
+        match organization::decide_attach(&org, granted) {
+            AttachDecision::Attach { partner_role } => Ok(Some(Attach { org, partner_role })),
+            AttachDecision::NeedsApproval { notify, .. } => {
+                let settings = &template.settings;
+                if let Some(links) = &self.batch.approvals {
+                    let msg = links.message(
+                        &crate::orgs::ApprovalRequest {
+                            org_id: &org.id,
+                            org_name: &org.name,
+                            partner_id: &template.partner_id,
+                            partner_admin_email: settings.partner_admin_email.as_deref(),
+                            partner_admin_name: settings.partner_admin_name.as_deref(),
+                            to: &notify,
+                        },
+                        self.batch.now,
+                    );
+                    self.deferred_emails.extend(msg);
+                }
+                let admin = settings
+                    .partner_admin_email
+                    .as_deref()
+                    .unwrap_or("the partner administrator");
+                Err(Rejection::new(
+                    ErrorCode::ExistingOrgNeedsApproval,
+                    format!(
+                        "unable to provision subscriber in existing Webex organization '{}': \
+                         its administrators must approve {admin} as external full admin \
+                         (approval requested)",
+                        org.name
+                    ),
+                )
+                .into())
             }
         }
     }
@@ -487,24 +626,32 @@ impl OpContext<'_> {
             issued_at: batch.now,
             command,
         };
-        let json = serde_json::to_string(&envelope)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
-                                     envelope_json, state, attempts, next_attempt_at,
-                                     created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
-            )?
-            .execute(params![
-                envelope.idempotency_key,
-                key.as_str(),
-                envelope.command.subscriber_id(),
-                envelope.command.kind(),
-                json,
-                batch.now
-            ])?;
+        write_command(self.conn, &envelope)?;
         self.emitted += 1;
         Ok(())
     }
+}
+
+/// Inserts one command into the outbox as pending, due at its `issued_at`.
+pub(super) fn write_command(
+    conn: &Connection,
+    envelope: &CommandEnvelope,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(envelope)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
+                             envelope_json, state, attempts, next_attempt_at,
+                             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+    )?
+    .execute(params![
+        envelope.idempotency_key,
+        envelope.enterprise_key.as_str(),
+        envelope.command.subscriber_id(),
+        envelope.command.kind(),
+        json,
+        envelope.issued_at
+    ])?;
+    Ok(())
 }

@@ -148,6 +148,8 @@ fn batch(
         now: NOW,
         operations: ops.into_iter().enumerate().collect(),
         invalid: Vec::new(),
+        sent_user_ids: Vec::new(),
+        approvals: None,
     }
 }
 
@@ -1680,4 +1682,101 @@ async fn acknowledged_acceptances_survive_drop_without_close() {
     assert_eq!(again.results, answers[7].results);
     assert_eq!(again.replay_of.as_deref(), Some("D7"));
     store.close().await.expect("close");
+}
+
+// ---- org attach (existing organizations)
+
+fn approvals(window_ms: i64) -> Arc<crate::orgs::ApprovalLinks> {
+    Arc::new(crate::orgs::ApprovalLinks {
+        signer: crate::orgs::ApprovalSigner::from_secret(&[3u8; 32]),
+        portal_base: "https://portal.example".into(),
+        notify_window_ms: window_ms,
+        token_ttl_ms: 60_000,
+    })
+}
+
+#[tokio::test]
+async fn a_2017_keeps_its_email_through_the_rollback_once_per_window() {
+    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    let f = fixture().await;
+    let t = template(&f.store, "t1", true, true).await;
+    let admins: Vec<OrgUser> = (0..3)
+        .map(|i| OrgUser {
+            email: format!("boss{i}@big.example"),
+            is_admin: true,
+        })
+        .chain([OrgUser {
+            email: "ann@big.example".into(),
+            is_admin: false,
+        }])
+        .collect();
+    f.store
+        .upsert_existing_orgs(vec![ExistingOrganization {
+            id: "big".into(),
+            name: "Big".into(),
+            user_count: 150,
+            users: admins,
+            verified_domains: vec![],
+            claimed_domains: vec![],
+            licenses: vec![],
+            auth_settings: serde_json::Value::Null,
+            email_suppression: false,
+            branding: None,
+        }])
+        .await
+        .expect("orgs");
+    let links = approvals(1_000);
+    let run = |now: i64, tracking: &str| {
+        let mut b = batch(
+            &t,
+            tracking,
+            None,
+            vec![
+                add("ann@bw.example", "ent-big", "g", Some("ANN@big.example")),
+                add("zed@bw.example", "ent-new", "g", Some("zed@new.example")),
+            ],
+        );
+        b.now = now;
+        b.approvals = Some(links.clone());
+        b
+    };
+    let out = f.store.accept(run(NOW, "T1")).await.expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017), "{out:?}");
+    assert_eq!(
+        out.results[1].error_code, None,
+        "the other operation stands"
+    );
+    assert_eq!(out.emails_enqueued, 1);
+    let report = f.store.existing_org("big").await.unwrap().unwrap();
+    assert!(report.link.is_none(), "nothing attached");
+    assert_eq!(report.approval_emails.len(), 1);
+    assert_eq!(report.approval_emails[0].message.to.len(), 3);
+    assert!(f
+        .store
+        .subscriber_by_user_id("ann@bw.example")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A retry in the same window: refused again, no second email.
+    let out = f.store.accept(run(NOW + 10, "T2")).await.expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017));
+    assert_eq!(out.emails_enqueued, 0);
+    // The next window notifies again.
+    let out = f
+        .store
+        .accept(run(NOW + 1_000, "T3"))
+        .await
+        .expect("accept");
+    assert_eq!(out.emails_enqueued, 1);
+    assert_eq!(
+        f.store
+            .existing_org("big")
+            .await
+            .unwrap()
+            .unwrap()
+            .approval_emails
+            .len(),
+        2
+    );
 }

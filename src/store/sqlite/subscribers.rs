@@ -17,13 +17,15 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum OrgOrigin {
     Created,
-    // Attached, with the org-attach issue.
+    /// An existing organization (same id) linked to the enterprise.
+    Attached,
 }
 
 impl OrgOrigin {
     fn as_str(self) -> &'static str {
         match self {
             OrgOrigin::Created => "created",
+            OrgOrigin::Attached => "attached",
         }
     }
 }
@@ -124,6 +126,22 @@ pub(super) fn subscriber_by_id(
         .query_row([id], SubscriberRow::from_row)
         .optional()?;
     row.map(SubscriberRow::decode).transpose()
+}
+
+/// Every subscriber row of an organization (any status), oldest first.
+pub(super) fn subscribers_of_org(
+    conn: &Connection,
+    org_id: &str,
+) -> Result<Vec<SubscriberRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM subscribers WHERE org_id = ?1 ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([org_id], SubscriberRow::from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.decode()?);
+    }
+    Ok(out)
 }
 
 pub(super) fn insert_subscriber(

@@ -1,0 +1,292 @@
+//! Admin listener routes for existing organizations (org attach):
+//!
+//! * `PUT /admin/v1/organizations/{id}`: one `ExistingOrganization` (JSON), upsert.
+//! * `POST /admin/v1/organizations/import`: a JSON array, or CSV
+//!   (`orgs::import::CSV_HEADER`), all in one transaction.
+//! * `GET /admin/v1/organizations/{id}`: the organization, its link,
+//!   partner roles and the approval emails sent about it.
+//! * `POST /admin/v1/enterprises/{partnerId}/{enterpriseKey}/detach`.
+//!
+//! Errors are JSON `{"message", "errors": [{errorCode, description, row?, field?}]}`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::ResponseBody;
+use crate::app::App;
+use crate::domain::ErrorCode;
+use crate::orgs::import::{self, ImportProblem};
+use crate::store::{DetachOutcome, StoreError};
+
+const ORGS_PREFIX: &str = "/admin/v1/organizations/";
+const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
+const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
+/// Largest organization document or import file read.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Answers the request if the path is one of these routes; otherwise
+/// hands it back.
+pub async fn route(
+    app: &App,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Request<Incoming>> {
+    match route_inner(app, req.uri().path().to_string(), req).await {
+        Routed::Done(resp) => Ok(resp),
+        Routed::Unmatched(req) => Err(req),
+    }
+}
+
+enum Routed {
+    Done(Response<ResponseBody>),
+    Unmatched(Request<Incoming>),
+}
+
+async fn route_inner(app: &App, path: String, req: Request<Incoming>) -> Routed {
+    use Routed::Done;
+    if path == ORGS_IMPORT {
+        return Done(if req.method() == Method::POST {
+            import_orgs(app, req).await
+        } else {
+            not_allowed("POST")
+        });
+    }
+    if let Some(id) = path.strip_prefix(ORGS_PREFIX) {
+        let Some(id) = percent_decode(id).filter(|i| !i.is_empty() && !i.contains('/')) else {
+            return Done(error(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such organization",
+                vec![],
+            ));
+        };
+        return Done(match *req.method() {
+            Method::PUT => put_org(app, &id, req).await,
+            Method::GET | Method::HEAD => get_org(app, &id).await,
+            _ => not_allowed("GET, HEAD, PUT"),
+        });
+    }
+    if let Some(rest) = path.strip_prefix(ENTERPRISES_PREFIX) {
+        let Some((partner, key)) = rest.strip_suffix("/detach").and_then(|r| r.split_once('/'))
+        else {
+            return Routed::Unmatched(req);
+        };
+        let (Some(partner), Some(key)) = (percent_decode(partner), percent_decode(key)) else {
+            return Done(error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidParameterValue,
+                "bad percent-encoding in the path",
+                vec![],
+            ));
+        };
+        return Done(if req.method() == Method::POST {
+            detach(app, &partner, &key).await
+        } else {
+            not_allowed("POST")
+        });
+    }
+    Routed::Unmatched(req)
+}
+
+/// `%XX` decoding of one path segment (`+` stays `+`: group-mode keys).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn body(
+    req: Request<Incoming>,
+) -> Result<(Option<String>, Bytes), Box<Response<ResponseBody>>> {
+    let (parts, body) = req.into_parts();
+    let ct = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match super::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30)).await {
+        Ok(b) => Ok((ct, b)),
+        Err(e) => Err(Box::new(json_resp(
+            e.status(),
+            json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
+        ))),
+    }
+}
+
+async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<ResponseBody> {
+    let (_, bytes) = match body(req).await {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
+    let org = match import::parse_one(&bytes, id) {
+        Ok(org) => org,
+        Err(problems) => return invalid(problems),
+    };
+    match app.store.upsert_existing_orgs(vec![org]).await {
+        Ok(()) => get_org(app, id).await,
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+    let (ct, bytes) = match body(req).await {
+        Ok(b) => b,
+        Err(resp) => return *resp,
+    };
+    let orgs = match import::parse_import(&bytes, ct.as_deref()) {
+        Ok(orgs) => orgs,
+        Err(problems) => return invalid(problems),
+    };
+    let ids: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
+    match app.store.upsert_existing_orgs(orgs).await {
+        Ok(()) => json_resp(StatusCode::OK, json!({"imported": ids.len(), "ids": ids})),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
+    match app.store.existing_org(id).await {
+        Ok(Some(r)) => json_resp(
+            StatusCode::OK,
+            json!({
+                "organization": r.organization,
+                "link": r.link,
+                "partnerRoles": r.partner_roles,
+                "approvalEmails": r.approval_emails.iter().map(crate::notify::admin::email_json).collect::<Vec<_>>(),
+                "commands": r.commands,
+            }),
+        ),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            &format!("no existing organization '{id}'"),
+            vec![],
+        ),
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
+    let tracking_id = super::tracking::generate();
+    let now = crate::provision::now_millis();
+    match app
+        .store
+        .detach_enterprise(partner, key, &tracking_id, now)
+        .await
+    {
+        Ok(DetachOutcome::Detached(report)) => {
+            if !report.commands.is_empty() {
+                app.provisioning.outbox_ready.notify_one();
+            }
+            let mut body = serde_json::to_value(&report).unwrap_or_default();
+            body["trackingId"] = json!(tracking_id);
+            body["note"] = json!("workspaces are not kept by this gateway yet: none to remove");
+            json_resp(StatusCode::OK, body)
+        }
+        Ok(DetachOutcome::NoOrganization) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            &format!("enterprise '{key}' of partner '{partner}' has no organization"),
+            vec![],
+        ),
+        Ok(DetachOutcome::NotAttached { org_id }) => error(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidParameterValue,
+            &format!("organization '{org_id}' was created for this enterprise, not attached: nothing to detach"),
+            vec![],
+        ),
+        Ok(DetachOutcome::NotAdmin { org_id }) => error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::PartnerNotAdmin,
+            &format!(
+                "partner '{partner}' holds no admin role in organization '{org_id}'; \
+                 its administrators must grant one before the enterprise can be detached"
+            ),
+            vec![],
+        ),
+        Err(e) => store_error(&e),
+    }
+}
+
+fn invalid(problems: Vec<ImportProblem>) -> Response<ResponseBody> {
+    let first = problems
+        .first()
+        .map(|p| match p.row {
+            Some(r) => format!("row {r}: {}: {}", p.field, p.description),
+            None => format!("{}: {}", p.field, p.description),
+        })
+        .unwrap_or_default();
+    error(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidParameterValue,
+        &format!("invalid organization data, nothing was changed: {first}"),
+        problems,
+    )
+}
+
+fn error(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    problems: Vec<ImportProblem>,
+) -> Response<ResponseBody> {
+    let errors: Vec<serde_json::Value> = if problems.is_empty() {
+        vec![json!({"errorCode": code.code(), "description": message})]
+    } else {
+        problems
+            .iter()
+            .map(|p| {
+                json!({"errorCode": code.code(), "description": p.description, "field": p.field, "row": p.row})
+            })
+            .collect()
+    };
+    json_resp(status, json!({"message": message, "errors": errors}))
+}
+
+fn store_error(e: &StoreError) -> Response<ResponseBody> {
+    let (status, code) = match e {
+        StoreError::MissingReference { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameterValue)
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StorageUnavailable,
+        ),
+    };
+    error(status, code, &e.to_string(), vec![])
+}
+
+fn not_allowed(allow: &'static str) -> Response<ResponseBody> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        &format!("use {allow}"),
+        vec![],
+    );
+    resp.headers_mut()
+        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+fn json_resp(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,302 @@
+//! Existing organizations: approval tokens for org attach (HMAC-SHA256 over
+//! org id, partner id and expiry with a server secret), the approval email,
+//! and the import formats of `/admin/v1/organizations` (JSON and CSV). The
+//! attach rules themselves are `domain::organization`'s; the store applies
+//! them inside the flow-through transaction.
+
+pub mod import;
+
+use std::io::Write;
+use std::path::Path;
+
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::notify::{EmailKind, EmailMessage};
+
+/// File under `data_dir` holding the server secret (32 random bytes, 0600).
+pub const SECRET_FILE: &str = "secret.key";
+
+/// Signs and checks approval tokens.
+pub struct ApprovalSigner {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for ApprovalSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApprovalSigner(..)")
+    }
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalClaim {
+    pub org_id: String,
+    pub partner_id: String,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+    /// The token's MAC (base64url): identifies the token once used.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("this approval link is not valid (it was altered or was not issued by this service)")]
+    Invalid,
+    #[error(
+        "this approval link has expired; ask the partner to provision a user again for a new one"
+    )]
+    Expired,
+}
+
+impl ApprovalSigner {
+    pub fn from_secret(secret: &[u8]) -> ApprovalSigner {
+        ApprovalSigner {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    /// Loads `{data_dir}/secret.key`, creating it (0600) on first use.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<ApprovalSigner> {
+        let path = data_dir.join(SECRET_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= 32 => return Ok(Self::from_secret(&bytes)),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is shorter than 32 bytes", path.display()),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut secret = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| std::io::Error::other("system random generator failed"))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(&path) {
+            Ok(mut f) => {
+                f.write_all(&secret)?;
+                f.sync_all()?;
+                Ok(Self::from_secret(&secret))
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::from_secret_file(&path)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn from_secret_file(path: &Path) -> std::io::Result<ApprovalSigner> {
+        Ok(Self::from_secret(&std::fs::read(path)?))
+    }
+
+    fn payload(org_id: &str, partner_id: &str, expires_at: i64) -> String {
+        serde_json::json!([org_id, partner_id, expires_at]).to_string()
+    }
+
+    /// `base64url(payload).base64url(mac)`.
+    pub fn issue(&self, org_id: &str, partner_id: &str, expires_at: i64) -> String {
+        let payload = Self::payload(org_id, partner_id, expires_at);
+        let tag = hmac::sign(&self.key, payload.as_bytes());
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
+    }
+
+    /// Checks the MAC (constant time) and the expiry.
+    pub fn verify(&self, token: &str, now: i64) -> Result<ApprovalClaim, TokenError> {
+        let (p, s) = token.trim().split_once('.').ok_or(TokenError::Invalid)?;
+        let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Invalid)?;
+        hmac::verify(&self.key, &payload, &tag).map_err(|_| TokenError::Invalid)?;
+        let (org_id, partner_id, expires_at): (String, String, i64) =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        if now >= expires_at {
+            return Err(TokenError::Expired);
+        }
+        Ok(ApprovalClaim {
+            org_id,
+            partner_id,
+            expires_at,
+            signature: URL_SAFE_NO_PAD.encode(&tag),
+        })
+    }
+}
+
+/// What the store needs to send an approval request during an attach:
+/// passed in `AcceptBatch` (no HTTP knowledge in the store).
+#[derive(Debug)]
+pub struct ApprovalLinks {
+    pub signer: ApprovalSigner,
+    /// `server.portal_public_url` or `https://{portal addr}`, no trailing `/`.
+    pub portal_base: String,
+    /// `[orgs] approval_notify_window_secs` in milliseconds: at most one
+    /// notification per (org, partner) per window.
+    pub notify_window_ms: i64,
+    pub token_ttl_ms: i64,
+}
+
+/// The partner admin named in the request.
+#[derive(Debug, Clone)]
+pub struct ApprovalRequest<'a> {
+    pub org_id: &'a str,
+    pub org_name: &'a str,
+    pub partner_id: &'a str,
+    pub partner_admin_email: Option<&'a str>,
+    pub partner_admin_name: Option<&'a str>,
+    /// The admins to ask (at most five, from `decide_attach`).
+    pub to: &'a [String],
+}
+
+impl ApprovalLinks {
+    /// The approval link for (org, partner), valid `token_ttl_ms` from `now`.
+    pub fn link(&self, org_id: &str, partner_id: &str, now: i64) -> String {
+        let token = self
+            .signer
+            .issue(org_id, partner_id, now.saturating_add(self.token_ttl_ms));
+        format!("{}/orgs/approve?token={token}", self.portal_base)
+    }
+
+    /// The dedupe key: one notification per (org, partner) per window.
+    pub fn dedupe_key(&self, org_id: &str, partner_id: &str, now: i64) -> String {
+        let window = now / self.notify_window_ms.max(1);
+        format!("org-approval:{org_id}:{partner_id}:{window}")
+    }
+
+    /// The `OrgAttachApproval` email (`None` without recipients).
+    pub fn message(&self, req: &ApprovalRequest<'_>, now: i64) -> Option<EmailMessage> {
+        if req.to.is_empty() {
+            return None;
+        }
+        let link = self.link(req.org_id, req.partner_id, now);
+        let who = match (req.partner_admin_name, req.partner_admin_email) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (None, Some(e)) => e.to_string(),
+            (Some(n), None) => format!("{n} (partner {})", req.partner_id),
+            (None, None) => format!("the administrator of partner {}", req.partner_id),
+        };
+        let subject = format!(
+            "Approval needed: add an external full admin to {}",
+            req.org_name
+        );
+        let text = format!(
+            "Hello,\n\nA service provider asks to provision users in your Webex organization \
+\"{org}\" and to manage it.\n\nPlease approve {who} as an external full administrator of \
+\"{org}\". Until you approve, provisioning fails with error 2017 (unable to provision \
+subscriber in existing Webex organization).\n\nReview and approve: {link}\n\n\
+If you do not recognize this request, ignore this message.\n",
+            org = req.org_name,
+        );
+        let esc = crate::http::portal::esc;
+        let html = format!(
+            "<p>Hello,</p><p>A service provider asks to provision users in your Webex organization \
+<strong>{org}</strong> and to manage it.</p><p>Please approve <strong>{who}</strong> as an \
+external full administrator of <strong>{org}</strong>.</p><p><a href=\"{link}\">Review and \
+approve the request</a></p><p>If you do not recognize this request, ignore this message.</p>",
+            org = esc(req.org_name),
+            who = esc(&who),
+            link = esc(&link),
+        );
+        Some(EmailMessage {
+            to: req.to.to_vec(),
+            subject,
+            text_body: text,
+            html_body: Some(html),
+            kind: EmailKind::OrgAttachApproval,
+            subscriber_id: None,
+            dedupe_key: Some(self.dedupe_key(req.org_id, req.partner_id, now)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgery_and_expiry() {
+        let s = ApprovalSigner::from_secret(&[7u8; 32]);
+        let t = s.issue("org-1", "p-1", 1_000);
+        let c = s.verify(&t, 999).expect("valid");
+        assert_eq!((c.org_id.as_str(), c.partner_id.as_str()), ("org-1", "p-1"));
+        assert_eq!(s.verify(&t, 1_000), Err(TokenError::Expired));
+        let other = ApprovalSigner::from_secret(&[8u8; 32]);
+        assert_eq!(other.verify(&t, 0), Err(TokenError::Invalid));
+        // Another payload with the original MAC.
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"["org-2","p-1",1000]"#);
+        let mac = t.split_once('.').unwrap().1;
+        assert_eq!(
+            s.verify(&format!("{forged_payload}.{mac}"), 0),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(s.verify("garbage", 0), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn secret_file_is_created_once_with_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ApprovalSigner::load_or_create(dir.path()).unwrap();
+        let b = ApprovalSigner::load_or_create(dir.path()).unwrap();
+        let t = a.issue("o", "p", 10);
+        assert!(b.verify(&t, 0).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn notification_window_dedupes() {
+        let links = ApprovalLinks {
+            signer: ApprovalSigner::from_secret(&[1u8; 32]),
+            portal_base: "https://portal.example".into(),
+            notify_window_ms: 1000,
+            token_ttl_ms: 10_000,
+        };
+        assert_eq!(
+            links.dedupe_key("o", "p", 100),
+            links.dedupe_key("o", "p", 999)
+        );
+        assert_ne!(
+            links.dedupe_key("o", "p", 999),
+            links.dedupe_key("o", "p", 1000)
+        );
+        let to = vec!["a@x.example".to_string()];
+        let m = links
+            .message(
+                &ApprovalRequest {
+                    org_id: "o",
+                    org_name: "Big <Co>",
+                    partner_id: "p",
+                    partner_admin_email: Some("pa@sp.example"),
+                    partner_admin_name: Some("Pat"),
+                    to: &to,
+                },
+                5,
+            )
+            .unwrap();
+        assert!(m.text_body.contains("pa@sp.example"));
+        assert!(m
+            .text_body
+            .contains("https://portal.example/orgs/approve?token="));
+        assert!(m.html_body.unwrap().contains("Big &lt;Co&gt;"));
+    }
+}
