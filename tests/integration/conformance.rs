@@ -35,8 +35,29 @@ fn server() -> Arc<Server> {
     let config = std::fs::read_to_string(suite_dir().join("bwgate.toml"))
         .expect("tests/conformance/bwgate.toml");
     let server = Arc::new(Server::start_with(Some(&config), &[]));
+    import_existing_orgs(&server);
     *slot = Arc::downgrade(&server);
     server
+}
+
+/// Case 090 needs an existing organization to match: load the suite's
+/// `existing-orgs.json` through the admin API, as an operator would.
+fn import_existing_orgs(server: &Server) {
+    use std::io::{Read, Write};
+    let body = std::fs::read(suite_dir().join("existing-orgs.json")).expect("existing-orgs.json");
+    let mut s = std::net::TcpStream::connect(server.admin).expect("admin listener");
+    let head = format!(
+        "POST /admin/v1/organizations/import HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "import: {answer}"
+    );
 }
 
 fn base_url(server: &Server) -> String {
