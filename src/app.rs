@@ -20,6 +20,8 @@ pub struct App {
     /// Outgoing email: `mailer.send(msg)` enqueues durably and wakes the worker.
     pub mailer: Arc<Mailer>,
     pub started_at: Instant,
+    /// Flow-through request rate limit (`limits.rate_per_sec`).
+    pub rate_limiter: crate::http::ratelimit::RateLimiter,
     draining: AtomicBool,
 }
 
@@ -31,8 +33,10 @@ impl App {
         provisioning: Arc<Provisioning>,
         mailer: Arc<Mailer>,
     ) -> Arc<App> {
+        let rate_limiter = crate::http::ratelimit::RateLimiter::new(&config.limits);
         Arc::new(App {
             config,
+            rate_limiter,
             store,
             metrics,
             provisioning,

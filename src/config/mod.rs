@@ -149,6 +149,11 @@ pub struct LimitsConfig {
     pub max_xml_elements: usize,
     /// Operations allowed in one flow-through document.
     pub max_operations: usize,
+    /// Flow-through requests per second per (provisioningId, client
+    /// identity); 0 turns the limit off.
+    pub rate_per_sec: u32,
+    /// Token bucket size: requests allowed at once before the rate applies.
+    pub rate_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -164,6 +169,8 @@ impl Default for LimitsConfig {
             max_xml_depth: 16,
             max_xml_elements: 50_000,
             max_operations: 1000,
+            rate_per_sec: 200,
+            rate_burst: 400,
         }
     }
 }

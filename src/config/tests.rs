@@ -98,6 +98,7 @@ fn defaults_are_valid_and_problems_are_collected() {
     let mut c = Config::default();
     c.server.admin_listen = c.server.listen;
     c.limits.max_header_bytes = 100;
+    c.limits.rate_burst = 0;
     c.tls.cert = Some("/nonexistent/cert.pem".into());
     let err = validate(&c).unwrap_err();
     let ConfigError::Invalid(problems) = err else {
@@ -107,6 +108,7 @@ fn defaults_are_valid_and_problems_are_collected() {
     for k in [
         "server.admin_listen",
         "limits.max_header_bytes",
+        "limits.rate_burst",
         "tls.cert",
         "tls.key",
     ] {

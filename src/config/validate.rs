@@ -181,6 +181,16 @@ fn limits(c: &Config, p: &mut Problems) {
         "limits.max_operations",
         "must be between 1 and 100000",
     );
+    p.check(
+        l.rate_per_sec <= 1_000_000,
+        "limits.rate_per_sec",
+        "must be between 0 (off) and 1000000",
+    );
+    p.check(
+        (1..=10_000_000).contains(&l.rate_burst),
+        "limits.rate_burst",
+        "must be between 1 and 10000000",
+    );
 }
 
 fn store(c: &Config, p: &mut Problems) {

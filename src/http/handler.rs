@@ -69,6 +69,27 @@ async fn dispatch(
 ) -> Result<Response<ResponseBody>, WireError> {
     let (parts, body) = req.into_parts();
     let limits = &app.config.limits;
+    if let Route::FlowThrough { provisioning_id } = route {
+        // Before any parsing or authentication: a flooding caller costs a
+        // map lookup. The body is still drained (bounded in size and time)
+        // so the 429 reaches an HTTP/1.1 client instead of a reset.
+        if let Err(retry_after) = rate_limit(app, conn, provisioning_id) {
+            if has_body(&parts.headers) {
+                let _ = read_body(
+                    &parts.headers,
+                    body,
+                    limits.max_body_bytes,
+                    Duration::from_millis(limits.body_read_timeout_ms),
+                )
+                .await;
+            }
+            return Err(WireError::with_detail(
+                ErrorCode::RateLimited,
+                format!("Retry after {retry_after} s."),
+            )
+            .retry_after(retry_after));
+        }
+    }
     let body: Bytes = if has_body(&parts.headers) {
         read_body(
             &parts.headers,
@@ -102,6 +123,20 @@ async fn dispatch(
             format!("Allowed: {allow}."),
         )),
     }
+}
+
+/// One token from the caller's bucket; `Err(secs)` when over the limit.
+fn rate_limit(app: &App, conn: &ConnInfo, provisioning_id: &str) -> Result<(), u64> {
+    if !app.rate_limiter.enabled() {
+        return Ok(());
+    }
+    let identity = match conn.client.as_ref().and_then(|c| c.subject_cn.as_deref()) {
+        Some(cn) => format!("cn:{cn}"),
+        None => format!("ip:{}", conn.peer.ip()),
+    };
+    app.rate_limiter
+        .check(provisioning_id, &identity)
+        .inspect_err(|_| ::metrics::counter!("bwgate_rate_limited_total").increment(1))
 }
 
 /// Service identity and what the gateway saw of the caller: the quickest

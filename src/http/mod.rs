@@ -11,6 +11,7 @@ pub mod handler;
 pub mod metrics;
 pub mod org_approval;
 pub mod portal;
+pub mod ratelimit;
 pub mod router;
 pub mod server;
 pub mod tracking;

@@ -42,6 +42,7 @@ pub async fn serve_https(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let builder = Arc::new(http_builder(&app));
     let handshake_timeout = Duration::from_millis(limits.handshake_timeout_ms);
+    let first_bytes_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -76,6 +77,7 @@ pub async fn serve_https(
                 tcp,
                 peer,
                 handshake_timeout,
+                first_bytes_timeout,
                 shutdown,
             )
             .await;
@@ -89,6 +91,21 @@ pub async fn serve_https(
     );
 }
 
+/// Memory per connection is bounded on both directions:
+/// - reading: the HTTP/1 read buffer is capped by `max_buf_size`
+///   (`limits.max_header_bytes`; an oversized head gets 431 and a close),
+///   HTTP/2 header lists by `max_header_list_size`, bodies by
+///   `limits.max_body_bytes` (see `body.rs`); slow heads by
+///   `header_read_timeout`, slow bodies by `limits.body_read_timeout_ms`.
+/// - writing (a client that never reads its responses): hyper serves an
+///   HTTP/1 connection one request at a time and does not read the next
+///   request while a response is still queued, so at most one response
+///   (plus hyper's write buffer) is held; once the client's TCP window and
+///   our socket send buffer are full, writes pend and nothing more is read
+///   or allocated. On HTTP/2 the same holds per stream through flow-control
+///   windows, with at most `limits.max_concurrent_streams` streams. Such a
+///   connection still costs one `max_connections` slot until the client
+///   goes away or shutdown's grace period ends.
 fn http_builder(app: &App) -> auto::Builder<TokioExecutor> {
     let limits = &app.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -117,6 +134,7 @@ async fn serve_connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     handshake_timeout: Duration,
+    first_bytes_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
@@ -153,7 +171,8 @@ async fn serve_connection(
         let info = info.clone();
         async move { Ok::<_, Infallible>(super::handler::handle(app, info, req).await) }
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+    let io = FirstBytesDeadline::new(tls_stream, first_bytes_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = *shutdown.borrow();
     if closing {
@@ -174,5 +193,109 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// The first request's bytes must start arriving within the header read
+/// timeout. hyper-util's auto builder first reads enough bytes to tell
+/// HTTP/1 from HTTP/2 and applies no timer while doing so, so without this
+/// a client could finish the TLS handshake, send nothing, and hold a
+/// connection slot forever. Once the bytes read show HTTP/1 or a whole
+/// HTTP/2 preface the deadline is dropped: hyper's `header_read_timeout` (HTTP/1) and
+/// keep-alive pings (HTTP/2) take over.
+struct FirstBytesDeadline<S> {
+    inner: S,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    seen: usize,
+}
+
+/// The HTTP/2 connection preface, what version detection looks for.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+impl<S> FirstBytesDeadline<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        FirstBytesDeadline {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            seen: 0,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstBytesDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        let before = buf.filled().len();
+        let result = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Some(deadline) = this.deadline.as_mut() {
+            match result {
+                Poll::Ready(Ok(())) => {
+                    let new = &buf.filled()[before..];
+                    let at = this.seen.min(PREFACE.len());
+                    let end = (at + new.len()).min(PREFACE.len());
+                    let h2_so_far = new[..end - at] == PREFACE[at..end];
+                    this.seen += new.len();
+                    // HTTP/1 (not the preface), a whole preface, or EOF:
+                    // version detection is over; hyper's timers take over.
+                    if !h2_so_far || this.seen >= PREFACE.len() || new.is_empty() {
+                        this.deadline = None;
+                    }
+                }
+                Poll::Ready(Err(_)) => this.deadline = None,
+                Poll::Pending => {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        ::metrics::counter!("bwgate_connections_rejected_total", "reason" => "first_request_timeout")
+                            .increment(1);
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no request within the header read timeout",
+                        )));
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstBytesDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -8,6 +8,7 @@ mod conformance;
 mod email;
 mod flowthrough;
 mod lifecycle;
+mod limits;
 mod load;
 mod metrics;
 mod mtls;
