@@ -8,41 +8,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::flowthrough::{add_user, demo, document, post, subscriber, wait_status, Demo};
 use crate::harness::Server;
 
 const PARTNER_ADMIN: &str = "partner-admin@demo.bwgate.example";
 
-/// Plain HTTP/1.0 request on the admin listener: (status, body).
 async fn admin(addr: SocketAddr, method: &str, path: &str, ct: &str, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("admin connect");
-    s.write_all(
-        format!(
-            "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    (status, body)
+    crate::harness::admin_request(addr, method, path, Some(ct), body).await
 }
 
 async fn admin_json(server: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
