@@ -208,9 +208,13 @@ if [[ -n $NGINX ]]; then
     stop_server
 fi
 
-# (c) bwgate, embedded defaults (SQLite, synchronous = FULL), demo template
+# (c) bwgate, embedded defaults (SQLite, synchronous = FULL), demo template.
+# The per-AS rate limit is off: the load tool is one AS sending far more than
+# any real one, and the point is what the gateway itself can do.
+export BWGATE__LIMITS__RATE_PER_SEC=0
 start_server bwgate "$PORT_C" "$WORK/bwgate.log" "$BIN" serve --listen "127.0.0.1:$PORT_C" \
-    --admin-listen "127.0.0.1:$PORT_ADMIN" --data-dir "$WORK/data" --certs-dir "$CERTS" --log-level warn
+    --admin-listen "127.0.0.1:$PORT_ADMIN" --portal-listen 127.0.0.1:0 --data-dir "$WORK/data" \
+    --certs-dir "$CERTS" --log-level warn
 wait_ready "$PORT_C" "$SERVER_PID" "$WORK/data/demo-template.json" ||
     { echo "bench: bwgate did not start: $(cat "$WORK/bwgate.log")" >&2; exit 1; }
 measure c "$(jstr "$WORK/data/demo-template.json" provisioningUrl)" --demo "$WORK/data/demo-template.json"
@@ -223,7 +227,7 @@ stop_server
 if [[ ${BENCH_DIAG:-1} == 1 ]]; then
     BWGATE__STORE__SQLITE_SYNCHRONOUS=normal start_server bwgate-normal "$PORT_C" "$WORK/bwgate-normal.log" \
         "$BIN" serve --listen "127.0.0.1:$PORT_C" --admin-listen "127.0.0.1:$PORT_ADMIN" \
-        --data-dir "$WORK/data-normal" --certs-dir "$CERTS" --log-level warn
+        --portal-listen 127.0.0.1:0 --data-dir "$WORK/data-normal" --certs-dir "$CERTS" --log-level warn
     if wait_ready "$PORT_C" "$SERVER_PID" "$WORK/data-normal/demo-template.json"; then
         measure_short n "$(jstr "$WORK/data-normal/demo-template.json" provisioningUrl)" \
             --demo "$WORK/data-normal/demo-template.json"

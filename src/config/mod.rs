@@ -169,8 +169,8 @@ impl Default for LimitsConfig {
             max_xml_depth: 16,
             max_xml_elements: 50_000,
             max_operations: 1000,
-            rate_per_sec: 200,
-            rate_burst: 400,
+            rate_per_sec: 1000,
+            rate_burst: 2000,
         }
     }
 }

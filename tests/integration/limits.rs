@@ -279,7 +279,7 @@ async fn slow_heads_and_idle_connections_are_cut_off() {
     }
     assert!(cut, "slow head must be cut off");
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
     );
@@ -293,11 +293,11 @@ async fn slow_heads_and_idle_connections_are_cut_off() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     let idle = Instant::now();
     assert!(
-        closed_within(&mut s, Duration::from_secs(4)).await,
+        closed_within(&mut s, Duration::from_secs(6)).await,
         "idle connection closed"
     );
     assert!(
-        idle.elapsed() >= Duration::from_millis(300),
+        idle.elapsed() >= Duration::from_millis(100),
         "{:?}",
         idle.elapsed()
     );
@@ -305,7 +305,7 @@ async fn slow_heads_and_idle_connections_are_cut_off() {
     // A connection that never sends a first request is closed as well.
     let mut s = server.raw_tls().await;
     assert!(
-        closed_within(&mut s, Duration::from_secs(4)).await,
+        closed_within(&mut s, Duration::from_secs(6)).await,
         "silent connection closed"
     );
 
@@ -314,7 +314,7 @@ async fn slow_heads_and_idle_connections_are_cut_off() {
     let mut s = server.raw_tls().await;
     s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     assert!(
-        closed_within(&mut s, Duration::from_secs(4)).await,
+        closed_within(&mut s, Duration::from_secs(6)).await,
         "stalled preface closed"
     );
     assert!(
@@ -335,17 +335,25 @@ async fn slow_heads_and_idle_connections_are_cut_off() {
         d.path, d.auth
     );
     s.write_all(req.as_bytes()).await.unwrap();
+    // Read while dribbling, and stop sending once the answer arrives: bytes
+    // sent after the server closed would make it reset the connection, and a
+    // reset discards the unread 408.
+    let (mut reader, mut writer) = tokio::io::split(s);
     let dribble = async {
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if s.write_all(b" ").await.is_err() {
+            if writer.write_all(b" ").await.is_err() {
                 break;
             }
         }
+        std::future::pending::<()>().await;
     };
-    // Dribble for at most 2 s while the answer is expected after ~0.5 s.
-    let _ = tokio::time::timeout(Duration::from_secs(2), dribble).await;
-    let text = read_response(&mut s).await;
+    let mut first = [0u8; 1];
+    tokio::select! {
+        _ = dribble => unreachable!(),
+        n = reader.read_exact(&mut first) => { n.expect("an answer"); }
+    }
+    let text = format!("{}{}", first[0] as char, read_response(&mut reader).await);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("<errorCode>9023</errorCode>"), "{text}");
 }
