@@ -12,4 +12,11 @@ pub mod subscriber;
 pub mod template;
 
 pub use error_code::ErrorCode;
+
+/// Now as unix milliseconds: the unit of every stored and sent timestamp.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 pub use template::{Cluster, CustomerTemplate, Package, Partner, TemplateSettings};

@@ -69,38 +69,32 @@ async fn dispatch(
 ) -> Result<Response<ResponseBody>, WireError> {
     let (parts, body) = req.into_parts();
     let limits = &app.config.limits;
-    if let Route::FlowThrough { provisioning_id } = route {
-        // Before any parsing or authentication: a flooding caller costs a
-        // map lookup. The body is still drained (bounded in size and time)
-        // so the 429 reaches an HTTP/1.1 client instead of a reset.
-        if let Err(retry_after) = rate_limit(app, conn, provisioning_id) {
-            if has_body(&parts.headers) {
-                let _ = read_body(
-                    &parts.headers,
-                    body,
-                    limits.max_body_bytes,
-                    Duration::from_millis(limits.body_read_timeout_ms),
-                )
-                .await;
-            }
-            return Err(WireError::with_detail(
-                ErrorCode::RateLimited,
-                format!("Retry after {retry_after} s."),
-            )
-            .retry_after(retry_after));
-        }
-    }
-    let body: Bytes = if has_body(&parts.headers) {
+    // Decided before any parsing or authentication: a flooding caller costs
+    // a map lookup. The answer waits for the (bounded) body read below so
+    // that a 429 reaches an HTTP/1.1 client instead of a reset.
+    let limited = match route {
+        Route::FlowThrough { provisioning_id } => rate_limit(app, conn, provisioning_id).err(),
+        _ => None,
+    };
+    let body = if has_body(&parts.headers) {
         read_body(
             &parts.headers,
             body,
             limits.max_body_bytes,
             Duration::from_millis(limits.body_read_timeout_ms),
         )
-        .await?
+        .await
     } else {
-        Bytes::new()
+        Ok(Bytes::new())
     };
+    if let Some(retry_after) = limited {
+        return Err(WireError::with_detail(
+            ErrorCode::RateLimited,
+            format!("Retry after {retry_after} s."),
+        )
+        .retry_after(retry_after));
+    }
+    let body: Bytes = body?;
     match route {
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
         Route::PortalHome => Ok(super::portal::home()),

@@ -6,7 +6,6 @@ pub mod credentials;
 pub mod worker;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use tokio::sync::Notify;
@@ -19,12 +18,7 @@ use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, SharedStore, Sto
 
 pub use credentials::CredentialCache;
 
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::domain::now_millis;
 
 /// Shared provisioning state: hot template index, verified credentials,
 /// and a wake-up for the delivery worker.

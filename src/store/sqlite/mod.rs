@@ -48,7 +48,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -233,12 +233,7 @@ fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> 
     Ok(conn)
 }
 
-/// Now as unix milliseconds (the schema's timestamp unit).
-pub(crate) fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use crate::domain::now_millis;
 
 /// rusqlite errors keep SQLite's message. Values that cannot be decoded
 /// from a column are `Corrupt`, everything else `Database`.
