@@ -73,6 +73,7 @@ pub fn run(config: Config) -> Result<(), ServeError> {
 pub async fn run_async(config: Config) -> Result<(), ServeError> {
     // First: anything recorded before the recorder exists is lost.
     let metrics = crate::telemetry::metrics_handle();
+    let mut signals = ShutdownSignals::install()?;
     let config = Arc::new(config);
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
@@ -201,7 +202,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     );
     tracing::info!(%https_addr, %admin_addr, %portal_addr, store = store.backend_name(), "bwgate started");
 
-    let signal = shutdown_signal().await;
+    let signal = signals.recv().await;
     tracing::info!(signal, "shutdown requested: draining");
     app.start_draining();
     let _ = stop_tx.send(true);
@@ -215,7 +216,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         drained = tokio::time::timeout(grace, tracker.wait()) => if drained.is_err() {
             tracing::warn!(open = tracker.len(), grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
         },
-        sig = shutdown_signal() => {
+        sig = signals.recv() => {
             tracing::warn!(signal = sig, "second signal: stopping without waiting");
         }
     }
@@ -370,18 +371,33 @@ fn print_banner(
 }
 
 /// Resolves with the name of the first SIGTERM or SIGINT.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; using Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+/// SIGTERM and SIGINT, listened for from the start: installed before the
+/// listen file announces readiness, so an early signal still drains instead
+/// of killing the process with the default action.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self, ServeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let io = |source| ServeError::Io {
+            what: "installing signal handlers",
+            path: PathBuf::new(),
+            source,
+        };
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).map_err(io)?,
+            int: signal(SignalKind::interrupt()).map_err(io)?,
+        })
+    }
+
+    /// Resolves with the name of the next SIGTERM or SIGINT.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
