@@ -170,10 +170,33 @@ impl ApprovalLinks {
         format!("{}/orgs/approve?token={token}", self.portal_base)
     }
 
-    /// The dedupe key: one notification per (org, partner) per window.
+    /// Prefix of the dedupe keys of every approval email about `org_id`
+    /// (any partner). Ids are escaped (`%` → `%25`, `:` → `%3A`) so one
+    /// (org, partner) pair never reads as another.
+    pub fn org_key_prefix(org_id: &str) -> String {
+        format!("org-approval:{}:", key_part(org_id))
+    }
+
+    /// Prefix of the dedupe keys of the approval emails for (org, partner).
+    pub fn key_prefix(org_id: &str, partner_id: &str) -> String {
+        format!("{}{}:", Self::org_key_prefix(org_id), key_part(partner_id))
+    }
+
+    /// The dedupe key of an approval email queued at `now`: the pair's
+    /// prefix and the time. The window is not in the key: the store looks
+    /// up when the pair's last email was queued ([`Self::may_notify`]).
     pub fn dedupe_key(&self, org_id: &str, partner_id: &str, now: i64) -> String {
-        let window = now / self.notify_window_ms.max(1);
-        format!("org-approval:{org_id}:{partner_id}:{window}")
+        format!("{}{now}", Self::key_prefix(org_id, partner_id))
+    }
+
+    /// Sliding window: a new notification for (org, partner) may go out
+    /// when none was queued before, or the last one was queued at least
+    /// `notify_window_ms` ago (a clock that went back counts as inside).
+    pub fn may_notify(&self, last_queued_at: Option<i64>, now: i64) -> bool {
+        match last_queued_at {
+            None => true,
+            Some(last) => now.saturating_sub(last) >= self.notify_window_ms,
+        }
     }
 
     /// The `OrgAttachApproval` email (`None` without recipients).
@@ -220,6 +243,11 @@ approve the request</a></p><p>If you do not recognize this request, ignore this 
             dedupe_key: Some(self.dedupe_key(req.org_id, req.partner_id, now)),
         })
     }
+}
+
+/// One id inside a dedupe key: `%` and `:` escaped.
+fn key_part(id: &str) -> String {
+    id.replace('%', "%25").replace(':', "%3A")
 }
 
 #[cfg(test)]
@@ -271,14 +299,31 @@ mod tests {
             notify_window_ms: 1000,
             token_ttl_ms: 10_000,
         };
-        assert_eq!(
-            links.dedupe_key("o", "p", 100),
-            links.dedupe_key("o", "p", 999)
-        );
-        assert_ne!(
+        // A sliding window from the last notification, not fixed buckets:
+        // 999 and 1000 lie in different buckets of 1000 but one second
+        // apart, so the second is inside the window.
+        assert!(links.may_notify(None, 999));
+        assert!(!links.may_notify(Some(999), 1000));
+        assert!(!links.may_notify(Some(999), 999 + 999));
+        assert!(links.may_notify(Some(999), 999 + 1000));
+        assert!(links.may_notify(Some(999), 999 + 1001));
+        assert!(!links.may_notify(Some(5_000), 10), "a clock that went back");
+        // Each queued email has its own key under the pair's prefix.
+        let (k1, k2) = (
             links.dedupe_key("o", "p", 999),
-            links.dedupe_key("o", "p", 1000)
+            links.dedupe_key("o", "p", 2000),
         );
+        assert_ne!(k1, k2);
+        let prefix = ApprovalLinks::key_prefix("o", "p");
+        assert!(k1.starts_with(&prefix) && k2.starts_with(&prefix));
+        assert!(prefix.starts_with(&ApprovalLinks::org_key_prefix("o")));
+        // Ids with ':' cannot make one pair look like another.
+        assert_ne!(
+            ApprovalLinks::key_prefix("a:b", "c"),
+            ApprovalLinks::key_prefix("a", "b:c")
+        );
+        assert!(!ApprovalLinks::key_prefix("a", "b:c")
+            .starts_with(&ApprovalLinks::org_key_prefix("a:b")));
         let to = vec!["a@x.example".to_string()];
         let m = links
             .message(

@@ -55,6 +55,31 @@ pub(crate) fn enqueue_email(
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
+/// When the newest email of `kind` whose dedupe key starts with `prefix`
+/// (which ends with `:`) was queued; `None` if there is none. A range scan
+/// of the dedupe-key index.
+pub(crate) fn last_enqueued_with_key_prefix(
+    conn: &Connection,
+    kind: EmailKind,
+    prefix: &str,
+) -> Result<Option<i64>, StoreError> {
+    let Some(stem) = prefix.strip_suffix(':') else {
+        return Err(StoreError::Database(format!(
+            "dedupe key prefix '{prefix}' must end with ':'"
+        )));
+    };
+    // Every key starting with `stem:` sorts in [`stem:`, `stem;`).
+    let upper = format!("{stem};");
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(created_at) FROM emails
+             WHERE dedupe_key >= ?1 AND dedupe_key < ?2 AND kind = ?3",
+        )?
+        .query_row(params![prefix, upper, kind.as_str()], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?)
+}
+
 pub(super) fn due_emails(
     conn: &Connection,
     now: i64,

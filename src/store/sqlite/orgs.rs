@@ -280,7 +280,7 @@ pub(super) fn report(conn: &Connection, id: &str) -> Result<Option<ExistingOrgRe
     let Some(organization) = existing_org(conn, id)? else {
         return Ok(None);
     };
-    let prefix = format!("org-approval:{id}:");
+    let prefix = crate::orgs::ApprovalLinks::org_key_prefix(id);
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM emails WHERE kind = ?1 AND substr(dedupe_key, 1, length(?2)) = ?2
          ORDER BY id DESC",

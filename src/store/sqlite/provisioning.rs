@@ -438,18 +438,29 @@ impl OpContext<'_> {
             AttachDecision::NeedsApproval { notify, .. } => {
                 let settings = &template.settings;
                 if let Some(links) = &self.batch.approvals {
-                    let msg = links.message(
-                        &crate::orgs::ApprovalRequest {
-                            org_id: &org.id,
-                            org_name: &org.name,
-                            partner_id: &template.partner_id,
-                            partner_admin_email: settings.partner_admin_email.as_deref(),
-                            partner_admin_name: settings.partner_admin_name.as_deref(),
-                            to: &notify,
-                        },
-                        self.batch.now,
-                    );
-                    self.deferred_emails.extend(msg);
+                    // At most one notification per (org, partner) per
+                    // window, counted from the last one queued.
+                    let prefix =
+                        crate::orgs::ApprovalLinks::key_prefix(&org.id, &template.partner_id);
+                    let last = super::email::last_enqueued_with_key_prefix(
+                        self.conn,
+                        crate::notify::EmailKind::OrgAttachApproval,
+                        &prefix,
+                    )?;
+                    let msg = links.may_notify(last, self.batch.now).then(|| {
+                        links.message(
+                            &crate::orgs::ApprovalRequest {
+                                org_id: &org.id,
+                                org_name: &org.name,
+                                partner_id: &template.partner_id,
+                                partner_admin_email: settings.partner_admin_email.as_deref(),
+                                partner_admin_name: settings.partner_admin_name.as_deref(),
+                                to: &notify,
+                            },
+                            self.batch.now,
+                        )
+                    });
+                    self.deferred_emails.extend(msg.flatten());
                 }
                 let admin = settings
                     .partner_admin_email

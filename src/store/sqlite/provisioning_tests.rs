@@ -1780,3 +1780,92 @@ async fn a_2017_keeps_its_email_through_the_rollback_once_per_window() {
         2
     );
 }
+
+/// The notification window slides from the last approval email of the
+/// (org, partner) pair: two retries a second apart never both notify, even
+/// across a multiple of the window (the old fixed buckets did).
+#[tokio::test]
+async fn approval_notifications_use_a_sliding_window_from_the_last_email() {
+    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    let f = fixture().await;
+    let t = template(&f.store, "t1", true, true).await;
+    f.store
+        .upsert_existing_orgs(vec![ExistingOrganization {
+            id: "big".into(),
+            name: "Big".into(),
+            user_count: 150,
+            users: vec![
+                OrgUser {
+                    email: "boss@big.example".into(),
+                    is_admin: true,
+                },
+                OrgUser {
+                    email: "ann@big.example".into(),
+                    is_admin: false,
+                },
+            ],
+            verified_domains: vec![],
+            claimed_domains: vec![],
+            licenses: vec![],
+            auth_settings: serde_json::Value::Null,
+            email_suppression: false,
+            branding: None,
+        }])
+        .await
+        .expect("orgs");
+    let window = 86_400_000;
+    let links = approvals(window);
+    let run = |now: i64, tracking: &str| {
+        let mut b = batch(
+            &t,
+            tracking,
+            None,
+            vec![add("ann@bw.example", "ent-big", "g", Some("ann@big.example"))],
+        );
+        b.now = now;
+        b.approvals = Some(links.clone());
+        b
+    };
+    // The first 2017 one second before a multiple of the window...
+    let t0 = (NOW / window + 1) * window - 1_000;
+    let out = f.store.accept(run(t0, "T1")).await.expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017), "{out:?}");
+    assert_eq!(out.emails_enqueued, 1);
+    // ...and its retry one second later, past the multiple: no new email.
+    let out = f.store.accept(run(t0 + 1_000, "T2")).await.expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017));
+    assert_eq!(out.emails_enqueued, 0, "a second after the first");
+    // Just inside the window, counted from the first email: none.
+    let out = f
+        .store
+        .accept(run(t0 + window - 1, "T3"))
+        .await
+        .expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017));
+    assert_eq!(out.emails_enqueued, 0, "at t + window - 1");
+    // Past it: exactly one new email, and the window restarts from it.
+    let out = f
+        .store
+        .accept(run(t0 + window + 1, "T4"))
+        .await
+        .expect("accept");
+    assert_eq!(out.results[0].error_code, Some(2017));
+    assert_eq!(out.emails_enqueued, 1, "at t + window + 1");
+    let out = f
+        .store
+        .accept(run(t0 + window + 2, "T5"))
+        .await
+        .expect("accept");
+    assert_eq!(out.emails_enqueued, 0, "the window restarted");
+    let emails = f
+        .store
+        .existing_org("big")
+        .await
+        .expect("report")
+        .expect("org")
+        .approval_emails;
+    assert_eq!(emails.len(), 2);
+    let mut sent_at: Vec<i64> = emails.iter().map(|e| e.created_at).collect();
+    sent_at.sort();
+    assert_eq!(sent_at, [t0, t0 + window + 1]);
+}
