@@ -4,6 +4,7 @@
 //! `api`, `portal`) translate to `domain` types; only `store` speaks SQL and
 //! only `http` knows hyper.
 
+pub mod activation;
 pub mod app;
 pub mod client;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod flowthrough;
 pub mod http;
 pub mod license;
+pub mod links;
 pub mod load;
 pub mod notify;
 pub mod orgs;

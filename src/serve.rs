@@ -132,13 +132,14 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     write_listen_file(&data_dir, https_addr, admin_addr, portal_addr)?;
     print_banner(&config, https_addr, admin_addr, portal_addr, demo.as_ref());
 
-    let signer = crate::orgs::ApprovalSigner::load_or_create(&data_dir).map_err(|source| {
-        ServeError::Io {
+    let link_signer = Arc::new(crate::links::LinkSigner::load_or_create(&data_dir).map_err(
+        |source| ServeError::Io {
             what: "loading the server secret",
-            path: data_dir.join(crate::orgs::SECRET_FILE),
+            path: data_dir.join(crate::links::SECRET_FILE),
             source,
-        }
-    })?;
+        },
+    )?);
+    let signer = crate::orgs::ApprovalSigner::new(link_signer.clone());
     let portal_base = config
         .server
         .portal_public_url
@@ -146,14 +147,23 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         .unwrap_or_else(|| format!("https://{portal_addr}"))
         .trim_end_matches('/')
         .to_string();
+    let activations = Arc::new(crate::activation::ActivationLinks {
+        signer: link_signer.clone(),
+        portal_base: portal_base.clone(),
+        policy: config.activation.policy(),
+    });
     let approvals = Arc::new(crate::orgs::ApprovalLinks {
         signer,
         portal_base,
         notify_window_ms: (config.orgs.approval_notify_window_secs as i64).saturating_mul(1000),
         token_ttl_ms: (config.orgs.approval_token_ttl_secs as i64).saturating_mul(1000),
     });
-    let provisioning =
-        Provisioning::with_approvals(store.clone(), Some(approvals), Some(mailer.wake_handle()));
+    let provisioning = Provisioning::with_links(
+        store.clone(),
+        Some(approvals),
+        Some(activations),
+        Some(mailer.wake_handle()),
+    );
     let templates = provisioning.load_templates().await?;
     tracing::info!(templates, "customer templates loaded");
     let license_core: Arc<dyn LicenseCore> = LocalLicenseCore::new(store.clone());

@@ -24,6 +24,7 @@ pub struct Config {
     pub demo: DemoConfig,
     pub smtp: SmtpConfig,
     pub orgs: OrgsConfig,
+    pub activation: ActivationConfig,
     pub partners: Vec<PartnerConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub templates: Vec<TemplateConfig>,
@@ -365,6 +366,48 @@ impl Default for OrgsConfig {
         OrgsConfig {
             approval_notify_window_secs: 86_400,
             approval_token_ttl_secs: 14 * 86_400,
+        }
+    }
+}
+
+/// `[activation]`: the activation portal's links and verification codes
+/// (untrusted email, consent to move an account, self-activation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationConfig {
+    /// How long an activation or consent link works.
+    pub link_ttl_secs: u64,
+    /// How long an emailed verification code works.
+    pub code_ttl_secs: u64,
+    /// Wrong codes before the activation locks.
+    pub max_code_attempts: u32,
+    /// How long a locked activation refuses codes and new emails.
+    pub lockout_secs: u64,
+    /// Verification codes one activation link may send.
+    pub max_codes_per_link: u32,
+}
+
+impl Default for ActivationConfig {
+    fn default() -> Self {
+        ActivationConfig {
+            link_ttl_secs: 14 * 86_400,
+            code_ttl_secs: 1_800,
+            max_code_attempts: 5,
+            lockout_secs: 900,
+            max_codes_per_link: 10,
+        }
+    }
+}
+
+impl ActivationConfig {
+    pub fn policy(&self) -> crate::domain::activation::ActivationPolicy {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        crate::domain::activation::ActivationPolicy {
+            link_ttl_ms: ms(self.link_ttl_secs),
+            code_ttl_ms: ms(self.code_ttl_secs),
+            max_code_attempts: self.max_code_attempts,
+            lockout_ms: ms(self.lockout_secs),
+            max_codes: self.max_codes_per_link,
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     log(c, &mut p);
     smtp(c, &mut p);
     orgs(c, &mut p);
+    activation(c, &mut p);
     tenancy(c, &mut p);
     if p.0.is_empty() {
         Ok(())
@@ -229,6 +230,35 @@ fn orgs(c: &Config, p: &mut Problems) {
         (60..=366 * 86_400).contains(&o.approval_token_ttl_secs),
         "orgs.approval_token_ttl_secs",
         "must be between 60 and 31622400 (366 days)",
+    );
+}
+
+fn activation(c: &Config, p: &mut Problems) {
+    let a = &c.activation;
+    p.check(
+        (300..=366 * 86_400).contains(&a.link_ttl_secs),
+        "activation.link_ttl_secs",
+        "must be between 300 and 31622400 (366 days)",
+    );
+    p.check(
+        (60..=86_400).contains(&a.code_ttl_secs),
+        "activation.code_ttl_secs",
+        "must be between 60 and 86400 (one day)",
+    );
+    p.check(
+        (1..=20).contains(&a.max_code_attempts),
+        "activation.max_code_attempts",
+        "must be between 1 and 20",
+    );
+    p.check(
+        (1..=7 * 86_400).contains(&a.lockout_secs),
+        "activation.lockout_secs",
+        "must be between 1 and 604800 (7 days)",
+    );
+    p.check(
+        (1..=100).contains(&a.max_codes_per_link),
+        "activation.max_codes_per_link",
+        "must be between 1 and 100",
     );
 }
 

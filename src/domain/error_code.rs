@@ -36,6 +36,12 @@ pub enum ErrorCode {
     ShuttingDown,
     RequestTimeout,
     PartnerNotAdmin,
+    ActivationLinkInvalid,
+    VerificationCodeInvalid,
+    TooManyAttempts,
+    AdminNotActive,
+    WrongState,
+    NewOrgNotAllowed,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -80,6 +86,12 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::RequestTimeout,
         ErrorCode::PartnerNotAdmin,
+        ErrorCode::ActivationLinkInvalid,
+        ErrorCode::VerificationCodeInvalid,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::AdminNotActive,
+        ErrorCode::WrongState,
+        ErrorCode::NewOrgNotAllowed,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -143,6 +155,42 @@ impl ErrorCode {
                 9024,
                 403,
                 "The partner has no admin role in the organization; it cannot detach it.",
+                false,
+            ),
+            ActivationLinkInvalid => (
+                9025,
+                400,
+                "The activation link is not valid, has expired or was already used.",
+                false,
+            ),
+            VerificationCodeInvalid => (
+                9026,
+                400,
+                "The verification code is wrong or has expired.",
+                false,
+            ),
+            TooManyAttempts => (
+                9027,
+                429,
+                "Too many attempts; wait before trying again.",
+                false,
+            ),
+            AdminNotActive => (
+                9028,
+                409,
+                "The organization's first user (its administrator) must activate first.",
+                false,
+            ),
+            WrongState => (
+                9029,
+                409,
+                "The subscriber is not in a state that allows this action.",
+                false,
+            ),
+            NewOrgNotAllowed => (
+                9030,
+                409,
+                "No organization exists for this enterprise and the template does not create new ones.",
                 false,
             ),
         };

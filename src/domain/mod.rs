@@ -1,6 +1,7 @@
 //! Domain types shared by every face: the error-code table, partners,
 //! clusters and customer templates. Wire formats translate into these.
 
+pub mod activation;
 pub mod credentials;
 pub mod email;
 pub mod error_code;

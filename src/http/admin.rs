@@ -57,6 +57,15 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
     if req.uri().path() == EMAILS_TEST {
         return email_test(app, req).await;
     }
+    if let Some(key) = req
+        .uri()
+        .path()
+        .strip_prefix(SUBSCRIBERS_PREFIX)
+        .and_then(|rest| rest.strip_suffix("/activation"))
+    {
+        let key = key.to_string();
+        return super::admin_activation::retry(app, req, &key).await;
+    }
     let req = match super::admin_orgs::route(app, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
@@ -223,14 +232,47 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
             })
         })
         .collect();
+    // The activation (if any) with its current link, so an operator can
+    // hand it to a user who has no email on record.
+    let activation = match store.activation(&sub.id).await {
+        Ok(view) => view.map(|v| {
+            let url = app.provisioning.activations().map(|l| l.url(&v.activation));
+            serde_json::json!({"activation": v.activation, "activationUrl": url})
+        }),
+        Err(e) => {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"message": e.to_string()}),
+            )
+        }
+    };
     json(
         StatusCode::OK,
-        serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands}),
+        serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands, "activation": activation}),
     )
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+pub(super) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
     text(status, &body.to_string(), "application/json")
+}
+
+/// Reads a bounded JSON body: `Ok(None)` when it is empty, `Err` a message
+/// naming what is wrong.
+pub(super) async fn read_json_body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<Option<T>, String> {
+    let (parts, body) = req.into_parts();
+    let bytes = super::body::read_body(&parts.headers, body, max_bytes, timeout)
+        .await
+        .map_err(|e| e.summary().to_string())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the body is not the expected JSON: {e}"))
 }
 
 fn text(status: StatusCode, body: &str, content_type: &'static str) -> Response<ResponseBody> {

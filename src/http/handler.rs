@@ -102,6 +102,9 @@ async fn dispatch(
             Ok(super::org_approval::page(app, parts.uri.query(), tracking_id).await)
         }
         Route::OrgApprove => Ok(super::org_approval::approve(app, &body, tracking_id).await),
+        Route::Activation(page) => {
+            Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
+        }
         Route::FlowThrough { provisioning_id } => {
             super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
         }

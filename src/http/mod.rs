@@ -2,7 +2,9 @@
 //! limits, error mapping) and the plain ops listener. Only this module
 //! knows hyper; handlers translate to domain calls.
 
+pub mod activation;
 pub mod admin;
+pub mod admin_activation;
 pub mod admin_orgs;
 pub mod body;
 pub mod error;

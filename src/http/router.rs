@@ -3,6 +3,7 @@
 
 use hyper::Method;
 
+use super::activation::ActivationPage;
 use super::error::ErrorFormat;
 use super::Face;
 
@@ -16,6 +17,8 @@ pub enum Route {
     OrgApprovalPage,
     /// `POST /orgs/approve` (form `token`) on the portal: approve.
     OrgApprove,
+    /// The activation portal's pages (`/activate…`, `/consent`).
+    Activation(ActivationPage),
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
     FlowThrough {
         provisioning_id: String,
@@ -34,6 +37,7 @@ impl Route {
             Route::PortalHome => "portal:/",
             Route::OrgApprovalPage => "portal:/orgs/approve",
             Route::OrgApprove => "portal:POST /orgs/approve",
+            Route::Activation(page) => page.label(),
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
@@ -69,6 +73,28 @@ fn portal_route(method: &Method, path: &str) -> Route {
         ("/orgs/approve", &Method::GET | &Method::HEAD) => Route::OrgApprovalPage,
         ("/orgs/approve", &Method::POST) => Route::OrgApprove,
         ("/orgs/approve", _) => Route::MethodNotAllowed {
+            allow: "GET, HEAD, POST",
+            format: ErrorFormat::Html,
+        },
+        ("/activate", &Method::GET | &Method::HEAD) => Route::Activation(ActivationPage::Show),
+        ("/activate/email", &Method::POST) => Route::Activation(ActivationPage::SubmitEmail),
+        ("/activate/verify", &Method::GET | &Method::HEAD) => {
+            Route::Activation(ActivationPage::ConfirmLink)
+        }
+        ("/activate/verify", &Method::POST) => Route::Activation(ActivationPage::Verify),
+        ("/consent", &Method::GET | &Method::HEAD) => {
+            Route::Activation(ActivationPage::ConsentPage)
+        }
+        ("/consent", &Method::POST) => Route::Activation(ActivationPage::Consent),
+        ("/activate", _) => Route::MethodNotAllowed {
+            allow: "GET, HEAD",
+            format: ErrorFormat::Html,
+        },
+        ("/activate/email", _) => Route::MethodNotAllowed {
+            allow: "POST",
+            format: ErrorFormat::Html,
+        },
+        ("/activate/verify" | "/consent", _) => Route::MethodNotAllowed {
             allow: "GET, HEAD, POST",
             format: ErrorFormat::Html,
         },

@@ -1,33 +1,23 @@
-//! Existing organizations: approval tokens for org attach (HMAC-SHA256 over
-//! org id, partner id and expiry with a server secret), the approval email,
+//! Existing organizations: approval tokens for org attach (signed links over
+//! org id, partner id and expiry, see `links`), the approval email,
 //! and the import formats of `/admin/v1/organizations` (JSON and CSV). The
 //! attach rules themselves are `domain::organization`'s; the store applies
 //! them inside the flow-through transaction.
 
 pub mod import;
 
-use std::io::Write;
-use std::path::Path;
+use std::sync::Arc;
 
-use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
+use crate::links::{LinkError, LinkSigner};
 use crate::notify::{EmailKind, EmailMessage};
 
-/// File under `data_dir` holding the server secret (32 random bytes, 0600).
-pub const SECRET_FILE: &str = "secret.key";
+/// The purpose signed into approval tokens.
+const PURPOSE: &str = "org-approval";
 
-/// Signs and checks approval tokens.
+/// Signs and checks approval tokens (org id, partner id, expiry).
+#[derive(Debug, Clone)]
 pub struct ApprovalSigner {
-    key: hmac::Key,
-}
-
-impl std::fmt::Debug for ApprovalSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApprovalSigner(..)")
-    }
+    links: Arc<LinkSigner>,
 }
 
 /// What a valid token says.
@@ -52,86 +42,34 @@ pub enum TokenError {
 }
 
 impl ApprovalSigner {
+    pub fn new(links: Arc<LinkSigner>) -> ApprovalSigner {
+        ApprovalSigner { links }
+    }
+
     pub fn from_secret(secret: &[u8]) -> ApprovalSigner {
-        ApprovalSigner {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-        }
+        Self::new(Arc::new(LinkSigner::from_secret(secret)))
     }
 
-    /// Loads `{data_dir}/secret.key`, creating it (0600) on first use.
-    pub fn load_or_create(data_dir: &Path) -> std::io::Result<ApprovalSigner> {
-        let path = data_dir.join(SECRET_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(Self::from_secret(&bytes)),
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is shorter than 32 bytes", path.display()),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let mut secret = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut secret)
-            .map_err(|_| std::io::Error::other("system random generator failed"))?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
-            Ok(mut f) => {
-                f.write_all(&secret)?;
-                f.sync_all()?;
-                Ok(Self::from_secret(&secret))
-            }
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::from_secret_file(&path)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn from_secret_file(path: &Path) -> std::io::Result<ApprovalSigner> {
-        Ok(Self::from_secret(&std::fs::read(path)?))
-    }
-
-    fn payload(org_id: &str, partner_id: &str, expires_at: i64) -> String {
-        serde_json::json!([org_id, partner_id, expires_at]).to_string()
-    }
-
-    /// `base64url(payload).base64url(mac)`.
     pub fn issue(&self, org_id: &str, partner_id: &str, expires_at: i64) -> String {
-        let payload = Self::payload(org_id, partner_id, expires_at);
-        let tag = hmac::sign(&self.key, payload.as_bytes());
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-            URL_SAFE_NO_PAD.encode(tag.as_ref())
-        )
+        self.links.issue(PURPOSE, &[org_id, partner_id], expires_at)
     }
 
-    /// Checks the MAC (constant time) and the expiry.
+    /// Checks the MAC (constant time), the purpose and the expiry.
     pub fn verify(&self, token: &str, now: i64) -> Result<ApprovalClaim, TokenError> {
-        let (p, s) = token.trim().split_once('.').ok_or(TokenError::Invalid)?;
-        let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Invalid)?;
-        hmac::verify(&self.key, &payload, &tag).map_err(|_| TokenError::Invalid)?;
-        let (org_id, partner_id, expires_at): (String, String, i64) =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
-        if now >= expires_at {
-            return Err(TokenError::Expired);
-        }
+        let link = self
+            .links
+            .verify(PURPOSE, token, now)
+            .map_err(|e| match e {
+                LinkError::Invalid => TokenError::Invalid,
+                LinkError::Expired => TokenError::Expired,
+            })?;
+        let [org_id, partner_id]: [String; 2] =
+            link.fields.try_into().map_err(|_| TokenError::Invalid)?;
         Ok(ApprovalClaim {
             org_id,
             partner_id,
-            expires_at,
-            signature: URL_SAFE_NO_PAD.encode(&tag),
+            expires_at: link.expires_at,
+            signature: link.signature,
         })
     }
 }
@@ -263,32 +201,9 @@ mod tests {
         assert_eq!(s.verify(&t, 1_000), Err(TokenError::Expired));
         let other = ApprovalSigner::from_secret(&[8u8; 32]);
         assert_eq!(other.verify(&t, 0), Err(TokenError::Invalid));
-        // Another payload with the original MAC.
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"["org-2","p-1",1000]"#);
-        let mac = t.split_once('.').unwrap().1;
-        assert_eq!(
-            s.verify(&format!("{forged_payload}.{mac}"), 0),
-            Err(TokenError::Invalid)
-        );
-        assert_eq!(s.verify("garbage", 0), Err(TokenError::Invalid));
-    }
-
-    #[test]
-    fn secret_file_is_created_once_with_0600() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = ApprovalSigner::load_or_create(dir.path()).unwrap();
-        let b = ApprovalSigner::load_or_create(dir.path()).unwrap();
-        let t = a.issue("o", "p", 10);
-        assert!(b.verify(&t, 0).is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        // A token of the same key for another purpose is not an approval.
+        let activation = LinkSigner::from_secret(&[7u8; 32]).issue("activation", &["o", "p"], 9);
+        assert_eq!(s.verify(&activation, 0), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use crate::activation::ActivationLinks;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::CustomerTemplate;
 use crate::flowthrough::ParsedRequest;
@@ -30,20 +31,24 @@ pub struct Provisioning {
     pub outbox_ready: Arc<Notify>,
     /// Org-attach approval links (None: 2017 without a notification).
     approvals: Option<Arc<ApprovalLinks>>,
+    /// Activation and consent links (None: pending users get no email).
+    activations: Option<Arc<ActivationLinks>>,
     /// The mailer's wake-up, signalled after an acceptance wrote emails.
     mail_wake: Option<Arc<Notify>>,
 }
 
 impl Provisioning {
     pub fn new(store: SharedStore) -> Arc<Provisioning> {
-        Self::with_approvals(store, None, None)
+        Self::with_links(store, None, None, None)
     }
 
-    /// With org-attach approval requests: links signed by `approvals`, and
-    /// the mailer woken through `mail_wake` after they are written.
-    pub fn with_approvals(
+    /// With org-attach approval requests (`approvals`) and activation
+    /// emails (`activations`), and the mailer woken through `mail_wake`
+    /// after an acceptance wrote emails.
+    pub fn with_links(
         store: SharedStore,
         approvals: Option<Arc<ApprovalLinks>>,
+        activations: Option<Arc<ActivationLinks>>,
         mail_wake: Option<Arc<Notify>>,
     ) -> Arc<Provisioning> {
         Arc::new(Provisioning {
@@ -52,6 +57,7 @@ impl Provisioning {
             credentials: CredentialCache::new(),
             outbox_ready: Arc::new(Notify::new()),
             approvals,
+            activations,
             mail_wake,
         })
     }
@@ -71,6 +77,23 @@ impl Provisioning {
     /// The approval links (the portal verifies tokens with its signer).
     pub fn approvals(&self) -> Option<&Arc<ApprovalLinks>> {
         self.approvals.as_ref()
+    }
+
+    /// The activation links (the portal verifies tokens with them).
+    pub fn activations(&self) -> Option<&Arc<ActivationLinks>> {
+        self.activations.as_ref()
+    }
+
+    /// Wakes the workers after a write outside `accept` (portal, admin).
+    pub fn wake(&self, commands_written: usize, emails_enqueued: usize) {
+        if commands_written > 0 {
+            self.outbox_ready.notify_one();
+        }
+        if emails_enqueued > 0 {
+            if let Some(wake) = &self.mail_wake {
+                wake.notify_one();
+            }
+        }
     }
 
     /// Loads every template into the index (at start).
@@ -139,16 +162,10 @@ impl Provisioning {
                 invalid,
                 sent_user_ids: sent_ids,
                 approvals: self.approvals.clone(),
+                activations: self.activations.clone(),
             })
             .await?;
-        if outcome.commands_written > 0 {
-            self.outbox_ready.notify_one();
-        }
-        if outcome.emails_enqueued > 0 {
-            if let Some(wake) = &self.mail_wake {
-                wake.notify_one();
-            }
-        }
+        self.wake(outcome.commands_written, outcome.emails_enqueued);
         Ok(outcome)
     }
 }

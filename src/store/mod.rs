@@ -80,6 +80,9 @@ pub struct AcceptBatch {
     /// How to write org-attach approval requests (link base, token signer,
     /// notification window). `None`: a 2017 sends no notification.
     pub approvals: Option<Arc<crate::orgs::ApprovalLinks>>,
+    /// How to write activation and consent links for new pending
+    /// subscribers. `None`: the activation starts without an email.
+    pub activations: Option<Arc<crate::activation::ActivationLinks>>,
 }
 
 /// The answer for one operation of a document, as stored for replays.
@@ -318,6 +321,60 @@ pub trait Store: Send + Sync + 'static {
         tracking_id: &str,
         now: i64,
     ) -> Result<DetachOutcome, StoreError>;
+
+    // ---- activation portal (untrusted email, consent, self-activation)
+
+    /// A subscriber with its activation, if it has one.
+    async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError>;
+    /// One step of a user on the portal, in one transaction with the
+    /// emails and commands it causes. `Ok(Err(_))` is a refusal; a wrong
+    /// code is still counted (committed) when it is refused.
+    async fn activation_step(
+        &self,
+        step: ActivationStep,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError>;
+    /// An admin's "retry activation": a new link (older ones stop working),
+    /// sent to `email` (or the address on record); for a consent, the
+    /// consent email again.
+    async fn renew_activation(
+        &self,
+        links: Arc<crate::activation::ActivationLinks>,
+        subscriber_id: &str,
+        email: Option<String>,
+        now: i64,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError>;
+}
+
+/// A subscriber and its activation, after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationView {
+    pub subscriber: SubscriberRecord,
+    pub activation: crate::domain::activation::Activation,
+    /// Emails and commands the step wrote (to wake their workers).
+    pub emails_enqueued: usize,
+    pub commands_written: usize,
+}
+
+/// What the user did on the portal, with the link's claim.
+#[derive(Debug, Clone)]
+pub struct ActivationStep {
+    pub links: Arc<crate::activation::ActivationLinks>,
+    pub claim: crate::activation::ActivationClaim,
+    pub action: ActivationAction,
+    /// The portal request's TrackingID (commands' idempotency keys).
+    pub tracking_id: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivationAction {
+    /// An email entered (already syntax-checked): `code` is emailed to it,
+    /// its keyed hash stored.
+    SubmitEmail { email: String, code: String },
+    /// A code typed in (or from the emailed link).
+    VerifyCode { code: String },
+    /// Consent to move the email from the other account.
+    Consent,
 }
 
 /// The link of an existing organization to an enterprise.

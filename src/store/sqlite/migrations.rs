@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0004_orgs",
         sql: include_str!("migrations/0004_orgs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_activation",
+        sql: include_str!("migrations/0005_activation.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

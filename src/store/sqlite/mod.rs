@@ -29,6 +29,7 @@
 //! `enqueue_email(&Connection, ..)` also runs inside other writes, so an
 //! email can commit together with the state change it follows from.
 
+mod activation;
 mod email;
 mod licenses;
 mod migrations;
@@ -40,6 +41,8 @@ mod subscribers;
 mod tenancy;
 mod writer;
 
+#[cfg(test)]
+mod activation_tests;
 #[cfg(test)]
 mod provisioning_tests;
 #[cfg(test)]
@@ -54,16 +57,18 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::activation::ActivationLinks;
 use crate::config::{SqliteSync, StoreConfig};
+use crate::domain::lifecycle::Rejection;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::notify::EmailMessage;
 use crate::orgs::ApprovalClaim;
 use crate::store::{
-    AcceptBatch, AcceptOutcome, ApproveOutcome, DeliveryOutcome, DetachOutcome, EmailFilter,
-    EmailOutcome, EmailRecord, ExistingOrgReport, LicenseEvent, OutboxEntry, OutboxState, Store,
-    StoreError, StoreStats,
+    AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, ApproveOutcome, DeliveryOutcome,
+    DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, LicenseEvent,
+    OutboxEntry, OutboxState, Store, StoreError, StoreStats,
 };
 
 use reader::ReadPool;
@@ -477,6 +482,30 @@ impl Store for SqliteStore {
             tracking_id.to_string(),
         );
         self.write(move |conn| orgs::detach(conn, &p, &k, &t, now))
+            .await
+    }
+
+    async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError> {
+        let id = subscriber_id.to_string();
+        self.read(move |conn| activation::view(conn, &id)).await
+    }
+
+    async fn activation_step(
+        &self,
+        step: ActivationStep,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+        self.write(move |conn| activation::step(conn, &step)).await
+    }
+
+    async fn renew_activation(
+        &self,
+        links: Arc<ActivationLinks>,
+        subscriber_id: &str,
+        email: Option<String>,
+        now: i64,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+        let id = subscriber_id.to_string();
+        self.write(move |conn| activation::renew(conn, &links, &id, email, now))
             .await
     }
 }

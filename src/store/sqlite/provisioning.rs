@@ -6,6 +6,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::activation;
 use super::orgs;
 use super::subscribers::{self, OrgOrigin};
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
@@ -48,6 +49,7 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
             index: *index,
             emitted: 0,
             deferred_emails: Vec::new(),
+            emails: 0,
         };
         exec(conn, SAVEPOINT)?;
         let outcome = op.apply(operation);
@@ -63,6 +65,7 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
             Ok(result) => {
                 exec(conn, RELEASE)?;
                 commands_written += op.emitted;
+                emails_enqueued += op.emails;
                 results.push(result);
             }
             Err(err) => {
@@ -205,6 +208,8 @@ struct OpContext<'a> {
     /// Emails to enqueue after the operation is rolled back (it is refused
     /// but the notification must go out).
     deferred_emails: Vec<EmailMessage>,
+    /// Emails the operation wrote (they stand or fall with it).
+    emails: usize,
 }
 
 /// An existing organization the enterprise's first subscriber attaches to.
@@ -222,7 +227,7 @@ fn new_id() -> String {
 
 /// Whether the license core has been told about the subscriber (so later
 /// changes must follow it there).
-fn sent_to_core(status: SubscriberStatus) -> bool {
+pub(super) fn sent_to_core(status: SubscriberStatus) -> bool {
     matches!(
         status,
         SubscriberStatus::Provisioning
@@ -389,13 +394,31 @@ impl OpContext<'_> {
                     )?;
                 }
                 subscribers::insert_subscriber(self.conn, &record, now)?;
+                if create_org
+                    && (settings.provision_admin_first
+                        || record.status == SubscriberStatus::Provisioning)
+                {
+                    // The first user of a new organization is its admin
+                    // (with "provision admin first" off: whoever activates
+                    // first, see `activation::claim_org_admin`).
+                    if let Some(org_id) = &record.org_id {
+                        activation::claim_org_admin(self.conn, org_id, &record.id)?;
+                    }
+                }
                 if record.status == SubscriberStatus::Provisioning {
                     let command = Command::provision(&record)
                         .ok_or_else(|| incomplete(&record, "organization"))?;
                     self.emit(&key, command)?;
+                } else {
+                    // PendingEmailInput / PendingUserMigration: provisioned
+                    // once the user acts on the portal.
+                    self.emails += activation::start(
+                        self.conn,
+                        &record,
+                        self.batch.activations.as_deref(),
+                        now,
+                    )?;
                 }
-                // PendingEmailInput / PendingUserMigration: provisioned
-                // once the user acts (later issues).
                 Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
             }
             AddDecision::Unchanged { record } => {

@@ -23,18 +23,18 @@ use crate::store::{
 };
 
 /// Fixed clock (unix ms) so due times are deterministic.
-const NOW: i64 = 1_700_000_000_000;
+pub(super) const NOW: i64 = 1_700_000_000_000;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+pub(super) struct Fixture {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) store: Arc<SqliteStore>,
 }
 
 fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
     dir.path().join("bwgate.db")
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(&db_path(&dir), &StoreConfig::default())
@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
 }
 
 /// A stored template (enterprise mode and trusted emails are the knobs).
-async fn template(
+pub(super) async fn template(
     store: &SqliteStore,
     pid: &str,
     enterprise_mode: bool,
@@ -104,7 +104,7 @@ fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) -> NewSubscri
     }
 }
 
-fn add(user: &str, sp: &str, group: &str, email: Option<&str>) -> Operation {
+pub(super) fn add(user: &str, sp: &str, group: &str, email: Option<&str>) -> Operation {
     Operation::AddUser(new_sub(user, sp, group, email))
 }
 
@@ -135,7 +135,7 @@ fn delete(user: &str) -> Operation {
     })
 }
 
-fn batch(
+pub(super) fn batch(
     t: &CustomerTemplate,
     tracking: &str,
     request_id: Option<&str>,
@@ -150,6 +150,7 @@ fn batch(
         invalid: Vec::new(),
         sent_user_ids: Vec::new(),
         approvals: None,
+        activations: None,
     }
 }
 
@@ -165,7 +166,7 @@ async fn accept(
         .expect("accept")
 }
 
-async fn sub(store: &SqliteStore, user: &str) -> SubscriberRecord {
+pub(super) async fn sub(store: &SqliteStore, user: &str) -> SubscriberRecord {
     store
         .subscriber_by_user_id(user)
         .await
@@ -181,7 +182,7 @@ async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
 }
 
 /// Every outbox entry (any state), in seq order.
-async fn outbox(store: &SqliteStore) -> Vec<OutboxEntry> {
+pub(super) async fn outbox(store: &SqliteStore) -> Vec<OutboxEntry> {
     store
         .read(super::outbox::all_entries)
         .await
@@ -211,7 +212,7 @@ fn keys_and_kinds(entries: &[OutboxEntry]) -> Vec<(String, &'static str)> {
 
 /// Every row of the provisioning tables, rendered: equal snapshots mean
 /// nothing was written.
-async fn snapshot(store: &SqliteStore) -> Vec<String> {
+pub(super) async fn snapshot(store: &SqliteStore) -> Vec<String> {
     store
         .read(|c| {
             let mut out = Vec::new();
@@ -223,6 +224,7 @@ async fn snapshot(store: &SqliteStore) -> Vec<String> {
                 "licenses",
                 "license_events",
                 "license_applied",
+                "activations",
             ] {
                 let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;
                 let n = stmt.column_count();
@@ -1820,7 +1822,12 @@ async fn approval_notifications_use_a_sliding_window_from_the_last_email() {
             &t,
             tracking,
             None,
-            vec![add("ann@bw.example", "ent-big", "g", Some("ann@big.example"))],
+            vec![add(
+                "ann@bw.example",
+                "ent-big",
+                "g",
+                Some("ann@big.example"),
+            )],
         );
         b.now = now;
         b.approvals = Some(links.clone());

@@ -1,0 +1,104 @@
+//! Admin listener: "retry activation" for a subscriber waiting for its user
+//! (`pending_email_input`, `pending_email_validation`,
+//! `pending_user_migration`):
+//!
+//! `POST /admin/v1/subscribers/{userId or id}/activation` with an optional
+//! JSON body `{"email": "…"}` issues a new link (older links stop working)
+//! and emails it to that address, else to the address on record; for a
+//! consent (`pending_user_migration`) it resends the consent email. The
+//! answer carries the link, so an operator can also hand it over:
+//! `{"subscriberId","status","activationUrl","linkExpiresAt","emailQueued"}`.
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::admin::{json as json_response, read_json_body};
+use super::ResponseBody;
+use crate::app::App;
+use crate::domain::email::normalize_email;
+use crate::domain::lifecycle::Rejection;
+use crate::domain::ErrorCode;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    email: Option<String>,
+}
+
+pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<ResponseBody> {
+    if req.method() != Method::POST {
+        return refused(&Rejection::new(ErrorCode::MethodNotAllowed, "use POST"));
+    }
+    let body: RetryBody = match read_json_body(req, 16 * 1024, Duration::from_secs(10)).await {
+        Ok(Some(b)) => b,
+        Ok(None) => RetryBody::default(),
+        Err(message) => return refused(&Rejection::new(ErrorCode::InvalidParameterValue, message)),
+    };
+    let email = match body.email.as_deref().map(normalize_email).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            return refused(&Rejection::new(
+                ErrorCode::InvalidEmail,
+                format!("email: {e}"),
+            ))
+        }
+    };
+    let Some(links) = app.provisioning.activations().cloned() else {
+        return refused(&Rejection::new(
+            ErrorCode::WrongState,
+            "activation is not enabled on this server",
+        ));
+    };
+    let found = match app.store.subscriber_by_user_id(key).await {
+        Ok(Some(s)) => Ok(Some(s)),
+        Ok(None) => app.store.subscriber(key).await,
+        Err(e) => Err(e),
+    };
+    let subscriber = match found {
+        Ok(Some(s)) => s,
+        Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let now = crate::provision::now_millis();
+    match app
+        .store
+        .renew_activation(links.clone(), &subscriber.id, email, now)
+        .await
+    {
+        Ok(Ok(view)) => {
+            app.provisioning.wake(0, view.emails_enqueued);
+            tracing::info!(subscriber_id = %view.subscriber.id, emailed = view.emails_enqueued, "activation renewed by an admin");
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "subscriberId": view.subscriber.id,
+                    "status": view.subscriber.status,
+                    "purpose": view.activation.purpose,
+                    "activationUrl": links.url(&view.activation),
+                    "linkExpiresAt": view.activation.link_expires_at,
+                    "emailQueued": view.emails_enqueued > 0,
+                }),
+            )
+        }
+        Ok(Err(r)) => refused(&r),
+        Err(e) => unavailable(&e.to_string()),
+    }
+}
+
+fn refused(r: &Rejection) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(r.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(
+        status,
+        json!({"message": r.message, "errors": [{"errorCode": r.code.code(), "description": r.message}]}),
+    )
+}
+
+fn unavailable(message: &str) -> Response<ResponseBody> {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"message": message, "errors": [{"errorCode": ErrorCode::StorageUnavailable.code(), "description": message}]}),
+    )
+}

@@ -1,0 +1,395 @@
+//! The activation flows in the SQLite store, on real database files:
+//! untrusted email input and verification, attempts and lockout, "provision
+//! admin first", consent to move an email, and an admin's renewal.
+
+use std::sync::Arc;
+
+use super::provisioning_tests::{add, batch, fixture, outbox, snapshot, sub, template, NOW};
+use super::SqliteStore;
+use crate::activation::{ActivationClaim, ActivationLinks};
+use crate::commands::Command;
+use crate::domain::activation::{ActivationPolicy, ActivationPurpose};
+use crate::domain::lifecycle::{Rejection, SubscriberStatus};
+use crate::domain::{CustomerTemplate, ErrorCode};
+use crate::links::LinkSigner;
+use crate::notify::EmailKind;
+use crate::store::{
+    ActivationAction, ActivationStep, ActivationView, DeliveryOutcome, EmailFilter, Store,
+};
+
+fn links() -> Arc<ActivationLinks> {
+    Arc::new(ActivationLinks {
+        signer: Arc::new(LinkSigner::from_secret(&[4u8; 32])),
+        portal_base: "https://portal.example".into(),
+        policy: ActivationPolicy {
+            max_code_attempts: 3,
+            ..ActivationPolicy::default()
+        },
+    })
+}
+
+async fn untrusted(store: &SqliteStore) -> CustomerTemplate {
+    template(store, "untrusted", true, false).await
+}
+
+/// Accepts AddUsers with activation links on.
+async fn add_users(store: &SqliteStore, t: &CustomerTemplate, users: &[(&str, Option<&str>)]) {
+    let ops = users.iter().map(|(u, e)| add(u, "SP1", "G1", *e)).collect();
+    let mut b = batch(t, &format!("T-{}", users[0].0), None, ops);
+    b.activations = Some(links());
+    let out = store.accept(b).await.expect("accept");
+    assert!(
+        out.results.iter().all(|r| r.error_code.is_none()),
+        "{out:?}"
+    );
+}
+
+/// The claim of the subscriber's current link (as the portal reads it).
+async fn claim(store: &SqliteStore, user: &str) -> ActivationClaim {
+    let s = sub(store, user).await;
+    let view = store.activation(&s.id).await.unwrap().expect("activation");
+    let l = links();
+    let url = l.url(&view.activation);
+    l.verify(url.split_once("token=").unwrap().1, NOW)
+        .expect("own link verifies")
+}
+
+async fn step(
+    store: &SqliteStore,
+    claim: &ActivationClaim,
+    action: ActivationAction,
+    now: i64,
+) -> Result<ActivationView, Rejection> {
+    store
+        .activation_step(ActivationStep {
+            links: links(),
+            claim: claim.clone(),
+            action,
+            tracking_id: format!("T-step-{now}"),
+            now,
+        })
+        .await
+        .expect("store")
+}
+
+fn email(e: &str, code: &str) -> ActivationAction {
+    ActivationAction::SubmitEmail {
+        email: e.into(),
+        code: code.into(),
+    }
+}
+
+fn code(c: &str) -> ActivationAction {
+    ActivationAction::VerifyCode { code: c.into() }
+}
+
+async fn mails(store: &SqliteStore, kind: EmailKind) -> Vec<crate::store::EmailRecord> {
+    store
+        .emails(
+            &EmailFilter {
+                subscriber_id: None,
+                kind: Some(kind),
+                state: None,
+            },
+            100,
+        )
+        .await
+        .unwrap()
+}
+
+async fn kinds_for(store: &SqliteStore, subscriber_id: &str) -> Vec<&'static str> {
+    outbox(store)
+        .await
+        .iter()
+        .filter(|e| e.envelope.command.subscriber_id() == Some(subscriber_id))
+        .map(|e| e.envelope.command.kind())
+        .collect()
+}
+
+#[tokio::test]
+async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = untrusted(s).await;
+    add_users(s, &t, &[("u1@acme.example", Some("given@acme.example"))]).await;
+
+    let u1 = sub(s, "u1@acme.example").await;
+    assert_eq!(u1.status, SubscriberStatus::PendingEmailInput);
+    assert!(
+        kinds_for(s, &u1.id).await.is_empty(),
+        "nothing provisioned yet"
+    );
+    // The activation link went to the (untrusted) address from BroadWorks.
+    let sent = mails(s, EmailKind::ActivationLink).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.to, ["given@acme.example"]);
+    assert!(sent[0]
+        .message
+        .text_body
+        .contains("https://portal.example/activate?token="));
+
+    let c = claim(s, "u1@acme.example").await;
+    assert_eq!(c.purpose, ActivationPurpose::EmailInput);
+    // A link with another nonce (an older link) is refused, changing nothing.
+    let before = snapshot(s).await;
+    let stale = ActivationClaim {
+        nonce: "old".into(),
+        ..c.clone()
+    };
+    let err = step(s, &stale, email("me@home.example", "123456"), NOW + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
+    assert_eq!(snapshot(s).await, before);
+
+    // The user enters an address: a code goes there.
+    let v = step(s, &c, email("me@home.example", "123456"), NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        v.subscriber.status,
+        SubscriberStatus::PendingEmailValidation
+    );
+    assert_eq!(
+        v.activation.pending_email.as_deref(),
+        Some("me@home.example")
+    );
+    assert_eq!(v.emails_enqueued, 1);
+    let codes = mails(s, EmailKind::VerificationCode).await;
+    assert_eq!(codes[0].message.to, ["me@home.example"]);
+    assert!(codes[0].message.text_body.contains("123456"));
+    assert!(
+        !codes[0].message.text_body.contains(&v.activation.nonce),
+        "only the signed token travels"
+    );
+
+    // A wrong code counts (committed although refused).
+    let err = step(s, &c, code("000000"), NOW + 3).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::VerificationCodeInvalid);
+    assert!(err.message.contains("2 attempts left"), "{err:?}");
+    let now_state = s.activation(&u1.id).await.unwrap().unwrap();
+    assert_eq!(now_state.activation.code_attempts, 1);
+    assert_eq!(
+        now_state.subscriber.status,
+        SubscriberStatus::PendingEmailValidation
+    );
+
+    // The right code provisions the subscriber with the verified address.
+    let v = step(s, &c, code("123456"), NOW + 4).await.unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(v.subscriber.email.as_deref(), Some("me@home.example"));
+    assert_eq!(v.commands_written, 1);
+    assert!(v.activation.completed_at.is_some());
+    assert_eq!(kinds_for(s, &u1.id).await, ["ProvisionSubscriber"]);
+    let provision = outbox(s).await.into_iter().last().unwrap();
+    match provision.envelope.command {
+        Command::ProvisionSubscriber { email, .. } => {
+            assert_eq!(email.as_deref(), Some("me@home.example"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The link is used up.
+    let before = snapshot(s).await;
+    let err = step(s, &c, code("123456"), NOW + 5).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
+    assert_eq!(snapshot(s).await, before);
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = untrusted(s).await;
+    add_users(s, &t, &[("u1@acme.example", None)]).await;
+    assert!(
+        mails(s, EmailKind::ActivationLink).await.is_empty(),
+        "no address to send the link to"
+    );
+    let c = claim(s, "u1@acme.example").await;
+    step(s, &c, email("me@home.example", "111111"), NOW + 1)
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let err = step(s, &c, code("999999"), NOW + 2 + i).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::VerificationCodeInvalid);
+    }
+    let err = step(s, &c, code("999999"), NOW + 10).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooManyAttempts);
+    assert!(err.message.contains("15 minutes"), "{err:?}");
+    // Locked: the right code and a new email are refused, nothing changes.
+    let before = snapshot(s).await;
+    let err = step(s, &c, code("111111"), NOW + 11).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooManyAttempts);
+    let err = step(s, &c, email("me@home.example", "222222"), NOW + 12)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::TooManyAttempts);
+    assert_eq!(snapshot(s).await, before);
+    // After the lock a new code can be requested and used.
+    let later = NOW + 10 + 15 * 60 * 1000;
+    step(s, &c, email("me@home.example", "333333"), later)
+        .await
+        .unwrap();
+    let v = step(s, &c, code("333333"), later + 1).await.unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+}
+
+#[tokio::test]
+async fn provision_admin_first_holds_other_users_until_the_admin_is_active() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = untrusted(s).await;
+    add_users(s, &t, &[("admin@acme.example", None)]).await;
+    add_users(s, &t, &[("bob@acme.example", None)]).await;
+    let (admin, bob) = (
+        claim(s, "admin@acme.example").await,
+        claim(s, "bob@acme.example").await,
+    );
+    step(s, &bob, email("bob@home.example", "222222"), NOW + 1)
+        .await
+        .unwrap();
+    let before = snapshot(s).await;
+    let err = step(s, &bob, code("222222"), NOW + 2).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::AdminNotActive);
+    assert_eq!(snapshot(s).await, before, "nothing changes, the code stays");
+
+    step(s, &admin, email("admin@home.example", "111111"), NOW + 3)
+        .await
+        .unwrap();
+    let v = step(s, &admin, code("111111"), NOW + 4).await.unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    // Still not active until the core has provisioned the admin.
+    let err = step(s, &bob, code("222222"), NOW + 5).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::AdminNotActive);
+    for e in s.due_commands(NOW + 10, 100).await.unwrap() {
+        s.complete_command(e.seq, DeliveryOutcome::Delivered, NOW + 6)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sub(s, "admin@acme.example").await.status,
+        SubscriberStatus::Provisioned
+    );
+    let v = step(s, &bob, code("222222"), NOW + 7).await.unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+}
+
+#[tokio::test]
+async fn without_admin_first_whoever_activates_first_becomes_admin() {
+    let f = fixture().await;
+    let s = &f.store;
+    let mut t = untrusted(s).await;
+    t.settings.provision_admin_first = false;
+    s.upsert_template(&t).await.unwrap();
+    add_users(s, &t, &[("first@acme.example", None)]).await;
+    add_users(s, &t, &[("second@acme.example", None)]).await;
+    let second = claim(s, "second@acme.example").await;
+    step(s, &second, email("second@home.example", "222222"), NOW + 1)
+        .await
+        .unwrap();
+    let v = step(s, &second, code("222222"), NOW + 2).await.unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    let org_id = v.subscriber.org_id.clone().unwrap();
+    let admin: Option<String> = s
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT admin_subscriber_id FROM organizations WHERE id = ?1",
+                [org_id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(admin.as_deref(), Some(v.subscriber.id.as_str()));
+}
+
+#[tokio::test]
+async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = template(s, "trusted", true, true).await;
+    add_users(s, &t, &[("old@acme.example", Some("pat@acme.example"))]).await;
+    add_users(s, &t, &[("new@acme.example", Some("pat@acme.example"))]).await;
+    let (old, new) = (
+        sub(s, "old@acme.example").await,
+        sub(s, "new@acme.example").await,
+    );
+    assert_eq!(old.status, SubscriberStatus::Provisioning);
+    assert_eq!(new.status, SubscriberStatus::PendingUserMigration);
+    let consent = mails(s, EmailKind::ConsentMigration).await;
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].message.to, ["pat@acme.example"]);
+    assert!(consent[0]
+        .message
+        .text_body
+        .contains("https://portal.example/consent?token="));
+
+    let c = claim(s, "new@acme.example").await;
+    assert_eq!(c.purpose, ActivationPurpose::ConsentMigration);
+    // A consent link does not take an email or a code.
+    let err = step(s, &c, email("x@y.example", "123456"), NOW + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
+
+    let v = step(s, &c, ActivationAction::Consent, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(v.commands_written, 2);
+    let old_after = s.subscriber(&old.id).await.unwrap().unwrap();
+    assert_eq!(old_after.status, SubscriberStatus::Removed);
+    assert_eq!(
+        kinds_for(s, &old.id).await,
+        ["ProvisionSubscriber", "RemoveSubscriber"]
+    );
+    assert_eq!(kinds_for(s, &new.id).await, ["ProvisionSubscriber"]);
+    let err = step(s, &c, ActivationAction::Consent, NOW + 3)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "used once");
+}
+
+#[tokio::test]
+async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = untrusted(s).await;
+    add_users(s, &t, &[("u1@acme.example", None)]).await;
+    let first = claim(s, "u1@acme.example").await;
+    step(s, &first, email("me@home.example", "123456"), NOW + 1)
+        .await
+        .unwrap();
+    let u1 = sub(s, "u1@acme.example").await;
+    let v = s
+        .renew_activation(links(), &u1.id, Some("other@home.example".into()), NOW + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    // Back to the first step, with a new link mailed to the given address.
+    assert_eq!(v.subscriber.status, SubscriberStatus::PendingEmailInput);
+    assert_eq!(v.emails_enqueued, 1);
+    let sent = mails(s, EmailKind::ActivationLink).await;
+    assert_eq!(sent[0].message.to, ["other@home.example"]);
+    let err = step(s, &first, code("123456"), NOW + 3).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "old link died");
+    let second = claim(s, "u1@acme.example").await;
+    assert_ne!(second.nonce, first.nonce);
+    step(s, &second, email("me@home.example", "654321"), NOW + 4)
+        .await
+        .unwrap();
+    step(s, &second, code("654321"), NOW + 5).await.unwrap();
+    let err = s
+        .renew_activation(links(), &u1.id, None, NOW + 6)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::WrongState);
+    let err = s
+        .renew_activation(links(), "no-such-id", None, NOW + 6)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
