@@ -21,12 +21,12 @@ const RELAY_USER: &str = "relay-user";
 const RELAY_PASSWORD: &str = "relay-pass-123";
 
 /// A relay's certificates (`bwgate certs init`) and the receiver's files.
-struct Relay {
+pub struct Relay {
     dir: tempfile::TempDir,
 }
 
 impl Relay {
-    fn new() -> Relay {
+    pub fn new() -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let status = Command::new(BIN)
             .args(["certs", "init", "--dir"])
@@ -44,12 +44,12 @@ impl Relay {
 
     /// Starts the receiver with STARTTLS (server certificate from the dev
     /// CA) and, when `auth`, required AUTH. `port` 0 = ephemeral.
-    fn start(&self, port: u16, auth: bool) -> Receiver {
+    pub fn start(&self, port: u16, auth: bool) -> Receiver {
         Receiver::start(self, port, auth)
     }
 
     /// `[smtp]` pointing at `port` over STARTTLS, trusting the dev CA.
-    fn smtp_config(&self, port: u16, auth: bool) -> String {
+    pub fn smtp_config(&self, port: u16, auth: bool) -> String {
         let creds = if auth {
             format!("username = \"{RELAY_USER}\"\npassword = \"{RELAY_PASSWORD}\"\n")
         } else {
@@ -67,9 +67,9 @@ impl Relay {
 
 /// A running `smtp_receiver.py`. Killed on drop; it also exits by itself
 /// after its maximum lifetime.
-struct Receiver {
+pub struct Receiver {
     child: Option<Child>,
-    port: u16,
+    pub port: u16,
     out: PathBuf,
 }
 
@@ -177,7 +177,7 @@ fn messages_in(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// The value of header `name` in an RFC 5322 message (unfolded).
-fn header(message: &str, name: &str) -> Option<String> {
+pub fn header(message: &str, name: &str) -> Option<String> {
     let head = message.split("\r\n\r\n").next()?;
     let mut value: Option<String> = None;
     for line in head.split("\r\n") {
@@ -199,7 +199,7 @@ fn header(message: &str, name: &str) -> Option<String> {
 }
 
 /// Plain HTTP/1.0 POST on the admin listener: (status, body).
-async fn admin_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+pub async fn admin_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("admin connect");
@@ -277,7 +277,11 @@ async fn wait_row(
     }
 }
 
-async fn wait_messages(receiver: &Receiver, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+pub async fn wait_messages(
+    receiver: &Receiver,
+    n: usize,
+    timeout: Duration,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + timeout;
     loop {
         let got = receiver.messages();

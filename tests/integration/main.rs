@@ -3,8 +3,11 @@
 
 mod harness;
 
+mod activation;
+
 mod config_cli;
 mod conformance;
+mod crash;
 mod email;
 mod flowthrough;
 mod lifecycle;

@@ -1,0 +1,411 @@
+//! The activation portal end to end: the real binary with an untrusted and
+//! a trusted template, AddUser over mTLS, emails delivered through a real
+//! SMTP receiver (aiosmtpd) on loopback, links and codes read from the
+//! received mail, and the portal's pages over real HTTPS.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::email::{admin_post, header, wait_messages, Receiver, Relay};
+use crate::flowthrough::{add_user, document, post, subscriber, wait_status};
+use crate::harness::Server;
+
+const AUTH: &str = "Basic YWN0OmFjdC1wdy0x"; // act:act-pw-1
+
+fn config(relay_smtp: &str) -> String {
+    format!(
+        "{relay_smtp}\n[activation]\nmax_code_attempts = 3\n\n\
+[[partners]]\nid = \"sp\"\nname = \"SP\"\nadmin_email = \"admin@sp.example\"\n\n\
+[[templates]]\nprovisioning_id = \"untrusted\"\npartner = \"sp\"\nname = \"Untrusted\"\n\
+provisioning_username = \"act\"\nprovisioning_password = \"act-pw-1\"\n\
+[templates.settings]\ntrusted_emails = false\n\n\
+[[templates]]\nprovisioning_id = \"trusted\"\npartner = \"sp\"\nname = \"Trusted\"\n\
+provisioning_username = \"act\"\nprovisioning_password = \"act-pw-1\"\n"
+    )
+}
+
+async fn add(server: &Server, template: &str, user: &str, sp: &str, email: Option<&str>) {
+    let resp = post(
+        server,
+        &format!("/uc-one/v1/provisioning/{template}"),
+        Some(AUTH),
+        document(None, &[add_user(user, sp, email)]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+}
+
+fn portal(server: &Server) -> bwgate::client::HttpsClient {
+    let tls =
+        bwgate::tls::client_config(&server.certs().join("ca.crt"), None, None, false).expect("tls");
+    bwgate::client::HttpsClient::new(server.portal, "localhost", tls).expect("portal client")
+}
+
+async fn get(server: &Server, path: &str) -> (u16, String) {
+    let r = portal(server)
+        .request(bwgate::client::get(path))
+        .await
+        .expect("get");
+    (r.status.as_u16(), r.text())
+}
+
+async fn form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let r = portal(server)
+        .request(bwgate::client::request(
+            "POST",
+            path,
+            body.into(),
+            Some("application/x-www-form-urlencoded"),
+        ))
+        .await
+        .expect("post");
+    (r.status.as_u16(), r.text())
+}
+
+/// Every text the message holds: raw, quoted-printable and base64 parts
+/// decoded.
+fn texts(data: &str) -> Vec<String> {
+    let mut out = vec![data
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")];
+    for block in data.split("\r\n\r\n") {
+        let joined: String = block.lines().map(str::trim).collect();
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(joined.as_bytes()) {
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    out
+}
+
+/// The token of the first `{page}?token=` link in the message.
+fn token_in(data: &str, page: &str) -> String {
+    let needle = format!("{page}?token=");
+    for text in texts(data) {
+        if let Some(i) = text.find(&needle) {
+            return text[i + needle.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect();
+        }
+    }
+    panic!("no {page} link in {data}");
+}
+
+/// The 6-digit code in the subject.
+fn code_in(data: &str) -> String {
+    let subject = header(data, "Subject").expect("subject");
+    let code: String = subject.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{subject}");
+    code
+}
+
+async fn message_to(receiver: &Receiver, n: usize, to: &str) -> String {
+    let got = wait_messages(receiver, n, Duration::from_secs(20)).await;
+    let m = &got[n - 1];
+    assert_eq!(m["rcpt_tos"], serde_json::json!([to]), "{m}");
+    m["data"].as_str().unwrap().to_string()
+}
+
+async fn status_of(server: &Server, user: &str) -> Value {
+    let (code, v) = subscriber(server, user).await;
+    assert_eq!(code, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+
+    add(
+        &server,
+        "untrusted",
+        "ann@acme.example",
+        "acme",
+        Some("ann@bw.example"),
+    )
+    .await;
+    let v = status_of(&server, "ann@acme.example").await;
+    assert_eq!(v["subscriber"]["status"], "pending_email_input");
+    assert_eq!(v["activation"]["activation"]["purpose"], "email_input");
+    let link = v["activation"]["activationUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The activation link arrives at the address BroadWorks gave.
+    let mail = message_to(&receiver, 1, "ann@bw.example").await;
+    assert_eq!(
+        header(&mail, "X-Bwgate-Kind").as_deref(),
+        Some("activation_link")
+    );
+    let token = token_in(&mail, "/activate");
+    assert!(link.ends_with(&token), "read-back shows the same link");
+
+    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Step 1"), "{page}");
+    assert!(
+        page.contains("ann@acme.example"),
+        "names the BroadWorks user"
+    );
+    assert!(page.contains("value=\"ann@bw.example\""), "prefilled");
+
+    // A bad address is refused on the page and changes nothing.
+    let (status, page) = form(
+        &server,
+        "/activate/email",
+        &[("token", &token), ("email", "not an email")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("error 9001"), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""));
+    assert_eq!(
+        status_of(&server, "ann@acme.example").await["subscriber"]["status"],
+        "pending_email_input"
+    );
+
+    let (status, page) = form(
+        &server,
+        "/activate/email",
+        &[("token", &token), ("email", "Ann.Lee@Home.example")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Step 2"), "{page}");
+    assert_eq!(
+        status_of(&server, "ann@acme.example").await["subscriber"]["status"],
+        "pending_email_validation"
+    );
+    let mail = message_to(&receiver, 2, "Ann.Lee@home.example").await;
+    let code = code_in(&mail);
+    // The emailed link opens a confirmation page (a GET changes nothing).
+    let verify_token = token_in(&mail, "/activate/verify");
+    assert_eq!(verify_token, token);
+    let (status, page) = get(
+        &server,
+        &format!("/activate/verify?token={token}&code={code}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Confirm and activate"), "{page}");
+
+    // A wrong code is refused and counted; a malformed one just refused.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let (status, page) = form(
+        &server,
+        "/activate/verify",
+        &[("token", &token), ("code", wrong)],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("error 9026") && page.contains("2 attempts left"),
+        "{page}"
+    );
+    let (status, page) = form(
+        &server,
+        "/activate/verify",
+        &[("token", &token), ("code", "12ab")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("6 digits"), "{page}");
+    assert_eq!(
+        status_of(&server, "ann@acme.example").await["activation"]["activation"]["codeAttempts"],
+        1
+    );
+
+    let (status, page) = form(
+        &server,
+        "/activate/verify",
+        &[("token", &token), ("code", &code)],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Account activated"), "{page}");
+    let v = wait_status(&server, "ann@acme.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["email"], "Ann.Lee@home.example");
+    let kinds: Vec<&str> = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ProvisionSubscriber"]);
+
+    // The link is used up; a forged one is refused.
+    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("already used") && page.contains("error 9025"), "{page}");
+    let (status, page) = get(&server, "/activate?token=eyJ4Ijo.AAAA").await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("error 9025"), "{page}");
+}
+
+#[tokio::test]
+async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    add(&server, "untrusted", "bo@acme.example", "acme", None).await;
+    let v = status_of(&server, "bo@acme.example").await;
+    let link = v["activation"]["activationUrl"].as_str().unwrap();
+    let token = link.split_once("token=").unwrap().1.to_string();
+
+    let (status, _) = form(
+        &server,
+        "/activate/email",
+        &[("token", &token), ("email", "bo@home.example")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let code = code_in(&message_to(&receiver, 1, "bo@home.example").await);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..2 {
+        let (status, _) = form(
+            &server,
+            "/activate/verify",
+            &[("token", &token), ("code", wrong)],
+        )
+        .await;
+        assert_eq!(status, 400);
+    }
+    let (status, page) = form(
+        &server,
+        "/activate/verify",
+        &[("token", &token), ("code", wrong)],
+    )
+    .await;
+    assert_eq!(status, 429, "{page}");
+    assert!(
+        page.contains("error 9027") && page.contains("locked"),
+        "{page}"
+    );
+    let (status, page) = form(
+        &server,
+        "/activate/verify",
+        &[("token", &token), ("code", &code)],
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "the right code is refused while locked: {page}"
+    );
+    assert_eq!(
+        status_of(&server, "bo@acme.example").await["subscriber"]["status"],
+        "pending_email_validation"
+    );
+
+    // The partner admin retries the activation with an email: a new link
+    // goes there and the old one stops working.
+    let (status, body) = admin_post(
+        server.admin,
+        "/admin/v1/subscribers/bo@acme.example/activation",
+        r#"{"email": "bo.lee@home.example"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let renewed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(renewed["emailQueued"], true);
+    assert_eq!(renewed["status"], "pending_email_input");
+    let mail = message_to(&receiver, 2, "bo.lee@home.example").await;
+    let new_token = token_in(&mail, "/activate");
+    assert_ne!(new_token, token);
+    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("error 9025") && page.contains("newer link"),
+        "{page}"
+    );
+    let (status, page) = get(&server, &format!("/activate?token={new_token}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("value=\"bo.lee@home.example\""), "{page}");
+
+    // Bad admin input changes nothing.
+    let (status, body) = admin_post(
+        server.admin,
+        "/admin/v1/subscribers/bo@acme.example/activation",
+        r#"{"email": "nope"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("9001"), "{body}");
+    let (status, body) = admin_post(
+        server.admin,
+        "/admin/v1/subscribers/nobody@acme.example/activation",
+        "",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    add(
+        &server,
+        "trusted",
+        "old@acme.example",
+        "acme",
+        Some("pat@acme.example"),
+    )
+    .await;
+    wait_status(&server, "old@acme.example", "provisioned").await;
+    add(
+        &server,
+        "trusted",
+        "new@beta.example",
+        "beta",
+        Some("pat@acme.example"),
+    )
+    .await;
+    let v = status_of(&server, "new@beta.example").await;
+    assert_eq!(v["subscriber"]["status"], "pending_user_migration");
+
+    let mail = message_to(&receiver, 1, "pat@acme.example").await;
+    assert_eq!(
+        header(&mail, "X-Bwgate-Kind").as_deref(),
+        Some("consent_migration")
+    );
+    let token = token_in(&mail, "/consent");
+    let (status, page) = get(&server, &format!("/consent?token={token}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Activate account") && page.contains("pat@acme.example"),
+        "{page}"
+    );
+    // Resend consent (admin): the same kind of email again, a new link.
+    let (status, body) = admin_post(
+        server.admin,
+        "/admin/v1/subscribers/new@beta.example/activation",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mail = message_to(&receiver, 2, "pat@acme.example").await;
+    let token2 = token_in(&mail, "/consent");
+    assert_ne!(token2, token);
+    let (status, _) = form(&server, "/consent", &[("token", &token)]).await;
+    assert_eq!(status, 400, "the first link died with the resend");
+
+    let (status, page) = form(&server, "/consent", &[("token", &token2)]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Account activated"), "{page}");
+    let v = wait_status(&server, "new@beta.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["email"], "pat@acme.example");
+    // The old account is gone (its BroadWorks mapping removed, licenses revoked).
+    let (code, old) = subscriber(&server, "old@acme.example").await;
+    assert_eq!(code, 404, "partial deletion drops the user id: {old}");
+}
