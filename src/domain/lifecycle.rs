@@ -215,7 +215,7 @@ pub fn decide_add(
     let create_org = ctx.organization.is_none();
     if create_org && !settings.create_new_orgs {
         return Err(Rejection::new(
-            ErrorCode::ExistingOrgNeedsApproval,
+            ErrorCode::NewOrgNotAllowed,
             "the template does not create new organizations and none is linked to this enterprise",
         ));
     }

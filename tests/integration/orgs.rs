@@ -455,6 +455,55 @@ provision_existing_orgs = false
 }
 
 #[tokio::test]
+async fn create_new_orgs_off_without_a_match_is_refused_with_9030() {
+    let config = r#"
+[[partners]]
+id = "p1"
+name = "P1"
+
+[[templates]]
+provisioning_id = "no-new-orgs"
+partner = "p1"
+name = "No new orgs"
+provisioning_username = "prov"
+provisioning_password = "secret-pass-123"
+
+[templates.settings]
+create_new_orgs = false
+"#;
+    let server = Server::start_with(Some(config), &[]);
+    let d = Demo {
+        path: "/uc-one/v1/provisioning/no-new-orgs".into(),
+        auth: format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("prov:secret-pass-123")
+        ),
+    };
+    let xml = add(&server, &d, "n@bw.example", "ent-n", "n@nowhere.example").await;
+    assert!(xml.contains("errorCode=\"9030\""), "{xml}");
+    assert!(!xml.contains("errorCode=\"2017\""), "{xml}");
+    assert_eq!(subscriber(&server, "n@bw.example").await.0, 404);
+    let conn = rusqlite::Connection::open(server.path("data/bwgate.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let (orgs, subs, commands): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM organizations), (SELECT count(*) FROM subscribers),
+                    (SELECT count(*) FROM outbox)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((orgs, subs, commands), (0, 0, 0), "nothing recorded");
+    drop(conn);
+    // The same template still attaches to a matching existing organization.
+    put_org(&server, &org("match9030", 3, 1, &["m@match9030.example"])).await;
+    let xml = add(&server, &d, "m@bw.example", "ent-m", "m@match9030.example").await;
+    assert!(xml.contains("status=\"provisioning\""), "{xml}");
+    let v = wait_status(&server, "m@bw.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["orgId"], "match9030");
+}
+
+#[tokio::test]
 async fn concurrent_first_adds_attach_exactly_once() {
     let server = Server::start();
     let d = demo(&server);
