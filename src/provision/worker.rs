@@ -122,3 +122,7 @@ async fn deliver_in_order(
     }
     Ok(settled)
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
