@@ -5,6 +5,7 @@
 //! Failures are never cached, and the expensive path is bounded in
 //! concurrency so wrong passwords cannot take every core.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -33,6 +34,9 @@ struct Verified {
 pub struct CredentialCache {
     verified: DashMap<String, Arc<Verified>>,
     slow_path: Arc<Semaphore>,
+    /// argon2 verifications run so far (the slow path), also exported as
+    /// `bwgate_credential_argon2_verifications_total{result}`.
+    argon2_verifications: AtomicU64,
 }
 
 impl Default for CredentialCache {
@@ -46,7 +50,14 @@ impl CredentialCache {
         CredentialCache {
             verified: DashMap::new(),
             slow_path: Arc::new(Semaphore::new(2)),
+            argon2_verifications: AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 verifications (cache misses with the right user
+    /// name) this cache has run.
+    pub fn argon2_verifications(&self) -> u64 {
+        self.argon2_verifications.load(Ordering::Relaxed)
     }
 
     pub async fn check(
@@ -72,9 +83,15 @@ impl CredentialCache {
         };
         let phc = template.provisioning_password_hash.clone();
         let pw = password.to_string();
+        self.argon2_verifications.fetch_add(1, Ordering::Relaxed);
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc).unwrap_or(false))
             .await
             .unwrap_or(false);
+        metrics::counter!(
+            "bwgate_credential_argon2_verifications_total",
+            "result" => if ok { "ok" } else { "denied" }
+        )
+        .increment(1);
         if !ok {
             return AuthResult::Denied;
         }
@@ -95,4 +112,103 @@ fn sha256(s: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::credentials::hash_password;
+    use crate::domain::template::TemplateSource;
+    use crate::domain::TemplateSettings;
+
+    fn template(password: &str) -> CustomerTemplate {
+        CustomerTemplate {
+            provisioning_id: "tpl".into(),
+            partner_id: "p".into(),
+            cluster_id: None,
+            name: "T".into(),
+            settings: TemplateSettings::default(),
+            provisioning_username: "prov".into(),
+            provisioning_password_hash: hash_password(password).expect("hash"),
+            source: TemplateSource::Api,
+        }
+    }
+
+    #[tokio::test]
+    async fn good_credentials_cost_one_argon2_verification() {
+        let cache = CredentialCache::new();
+        let t = template("right-pass-1");
+        for _ in 0..20 {
+            assert_eq!(
+                cache.check(&t, "prov", "right-pass-1").await,
+                AuthResult::Ok
+            );
+        }
+        assert_eq!(cache.argon2_verifications(), 1, "20 requests, one hash");
+        // The wrong user is refused before any hash.
+        assert_eq!(
+            cache.check(&t, "other", "right-pass-1").await,
+            AuthResult::Denied
+        );
+        assert_eq!(cache.argon2_verifications(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_never_cached() {
+        let cache = CredentialCache::new();
+        let t = template("right-pass-1");
+        for n in 1..=3 {
+            assert_eq!(
+                cache.check(&t, "prov", "wrong-pass").await,
+                AuthResult::Denied
+            );
+            assert_eq!(cache.argon2_verifications(), n, "verified every time");
+        }
+        // A cached good password does not let a wrong one through, and the
+        // wrong one is still verified (and refused) every time.
+        assert_eq!(
+            cache.check(&t, "prov", "right-pass-1").await,
+            AuthResult::Ok
+        );
+        assert_eq!(cache.argon2_verifications(), 4);
+        assert_eq!(
+            cache.check(&t, "prov", "wrong-pass").await,
+            AuthResult::Denied
+        );
+        assert_eq!(cache.argon2_verifications(), 5);
+        assert_eq!(
+            cache.check(&t, "prov", "right-pass-1").await,
+            AuthResult::Ok
+        );
+        assert_eq!(cache.argon2_verifications(), 5, "the good one stays cached");
+    }
+
+    #[tokio::test]
+    async fn a_changed_password_is_verified_again() {
+        let cache = CredentialCache::new();
+        let old = template("right-pass-1");
+        assert_eq!(
+            cache.check(&old, "prov", "right-pass-1").await,
+            AuthResult::Ok
+        );
+        assert_eq!(cache.argon2_verifications(), 1);
+        // The template's password changes (a new hash): the cached secret
+        // no longer counts, the old password is refused after a hash...
+        let new = template("right-pass-2");
+        assert_eq!(
+            cache.check(&new, "prov", "right-pass-1").await,
+            AuthResult::Denied
+        );
+        assert_eq!(cache.argon2_verifications(), 2);
+        // ...and the new one is verified once, then cached.
+        assert_eq!(
+            cache.check(&new, "prov", "right-pass-2").await,
+            AuthResult::Ok
+        );
+        assert_eq!(
+            cache.check(&new, "prov", "right-pass-2").await,
+            AuthResult::Ok
+        );
+        assert_eq!(cache.argon2_verifications(), 3);
+    }
 }
