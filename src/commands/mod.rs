@@ -82,6 +82,17 @@ pub enum Command {
         org_id: String,
         subscriber_version: i64,
     },
+    /// A user that was still waiting (`pending_*`: no email yet, email to
+    /// validate, migration to consent) was removed by a detach. The core
+    /// was never told about it (no `ProvisionSubscriber` went out), so it
+    /// holds no license; the command lets it forget anything it keyed on
+    /// the subscriber id.
+    #[serde(rename_all = "camelCase")]
+    DiscardPendingSubscriber {
+        subscriber_id: String,
+        org_id: String,
+        subscriber_version: i64,
+    },
     #[serde(rename_all = "camelCase")]
     IssueActivationCode {
         subscriber_id: String,
@@ -150,6 +161,7 @@ impl Command {
             Command::UpdateSubscriber { .. } => "UpdateSubscriber",
             Command::ChangePackage { .. } => "ChangePackage",
             Command::RemoveSubscriber { .. } => "RemoveSubscriber",
+            Command::DiscardPendingSubscriber { .. } => "DiscardPendingSubscriber",
             Command::IssueActivationCode { .. } => "IssueActivationCode",
             Command::AttachOrganization { .. } => "AttachOrganization",
             Command::DetachOrganization { .. } => "DetachOrganization",
@@ -163,6 +175,7 @@ impl Command {
             | Command::UpdateSubscriber { subscriber_id, .. }
             | Command::ChangePackage { subscriber_id, .. }
             | Command::RemoveSubscriber { subscriber_id, .. }
+            | Command::DiscardPendingSubscriber { subscriber_id, .. }
             | Command::IssueActivationCode { subscriber_id, .. } => Some(subscriber_id),
             Command::EnsureOrganization { .. }
             | Command::AttachOrganization { .. }
@@ -269,6 +282,11 @@ mod tests {
                 subscriber_id: "s".into(),
                 org_id: "o".into(),
                 subscriber_version: 4,
+            },
+            Command::DiscardPendingSubscriber {
+                subscriber_id: "s".into(),
+                org_id: "o".into(),
+                subscriber_version: 2,
             },
             Command::IssueActivationCode {
                 subscriber_id: "s".into(),

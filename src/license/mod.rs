@@ -104,6 +104,8 @@ impl LicenseCore for LocalLicenseCore {
             Command::EnsureOrganization { .. }
             | Command::AttachOrganization { .. }
             | Command::DetachOrganization { .. }
+            // A pending user never held a license.
+            | Command::DiscardPendingSubscriber { .. }
             | Command::UpdateSubscriber { .. }
             | Command::IssueActivationCode { .. } => {}
         }

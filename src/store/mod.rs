@@ -312,7 +312,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ApproveOutcome, StoreError>;
     /// Detaches an enterprise from its attached organization in one
     /// transaction: removes its subscribers and pending users (with
-    /// `RemoveSubscriber` for those the core knows), then the link, then
+    /// `RemoveSubscriber` for those the core knows and
+    /// `DiscardPendingSubscriber` for pending ones), then the link, then
     /// emits `DetachOrganization`.
     async fn detach_enterprise(
         &self,
@@ -455,7 +456,8 @@ pub struct DetachReport {
     pub subscribers_removed: usize,
     /// Pending users (pending_*) removed.
     pub pending_users_removed: usize,
-    /// Commands written, in order (`RemoveSubscriber`…, `DetachOrganization`).
+    /// Commands written, in order (`RemoveSubscriber` /
+    /// `DiscardPendingSubscriber`…, `DetachOrganization`).
     pub commands: Vec<String>,
 }
 

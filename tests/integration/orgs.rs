@@ -588,6 +588,10 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
         .as_str()
         .unwrap()
         .to_string();
+    let p1_id = subscriber(&server, "p1@bw.example").await.1["subscriber"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         !wait_status(&server, "d1@bw.example", "provisioned").await["licenses"]
             .as_array()
@@ -637,9 +641,16 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     assert_eq!(v["subscribersRemoved"], 2, "{v}");
     assert_eq!(v["pendingUsersRemoved"], 1, "{v}");
     assert_eq!(v["workspacesRemoved"], 0, "{v}");
+    // One command per removed user, in creation order (d1, p1, d2): the
+    // pending one was never known to the license core.
     assert_eq!(
         v["commands"],
-        json!(["RemoveSubscriber", "RemoveSubscriber", "DetachOrganization"])
+        json!([
+            "RemoveSubscriber",
+            "DiscardPendingSubscriber",
+            "RemoveSubscriber",
+            "DetachOrganization"
+        ])
     );
     let r = org_report(&server, "det").await;
     assert!(r["link"].is_null(), "unlinked again: {r}");
@@ -654,6 +665,17 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
         assert_eq!(subscriber(&server, user).await.0, 404, "{user} removed");
     }
     assert_eq!(v["orgId"], "det");
+    let (code, p1) = subscriber(&server, &p1_id).await;
+    assert_eq!(code, 200, "{p1}");
+    assert_eq!(p1["subscriber"]["status"], "removed", "{p1}");
+    let p1_commands: Vec<&str> = p1["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(p1_commands, ["DiscardPendingSubscriber"], "{p1}");
+    assert!(p1["licenses"].as_array().unwrap().is_empty(), "{p1}");
     // RemoveSubscriber revokes the licenses once delivered.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -417,7 +417,17 @@ pub(super) fn detach(
         let next = lifecycle::partial_delete(&current, now);
         subscribers::update_subscriber(conn, &next, now)?;
         if current.status.is_pending_user() {
+            // Never sent to the license core: nothing to revoke there, but
+            // the removal is still a normalized command.
             report.pending_users_removed += 1;
+            emit(
+                Command::DiscardPendingSubscriber {
+                    subscriber_id: next.id.clone(),
+                    org_id: org_id.clone(),
+                    subscriber_version: next.version,
+                },
+                &mut report,
+            )?;
         } else {
             report.subscribers_removed += 1;
             emit(

@@ -131,6 +131,7 @@ fn status_target(command: &Command) -> Option<(&str, i64)> {
             ..
         } => Some((subscriber_id, *subscriber_version)),
         Command::RemoveSubscriber { .. }
+        | Command::DiscardPendingSubscriber { .. }
         | Command::EnsureOrganization { .. }
         | Command::AttachOrganization { .. }
         | Command::DetachOrganization { .. }
