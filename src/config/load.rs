@@ -1,10 +1,12 @@
 //! Loading: TOML file (optional), then `BWGATE__SECTION__KEY` environment
 //! overrides, then CLI flags. Every error names the key or variable.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use serde_path_to_error::Segment;
 use toml::{Table, Value};
 
 use super::{ClientAuth, Config, LogFormat};
@@ -180,20 +182,119 @@ fn parse_env_value(raw: &str) -> Value {
         .unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
+/// At most this many problems are collected from one file.
+const MAX_PROBLEMS: usize = 100;
+
+/// Deserializes the merged table and reports every unknown key and bad
+/// value, not only the first: after each error the offending key (or array
+/// element) is taken out and deserialization runs again, until it succeeds
+/// or the error cannot be taken out. Keys are named as in the input, even
+/// after an array element before them was taken out.
 fn deserialize(table: Table) -> Result<Config, ConfigError> {
-    let value = Value::Table(table);
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let key = err.path().to_string();
-        let key = if key == "." || key.is_empty() {
-            "(top level)".to_string()
-        } else {
-            key
+    let mut value = Value::Table(table);
+    let mut problems = Vec::new();
+    // Array elements taken out, by the array's dotted key: original indexes.
+    let mut removed: HashMap<String, BTreeSet<usize>> = HashMap::new();
+    loop {
+        let err = match serde_path_to_error::deserialize::<_, Config>(value.clone()) {
+            Ok(config) if problems.is_empty() => return Ok(config),
+            Ok(_) => return Err(ConfigError::Invalid(problems)),
+            Err(err) => err,
         };
-        ConfigError::Invalid(vec![ConfigProblem {
-            key,
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
+        let key = original_key(&segments, &removed);
+        problems.push(ConfigProblem {
+            key: if key.is_empty() {
+                "(top level)".to_string()
+            } else {
+                key
+            },
             message: err.into_inner().to_string(),
-        }])
-    })
+        });
+        if problems.len() >= MAX_PROBLEMS || !take_out(&mut value, &segments, &mut removed) {
+            return Err(ConfigError::Invalid(problems));
+        }
+    }
+}
+
+/// The dotted key of `segments` with array indexes as in the input.
+fn original_key(segments: &[Segment], removed: &HashMap<String, BTreeSet<usize>>) -> String {
+    let mut out = String::new();
+    for seg in segments {
+        match seg {
+            Segment::Seq { index } => {
+                let index = removed
+                    .get(&out)
+                    .map_or(*index, |gone| nth_kept(*index, gone));
+                out.push_str(&format!("[{index}]"));
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+/// The original index of the `index`-th element still present, when the
+/// original indexes in `gone` were taken out.
+fn nth_kept(index: usize, gone: &BTreeSet<usize>) -> usize {
+    let mut original = index;
+    for &g in gone {
+        if g <= original {
+            original += 1;
+        } else {
+            break;
+        }
+    }
+    original
+}
+
+/// Takes the value at `segments` out of `root`; false when there is
+/// nothing to take out there (the error is then reported and the
+/// collection stops, so it always ends).
+fn take_out(
+    root: &mut Value,
+    segments: &[Segment],
+    removed: &mut HashMap<String, BTreeSet<usize>>,
+) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut cursor = root;
+    for seg in parents {
+        let next = match (seg, cursor) {
+            (Segment::Map { key }, Value::Table(t)) => t.get_mut(key),
+            (Segment::Seq { index }, Value::Array(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => cursor = v,
+            None => return false,
+        }
+    }
+    match (last, cursor) {
+        (Segment::Map { key }, Value::Table(t)) => t.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
+            let array = original_key(parents, removed);
+            let original = removed
+                .get(&array)
+                .map_or(*index, |gone| nth_kept(*index, gone));
+            items.remove(*index);
+            removed.entry(array).or_default().insert(original);
+            true
+        }
+        _ => false,
+    }
 }
 
 fn apply_flags(config: &mut Config, flags: &Overrides) {
@@ -230,4 +331,74 @@ pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         message: e.to_string(),
     })?;
     deserialize(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<String> {
+        match from_toml_str(text) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid(problems)) => problems.into_iter().map(|p| p.key).collect(),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_value_is_reported() {
+        let text = "[server]\nlisten_port = 8443\n\n[tls]\nclient_auth = \"maybe\"\nclient_atuh = \"off\"\n\n[limits]\nmax_body_bytes = \"big\"\n";
+        let err = from_toml_str(text).unwrap_err();
+        let ConfigError::Invalid(problems) = &err else {
+            panic!("expected Invalid: {err}")
+        };
+        let mut got: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "limits.max_body_bytes",
+                "server.listen_port",
+                "tls.client_atuh",
+                "tls.client_auth"
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("4 problem(s)"), "{text}");
+        assert!(text.contains("unknown variant `maybe`"), "{text}");
+        assert!(text.contains("unknown field `listen_port`"), "{text}");
+    }
+
+    #[test]
+    fn array_elements_keep_their_input_index() {
+        // templates[0] lacks mandatory fields (taken out whole); the keys of
+        // templates[1] and [2] are still named by their input index.
+        let tpl = |extra: &str| {
+            format!(
+                "[[templates]]\nprovisioning_id = \"t\"\npartner = \"p\"\nname = \"T\"\nprovisioning_username = \"u\"\nprovisioning_password = \"pw\"\n{extra}"
+            )
+        };
+        let text = format!(
+            "[[templates]]\nname = \"no id\"\n{}{}",
+            tpl("bogus = 1\n"),
+            tpl("[templates.settings]\ntrusted = true\n")
+        );
+        assert_eq!(
+            keys(&text),
+            [
+                "templates[0]",
+                "templates[1].bogus",
+                "templates[2].settings.trusted"
+            ]
+        );
+    }
+
+    #[test]
+    fn nth_kept_skips_removed_indexes() {
+        let gone: BTreeSet<usize> = [0, 2, 3].into_iter().collect();
+        let kept: Vec<usize> = (0..3).map(|i| nth_kept(i, &gone)).collect();
+        assert_eq!(kept, [1, 4, 5]);
+        assert_eq!(nth_kept(4, &BTreeSet::new()), 4);
+    }
 }

@@ -49,6 +49,27 @@ fn invalid_key_is_named_by_check_and_by_serve() {
 }
 
 #[test]
+fn config_check_names_every_unknown_key_and_bad_value_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten_port = 8443\n\n[tls]\nclient_auth = \"maybe\"\n\n[log]\nfromat = \"json\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["config", "check", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+    for key in ["server.listen_port", "tls.client_auth", "log.fromat"] {
+        assert!(err.contains(&format!("- {key}: ")), "{key} missing: {err}");
+    }
+}
+
+#[test]
 fn invalid_values_and_cross_field_problems_are_all_listed() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
