@@ -54,3 +54,28 @@ pub fn client_config(
     };
     Ok(config)
 }
+
+/// For calls to other services (a BroadWorks XSP): the system's trust
+/// store plus the CA(s) in `extra_ca` (a private PKI), HTTP/1.1, no client
+/// certificate.
+pub fn service_client_config(extra_ca: Option<&Path>) -> Result<ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    // Unreadable system certificates are skipped: `extra_ca` may be all
+    // that is needed, and a missing anchor shows as a handshake error.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra_ca {
+        for cert in pem::load_certs(path)? {
+            roots.add(cert).map_err(|e| TlsError::InvalidCertificate {
+                path: path.into(),
+                reason: format!("not a usable trust anchor: {e}"),
+            })?;
+        }
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
