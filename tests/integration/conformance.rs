@@ -236,7 +236,7 @@ fn requests_and_expected_responses_validate_against_the_xsd() {
     let token = "0123456789abcd";
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut failures = Vec::new();
-    let (mut requests, mut responses) = (0, 0);
+    let (mut requests, mut responses, mut outside) = (0, 0, 0);
     for case in cases() {
         for step in &case.steps {
             let label = format!("{}/{}", case.name, step.label());
@@ -249,6 +249,20 @@ fn requests_and_expected_responses_validate_against_the_xsd() {
                 requests += 1;
                 if let Err(e) = xmllint(&file) {
                     failures.push(format!("{label} request (xsd_valid = true): {e}"));
+                }
+            } else {
+                // Marked as outside the schema: xmllint must refuse it,
+                // else the mark hides a request that should be checked.
+                let body = step.render_request(token).expect("render request");
+                let file = tmp
+                    .path()
+                    .join(format!("{}-{}-outside.xml", case.name, step.label()));
+                std::fs::write(&file, body).expect("write");
+                outside += 1;
+                if xmllint(&file).is_ok() {
+                    failures.push(format!(
+                        "{label} request is marked xsd_valid = false but validates against the XSD"
+                    ));
                 }
             }
             let expected = step.render_expected(token).expect("render expected");
@@ -269,8 +283,8 @@ fn requests_and_expected_responses_validate_against_the_xsd() {
         }
     }
     assert!(
-        requests >= 40 && responses >= 40,
-        "{requests} requests, {responses} responses checked"
+        requests >= 40 && responses >= 40 && outside >= 15,
+        "{requests} requests, {responses} responses, {outside} requests outside the schema checked"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
