@@ -51,3 +51,95 @@ async fn health_and_readiness() {
     );
     assert_eq!(server.admin_get("/nope").await.0, 404);
 }
+
+#[tokio::test]
+async fn unknown_flowthrough_elements_are_counted() {
+    use crate::flowthrough::{add_user, demo, document, post};
+    const METRIC: &str = "bwgate_flowthrough_unknown_elements_total";
+    let server = Server::start();
+    let d = demo(&server);
+    let scrape = || async {
+        let (status, text) = server.admin_get("/metrics").await;
+        assert_eq!(status, 200);
+        metric_value(&text, METRIC).unwrap_or(0.0)
+    };
+    let before = scrape().await;
+    // Two elements the contract does not know, inside an AddUser.
+    let op = add_user(
+        "u1@unknown.example",
+        "ent-unknown",
+        Some("u1@unknown.example"),
+    )
+    .replace(
+        "</AddUser>",
+        "<nickName>Annie</nickName><vendorFlag>1</vendorFlag></AddUser>",
+    );
+    let resp = post(
+        &server,
+        &d.path,
+        Some(&d.auth),
+        document(None, &[op]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(
+        resp.text().contains("status=\"provisioning\""),
+        "{}",
+        resp.text()
+    );
+    assert_eq!(scrape().await, before + 2.0, "two unknown elements counted");
+    // A document without unknown elements leaves the counter alone.
+    let resp = post(
+        &server,
+        &d.path,
+        Some(&d.auth),
+        document(
+            None,
+            &[add_user(
+                "u2@unknown.example",
+                "ent-unknown",
+                Some("u2@unknown.example"),
+            )],
+        ),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(scrape().await, before + 2.0);
+}
+
+#[tokio::test]
+async fn json_log_format_writes_one_json_object_per_stderr_line() {
+    let server = Server::start_with(None, &["--log-format", "json"]);
+    // A failed request is logged at info (with its TrackingID).
+    assert_eq!(server.get("/missing").await.status, 404);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let lines = loop {
+        let stderr = std::fs::read_to_string(server.path("stderr.log")).unwrap_or_default();
+        let lines: Vec<String> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        if lines
+            .iter()
+            .any(|l| l.contains("TrackingID") || l.contains("tracking_id"))
+        {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request log line: {}",
+            server.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line}"));
+        assert!(v.is_object(), "{line}");
+        assert!(v.get("level").is_some(), "no level: {line}");
+        assert!(v.get("timestamp").is_some(), "no timestamp: {line}");
+    }
+}
