@@ -42,6 +42,7 @@ pub enum ErrorCode {
     AdminNotActive,
     WrongState,
     NewOrgNotAllowed,
+    FormTokenInvalid,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -92,6 +93,7 @@ impl ErrorCode {
         ErrorCode::AdminNotActive,
         ErrorCode::WrongState,
         ErrorCode::NewOrgNotAllowed,
+        ErrorCode::FormTokenInvalid,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -191,6 +193,12 @@ impl ErrorCode {
                 9030,
                 409,
                 "No organization exists for this enterprise and the template does not create new ones.",
+                false,
+            ),
+            FormTokenInvalid => (
+                9031,
+                403,
+                "The form is out of date or did not come from this site; reload the page and try again.",
                 false,
             ),
         };
