@@ -38,36 +38,6 @@ async fn add(server: &Server, template: &str, user: &str, sp: &str, email: Optio
     assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
-fn portal(server: &Server) -> bwgate::client::HttpsClient {
-    let tls =
-        bwgate::tls::client_config(&server.certs().join("ca.crt"), None, None, false).expect("tls");
-    bwgate::client::HttpsClient::new(server.portal, "localhost", tls).expect("portal client")
-}
-
-async fn get(server: &Server, path: &str) -> (u16, String) {
-    let r = portal(server)
-        .request(bwgate::client::get(path))
-        .await
-        .expect("get");
-    (r.status.as_u16(), r.text())
-}
-
-async fn form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let r = portal(server)
-        .request(bwgate::client::request(
-            "POST",
-            path,
-            body.into(),
-            Some("application/x-www-form-urlencoded"),
-        ))
-        .await
-        .expect("post");
-    (r.status.as_u16(), r.text())
-}
-
 /// Every text the message holds: raw, quoted-printable and base64 parts
 /// decoded.
 fn texts(data: &str) -> Vec<String> {
@@ -150,7 +120,7 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
     let token = token_in(&mail, "/activate");
     assert!(link.ends_with(&token), "read-back shows the same link");
 
-    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    let (status, page) = server.portal_get(&format!("/activate?token={token}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Step 1"), "{page}");
     assert!(
@@ -160,12 +130,12 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
     assert!(page.contains("value=\"ann@bw.example\""), "prefilled");
 
     // A bad address is refused on the page and changes nothing.
-    let (status, page) = form(
-        &server,
-        "/activate/email",
-        &[("token", &token), ("email", "not an email")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form(
+            "/activate/email",
+            &[("token", &token), ("email", "not an email")],
+        )
+        .await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("error 9001"), "{page}");
     assert!(page.contains("aria-invalid=\"true\""));
@@ -174,12 +144,12 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
         "pending_email_input"
     );
 
-    let (status, page) = form(
-        &server,
-        "/activate/email",
-        &[("token", &token), ("email", "Ann.Lee@Home.example")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form(
+            "/activate/email",
+            &[("token", &token), ("email", "Ann.Lee@Home.example")],
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Step 2"), "{page}");
     assert_eq!(
@@ -191,33 +161,25 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
     // The emailed link opens a confirmation page (a GET changes nothing).
     let verify_token = token_in(&mail, "/activate/verify");
     assert_eq!(verify_token, token);
-    let (status, page) = get(
-        &server,
-        &format!("/activate/verify?token={token}&code={code}"),
-    )
-    .await;
+    let (status, page) = server
+        .portal_get(&format!("/activate/verify?token={token}&code={code}"))
+        .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Confirm and activate"), "{page}");
 
     // A wrong code is refused and counted; a malformed one just refused.
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    let (status, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", wrong)],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", wrong)])
+        .await;
     assert_eq!(status, 400, "{page}");
     assert!(
         page.contains("error 9026") && page.contains("2 attempts left"),
         "{page}"
     );
-    let (status, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", "12ab")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", "12ab")])
+        .await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("6 digits"), "{page}");
     assert_eq!(
@@ -225,12 +187,9 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
         1
     );
 
-    let (status, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", &code)],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", &code)])
+        .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Account activated"), "{page}");
     let v = wait_status(&server, "ann@acme.example", "provisioned").await;
@@ -244,10 +203,13 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
     assert_eq!(kinds, ["ProvisionSubscriber"]);
 
     // The link is used up; a forged one is refused.
-    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    let (status, page) = server.portal_get(&format!("/activate?token={token}")).await;
     assert_eq!(status, 400, "{page}");
-    assert!(page.contains("already used") && page.contains("error 9025"), "{page}");
-    let (status, page) = get(&server, "/activate?token=eyJ4Ijo.AAAA").await;
+    assert!(
+        page.contains("already used") && page.contains("error 9025"),
+        "{page}"
+    );
+    let (status, page) = server.portal_get("/activate?token=eyJ4Ijo.AAAA").await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("error 9025"), "{page}");
 }
@@ -262,41 +224,32 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
     let link = v["activation"]["activationUrl"].as_str().unwrap();
     let token = link.split_once("token=").unwrap().1.to_string();
 
-    let (status, _) = form(
-        &server,
-        "/activate/email",
-        &[("token", &token), ("email", "bo@home.example")],
-    )
-    .await;
+    let (status, _, _) = server
+        .portal_form(
+            "/activate/email",
+            &[("token", &token), ("email", "bo@home.example")],
+        )
+        .await;
     assert_eq!(status, 200);
     let code = code_in(&message_to(&receiver, 1, "bo@home.example").await);
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..2 {
-        let (status, _) = form(
-            &server,
-            "/activate/verify",
-            &[("token", &token), ("code", wrong)],
-        )
-        .await;
+        let (status, _, _) = server
+            .portal_form("/activate/verify", &[("token", &token), ("code", wrong)])
+            .await;
         assert_eq!(status, 400);
     }
-    let (status, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", wrong)],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", wrong)])
+        .await;
     assert_eq!(status, 429, "{page}");
     assert!(
         page.contains("error 9027") && page.contains("locked"),
         "{page}"
     );
-    let (status, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", &code)],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", &code)])
+        .await;
     assert_eq!(
         status, 429,
         "the right code is refused while locked: {page}"
@@ -321,13 +274,15 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
     let mail = message_to(&receiver, 2, "bo.lee@home.example").await;
     let new_token = token_in(&mail, "/activate");
     assert_ne!(new_token, token);
-    let (status, page) = get(&server, &format!("/activate?token={token}")).await;
+    let (status, page) = server.portal_get(&format!("/activate?token={token}")).await;
     assert_eq!(status, 400, "{page}");
     assert!(
         page.contains("error 9025") && page.contains("newer link"),
         "{page}"
     );
-    let (status, page) = get(&server, &format!("/activate?token={new_token}")).await;
+    let (status, page) = server
+        .portal_get(&format!("/activate?token={new_token}"))
+        .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("value=\"bo.lee@home.example\""), "{page}");
 
@@ -380,7 +335,7 @@ async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
         Some("consent_migration")
     );
     let token = token_in(&mail, "/consent");
-    let (status, page) = get(&server, &format!("/consent?token={token}")).await;
+    let (status, page) = server.portal_get(&format!("/consent?token={token}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(
         page.contains("Activate account") && page.contains("pat@acme.example"),
@@ -397,10 +352,10 @@ async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
     let mail = message_to(&receiver, 2, "pat@acme.example").await;
     let token2 = token_in(&mail, "/consent");
     assert_ne!(token2, token);
-    let (status, _) = form(&server, "/consent", &[("token", &token)]).await;
+    let (status, _, _) = server.portal_form("/consent", &[("token", &token)]).await;
     assert_eq!(status, 400, "the first link died with the resend");
 
-    let (status, page) = form(&server, "/consent", &[("token", &token2)]).await;
+    let (status, _, page) = server.portal_form("/consent", &[("token", &token2)]).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Account activated"), "{page}");
     let v = wait_status(&server, "new@beta.example", "provisioned").await;

@@ -208,6 +208,42 @@ impl Server {
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
         admin_get(self.admin, path).await
     }
+
+    /// A client of the portal listener (HTTPS, no client certificate).
+    pub fn portal_client(&self) -> HttpsClient {
+        let tls = bwgate::tls::client_config(&self.certs().join("ca.crt"), None, None, false)
+            .expect("portal tls config");
+        HttpsClient::new(self.portal, "localhost", tls).expect("portal client")
+    }
+
+    /// `GET` on the portal: (status, body).
+    pub async fn portal_get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .portal_client()
+            .request(bwgate::client::get(path))
+            .await
+            .expect("portal get");
+        (r.status.as_u16(), r.text())
+    }
+
+    /// A form `POST` on the portal: (status, `Location` header, body).
+    pub async fn portal_form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let r = self
+            .portal_client()
+            .request(bwgate::client::request(
+                "POST",
+                path,
+                body.into(),
+                Some("application/x-www-form-urlencoded"),
+            ))
+            .await
+            .expect("portal post");
+        let location = r.header("location").unwrap_or("").to_string();
+        (r.status.as_u16(), location, r.text())
+    }
 }
 
 pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {

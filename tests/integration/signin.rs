@@ -103,38 +103,6 @@ provisioning_username = \"act\"\nprovisioning_password = \"act-pw-1\"\n\
     )
 }
 
-fn portal(server: &Server) -> bwgate::client::HttpsClient {
-    let tls =
-        bwgate::tls::client_config(&server.certs().join("ca.crt"), None, None, false).expect("tls");
-    bwgate::client::HttpsClient::new(server.portal, "localhost", tls).expect("portal client")
-}
-
-async fn get(server: &Server, path: &str) -> (u16, String) {
-    let r = portal(server)
-        .request(bwgate::client::get(path))
-        .await
-        .expect("get");
-    (r.status.as_u16(), r.text())
-}
-
-/// A form POST: (status, Location header, body).
-async fn form(server: &Server, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let r = portal(server)
-        .request(bwgate::client::request(
-            "POST",
-            path,
-            body.into(),
-            Some("application/x-www-form-urlencoded"),
-        ))
-        .await
-        .expect("post");
-    let location = r.header("location").unwrap_or("").to_string();
-    (r.status.as_u16(), location, r.text())
-}
-
 fn code_in(data: &str) -> String {
     let subject = header(data, "Subject").expect("subject");
     subject.chars().filter(char::is_ascii_digit).collect()
@@ -148,22 +116,22 @@ async fn self_activation_signs_in_at_the_xsp_and_provisions_a_self_activated_use
     let xsp = Xsp::start(&relay, dir.path());
     let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
 
-    let (status, page) = get(&server, "/self-activate/selfact").await;
+    let (status, page) = server.portal_get("/self-activate/selfact").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("BroadWorks password"), "{page}");
-    let (status, page) = get(&server, "/self-activate/noself").await;
+    let (status, page) = server.portal_get("/self-activate/noself").await;
     assert_eq!(
         status, 404,
         "self-activation is off for this template: {page}"
     );
 
     // A wrong password is refused at the XSP; nothing is recorded.
-    let (status, _, page) = form(
-        &server,
-        "/self-activate/selfact",
-        &[("userId", "kim@bw.example"), ("password", "wrong")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form(
+            "/self-activate/selfact",
+            &[("userId", "kim@bw.example"), ("password", "wrong")],
+        )
+        .await;
     assert_eq!(status, 401, "{page}");
     assert!(page.contains("error 9004"), "{page}");
     assert_eq!(subscriber(&server, "kim@bw.example").await.0, 404);
@@ -175,12 +143,12 @@ async fn self_activation_signs_in_at_the_xsp_and_provisions_a_self_activated_use
     );
     assert_eq!(calls[0]["noChallenge"], "true");
 
-    let (status, location, page) = form(
-        &server,
-        "/self-activate/selfact",
-        &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
-    )
-    .await;
+    let (status, location, page) = server
+        .portal_form(
+            "/self-activate/selfact",
+            &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
+        )
+        .await;
     assert_eq!(status, 303, "{page}");
     assert!(location.starts_with("/activate?token="), "{location}");
     let v = subscriber(&server, "kim@bw.example").await.1;
@@ -189,45 +157,42 @@ async fn self_activation_signs_in_at_the_xsp_and_provisions_a_self_activated_use
     assert_eq!(v["subscriber"]["phoneNumber"], "+12405550177");
     assert_eq!(v["activation"]["activation"]["purpose"], "self_activation");
     // Signing in again leads to the same activation, nothing new.
-    let (status, again, _) = form(
-        &server,
-        "/self-activate/selfact",
-        &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
-    )
-    .await;
+    let (status, again, _) = server
+        .portal_form(
+            "/self-activate/selfact",
+            &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
+        )
+        .await;
     assert_eq!((status, again.as_str()), (303, location.as_str()));
 
     let token = location.split_once("token=").unwrap().1.to_string();
-    let (status, page) = get(&server, &location).await;
+    let (status, page) = server.portal_get(&location).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Kim Ito"), "{page}");
-    let (status, _, page) = form(
-        &server,
-        "/activate/email",
-        &[("token", &token), ("email", "kim@globex.example")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form(
+            "/activate/email",
+            &[("token", &token), ("email", "kim@globex.example")],
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     let got = wait_messages(&receiver, 1, Duration::from_secs(20)).await;
     let code = code_in(got[0]["data"].as_str().unwrap());
-    let (status, _, page) = form(
-        &server,
-        "/activate/verify",
-        &[("token", &token), ("code", &code)],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", &code)])
+        .await;
     assert_eq!(status, 200, "{page}");
     let v = wait_status(&server, "kim@bw.example", "provisioned").await;
     assert_eq!(v["subscriber"]["selfActivated"], true);
     assert_eq!(v["subscriber"]["email"], "kim@globex.example");
     assert_eq!(v["subscriber"]["serviceProviderId"], "globex");
 
-    let (status, _, page) = form(
-        &server,
-        "/self-activate/selfact",
-        &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
-    )
-    .await;
+    let (status, _, page) = server
+        .portal_form(
+            "/self-activate/selfact",
+            &[("userId", "kim@bw.example"), ("password", "Kim-secret-1")],
+        )
+        .await;
     assert_eq!(status, 409, "{page}");
     assert!(page.contains("already active"), "{page}");
 }
@@ -254,7 +219,7 @@ async fn a_waiting_user_signs_in_with_broadworks_credentials_to_reach_the_activa
         .unwrap()
         .to_string();
 
-    let (status, page) = get(&server, "/").await;
+    let (status, page) = server.portal_get("/").await;
     assert_eq!(status, 200);
     assert!(page.contains("action=\"/activate/signin\""), "{page}");
     for (user, password) in [
@@ -262,24 +227,24 @@ async fn a_waiting_user_signs_in_with_broadworks_credentials_to_reach_the_activa
         ("nobody@bw.example", "Lee-secret-1"),
         ("kim@bw.example", "Kim-secret-1"),
     ] {
-        let (status, _, page) = form(
-            &server,
-            "/activate/signin",
-            &[("userId", user), ("password", password)],
-        )
-        .await;
+        let (status, _, page) = server
+            .portal_form(
+                "/activate/signin",
+                &[("userId", user), ("password", password)],
+            )
+            .await;
         assert_eq!(status, 401, "{user}: {page}");
         assert!(page.contains("error 9004"), "{page}");
     }
-    let (status, location, page) = form(
-        &server,
-        "/activate/signin",
-        &[("userId", "lee@BW.example"), ("password", "Lee-secret-1")],
-    )
-    .await;
+    let (status, location, page) = server
+        .portal_form(
+            "/activate/signin",
+            &[("userId", "lee@BW.example"), ("password", "Lee-secret-1")],
+        )
+        .await;
     assert_eq!(status, 303, "{page}");
     assert!(url.ends_with(&location), "{url} vs {location}");
-    let (status, page) = get(&server, &location).await;
+    let (status, page) = server.portal_get(&location).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Step 1"), "{page}");
 }
