@@ -12,7 +12,7 @@ use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::subscriber::{Operation, OperationKind};
-use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
 use crate::notify::{EmailKind, EmailMessage};
 use crate::orgs::ApprovalClaim;
 
@@ -344,6 +344,73 @@ pub trait Store: Send + Sync + 'static {
         email: Option<String>,
         now: i64,
     ) -> Result<Result<ActivationView, Rejection>, StoreError>;
+
+    // ---- partner admins (subscriber status page and JSON API)
+
+    /// Sets a partner's admin token hash (argon2 PHC), or clears it.
+    async fn set_partner_admin_token(
+        &self,
+        partner_id: &str,
+        token_hash: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// `(partner id, PHC hash)` of every partner with an admin token.
+    async fn partner_admin_tokens(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// The partner's subscribers matching `query`, in id order.
+    async fn partner_subscribers(
+        &self,
+        query: &SubscriberQuery,
+    ) -> Result<Vec<SubscriberRecord>, StoreError>;
+    /// One subscriber (any status) of one of the partner's templates;
+    /// `None` for another partner's.
+    async fn partner_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError>;
+    /// A partner admin deletes a subscriber: the partial deletion of
+    /// `DeleteUser`, with `RemoveSubscriber` when the license core knew it,
+    /// in one transaction.
+    async fn partner_delete_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError>;
+    /// A partner admin changes a subscriber's package, like a `ModifyUser`
+    /// package change (`ChangePackage`; a provisioned subscriber goes to
+    /// `updating`), in one transaction.
+    async fn partner_change_package(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        package: Package,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError>;
+}
+
+/// Which subscribers `Store::partner_subscribers` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberQuery {
+    pub partner_id: String,
+    /// Only these statuses; empty: every status but `removed`.
+    pub statuses: Vec<SubscriberStatus>,
+    /// Leave out `provisioned` subscribers.
+    pub exclude_provisioned: bool,
+    /// Only this template's subscribers.
+    pub provisioning_id: Option<String>,
+    /// Keyset cursor: only subscribers whose id sorts after this one.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// What a partner admin's change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminChange {
+    pub subscriber: SubscriberRecord,
+    /// Commands written to the outbox (wake the delivery worker).
+    pub commands_written: usize,
 }
 
 /// A subscriber and its activation, after a step.

@@ -47,6 +47,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0005_activation",
         sql: include_str!("migrations/0005_activation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_partner_admin",
+        sql: include_str!("migrations/0006_partner_admin.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

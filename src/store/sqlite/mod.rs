@@ -25,6 +25,10 @@
 //! partner roles, approvals, detach); the attach itself runs in
 //! `provisioning.rs` inside `accept`.
 //!
+//! Partner admins (schema `0006_partner_admin.sql`): `partner_admin.rs`
+//! (admin token hashes, the filtered subscriber list, delete and package
+//! change through `provisioning.rs`'s shared change and deletion code).
+//!
 //! Email outbox (schema `0003_email.sql`): `email.rs`; its
 //! `enqueue_email(&Connection, ..)` also runs inside other writes, so an
 //! email can commit together with the state change it follows from.
@@ -35,6 +39,7 @@ mod licenses;
 mod migrations;
 mod orgs;
 mod outbox;
+mod partner_admin;
 mod provisioning;
 mod reader;
 mod subscribers;
@@ -43,6 +48,8 @@ mod writer;
 
 #[cfg(test)]
 mod activation_tests;
+#[cfg(test)]
+mod partner_admin_tests;
 #[cfg(test)]
 mod provisioning_tests;
 #[cfg(test)]
@@ -62,13 +69,13 @@ use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::lifecycle::Rejection;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
-use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
 use crate::notify::EmailMessage;
 use crate::orgs::ApprovalClaim;
 use crate::store::{
-    AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, ApproveOutcome, DeliveryOutcome,
-    DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, LicenseEvent,
-    OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, AdminChange, ApproveOutcome,
+    DeliveryOutcome, DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport,
+    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
 };
 
 use reader::ReadPool;
@@ -506,6 +513,75 @@ impl Store for SqliteStore {
     ) -> Result<Result<ActivationView, Rejection>, StoreError> {
         let id = subscriber_id.to_string();
         self.write(move |conn| activation::renew(conn, &links, &id, email, now))
+            .await
+    }
+
+    async fn set_partner_admin_token(
+        &self,
+        partner_id: &str,
+        token_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = partner_id.to_string();
+        let hash = token_hash.map(str::to_string);
+        self.write(move |conn| {
+            partner_admin::set_admin_token(conn, &id, hash.as_deref(), now_millis())
+        })
+        .await
+    }
+
+    async fn partner_admin_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(partner_admin::admin_tokens).await
+    }
+
+    async fn partner_subscribers(
+        &self,
+        query: &SubscriberQuery,
+    ) -> Result<Vec<SubscriberRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| partner_admin::list(conn, &query))
+            .await
+    }
+
+    async fn partner_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        let (p, id) = (partner_id.to_string(), subscriber_id.to_string());
+        self.read(move |conn| partner_admin::owned(conn, &p, &id))
+            .await
+    }
+
+    async fn partner_delete_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+        let (p, id, t) = (
+            partner_id.to_string(),
+            subscriber_id.to_string(),
+            tracking_id.to_string(),
+        );
+        self.write(move |conn| partner_admin::delete(conn, &p, &id, &t, now))
+            .await
+    }
+
+    async fn partner_change_package(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        package: Package,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+        let (p, id, t) = (
+            partner_id.to_string(),
+            subscriber_id.to_string(),
+            tracking_id.to_string(),
+        );
+        self.write(move |conn| partner_admin::change_package(conn, &p, &id, package, &t, now))
             .await
     }
 }

@@ -19,7 +19,7 @@ use crate::domain::subscriber::{
     ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
     SubscriberRef,
 };
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Package};
 use crate::notify::EmailMessage;
 use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
 
@@ -536,58 +536,15 @@ impl OpContext<'_> {
     ) -> Result<OperationResult, OpError> {
         let now = self.batch.now;
         let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
-        if next != *current {
-            subscribers::update_subscriber(self.conn, &next, now)?;
-            if current.status == SubscriberStatus::Error {
-                // A change to a failed subscriber is a retry: provision the
-                // whole current record again (the core applies by key).
-                let key = next
-                    .enterprise_key
-                    .clone()
-                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
-                let command =
-                    Command::provision(&next).ok_or_else(|| incomplete(&next, "organization"))?;
-                self.emit(&key, command)?;
-            } else if sent_to_core(current.status) {
-                let key = next
-                    .enterprise_key
-                    .clone()
-                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
-                let org_id = next
-                    .org_id
-                    .clone()
-                    .ok_or_else(|| incomplete(&next, "organization"))?;
-                if profile_changed(current, &next) {
-                    self.emit(
-                        &key,
-                        Command::UpdateSubscriber {
-                            subscriber_id: next.id.clone(),
-                            org_id: org_id.clone(),
-                            email: next.email.clone(),
-                            first_name: next.first_name.clone(),
-                            last_name: next.last_name.clone(),
-                            phone_number: next.phone_number.clone(),
-                            extension: next.extension.clone(),
-                            mobile_phone_number: next.mobile_phone_number.clone(),
-                            language: next.language.clone(),
-                            time_zone: next.time_zone.clone(),
-                            subscriber_version: next.version,
-                        },
-                    )?;
-                }
-                if let Some(package) = package_change {
-                    self.emit(
-                        &key,
-                        Command::ChangePackage {
-                            subscriber_id: next.id.clone(),
-                            org_id,
-                            package,
-                            subscriber_version: next.version,
-                        },
-                    )?;
-                }
-            }
-        }
+        let conn = self.conn;
+        store_change(
+            conn,
+            current,
+            &next,
+            package_change,
+            now,
+            &mut |key, command| self.emit(key, command),
+        )?;
         Ok(self.accepted(kind, user_id, next.status))
     }
 
@@ -601,24 +558,10 @@ impl OpContext<'_> {
             ));
         };
         let now = self.batch.now;
-        let next = lifecycle::partial_delete(&current, now);
-        subscribers::update_subscriber(self.conn, &next, now)?;
-        if sent_to_core(current.status) {
-            if let Some(org_id) = current.org_id.clone() {
-                let key = current
-                    .enterprise_key
-                    .clone()
-                    .ok_or_else(|| incomplete(&current, "enterprise key"))?;
-                self.emit(
-                    &key,
-                    Command::RemoveSubscriber {
-                        subscriber_id: next.id.clone(),
-                        org_id,
-                        subscriber_version: next.version,
-                    },
-                )?;
-            }
-        }
+        let conn = self.conn;
+        store_partial_delete(conn, &current, now, &mut |key, command| {
+            self.emit(key, command)
+        })?;
         Ok(self.accepted(
             OperationKind::DeleteUser,
             &r.user_id,
@@ -667,6 +610,108 @@ impl OpContext<'_> {
         self.emitted += 1;
         Ok(())
     }
+}
+
+/// Writes one command of a change to the outbox (the caller's envelope and
+/// idempotency key).
+pub(super) type Emit<'e> = dyn FnMut(&EnterpriseKey, Command) -> Result<(), StoreError> + 'e;
+
+/// Stores a change decided by `lifecycle::apply_changes` (`current` →
+/// `next`) and emits the commands the license core needs: a retry
+/// (`ProvisionSubscriber`) for a failed subscriber, else `UpdateSubscriber`
+/// and/or `ChangePackage` when the core knows the subscriber. Nothing when
+/// nothing changed. Shared by flow-through modifies and partner admins.
+pub(super) fn store_change(
+    conn: &Connection,
+    current: &SubscriberRecord,
+    next: &SubscriberRecord,
+    package_change: Option<Package>,
+    now: i64,
+    emit: &mut Emit<'_>,
+) -> Result<(), StoreError> {
+    if next == current {
+        return Ok(());
+    }
+    subscribers::update_subscriber(conn, next, now)?;
+    if current.status == SubscriberStatus::Error {
+        // A change to a failed subscriber is a retry: provision the
+        // whole current record again (the core applies by key).
+        let key = next
+            .enterprise_key
+            .clone()
+            .ok_or_else(|| incomplete(next, "enterprise key"))?;
+        let command = Command::provision(next).ok_or_else(|| incomplete(next, "organization"))?;
+        emit(&key, command)?;
+    } else if sent_to_core(current.status) {
+        let key = next
+            .enterprise_key
+            .clone()
+            .ok_or_else(|| incomplete(next, "enterprise key"))?;
+        let org_id = next
+            .org_id
+            .clone()
+            .ok_or_else(|| incomplete(next, "organization"))?;
+        if profile_changed(current, next) {
+            emit(
+                &key,
+                Command::UpdateSubscriber {
+                    subscriber_id: next.id.clone(),
+                    org_id: org_id.clone(),
+                    email: next.email.clone(),
+                    first_name: next.first_name.clone(),
+                    last_name: next.last_name.clone(),
+                    phone_number: next.phone_number.clone(),
+                    extension: next.extension.clone(),
+                    mobile_phone_number: next.mobile_phone_number.clone(),
+                    language: next.language.clone(),
+                    time_zone: next.time_zone.clone(),
+                    subscriber_version: next.version,
+                },
+            )?;
+        }
+        if let Some(package) = package_change {
+            emit(
+                &key,
+                Command::ChangePackage {
+                    subscriber_id: next.id.clone(),
+                    org_id,
+                    package,
+                    subscriber_version: next.version,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Partial deletion (`lifecycle::partial_delete`) of `current`, with
+/// `RemoveSubscriber` when the license core knew the subscriber. Returns
+/// the stored record. Shared by `DeleteUser` and partner admins.
+pub(super) fn store_partial_delete(
+    conn: &Connection,
+    current: &SubscriberRecord,
+    now: i64,
+    emit: &mut Emit<'_>,
+) -> Result<SubscriberRecord, StoreError> {
+    let next = lifecycle::partial_delete(current, now);
+    subscribers::update_subscriber(conn, &next, now)?;
+    if sent_to_core(current.status) {
+        if let Some(org_id) = current.org_id.clone() {
+            let key = current
+                .enterprise_key
+                .clone()
+                .ok_or_else(|| incomplete(current, "enterprise key"))?;
+            emit(
+                &key,
+                Command::RemoveSubscriber {
+                    subscriber_id: next.id.clone(),
+                    org_id,
+                    subscriber_version: next.version,
+                },
+            )?;
+        }
+    }
+    Ok(next)
 }
 
 /// Inserts one command into the outbox as pending, due at its `issued_at`.

@@ -144,6 +144,22 @@ pub(super) fn subscribers_of_org(
     Ok(out)
 }
 
+/// Subscribers selected by `tail` (the SQL after `FROM subscribers`:
+/// WHERE, ORDER BY, LIMIT), decoded, in the order it gives.
+pub(super) fn query_subscribers(
+    conn: &Connection,
+    tail: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<SubscriberRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers {tail}"))?;
+    let rows = stmt.query_map(params, SubscriberRow::from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.decode()?);
+    }
+    Ok(out)
+}
+
 pub(super) fn insert_subscriber(
     conn: &Connection,
     r: &SubscriberRecord,
