@@ -253,6 +253,40 @@ pub fn decide_add(
     })
 }
 
+/// The BroadWorks trunk flags of a subscriber, kept by the store (they are
+/// not sent to the license core). A trunk user with a route list cannot be
+/// provisioned (9006), whether both flags come in one request or one of
+/// them was stored before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrunkFlags {
+    pub is_trunk_user: bool,
+    pub has_route_list: bool,
+}
+
+/// The flags after `changes` (absent flags keep their stored value), or
+/// 9006 when the result is a trunk user with a route list.
+pub fn trunk_flags_after(
+    stored: TrunkFlags,
+    changes: &SubscriberChanges,
+) -> Result<TrunkFlags, Rejection> {
+    let next = TrunkFlags {
+        is_trunk_user: changes.is_trunk_user.unwrap_or(stored.is_trunk_user),
+        has_route_list: changes.has_route_list.unwrap_or(stored.has_route_list),
+    };
+    if next.is_trunk_user && next.has_route_list {
+        let why = match (changes.is_trunk_user, changes.has_route_list) {
+            (Some(true), Some(true)) => "",
+            (Some(true), _) => " (it has a route list)",
+            _ => " (it is a trunk user)",
+        };
+        return Err(Rejection::new(
+            ErrorCode::TrunkUserWithRouteList,
+            format!("a trunk user with a route list cannot be provisioned{why}"),
+        ));
+    }
+    Ok(next)
+}
+
 /// Applies a modify to a record. Returns the new record and whether the
 /// package changed. Statuses: a provisioned subscriber goes to `updating`;
 /// one still provisioning or waiting for its user keeps its status.

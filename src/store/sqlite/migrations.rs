@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_partner_admin",
         sql: include_str!("migrations/0006_partner_admin.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_trunk_flags",
+        sql: include_str!("migrations/0007_trunk_flags.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.
@@ -241,10 +246,12 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = Connection::open(dir.path().join("m.db")).expect("open");
-        conn.pragma_update(None, "user_version", 7).expect("set");
+        let newer = latest_version(MIGRATIONS) + 1;
+        conn.pragma_update(None, "user_version", newer)
+            .expect("set");
         let err = migrate(&conn, MIGRATIONS).expect_err("too new");
         assert!(
-            matches!(err, StoreError::SchemaTooNew { found: 7, supported } if supported == latest_version(MIGRATIONS)),
+            matches!(err, StoreError::SchemaTooNew { found, supported } if found == newer && supported == latest_version(MIGRATIONS)),
             "{err:?}"
         );
     }

@@ -44,6 +44,7 @@ mod provisioning;
 mod reader;
 mod subscribers;
 mod tenancy;
+mod trunk;
 mod writer;
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::activation;
 use super::orgs;
 use super::subscribers::{self, OrgOrigin};
+use super::trunk;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     self, AddContext, AddDecision, OrganizationRef, Rejection, SubscriberRecord, SubscriberStatus,
+    TrunkFlags,
 };
 use crate::domain::organization::{self as organization, AttachDecision, PartnerRole};
 use crate::domain::subscriber::{
@@ -394,6 +396,17 @@ impl OpContext<'_> {
                     )?;
                 }
                 subscribers::insert_subscriber(self.conn, &record, now)?;
+                if op.is_trunk_user || op.has_route_list {
+                    // Both at once were refused at parse time (9006).
+                    trunk::set_flags(
+                        self.conn,
+                        &record.id,
+                        TrunkFlags {
+                            is_trunk_user: op.is_trunk_user,
+                            has_route_list: op.has_route_list,
+                        },
+                    )?;
+                }
                 if create_org
                     && (settings.provision_admin_first
                         || record.status == SubscriberStatus::Provisioning)
@@ -535,8 +548,11 @@ impl OpContext<'_> {
         changes: &SubscriberChanges,
     ) -> Result<OperationResult, OpError> {
         let now = self.batch.now;
+        // The flags this change leaves, checked against the stored ones.
+        let flags = lifecycle::trunk_flags_after(trunk::flags(self.conn, &current.id)?, changes)?;
         let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
         let conn = self.conn;
+        trunk::set_flags(conn, &current.id, flags)?;
         store_change(
             conn,
             current,

@@ -1876,3 +1876,63 @@ async fn approval_notifications_use_a_sliding_window_from_the_last_email() {
     sent_at.sort();
     assert_eq!(sent_at, [t0, t0 + window + 1]);
 }
+
+/// The trunk flags are stored: a ModifyUser that sets only one of them is
+/// checked against the stored other, so an existing trunk user cannot be
+/// given a route list (9006, nothing changes), while a change that clears
+/// one flag as it sets the other goes through.
+#[tokio::test]
+async fn trunk_flags_are_stored_and_rechecked_on_modify() {
+    let fx = fixture().await;
+    let s = &fx.store;
+    let t = template(s, "tpl", true, true).await;
+    let mut trunk = new_sub(
+        "trunk@acme.example",
+        "SP1",
+        "G1",
+        Some("trunk@acme.example"),
+    );
+    trunk.is_trunk_user = true;
+    let out = accept(s, &t, "T1", vec![Operation::AddUser(trunk)]).await;
+    assert_eq!(out.results[0].error_code, None, "{out:?}");
+    let flags = |id: String| async move {
+        s.read(move |c| {
+            Ok(c.query_row(
+                "SELECT is_trunk_user, has_route_list FROM subscribers WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?)),
+            )?)
+        })
+        .await
+        .expect("flags")
+    };
+    let id = sub(s, "trunk@acme.example").await.id;
+    assert_eq!(flags(id.clone()).await, (true, false));
+
+    let modify = |is_trunk: Option<bool>, route_list: Option<bool>, first_name: &str| {
+        let mut c = no_changes("trunk@acme.example");
+        c.is_trunk_user = is_trunk;
+        c.has_route_list = route_list;
+        c.first_name = Some(first_name.into());
+        Operation::ModifyUser(c)
+    };
+    // A route list for the stored trunk user: refused, nothing written.
+    let before = snapshot(s).await;
+    let out = accept(s, &t, "T2", vec![modify(None, Some(true), "Renamed")]).await;
+    assert_eq!(code_of(&out.results[0]), Some(9006), "{out:?}");
+    assert_eq!(snapshot(s).await, before, "nothing changed");
+    // No longer a trunk user, with a route list: accepted and stored.
+    let out = accept(s, &t, "T3", vec![modify(Some(false), Some(true), "Routed")]).await;
+    assert_eq!(out.results[0].error_code, None, "{out:?}");
+    assert_eq!(flags(id.clone()).await, (false, true));
+    assert_eq!(sub(s, "trunk@acme.example").await.first_name, "Routed");
+    // Now the other way round: a trunk user again while the route list is
+    // stored is refused too.
+    let out = accept(s, &t, "T4", vec![modify(Some(true), None, "Trunk")]).await;
+    assert_eq!(code_of(&out.results[0]), Some(9006), "{out:?}");
+    assert_eq!(flags(id.clone()).await, (false, true));
+    // A modify that leaves the flags alone is not affected.
+    let out = accept(s, &t, "T5", vec![modify(None, None, "Plain")]).await;
+    assert_eq!(out.results[0].error_code, None, "{out:?}");
+    assert_eq!(flags(id).await, (false, true));
+}
