@@ -1,6 +1,7 @@
 //! The embedded demo: one partner and one customer template, so `bwgate
 //! serve` on a fresh checkout can be called at once. Its credentials are
-//! printed at start and kept (mode 0600) in `data/demo-template.json`.
+//! printed at start and kept (mode 0600) in `data/demo-template.json`,
+//! with the demo partner's admin token.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ pub struct DemoTemplate {
     pub provisioning_url: String,
     pub username: String,
     pub password: String,
+    /// The demo partner's admin token (status page, `/partner/v1` API);
+    /// its argon2 hash is in the store.
+    #[serde(default)]
+    pub admin_token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,7 @@ pub async fn ensure_demo(
             {
                 let demo = DemoTemplate {
                     provisioning_url: provisioning_url(base_url, &prev.provisioning_id),
+                    admin_token: ensure_admin_token(store, Some(&prev.admin_token)).await?,
                     ..prev.clone()
                 };
                 write_demo_file(&file, &demo)?;
@@ -68,6 +74,7 @@ pub async fn ensure_demo(
     }
     // Keep the id (AS settings may point at it) but issue a new password when
     // the recorded one cannot be verified any more.
+    let previous_token = previous.as_ref().map(|p| p.admin_token.clone());
     let provisioning_id = previous
         .map(|p| p.provisioning_id)
         .unwrap_or_else(|| format!("demo-{}", random_secret(10).to_ascii_lowercase()));
@@ -95,14 +102,41 @@ pub async fn ensure_demo(
             source: TemplateSource::Demo,
         })
         .await?;
+    let admin_token = ensure_admin_token(store, previous_token.as_deref()).await?;
     let demo = DemoTemplate {
         provisioning_url: provisioning_url(base_url, &provisioning_id),
         provisioning_id,
         username: DEMO_USERNAME.into(),
         password,
+        admin_token,
     };
     write_demo_file(&file, &demo)?;
     Ok(demo)
+}
+
+/// Keeps the recorded admin token while the store's hash still verifies
+/// it; otherwise issues a new one and stores its hash. The demo partner
+/// must exist.
+async fn ensure_admin_token(
+    store: &dyn Store,
+    recorded: Option<&str>,
+) -> Result<String, DemoError> {
+    let stored = store
+        .partner_admin_tokens()
+        .await?
+        .into_iter()
+        .find(|(p, _)| p == DEMO_PARTNER_ID)
+        .map(|(_, hash)| hash);
+    if let (Some(token), Some(hash)) = (recorded.filter(|t| !t.is_empty()), &stored) {
+        if verify_password(token, hash)? {
+            return Ok(token.to_string());
+        }
+    }
+    let token = random_secret(32);
+    store
+        .set_partner_admin_token(DEMO_PARTNER_ID, Some(&hash_password(&token)?))
+        .await?;
+    Ok(token)
 }
 
 fn read_demo_file(path: &Path) -> Option<DemoTemplate> {

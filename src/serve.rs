@@ -265,6 +265,9 @@ async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeErr
                 admin_email: p.admin_email.clone(),
             })
             .await?;
+        store
+            .set_partner_admin_token(&p.id, p.admin_token_hash.as_deref())
+            .await?;
     }
     for c in &config.clusters {
         store
@@ -369,6 +372,10 @@ fn print_banner(
             d.username,
             d.password,
             config.server.data_dir.join(demo::DEMO_FILE).display()
+        );
+        println!(
+            "demo partner admin token: {} (subscriber status: https://{portal}/partner/status)",
+            d.admin_token
         );
     }
     if config.tls.cert.is_none() {

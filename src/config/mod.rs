@@ -419,6 +419,11 @@ pub struct PartnerConfig {
     pub name: String,
     #[serde(default)]
     pub admin_email: Option<String>,
+    /// argon2 PHC string of the partner admin token (status page and
+    /// `/partner/v1` API; `bwgate hash-password` makes one). Unset: no
+    /// admin access for this partner.
+    #[serde(default)]
+    pub admin_token_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

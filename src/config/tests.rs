@@ -117,6 +117,23 @@ fn defaults_are_valid_and_problems_are_collected() {
 }
 
 #[test]
+fn partner_admin_token_hash_must_be_an_argon2_phc_string() {
+    let base = |hash: &str| {
+        format!("[[partners]]\nid = \"p\"\nname = \"P\"\nadmin_token_hash = \"{hash}\"\n")
+    };
+    let hash = crate::domain::credentials::hash_password("partner-token").unwrap();
+    let ok = from_toml_str(&base(&hash)).unwrap();
+    validate(&ok).unwrap();
+    assert_eq!(
+        ok.partners[0].admin_token_hash.as_deref(),
+        Some(hash.as_str())
+    );
+    let bad = from_toml_str(&base("plain-token")).unwrap();
+    let text = validate(&bad).unwrap_err().to_string();
+    assert!(text.contains("partners[0].admin_token_hash"), "{text}");
+}
+
+#[test]
 fn provisioning_account_limits_follow_broadworks() {
     let base = |user: &str, pw: &str| {
         format!(

@@ -391,6 +391,13 @@ fn tenancy(c: &Config, p: &mut Problems) {
                 p.add(format!("{key}.admin_email"), e.to_string());
             }
         }
+        if let Some(hash) = &partner.admin_token_hash {
+            p.check(
+                argon2::PasswordHash::new(hash).is_ok(),
+                format!("{key}.admin_token_hash"),
+                "is not an argon2 PHC string ($argon2id$v=19$...)",
+            );
+        }
     }
 
     let mut clusters = HashSet::new();
