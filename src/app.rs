@@ -22,6 +22,8 @@ pub struct App {
     pub started_at: Instant,
     /// Flow-through request rate limit (`limits.rate_per_sec`).
     pub rate_limiter: crate::http::ratelimit::RateLimiter,
+    /// Partner admin tokens, verified once per process (status page, API).
+    pub partner_auth: crate::http::partner::auth::PartnerAuth,
     draining: AtomicBool,
 }
 
@@ -37,6 +39,7 @@ impl App {
         Arc::new(App {
             config,
             rate_limiter,
+            partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             store,
             metrics,
             provisioning,

@@ -37,20 +37,9 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
         Ok(None) => RetryBody::default(),
         Err(message) => return refused(&Rejection::new(ErrorCode::InvalidParameterValue, message)),
     };
-    let email = match body.email.as_deref().map(normalize_email).transpose() {
+    let email = match checked_email(body.email.as_deref()) {
         Ok(e) => e,
-        Err(e) => {
-            return refused(&Rejection::new(
-                ErrorCode::InvalidEmail,
-                format!("email: {e}"),
-            ))
-        }
-    };
-    let Some(links) = app.provisioning.activations().cloned() else {
-        return refused(&Rejection::new(
-            ErrorCode::WrongState,
-            "activation is not enabled on this server",
-        ));
+        Err(r) => return refused(&r),
     };
     let found = match app.store.subscriber_by_user_id(key).await {
         Ok(Some(s)) => Ok(Some(s)),
@@ -62,29 +51,64 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
         Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
         Err(e) => return unavailable(&e.to_string()),
     };
+    match renew(app, &subscriber.id, email).await {
+        Ok(answer) => json_response(StatusCode::OK, answer),
+        Err(RenewError::Refused(r)) => refused(&r),
+        Err(RenewError::Store(message)) => unavailable(&message),
+    }
+}
+
+/// An email given for a renewal, normalized; `Err` is error 9001.
+pub(super) fn checked_email(email: Option<&str>) -> Result<Option<String>, Rejection> {
+    email
+        .map(normalize_email)
+        .transpose()
+        .map_err(|e| Rejection::new(ErrorCode::InvalidEmail, format!("email: {e}")))
+}
+
+/// Why a renewal did not happen.
+pub(super) enum RenewError {
+    /// Refused by the rules (nothing changed).
+    Refused(Rejection),
+    /// The store failed.
+    Store(String),
+}
+
+/// "Retry activation" of a subscriber (the operators' route here and the
+/// partner admins' API and page): `store.renew_activation`, then wakes the
+/// mailer. The answer is
+/// `{"subscriberId","status","purpose","activationUrl","linkExpiresAt","emailQueued"}`.
+pub(super) async fn renew(
+    app: &App,
+    subscriber_id: &str,
+    email: Option<String>,
+) -> Result<serde_json::Value, RenewError> {
+    let Some(links) = app.provisioning.activations().cloned() else {
+        return Err(RenewError::Refused(Rejection::new(
+            ErrorCode::WrongState,
+            "activation is not enabled on this server",
+        )));
+    };
     let now = crate::provision::now_millis();
     match app
         .store
-        .renew_activation(links.clone(), &subscriber.id, email, now)
+        .renew_activation(links.clone(), subscriber_id, email, now)
         .await
     {
         Ok(Ok(view)) => {
             app.provisioning.wake(0, view.emails_enqueued);
             tracing::info!(subscriber_id = %view.subscriber.id, emailed = view.emails_enqueued, "activation renewed by an admin");
-            json_response(
-                StatusCode::OK,
-                json!({
-                    "subscriberId": view.subscriber.id,
-                    "status": view.subscriber.status,
-                    "purpose": view.activation.purpose,
-                    "activationUrl": links.url(&view.activation),
-                    "linkExpiresAt": view.activation.link_expires_at,
-                    "emailQueued": view.emails_enqueued > 0,
-                }),
-            )
+            Ok(json!({
+                "subscriberId": view.subscriber.id,
+                "status": view.subscriber.status,
+                "purpose": view.activation.purpose,
+                "activationUrl": links.url(&view.activation),
+                "linkExpiresAt": view.activation.link_expires_at,
+                "emailQueued": view.emails_enqueued > 0,
+            }))
         }
-        Ok(Err(r)) => refused(&r),
-        Err(e) => unavailable(&e.to_string()),
+        Ok(Err(r)) => Err(RenewError::Refused(r)),
+        Err(e) => Err(RenewError::Store(e.to_string())),
     }
 }
 

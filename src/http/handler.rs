@@ -105,6 +105,7 @@ async fn dispatch(
         Route::Activation(page) => {
             Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
         }
+        Route::Partner(r) => Ok(super::partner::serve(app, r, &parts, &body, tracking_id).await),
         Route::FlowThrough { provisioning_id } => {
             super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
         }

@@ -12,6 +12,7 @@ pub mod flowthrough;
 pub mod handler;
 pub mod metrics;
 pub mod org_approval;
+pub mod partner;
 pub mod portal;
 pub mod ratelimit;
 pub mod router;

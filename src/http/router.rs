@@ -19,6 +19,8 @@ pub enum Route {
     OrgApprove,
     /// The activation portal's pages (`/activate…`, `/consent`).
     Activation(ActivationPage),
+    /// Partner admins: `/partner/v1/…` (JSON API), `/partner/status…` (page).
+    Partner(super::partner::PartnerRoute),
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
     FlowThrough {
         provisioning_id: String,
@@ -38,6 +40,7 @@ impl Route {
             Route::OrgApprovalPage => "portal:/orgs/approve",
             Route::OrgApprove => "portal:POST /orgs/approve",
             Route::Activation(page) => page.label(),
+            Route::Partner(r) => r.label(),
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
@@ -48,6 +51,7 @@ impl Route {
     pub fn error_format(&self, face: Face) -> ErrorFormat {
         match (self, face) {
             (Route::MethodNotAllowed { format, .. }, _) => *format,
+            (Route::Partner(r), _) => r.error_format(),
             (_, Face::Portal) => ErrorFormat::Html,
             (_, Face::Provisioning) => ErrorFormat::XsiXml,
         }
@@ -64,6 +68,9 @@ pub fn route(face: Face, method: &Method, path: &str) -> Route {
 }
 
 fn portal_route(method: &Method, path: &str) -> Route {
+    if path.starts_with("/partner/") {
+        return super::partner::route(method, path);
+    }
     match (path, method) {
         ("/", &Method::GET | &Method::HEAD) => Route::PortalHome,
         ("/", _) => Route::MethodNotAllowed {

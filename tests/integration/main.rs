@@ -16,4 +16,5 @@ mod load;
 mod metrics;
 mod mtls;
 mod orgs;
+mod partner;
 mod reload;

@@ -1,0 +1,342 @@
+//! Subscriber status for partner admins, on the portal listener (HTTPS,
+//! no client certificate):
+//!
+//! - the JSON API under `/partner/v1/` (`Authorization: Bearer <admin
+//!   token>`), see `api.rs`;
+//! - the status page under `/partner/status` (sign in with the admin
+//!   token, then a session cookie; forms with CSRF tokens), see `page.rs`.
+//!
+//! Both see only the subscribers of the partner's own templates.
+
+pub mod auth;
+
+mod api;
+mod page;
+mod view;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
+
+use super::error::{ErrorFormat, WireError};
+use super::router::Route;
+use super::ResponseBody;
+use crate::app::App;
+use crate::domain::lifecycle::Rejection;
+use crate::domain::ErrorCode;
+use crate::links::LinkSigner;
+use view::Filters;
+
+/// One route under `/partner/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerRoute {
+    /// `GET /partner/v1/subscribers`
+    ApiList,
+    /// `GET /partner/v1/subscribers.csv`
+    ApiCsv,
+    /// `GET /partner/v1/subscribers/{id}`
+    ApiGet { id: String },
+    /// `POST /partner/v1/subscribers/{id}/activation` `{"email"}`
+    ApiActivation { id: String },
+    /// `DELETE /partner/v1/subscribers/{id}`
+    ApiDelete { id: String },
+    /// `PUT /partner/v1/subscribers/{id}/package` `{"package"}`
+    ApiPackage { id: String },
+    /// Any other path under `/partner/v1/` (a JSON 404).
+    ApiNotFound,
+    /// `GET /partner/status`: the sign-in form or the subscriber table.
+    StatusPage,
+    /// `GET /partner/status.csv`: the page's CSV export (session cookie).
+    StatusCsv,
+    /// `POST /partner/session` (form `token`): sign in.
+    SignIn,
+    /// `POST /partner/signout` (form `csrf`).
+    SignOut,
+    /// `POST /partner/status/activation` (form `csrf`, `id`, `email`).
+    FormActivation,
+    /// `POST /partner/status/package` (form `csrf`, `id`, `package`).
+    FormPackage,
+    /// `GET /partner/status/delete?id=…`: the confirmation step.
+    DeleteConfirm,
+    /// `POST /partner/status/delete` (form `csrf`, `id`).
+    FormDelete,
+}
+
+impl PartnerRoute {
+    pub fn label(&self) -> &'static str {
+        match self {
+            PartnerRoute::ApiList => "portal:/partner/v1/subscribers",
+            PartnerRoute::ApiCsv => "portal:/partner/v1/subscribers.csv",
+            PartnerRoute::ApiGet { .. } => "portal:/partner/v1/subscribers/{id}",
+            PartnerRoute::ApiActivation { .. } => {
+                "portal:POST /partner/v1/subscribers/{id}/activation"
+            }
+            PartnerRoute::ApiDelete { .. } => "portal:DELETE /partner/v1/subscribers/{id}",
+            PartnerRoute::ApiPackage { .. } => "portal:PUT /partner/v1/subscribers/{id}/package",
+            PartnerRoute::ApiNotFound => "portal:/partner/v1/unmatched",
+            PartnerRoute::StatusPage => "portal:/partner/status",
+            PartnerRoute::StatusCsv => "portal:/partner/status.csv",
+            PartnerRoute::SignIn => "portal:POST /partner/session",
+            PartnerRoute::SignOut => "portal:POST /partner/signout",
+            PartnerRoute::FormActivation => "portal:POST /partner/status/activation",
+            PartnerRoute::FormPackage => "portal:POST /partner/status/package",
+            PartnerRoute::DeleteConfirm => "portal:/partner/status/delete",
+            PartnerRoute::FormDelete => "portal:POST /partner/status/delete",
+        }
+    }
+
+    /// Errors of the JSON API are JSON; the page's are HTML.
+    pub fn error_format(&self) -> ErrorFormat {
+        match self {
+            PartnerRoute::ApiList
+            | PartnerRoute::ApiCsv
+            | PartnerRoute::ApiGet { .. }
+            | PartnerRoute::ApiActivation { .. }
+            | PartnerRoute::ApiDelete { .. }
+            | PartnerRoute::ApiPackage { .. }
+            | PartnerRoute::ApiNotFound => ErrorFormat::Json,
+            _ => ErrorFormat::Html,
+        }
+    }
+}
+
+const API_PREFIX: &str = "/partner/v1/";
+const SUBSCRIBERS: &str = "/partner/v1/subscribers";
+
+fn not_allowed(allow: &'static str, format: ErrorFormat) -> Route {
+    Route::MethodNotAllowed { allow, format }
+}
+
+/// Routes a path under `/partner/` on the portal listener.
+pub fn route(method: &Method, path: &str) -> Route {
+    let get = matches!(*method, Method::GET | Method::HEAD);
+    let json = ErrorFormat::Json;
+    let html = ErrorFormat::Html;
+    if path.starts_with(API_PREFIX) {
+        if path == SUBSCRIBERS || path == "/partner/v1/subscribers.csv" {
+            if !get {
+                return not_allowed("GET, HEAD", json);
+            }
+            return Route::Partner(if path == SUBSCRIBERS {
+                PartnerRoute::ApiList
+            } else {
+                PartnerRoute::ApiCsv
+            });
+        }
+        let Some(rest) = path.strip_prefix("/partner/v1/subscribers/") else {
+            return Route::Partner(PartnerRoute::ApiNotFound);
+        };
+        let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+        if id.is_empty() {
+            return Route::Partner(PartnerRoute::ApiNotFound);
+        }
+        let id = id.to_string();
+        return match (action, method) {
+            ("", _) if get => Route::Partner(PartnerRoute::ApiGet { id }),
+            ("", &Method::DELETE) => Route::Partner(PartnerRoute::ApiDelete { id }),
+            ("", _) => not_allowed("GET, HEAD, DELETE", json),
+            ("activation", &Method::POST) => Route::Partner(PartnerRoute::ApiActivation { id }),
+            ("activation", _) => not_allowed("POST", json),
+            ("package", &Method::PUT) => Route::Partner(PartnerRoute::ApiPackage { id }),
+            ("package", _) => not_allowed("PUT", json),
+            _ => Route::Partner(PartnerRoute::ApiNotFound),
+        };
+    }
+    let page = |r: PartnerRoute| Route::Partner(r);
+    match (path, method) {
+        ("/partner/status", _) if get => page(PartnerRoute::StatusPage),
+        ("/partner/status", _) => not_allowed("GET, HEAD", html),
+        ("/partner/status.csv", _) if get => page(PartnerRoute::StatusCsv),
+        ("/partner/status.csv", _) => not_allowed("GET, HEAD", html),
+        ("/partner/session", &Method::POST) => page(PartnerRoute::SignIn),
+        ("/partner/session", _) => not_allowed("POST", html),
+        ("/partner/signout", &Method::POST) => page(PartnerRoute::SignOut),
+        ("/partner/signout", _) => not_allowed("POST", html),
+        ("/partner/status/activation", &Method::POST) => page(PartnerRoute::FormActivation),
+        ("/partner/status/package", &Method::POST) => page(PartnerRoute::FormPackage),
+        ("/partner/status/activation" | "/partner/status/package", _) => not_allowed("POST", html),
+        ("/partner/status/delete", _) if get => page(PartnerRoute::DeleteConfirm),
+        ("/partner/status/delete", &Method::POST) => page(PartnerRoute::FormDelete),
+        ("/partner/status/delete", _) => not_allowed("GET, HEAD, POST", html),
+        _ => Route::NotFound,
+    }
+}
+
+/// Serves a partner route (never fails: errors are answered in the
+/// route's format).
+pub async fn serve(
+    app: &App,
+    route: &PartnerRoute,
+    parts: &Parts,
+    body: &[u8],
+    tracking_id: &str,
+) -> Response<ResponseBody> {
+    match route.error_format() {
+        ErrorFormat::Json => api::serve(app, route, parts, body, tracking_id).await,
+        _ => page::serve(app, route, parts, body, tracking_id).await,
+    }
+}
+
+/// The server's link signer (sessions are signed like every link).
+fn signer(app: &App) -> Option<Arc<LinkSigner>> {
+    app.provisioning.activations().map(|a| a.signer.clone())
+}
+
+/// A `provisioningId` filter must name one of the partner's templates.
+fn check_template(app: &App, partner: &str, filters: &Filters) -> Result<(), Rejection> {
+    let Some(pid) = &filters.provisioning_id else {
+        return Ok(());
+    };
+    let own = app
+        .provisioning
+        .templates_of_partner(partner)
+        .iter()
+        .any(|t| &t.provisioning_id == pid);
+    if own {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            ErrorCode::UnknownProvisioningId,
+            format!(
+                "provisioningId '{}' is not one of your templates",
+                pid.chars().take(64).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// Rows fetched per store read while exporting.
+const CSV_CHUNK: usize = 1000;
+
+/// Every subscriber matching `filters` (from `after`; at most `max` when
+/// given) as CSV.
+async fn collect_csv(app: &App, partner: &str, filters: &Filters) -> Result<String, WireError> {
+    let mut out = view::csv_start();
+    let mut left = filters.max.unwrap_or(usize::MAX);
+    let mut cursor = filters.clone();
+    while left > 0 {
+        let want = CSV_CHUNK.min(left);
+        let rows = app
+            .store
+            .partner_subscribers(&cursor.query(partner, want))
+            .await?;
+        for r in &rows {
+            view::csv_row(&mut out, r);
+        }
+        left -= rows.len();
+        match rows.last() {
+            Some(last) if rows.len() == want => cursor.after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+fn csv_response(csv: String) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(Bytes::from(csv)));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
+    );
+    h.insert(
+        CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"subscribers.csv\""),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(method: Method, path: &str) -> Route {
+        route(&method, path)
+    }
+
+    #[test]
+    fn partner_paths_are_routed() {
+        let p = |x| Route::Partner(x);
+        assert_eq!(
+            r(Method::GET, "/partner/v1/subscribers"),
+            p(PartnerRoute::ApiList)
+        );
+        assert_eq!(
+            r(Method::GET, "/partner/v1/subscribers.csv"),
+            p(PartnerRoute::ApiCsv)
+        );
+        assert_eq!(
+            r(Method::GET, "/partner/v1/subscribers/abc"),
+            p(PartnerRoute::ApiGet { id: "abc".into() })
+        );
+        assert_eq!(
+            r(Method::DELETE, "/partner/v1/subscribers/abc"),
+            p(PartnerRoute::ApiDelete { id: "abc".into() })
+        );
+        assert_eq!(
+            r(Method::POST, "/partner/v1/subscribers/abc/activation"),
+            p(PartnerRoute::ApiActivation { id: "abc".into() })
+        );
+        assert_eq!(
+            r(Method::PUT, "/partner/v1/subscribers/abc/package"),
+            p(PartnerRoute::ApiPackage { id: "abc".into() })
+        );
+        for (m, path, allow) in [
+            (Method::POST, "/partner/v1/subscribers", "GET, HEAD"),
+            (
+                Method::PUT,
+                "/partner/v1/subscribers/abc",
+                "GET, HEAD, DELETE",
+            ),
+            (Method::GET, "/partner/v1/subscribers/abc/package", "PUT"),
+            (
+                Method::GET,
+                "/partner/v1/subscribers/abc/activation",
+                "POST",
+            ),
+        ] {
+            assert_eq!(
+                r(m, path),
+                Route::MethodNotAllowed {
+                    allow,
+                    format: ErrorFormat::Json
+                },
+                "{path}"
+            );
+        }
+        for path in [
+            "/partner/v1/",
+            "/partner/v1/other",
+            "/partner/v1/subscribers/",
+            "/partner/v1/subscribers/abc/other",
+        ] {
+            assert_eq!(r(Method::GET, path), p(PartnerRoute::ApiNotFound), "{path}");
+        }
+        assert_eq!(
+            r(Method::HEAD, "/partner/status"),
+            p(PartnerRoute::StatusPage)
+        );
+        assert_eq!(r(Method::POST, "/partner/session"), p(PartnerRoute::SignIn));
+        assert_eq!(
+            r(Method::GET, "/partner/status/delete"),
+            p(PartnerRoute::DeleteConfirm)
+        );
+        assert_eq!(
+            r(Method::POST, "/partner/status/delete"),
+            p(PartnerRoute::FormDelete)
+        );
+        assert!(matches!(
+            r(Method::GET, "/partner/session"),
+            Route::MethodNotAllowed {
+                format: ErrorFormat::Html,
+                ..
+            }
+        ));
+        assert_eq!(r(Method::GET, "/partner/nothing"), Route::NotFound);
+    }
+}
