@@ -146,6 +146,11 @@ impl Receiver {
         self.port
     }
 
+    /// The directory the receiver writes each message into (`NNNNNN.json`).
+    pub fn out_dir(&self) -> &Path {
+        &self.out
+    }
+
     /// Every message received so far, in arrival order.
     fn messages(&self) -> Vec<serde_json::Value> {
         messages_in(&self.out)

@@ -4,6 +4,7 @@
 mod harness;
 
 mod activation;
+mod browser;
 
 mod config_cli;
 mod conformance;
