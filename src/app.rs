@@ -24,6 +24,9 @@ pub struct App {
     pub rate_limiter: crate::http::ratelimit::RateLimiter,
     /// Partner admin tokens, verified once per process (status page, API).
     pub partner_auth: crate::http::partner::auth::PartnerAuth,
+    /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
+    /// trust could not be set up; sign-in is then unavailable).
+    pub xsp: Option<crate::xsp::XspClient>,
     draining: AtomicBool,
 }
 
@@ -36,10 +39,22 @@ impl App {
         mailer: Arc<Mailer>,
     ) -> Arc<App> {
         let rate_limiter = crate::http::ratelimit::RateLimiter::new(&config.limits);
+        let bw = &config.broadworks;
+        let xsp = match crate::tls::client::service_client_config(bw.xsp_ca_file.as_deref()) {
+            Ok(tls) => Some(crate::xsp::XspClient::new(
+                tls,
+                std::time::Duration::from_secs(bw.xsp_timeout_secs),
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "XSP client unavailable: BroadWorks sign-in is off");
+                None
+            }
+        };
         Arc::new(App {
             config,
             rate_limiter,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
+            xsp,
             store,
             metrics,
             provisioning,

@@ -25,6 +25,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub orgs: OrgsConfig,
     pub activation: ActivationConfig,
+    pub broadworks: BroadWorksConfig,
     pub partners: Vec<PartnerConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub templates: Vec<TemplateConfig>,
@@ -408,6 +409,26 @@ impl ActivationConfig {
             max_code_attempts: self.max_code_attempts,
             lockout_ms: ms(self.lockout_secs),
             max_codes: self.max_codes_per_link,
+        }
+    }
+}
+
+/// `[broadworks]`: calls into BroadWorks (the cluster's XSP), used by the
+/// portal to check BroadWorks credentials (sign-in, self-activation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BroadWorksConfig {
+    /// Extra trust anchors (PEM) for XSP certificates, besides the system's.
+    pub xsp_ca_file: Option<PathBuf>,
+    /// How long an XSP call may take.
+    pub xsp_timeout_secs: u64,
+}
+
+impl Default for BroadWorksConfig {
+    fn default() -> Self {
+        BroadWorksConfig {
+            xsp_ca_file: None,
+            xsp_timeout_secs: 10,
         }
     }
 }

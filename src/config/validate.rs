@@ -36,6 +36,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     smtp(c, &mut p);
     orgs(c, &mut p);
     activation(c, &mut p);
+    broadworks(c, &mut p);
     tenancy(c, &mut p);
     if p.0.is_empty() {
         Ok(())
@@ -233,6 +234,22 @@ fn orgs(c: &Config, p: &mut Problems) {
     );
 }
 
+fn broadworks(c: &Config, p: &mut Problems) {
+    let b = &c.broadworks;
+    if let Some(ca) = &b.xsp_ca_file {
+        p.check(
+            ca.is_file(),
+            "broadworks.xsp_ca_file",
+            format!("file {} does not exist", ca.display()),
+        );
+    }
+    p.check(
+        (1..=120).contains(&b.xsp_timeout_secs),
+        "broadworks.xsp_timeout_secs",
+        "must be between 1 and 120",
+    );
+}
+
 fn activation(c: &Config, p: &mut Problems) {
     let a = &c.activation;
     p.check(
@@ -415,9 +432,9 @@ fn tenancy(c: &Config, p: &mut Problems) {
         );
         if let Some(url) = &cluster.xsp_url {
             p.check(
-                url.starts_with("https://") || url.starts_with("http://"),
+                url.starts_with("https://"),
                 format!("{key}.xsp_url"),
-                "must be an http:// or https:// URL",
+                "must be an https:// URL (Xsi over TLS)",
             );
         }
     }

@@ -102,6 +102,17 @@ async fn dispatch(
             Ok(super::org_approval::page(app, parts.uri.query(), tracking_id).await)
         }
         Route::OrgApprove => Ok(super::org_approval::approve(app, &body, tracking_id).await),
+        Route::SignIn => Ok(super::signin::signin(app, &body).await),
+        Route::SelfActivate {
+            provisioning_id,
+            submit,
+        } => Ok(super::signin::self_activate(
+            app,
+            provisioning_id,
+            submit.then_some(&body[..]),
+            tracking_id,
+        )
+        .await),
         Route::Activation(page) => {
             Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
         }

@@ -17,6 +17,7 @@ pub mod portal;
 pub mod ratelimit;
 pub mod router;
 pub mod server;
+pub mod signin;
 pub mod tracking;
 
 /// Which listener a connection came in on; each has its own routes.

@@ -62,8 +62,12 @@ pub fn home() -> Response<ResponseBody> {
         hyper::StatusCode::OK,
         page(
             "bwgate activation portal",
-            "<h1>Activation portal</h1><p>Open the activation link you received by email, \
-or the self-activation link from your service provider.</p>",
+            &format!(
+                "<h1>Activation portal</h1><p>Open the activation link you received by email, \
+or the self-activation link from your service provider.</p><h2>No link?</h2>\
+<p>Sign in with your BroadWorks user id and password to continue your activation.</p>{}",
+                super::signin::form("/activate/signin", None, "")
+            ),
         ),
     )
 }

@@ -19,6 +19,13 @@ pub enum Route {
     OrgApprove,
     /// The activation portal's pages (`/activate…`, `/consent`).
     Activation(ActivationPage),
+    /// `POST /activate/signin`: BroadWorks credentials → the activation.
+    SignIn,
+    /// `GET`/`POST /self-activate/{provisioningId}`.
+    SelfActivate {
+        provisioning_id: String,
+        submit: bool,
+    },
     /// Partner admins: `/partner/v1/…` (JSON API), `/partner/status…` (page).
     Partner(super::partner::PartnerRoute),
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
@@ -40,6 +47,11 @@ impl Route {
             Route::OrgApprovalPage => "portal:/orgs/approve",
             Route::OrgApprove => "portal:POST /orgs/approve",
             Route::Activation(page) => page.label(),
+            Route::SignIn => "portal:POST /activate/signin",
+            Route::SelfActivate { submit: false, .. } => "portal:/self-activate/{provisioningId}",
+            Route::SelfActivate { submit: true, .. } => {
+                "portal:POST /self-activate/{provisioningId}"
+            }
             Route::Partner(r) => r.label(),
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
@@ -83,6 +95,11 @@ fn portal_route(method: &Method, path: &str) -> Route {
             allow: "GET, HEAD, POST",
             format: ErrorFormat::Html,
         },
+        ("/activate/signin", &Method::POST) => Route::SignIn,
+        ("/activate/signin", _) => Route::MethodNotAllowed {
+            allow: "POST",
+            format: ErrorFormat::Html,
+        },
         ("/activate", &Method::GET | &Method::HEAD) => Route::Activation(ActivationPage::Show),
         ("/activate/email", &Method::POST) => Route::Activation(ActivationPage::SubmitEmail),
         ("/activate/verify", &Method::GET | &Method::HEAD) => {
@@ -105,9 +122,27 @@ fn portal_route(method: &Method, path: &str) -> Route {
             allow: "GET, HEAD, POST",
             format: ErrorFormat::Html,
         },
-        _ => Route::NotFound,
+        _ => match path.strip_prefix(SELF_ACTIVATE_PREFIX) {
+            Some(id) if !id.is_empty() && !id.contains('/') => match *method {
+                Method::GET | Method::HEAD => Route::SelfActivate {
+                    provisioning_id: id.to_string(),
+                    submit: false,
+                },
+                Method::POST => Route::SelfActivate {
+                    provisioning_id: id.to_string(),
+                    submit: true,
+                },
+                _ => Route::MethodNotAllowed {
+                    allow: "GET, HEAD, POST",
+                    format: ErrorFormat::Html,
+                },
+            },
+            _ => Route::NotFound,
+        },
     }
 }
+
+pub const SELF_ACTIVATE_PREFIX: &str = "/self-activate/";
 
 fn provisioning_route(method: &Method, path: &str) -> Route {
     if let Some(id) = path.strip_prefix(FLOWTHROUGH_PREFIX) {

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::activation::ActivationLinks;
 use crate::domain::lifecycle::Rejection;
+use crate::domain::subscriber::NewSubscriber;
 use crate::domain::CustomerTemplate;
 use crate::flowthrough::ParsedRequest;
 use crate::orgs::ApprovalLinks;
@@ -96,6 +97,41 @@ impl Provisioning {
         }
     }
 
+    /// Records a self-activation: one AddUser built from the user's
+    /// BroadWorks profile (no email: the user enters and verifies one on
+    /// the portal), committed like a flow-through document.
+    pub async fn self_activate(
+        &self,
+        template: &CustomerTemplate,
+        subscriber: crate::domain::subscriber::NewSubscriber,
+        tracking_id: &str,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let sent = Some(subscriber.user_id.as_str().to_string());
+        let outcome = self
+            .store
+            .accept(AcceptBatch {
+                template: template.clone(),
+                tracking_id: tracking_id.to_string(),
+                request_id: None,
+                now: now_millis(),
+                operations: vec![(
+                    0,
+                    crate::domain::subscriber::Operation::AddUser(NewSubscriber {
+                        email: None,
+                        ..subscriber
+                    }),
+                )],
+                invalid: Vec::new(),
+                sent_user_ids: vec![sent],
+                approvals: None,
+                activations: self.activations.clone(),
+                self_activation: true,
+            })
+            .await?;
+        self.wake(outcome.commands_written, outcome.emails_enqueued);
+        Ok(outcome)
+    }
+
     /// Loads every template into the index (at start).
     pub async fn load_templates(&self) -> Result<usize, StoreError> {
         let all = self.store.templates().await?;
@@ -163,6 +199,7 @@ impl Provisioning {
                 sent_user_ids: sent_ids,
                 approvals: self.approvals.clone(),
                 activations: self.activations.clone(),
+                self_activation: false,
             })
             .await?;
         self.wake(outcome.commands_written, outcome.emails_enqueued);

@@ -170,6 +170,7 @@ async fn accept(store: &SqliteStore, t: &CustomerTemplate, tracking: &str, ops: 
             sent_user_ids: Vec::new(),
             approvals: None,
             activations: None,
+            self_activation: false,
         })
         .await
         .expect("accept");

@@ -83,6 +83,10 @@ pub struct AcceptBatch {
     /// How to write activation and consent links for new pending
     /// subscribers. `None`: the activation starts without an email.
     pub activations: Option<Arc<crate::activation::ActivationLinks>>,
+    /// The document comes from the portal's self-activation (one AddUser
+    /// from the user's BroadWorks profile, without an email): the new
+    /// subscriber's activation is a self-activation.
+    pub self_activation: bool,
 }
 
 /// The answer for one operation of a document, as stored for replays.

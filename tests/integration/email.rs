@@ -38,7 +38,7 @@ impl Relay {
         Relay { dir }
     }
 
-    fn cert(&self, name: &str) -> PathBuf {
+    pub fn cert(&self, name: &str) -> PathBuf {
         self.dir.path().join("certs").join(name)
     }
 

@@ -19,3 +19,4 @@ mod mtls;
 mod orgs;
 mod partner;
 mod reload;
+mod signin;

@@ -109,9 +109,11 @@ pub(super) fn start(
     conn: &Connection,
     record: &SubscriberRecord,
     links: Option<&ActivationLinks>,
+    self_activation: bool,
     now: i64,
 ) -> Result<usize, StoreError> {
     let purpose = match record.status {
+        SubscriberStatus::PendingEmailInput if self_activation => ActivationPurpose::SelfActivation,
         SubscriberStatus::PendingEmailInput => ActivationPurpose::EmailInput,
         SubscriberStatus::PendingUserMigration => ActivationPurpose::ConsentMigration,
         _ => return Ok(0),
@@ -123,6 +125,41 @@ pub(super) fn start(
         (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, now),
         _ => Ok(0),
     }
+}
+
+/// The subscriber's email turned out to belong to another account: its
+/// activation becomes a consent (new link, older links stop working), with
+/// the consent email. Returns the number of emails written.
+pub(super) fn restart_as_consent(
+    conn: &Connection,
+    record: &SubscriberRecord,
+    links: Option<&ActivationLinks>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let policy = links.map(|l| l.policy).unwrap_or_default();
+    let activation = Activation::new(
+        &record.id,
+        ActivationPurpose::ConsentMigration,
+        new_nonce(),
+        now,
+        &policy,
+    );
+    put(conn, &activation, now)?;
+    match (links, &record.email) {
+        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, now),
+        _ => Ok(0),
+    }
+}
+
+/// The flow ended another way (the AS sent a trusted email): the link is
+/// used up.
+pub(super) fn complete(conn: &Connection, subscriber_id: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE activations SET completed_at = ?2, code_hash = NULL, updated_at = ?2
+         WHERE subscriber_id = ?1 AND completed_at IS NULL",
+    )?
+    .execute(params![subscriber_id, now])?;
+    Ok(())
 }
 
 /// The activation or consent email for the activation's current link.

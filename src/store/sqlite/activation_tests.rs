@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::provisioning_tests::{add, batch, fixture, outbox, snapshot, sub, template, NOW};
+use super::provisioning_tests::{
+    add, batch, fixture, no_changes, outbox, snapshot, sub, template, NOW,
+};
 use super::SqliteStore;
 use crate::activation::{ActivationClaim, ActivationLinks};
 use crate::commands::Command;
@@ -392,4 +394,62 @@ async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
         .unwrap()
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn a_trusted_email_sent_later_by_modify_ends_the_wait() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = template(s, "trusted", true, true).await;
+    add_users(s, &t, &[("u1@acme.example", None)]).await;
+    add_users(s, &t, &[("u2@acme.example", None)]).await;
+    add_users(s, &t, &[("u3@acme.example", Some("taken@acme.example"))]).await;
+    let u1 = sub(s, "u1@acme.example").await;
+    assert_eq!(u1.status, SubscriberStatus::PendingEmailInput);
+    let link = claim(s, "u1@acme.example").await;
+
+    let modify = |user: &str, email: &str| {
+        let mut c = no_changes(user);
+        c.email = Some(email.to_string());
+        crate::domain::subscriber::Operation::ModifyUser(c)
+    };
+    let mut b = batch(
+        &t,
+        "T-mod",
+        None,
+        vec![modify("u1@acme.example", "u1@mail.example")],
+    );
+    b.activations = Some(links());
+    let out = s.accept(b).await.unwrap();
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Provisioning));
+    let u1 = sub(s, "u1@acme.example").await;
+    assert_eq!(u1.email.as_deref(), Some("u1@mail.example"));
+    assert_eq!(kinds_for(s, &u1.id).await, ["ProvisionSubscriber"]);
+    let err = step(s, &link, email("x@y.example", "123456"), NOW + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "used up");
+
+    // An address another account holds turns the wait into a consent.
+    let mut b = batch(
+        &t,
+        "T-mod2",
+        None,
+        vec![modify("u2@acme.example", "taken@acme.example")],
+    );
+    b.activations = Some(links());
+    let out = s.accept(b).await.unwrap();
+    assert_eq!(
+        out.results[0].status,
+        Some(SubscriberStatus::PendingUserMigration)
+    );
+    let u2 = sub(s, "u2@acme.example").await;
+    assert!(kinds_for(s, &u2.id).await.is_empty());
+    let consent = mails(s, EmailKind::ConsentMigration).await;
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].message.to, ["taken@acme.example"]);
+    assert_eq!(
+        claim(s, "u2@acme.example").await.purpose,
+        ActivationPurpose::ConsentMigration
+    );
 }

@@ -429,6 +429,7 @@ impl OpContext<'_> {
                         self.conn,
                         &record,
                         self.batch.activations.as_deref(),
+                        self.batch.self_activation,
                         now,
                     )?;
                 }
@@ -550,9 +551,50 @@ impl OpContext<'_> {
         let now = self.batch.now;
         // The flags this change leaves, checked against the stored ones.
         let flags = lifecycle::trunk_flags_after(trunk::flags(self.conn, &current.id)?, changes)?;
-        let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
+        let (mut next, package_change) = lifecycle::apply_changes(current, changes, now)?;
         let conn = self.conn;
         trunk::set_flags(conn, &current.id, flags)?;
+        // A trusted template's AS sends the email it lacked at the add:
+        // it is used at once, as if it had come with the AddUser.
+        let waiting_for_email = matches!(
+            current.status,
+            SubscriberStatus::PendingEmailInput | SubscriberStatus::PendingEmailValidation
+        );
+        if let (true, true, Some(email)) = (
+            self.batch.template.settings.trusted_emails,
+            waiting_for_email,
+            changes.email.as_deref(),
+        ) {
+            let taken = subscribers::email_taken(conn, email, Some(&current.id))?;
+            next.status = if taken {
+                SubscriberStatus::PendingUserMigration
+            } else {
+                SubscriberStatus::Provisioning
+            };
+            next.last_status_change = now;
+            subscribers::update_subscriber(conn, &next, now)?;
+            if taken {
+                self.emails += activation::restart_as_consent(
+                    conn,
+                    &next,
+                    self.batch.activations.as_deref(),
+                    now,
+                )?;
+            } else {
+                activation::complete(conn, &next.id, now)?;
+                if let Some(org_id) = &next.org_id {
+                    activation::claim_org_admin(conn, org_id, &next.id)?;
+                }
+                let key = next
+                    .enterprise_key
+                    .clone()
+                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
+                let command =
+                    Command::provision(&next).ok_or_else(|| incomplete(&next, "organization"))?;
+                self.emit(&key, command)?;
+            }
+            return Ok(self.accepted(kind, user_id, next.status));
+        }
         store_change(
             conn,
             current,

@@ -108,7 +108,7 @@ pub(super) fn add(user: &str, sp: &str, group: &str, email: Option<&str>) -> Ope
     Operation::AddUser(new_sub(user, sp, group, email))
 }
 
-fn no_changes(user: &str) -> SubscriberChanges {
+pub(super) fn no_changes(user: &str) -> SubscriberChanges {
     SubscriberChanges {
         user_id: uid(user),
         service_provider_id: "SP1".into(),
@@ -151,6 +151,7 @@ pub(super) fn batch(
         sent_user_ids: Vec::new(),
         approvals: None,
         activations: None,
+        self_activation: false,
     }
 }
 
