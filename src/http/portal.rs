@@ -31,7 +31,7 @@ pub fn page(title: &str, body: &str) -> String {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
 label{{display:block;margin-top:1rem}}input,button{{font-size:1rem;padding:.4rem;margin:.25rem .5rem .25rem 0}}\
-input:not([type=hidden]){{box-sizing:border-box;width:min(100%,22rem)}}\
+input:not([type=hidden],[type=checkbox],[type=radio]){{box-sizing:border-box;width:min(100%,22rem)}}\
 [aria-invalid=true]{{border:2px solid #a00}}.error{{color:#a00}}h1,h2{{line-height:1.2}}</style></head>\
 <body><main>{body}</main></body></html>\n",
         title = esc(title)
