@@ -73,29 +73,26 @@ impl ActivationLinks {
     }
 
     /// Untrusted flow: the link to the portal, sent to the address the AS
-    /// gave (which still has to be confirmed there).
-    pub fn activation_email(&self, to: &str, s: &SubscriberRecord, a: &Activation) -> EmailMessage {
-        let link = self.url(a);
-        let who = display_name(s);
-        let text = format!(
-            "Hello {who},\n\nYour service provider set up Webex for you. To activate it, open \
-this link, enter your email address and confirm it with the code we send you:\n\n{link}\n\n\
-The link works until {expires} and only once.\n\nIf you did not expect this message, ignore it.\n",
-            expires = when(a.link_expires_at),
-        );
-        let html = format!(
-            "<p>Hello {who},</p><p>Your service provider set up Webex for you. To activate it, \
-open the activation page, enter your email address and confirm it with the code we send you.</p>\
-<p><a href=\"{link}\">Activate your account</a></p><p>The link works until {expires} and only \
-once.</p><p>If you did not expect this message, ignore it.</p>",
-            who = esc(&who),
-            link = esc(&link),
-            expires = esc(&when(a.link_expires_at)),
-        );
+    /// gave (which still has to be confirmed there). `lang` is the
+    /// template's `email_language`.
+    pub fn activation_email(
+        &self,
+        to: &str,
+        s: &SubscriberRecord,
+        a: &Activation,
+        lang: &str,
+    ) -> EmailMessage {
+        let t = texts(lang).activation;
+        let vars = [
+            ("{who}", display_name(s, lang)),
+            ("{to}", to.to_string()),
+            ("{expires}", when(a.link_expires_at)),
+        ];
+        let (text, html) = render(t, &vars, &self.url(a));
         self.message(
             EmailKind::ActivationLink,
             to,
-            "Activate your Webex account",
+            t.subject.to_string(),
             text,
             html,
             s,
@@ -104,32 +101,24 @@ once.</p><p>If you did not expect this message, ignore it.</p>",
     }
 
     /// Trusted flow, email in use by another account: asks for consent.
-    pub fn consent_email(&self, to: &str, s: &SubscriberRecord, a: &Activation) -> EmailMessage {
-        let link = self.url(a);
-        let who = display_name(s);
-        let text = format!(
-            "Hello {who},\n\nYour service provider is moving you to its Webex service. The address \
-{to} already belongs to an existing account. To move it, open this link and choose \"Activate \
-account\"; your old account is then removed and your new one uses the same address:\n\n{link}\n\n\
-The link works until {expires} and only once.\n\nIf you did not expect this message, ignore it: \
-nothing changes without your consent.\n",
-            expires = when(a.link_expires_at),
-        );
-        let html = format!(
-            "<p>Hello {who},</p><p>Your service provider is moving you to its Webex service. The \
-address <strong>{to}</strong> already belongs to an existing account.</p><p><a href=\"{link}\">\
-Review and activate your account</a></p><p>Your old account is removed once you consent, and your \
-new one uses the same address. The link works until {expires} and only once.</p>\
-<p>If you did not expect this message, ignore it: nothing changes without your consent.</p>",
-            who = esc(&who),
-            to = esc(to),
-            link = esc(&link),
-            expires = esc(&when(a.link_expires_at)),
-        );
+    pub fn consent_email(
+        &self,
+        to: &str,
+        s: &SubscriberRecord,
+        a: &Activation,
+        lang: &str,
+    ) -> EmailMessage {
+        let t = texts(lang).consent;
+        let vars = [
+            ("{who}", display_name(s, lang)),
+            ("{to}", to.to_string()),
+            ("{expires}", when(a.link_expires_at)),
+        ];
+        let (text, html) = render(t, &vars, &self.url(a));
         self.message(
             EmailKind::ConsentMigration,
             to,
-            "Consent needed: move your account to Webex",
+            t.subject.to_string(),
             text,
             html,
             s,
@@ -145,34 +134,22 @@ new one uses the same address. The link works until {expires} and only once.</p>
         s: &SubscriberRecord,
         a: &Activation,
         code: &str,
+        lang: &str,
     ) -> EmailMessage {
         let link = format!(
             "{}/activate/verify?token={}&code={code}",
             self.portal_base,
             self.token(a)
         );
-        let minutes = self.policy.code_ttl_ms / 60_000;
-        let text = format!(
-            "Your Webex verification code is {code}\n\nEnter it on the activation page, or open \
-this link to confirm {to}:\n\n{link}\n\nThe code works for {minutes} minutes. If you did not \
-ask for it, ignore this message.\n"
-        );
-        let html = format!(
-            "<p>Your Webex verification code is</p><p style=\"font-size:1.5rem\"><strong>{code}\
-</strong></p><p>Enter it on the activation page, or <a href=\"{link}\">confirm {to}</a>.</p>\
-<p>The code works for {minutes} minutes. If you did not ask for it, ignore this message.</p>",
-            link = esc(&link),
-            to = esc(to),
-        );
-        let mut msg = self.message(
-            EmailKind::VerificationCode,
-            to,
-            &format!("Your Webex verification code: {code}"),
-            text,
-            html,
-            s,
-            a,
-        );
+        let t = texts(lang).code;
+        let vars = [
+            ("{code}", code.to_string()),
+            ("{to}", to.to_string()),
+            ("{minutes}", (self.policy.code_ttl_ms / 60_000).to_string()),
+        ];
+        let (text, html) = render(t, &vars, &link);
+        let subject = fill(t.subject, &vars);
+        let mut msg = self.message(EmailKind::VerificationCode, to, subject, text, html, s, a);
         // Every code is a new message (the nonce alone repeats per resend).
         msg.dedupe_key = None;
         msg
@@ -183,7 +160,7 @@ ask for it, ignore this message.\n"
         &self,
         kind: EmailKind,
         to: &str,
-        subject: &str,
+        subject: String,
         text: String,
         html: String,
         s: &SubscriberRecord,
@@ -191,7 +168,7 @@ ask for it, ignore this message.\n"
     ) -> EmailMessage {
         EmailMessage {
             to: vec![to.to_string()],
-            subject: subject.to_string(),
+            subject,
             text_body: text,
             html_body: Some(html),
             kind,
@@ -202,15 +179,225 @@ ask for it, ignore this message.\n"
     }
 }
 
-fn display_name(s: &SubscriberRecord) -> String {
+fn display_name(s: &SubscriberRecord, lang: &str) -> String {
     let name = format!("{} {}", s.first_name, s.last_name);
-    let name = name.trim();
-    if name.is_empty() {
-        "there".to_string()
-    } else {
-        name.to_string()
+    match name.trim() {
+        "" => texts(lang).nobody.to_string(),
+        name => name.to_string(),
     }
 }
+
+/// One email's words: paragraphs before the link, its label, paragraphs
+/// after. `{name}` placeholders are filled (and escaped for HTML).
+#[derive(Debug, Clone, Copy)]
+struct MailText {
+    subject: &'static str,
+    before: &'static [&'static str],
+    link_label: &'static str,
+    after: &'static [&'static str],
+}
+
+/// The emails of one language.
+struct Texts {
+    /// Greeting name when the subscriber has none.
+    nobody: &'static str,
+    activation: MailText,
+    consent: MailText,
+    code: MailText,
+}
+
+/// The template's `email_language` (`fr`, `fr_CA`, `de-DE`, …) picks the
+/// texts; languages without a translation get English.
+fn texts(lang: &str) -> &'static Texts {
+    let primary = lang
+        .split(['_', '-'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match primary.as_str() {
+        "fr" => &FR,
+        "de" => &DE,
+        "es" => &ES,
+        _ => &EN,
+    }
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    vars.iter()
+        .fold(template.to_string(), |acc, (k, v)| acc.replace(k, v))
+}
+
+/// Plain text and HTML bodies of `t` with `link`.
+fn render(t: MailText, vars: &[(&str, String)], link: &str) -> (String, String) {
+    let escaped: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, esc(v))).collect();
+    let mut text = String::new();
+    let mut html = String::new();
+    for p in t.before {
+        text.push_str(&fill(p, vars));
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>", fill(&esc(p), &escaped)));
+    }
+    text.push_str(&format!("{}: {link}\n\n", fill(t.link_label, vars)));
+    html.push_str(&format!(
+        "<p><a href=\"{}\">{}</a></p>",
+        esc(link),
+        fill(&esc(t.link_label), &escaped)
+    ));
+    for p in t.after {
+        text.push_str(&fill(p, vars));
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>", fill(&esc(p), &escaped)));
+    }
+    (text.trim_end().to_string() + "\n", html)
+}
+
+const EN: Texts = Texts {
+    nobody: "there",
+    activation: MailText {
+        subject: "Activate your Webex account",
+        before: &[
+            "Hello {who},",
+            "Your service provider set up Webex for you. To activate it, open the activation page, enter your email address and confirm it with the code we send you.",
+        ],
+        link_label: "Activate your account",
+        after: &[
+            "The link works until {expires} and only once.",
+            "If you did not expect this message, ignore it.",
+        ],
+    },
+    consent: MailText {
+        subject: "Consent needed: move your account to Webex",
+        before: &[
+            "Hello {who},",
+            "Your service provider is moving you to its Webex service. The address {to} already belongs to an existing account. To move it, open the page below and choose \"Activate account\": your old account is then removed and your new one uses the same address.",
+        ],
+        link_label: "Review and activate your account",
+        after: &[
+            "The link works until {expires} and only once.",
+            "If you did not expect this message, ignore it: nothing changes without your consent.",
+        ],
+    },
+    code: MailText {
+        subject: "Your Webex verification code: {code}",
+        before: &[
+            "Your Webex verification code is {code}",
+            "Enter it on the activation page, or confirm {to} with this link.",
+        ],
+        link_label: "Confirm {to}",
+        after: &["The code works for {minutes} minutes. If you did not ask for it, ignore this message."],
+    },
+};
+
+const FR: Texts = Texts {
+    nobody: "à vous",
+    activation: MailText {
+        subject: "Activez votre compte Webex",
+        before: &[
+            "Bonjour {who},",
+            "Votre fournisseur de services a préparé Webex pour vous. Pour l'activer, ouvrez la page d'activation, saisissez votre adresse e-mail et confirmez-la avec le code que nous vous envoyons.",
+        ],
+        link_label: "Activer votre compte",
+        after: &[
+            "Le lien est valable jusqu'au {expires}, une seule fois.",
+            "Si vous n'attendiez pas ce message, ignorez-le.",
+        ],
+    },
+    consent: MailText {
+        subject: "Consentement requis : transférer votre compte vers Webex",
+        before: &[
+            "Bonjour {who},",
+            "Votre fournisseur de services vous transfère vers son service Webex. L'adresse {to} appartient déjà à un compte existant. Pour la transférer, ouvrez la page ci-dessous et choisissez « Activer le compte » : votre ancien compte est alors supprimé et le nouveau utilise la même adresse.",
+        ],
+        link_label: "Vérifier et activer votre compte",
+        after: &[
+            "Le lien est valable jusqu'au {expires}, une seule fois.",
+            "Si vous n'attendiez pas ce message, ignorez-le : rien ne change sans votre consentement.",
+        ],
+    },
+    code: MailText {
+        subject: "Votre code de vérification Webex : {code}",
+        before: &[
+            "Votre code de vérification Webex est {code}",
+            "Saisissez-le sur la page d'activation, ou confirmez {to} avec ce lien.",
+        ],
+        link_label: "Confirmer {to}",
+        after: &["Le code est valable {minutes} minutes. Si vous ne l'avez pas demandé, ignorez ce message."],
+    },
+};
+
+const DE: Texts = Texts {
+    nobody: "und willkommen",
+    activation: MailText {
+        subject: "Aktivieren Sie Ihr Webex-Konto",
+        before: &[
+            "Hallo {who},",
+            "Ihr Dienstanbieter hat Webex für Sie eingerichtet. Öffnen Sie zum Aktivieren die Aktivierungsseite, geben Sie Ihre E-Mail-Adresse ein und bestätigen Sie sie mit dem Code, den wir Ihnen senden.",
+        ],
+        link_label: "Konto aktivieren",
+        after: &[
+            "Der Link gilt bis {expires} und nur einmal.",
+            "Wenn Sie diese Nachricht nicht erwartet haben, ignorieren Sie sie.",
+        ],
+    },
+    consent: MailText {
+        subject: "Zustimmung erforderlich: Ihr Konto zu Webex umziehen",
+        before: &[
+            "Hallo {who},",
+            "Ihr Dienstanbieter zieht Sie zu seinem Webex-Dienst um. Die Adresse {to} gehört bereits zu einem bestehenden Konto. Um sie umzuziehen, öffnen Sie die folgende Seite und wählen Sie „Konto aktivieren“: Ihr altes Konto wird dann entfernt und Ihr neues verwendet dieselbe Adresse.",
+        ],
+        link_label: "Prüfen und Konto aktivieren",
+        after: &[
+            "Der Link gilt bis {expires} und nur einmal.",
+            "Wenn Sie diese Nachricht nicht erwartet haben, ignorieren Sie sie: ohne Ihre Zustimmung ändert sich nichts.",
+        ],
+    },
+    code: MailText {
+        subject: "Ihr Webex-Bestätigungscode: {code}",
+        before: &[
+            "Ihr Webex-Bestätigungscode lautet {code}",
+            "Geben Sie ihn auf der Aktivierungsseite ein oder bestätigen Sie {to} mit diesem Link.",
+        ],
+        link_label: "{to} bestätigen",
+        after: &["Der Code gilt {minutes} Minuten. Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Nachricht."],
+    },
+};
+
+const ES: Texts = Texts {
+    nobody: "y bienvenido",
+    activation: MailText {
+        subject: "Active su cuenta de Webex",
+        before: &[
+            "Hola {who}:",
+            "Su proveedor de servicios ha preparado Webex para usted. Para activarlo, abra la página de activación, escriba su dirección de correo electrónico y confírmela con el código que le enviaremos.",
+        ],
+        link_label: "Activar su cuenta",
+        after: &[
+            "El enlace es válido hasta el {expires} y una sola vez.",
+            "Si no esperaba este mensaje, ignórelo.",
+        ],
+    },
+    consent: MailText {
+        subject: "Se necesita su consentimiento: trasladar su cuenta a Webex",
+        before: &[
+            "Hola {who}:",
+            "Su proveedor de servicios le traslada a su servicio Webex. La dirección {to} ya pertenece a una cuenta existente. Para trasladarla, abra la página siguiente y elija «Activar cuenta»: su cuenta anterior se elimina y la nueva usa la misma dirección.",
+        ],
+        link_label: "Revisar y activar su cuenta",
+        after: &[
+            "El enlace es válido hasta el {expires} y una sola vez.",
+            "Si no esperaba este mensaje, ignórelo: nada cambia sin su consentimiento.",
+        ],
+    },
+    code: MailText {
+        subject: "Su código de verificación de Webex: {code}",
+        before: &[
+            "Su código de verificación de Webex es {code}",
+            "Escríbalo en la página de activación o confirme {to} con este enlace.",
+        ],
+        link_label: "Confirmar {to}",
+        after: &["El código es válido durante {minutes} minutos. Si no lo ha solicitado, ignore este mensaje."],
+    },
+};
 
 /// A timestamp for people: `2026-12-13 20:47 UTC`.
 fn when(millis: i64) -> String {
@@ -267,5 +454,68 @@ mod tests {
         );
         assert_eq!(l.verify(&other, 0), Err(LinkError::Invalid));
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
+    }
+
+    #[test]
+    fn emails_follow_the_template_language_and_escape_html() {
+        let l = links();
+        let a = Activation::new(
+            "sub-1",
+            ActivationPurpose::EmailInput,
+            "n".into(),
+            0,
+            &l.policy,
+        );
+        let s = SubscriberRecord {
+            id: "sub-1".into(),
+            provisioning_id: "p".into(),
+            user_id: None,
+            enterprise_key: None,
+            org_id: None,
+            service_provider_id: None,
+            group_id: None,
+            first_name: "<Ann>".into(),
+            last_name: "Lee".into(),
+            email: None,
+            phone_number: None,
+            extension: None,
+            mobile_phone_number: None,
+            language: None,
+            time_zone: None,
+            package: crate::domain::Package::Basic,
+            status: crate::domain::lifecycle::SubscriberStatus::PendingEmailInput,
+            errors: Vec::new(),
+            self_activated: false,
+            version: 1,
+            created_at: 0,
+            last_status_change: 0,
+        };
+        let en = l.activation_email("a@x.example", &s, &a, "en_US");
+        assert_eq!(en.subject, "Activate your Webex account");
+        assert!(
+            en.text_body.starts_with("Hello <Ann> Lee,"),
+            "{}",
+            en.text_body
+        );
+        assert!(en
+            .text_body
+            .contains("Activate your account: https://portal.example/activate?token="));
+        let html = en.html_body.unwrap();
+        assert!(
+            html.contains("Hello &lt;Ann&gt; Lee,") && !html.contains("<Ann>"),
+            "{html}"
+        );
+        let fr = l.activation_email("a@x.example", &s, &a, "fr_CA");
+        assert_eq!(fr.subject, "Activez votre compte Webex");
+        let de = l.code_email("a@x.example", &s, &a, "042424", "de-DE");
+        assert_eq!(de.subject, "Ihr Webex-Bestätigungscode: 042424");
+        assert!(de.text_body.contains("30 Minuten"), "{}", de.text_body);
+        let es = l.consent_email("a@x.example", &s, &a, "es");
+        assert!(es.text_body.contains("a@x.example"));
+        // Unknown languages fall back to English.
+        assert_eq!(
+            l.activation_email("a@x.example", &s, &a, "ja_JP").subject,
+            en.subject
+        );
     }
 }

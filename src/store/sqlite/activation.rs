@@ -110,6 +110,7 @@ pub(super) fn start(
     record: &SubscriberRecord,
     links: Option<&ActivationLinks>,
     self_activation: bool,
+    lang: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
     let purpose = match record.status {
@@ -122,7 +123,7 @@ pub(super) fn start(
     let activation = Activation::new(&record.id, purpose, new_nonce(), now, &policy);
     put(conn, &activation, now)?;
     match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, now),
+        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, lang, now),
         _ => Ok(0),
     }
 }
@@ -134,6 +135,7 @@ pub(super) fn restart_as_consent(
     conn: &Connection,
     record: &SubscriberRecord,
     links: Option<&ActivationLinks>,
+    lang: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
     let policy = links.map(|l| l.policy).unwrap_or_default();
@@ -146,7 +148,7 @@ pub(super) fn restart_as_consent(
     );
     put(conn, &activation, now)?;
     match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, now),
+        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, lang, now),
         _ => Ok(0),
     }
 }
@@ -169,12 +171,13 @@ fn send_link(
     s: &SubscriberRecord,
     a: &Activation,
     to: &str,
+    lang: &str,
     now: i64,
 ) -> Result<usize, StoreError> {
     let msg = match a.purpose {
-        ActivationPurpose::ConsentMigration => links.consent_email(to, s, a),
+        ActivationPurpose::ConsentMigration => links.consent_email(to, s, a, lang),
         ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
-            links.activation_email(to, s, a)
+            links.activation_email(to, s, a, lang)
         }
     };
     Ok(usize::from(
@@ -291,7 +294,8 @@ impl Run<'_> {
             s.last_status_change = now;
             subscribers::update_subscriber(conn, &s, now)?;
         }
-        let msg = links.code_email(email, &s, &next, code);
+        let lang = email_language(conn, &s)?;
+        let msg = links.code_email(email, &s, &next, code, &lang);
         if email::enqueue_email(conn, &msg, now)?.is_some() {
             self.emails += 1;
         }
@@ -427,6 +431,13 @@ impl Run<'_> {
     }
 }
 
+/// The `email_language` of the subscriber's template.
+fn email_language(conn: &Connection, s: &SubscriberRecord) -> Result<String, StoreError> {
+    Ok(tenancy::template(conn, &s.provisioning_id)?
+        .map(|t| t.settings.email_language)
+        .unwrap_or_default())
+}
+
 fn wrong_page() -> Rejection {
     Rejection::new(
         ErrorCode::ActivationLinkInvalid,
@@ -544,7 +555,7 @@ pub(super) fn renew(
         subscribers::update_subscriber(conn, &s, now)?;
     }
     let emails = match email.as_ref().or(s.email.as_ref()) {
-        Some(to) => send_link(conn, links, &s, &a, to, now)?,
+        Some(to) => send_link(conn, links, &s, &a, to, &email_language(conn, &s)?, now)?,
         None => 0,
     };
     Ok(Ok(ActivationView {
