@@ -105,6 +105,8 @@ struct Context {
     claim: ActivationClaim,
     view: ActivationView,
     tracking_id: String,
+    /// The address the user typed, shown again when it is refused.
+    typed_email: Option<String>,
 }
 
 impl Context {
@@ -169,6 +171,7 @@ impl Context {
             claim,
             view,
             tracking_id: tracking_id.to_string(),
+            typed_email: None,
         })
     }
 
@@ -204,9 +207,11 @@ impl Context {
             esc(s.user_id.as_ref().map_or("", |u| u.as_str()))
         );
         let code_sent = s.status == SubscriberStatus::PendingEmailValidation;
-        let prefill = a
-            .pending_email
+        let sent_to = a.pending_email.as_deref().unwrap_or("");
+        let prefill = self
+            .typed_email
             .as_deref()
+            .or(a.pending_email.as_deref())
             .or(s.email.as_deref())
             .unwrap_or("");
         let code_form = if code_sent {
@@ -218,7 +223,7 @@ impl Context {
 <input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{{CODE_DIGITS}}}\" \
 maxlength=\"{CODE_DIGITS}\" autocomplete=\"one-time-code\" required{invalid}>\
 <button type=\"submit\">Verify and activate</button></form>",
-                email = esc(prefill),
+                email = esc(sent_to),
                 hidden = self.hidden(),
                 invalid = aria_invalid(error, &[ErrorCode::VerificationCodeInvalid]),
             )
@@ -301,7 +306,8 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
         html(StatusCode::OK, page("Confirm your email address", &body))
     }
 
-    async fn submit_email(self, app: &App, raw: &str) -> Response<ResponseBody> {
+    async fn submit_email(mut self, app: &App, raw: &str) -> Response<ResponseBody> {
+        self.typed_email = Some(raw.trim().to_string());
         let email = match normalize_email(raw) {
             Ok(e) => e,
             Err(e) => {
@@ -395,7 +401,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 
 fn alert(r: &Rejection) -> String {
     format!(
-        "<p class=\"error\" role=\"alert\">{} (error {})</p>",
+        "<p class=\"error\" role=\"alert\" id=\"form-error\">{} (error {})</p>",
         esc(&capitalized(&r.message)),
         r.code.code()
     )
@@ -411,7 +417,9 @@ fn capitalized(s: &str) -> String {
 
 fn aria_invalid(error: Option<&Rejection>, codes: &[ErrorCode]) -> &'static str {
     match error {
-        Some(r) if codes.contains(&r.code) => " aria-invalid=\"true\"",
+        Some(r) if codes.contains(&r.code) => {
+            " aria-invalid=\"true\" aria-describedby=\"form-error\""
+        }
         _ => "",
     }
 }

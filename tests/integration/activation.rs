@@ -138,7 +138,11 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
         .await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("error 9001"), "{page}");
-    assert!(page.contains("aria-invalid=\"true\""));
+    assert!(page.contains("aria-invalid=\"true\" aria-describedby=\"form-error\""));
+    assert!(
+        page.contains("value=\"not an email\""),
+        "what the user typed is shown again: {page}"
+    );
     assert_eq!(
         status_of(&server, "ann@acme.example").await["subscriber"]["status"],
         "pending_email_input"
