@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::domain::activation::{Activation, ActivationPolicy, ActivationPurpose};
 use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::TemplateSettings;
 use crate::http::portal::esc;
 use crate::links::{LinkError, LinkSigner};
 use crate::notify::{EmailKind, EmailMessage};
@@ -80,15 +81,15 @@ impl ActivationLinks {
         to: &str,
         s: &SubscriberRecord,
         a: &Activation,
-        lang: &str,
+        from: &TemplateSettings,
     ) -> EmailMessage {
-        let t = texts(lang).activation;
+        let t = texts(&from.email_language).activation;
         let vars = [
-            ("{who}", display_name(s, lang)),
+            ("{who}", display_name(s, &from.email_language)),
             ("{to}", to.to_string()),
             ("{expires}", when(a.link_expires_at)),
         ];
-        let (text, html) = render(t, &vars, &self.url(a));
+        let (text, html) = render(t, &vars, &self.url(a), from);
         self.message(
             EmailKind::ActivationLink,
             to,
@@ -106,15 +107,15 @@ impl ActivationLinks {
         to: &str,
         s: &SubscriberRecord,
         a: &Activation,
-        lang: &str,
+        from: &TemplateSettings,
     ) -> EmailMessage {
-        let t = texts(lang).consent;
+        let t = texts(&from.email_language).consent;
         let vars = [
-            ("{who}", display_name(s, lang)),
+            ("{who}", display_name(s, &from.email_language)),
             ("{to}", to.to_string()),
             ("{expires}", when(a.link_expires_at)),
         ];
-        let (text, html) = render(t, &vars, &self.url(a));
+        let (text, html) = render(t, &vars, &self.url(a), from);
         self.message(
             EmailKind::ConsentMigration,
             to,
@@ -134,20 +135,20 @@ impl ActivationLinks {
         s: &SubscriberRecord,
         a: &Activation,
         code: &str,
-        lang: &str,
+        from: &TemplateSettings,
     ) -> EmailMessage {
         let link = format!(
             "{}/activate/verify?token={}&code={code}",
             self.portal_base,
             self.token(a)
         );
-        let t = texts(lang).code;
+        let t = texts(&from.email_language).code;
         let vars = [
             ("{code}", code.to_string()),
             ("{to}", to.to_string()),
             ("{minutes}", (self.policy.code_ttl_ms / 60_000).to_string()),
         ];
-        let (text, html) = render(t, &vars, &link);
+        let (text, html) = render(t, &vars, &link, from);
         let subject = fill(t.subject, &vars);
         let mut msg = self.message(EmailKind::VerificationCode, to, subject, text, html, s, a);
         // Every code is a new message (the nonce alone repeats per resend).
@@ -201,6 +202,8 @@ struct MailText {
 struct Texts {
     /// Greeting name when the subscriber has none.
     nobody: &'static str,
+    /// Closing line naming the partner admin (`{admin}`).
+    contact: &'static str,
     activation: MailText,
     consent: MailText,
     code: MailText,
@@ -227,8 +230,14 @@ fn fill(template: &str, vars: &[(&str, String)]) -> String {
         .fold(template.to_string(), |acc, (k, v)| acc.replace(k, v))
 }
 
-/// Plain text and HTML bodies of `t` with `link`.
-fn render(t: MailText, vars: &[(&str, String)], link: &str) -> (String, String) {
+/// Plain text and HTML bodies of `t` with `link`, closing with the
+/// template's partner admin as the contact when one is set.
+fn render(
+    t: MailText,
+    vars: &[(&str, String)],
+    link: &str,
+    from: &TemplateSettings,
+) -> (String, String) {
     let escaped: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, esc(v))).collect();
     let mut text = String::new();
     let mut html = String::new();
@@ -248,11 +257,25 @@ fn render(t: MailText, vars: &[(&str, String)], link: &str) -> (String, String) 
         text.push_str("\n\n");
         html.push_str(&format!("<p>{}</p>", fill(&esc(p), &escaped)));
     }
+    let admin = match (&from.partner_admin_name, &from.partner_admin_email) {
+        (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+        (None, None) => None,
+    };
+    if let Some(admin) = admin {
+        let contact = texts(&from.email_language).contact;
+        text.push_str(&contact.replace("{admin}", &admin));
+        html.push_str(&format!(
+            "<p>{}</p>",
+            esc(contact).replace("{admin}", &esc(&admin))
+        ));
+    }
     (text.trim_end().to_string() + "\n", html)
 }
 
 const EN: Texts = Texts {
     nobody: "there",
+    contact: "Questions? Contact {admin}.",
     activation: MailText {
         subject: "Activate your Webex account",
         before: &[
@@ -290,6 +313,7 @@ const EN: Texts = Texts {
 
 const FR: Texts = Texts {
     nobody: "à vous",
+    contact: "Des questions ? Contactez {admin}.",
     activation: MailText {
         subject: "Activez votre compte Webex",
         before: &[
@@ -327,6 +351,7 @@ const FR: Texts = Texts {
 
 const DE: Texts = Texts {
     nobody: "und willkommen",
+    contact: "Fragen? Wenden Sie sich an {admin}.",
     activation: MailText {
         subject: "Aktivieren Sie Ihr Webex-Konto",
         before: &[
@@ -364,6 +389,7 @@ const DE: Texts = Texts {
 
 const ES: Texts = Texts {
     nobody: "y bienvenido",
+    contact: "¿Preguntas? Contacte con {admin}.",
     activation: MailText {
         subject: "Active su cuenta de Webex",
         before: &[
@@ -490,7 +516,11 @@ mod tests {
             created_at: 0,
             last_status_change: 0,
         };
-        let en = l.activation_email("a@x.example", &s, &a, "en_US");
+        let lang = |l: &str| TemplateSettings {
+            email_language: l.to_string(),
+            ..TemplateSettings::default()
+        };
+        let en = l.activation_email("a@x.example", &s, &a, &lang("en_US"));
         assert_eq!(en.subject, "Activate your Webex account");
         assert!(
             en.text_body.starts_with("Hello <Ann> Lee,"),
@@ -505,17 +535,32 @@ mod tests {
             html.contains("Hello &lt;Ann&gt; Lee,") && !html.contains("<Ann>"),
             "{html}"
         );
-        let fr = l.activation_email("a@x.example", &s, &a, "fr_CA");
+        let fr = l.activation_email("a@x.example", &s, &a, &lang("fr_CA"));
         assert_eq!(fr.subject, "Activez votre compte Webex");
-        let de = l.code_email("a@x.example", &s, &a, "042424", "de-DE");
+        let de = l.code_email("a@x.example", &s, &a, "042424", &lang("de-DE"));
         assert_eq!(de.subject, "Ihr Webex-Bestätigungscode: 042424");
         assert!(de.text_body.contains("30 Minuten"), "{}", de.text_body);
-        let es = l.consent_email("a@x.example", &s, &a, "es");
+        let es = l.consent_email("a@x.example", &s, &a, &lang("es"));
         assert!(es.text_body.contains("a@x.example"));
         // Unknown languages fall back to English.
         assert_eq!(
-            l.activation_email("a@x.example", &s, &a, "ja_JP").subject,
+            l.activation_email("a@x.example", &s, &a, &lang("ja_JP"))
+                .subject,
             en.subject
         );
+        assert!(!en.text_body.contains("Questions?"), "no partner admin set");
+        let with_admin = TemplateSettings {
+            partner_admin_name: Some("Pat <SP>".into()),
+            partner_admin_email: Some("pat@sp.example".into()),
+            ..lang("en")
+        };
+        let m = l.activation_email("a@x.example", &s, &a, &with_admin);
+        assert!(m
+            .text_body
+            .contains("Questions? Contact Pat <SP> <pat@sp.example>."));
+        assert!(m
+            .html_body
+            .unwrap()
+            .contains("Contact Pat &lt;SP&gt; &lt;pat@sp.example&gt;."));
     }
 }

@@ -14,7 +14,7 @@ use crate::activation::ActivationLinks;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
 use crate::domain::activation::{self as rules, Activation, ActivationPurpose, CodeCheck};
 use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, TemplateSettings};
 use crate::store::{ActivationAction, ActivationStep, ActivationView, StoreError};
 
 const COLUMNS: &str = "subscriber_id, purpose, nonce, link_expires_at, pending_email, code_hash,
@@ -110,7 +110,7 @@ pub(super) fn start(
     record: &SubscriberRecord,
     links: Option<&ActivationLinks>,
     self_activation: bool,
-    lang: &str,
+    from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
     let purpose = match record.status {
@@ -123,7 +123,7 @@ pub(super) fn start(
     let activation = Activation::new(&record.id, purpose, new_nonce(), now, &policy);
     put(conn, &activation, now)?;
     match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, lang, now),
+        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, from, now),
         _ => Ok(0),
     }
 }
@@ -135,7 +135,7 @@ pub(super) fn restart_as_consent(
     conn: &Connection,
     record: &SubscriberRecord,
     links: Option<&ActivationLinks>,
-    lang: &str,
+    from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
     let policy = links.map(|l| l.policy).unwrap_or_default();
@@ -148,7 +148,7 @@ pub(super) fn restart_as_consent(
     );
     put(conn, &activation, now)?;
     match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, lang, now),
+        (Some(links), Some(to)) => send_link(conn, links, record, &activation, to, from, now),
         _ => Ok(0),
     }
 }
@@ -171,13 +171,13 @@ fn send_link(
     s: &SubscriberRecord,
     a: &Activation,
     to: &str,
-    lang: &str,
+    from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
     let msg = match a.purpose {
-        ActivationPurpose::ConsentMigration => links.consent_email(to, s, a, lang),
+        ActivationPurpose::ConsentMigration => links.consent_email(to, s, a, from),
         ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
-            links.activation_email(to, s, a, lang)
+            links.activation_email(to, s, a, from)
         }
     };
     Ok(usize::from(
@@ -294,8 +294,8 @@ impl Run<'_> {
             s.last_status_change = now;
             subscribers::update_subscriber(conn, &s, now)?;
         }
-        let lang = email_language(conn, &s)?;
-        let msg = links.code_email(email, &s, &next, code, &lang);
+        let from = template_settings(conn, &s)?;
+        let msg = links.code_email(email, &s, &next, code, &from);
         if email::enqueue_email(conn, &msg, now)?.is_some() {
             self.emails += 1;
         }
@@ -431,10 +431,13 @@ impl Run<'_> {
     }
 }
 
-/// The `email_language` of the subscriber's template.
-fn email_language(conn: &Connection, s: &SubscriberRecord) -> Result<String, StoreError> {
+/// The settings of the subscriber's template (language, partner admin).
+fn template_settings(
+    conn: &Connection,
+    s: &SubscriberRecord,
+) -> Result<TemplateSettings, StoreError> {
     Ok(tenancy::template(conn, &s.provisioning_id)?
-        .map(|t| t.settings.email_language)
+        .map(|t| t.settings)
         .unwrap_or_default())
 }
 
@@ -555,7 +558,7 @@ pub(super) fn renew(
         subscribers::update_subscriber(conn, &s, now)?;
     }
     let emails = match email.as_ref().or(s.email.as_ref()) {
-        Some(to) => send_link(conn, links, &s, &a, to, &email_language(conn, &s)?, now)?,
+        Some(to) => send_link(conn, links, &s, &a, to, &template_settings(conn, &s)?, now)?,
         None => 0,
     };
     Ok(Ok(ActivationView {

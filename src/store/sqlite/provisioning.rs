@@ -430,7 +430,7 @@ impl OpContext<'_> {
                         &record,
                         self.batch.activations.as_deref(),
                         self.batch.self_activation,
-                        &settings.email_language,
+                        settings,
                         now,
                     )?;
                 }
@@ -579,7 +579,7 @@ impl OpContext<'_> {
                     conn,
                     &next,
                     self.batch.activations.as_deref(),
-                    &self.batch.template.settings.email_language,
+                    &self.batch.template.settings,
                     now,
                 )?;
             } else {
