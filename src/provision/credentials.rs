@@ -67,13 +67,8 @@ impl CredentialCache {
         password: &str,
     ) -> AuthResult {
         let presented = sha256(password);
-        if let Some(v) = self.verified.get(&template.provisioning_id) {
-            if v.phc == template.provisioning_password_hash
-                && v.username == username
-                && verify_slices_are_equal(&v.secret_digest, &presented).is_ok()
-            {
-                return AuthResult::Ok;
-            }
+        if self.is_cached(template, username, &presented) {
+            return AuthResult::Ok;
         }
         if username != template.provisioning_username {
             return AuthResult::Denied;
@@ -81,6 +76,14 @@ impl CredentialCache {
         let Ok(_permit) = self.slow_path.clone().acquire_owned().await else {
             return AuthResult::Denied;
         };
+        // Requests that arrive together on a cold cache (every connection
+        // of a starting AS) queue here: only the first ones hash, the rest
+        // find their result. Each argon2 run takes 19 MiB that the
+        // allocator keeps in the blocking thread's arena afterwards, so a
+        // herd of 32 used to leave ~200 MiB resident.
+        if self.is_cached(template, username, &presented) {
+            return AuthResult::Ok;
+        }
         let phc = template.provisioning_password_hash.clone();
         let pw = password.to_string();
         self.argon2_verifications.fetch_add(1, Ordering::Relaxed);
@@ -104,6 +107,18 @@ impl CredentialCache {
             }),
         );
         AuthResult::Ok
+    }
+
+    /// Whether this exact secret was verified against the template's
+    /// current hash.
+    fn is_cached(&self, template: &CustomerTemplate, username: &str, presented: &[u8; 32]) -> bool {
+        self.verified
+            .get(&template.provisioning_id)
+            .is_some_and(|v| {
+                v.phc == template.provisioning_password_hash
+                    && v.username == username
+                    && verify_slices_are_equal(&v.secret_digest, presented).is_ok()
+            })
     }
 }
 
@@ -151,6 +166,26 @@ mod tests {
             AuthResult::Denied
         );
         assert_eq!(cache.argon2_verifications(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_requests_share_the_verification() {
+        let cache = Arc::new(CredentialCache::new());
+        let t = Arc::new(template("right-pass-1"));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (cache, t) = (cache.clone(), t.clone());
+            tasks.spawn(async move { cache.check(&t, "prov", "right-pass-1").await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            assert_eq!(r.expect("task"), AuthResult::Ok);
+        }
+        // At most one per slow-path permit, not one per request.
+        assert!(
+            cache.argon2_verifications() <= 2,
+            "{} argon2 runs for 16 concurrent requests",
+            cache.argon2_verifications()
+        );
     }
 
     #[tokio::test]
