@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::template::Package;
 use crate::domain::ErrorCode;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{LicenseChange, SharedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LicenseError {
@@ -35,6 +35,31 @@ impl From<StoreError> for LicenseError {
 pub trait LicenseCore: Send + Sync + 'static {
     async fn apply(&self, envelope: &CommandEnvelope) -> Result<(), LicenseError>;
     fn name(&self) -> &'static str;
+
+    /// Applies consecutive commands of one enterprise, in order, and
+    /// returns one result per command attempted: it stops after the first
+    /// `Unavailable` (the later ones must wait for it). A core that can
+    /// take a run at once overrides this; the default applies one by one.
+    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+        apply_each(self, envelopes).await
+    }
+}
+
+/// One `apply` per command, stopping after the first `Unavailable`.
+pub async fn apply_each<C: LicenseCore + ?Sized>(
+    core: &C,
+    envelopes: &[CommandEnvelope],
+) -> Vec<Result<(), LicenseError>> {
+    let mut out = Vec::with_capacity(envelopes.len());
+    for env in envelopes {
+        let result = core.apply(env).await;
+        let stop = matches!(result, Err(LicenseError::Unavailable(_)));
+        out.push(result);
+        if stop {
+            break;
+        }
+    }
+    out
 }
 
 /// Licenses a package grants. The full rules (subscriptions consumed
@@ -70,50 +95,67 @@ impl LocalLicenseCore {
     }
 }
 
+/// The ledger change a command asks for (`None`: it moves no license).
+fn license_change(env: &CommandEnvelope) -> Option<LicenseChange> {
+    let (subscriber_id, licenses) = match &env.command {
+        Command::ProvisionSubscriber {
+            subscriber_id,
+            package,
+            ..
+        }
+        | Command::ChangePackage {
+            subscriber_id,
+            package,
+            ..
+        } => (subscriber_id, package_licenses(*package)),
+        Command::RemoveSubscriber { subscriber_id, .. } => (subscriber_id, Vec::new()),
+        Command::EnsureOrganization { .. }
+        | Command::AttachOrganization { .. }
+        | Command::DetachOrganization { .. }
+        | Command::DiscardPendingSubscriber { .. }
+        | Command::UpdateSubscriber { .. }
+        | Command::IssueActivationCode { .. } => return None,
+    };
+    Some(LicenseChange {
+        idempotency_key: env.idempotency_key.clone(),
+        subscriber_id: subscriber_id.clone(),
+        licenses,
+    })
+}
+
 #[async_trait]
 impl LicenseCore for LocalLicenseCore {
     async fn apply(&self, env: &CommandEnvelope) -> Result<(), LicenseError> {
-        let now = crate::provision::now_millis();
-        match &env.command {
-            Command::ProvisionSubscriber {
-                subscriber_id,
-                package,
-                ..
-            }
-            | Command::ChangePackage {
-                subscriber_id,
-                package,
-                ..
-            } => {
-                self.store
-                    .apply_licenses(
-                        &env.idempotency_key,
-                        subscriber_id,
-                        &package_licenses(*package),
-                        now,
-                    )
-                    .await?;
-            }
-            Command::RemoveSubscriber { subscriber_id, .. } => {
-                self.store
-                    .apply_licenses(&env.idempotency_key, subscriber_id, &[], now)
-                    .await?;
-            }
-            // Attaching or detaching an organization grants or revokes no
-            // license (a detach's RemoveSubscriber commands revoke).
-            Command::EnsureOrganization { .. }
-            | Command::AttachOrganization { .. }
-            | Command::DetachOrganization { .. }
-            // A pending user never held a license.
-            | Command::DiscardPendingSubscriber { .. }
-            | Command::UpdateSubscriber { .. }
-            | Command::IssueActivationCode { .. } => {}
+        if let Some(change) = license_change(env) {
+            self.store
+                .apply_license_changes(vec![change], crate::provision::now_millis())
+                .await?;
         }
         Ok(())
     }
 
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    /// The whole run in one ledger transaction; if that fails, one by one,
+    /// so that one bad command cannot hold back the others.
+    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+        let changes: Vec<LicenseChange> = envelopes.iter().filter_map(license_change).collect();
+        let batch = if changes.is_empty() {
+            Ok(())
+        } else {
+            self.store
+                .apply_license_changes(changes, crate::provision::now_millis())
+                .await
+        };
+        match batch {
+            Ok(()) => envelopes.iter().map(|_| Ok(())).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "license batch failed; applying one by one");
+                apply_each(self, envelopes).await
+            }
+        }
     }
 }
 

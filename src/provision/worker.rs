@@ -81,44 +81,59 @@ pub async fn deliver_due(
     Ok(settled)
 }
 
+/// Delivers one enterprise's due commands, in order: the core takes the
+/// run at once (`apply_in_order`) and the outcomes are recorded in one
+/// transaction, so a backlog costs two commits per pass, not two per
+/// command. A retryable failure stops the run; the rest waits for it.
 async fn deliver_in_order(
     store: &SharedStore,
     core: &Arc<dyn LicenseCore>,
     entries: Vec<OutboxEntry>,
 ) -> Result<usize, crate::store::StoreError> {
+    let (meta, envelopes): (Vec<(i64, u32)>, Vec<_>) = entries
+        .into_iter()
+        .map(|e| ((e.seq, e.attempts), e.envelope))
+        .unzip();
+    let results = core.apply_in_order(&envelopes).await;
+    let mut outcomes = Vec::with_capacity(results.len());
     let mut settled = 0;
-    for entry in entries {
-        let kind = entry.envelope.command.kind();
-        let outcome = match core.apply(&entry.envelope).await {
+    for ((&(seq, attempts), envelope), result) in meta.iter().zip(&envelopes).zip(results) {
+        let outcome = match result {
             Ok(()) => DeliveryOutcome::Delivered,
             Err(LicenseError::Rejected { code, description }) => DeliveryOutcome::Rejected {
                 error_code: code.code(),
                 description,
             },
             Err(LicenseError::Unavailable(error)) => {
-                let backoff = (250i64 << entry.attempts.min(10)).min(MAX_BACKOFF_MS);
+                let backoff = (250i64 << attempts.min(10)).min(MAX_BACKOFF_MS);
                 DeliveryOutcome::Retry {
                     error,
                     retry_at: now_millis() + backoff,
                 }
             }
         };
-        let retry = matches!(outcome, DeliveryOutcome::Retry { .. });
         let label = match &outcome {
             DeliveryOutcome::Delivered => "delivered",
             DeliveryOutcome::Rejected { .. } => "rejected",
             DeliveryOutcome::Retry { .. } => "retry",
         };
-        metrics::counter!("bwgate_outbox_deliveries_total", "command" => kind, "result" => label)
+        metrics::counter!("bwgate_outbox_deliveries_total", "command" => envelope.command.kind(), "result" => label)
             .increment(1);
-        store
-            .complete_command(entry.seq, outcome, now_millis())
-            .await?;
+        let retry = matches!(outcome, DeliveryOutcome::Retry { .. });
+        outcomes.push((seq, outcome));
         if retry {
             // Later commands of this enterprise wait for this one.
             break;
         }
         settled += 1;
+    }
+    let now = now_millis();
+    if let Err(e) = store.complete_commands(outcomes.clone(), now).await {
+        // One outcome that cannot be recorded must not hold the others.
+        tracing::warn!(error = %e, "recording a delivery run failed; recording one by one");
+        for (seq, outcome) in outcomes {
+            store.complete_command(seq, outcome, now).await?;
+        }
     }
     Ok(settled)
 }

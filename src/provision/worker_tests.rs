@@ -339,3 +339,58 @@ async fn a_running_worker_records_rejections_and_holds_an_enterprise_behind_a_re
     worker.await.expect("worker");
     store.close().await.expect("close");
 }
+
+/// A deep backlog of one enterprise is settled in a few transactions per
+/// pass (the local core takes the run at once, the outcomes are recorded
+/// together), not two per command, and every license is granted once.
+#[tokio::test]
+async fn one_enterprise_backlog_is_delivered_in_runs_not_one_commit_per_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, template) = store_with_template(&dir).await;
+    let ops = (0..300)
+        .map(|i| match add(&format!("u{i}@acme.example"), "ENT-BIG") {
+            Operation::AddUser(mut s) => {
+                s.phone_number = Some(E164::parse(&format!("+1240556{i:04}")).expect("phone"));
+                Operation::AddUser(s)
+            }
+            other => other,
+        })
+        .collect();
+    accept(&store, &template, "T-big", ops).await;
+    let shared: SharedStore = store.clone();
+    let core: Arc<dyn LicenseCore> = crate::license::LocalLicenseCore::new(shared.clone());
+    let before = store.stats().transactions_committed;
+    let mut settled = 0;
+    let mut passes = 0;
+    while settled < 301 {
+        let n = super::deliver_due(&shared, &core).await.expect("pass");
+        assert!(n > 0, "a pass settles something ({settled} of 301 so far)");
+        settled += n;
+        passes += 1;
+    }
+    let commits = store.stats().transactions_committed - before;
+    assert!(
+        commits <= 2 * passes,
+        "{commits} commits for {passes} passes over 301 commands"
+    );
+    for i in [0, 150, 299] {
+        let s = sub(&store, &format!("u{i}@acme.example")).await;
+        assert_eq!(s.status, SubscriberStatus::Provisioned);
+        let events = store.license_events(&s.id).await.expect("events");
+        let granted: Vec<_> = events.iter().filter(|e| e.action == "grant").collect();
+        assert_eq!(
+            granted.len(),
+            2,
+            "basic = 2 licenses, once each: {events:?}"
+        );
+    }
+    let counts = store.outbox_counts().await.expect("counts");
+    assert_eq!(
+        counts,
+        vec![
+            (OutboxState::Pending, 0),
+            (OutboxState::Delivered, 301),
+            (OutboxState::Failed, 0)
+        ]
+    );
+}

@@ -170,6 +170,15 @@ pub struct OutboxEntry {
     pub delivered_at: Option<i64>,
 }
 
+/// One change of the in-process license core's ledger: the subscriber's
+/// licenses become exactly `licenses`, once per idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseChange {
+    pub idempotency_key: String,
+    pub subscriber_id: String,
+    pub licenses: Vec<String>,
+}
+
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {
@@ -243,6 +252,14 @@ pub trait Store: Send + Sync + 'static {
         outcome: DeliveryOutcome,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// `complete_command` for several commands in one transaction (all or
+    /// nothing): a delivery pass settles a run of one enterprise's
+    /// commands with one commit instead of one each.
+    async fn complete_commands(
+        &self,
+        outcomes: Vec<(i64, DeliveryOutcome)>,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Counts of outbox rows by state.
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError>;
 
@@ -258,6 +275,13 @@ pub trait Store: Send + Sync + 'static {
         licenses: &[String],
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// `apply_licenses` for several changes, in order, in one transaction
+    /// (all or nothing).
+    async fn apply_license_changes(
+        &self,
+        changes: Vec<LicenseChange>,
+        now: i64,
+    ) -> Result<(), StoreError>;
     async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError>;
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError>;
 

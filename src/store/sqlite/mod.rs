@@ -76,7 +76,8 @@ use crate::orgs::ApprovalClaim;
 use crate::store::{
     AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, AdminChange, ApproveOutcome,
     DeliveryOutcome, DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport,
-    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
+    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    SubscriberQuery,
 };
 
 use reader::ReadPool;
@@ -347,6 +348,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn complete_commands(
+        &self,
+        outcomes: Vec<(i64, DeliveryOutcome)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            outcomes
+                .iter()
+                .try_for_each(|(seq, outcome)| outbox::complete_command(conn, *seq, outcome, now))
+        })
+        .await
+    }
+
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError> {
         self.read(outbox::outbox_counts).await
     }
@@ -363,6 +377,26 @@ impl Store for SqliteStore {
         let licenses = licenses.to_vec();
         self.write(move |conn| licenses::apply_licenses(conn, &key, &id, &licenses, now))
             .await
+    }
+
+    async fn apply_license_changes(
+        &self,
+        changes: Vec<LicenseChange>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            changes.iter().try_for_each(|c| {
+                licenses::apply_licenses(
+                    conn,
+                    &c.idempotency_key,
+                    &c.subscriber_id,
+                    &c.licenses,
+                    now,
+                )
+                .map(|_| ())
+            })
+        })
+        .await
     }
 
     async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
