@@ -18,9 +18,9 @@
 # database bytes per subscriber and /proc/PID/smaps_rollup.
 #
 # The load tool puts every subscriber in one enterprise, whose commands the
-# delivery worker applies one after the other (in order, two commits each),
-# far slower than AddUsers are accepted: the backlog waits in the outbox on
-# disk. MEM_DRAIN=1 also waits (sampling) until all of it is delivered.
+# delivery worker applies in order, a run of due commands per pass (two
+# commits per pass). MEM_DRAIN=1 also waits (sampling) until every accepted
+# subscriber is delivered.
 #
 # bwgate keeps no per-subscriber state in memory: the caches are per template
 # (credentials, template index) and SQLite's page caches, which are bounded
