@@ -73,58 +73,31 @@ impl ActivationLinks {
         self.signer.keyed_hash(subscriber_id, code.trim())
     }
 
-    /// Untrusted flow: the link to the portal, sent to the address the AS
-    /// gave (which still has to be confirmed there). `lang` is the
-    /// template's `email_language`.
-    pub fn activation_email(
+    /// The email carrying the activation's current link: for the
+    /// untrusted flow and self-activation the portal link, sent to the
+    /// address the AS gave (which still has to be confirmed there); for a
+    /// consent (trusted email in use by another account) the consent link.
+    pub fn link_email(
         &self,
         to: &str,
         s: &SubscriberRecord,
         a: &Activation,
         from: &TemplateSettings,
     ) -> EmailMessage {
-        let t = texts(&from.email_language).activation;
+        let all = texts(&from.email_language);
+        let (t, kind) = match a.purpose {
+            ActivationPurpose::ConsentMigration => (all.consent, EmailKind::ConsentMigration),
+            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
+                (all.activation, EmailKind::ActivationLink)
+            }
+        };
         let vars = [
             ("{who}", display_name(s, &from.email_language)),
             ("{to}", to.to_string()),
             ("{expires}", when(a.link_expires_at)),
         ];
         let (text, html) = render(t, &vars, &self.url(a), from);
-        self.message(
-            EmailKind::ActivationLink,
-            to,
-            t.subject.to_string(),
-            text,
-            html,
-            s,
-            a,
-        )
-    }
-
-    /// Trusted flow, email in use by another account: asks for consent.
-    pub fn consent_email(
-        &self,
-        to: &str,
-        s: &SubscriberRecord,
-        a: &Activation,
-        from: &TemplateSettings,
-    ) -> EmailMessage {
-        let t = texts(&from.email_language).consent;
-        let vars = [
-            ("{who}", display_name(s, &from.email_language)),
-            ("{to}", to.to_string()),
-            ("{expires}", when(a.link_expires_at)),
-        ];
-        let (text, html) = render(t, &vars, &self.url(a), from);
-        self.message(
-            EmailKind::ConsentMigration,
-            to,
-            t.subject.to_string(),
-            text,
-            html,
-            s,
-            a,
-        )
+        self.message(kind, to, t.subject.to_string(), text, html, s, a)
     }
 
     /// The code confirming that the user owns `to`, with a link that fills
@@ -520,7 +493,7 @@ mod tests {
             email_language: l.to_string(),
             ..TemplateSettings::default()
         };
-        let en = l.activation_email("a@x.example", &s, &a, &lang("en_US"));
+        let en = l.link_email("a@x.example", &s, &a, &lang("en_US"));
         assert_eq!(en.subject, "Activate your Webex account");
         assert!(
             en.text_body.starts_with("Hello <Ann> Lee,"),
@@ -535,17 +508,22 @@ mod tests {
             html.contains("Hello &lt;Ann&gt; Lee,") && !html.contains("<Ann>"),
             "{html}"
         );
-        let fr = l.activation_email("a@x.example", &s, &a, &lang("fr_CA"));
+        let fr = l.link_email("a@x.example", &s, &a, &lang("fr_CA"));
         assert_eq!(fr.subject, "Activez votre compte Webex");
         let de = l.code_email("a@x.example", &s, &a, "042424", &lang("de-DE"));
         assert_eq!(de.subject, "Ihr Webex-Bestätigungscode: 042424");
         assert!(de.text_body.contains("30 Minuten"), "{}", de.text_body);
-        let es = l.consent_email("a@x.example", &s, &a, &lang("es"));
+        let consent = Activation {
+            purpose: ActivationPurpose::ConsentMigration,
+            ..a.clone()
+        };
+        let es = l.link_email("a@x.example", &s, &consent, &lang("es"));
+        assert_eq!(es.kind, EmailKind::ConsentMigration);
+        assert!(es.subject.starts_with("Se necesita su consentimiento"));
         assert!(es.text_body.contains("a@x.example"));
         // Unknown languages fall back to English.
         assert_eq!(
-            l.activation_email("a@x.example", &s, &a, &lang("ja_JP"))
-                .subject,
+            l.link_email("a@x.example", &s, &a, &lang("ja_JP")).subject,
             en.subject
         );
         assert!(!en.text_body.contains("Questions?"), "no partner admin set");
@@ -554,7 +532,7 @@ mod tests {
             partner_admin_email: Some("pat@sp.example".into()),
             ..lang("en")
         };
-        let m = l.activation_email("a@x.example", &s, &a, &with_admin);
+        let m = l.link_email("a@x.example", &s, &a, &with_admin);
         assert!(m
             .text_body
             .contains("Questions? Contact Pat <SP> <pat@sp.example>."));

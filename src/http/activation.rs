@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
-use super::portal::{esc, html, page};
+use super::portal::{esc, html, page, Fields};
 use super::ResponseBody;
 use crate::activation::{ActivationClaim, ActivationLinks, CODE_DIGITS};
 use crate::app::App;
@@ -52,22 +52,6 @@ impl ActivationPage {
             ActivationPage::ConsentPage => "portal:/consent",
             ActivationPage::Consent => "portal:POST /consent",
         }
-    }
-}
-
-/// Form or query fields, first value of each.
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(bytes: &[u8]) -> Fields {
-        Fields(form_urlencoded::parse(bytes).into_owned().collect())
-    }
-
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
     }
 }
 

@@ -8,6 +8,24 @@ use hyper::Response;
 
 use super::ResponseBody;
 
+/// Form or query fields (`application/x-www-form-urlencoded`), first value
+/// of each name.
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(bytes: &[u8]) -> Fields {
+        Fields(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    /// The first value of `name`, or "" when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -33,7 +33,7 @@ use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, Package};
 use crate::http::admin_activation::{self, RenewError};
-use crate::http::portal::{esc, html};
+use crate::http::portal::{esc, html, Fields};
 use crate::http::ResponseBody;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
@@ -134,22 +134,6 @@ fn store_problem(e: &StoreError, tracking_id: &str) -> Response<ResponseBody> {
         tracking_id,
         "/partner/status",
     )
-}
-
-/// Form or query fields, first value of each.
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(bytes: &[u8]) -> Fields {
-        Fields(form_urlencoded::parse(bytes).into_owned().collect())
-    }
-
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
 }
 
 /// The table's address with the filters of `back` (a query string that

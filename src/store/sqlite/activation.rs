@@ -174,12 +174,7 @@ fn send_link(
     from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let msg = match a.purpose {
-        ActivationPurpose::ConsentMigration => links.consent_email(to, s, a, from),
-        ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
-            links.activation_email(to, s, a, from)
-        }
-    };
+    let msg = links.link_email(to, s, a, from);
     Ok(usize::from(
         email::enqueue_email(conn, &msg, now)?.is_some(),
     ))
