@@ -154,9 +154,9 @@ pub fn content_type_charset(content_type: &str) -> Result<Option<&str>, Document
     let is_xml = mime.is_empty()
         || mime.eq_ignore_ascii_case("application/xml")
         || mime.eq_ignore_ascii_case("text/xml")
-        || (mime.len() > 4
-            && mime.starts_with("application/")
-            && mime[mime.len() - 4..].eq_ignore_ascii_case("+xml"));
+        || (mime.starts_with("application/")
+            && mime.len() >= 4
+            && mime.as_bytes()[mime.len() - 4..].eq_ignore_ascii_case(b"+xml"));
     if !is_xml {
         return Err(DocumentError::new(
             ErrorCode::UnsupportedMediaType,
@@ -223,5 +223,32 @@ fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `flowthrough_parse` fuzz target: the `+xml` suffix
+    /// test sliced the media type by bytes and panicked when the last four
+    /// bytes split a multi-byte character.
+    #[test]
+    fn non_ascii_media_types_are_refused_not_a_panic() {
+        for ct in [
+            "application/s\u{feff}d",
+            "application/xé",
+            "application/é",
+            "application/\u{10348}",
+        ] {
+            let err = content_type_charset(ct).unwrap_err();
+            assert_eq!(err.code, ErrorCode::UnsupportedMediaType, "{ct}");
+        }
+        assert_eq!(
+            content_type_charset("application/soap+XML; charset=latin1").unwrap(),
+            Some("latin1")
+        );
+        let err = decode_body(b"<a/>", Some("application/s\0\x01oavid\u{feff}d>")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
     }
 }

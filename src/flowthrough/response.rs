@@ -68,8 +68,8 @@ fn attr(out: &mut String, name: &str, value: &str) {
 /// (so they survive attribute-value normalization), CR in text too, and
 /// characters XML 1.0 cannot carry at all (other C0 controls, U+FFFE,
 /// U+FFFF) become U+FFFD: user input echoed back can never make the
-/// response ill-formed.
-fn escape_into(out: &mut String, s: &str, attribute: bool) {
+/// response ill-formed. Every XML answer of the gateway escapes with this.
+pub(crate) fn escape_into(out: &mut String, s: &str, attribute: bool) {
     let needs = |c: char| {
         matches!(c, '<' | '>' | '&' | '"' | '\'' | '\u{FFFE}' | '\u{FFFF}') || (c as u32) < 0x20
     };

@@ -8,6 +8,7 @@ use hyper::{Response, StatusCode};
 
 use super::ResponseBody;
 use crate::domain::ErrorCode;
+use crate::flowthrough::response::escape_into;
 
 /// An error on its way to the wire: a table code plus an optional detail
 /// (which parameter, which limit) for the summary.
@@ -119,10 +120,18 @@ pub fn error_response(
     resp
 }
 
-/// `<ErrorInfo>` as BroadWorks XSPs send it, plus our `trackingId`.
+/// `<ErrorInfo>` as BroadWorks XSPs send it, plus our `trackingId`. The
+/// summary can quote the request (a parser error names the offending
+/// tag), so it is escaped like every echoed value: characters XML 1.0
+/// cannot carry become U+FFFD and the answer stays well-formed.
 pub fn error_info_xml(code: u32, summary: &str, tracking_id: &str) -> String {
-    let summary = quick_xml::escape::escape(summary);
-    let tracking_id = quick_xml::escape::escape(tracking_id);
+    let text = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        escape_into(&mut out, s, false);
+        out
+    };
+    let summary = text(summary);
+    let tracking_id = text(tracking_id);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><summary>{summary}</summary><summaryEnglish>{summary}</summaryEnglish><errorCode>{code}</errorCode><trackingId>{tracking_id}</trackingId></ErrorInfo>"
     )
@@ -138,6 +147,31 @@ mod tests {
         assert!(xml.contains("<errorCode>9011</errorCode>"));
         assert!(xml.contains("bad &lt;doc&gt; &amp; more"));
         assert!(xml.contains("xmlns=\"http://schema.broadsoft.com/xsi\""));
+    }
+
+    /// Found by the `flowthrough_parse` fuzz target: a 9011 summary quotes
+    /// the mismatched end tag, control characters included, and the
+    /// ErrorInfo answer was then not XML at all.
+    #[test]
+    fn error_info_stays_well_formed_with_control_characters() {
+        let xml = error_info_xml(
+            9011,
+            "expected `</userId>`, but `</u\0\u{2}serId>` was found\r",
+            "T1\u{1b}",
+        );
+        assert!(!xml
+            .chars()
+            .any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')));
+        assert!(xml.contains("`&lt;/u\u{FFFD}\u{FFFD}serId&gt;` was found&#13;"));
+        assert!(xml.contains("<trackingId>T1\u{FFFD}</trackingId>"));
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{e}: {xml}"),
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::tls::{peer_identity, PeerIdentity, TlsReloader};
 
+pub mod in_memory;
+
 /// What a request knows about the connection it came on.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
