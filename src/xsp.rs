@@ -11,29 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use quick_xml::events::Event;
-use quick_xml::Reader;
 
-use crate::client::{ClientError, HttpsClient};
-
-/// What the XSP says about a user.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct XspProfile {
-    pub user_id: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub group_id: String,
-    pub service_provider_id: String,
-    /// The service provider is an enterprise (`isEnterprise="true"`).
-    pub is_enterprise: bool,
-    /// The user's number as BroadWorks holds it (national digits).
-    pub number: Option<String>,
-    pub extension: Option<String>,
-    pub mobile: Option<String>,
-    pub email: Option<String>,
-    /// E.164 country code of `number` (`countryCode`).
-    pub country_code: Option<String>,
-}
+use crate::client::{ClientError, ClientResponse, HttpsClient};
+use crate::xsi::{ErrorInfo, Profile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum XspError {
@@ -112,7 +92,7 @@ impl XspClient {
         xsp_url: &str,
         user_id: &str,
         password: &str,
-    ) -> Result<XspProfile, XspError> {
+    ) -> Result<Profile, XspError> {
         let t = target(xsp_url)?;
         let path = format!(
             "{}/com.broadsoft.xsi-actions/v2.0/user/{}/profile",
@@ -147,10 +127,11 @@ impl XspClient {
             .await
             .map_err(|_| XspError::Unavailable(format!("no answer in {:?}", self.timeout)))??;
         match resp.status.as_u16() {
-            200 => parse_profile(&resp.body, resp.header("content-type")),
+            200 => Profile::parse(&resp.body, resp.header("content-type"))
+                .map_err(|e| XspError::BadAnswer(format!("profile: {e}"))),
             // 403/404 too: BroadWorks answers them for an unknown user.
             401 | 403 | 404 => Err(XspError::BadCredentials),
-            s => Err(XspError::BadAnswer(format!("HTTP {s}"))),
+            s => Err(XspError::BadAnswer(unexpected_status(s, &resp))),
         }
     }
 }
@@ -162,115 +143,31 @@ fn leak_reason(e: &ClientError) -> &'static str {
     }
 }
 
-/// Reads a `Profile` document (namespace-tolerant; ISO-8859-1 or UTF-8).
-pub fn parse_profile(body: &[u8], content_type: Option<&str>) -> Result<XspProfile, XspError> {
-    let bad = |what: String| XspError::BadAnswer(format!("profile: {what}"));
-    let text = crate::flowthrough::charset::decode_body(body, content_type)
-        .map_err(|e| bad(e.to_string()))?;
-    let mut reader = Reader::from_str(&text);
-    let mut path: Vec<String> = Vec::new();
-    let mut p = XspProfile::default();
-    loop {
-        match reader.read_event().map_err(|e| bad(e.to_string()))? {
-            Event::Start(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if name == "serviceProvider" {
-                    for a in e.attributes().flatten() {
-                        if a.key.local_name().as_ref() == b"isEnterprise" {
-                            p.is_enterprise = a.value.as_ref() == b"true";
-                        }
-                    }
-                }
-                path.push(name);
-            }
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) => {
-                let value = t.decode().map_err(|e| bad(e.to_string()))?;
-                let value = quick_xml::escape::unescape(&value)
-                    .map_err(|e| bad(e.to_string()))?
-                    .trim()
-                    .to_string();
-                if value.is_empty() {
-                    continue;
-                }
-                let parent = path.len().checked_sub(2).and_then(|i| path.get(i));
-                let field = match (parent.map(String::as_str), path.last().map(String::as_str)) {
-                    (Some("details"), Some("userId")) => &mut p.user_id,
-                    (Some("details"), Some("firstName")) => &mut p.first_name,
-                    (Some("details"), Some("lastName")) => &mut p.last_name,
-                    (Some("details"), Some("groupId")) => &mut p.group_id,
-                    (Some("details"), Some("serviceProvider")) => &mut p.service_provider_id,
-                    (Some("details"), Some("number")) => p.number.get_or_insert_default(),
-                    (Some("details"), Some("extension")) => p.extension.get_or_insert_default(),
-                    (Some("additionalDetails"), Some("mobile")) => p.mobile.get_or_insert_default(),
-                    (Some("additionalDetails"), Some("emailAddress")) => {
-                        p.email.get_or_insert_default()
-                    }
-                    (Some("Profile"), Some("countryCode")) => {
-                        p.country_code.get_or_insert_default()
-                    }
-                    _ => continue,
-                };
-                *field = value;
-            }
-            Event::Eof => break,
-            _ => {}
+/// "HTTP {status}", with what the XSP's `ErrorInfo` body says when it
+/// sent one (its summary, bounded, and its error code).
+fn unexpected_status(status: u16, resp: &ClientResponse) -> String {
+    let mut out = format!("HTTP {status}");
+    if let Ok(info) = ErrorInfo::parse(&resp.body, resp.header("content-type")) {
+        let message: String = info
+            .message()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        if !message.is_empty() {
+            out.push_str(": ");
+            out.push_str(&message);
+        }
+        if let Some(code) = info.error_code {
+            out.push_str(&format!(" (XSI error {code})"));
         }
     }
-    if p.user_id.is_empty() {
-        return Err(bad("no details/userId".into()));
-    }
-    Ok(p)
-}
-
-impl XspProfile {
-    /// The number in E.164 (`+{countryCode}{number}`), when both are known
-    /// and make a valid number.
-    pub fn e164_number(&self) -> Option<crate::domain::phone::E164> {
-        let number = self.number.as_deref()?;
-        let raw = if number.starts_with('+') {
-            number.to_string()
-        } else {
-            format!("+{}{}", self.country_code.as_deref()?, number)
-        };
-        crate::domain::phone::E164::parse(&raw).ok()
-    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SAMPLE: &str = include_str!("../tests/support/xsp-profile.xml");
-
-    #[test]
-    fn reads_the_spec_sample_profile() {
-        let p = parse_profile(SAMPLE.as_bytes(), Some("application/xml")).unwrap();
-        assert_eq!(p.user_id, "negi001@172.16.25.102");
-        assert_eq!(
-            (p.first_name.as_str(), p.last_name.as_str()),
-            ("Subhash", "Negi")
-        );
-        assert_eq!(p.group_id, "gp1");
-        assert_eq!(p.service_provider_id, "sp1");
-        assert!(!p.is_enterprise);
-        assert_eq!(p.number.as_deref(), Some("5006007004"));
-        assert_eq!(p.extension.as_deref(), Some("7004"));
-        assert_eq!(p.email.as_deref(), Some("subhashnegi@gmail.com"));
-        assert_eq!(p.mobile, None, "xsi:nil stays empty");
-        assert_eq!(p.e164_number().unwrap().as_str(), "+15006007004");
-    }
-
-    #[test]
-    fn latin1_profiles_decode_and_junk_is_refused() {
-        let doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Profile xmlns=\"http://schema.broadsoft.com/xsi\"><details><userId>j@x.example</userId><firstName>J\xfcrgen</firstName></details></Profile>";
-        let p = parse_profile(doc, None).unwrap();
-        assert_eq!(p.first_name, "J\u{fc}rgen");
-        assert!(parse_profile(b"<Profile><details/></Profile>", None).is_err());
-        assert!(parse_profile(b"<Profile><details>", None).is_err());
-    }
 
     #[test]
     fn urls_and_segments() {
@@ -285,5 +182,24 @@ mod tests {
         );
         assert_eq!(target("https://xsp.example").unwrap().port, 443);
         assert_eq!(segment("a b/c@d.example"), "a%20b%2Fc@d.example");
+    }
+
+    #[test]
+    fn an_unexpected_status_says_what_the_error_info_says() {
+        let answer = |status: u16, body: &'static [u8]| ClientResponse {
+            status: hyper::StatusCode::from_u16(status).unwrap(),
+            headers: hyper::HeaderMap::new(),
+            body: bytes::Bytes::from_static(body),
+        };
+        let body = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><summary>Service d\xe9sactiv\xe9</summary><summaryEnglish>Service disabled\r\n</summaryEnglish><errorCode>4410</errorCode></ErrorInfo>";
+        assert_eq!(
+            unexpected_status(500, &answer(500, body)),
+            "HTTP 500: Service disabled (XSI error 4410)"
+        );
+        assert_eq!(
+            unexpected_status(502, &answer(502, b"<html>Bad gateway</html>")),
+            "HTTP 502"
+        );
+        assert_eq!(unexpected_status(503, &answer(503, b"")), "HTTP 503");
     }
 }

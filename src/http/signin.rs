@@ -23,7 +23,8 @@ use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord};
 use crate::domain::subscriber::NewSubscriber;
 use crate::domain::{CustomerTemplate, ErrorCode};
-use crate::xsp::{XspError, XspProfile};
+use crate::xsi::Profile;
+use crate::xsp::XspError;
 
 /// BroadWorks' longest web portal password is well under this.
 const MAX_PASSWORD: usize = 128;
@@ -84,7 +85,7 @@ async fn check(
     template: &CustomerTemplate,
     user_id: &UserId,
     password: &str,
-) -> Result<XspProfile, Rejection> {
+) -> Result<Profile, Rejection> {
     if password.is_empty()
         || password.chars().count() > MAX_PASSWORD
         || password.chars().any(char::is_control)
@@ -344,7 +345,7 @@ then enter your email address and confirm it with the code we send you.";
 }
 
 /// The AddUser a self-activation stands for, from the BroadWorks profile.
-fn new_subscriber(user_id: UserId, p: &XspProfile) -> Result<NewSubscriber, Rejection> {
+fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Rejection> {
     if p.service_provider_id.is_empty() || p.group_id.is_empty() {
         return Err(Rejection::new(
             ErrorCode::MissingParameter,

@@ -21,11 +21,13 @@
 
 pub mod document;
 pub mod error_info;
+pub mod profile;
 
 pub use document::{
     parse, parse_str, Element, XsiLimits, XsiParseError, XSI_INSTANCE_NAMESPACE, XSI_NAMESPACE,
 };
 pub use error_info::{ErrorInfo, ErrorInfoError};
+pub use profile::{Profile, ProfileError};
 
 #[cfg(test)]
 mod tests;
