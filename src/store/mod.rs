@@ -55,6 +55,9 @@ pub struct StoreStats {
     pub writes_failed: u64,
     /// Largest number of writes folded into one transaction.
     pub largest_batch: u64,
+    /// Batches undone and run again with a savepoint per write because a
+    /// write failed after changing rows (rare: see the SQLite writer).
+    pub isolated_reruns: u64,
 }
 
 /// One flow-through document's valid operations, applied in one

@@ -11,12 +11,13 @@
 //!   file per migration (`migrations.rs`).
 //!
 //! Other store code adds operations as closures: `write(|conn| ...)` runs
-//! on the writer inside the batch transaction (in its own savepoint; it
-//! must not BEGIN/COMMIT itself), `read(|conn| ...)` on a reader.
+//! on the writer inside the batch transaction (rolled back alone if it
+//! fails, see `writer.rs`; it must not BEGIN/COMMIT itself),
+//! `read(|conn| ...)` on a reader.
 //!
 //! Flow-through provisioning (schema `0002_provisioning.sql`):
-//! `provisioning.rs` applies a document (`accept`, one write, one nested
-//! savepoint per operation) using `domain::lifecycle`'s rules;
+//! `provisioning.rs` applies a document (`accept`, one write; a refused
+//! operation is undone alone) using `domain::lifecycle`'s rules;
 //! `subscribers.rs` maps organization and subscriber rows; `outbox.rs`
 //! selects due commands and settles deliveries; `licenses.rs` is the
 //! in-process license core's ledger.
@@ -181,12 +182,13 @@ impl SqliteStore {
     }
 
     /// Queues `f` for the writer thread and waits until the transaction
-    /// holding it has committed. `f` runs inside its own savepoint: if it
-    /// returns an error (or panics) only its changes are rolled back.
-    /// `f` must not open or end transactions itself.
+    /// holding it has committed. If `f` returns an error (or panics) only
+    /// its changes are rolled back. `f` may run more than once (see
+    /// `writer.rs`), must have no effect outside the connection, and must
+    /// not open or end transactions itself.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnMut(&WriteConn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -212,6 +214,31 @@ impl SqliteStore {
     }
 }
 
+/// The writer's connection as a write sees it (derefs to the
+/// [`Connection`]).
+pub(crate) struct WriteConn<'a> {
+    conn: &'a Connection,
+    /// The write runs in its own savepoint, so it may undo part of its work
+    /// with nested savepoints; when false, a write that fails after
+    /// changing rows makes the writer rerun the batch isolated.
+    isolated: bool,
+}
+
+impl WriteConn<'_> {
+    /// Whether this run of the write has its own savepoint.
+    pub(crate) fn isolated(&self) -> bool {
+        self.isolated
+    }
+}
+
+impl std::ops::Deref for WriteConn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -234,6 +261,9 @@ fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> 
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Each write runs in a savepoint whose statement journal would spill to
+    // a temporary file past 64 KiB (an open, writes and a close per batch).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     // Negative = KiB: the writer keeps the hot index pages in memory.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
@@ -547,7 +577,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Result<ActivationView, Rejection>, StoreError> {
         let id = subscriber_id.to_string();
-        self.write(move |conn| activation::renew(conn, &links, &id, email, now))
+        self.write(move |conn| activation::renew(conn, &links, &id, email.clone(), now))
             .await
     }
 

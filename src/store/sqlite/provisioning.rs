@@ -1,6 +1,6 @@
 //! `accept`: one flow-through document's operations in one write (so one
-//! transaction of the group-commit writer), each operation in its own
-//! nested savepoint so a failing one is rolled back alone. The decisions
+//! transaction of the group-commit writer); a refused operation is rolled
+//! back alone (see `accept`). The decisions
 //! are `domain::lifecycle`'s; this file only loads what they need, stores
 //! what they decide and writes the resulting commands to the outbox.
 
@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::activation;
 use super::orgs;
+use super::WriteConn;
 use super::subscribers::{self, OrgOrigin};
 use super::trunk;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
@@ -25,14 +26,21 @@ use crate::domain::{ErrorCode, Package};
 use crate::notify::EmailMessage;
 use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
 
-/// Nested inside the writer's `bwgate_w` savepoint; run as cached
-/// statements (once per operation).
+/// Per operation when the write runs isolated, nested inside the writer's
+/// `bwgate_w` savepoint; run as cached statements.
 const SAVEPOINT: &str = "SAVEPOINT bwgate_op";
 const RELEASE: &str = "RELEASE bwgate_op";
 const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_op";
 
 /// Runs on the writer thread inside the batch transaction.
-pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
+///
+/// An operation refused after it changed rows must be undone alone. When
+/// the writer runs this write isolated, each operation gets a savepoint;
+/// otherwise there is none (a savepoint copies every page an operation
+/// touches, see `writer.rs`) and such a refusal fails the whole write,
+/// which makes the writer undo the batch and run it again isolated.
+pub(super) fn accept(conn: &WriteConn<'_>, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
+    let savepoints = conn.isolated();
     let provisioning_id = batch.template.provisioning_id.as_str();
     if let Some(request_id) = &batch.request_id {
         if let Some(outcome) = replay(conn, provisioning_id, request_id)? {
@@ -53,7 +61,10 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
             deferred_emails: Vec::new(),
             emails: 0,
         };
-        exec(conn, SAVEPOINT)?;
+        if savepoints {
+            exec(conn, SAVEPOINT)?;
+        }
+        let changes_before = conn.total_changes();
         let outcome = op.apply(operation);
         if conn.is_autocommit() {
             // SQLite rolled the whole transaction back (disk full, I/O
@@ -65,14 +76,23 @@ pub(super) fn accept(conn: &Connection, batch: &AcceptBatch) -> Result<AcceptOut
         }
         match outcome {
             Ok(result) => {
-                exec(conn, RELEASE)?;
+                if savepoints {
+                    exec(conn, RELEASE)?;
+                }
                 commands_written += op.emitted;
                 emails_enqueued += op.emails;
                 results.push(result);
             }
             Err(err) => {
-                exec(conn, ROLLBACK_TO)?;
-                exec(conn, RELEASE)?;
+                if savepoints {
+                    exec(conn, ROLLBACK_TO)?;
+                    exec(conn, RELEASE)?;
+                } else if conn.total_changes() != changes_before {
+                    return Err(StoreError::Database(format!(
+                        "operation {index} was refused after changing rows; \
+                         the write is run again with a savepoint per operation"
+                    )));
+                }
                 // Emails that go out although the operation is refused
                 // (org attach approval requests), in the batch transaction.
                 for msg in std::mem::take(&mut op.deferred_emails) {

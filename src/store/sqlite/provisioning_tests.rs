@@ -835,6 +835,11 @@ async fn a_failing_operation_does_not_undo_its_neighbours() {
         ]
     );
     assert_eq!(s.stats().writes_failed, 0, "the document itself succeeded");
+    assert_eq!(
+        s.stats().isolated_reruns,
+        1,
+        "the boom operation had changed rows: the document ran again isolated"
+    );
 }
 
 // ---------------------------------------------------------------- ModifyUser

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::migrations::{latest_version, MIGRATIONS};
-use super::SqliteStore;
+use super::{SqliteStore, WriteConn};
 use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::template::TemplateSource;
 use crate::domain::{Cluster, CustomerTemplate, Package, Partner, TemplateSettings};
@@ -94,16 +94,19 @@ struct Gate {
 
 async fn hold_writer(store: &Arc<SqliteStore>) -> Gate {
     let (started, has_started) = oneshot::channel();
+    let mut started = Some(started);
     let (release, released) = std::sync::mpsc::channel::<()>();
     let s = Arc::clone(store);
     let task = tokio::spawn(async move {
         s.write(move |conn| {
             // Uncommitted change: readers must not see it while held.
             conn.execute(
-                "INSERT INTO partners (id, name, created_at, updated_at) VALUES ('gate', 'g', 0, 0)",
+                "INSERT OR REPLACE INTO partners (id, name, created_at, updated_at) VALUES ('gate', 'g', 0, 0)",
                 [],
             )?;
-            let _ = started.send(());
+            if let Some(started) = started.take() {
+                let _ = started.send(());
+            }
             let _ = released.recv_timeout(TIMEOUT);
             Ok(())
         })
@@ -268,7 +271,7 @@ async fn timestamps_are_unix_millis_and_updated_at_never_goes_back() {
         let p = partner("p");
         let c = cluster("c", "p");
         let t = template("t", "p", Some("c"));
-        move |conn: &Connection| {
+        move |conn: &WriteConn<'_>| {
             tenancy::upsert_partner(conn, &p, now)?;
             tenancy::upsert_cluster(conn, &c, now)?;
             tenancy::upsert_template(conn, &t, now)?;
@@ -440,6 +443,9 @@ async fn a_failing_write_fails_alone_in_its_batch() {
     assert_eq!(stats.largest_batch, 12, "{stats:?}");
     assert_eq!(stats.writes_committed, 11, "gate + 10 good: {stats:?}");
     assert_eq!(stats.writes_failed, 2, "{stats:?}");
+    // The template write failed before changing a row; the panicking one
+    // after: the batch was undone and run again, each write isolated.
+    assert_eq!(stats.isolated_reruns, 1, "{stats:?}");
     // 10 good + gate committed; the panicking write's half insert is gone.
     assert_eq!(count(&store, "partners").await, 11);
     assert_eq!(store.partner("half").await.expect("get"), None);
@@ -449,6 +455,72 @@ async fn a_failing_write_fails_alone_in_its_batch() {
         .upsert_partner(&partner("after"))
         .await
         .expect("after panic");
+    store.close().await.expect("close");
+}
+
+/// Writes run without savepoints first; a write failing without having
+/// changed a row costs nothing more, one failing after a change makes the
+/// writer undo the batch and run every write again, each isolated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_a_write_failing_after_a_change_reruns_its_batch() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    // Queues `good` writes (each counting its runs) and one failing write
+    // (after an insert when `change_first`), all in one batch.
+    async fn batch_with_failure(store: &Arc<SqliteStore>, tag: &str, change_first: bool) -> usize {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let gate = hold_writer(store).await;
+        let mut tasks = Vec::new();
+        for i in 0..3 {
+            let (s, runs, id) = (Arc::clone(store), Arc::clone(&runs), format!("{tag}{i}"));
+            tasks.push(tokio::spawn(async move {
+                s.write(move |c| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    c.execute(
+                        "INSERT INTO partners (id, name, created_at, updated_at) VALUES (?1, 'n', 0, 0)",
+                        [&id],
+                    )?;
+                    Ok(())
+                })
+                .await
+            }));
+            wait_queued(store, i + 1).await;
+        }
+        let s = Arc::clone(store);
+        let id = format!("{tag}-failing");
+        let failing = tokio::spawn(async move {
+            s.write(move |c| -> Result<(), StoreError> {
+                if change_first {
+                    c.execute(
+                        "INSERT INTO partners (id, name, created_at, updated_at) VALUES (?1, 'n', 0, 0)",
+                        [&id],
+                    )?;
+                }
+                // Fails inside SQLite: a statement that changes nothing.
+                c.execute("INSERT INTO partners (id) VALUES (NULL)", [])?;
+                Ok(())
+            })
+            .await
+        });
+        wait_queued(store, 4).await;
+        gate.open().await;
+        for t in tasks {
+            let r = t.await.expect("join");
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let r = failing.await.expect("join");
+        assert!(matches!(&r, Err(StoreError::Database(m)) if m.contains("NOT NULL")), "{r:?}");
+        runs.load(Ordering::SeqCst)
+    }
+
+    assert_eq!(batch_with_failure(&store, "a", false).await, 3, "each ran once");
+    assert_eq!(store.stats().isolated_reruns, 0);
+    assert_eq!(batch_with_failure(&store, "b", true).await, 6, "each ran twice");
+    assert_eq!(store.stats().isolated_reruns, 1);
+    // Good writes of both batches stand; the failing ones left nothing.
+    assert_eq!(count(&store, "partners").await, 1 + 6, "the gate and six good");
+    assert_eq!(store.partner("b-failing").await.expect("get"), None);
     store.close().await.expect("close");
 }
 
