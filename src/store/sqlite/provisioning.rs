@@ -8,9 +8,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::activation;
 use super::orgs;
-use super::WriteConn;
 use super::subscribers::{self, OrgOrigin};
 use super::trunk;
+use super::WriteConn;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
@@ -39,7 +39,10 @@ const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_op";
 /// otherwise there is none (a savepoint copies every page an operation
 /// touches, see `writer.rs`) and such a refusal fails the whole write,
 /// which makes the writer undo the batch and run it again isolated.
-pub(super) fn accept(conn: &WriteConn<'_>, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
+pub(super) fn accept(
+    conn: &WriteConn<'_>,
+    batch: &AcceptBatch,
+) -> Result<AcceptOutcome, StoreError> {
     let savepoints = conn.isolated();
     let provisioning_id = batch.template.provisioning_id.as_str();
     if let Some(request_id) = &batch.request_id {

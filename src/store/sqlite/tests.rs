@@ -510,16 +510,31 @@ async fn only_a_write_failing_after_a_change_reruns_its_batch() {
             assert!(r.is_ok(), "{r:?}");
         }
         let r = failing.await.expect("join");
-        assert!(matches!(&r, Err(StoreError::Database(m)) if m.contains("NOT NULL")), "{r:?}");
+        assert!(
+            matches!(&r, Err(StoreError::Database(m)) if m.contains("NOT NULL")),
+            "{r:?}"
+        );
         runs.load(Ordering::SeqCst)
     }
 
-    assert_eq!(batch_with_failure(&store, "a", false).await, 3, "each ran once");
+    assert_eq!(
+        batch_with_failure(&store, "a", false).await,
+        3,
+        "each ran once"
+    );
     assert_eq!(store.stats().isolated_reruns, 0);
-    assert_eq!(batch_with_failure(&store, "b", true).await, 6, "each ran twice");
+    assert_eq!(
+        batch_with_failure(&store, "b", true).await,
+        6,
+        "each ran twice"
+    );
     assert_eq!(store.stats().isolated_reruns, 1);
     // Good writes of both batches stand; the failing ones left nothing.
-    assert_eq!(count(&store, "partners").await, 1 + 6, "the gate and six good");
+    assert_eq!(
+        count(&store, "partners").await,
+        1 + 6,
+        "the gate and six good"
+    );
     assert_eq!(store.partner("b-failing").await.expect("get"), None);
     store.close().await.expect("close");
 }

@@ -242,8 +242,7 @@ impl Writer {
                 } else {
                     let before = self.conn.total_changes();
                     job.run(&conn);
-                    needs_isolation =
-                        !job.succeeded() && self.conn.total_changes() != before;
+                    needs_isolation = !job.succeeded() && self.conn.total_changes() != before;
                 }
                 done.push(job);
                 // SQLite rolls the whole transaction back by itself on some
