@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of the fuzz targets from the conformance suite
 (tests/conformance/*/NN-request.xml and their case.toml step settings) plus a
-few hand-written HTTP requests, into fuzz/corpus/<target>/seed-*.
+few hand-written HTTP requests, and from the XSI samples
+(tests/support/xsi-samples/*.xml, tests/support/xsp-profile.xml) plus a few
+hand-written XSI documents, into fuzz/corpus/<target>/seed-*.
 
-    python3 fuzz/seeds.py
+    python3 fuzz/seeds.py [TARGET...]     # all targets when none is named
 
 The committed corpus was started from these seeds, grown by fuzzing and
 minimized with `cargo fuzz cmin`; rerun this after a conformance case is
@@ -15,10 +17,12 @@ import hashlib
 import pathlib
 import re
 import struct
+import sys
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFORMANCE = ROOT / "tests" / "conformance"
+SUPPORT = ROOT / "tests" / "support"
 OUT = ROOT / "fuzz" / "corpus"
 
 TEMPLATES = {
@@ -38,7 +42,12 @@ def substitute(data: bytes) -> bytes:
     return data.replace(b"{{run}}", b"f00d").replace(b"{{i}}", b"0")
 
 
+WANTED = set(sys.argv[1:])
+
+
 def write(target: str, data: bytes) -> None:
+    if WANTED and target not in WANTED:
+        return
     d = OUT / target
     d.mkdir(parents=True, exist_ok=True)
     (d / ("seed-" + hashlib.sha1(data).hexdigest()[:16])).write_bytes(data)
@@ -138,6 +147,59 @@ def main() -> None:
     # Content types the HTTP face cannot send (non-ASCII, odd parameters).
     for ct in ["application/soap+xml; charset=\"utf-8\"", "text/xml;charset=latin1", "application/x\u00e9ml"]:
         write("flowthrough_parse", f"Content-Type: {ct}\n".encode("utf-8") + add_user)
+
+    xsi_seeds()
+
+
+def xsi_seeds() -> None:
+    """The XSI reader: every sample as it is and behind the XML declaration
+    it had on the wire; a Latin-1 profile labelled by its Content-Type; and
+    hand-written documents reaching the refusals and the odd corners."""
+    samples = sorted((SUPPORT / "xsi-samples").glob("*.xml")) + [SUPPORT / "xsp-profile.xml"]
+    for path in samples:
+        data = path.read_bytes()
+        write("xsi_parse", data)
+        m = re.search(rb"original prolog: (<\?xml[^>]*\?>)", data)
+        if m:
+            # The sample without its source comment, behind its real prolog.
+            body = re.sub(rb"^<!--.*?-->\s*", b"", data, count=1, flags=re.S)
+            write("xsi_parse", m.group(1) + b"\n" + body)
+    write(
+        "xsi_parse",
+        b"Content-Type: text/xml;charset=ISO-8859-1\n"
+        + b'<Profile xmlns="http://schema.broadsoft.com/xsi"><details><userId>j@x.example</userId>'
+        + b"<firstName>J\xfcrgen</firstName><lastName>M&amp;M</lastName>"
+        + b'<serviceProvider isEnterprise="true">sp</serviceProvider><number>5551234</number></details>'
+        + b"<countryCode>49</countryCode></Profile>",
+    )
+    extra = [
+        # bwgate's own ErrorInfo (crate::http::error::error_info_xml).
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorInfo xmlns="http://schema.broadsoft.com/xsi">'
+        + b"<summary>bad &lt;doc&gt; &amp; more&#13;</summary><summaryEnglish>bad &lt;doc&gt; &amp; more&#13;</summaryEnglish>"
+        + b"<errorCode>9011</errorCode><trackingId>BWG_1</trackingId></ErrorInfo>",
+        # Prefixes, nil under another prefix, unknown prefix, reset default namespace.
+        b'<x:Event xmlns:x="http://schema.broadsoft.com/xsi" xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
+        + b'i:type="x:SubscriptionEvent"><x:a i:nil="true"/><b xmlns=""><c q:d="1"/></b><q:e/>'
+        + b"<![CDATA[<raw> & ]]>&#x10000;&#9;</x:Event>",
+        # Attribute normalization and references.
+        b"<a t='x\ty\r\nz' r='&#9;&#10;&#13;&quot;&apos;&lt;&gt;&amp;'>\r\n  text\r</a>",
+        # Refusals: DTD, external entity, undeclared entity, control
+        # character, mismatched, unclosed, two roots, text outside.
+        b"<!DOCTYPE a [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><a>&x;</a>",
+        b"<a>&nbsp;</a>",
+        b"<a>\x01</a>",
+        b"<a>&#1;</a>",
+        b"<a><b></a>",
+        b"<a><b>",
+        b"<a/><b/>",
+        b"x<a/>",
+        b"<a id='1' xmlns:p='urn:p' p:id='2'/>",
+        # Over the tight depth and element limits.
+        b"<a>" * 8 + b"</a>" * 8,
+        b"<a>" + b"<b/>" * 70 + b"</a>",
+    ]
+    for data in extra:
+        write("xsi_parse", data)
 
 
 if __name__ == "__main__":

@@ -286,10 +286,11 @@ pub fn parse(
         return Err(XsiParseError::NoRoot);
     }
     let text = charset::decode_body(body, content_type).map_err(|e| {
+        // The message quotes the media type or charset, Debug-escaped.
         if e.code == ErrorCode::UnsupportedMediaType {
-            XsiParseError::UnsupportedEncoding(e.message)
+            XsiParseError::UnsupportedEncoding(bounded(e.message))
         } else {
-            XsiParseError::Undecodable(e.message)
+            XsiParseError::Undecodable(bounded(e.message))
         }
     })?;
     parse_decoded(&text, limits)

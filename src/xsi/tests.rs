@@ -327,6 +327,20 @@ fn iso_8859_1_decodes() {
     ));
 }
 
+/// Found by the `xsi_parse` fuzz target: the charset check quotes the
+/// media type Debug-escaped (up to 10 characters for each control
+/// character), so a refused Content-Type made an unbounded message.
+#[test]
+fn a_refused_content_type_makes_a_bounded_message() {
+    let ct = format!("groupI{}d<", "\u{1e}".repeat(60));
+    let e = parse(b"<a/>", Some(&ct), &XsiLimits::default()).unwrap_err();
+    let XsiParseError::UnsupportedEncoding(message) = &e else {
+        panic!("{e:?}");
+    };
+    assert!(message.chars().count() <= 161, "{message}");
+    assert!(!e.to_string().chars().any(char::is_control));
+}
+
 #[test]
 fn malformed_documents_are_refused_with_the_right_error() {
     use XsiParseError::*;
