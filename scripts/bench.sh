@@ -140,12 +140,35 @@ problems() {
     fi
 }
 
+# cpu_ticks PID [THREAD_NAME]: CPU time (user + system, clock ticks) of
+# the process's threads so far, or of those named THREAD_NAME.
+cpu_ticks() {
+    local stat sum=0 rest comm fields
+    for stat in /proc/"$1"/task/*/stat; do
+        rest=$(cat "$stat" 2>/dev/null) || continue
+        comm=${rest#*(} comm=${comm%)*}
+        [[ -n ${2:-} && $comm != "$2" ]] && continue
+        read -r -a fields <<<"${rest##*) }"
+        sum=$((sum + fields[11] + fields[12]))
+    done
+    echo "$sum"
+}
+# keep_alive NAME URL EXTRA...: the keep-alive max-rate run, with the
+# server's CPU time during it (all threads, and bwgate's store writer).
+keep_alive() {
+    local name=$1 url=$2
+    shift 2
+    echo "[$name] keep-alive, max rate" >&2
+    local all0 w0
+    all0=$(cpu_ticks "$SERVER_PID") w0=$(cpu_ticks "$SERVER_PID" bwgate-sqlite-w)
+    load "$WORK/$name-ka.json" --url "$url" "$@" --connections "$CONNS"
+    echo "$(($(cpu_ticks "$SERVER_PID") - all0)) $(($(cpu_ticks "$SERVER_PID" bwgate-sqlite-w) - w0))" >"$WORK/$name-ka.cpu"
+}
 # measure NAME URL EXTRA...: the four measurements against one running server.
 measure() {
     local name=$1 url=$2
     shift 2
-    echo "[$name] keep-alive, max rate" >&2
-    load "$WORK/$name-ka.json" --url "$url" "$@" --connections "$CONNS"
+    keep_alive "$name" "$url" "$@"
     echo "[$name] full handshakes, POST AddUser" >&2
     load "$WORK/$name-hs.json" --url "$url" "$@" --connections "$HS_CONNS" --mode handshake --no-verify
     echo "[$name] full handshakes, GET /" >&2
@@ -157,8 +180,7 @@ measure() {
 measure_short() {
     local name=$1 url=$2
     shift 2
-    echo "[$name] keep-alive, max rate" >&2
-    load "$WORK/$name-ka.json" --url "$url" "$@" --connections "$CONNS"
+    keep_alive "$name" "$url" "$@"
     half_rate "$name" "$url" "$@"
 }
 half_rate() {
@@ -284,6 +306,25 @@ echo "Half rates used: (a) $(cat "$WORK/a-half" 2>/dev/null || echo -) (b) $(cat
     "p50/p99/max µs at those rates: (a) $(val a rate p50)/$(val a rate p99)/$(val a rate max)" \
     "(b) $(val b rate p50)/$(val b rate p99)/$(val b rate max) (c) $(val c rate p50)/$(val c rate p99)/$(val c rate max);" \
     "keep-alive p99 µs at max rate: (a) $(val a ka p99) (b) $(val b ka p99) (c) $(val c ka p99)."
+# cpu_per_request NAME: server CPU µs per ok request in the keep-alive run
+# ("all writer"), from the tick counts and the run's ok count.
+cpu_per_request() {
+    [[ -s $WORK/$1-ka.cpu && -s $WORK/$1-ka.json ]] || { echo "- -"; return; }
+    local ok
+    ok=$(jnum "$WORK/$1-ka.json" ok)
+    read -r all writer <"$WORK/$1-ka.cpu"
+    awk -v a="$all" -v w="$writer" -v n="$ok" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0) printf "%.0f %.0f", a * 1e6 / hz / n, w * 1e6 / hz / n; else print "- -" }'
+}
+read -r CPU_A _ <<<"$(cpu_per_request a)"
+read -r CPU_B _ <<<"$(cpu_per_request b)"
+read -r CPU_C CPU_CW <<<"$(cpu_per_request c)"
+echo
+echo "Server CPU per request in the keep-alive runs (what bounds one core):" \
+    "(a) ${CPU_A} µs, (b) ${CPU_B} µs, (c) ${CPU_C} µs, of which ${CPU_CW} µs in bwgate's store writer thread" \
+    "(SQLite: the AddUser's rows and indexes, the outbox, and the delivery that runs meanwhile: license ledger, status)." \
+    "On one core c/a cannot exceed (a)/(c) CPU = $(ratio "$CPU_A" "$CPU_C"); the writer alone caps (c) at" \
+    "$(awk -v w="$CPU_CW" 'BEGIN { if (w > 0) printf "%.0f", 1e6 / w; else print "-" }') req/s."
 PROBLEMS=$(for f in "$WORK"/[abcn]-*.json; do problems "$f"; done)
 if [[ -n $PROBLEMS ]]; then
     echo
