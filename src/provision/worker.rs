@@ -16,6 +16,12 @@ use crate::store::{DeliveryOutcome, OutboxEntry, SharedStore};
 
 const BATCH: usize = 512;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// After a wake-up or a pass that found work, the next pass waits this
+/// long so commands accepted meanwhile are delivered as one run, not one
+/// pass (two commits, two fsyncs) per acceptance commit under light load:
+/// a 16-connection handshake load went from 5,980 to 4,100 commits for the
+/// same work. Provisioning completes at most this much later.
+const GATHER: Duration = Duration::from_millis(10);
 const MAX_BACKOFF_MS: i64 = 60_000;
 
 pub fn spawn_delivery(
@@ -36,12 +42,19 @@ pub fn spawn_delivery(
                     0
                 }
             };
+            if delivered >= BATCH {
+                continue; // a backlog: go on at once
+            }
             if delivered == 0 {
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = shutdown.changed() => {}
                 }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(GATHER) => {}
+                _ = shutdown.changed() => {}
             }
         }
         tracing::info!("outbox delivery stopped");
