@@ -158,6 +158,9 @@ cpu_ticks() {
 keep_alive() {
     local name=$1 url=$2
     shift 2
+    echo "[$name] warm-up (2 s keep-alive, not recorded)" >&2
+    "${LPIN[@]}" "$BIN" load --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
+        --duration 2s --url "$url" "$@" --connections "$CONNS" >/dev/null 2>&1 || true
     echo "[$name] keep-alive, max rate" >&2
     local all0 w0
     all0=$(cpu_ticks "$SERVER_PID") w0=$(cpu_ticks "$SERVER_PID" bwgate-sqlite-w)
