@@ -5,7 +5,9 @@
 #       bwgate's own rustls ServerConfig, ALPN http/1.1),
 #   (b) nginx from Debian answering a fixed 200 over the same mTLS setup,
 #   (c) bwgate doing full flow-through AddUser provisioning, durable commit
-#       (sqlite_synchronous = FULL, the default).
+#       (sqlite_synchronous = FULL, the default),
+#   (d) the anchor for (c): `bwgate bench-store`, the same durable AddUser
+#       work handed straight to the store (no TLS, HTTP, XML, credentials).
 # For each: keep-alive throughput at max rate, full handshakes/s (a new
 # TCP+TLS connection per request, resumption off), and p99 latency at half
 # of that server's own max rate (fixed rate, coordinated-omission-corrected).
@@ -246,6 +248,13 @@ measure c "$(jstr "$WORK/data/demo-template.json" provisioningUrl)" --demo "$WOR
 curl -s "http://127.0.0.1:$PORT_ADMIN/metrics" >"$WORK/metrics.txt" || true
 stop_server
 
+# (d) the anchor for (c): the store alone doing the same durable AddUser
+# work (same concurrency, delivery running), no TLS/HTTP/XML.
+echo "[d] store alone: bwgate bench-store" >&2
+STORE_CMD=("${SPIN[@]}" "$BIN" bench-store --seconds "$SECS" --concurrency "$CONNS" --data-dir "$WORK/data-store")
+COMMANDS+=("${STORE_CMD[*]}")
+"${STORE_CMD[@]}" >"$WORK/d-ka.json" 2>"$WORK/d-ka.err" || { echo "bench: bench-store failed: $(cat "$WORK/d-ka.err")" >&2; echo '{}' >"$WORK/d-ka.json"; }
+
 # Diagnostics for what bounds (c): the same run without fsync per commit
 # (synchronous = NORMAL: not durable against power loss, never a default),
 # and the disk's own write+fdatasync latency in the data directory.
@@ -322,6 +331,11 @@ cpu_per_request() {
 read -r CPU_A _ <<<"$(cpu_per_request a)"
 read -r CPU_B _ <<<"$(cpu_per_request b)"
 read -r CPU_C CPU_CW <<<"$(cpu_per_request c)"
+D_TPUT=$(val d ka ok_throughput)
+echo
+echo "Anchor (d), the store alone (\`bwgate bench-store\`: the same durable AddUser work, $CONNS concurrent callers, delivery running, no TLS/HTTP/XML):" \
+    "$(fmt "$D_TPUT") AddUser/s, $(val d ka cpu_us_per_add_user) µs CPU per AddUser ($(val d ka writer_cpu_us_per_add_user) µs in the writer);" \
+    "bwgate end to end reaches c/d = $(ratio "$(val c ka ok_throughput)" "$D_TPUT") of its own store's throughput."
 echo
 echo "Server CPU per request in the keep-alive runs (what bounds one core):" \
     "(a) ${CPU_A} µs, (b) ${CPU_B} µs, (c) ${CPU_C} µs, of which ${CPU_CW} µs in bwgate's store writer thread" \

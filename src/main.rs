@@ -45,6 +45,9 @@ enum Command {
     /// Bare hyper+rustls server answering a fixed 200 (benchmark ceiling).
     #[command(hide = true)]
     BenchBaseline(bwgate::load::baseline::BaselineArgs),
+    /// The store's own durable AddUser throughput, no TLS/HTTP/XML (benchmark anchor).
+    #[command(hide = true)]
+    BenchStore(bwgate::load::store_bench::StoreBenchArgs),
     /// Replay a conformance directory (recorded requests + expected answers)
     /// against a bwgate server; exit 0 only if every case passes.
     Replay(ReplayArgs),
@@ -190,6 +193,7 @@ fn main() -> ExitCode {
         }
         Command::Load(args) => bwgate::load::cli(args),
         Command::BenchBaseline(args) => bwgate::load::baseline::cli(args),
+        Command::BenchStore(args) => bwgate::load::store_bench::cli(args),
         Command::HashPassword => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {

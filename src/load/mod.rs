@@ -19,6 +19,7 @@ pub mod baseline;
 pub mod conn;
 pub mod pace;
 pub mod report;
+pub mod store_bench;
 pub mod template;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -157,3 +157,48 @@ fn non_loopback_targets_are_refused() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// `bwgate bench-store` (the anchor of scripts/bench.sh) provisions for
+/// real: its data directory afterwards holds every AddUser it counted,
+/// provisioned through the outbox.
+#[test]
+fn bench_store_counts_only_stored_and_delivered_add_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "bench-store",
+            "--seconds",
+            "1",
+            "--concurrency",
+            "4",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run bwgate bench-store");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let n = report["add_users"].as_u64().expect("add_users");
+    assert!(n > 0, "{report}");
+    assert!(
+        report["ok_throughput"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["cpu_us_per_add_user"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("bwgate.db")).expect("open db");
+    let count =
+        |sql: &str| -> u64 { db.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql) as u64 };
+    assert_eq!(count("SELECT count(*) FROM subscribers"), n);
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE kind = 'ProvisionSubscriber' AND state = 'delivered'"),
+        n,
+        "every counted AddUser was delivered before the tool stopped"
+    );
+}
