@@ -58,8 +58,6 @@ pub struct StoreStats {
     /// Batches undone and run again with a savepoint per write because a
     /// write failed after changing rows (rare: see the SQLite writer).
     pub isolated_reruns: u64,
-    /// WAL checkpoints run off the writer thread.
-    pub background_checkpoints: u64,
 }
 
 /// One flow-through document's valid operations, applied in one

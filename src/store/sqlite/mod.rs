@@ -35,7 +35,6 @@
 //! email can commit together with the state change it follows from.
 
 mod activation;
-mod checkpointer;
 mod email;
 mod licenses;
 mod migrations;
@@ -82,7 +81,6 @@ use crate::store::{
     SubscriberQuery,
 };
 
-use checkpointer::Checkpointer;
 use reader::ReadPool;
 use writer::{Job, Stats, Writer};
 
@@ -91,10 +89,11 @@ use writer::{Job, Stats, Writer};
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection.
 pub(super) const STATEMENT_CACHE: usize = 64;
-/// Pages in the WAL before the writer checkpoints by itself (SQLite's
-/// default is 1000). Only a safety net: the checkpoint thread
-/// (`checkpointer.rs`) normally keeps the WAL copied well before this.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 32_000;
+/// Pages in the WAL before an automatic (passive) checkpoint: SQLite's
+/// default, about 4 MiB with 4 KiB pages.
+/// Checkpoint less often: pages rewritten many times between checkpoints
+/// are copied back once (SQLite's default is 1000 pages).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8000;
 const WRITER_CACHE_KIB: i64 = -65536;
 /// WAL file size kept after a checkpoint (bounds disk use after a burst).
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
@@ -107,9 +106,6 @@ pub struct SqliteStore {
     stats: Arc<Stats>,
     /// The writer thread until `close` joined it.
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
-    /// The checkpoint thread until `close` stopped it (dropping the store
-    /// stops it too).
-    checkpointer: std::sync::Mutex<Option<Checkpointer>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -171,14 +167,12 @@ impl SqliteStore {
             read_connections = cfg.read_connections.max(1),
             "sqlite store open"
         );
-        let checkpointer = Checkpointer::start(&path, cfg.sqlite_synchronous, Arc::clone(&stats))?;
         Ok(SqliteStore {
             path,
             queue,
             readers,
             stats,
             writer: tokio::sync::Mutex::new(Some(handle)),
-            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -466,15 +460,6 @@ impl Store for SqliteStore {
         let Some(handle) = writer.take() else {
             return Ok(()); // already closed
         };
-        // First, so the writer's final checkpoint runs alone.
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(checkpointer) = checkpointer {
-            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
-        }
         let (ack, acked) = oneshot::channel();
         // Jobs queued before this one are committed first (FIFO queue).
         let result = match self.queue.send(Job::Shutdown(ack)).await {

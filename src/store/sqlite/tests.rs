@@ -539,54 +539,6 @@ async fn only_a_write_failing_after_a_change_reruns_its_batch() {
     store.close().await.expect("close");
 }
 
-/// The WAL is copied into the database file by the checkpoint thread, not
-/// left for the writer (whose own threshold is 32,000 pages = 128 MiB).
-#[tokio::test]
-async fn the_checkpoint_thread_copies_committed_pages_into_the_database_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
-    let db_size = || {
-        std::fs::metadata(db_path(&dir))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    };
-    let before = db_size();
-    // About 4 MiB of committed rows, in a few transactions.
-    for chunk in 0..8 {
-        store
-            .write(move |c| {
-                let name = "n".repeat(4000);
-                for i in 0..128 {
-                    c.execute(
-                        "INSERT INTO partners (id, name, created_at, updated_at) VALUES (?1, ?2, 0, 0)",
-                        rusqlite::params![format!("p{chunk}-{i}"), name],
-                    )?;
-                }
-                Ok(())
-            })
-            .await
-            .expect("write");
-    }
-    let copied = tokio::time::timeout(TIMEOUT, async {
-        while db_size() < before + 4_000_000 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(
-        copied.is_ok(),
-        "database file {} bytes (was {before}): the WAL was not checkpointed",
-        db_size()
-    );
-    assert!(
-        store.stats().background_checkpoints > 0,
-        "{:?}",
-        store.stats()
-    );
-    assert_eq!(count(&store, "partners").await, 8 * 128);
-    store.close().await.expect("close");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_commit_max_bounds_a_batch() {
     let dir = tempfile::tempdir().expect("tempdir");

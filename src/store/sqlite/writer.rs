@@ -140,16 +140,9 @@ pub(super) struct Stats {
     writes_failed: AtomicU64,
     largest_batch: AtomicU64,
     isolated_reruns: AtomicU64,
-    /// PASSIVE checkpoints run by the checkpoint thread.
-    pub(super) background_checkpoints: AtomicU64,
 }
 
 impl Stats {
-    /// Transactions committed so far.
-    pub(super) fn commits(&self) -> u64 {
-        self.transactions_committed.load(Ordering::Relaxed)
-    }
-
     pub(super) fn snapshot(&self) -> StoreStats {
         StoreStats {
             writes_committed: self.writes_committed.load(Ordering::Relaxed),
@@ -157,7 +150,6 @@ impl Stats {
             writes_failed: self.writes_failed.load(Ordering::Relaxed),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             isolated_reruns: self.isolated_reruns.load(Ordering::Relaxed),
-            background_checkpoints: self.background_checkpoints.load(Ordering::Relaxed),
         }
     }
 }
