@@ -21,7 +21,7 @@ use crate::domain::ids::UserId;
 use crate::domain::subscriber::{NewSubscriber, Operation};
 use crate::domain::template::{CustomerTemplate, Partner, TemplateSettings, TemplateSource};
 use crate::license::{LicenseCore, LocalLicenseCore};
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteStore, WRITER_THREAD};
 use crate::store::{AcceptBatch, SharedStore, StoreError};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -200,7 +200,7 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
     }
     store.close().await?;
     let n = done.load(Ordering::Relaxed);
-    let per = |ticks: u64| ticks as f64 * 1e6 / ThreadCpu::ticks_per_second() / (n.max(1) as f64);
+    let per = |ticks: u64| ticks as f64 * 1e6 / USER_HZ / (n.max(1) as f64);
     let report = serde_json::json!({
         "add_users": n,
         "seconds": elapsed,
@@ -212,6 +212,10 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
     // Pretty: one key per line, as `bwgate load --json` (bench.sh greps it).
     serde_json::to_string_pretty(&report).map_err(|e| StoreError::Database(format!("report: {e}")))
 }
+
+/// Clock ticks per second in /proc: 100 on every Linux (fixed by the
+/// kernel ABI, whatever the kernel's own tick).
+const USER_HZ: f64 = 100.0;
 
 /// CPU time (clock ticks) of this process's threads, from /proc (Linux).
 #[derive(Default)]
@@ -245,7 +249,8 @@ impl ThreadCpu {
                 .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
                 .sum();
             cpu.all += ticks;
-            if comm == "bwgate-sqlite-w" {
+            // Linux keeps the first 15 bytes of a thread's name.
+            if comm.as_bytes() == &WRITER_THREAD.as_bytes()[..WRITER_THREAD.len().min(15)] {
                 cpu.writer += ticks;
             }
         }
@@ -257,11 +262,5 @@ impl ThreadCpu {
             all: self.all.saturating_sub(before.all),
             writer: self.writer.saturating_sub(before.writer),
         }
-    }
-
-    /// USER_HZ: 100 on every Linux this runs on (the kernel ABI fixes it
-    /// for /proc, whatever the kernel's own tick).
-    fn ticks_per_second() -> f64 {
-        100.0
     }
 }

@@ -98,6 +98,10 @@ const WRITER_CACHE_KIB: i64 = -65536;
 /// WAL file size kept after a checkpoint (bounds disk use after a burst).
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
+/// Name of the writer thread (Linux shows its first 15 bytes as the
+/// thread's `comm`: `bwgate-sqlite-w`).
+pub const WRITER_THREAD: &str = "bwgate-sqlite-writer";
+
 /// SQLite store: see the module documentation.
 pub struct SqliteStore {
     path: PathBuf,
@@ -144,7 +148,7 @@ impl SqliteStore {
         let stats = Arc::new(Stats::default());
         let writer = Writer::new(conn, rx, max_batch, Arc::clone(&stats));
         let handle = std::thread::Builder::new()
-            .name("bwgate-sqlite-writer".into())
+            .name(WRITER_THREAD.into())
             .spawn(move || {
                 // Jobs catch their own panics; this only guards the writer's
                 // own code. Either way the queue closes and callers get
@@ -261,8 +265,9 @@ fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> 
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    // Each write runs in a savepoint whose statement journal would spill to
-    // a temporary file past 64 KiB (an open, writes and a close per batch).
+    // Savepoints (an isolated rerun's, SQLite's own per statement) keep
+    // their statement journal in memory instead of spilling it to a
+    // temporary file past 64 KiB (an open, writes and a close each time).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     // Negative = KiB: the writer keeps the hot index pages in memory.

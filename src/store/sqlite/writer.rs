@@ -34,8 +34,8 @@ use super::WriteConn;
 
 use crate::store::{StoreError, StoreStats};
 
-/// Savepoint wrapped around each write. Unusual name so a write's own
-/// nested savepoints do not collide with it.
+/// Savepoint wrapped around each write of an isolated rerun. Unusual name
+/// so a write's own nested savepoints do not collide with it.
 /// Run as cached prepared statements: they execute once per write.
 const SAVEPOINT: &str = "SAVEPOINT bwgate_w";
 const RELEASE: &str = "RELEASE bwgate_w";
