@@ -115,15 +115,20 @@ start_server() { # name port log cmd...
 COMMANDS=()
 # load OUT ARGS...: one measurement; the JSON report goes to OUT.
 # PIN=latency uses the latency pinning.
+# WARMUP=1: a 2 s run that is neither recorded nor listed.
 load() {
     local out=$1
     shift
     local pin=("${LPIN[@]}")
     [[ ${PIN:-} == latency ]] && pin=("${LATPIN[@]}")
+    local secs=$SECS
+    [[ -n ${WARMUP:-} ]] && secs=2
     local cmd=("${pin[@]}" "$BIN" load --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt"
-        --key "$CERTS/client.key" --duration "${SECS}s" --json "$@")
-    COMMANDS+=("${cmd[*]}")
-    echo "  ${cmd[*]}" >&2
+        --key "$CERTS/client.key" --duration "${secs}s" --json "$@")
+    if [[ -z ${WARMUP:-} ]]; then
+        COMMANDS+=("${cmd[*]}")
+        echo "  ${cmd[*]}" >&2
+    fi
     if ! "${cmd[@]}" >"$out" 2>"$out.err"; then
         echo "bench: load failed: $(cat "$out.err")" >&2
         echo '{}' >"$out"
@@ -161,8 +166,7 @@ keep_alive() {
     local name=$1 url=$2
     shift 2
     echo "[$name] warm-up (2 s keep-alive, not recorded)" >&2
-    "${LPIN[@]}" "$BIN" load --cacert "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
-        --duration 2s --url "$url" "$@" --connections "$CONNS" >/dev/null 2>&1 || true
+    WARMUP=1 load "$WORK/$name-warmup.json" --url "$url" "$@" --connections "$CONNS"
     echo "[$name] keep-alive, max rate" >&2
     local all0 w0
     all0=$(cpu_ticks "$SERVER_PID") w0=$(cpu_ticks "$SERVER_PID" bwgate-sqlite-w)
