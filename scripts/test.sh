@@ -2,7 +2,8 @@
 # The test suite on a fresh machine: installs what the tests use besides the
 # Rust toolchain (xmllint for the XSD checks, Python's aiosmtpd as the real
 # SMTP receiver, Debian's Chromium and playwright-core for the browser
-# tests), then runs `cargo test --locked`.
+# tests; npm and pip themselves when the machine lacks them), then runs
+# `cargo test --locked`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -11,6 +12,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt_packages=()
 command -v xmllint >/dev/null 2>&1 || apt_packages+=(libxml2-utils)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "== apt-get install ${apt_packages[*]}"
   apt_log=$(mktemp)
