@@ -24,5 +24,6 @@ pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod xml;
 pub mod xsi;
 pub mod xsp;

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 
 use super::DocumentError;
 use crate::domain::ErrorCode;
+use crate::xml;
 
 /// The charsets a flow-through body may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,21 +186,21 @@ pub fn content_type_charset(content_type: &str) -> Result<Option<&str>, Document
 /// of `bytes` (ASCII in every supported charset), if any.
 pub fn declared_encoding(bytes: &[u8]) -> Option<&str> {
     let rest = bytes.strip_prefix(b"<?xml")?;
-    if !rest.first().is_some_and(|b| is_xml_space(*b)) {
+    if !rest.first().is_some_and(|b| xml::is_space(*b)) {
         return None; // `<?xml-stylesheet …?>` and the like
     }
     let end = rest.windows(2).take(512).position(|w| w == b"?>")?;
     let decl = &rest[..end];
     let at = find(decl, b"encoding")?;
     let mut i = at + b"encoding".len();
-    while decl.get(i).is_some_and(|b| is_xml_space(*b)) {
+    while decl.get(i).is_some_and(|b| xml::is_space(*b)) {
         i += 1;
     }
     if decl.get(i) != Some(&b'=') {
         return None;
     }
     i += 1;
-    while decl.get(i).is_some_and(|b| is_xml_space(*b)) {
+    while decl.get(i).is_some_and(|b| xml::is_space(*b)) {
         i += 1;
     }
     let quote = *decl.get(i)?;
@@ -209,10 +210,6 @@ pub fn declared_encoding(bytes: &[u8]) -> Option<&str> {
     let value = &decl[i + 1..];
     let close = value.iter().position(|b| *b == quote)?;
     std::str::from_utf8(&value[..close]).ok()
-}
-
-fn is_xml_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

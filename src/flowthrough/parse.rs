@@ -16,6 +16,7 @@ use super::charset;
 use crate::config::LimitsConfig;
 use crate::domain::subscriber::{FieldError, Operation, OperationKind, RawFields};
 use crate::domain::ErrorCode;
+use crate::xml;
 
 /// The root element's local name.
 pub const ROOT_ELEMENT: &str = "ProvisioningRequest";
@@ -137,7 +138,7 @@ pub fn parse_str(xml: &str, limits: &ParseLimits) -> Result<ParsedRequest, Docum
             Event::End(_) => p.close(),
             Event::Text(t) => {
                 if p.depth == 0 {
-                    if !t.iter().all(|b| is_xml_space(*b)) {
+                    if !t.iter().all(|b| xml::is_space(*b)) {
                         return Err(malformed(if p.root_closed {
                             "text after the root element"
                         } else {
@@ -272,7 +273,7 @@ impl<'a> Parser<'a, '_> {
             if name != ROOT_ELEMENT.as_bytes() {
                 return Err(malformed(format!(
                     "the root element is <{}>, expected <{ROOT_ELEMENT}>",
-                    shown_name(e.name().as_ref())
+                    xml::shown(e.name().as_ref())
                 )));
             }
             self.seen_root = true;
@@ -515,7 +516,7 @@ fn root_attributes(e: &BytesStart<'_>) -> Result<Option<String>, DocumentError> 
 
 /// Well-formedness of an element's attributes (values are not used).
 fn check_attributes(e: &BytesStart<'_>) -> Result<(), DocumentError> {
-    if e.attributes_raw().iter().all(|b| is_xml_space(*b)) {
+    if e.attributes_raw().iter().all(|b| xml::is_space(*b)) {
         return Ok(());
     }
     for attr in e.attributes() {
@@ -548,7 +549,7 @@ fn attribute_value(raw: &[u8]) -> Result<String, DocumentError> {
 fn resolve_reference(r: &BytesRef<'_>) -> Result<char, DocumentError> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
-            Ok(Some(c)) if is_xml_char(c) => Ok(c),
+            Ok(Some(c)) if xml::is_char(c) => Ok(c),
             Ok(_) => Err(malformed(
                 "character reference to a character not allowed in XML",
             )),
@@ -556,14 +557,11 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, DocumentError> {
         };
     }
     let name: &[u8] = r;
-    match name {
-        b"lt" => Ok('<'),
-        b"gt" => Ok('>'),
-        b"amp" => Ok('&'),
-        b"apos" => Ok('\''),
-        b"quot" => Ok('"'),
-        other => Err(forbidden_entity(other)),
-    }
+    std::str::from_utf8(name)
+        .ok()
+        .and_then(xml::predefined_entity)
+        .and_then(|text| text.chars().next())
+        .ok_or_else(|| forbidden_entity(name))
 }
 
 fn forbidden_entity(name: &[u8]) -> DocumentError {
@@ -571,18 +569,9 @@ fn forbidden_entity(name: &[u8]) -> DocumentError {
         ErrorCode::ForbiddenXmlConstruct,
         format!(
             "reference to entity &{};: only &lt; &gt; &amp; &apos; &quot; and character references are allowed",
-            shown_name(name)
+            xml::shown(name)
         ),
     )
-}
-
-/// XML 1.0 `Char`.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn is_xml_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 fn trim_cow(c: Cow<'_, str>) -> Cow<'_, str> {
@@ -607,36 +596,14 @@ fn malformed(msg: impl Into<String>) -> DocumentError {
 /// (`<!ENTITY` and friends outside a DOCTYPE are syntax errors to
 /// quick-xml, but what they attempt is the forbidden construct).
 fn xml_error(xml: &str, e: &quick_xml::Error, position: u64) -> DocumentError {
-    const DTD_MARKUP: [&[u8]; 5] = [
-        b"<!ENTITY",
-        b"<!DOCTYPE",
-        b"<!ELEMENT",
-        b"<!ATTLIST",
-        b"<!NOTATION",
-    ];
-    let bytes = xml.as_bytes();
-    let dtd = DTD_MARKUP
-        .iter()
-        .any(|m| bytes.windows(m.len()).any(|w| w.eq_ignore_ascii_case(m)));
-    if dtd {
+    if xml::has_dtd_markup(xml.as_bytes()) {
         return DocumentError::new(
             ErrorCode::ForbiddenXmlConstruct,
             "DTD markup (DOCTYPE, ENTITY, ELEMENT, ATTLIST, NOTATION) is not allowed",
         );
     }
-    let mut reason = e.to_string();
-    if reason.chars().count() > 160 {
-        reason = reason.chars().take(160).collect::<String>() + "…";
-    }
-    malformed(format!("not well-formed XML at byte {position}: {reason}"))
-}
-
-/// An element or entity name from the document, for a message.
-fn shown_name(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    let mut out: String = s.chars().take(60).filter(|c| !c.is_control()).collect();
-    if s.chars().count() > 60 {
-        out.push('…');
-    }
-    out
+    malformed(format!(
+        "not well-formed XML at byte {position}: {}",
+        xml::bounded(e.to_string())
+    ))
 }

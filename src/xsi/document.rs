@@ -38,6 +38,7 @@ use crate::config::LimitsConfig;
 use crate::domain::ErrorCode;
 use crate::flowthrough::charset;
 use crate::flowthrough::response::escape_into;
+use crate::xml;
 
 /// Namespace of XSI documents.
 pub const XSI_NAMESPACE: &str = "http://schema.broadsoft.com/xsi";
@@ -288,9 +289,9 @@ pub fn parse(
     let text = charset::decode_body(body, content_type).map_err(|e| {
         // The message quotes the media type or charset, Debug-escaped.
         if e.code == ErrorCode::UnsupportedMediaType {
-            XsiParseError::UnsupportedEncoding(bounded(e.message))
+            XsiParseError::UnsupportedEncoding(xml::bounded(e.message))
         } else {
-            XsiParseError::Undecodable(bounded(e.message))
+            XsiParseError::Undecodable(xml::bounded(e.message))
         }
     })?;
     parse_decoded(&text, limits)
@@ -309,7 +310,7 @@ pub fn parse_str(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
 }
 
 fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError> {
-    if let Some((offset, c)) = xml.char_indices().find(|(_, c)| !is_xml_char(*c)) {
+    if let Some((offset, c)) = xml.char_indices().find(|(_, c)| !xml::is_char(*c)) {
         return Err(XsiParseError::InvalidCharacter {
             offset,
             code: c as u32,
@@ -350,7 +351,9 @@ fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
                 Some(el) => tree.close(el),
                 // quick-xml refuses it first (allow_unmatched_ends = false).
                 None => {
-                    return Err(XsiParseError::UnmatchedEndTag(shown(e.name().as_ref())));
+                    return Err(XsiParseError::UnmatchedEndTag(xml::shown(
+                        e.name().as_ref(),
+                    )));
                 }
             },
             Event::Text(t) => match tree.open.last_mut() {
@@ -361,7 +364,7 @@ fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
                     el.text.push_str(&text);
                 }
                 None => {
-                    if !t.iter().all(|b| is_xml_space(*b)) {
+                    if !t.iter().all(|b| xml::is_space(*b)) {
                         return Err(XsiParseError::TextOutsideRoot);
                     }
                 }
@@ -394,7 +397,7 @@ fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
         seen_event = true;
     }
     if let Some(el) = tree.open.last() {
-        return Err(XsiParseError::Unclosed(shown(el.name.as_bytes())));
+        return Err(XsiParseError::Unclosed(xml::shown(el.name.as_bytes())));
     }
     tree.root.ok_or(XsiParseError::NoRoot)
 }
@@ -416,7 +419,7 @@ impl Tree<'_> {
         e: &BytesStart<'_>,
     ) -> Result<Element, XsiParseError> {
         if self.open.is_empty() && self.root.is_some() {
-            return Err(XsiParseError::MultipleRoots(shown(e.name().as_ref())));
+            return Err(XsiParseError::MultipleRoots(xml::shown(e.name().as_ref())));
         }
         self.elements += 1;
         if self.elements > self.limits.max_elements {
@@ -435,7 +438,7 @@ impl Tree<'_> {
             ResolveResult::Bound(Namespace(b"http://www.w3.org/2000/xmlns/")) => {
                 return Err(XsiParseError::Namespace(format!(
                     "element `{}` uses the reserved prefix xmlns",
-                    shown(qname.as_ref())
+                    xml::shown(qname.as_ref())
                 )))
             }
             ResolveResult::Bound(Namespace(ns)) => Some(namespace_name(ns)?),
@@ -468,7 +471,8 @@ fn read_attributes(
 ) -> Result<(), XsiParseError> {
     check_separation(e.attributes_raw())?;
     for attr in e.attributes() {
-        let attr = attr.map_err(|err| XsiParseError::BadAttribute(bounded(err.to_string())))?;
+        let attr =
+            attr.map_err(|err| XsiParseError::BadAttribute(xml::bounded(err.to_string())))?;
         let value = attribute_value(&attr.value)?;
         let key = attr.key;
         if let Some(declaration) = key.as_namespace_binding() {
@@ -481,7 +485,7 @@ fn read_attributes(
         let (namespace, local) = reader.resolver().resolve_attribute(key);
         let local = utf8(local.as_ref())?;
         if local == "xmlns" {
-            return Err(XsiParseError::InvalidName(shown(key.as_ref())));
+            return Err(XsiParseError::InvalidName(xml::shown(key.as_ref())));
         }
         let instance = matches!(
             namespace,
@@ -492,7 +496,9 @@ fn read_attributes(
             continue;
         }
         if el.attributes.iter().any(|(k, _)| k == local) {
-            return Err(XsiParseError::DuplicateAttribute(shown(local.as_bytes())));
+            return Err(XsiParseError::DuplicateAttribute(xml::shown(
+                local.as_bytes(),
+            )));
         }
         el.attributes.push((local.to_owned(), value.into_owned()));
     }
@@ -507,7 +513,7 @@ fn check_separation(raw: &[u8]) -> Result<(), XsiParseError> {
         match quote {
             Some(q) if b == q => {
                 quote = None;
-                if raw.get(i + 1).is_some_and(|n| !is_xml_space(*n)) {
+                if raw.get(i + 1).is_some_and(|n| !xml::is_space(*n)) {
                     return Err(XsiParseError::BadAttribute(
                         "attributes must be separated by whitespace".into(),
                     ));
@@ -545,18 +551,18 @@ fn attribute_value(raw: &[u8]) -> Result<Cow<'_, str>, XsiParseError> {
     if !normalized.contains('&') {
         return Ok(normalized);
     }
-    let unescaped = quick_xml::escape::unescape_with(&normalized, predefined_entity)
+    let unescaped = quick_xml::escape::unescape_with(&normalized, xml::predefined_entity)
         .map_err(|e| match e {
             quick_xml::escape::EscapeError::UnrecognizedEntity(_, name) => {
-                XsiParseError::UndeclaredEntity(shown(name.as_bytes()))
+                XsiParseError::UndeclaredEntity(xml::shown(name.as_bytes()))
             }
             quick_xml::escape::EscapeError::InvalidCharRef(e) => {
-                XsiParseError::InvalidCharacterReference(bounded(e.to_string()))
+                XsiParseError::InvalidCharacterReference(xml::bounded(e.to_string()))
             }
-            other => XsiParseError::BadAttribute(bounded(other.to_string())),
+            other => XsiParseError::BadAttribute(xml::bounded(other.to_string())),
         })?
         .into_owned();
-    if let Some(c) = unescaped.chars().find(|c| !is_xml_char(*c)) {
+    if let Some(c) = unescaped.chars().find(|c| !xml::is_char(*c)) {
         return Err(XsiParseError::InvalidCharacterReference(format!(
             "U+{:04X} is not allowed in XML 1.0",
             c as u32
@@ -565,22 +571,11 @@ fn attribute_value(raw: &[u8]) -> Result<Cow<'_, str>, XsiParseError> {
     Ok(Cow::Owned(unescaped))
 }
 
-fn predefined_entity(name: &str) -> Option<&'static str> {
-    match name {
-        "lt" => Some("<"),
-        "gt" => Some(">"),
-        "amp" => Some("&"),
-        "apos" => Some("'"),
-        "quot" => Some("\""),
-        _ => None,
-    }
-}
-
 /// `&name;` or `&#N;` in text → the character.
 fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XsiParseError> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
-            Ok(Some(c)) if is_xml_char(c) => Ok(c),
+            Ok(Some(c)) if xml::is_char(c) => Ok(c),
             Ok(Some(c)) => Err(XsiParseError::InvalidCharacterReference(format!(
                 "U+{:04X} is not allowed in XML 1.0",
                 c as u32
@@ -588,7 +583,7 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XsiParseError> {
             Ok(None) => Err(XsiParseError::InvalidCharacterReference(
                 "not a character reference".into(),
             )),
-            Err(e) => Err(XsiParseError::InvalidCharacterReference(bounded(
+            Err(e) => Err(XsiParseError::InvalidCharacterReference(xml::bounded(
                 e.to_string(),
             ))),
         };
@@ -596,9 +591,9 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XsiParseError> {
     let name: &[u8] = r;
     std::str::from_utf8(name)
         .ok()
-        .and_then(predefined_entity)
+        .and_then(xml::predefined_entity)
         .and_then(|s| s.chars().next())
-        .ok_or_else(|| XsiParseError::UndeclaredEntity(shown(name)))
+        .ok_or_else(|| XsiParseError::UndeclaredEntity(xml::shown(name)))
 }
 
 /// A quick-xml error → the refusal. DTD markup outside a DOCTYPE is a
@@ -606,35 +601,26 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XsiParseError> {
 /// construct.
 fn xml_error(xml: &str, e: quick_xml::Error, position: u64) -> XsiParseError {
     use quick_xml::errors::IllFormedError;
-    const DTD_MARKUP: [&[u8]; 5] = [
-        b"<!ENTITY",
-        b"<!DOCTYPE",
-        b"<!ELEMENT",
-        b"<!ATTLIST",
-        b"<!NOTATION",
-    ];
-    let bytes = xml.as_bytes();
-    if DTD_MARKUP
-        .iter()
-        .any(|m| bytes.windows(m.len()).any(|w| w.eq_ignore_ascii_case(m)))
-    {
+    if xml::has_dtd_markup(xml.as_bytes()) {
         return XsiParseError::Dtd;
     }
     match e {
         quick_xml::Error::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
             XsiParseError::MismatchedEndTag {
-                expected: shown(expected.as_bytes()),
-                found: shown(found.as_bytes()),
+                expected: xml::shown(expected.as_bytes()),
+                found: xml::shown(found.as_bytes()),
             }
         }
         quick_xml::Error::IllFormed(IllFormedError::UnmatchedEndTag(name)) => {
-            XsiParseError::UnmatchedEndTag(shown(name.as_bytes()))
+            XsiParseError::UnmatchedEndTag(xml::shown(name.as_bytes()))
         }
         quick_xml::Error::IllFormed(IllFormedError::MissingEndTag(name)) => {
-            XsiParseError::Unclosed(shown(name.as_bytes()))
+            XsiParseError::Unclosed(xml::shown(name.as_bytes()))
         }
-        quick_xml::Error::Namespace(e) => XsiParseError::Namespace(bounded(e.to_string())),
-        quick_xml::Error::InvalidAttr(e) => XsiParseError::BadAttribute(bounded(e.to_string())),
+        quick_xml::Error::Namespace(e) => XsiParseError::Namespace(xml::bounded(e.to_string())),
+        quick_xml::Error::InvalidAttr(e) => {
+            XsiParseError::BadAttribute(xml::bounded(e.to_string()))
+        }
         other => syntax(position, other.to_string()),
     }
 }
@@ -642,7 +628,7 @@ fn xml_error(xml: &str, e: quick_xml::Error, position: u64) -> XsiParseError {
 fn syntax(position: u64, message: String) -> XsiParseError {
     XsiParseError::Syntax {
         position,
-        message: bounded(message),
+        message: xml::bounded(message),
     }
 }
 
@@ -664,7 +650,7 @@ fn check_qname(qname: &[u8]) -> Result<(), XsiParseError> {
 
 /// An XML 1.0 `Name` without colons; `whole` is quoted in the error.
 fn check_ncname(name: &[u8], whole: &[u8]) -> Result<(), XsiParseError> {
-    let bad = || XsiParseError::InvalidName(shown(whole));
+    let bad = || XsiParseError::InvalidName(xml::shown(whole));
     let name = std::str::from_utf8(name).map_err(|_| bad())?;
     let mut chars = name.chars();
     match chars.next() {
@@ -694,40 +680,6 @@ fn is_name_char_only(c: char) -> bool {
         '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
-/// XML 1.0 `Char`.
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn is_xml_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
 fn is_xml_space_char(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-/// A name from the document, for a message: at most 60 characters, no
-/// control characters.
-fn shown(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
-    if s.chars().count() > 60 {
-        out.push('…');
-    }
-    out
-}
-
-/// A parser message, at most 160 characters, no control characters.
-fn bounded(message: String) -> String {
-    if message.chars().count() <= 160 && !message.chars().any(char::is_control) {
-        return message;
-    }
-    let mut out: String = message
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(160)
-        .collect();
-    out.push('…');
-    out
 }
