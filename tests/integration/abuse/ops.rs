@@ -1,0 +1,1 @@
+//! Abuse tests: ops.
