@@ -149,6 +149,22 @@ impl LinkSigner {
     }
 }
 
+impl LinkSigner {
+    /// A decimal code of `digits` digits (at most 18; leading zeros kept)
+    /// that only the key holder can make from `context`: emails store the
+    /// context, the mailer makes the code when it sends (the same on every
+    /// retry) and the store keeps only [`Self::keyed_hash`] of it.
+    pub fn derived_code(&self, context: &str, digits: u32) -> String {
+        let digits = digits.clamp(1, 18);
+        let tag = hmac::sign(&self.key, format!("derived-code\0{context}").as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&tag.as_ref()[..8]);
+        // 2^64 is over 10^18 times 10^digits: the modulo bias is negligible.
+        let n = u64::from_be_bytes(first) % 10u64.pow(digits);
+        format!("{n:0width$}", width = digits as usize)
+    }
+}
+
 /// Random URL-safe text (`bytes` of entropy).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -216,6 +232,21 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn derived_codes_need_the_key_and_differ_per_context() {
+        let s = LinkSigner::from_secret(&[7u8; 32]);
+        let code = s.derived_code("sub:nonce:0", 6);
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(s.derived_code("sub:nonce:0", 6), code, "repeatable");
+        let others: std::collections::HashSet<String> = (1..50)
+            .map(|i| s.derived_code(&format!("sub:nonce:{i}"), 6))
+            .collect();
+        assert!(others.len() > 40 && !others.contains(&code), "{others:?}");
+        let other_key = LinkSigner::from_secret(&[8u8; 32]);
+        assert_ne!(other_key.derived_code("sub:nonce:0", 6), code);
     }
 
     #[test]

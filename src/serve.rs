@@ -76,11 +76,16 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let mut signals = ShutdownSignals::install()?;
     let config = Arc::new(config);
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
-        what: "creating data directory",
-        path: data_dir.clone(),
-        source,
-    })?;
+    // Owner only: it holds the database, the link-signing key and spooled mail.
+    let widened =
+        crate::store::private_files::ensure_dir(&data_dir).map_err(|source| ServeError::Io {
+            what: "creating data directory",
+            path: data_dir.clone(),
+            source,
+        })?;
+    if widened {
+        tracing::warn!(path = %data_dir.display(), "data directory was open to other users; now owner-only (0700)");
+    }
 
     if config.tls.cert.is_none() {
         let (paths, generated) = tls::ensure_dev_certs(&config.tls.certs_dir)?;
@@ -206,7 +211,10 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let mail = notify::spawn_mailer(
         store.clone(),
         mail_transport,
-        mail_policy,
+        DeliveryPolicy {
+            signer: Some(link_signer.clone()),
+            ..mail_policy
+        },
         mailer.wake_handle(),
         stop_rx.clone(),
     );

@@ -210,6 +210,7 @@ fn backoff_doubles_up_to_the_cap_with_little_jitter() {
         retry_initial: Duration::from_millis(1000),
         retry_max: Duration::from_secs(10),
         give_up_after: Duration::from_secs(3600),
+        signer: None,
     };
     for (attempts, base_ms) in [
         (1, 1000),
@@ -328,6 +329,7 @@ fn policy(give_up_after: Duration) -> Arc<DeliveryPolicy> {
         retry_initial: Duration::from_millis(60_000),
         retry_max: Duration::from_secs(600),
         give_up_after,
+        signer: Some(Arc::new(crate::links::LinkSigner::from_secret(&[9u8; 32]))),
     })
 }
 

@@ -50,6 +50,11 @@ async fn enqueue_round_trips_every_field() {
         kind: EmailKind::ConsentMigration,
         subscriber_id: Some("sub-1".into()),
         dedupe_key: Some("consent:sub-1:1".into()),
+        secrets: vec![crate::notify::MailSecret::SignedToken {
+            purpose: "activation".into(),
+            fields: vec!["sub-1".into(), "nonce".into()],
+            expires_at: NOW + 1,
+        }],
     };
     let id = enqueue(&store, &m, NOW).await;
     let second = enqueue(&store, &msg("c@example.com", EmailKind::Test), NOW).await;
