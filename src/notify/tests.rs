@@ -551,7 +551,11 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
         EmailKind::VerificationCode,
         ["a@example.com"],
         format!("Your code: {}", placeholder(1)),
-        format!("https://p.example/v?token={}&code={}", placeholder(0), placeholder(1)),
+        format!(
+            "https://p.example/v?token={}&code={}",
+            placeholder(0),
+            placeholder(1)
+        ),
     );
     msg.secrets = secrets;
     let id = f
@@ -575,8 +579,14 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
     assert_eq!(attempts.len(), 2);
     for (_, text) in &attempts {
         let text = text.replace("=\r\n", "").replace("=3D", "=");
-        assert!(text.contains(&format!("Subject: Your code: {code}")), "{text}");
-        assert!(text.contains(&format!("token={token}&code={code}")), "{text}");
+        assert!(
+            text.contains(&format!("Subject: Your code: {code}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("token={token}&code={code}")),
+            "{text}"
+        );
         assert!(!text.contains("bwgate-secret"), "{text}");
     }
     let stored = f.store.email(id).await.unwrap().unwrap();

@@ -279,7 +279,9 @@ mod tests {
         assert!(!m.text_body.contains(&token));
         let signer = LinkSigner::from_secret(&[1u8; 32]);
         let sent = crate::notify::secrets::fill(&m.text_body, &m.secrets, &signer);
-        assert!(sent.contains(&format!("https://portal.example/orgs/approve?token={token}")));
+        assert!(sent.contains(&format!(
+            "https://portal.example/orgs/approve?token={token}"
+        )));
         assert_eq!(links.signer.verify(&token, 6).unwrap().org_id, "o");
         assert!(m.html_body.unwrap().contains("Big &lt;Co&gt;"));
     }

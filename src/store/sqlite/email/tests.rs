@@ -504,7 +504,10 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
     assert!(!sent.message.text_body.contains("SENTTOKEN"), "{sent:?}");
     assert_eq!(sent.message.html_body, None);
     let kept = by_kind(EmailKind::Test);
-    assert_eq!(kept.message.text_body, "keep these words", "no secret: kept");
+    assert_eq!(
+        kept.message.text_body, "keep these words",
+        "no secret: kept"
+    );
     // A pending one is still sent as it was written, then redacted.
     let pending = by_kind(EmailKind::ConsentMigration);
     assert!(pending.message.text_body.contains("PENDINGTOKEN"));
@@ -522,7 +525,10 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
         .await
         .unwrap();
     let after = store.email(pending.id).await.unwrap().unwrap();
-    assert!(!after.message.text_body.contains("PENDINGTOKEN"), "{after:?}");
+    assert!(
+        !after.message.text_body.contains("PENDINGTOKEN"),
+        "{after:?}"
+    );
     assert_eq!(after.state, EmailState::Sent);
     store.close().await.unwrap();
 
