@@ -57,7 +57,16 @@ impl LinkSigner {
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<LinkSigner> {
         let path = data_dir.join(SECRET_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(Self::from_secret(&bytes)),
+            Ok(bytes) if bytes.len() >= 32 => {
+                // Whoever reads the key can forge every link and code.
+                if crate::store::private_files::tighten(
+                    &path,
+                    crate::store::private_files::FILE_MODE,
+                )? {
+                    tracing::warn!(path = %path.display(), "server secret was readable by other users; now owner-only (0600)");
+                }
+                return Ok(Self::from_secret(&bytes));
+            }
             Ok(_) => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -177,14 +186,6 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// A uniformly random decimal code of `digits` digits (leading zeros kept).
-pub fn random_code(digits: u32) -> String {
-    use rand::Rng;
-    let bound = 10u64.pow(digits);
-    let n = rand::rng().random_range(0..bound);
-    format!("{n:0width$}", width = digits as usize)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,11 +227,14 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let path = dir.path().join(SECRET_FILE);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            // A key an older start left readable by others is tightened.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let c = LinkSigner::load_or_create(dir.path()).unwrap();
+            assert!(c.verify("x", &t, 0).is_ok(), "same key");
+            assert_eq!(mode(&path), 0o600);
         }
     }
 
@@ -250,12 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn codes_have_fixed_width_and_vary() {
-        let codes: std::collections::HashSet<String> = (0..50).map(|_| random_code(6)).collect();
-        assert!(codes
-            .iter()
-            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
-        assert!(codes.len() > 40, "random: {codes:?}");
+    fn random_tokens_have_fixed_width_and_vary() {
         assert_ne!(random_token(16), random_token(16));
         assert_eq!(random_token(16).len(), 22);
     }
