@@ -280,6 +280,15 @@ async fn an_untrusted_activation_and_an_approval_leave_no_usable_secret_in_the_d
         "the link carries the code: {mail}"
     );
     assert_not_at_rest(&server, &[&token, &verify_token], &[&code]);
+    // The admin read-back shows subjects: the code's is a placeholder.
+    let (status, body) = server
+        .admin_get("/admin/v1/emails?kind=verification_code")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !has_code(&body, &code) && body.contains("bwgate-secret"),
+        "{body}"
+    );
 
     // What was mailed works end to end.
     let (status, _, page) = server
