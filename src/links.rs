@@ -59,12 +59,8 @@ impl LinkSigner {
         match std::fs::read(&path) {
             Ok(bytes) if bytes.len() >= 32 => {
                 // Whoever reads the key can forge every link and code.
-                if crate::store::private_files::tighten(
-                    &path,
-                    crate::store::private_files::FILE_MODE,
-                )? {
-                    tracing::warn!(path = %path.display(), "server secret was readable by other users; now owner-only (0600)");
-                }
+                use crate::store::private_files::{tighten_logged, FILE_MODE};
+                tighten_logged(&path, FILE_MODE);
                 return Ok(Self::from_secret(&bytes));
             }
             Ok(_) => {

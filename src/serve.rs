@@ -77,15 +77,11 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
     let data_dir = config.server.data_dir.clone();
     // Owner only: it holds the database, the link-signing key and spooled mail.
-    let widened =
-        crate::store::private_files::ensure_dir(&data_dir).map_err(|source| ServeError::Io {
-            what: "creating data directory",
-            path: data_dir.clone(),
-            source,
-        })?;
-    if widened {
-        tracing::warn!(path = %data_dir.display(), "data directory was open to other users; now owner-only (0700)");
-    }
+    crate::store::private_files::ensure_dir(&data_dir).map_err(|source| ServeError::Io {
+        what: "creating data directory",
+        path: data_dir.clone(),
+        source,
+    })?;
 
     if config.tls.cert.is_none() {
         let (paths, generated) = tls::ensure_dev_certs(&config.tls.certs_dir)?;

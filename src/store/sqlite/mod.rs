@@ -258,23 +258,11 @@ fn create_private_files(path: &Path) -> Result<(), StoreError> {
             private_files::ensure_dir(parent)?;
         }
     }
-    let mut widened = Vec::new();
-    if private_files::ensure_file(path)? {
-        widened.push(path.to_path_buf());
-    }
+    private_files::ensure_file(path)?;
     for suffix in ["-wal", "-shm"] {
         let mut companion = path.as_os_str().to_owned();
         companion.push(suffix);
-        let companion = PathBuf::from(companion);
-        if private_files::tighten(&companion, private_files::FILE_MODE)? {
-            widened.push(companion);
-        }
-    }
-    for file in widened {
-        tracing::warn!(
-            path = %file.display(),
-            "database file was readable by other users; now owner-only (0600)"
-        );
+        private_files::tighten_logged(Path::new(&companion), private_files::FILE_MODE);
     }
     Ok(())
 }

@@ -230,10 +230,15 @@ async fn data_files_are_owner_only_and_wide_ones_are_tightened_at_start() {
         assert_eq!(mode(&server.path(companion)), 0o600, "{companion}");
     }
     let logs = server.logs();
+    let warned: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("was readable by other users; made owner-only"))
+        .collect();
+    assert_eq!(warned.len(), 2, "{logs}");
+    assert!(warned.iter().any(|l| l.contains("bwgate.db")), "{logs}");
     assert!(
-        logs.contains("database file was readable by other users")
-            && logs.contains("data directory was open to other users"),
-        "{logs}"
+        warned.iter().any(|l| !l.contains("bwgate.db")),
+        "the directory: {logs}"
     );
 }
 
