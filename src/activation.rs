@@ -12,7 +12,8 @@ use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::TemplateSettings;
 use crate::http::portal::esc;
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::{EmailKind, EmailMessage};
+use crate::notify::secrets::placeholder;
+use crate::notify::{EmailKind, EmailMessage, MailSecret};
 
 /// The purpose signed into activation tokens.
 const PURPOSE: &str = "activation";
@@ -38,22 +39,46 @@ pub struct ActivationClaim {
 }
 
 impl ActivationLinks {
+    /// How to make the token of an activation's current link (what an
+    /// email stores instead of the token).
+    pub fn token_secret(&self, a: &Activation) -> MailSecret {
+        MailSecret::SignedToken {
+            purpose: PURPOSE.to_string(),
+            fields: vec![
+                a.subscriber_id.clone(),
+                a.nonce.clone(),
+                a.purpose.as_str().to_string(),
+            ],
+            expires_at: a.link_expires_at,
+        }
+    }
+
     /// The token of an activation's current link.
     pub fn token(&self, a: &Activation) -> String {
-        self.signer.issue(
-            PURPOSE,
-            &[&a.subscriber_id, &a.nonce, a.purpose.as_str()],
-            a.link_expires_at,
-        )
+        self.token_secret(a).reveal(&self.signer)
     }
 
     /// The page a link opens: consent has its own, the others the portal.
     pub fn url(&self, a: &Activation) -> String {
+        self.url_with_token(a, &self.token(a))
+    }
+
+    fn url_with_token(&self, a: &Activation, token: &str) -> String {
         let page = match a.purpose {
             ActivationPurpose::ConsentMigration => "consent",
             ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => "activate",
         };
-        format!("{}/{page}?token={}", self.portal_base, self.token(a))
+        format!("{}/{page}?token={token}", self.portal_base)
+    }
+
+    /// How to make the `sequence`-th code sent under the link with
+    /// `nonce`: only the key holder can, so the database keeps no code
+    /// (just [`Self::code_hash`]), and a retried email carries the same one.
+    pub fn code_secret(&self, subscriber_id: &str, nonce: &str, sequence: u32) -> MailSecret {
+        MailSecret::DerivedCode {
+            context: format!("activation:{subscriber_id}:{nonce}:{sequence}"),
+            digits: CODE_DIGITS,
+        }
     }
 
     pub fn verify(&self, token: &str, now: i64) -> Result<ActivationClaim, LinkError> {
@@ -96,28 +121,33 @@ impl ActivationLinks {
             ("{to}", to.to_string()),
             ("{expires}", when(a.link_expires_at)),
         ];
-        let (text, html) = render(t, &vars, &self.url(a), from);
-        self.message(kind, to, t.subject.to_string(), text, html, s, a)
+        // The token is made by the mailer when it sends (`notify::secrets`).
+        let link = self.url_with_token(a, &placeholder(0));
+        let (text, html) = render(t, &vars, &link, from);
+        let mut msg = self.message(kind, to, t.subject.to_string(), text, html, s, a);
+        msg.secrets = vec![self.token_secret(a)];
+        msg
     }
 
-    /// The code confirming that the user owns `to`, with a link that fills
-    /// it in.
+    /// The code (`code`, from [`Self::code_secret`]) confirming that the
+    /// user owns `to`, with a link that fills it in. Token and code are
+    /// placeholders until the mailer sends it.
     pub fn code_email(
         &self,
         to: &str,
         s: &SubscriberRecord,
         a: &Activation,
-        code: &str,
+        code: MailSecret,
         from: &TemplateSettings,
     ) -> EmailMessage {
+        let (token_at, code_at) = (placeholder(0), placeholder(1));
         let link = format!(
-            "{}/activate/verify?token={}&code={code}",
-            self.portal_base,
-            self.token(a)
+            "{}/activate/verify?token={token_at}&code={code_at}",
+            self.portal_base
         );
         let t = texts(&from.email_language).code;
         let vars = [
-            ("{code}", code.to_string()),
+            ("{code}", code_at.clone()),
             ("{to}", to.to_string()),
             ("{minutes}", (self.policy.code_ttl_ms / 60_000).to_string()),
         ];
@@ -126,6 +156,7 @@ impl ActivationLinks {
         let mut msg = self.message(EmailKind::VerificationCode, to, subject, text, html, s, a);
         // Every code is a new message (the nonce alone repeats per resend).
         msg.dedupe_key = None;
+        msg.secrets = vec![self.token_secret(a), code];
         msg
     }
 
@@ -149,6 +180,7 @@ impl ActivationLinks {
             subscriber_id: Some(s.id.clone()),
             // One email per link: a replay of the same add sends nothing.
             dedupe_key: Some(format!("{}:{}:{}", kind.as_str(), s.id, a.nonce)),
+            secrets: Vec::new(),
         }
     }
 }
@@ -510,9 +542,36 @@ mod tests {
         );
         let fr = l.link_email("a@x.example", &s, &a, &lang("fr_CA"));
         assert_eq!(fr.subject, "Activez votre compte Webex");
-        let de = l.code_email("a@x.example", &s, &a, "042424", &lang("de-DE"));
-        assert_eq!(de.subject, "Ihr Webex-Bestätigungscode: 042424");
+        let de = l.code_email(
+            "a@x.example",
+            &s,
+            &a,
+            l.code_secret("sub-1", "n", 1),
+            &lang("de-DE"),
+        );
+        // Stored: placeholders only; sent: the token and code the key makes.
+        let code = l.signer.derived_code("activation:sub-1:n:1", CODE_DIGITS);
+        let token = l.token(&a);
+        for stored in [&de.subject, &de.text_body, de.html_body.as_ref().unwrap()] {
+            assert!(
+                !stored.contains(&code) && !stored.contains(&token),
+                "{stored}"
+            );
+        }
+        let fill = |t: &str| crate::notify::secrets::fill(t, &de.secrets, &l.signer);
+        assert_eq!(
+            fill(&de.subject),
+            format!("Ihr Webex-Bestätigungscode: {code}")
+        );
+        assert!(fill(&de.text_body).contains(&format!(
+            "https://portal.example/activate/verify?token={token}&code={code}"
+        )));
         assert!(de.text_body.contains("30 Minuten"), "{}", de.text_body);
+        assert!(!en.text_body.contains(&token), "{}", en.text_body);
+        assert!(
+            crate::notify::secrets::fill(&en.text_body, &en.secrets, &l.signer)
+                .contains(&format!("https://portal.example/activate?token={token}"))
+        );
         let consent = Activation {
             purpose: ActivationPurpose::ConsentMigration,
             ..a.clone()

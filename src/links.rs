@@ -57,7 +57,12 @@ impl LinkSigner {
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<LinkSigner> {
         let path = data_dir.join(SECRET_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(Self::from_secret(&bytes)),
+            Ok(bytes) if bytes.len() >= 32 => {
+                // Whoever reads the key can forge every link and code.
+                use crate::store::private_files::{tighten_logged, FILE_MODE};
+                tighten_logged(&path, FILE_MODE);
+                return Ok(Self::from_secret(&bytes));
+            }
             Ok(_) => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -149,6 +154,22 @@ impl LinkSigner {
     }
 }
 
+impl LinkSigner {
+    /// A decimal code of `digits` digits (at most 18; leading zeros kept)
+    /// that only the key holder can make from `context`: emails store the
+    /// context, the mailer makes the code when it sends (the same on every
+    /// retry) and the store keeps only [`Self::keyed_hash`] of it.
+    pub fn derived_code(&self, context: &str, digits: u32) -> String {
+        let digits = digits.clamp(1, 18);
+        let tag = hmac::sign(&self.key, format!("derived-code\0{context}").as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&tag.as_ref()[..8]);
+        // 2^64 is over 10^18 times 10^digits: the modulo bias is negligible.
+        let n = u64::from_be_bytes(first) % 10u64.pow(digits);
+        format!("{n:0width$}", width = digits as usize)
+    }
+}
+
 /// Random URL-safe text (`bytes` of entropy).
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -159,14 +180,6 @@ pub fn random_token(bytes: usize) -> String {
         rand::rng().fill_bytes(&mut buf);
     }
     URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// A uniformly random decimal code of `digits` digits (leading zeros kept).
-pub fn random_code(digits: u32) -> String {
-    use rand::Rng;
-    let bound = 10u64.pow(digits);
-    let n = rand::rng().random_range(0..bound);
-    format!("{n:0width$}", width = digits as usize)
 }
 
 #[cfg(test)]
@@ -210,21 +223,34 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let path = dir.path().join(SECRET_FILE);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            // A key an older start left readable by others is tightened.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let c = LinkSigner::load_or_create(dir.path()).unwrap();
+            assert!(c.verify("x", &t, 0).is_ok(), "same key");
+            assert_eq!(mode(&path), 0o600);
         }
     }
 
     #[test]
-    fn codes_have_fixed_width_and_vary() {
-        let codes: std::collections::HashSet<String> = (0..50).map(|_| random_code(6)).collect();
-        assert!(codes
-            .iter()
-            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
-        assert!(codes.len() > 40, "random: {codes:?}");
+    fn derived_codes_need_the_key_and_differ_per_context() {
+        let s = LinkSigner::from_secret(&[7u8; 32]);
+        let code = s.derived_code("sub:nonce:0", 6);
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(s.derived_code("sub:nonce:0", 6), code, "repeatable");
+        let others: std::collections::HashSet<String> = (1..50)
+            .map(|i| s.derived_code(&format!("sub:nonce:{i}"), 6))
+            .collect();
+        assert!(others.len() > 40 && !others.contains(&code), "{others:?}");
+        let other_key = LinkSigner::from_secret(&[8u8; 32]);
+        assert_ne!(other_key.derived_code("sub:nonce:0", 6), code);
+    }
+
+    #[test]
+    fn random_tokens_have_fixed_width_and_vary() {
         assert_ne!(random_token(16), random_token(16));
         assert_eq!(random_token(16).len(), 22);
     }

@@ -76,7 +76,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let mut signals = ShutdownSignals::install()?;
     let config = Arc::new(config);
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
+    // Owner only: it holds the database, the link-signing key and spooled mail.
+    crate::store::private_files::ensure_dir(&data_dir).map_err(|source| ServeError::Io {
         what: "creating data directory",
         path: data_dir.clone(),
         source,
@@ -206,7 +207,10 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let mail = notify::spawn_mailer(
         store.clone(),
         mail_transport,
-        mail_policy,
+        DeliveryPolicy {
+            signer: Some(link_signer.clone()),
+            ..mail_policy
+        },
         mailer.wake_handle(),
         stop_rx.clone(),
     );

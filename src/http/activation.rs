@@ -27,7 +27,7 @@ use crate::domain::activation::{self as rules, ActivationPurpose};
 use crate::domain::email::normalize_email;
 use crate::domain::lifecycle::{Rejection, SubscriberStatus};
 use crate::domain::ErrorCode;
-use crate::links::{random_code, LinkError};
+use crate::links::LinkError;
 use crate::provision::now_millis;
 use crate::store::{ActivationAction, ActivationStep, ActivationView};
 
@@ -301,8 +301,7 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
                 ))
             }
         };
-        let code = random_code(CODE_DIGITS);
-        let action = ActivationAction::SubmitEmail { email, code };
+        let action = ActivationAction::SubmitEmail { email };
         self.run(app, action).await
     }
 

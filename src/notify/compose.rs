@@ -33,6 +33,8 @@ pub enum ComposeError {
     NoRecipients,
     #[error("cannot build the message: {0}")]
     Build(String),
+    #[error("the message carries links or codes but the mailer has no key to make them")]
+    NoSigner,
 }
 
 impl Sender {

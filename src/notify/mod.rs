@@ -12,6 +12,9 @@
 //!   least once: a permanent SMTP refusal (5xx) fails it, a transient one
 //!   (4xx, connection or TLS trouble, timeouts) retries with capped
 //!   exponential backoff until `smtp.give_up_after_secs`.
+//! * Link tokens and codes are not stored: a message holds placeholders
+//!   and how to make them (`secrets.rs`); the worker makes them with the
+//!   server key when it sends.
 //! * Messages are composed with lettre's builder (`compose.rs`); a
 //!   [`MailTransport`] (`transport.rs`) sends them: SMTP through a relay
 //!   (`[smtp] host`), or, when no relay is configured, a spool of `.eml`
@@ -19,6 +22,7 @@
 
 pub mod admin;
 mod compose;
+pub mod secrets;
 mod transport;
 mod worker;
 
@@ -35,6 +39,7 @@ use crate::store::{SharedStore, StoreError};
 
 pub use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState};
 pub use compose::{compose, ComposeError, Sender};
+pub use secrets::MailSecret;
 pub use transport::{
     transport_from_config, MailTransport, SendError, SmtpTransport, SpoolTransport, TransportError,
     SPOOL_DIR,
@@ -109,6 +114,11 @@ pub struct EmailMessage {
     /// A second message with the same key is not enqueued: `enqueue_email`
     /// returns `None` for it (e.g. `activation:{subscriberId}:{version}`).
     pub dedupe_key: Option<String>,
+    /// The secrets whose placeholders the subject and bodies hold
+    /// ([`secrets::placeholder`]), made by the mailer at send time: never
+    /// the secrets themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<MailSecret>,
 }
 
 /// Why [`EmailMessage::validate`] refused a message.
@@ -138,6 +148,7 @@ impl EmailMessage {
             kind,
             subscriber_id: None,
             dedupe_key: None,
+            secrets: Vec::new(),
         }
     }
 

@@ -210,6 +210,7 @@ fn backoff_doubles_up_to_the_cap_with_little_jitter() {
         retry_initial: Duration::from_millis(1000),
         retry_max: Duration::from_secs(10),
         give_up_after: Duration::from_secs(3600),
+        signer: None,
     };
     for (attempts, base_ms) in [
         (1, 1000),
@@ -328,6 +329,7 @@ fn policy(give_up_after: Duration) -> Arc<DeliveryPolicy> {
         retry_initial: Duration::from_millis(60_000),
         retry_max: Duration::from_secs(600),
         give_up_after,
+        signer: Some(Arc::new(crate::links::LinkSigner::from_secret(&[9u8; 32]))),
     })
 }
 
@@ -524,4 +526,88 @@ fn admin_test_message_and_list_query() {
     ] {
         assert!(admin::list_query(Some(bad)).is_err(), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
+    use crate::links::LinkSigner;
+    use crate::notify::secrets::placeholder;
+    use crate::notify::MailSecret;
+    let f = fixture().await;
+    let signer = Arc::new(LinkSigner::from_secret(&[9u8; 32]));
+    let secrets = vec![
+        MailSecret::SignedToken {
+            purpose: "activation".into(),
+            fields: vec!["sub-1".into(), "nonce".into(), "email_input".into()],
+            expires_at: i64::MAX,
+        },
+        MailSecret::DerivedCode {
+            context: "activation:sub-1:nonce:1".into(),
+            digits: 6,
+        },
+    ];
+    let (token, code) = (secrets[0].reveal(&signer), secrets[1].reveal(&signer));
+    let mut msg = EmailMessage::new(
+        EmailKind::VerificationCode,
+        ["a@example.com"],
+        format!("Your code: {}", placeholder(1)),
+        format!(
+            "https://p.example/v?token={}&code={}",
+            placeholder(0),
+            placeholder(1)
+        ),
+    );
+    msg.secrets = secrets;
+    let id = f
+        .store
+        .enqueue_email(&msg, now_millis() - 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    // First attempt fails for now, the retry (due at once) goes out.
+    let transport = Scripted::new(vec![Err(SendError::Transient("421 busy".into()))]);
+    let policy = Arc::new(DeliveryPolicy {
+        sender: sender(),
+        retry_initial: Duration::ZERO,
+        retry_max: Duration::ZERO,
+        give_up_after: Duration::from_secs(3600),
+        signer: Some(signer.clone()),
+    });
+    assert_eq!(pass(&f, transport.clone(), &policy).await, 1);
+    assert_eq!(pass(&f, transport.clone(), &policy).await, 1);
+    let attempts = transport.sent();
+    assert_eq!(attempts.len(), 2);
+    for (_, text) in &attempts {
+        let text = text.replace("=\r\n", "").replace("=3D", "=");
+        assert!(
+            text.contains(&format!("Subject: Your code: {code}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("token={token}&code={code}")),
+            "{text}"
+        );
+        assert!(!text.contains("bwgate-secret"), "{text}");
+    }
+    let stored = f.store.email(id).await.unwrap().unwrap();
+    assert_eq!(stored.state, EmailState::Sent);
+    assert_eq!(stored.message, msg, "the row keeps its placeholders");
+
+    // Without the key such a message cannot be made: it fails, nothing is sent.
+    let id = f
+        .store
+        .enqueue_email(&msg, now_millis() - 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let keyless = Arc::new(DeliveryPolicy {
+        signer: None,
+        ..(*policy).clone()
+    });
+    let transport = Scripted::new(Vec::new());
+    assert_eq!(pass(&f, transport.clone(), &keyless).await, 1);
+    assert!(transport.sent().is_empty());
+    let failed = f.store.email(id).await.unwrap().unwrap();
+    assert_eq!(failed.state, EmailState::Failed);
+    assert!(failed.last_error.unwrap().contains("no key"));
 }

@@ -219,10 +219,14 @@ impl MailTransport for SpoolTransport {
 }
 
 fn write_atomically(dir: &Path, email_id: i64, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // Spooled messages carry live links and codes: the directory and every
+    // file are owner-only whatever the umask.
+    crate::store::private_files::ensure_dir(dir)?;
     let name = SpoolTransport::file_name(email_id);
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
+    // A temp file left by a crash keeps its old mode when reopened.
+    let _ = std::fs::remove_file(&tmp);
     {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use super::compose::{compose, ComposeError, Sender};
 use super::transport::{MailTransport, SendError};
 use crate::config::SmtpConfig;
+use crate::links::LinkSigner;
 use crate::provision::now_millis;
 use crate::store::{EmailOutcome, EmailRecord, SharedStore, StoreError};
 
@@ -36,6 +37,9 @@ pub struct DeliveryPolicy {
     pub retry_max: Duration,
     /// A transient failure of an email older than this fails it for good.
     pub give_up_after: Duration,
+    /// Makes the links and codes of a message as it is sent (they are
+    /// not stored, see `secrets.rs`). Without it such a message fails.
+    pub signer: Option<Arc<LinkSigner>>,
 }
 
 impl DeliveryPolicy {
@@ -45,6 +49,7 @@ impl DeliveryPolicy {
             retry_initial: Duration::from_millis(cfg.retry_initial_ms),
             retry_max: Duration::from_secs(cfg.retry_max_secs),
             give_up_after: Duration::from_secs(cfg.give_up_after_secs),
+            signer: None,
         })
     }
 
@@ -144,7 +149,9 @@ async fn deliver_one(
     email: EmailRecord,
 ) -> Result<(), StoreError> {
     let kind = email.message.kind.as_str();
-    let outcome = match compose(&policy.sender, &email) {
+    let composed = with_secrets(&email, policy.signer.as_deref())
+        .and_then(|filled| compose(&policy.sender, filled.as_ref().unwrap_or(&email)));
+    let outcome = match composed {
         Err(e) => EmailOutcome::Failed {
             error: e.to_string(),
         },
@@ -210,4 +217,23 @@ async fn deliver_one(
         }
     }
     store.complete_email(email.id, outcome, now_millis()).await
+}
+
+/// The email with its links and codes made (in memory only: the stored
+/// row keeps its placeholders); `None` when it carries none.
+fn with_secrets(
+    email: &EmailRecord,
+    signer: Option<&LinkSigner>,
+) -> Result<Option<EmailRecord>, ComposeError> {
+    let secrets = &email.message.secrets;
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let signer = signer.ok_or(ComposeError::NoSigner)?;
+    let fill = |text: &str| super::secrets::fill(text, secrets, signer);
+    let mut filled = email.clone();
+    filled.message.subject = fill(&email.message.subject);
+    filled.message.text_body = fill(&email.message.text_body);
+    filled.message.html_body = email.message.html_body.as_deref().map(fill);
+    Ok(Some(filled))
 }

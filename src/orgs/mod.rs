@@ -9,7 +9,8 @@ pub mod import;
 use std::sync::Arc;
 
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::{EmailKind, EmailMessage};
+use crate::notify::secrets::placeholder;
+use crate::notify::{EmailKind, EmailMessage, MailSecret};
 
 /// The purpose signed into approval tokens.
 const PURPOSE: &str = "org-approval";
@@ -52,6 +53,15 @@ impl ApprovalSigner {
 
     pub fn issue(&self, org_id: &str, partner_id: &str, expires_at: i64) -> String {
         self.links.issue(PURPOSE, &[org_id, partner_id], expires_at)
+    }
+
+    /// How to make [`Self::issue`]'s token: what an email stores instead.
+    pub fn token_secret(org_id: &str, partner_id: &str, expires_at: i64) -> MailSecret {
+        MailSecret::SignedToken {
+            purpose: PURPOSE.to_string(),
+            fields: vec![org_id.to_string(), partner_id.to_string()],
+            expires_at,
+        }
     }
 
     /// Checks the MAC (constant time), the purpose and the expiry.
@@ -137,12 +147,18 @@ impl ApprovalLinks {
         }
     }
 
-    /// The `OrgAttachApproval` email (`None` without recipients).
+    /// The `OrgAttachApproval` email (`None` without recipients). Its
+    /// link's token is a placeholder until the mailer sends it.
     pub fn message(&self, req: &ApprovalRequest<'_>, now: i64) -> Option<EmailMessage> {
         if req.to.is_empty() {
             return None;
         }
-        let link = self.link(req.org_id, req.partner_id, now);
+        let link = format!("{}/orgs/approve?token={}", self.portal_base, placeholder(0));
+        let secret = ApprovalSigner::token_secret(
+            req.org_id,
+            req.partner_id,
+            now.saturating_add(self.token_ttl_ms),
+        );
         let who = match (req.partner_admin_name, req.partner_admin_email) {
             (Some(n), Some(e)) => format!("{n} <{e}>"),
             (None, Some(e)) => e.to_string(),
@@ -179,6 +195,7 @@ approve the request</a></p><p>If you do not recognize this request, ignore this 
             kind: EmailKind::OrgAttachApproval,
             subscriber_id: None,
             dedupe_key: Some(self.dedupe_key(req.org_id, req.partner_id, now)),
+            secrets: vec![secret],
         })
     }
 }
@@ -257,6 +274,15 @@ mod tests {
         assert!(m
             .text_body
             .contains("https://portal.example/orgs/approve?token="));
+        // The token is made when the email is sent, never stored.
+        let token = links.signer.issue("o", "p", 5 + 10_000);
+        assert!(!m.text_body.contains(&token));
+        let signer = LinkSigner::from_secret(&[1u8; 32]);
+        let sent = crate::notify::secrets::fill(&m.text_body, &m.secrets, &signer);
+        assert!(sent.contains(&format!(
+            "https://portal.example/orgs/approve?token={token}"
+        )));
+        assert_eq!(links.signer.verify(&token, 6).unwrap().org_id, "o");
         assert!(m.html_body.unwrap().contains("Big &lt;Co&gt;"));
     }
 }

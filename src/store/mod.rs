@@ -2,6 +2,7 @@
 //! trait with domain-level operations, so a PostgreSQL back-end can be
 //! added beside SQLite without changing them.
 
+pub mod private_files;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -467,9 +468,10 @@ pub struct ActivationStep {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActivationAction {
-    /// An email entered (already syntax-checked): `code` is emailed to it,
-    /// its keyed hash stored.
-    SubmitEmail { email: String, code: String },
+    /// An email entered (already syntax-checked): a code is emailed to it
+    /// (made with the server key, see `ActivationLinks::code_secret`), its
+    /// keyed hash stored.
+    SubmitEmail { email: String },
     /// A code typed in (or from the emailed link).
     VerifyCode { code: String },
     /// Consent to move the email from the other account.

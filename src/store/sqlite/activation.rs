@@ -235,8 +235,8 @@ pub(super) fn step(
         commands: 0,
     };
     let outcome = match &step.action {
-        ActivationAction::SubmitEmail { email, code } => {
-            run.submit_email(subscriber, activation, email, code)?
+        ActivationAction::SubmitEmail { email } => {
+            run.submit_email(subscriber, activation, email)?
         }
         ActivationAction::VerifyCode { code } => run.verify(subscriber, activation, code)?,
         ActivationAction::Consent => run.consent(subscriber, activation)?,
@@ -259,13 +259,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn submit_email(
-        &mut self,
-        mut s: SubscriberRecord,
-        a: Activation,
-        email: &str,
-        code: &str,
-    ) -> StepResult {
+    fn submit_email(&mut self, mut s: SubscriberRecord, a: Activation, email: &str) -> StepResult {
         let (conn, links, now) = (self.conn, &self.step.links, self.step.now);
         if a.purpose == ActivationPurpose::ConsentMigration {
             return Ok(Err(wrong_page()));
@@ -273,13 +267,12 @@ impl Run<'_> {
         if subscribers::email_taken(conn, email, Some(&s.id))? {
             return Ok(Err(email_in_use()));
         }
-        let next = match rules::submit_email(
-            &a,
-            email,
-            links.code_hash(&s.id, code),
-            now,
-            &links.policy,
-        ) {
+        // The code is made from the link's nonce and its number under it
+        // (so it is new for every send) with the server key; only its keyed
+        // hash is stored, and the email holds how to make it again.
+        let code = links.code_secret(&s.id, &a.nonce, a.codes_sent.saturating_add(1));
+        let code_hash = links.code_hash(&s.id, &code.reveal(&links.signer));
+        let next = match rules::submit_email(&a, email, code_hash, now, &links.policy) {
             Ok(next) => next,
             Err(r) => return Ok(Err(r)),
         };
@@ -354,18 +347,30 @@ impl Run<'_> {
         for old in others_with_email(conn, &email, &s.id)? {
             let removed = lifecycle::partial_delete(&old, now);
             subscribers::update_subscriber(conn, &removed, now)?;
-            if let (true, Some(org_id), Some(key)) =
-                (sent_to_core(old.status), &old.org_id, &old.enterprise_key)
-            {
-                self.emit(
-                    key,
-                    Command::RemoveSubscriber {
-                        subscriber_id: removed.id.clone(),
-                        org_id: org_id.clone(),
-                        subscriber_version: removed.version,
-                    },
-                )?;
-            }
+            // Every removal is a normalized command, in this transaction:
+            // the core revokes what it granted, or forgets a subscriber it
+            // never provisioned (one still waiting, like a detach's).
+            let (Some(org_id), Some(key)) = (&old.org_id, &old.enterprise_key) else {
+                // No organization: nothing the core could key a command on.
+                tracing::warn!(subscriber_id = %old.id, "removed by a consent without an organization: no command");
+                continue;
+            };
+            let (subscriber_id, org_id, subscriber_version) =
+                (removed.id.clone(), org_id.clone(), removed.version);
+            let command = if sent_to_core(old.status) {
+                Command::RemoveSubscriber {
+                    subscriber_id,
+                    org_id,
+                    subscriber_version,
+                }
+            } else {
+                Command::DiscardPendingSubscriber {
+                    subscriber_id,
+                    org_id,
+                    subscriber_version,
+                }
+            };
+            self.emit(key, command)?;
         }
         self.finish(s, a, None)
     }

@@ -74,11 +74,26 @@ async fn step(
         .expect("store")
 }
 
-fn email(e: &str, code: &str) -> ActivationAction {
-    ActivationAction::SubmitEmail {
-        email: e.into(),
-        code: code.into(),
-    }
+fn email(e: &str) -> ActivationAction {
+    ActivationAction::SubmitEmail { email: e.into() }
+}
+
+/// The code of the newest verification email to `to`, as the mailer makes
+/// it at send time (the stored row holds a placeholder).
+async fn sent_code(store: &SqliteStore, to: &str) -> String {
+    let mail = mails(store, EmailKind::VerificationCode)
+        .await
+        .into_iter()
+        .find(|m| m.message.to == [to])
+        .expect("a code was mailed");
+    let subject = crate::notify::secrets::fill(
+        &mail.message.subject,
+        &mail.message.secrets,
+        &links().signer,
+    );
+    let code: String = subject.chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{subject}");
+    code
 }
 
 fn code(c: &str) -> ActivationAction {
@@ -138,14 +153,14 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
         nonce: "old".into(),
         ..c.clone()
     };
-    let err = step(s, &stale, email("me@home.example", "123456"), NOW + 1)
+    let err = step(s, &stale, email("me@home.example"), NOW + 1)
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
     assert_eq!(snapshot(s).await, before);
 
     // The user enters an address: a code goes there.
-    let v = step(s, &c, email("me@home.example", "123456"), NOW + 2)
+    let v = step(s, &c, email("me@home.example"), NOW + 2)
         .await
         .unwrap();
     assert_eq!(
@@ -159,7 +174,12 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     assert_eq!(v.emails_enqueued, 1);
     let codes = mails(s, EmailKind::VerificationCode).await;
     assert_eq!(codes[0].message.to, ["me@home.example"]);
-    assert!(codes[0].message.text_body.contains("123456"));
+    let sent = sent_code(s, "me@home.example").await;
+    for stored in [&codes[0].message.subject, &codes[0].message.text_body] {
+        assert!(!stored.contains(&sent), "no code at rest: {stored}");
+    }
+    let hash = v.activation.code_hash.clone().expect("hash kept");
+    assert_ne!(hash, sent);
     assert!(
         !codes[0].message.text_body.contains(&v.activation.nonce),
         "only the signed token travels"
@@ -177,7 +197,9 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     );
 
     // The right code provisions the subscriber with the verified address.
-    let v = step(s, &c, code("123456"), NOW + 4).await.unwrap();
+    let v = step(s, &c, code(&sent_code(s, "me@home.example").await), NOW + 4)
+        .await
+        .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
     assert_eq!(v.subscriber.email.as_deref(), Some("me@home.example"));
     assert_eq!(v.commands_written, 1);
@@ -193,7 +215,9 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
 
     // The link is used up.
     let before = snapshot(s).await;
-    let err = step(s, &c, code("123456"), NOW + 5).await.unwrap_err();
+    let err = step(s, &c, code(&sent_code(s, "me@home.example").await), NOW + 5)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
     assert_eq!(snapshot(s).await, before);
 }
@@ -209,7 +233,7 @@ async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
         "no address to send the link to"
     );
     let c = claim(s, "u1@acme.example").await;
-    step(s, &c, email("me@home.example", "111111"), NOW + 1)
+    step(s, &c, email("me@home.example"), NOW + 1)
         .await
         .unwrap();
     for i in 0..2 {
@@ -221,19 +245,31 @@ async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
     assert!(err.message.contains("15 minutes"), "{err:?}");
     // Locked: the right code and a new email are refused, nothing changes.
     let before = snapshot(s).await;
-    let err = step(s, &c, code("111111"), NOW + 11).await.unwrap_err();
+    let err = step(
+        s,
+        &c,
+        code(&sent_code(s, "me@home.example").await),
+        NOW + 11,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::TooManyAttempts);
-    let err = step(s, &c, email("me@home.example", "222222"), NOW + 12)
+    let err = step(s, &c, email("me@home.example"), NOW + 12)
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::TooManyAttempts);
     assert_eq!(snapshot(s).await, before);
     // After the lock a new code can be requested and used.
     let later = NOW + 10 + 15 * 60 * 1000;
-    step(s, &c, email("me@home.example", "333333"), later)
-        .await
-        .unwrap();
-    let v = step(s, &c, code("333333"), later + 1).await.unwrap();
+    step(s, &c, email("me@home.example"), later).await.unwrap();
+    let v = step(
+        s,
+        &c,
+        code(&sent_code(s, "me@home.example").await),
+        later + 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
 }
 
@@ -248,21 +284,42 @@ async fn provision_admin_first_holds_other_users_until_the_admin_is_active() {
         claim(s, "admin@acme.example").await,
         claim(s, "bob@acme.example").await,
     );
-    step(s, &bob, email("bob@home.example", "222222"), NOW + 1)
+    step(s, &bob, email("bob@home.example"), NOW + 1)
         .await
         .unwrap();
     let before = snapshot(s).await;
-    let err = step(s, &bob, code("222222"), NOW + 2).await.unwrap_err();
+    let err = step(
+        s,
+        &bob,
+        code(&sent_code(s, "bob@home.example").await),
+        NOW + 2,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::AdminNotActive);
     assert_eq!(snapshot(s).await, before, "nothing changes, the code stays");
 
-    step(s, &admin, email("admin@home.example", "111111"), NOW + 3)
+    step(s, &admin, email("admin@home.example"), NOW + 3)
         .await
         .unwrap();
-    let v = step(s, &admin, code("111111"), NOW + 4).await.unwrap();
+    let v = step(
+        s,
+        &admin,
+        code(&sent_code(s, "admin@home.example").await),
+        NOW + 4,
+    )
+    .await
+    .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
     // Still not active until the core has provisioned the admin.
-    let err = step(s, &bob, code("222222"), NOW + 5).await.unwrap_err();
+    let err = step(
+        s,
+        &bob,
+        code(&sent_code(s, "bob@home.example").await),
+        NOW + 5,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::AdminNotActive);
     for e in s.due_commands(NOW + 10, 100).await.unwrap() {
         s.complete_command(e.seq, DeliveryOutcome::Delivered, NOW + 6)
@@ -273,7 +330,14 @@ async fn provision_admin_first_holds_other_users_until_the_admin_is_active() {
         sub(s, "admin@acme.example").await.status,
         SubscriberStatus::Provisioned
     );
-    let v = step(s, &bob, code("222222"), NOW + 7).await.unwrap();
+    let v = step(
+        s,
+        &bob,
+        code(&sent_code(s, "bob@home.example").await),
+        NOW + 7,
+    )
+    .await
+    .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
 }
 
@@ -287,10 +351,17 @@ async fn without_admin_first_whoever_activates_first_becomes_admin() {
     add_users(s, &t, &[("first@acme.example", None)]).await;
     add_users(s, &t, &[("second@acme.example", None)]).await;
     let second = claim(s, "second@acme.example").await;
-    step(s, &second, email("second@home.example", "222222"), NOW + 1)
+    step(s, &second, email("second@home.example"), NOW + 1)
         .await
         .unwrap();
-    let v = step(s, &second, code("222222"), NOW + 2).await.unwrap();
+    let v = step(
+        s,
+        &second,
+        code(&sent_code(s, "second@home.example").await),
+        NOW + 2,
+    )
+    .await
+    .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
     let org_id = v.subscriber.org_id.clone().unwrap();
     let admin: Option<String> = s
@@ -330,7 +401,7 @@ async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
     let c = claim(s, "new@acme.example").await;
     assert_eq!(c.purpose, ActivationPurpose::ConsentMigration);
     // A consent link does not take an email or a code.
-    let err = step(s, &c, email("x@y.example", "123456"), NOW + 1)
+    let err = step(s, &c, email("x@y.example"), NOW + 1)
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid);
@@ -354,13 +425,68 @@ async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
 }
 
 #[tokio::test]
+async fn consent_removes_others_waiting_for_the_email_each_with_its_command() {
+    let f = fixture().await;
+    let s = &f.store;
+    let t = template(s, "trusted", true, true).await;
+    add_users(s, &t, &[("old@acme.example", Some("pat@acme.example"))]).await;
+    add_users(s, &t, &[("one@acme.example", Some("pat@acme.example"))]).await;
+    add_users(s, &t, &[("two@acme.example", Some("pat@acme.example"))]).await;
+    let (old, one, two) = (
+        sub(s, "old@acme.example").await,
+        sub(s, "one@acme.example").await,
+        sub(s, "two@acme.example").await,
+    );
+    assert_eq!(one.status, SubscriberStatus::PendingUserMigration);
+    assert_eq!(two.status, SubscriberStatus::PendingUserMigration);
+    assert!(
+        kinds_for(s, &two.id).await.is_empty(),
+        "the core never knew it"
+    );
+
+    let c = claim(s, "one@acme.example").await;
+    let v = step(s, &c, ActivationAction::Consent, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(v.commands_written, 3, "two removals and the provision");
+    let two_after = s.subscriber(&two.id).await.unwrap().unwrap();
+    assert_eq!(two_after.status, SubscriberStatus::Removed);
+    // The waiting one's removal is a normalized command too, in the same
+    // transaction, for the core to forget it.
+    assert_eq!(kinds_for(s, &two.id).await, ["DiscardPendingSubscriber"]);
+    assert_eq!(
+        kinds_for(s, &old.id).await,
+        ["ProvisionSubscriber", "RemoveSubscriber"]
+    );
+    assert_eq!(kinds_for(s, &one.id).await, ["ProvisionSubscriber"]);
+    match &outbox(s)
+        .await
+        .into_iter()
+        .find(|e| e.envelope.command.subscriber_id() == Some(two.id.as_str()))
+        .expect("command")
+        .envelope
+        .command
+    {
+        Command::DiscardPendingSubscriber {
+            org_id,
+            subscriber_version,
+            ..
+        } => {
+            assert_eq!(Some(org_id), two.org_id.as_ref());
+            assert_eq!(*subscriber_version, two_after.version);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
     let f = fixture().await;
     let s = &f.store;
     let t = untrusted(s).await;
     add_users(s, &t, &[("u1@acme.example", None)]).await;
     let first = claim(s, "u1@acme.example").await;
-    step(s, &first, email("me@home.example", "123456"), NOW + 1)
+    step(s, &first, email("me@home.example"), NOW + 1)
         .await
         .unwrap();
     let u1 = sub(s, "u1@acme.example").await;
@@ -374,14 +500,28 @@ async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
     assert_eq!(v.emails_enqueued, 1);
     let sent = mails(s, EmailKind::ActivationLink).await;
     assert_eq!(sent[0].message.to, ["other@home.example"]);
-    let err = step(s, &first, code("123456"), NOW + 3).await.unwrap_err();
+    let err = step(
+        s,
+        &first,
+        code(&sent_code(s, "me@home.example").await),
+        NOW + 3,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "old link died");
     let second = claim(s, "u1@acme.example").await;
     assert_ne!(second.nonce, first.nonce);
-    step(s, &second, email("me@home.example", "654321"), NOW + 4)
+    step(s, &second, email("me@home.example"), NOW + 4)
         .await
         .unwrap();
-    step(s, &second, code("654321"), NOW + 5).await.unwrap();
+    step(
+        s,
+        &second,
+        code(&sent_code(s, "me@home.example").await),
+        NOW + 5,
+    )
+    .await
+    .unwrap();
     let err = s
         .renew_activation(links(), &u1.id, None, NOW + 6)
         .await
@@ -425,7 +565,7 @@ async fn a_trusted_email_sent_later_by_modify_ends_the_wait() {
     let u1 = sub(s, "u1@acme.example").await;
     assert_eq!(u1.email.as_deref(), Some("u1@mail.example"));
     assert_eq!(kinds_for(s, &u1.id).await, ["ProvisionSubscriber"]);
-    let err = step(s, &link, email("x@y.example", "123456"), NOW + 1)
+    let err = step(s, &link, email("x@y.example"), NOW + 1)
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "used up");

@@ -20,7 +20,7 @@ use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState, StoreErro
 
 const COLUMNS: &str = "id, kind, to_json, subject, text_body, html_body, subscriber_id,
      dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at,
-     message_token, message_id";
+     message_token, message_id, secrets_json";
 
 /// Inserts `msg` as a pending email due at `now`. `None` when its
 /// `dedupe_key` is already taken (nothing written). Runs on any read-write
@@ -32,13 +32,22 @@ pub(crate) fn enqueue_email(
 ) -> Result<Option<i64>, StoreError> {
     let to_json = serde_json::to_string(&msg.to)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
+    // How to make the secrets, never the secrets (`notify::secrets`).
+    let secrets_json = if msg.secrets.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&msg.secrets)
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode secrets: {e}")))?,
+        )
+    };
     let token = uuid::Uuid::new_v4().simple().to_string();
     let inserted = conn
         .prepare_cached(
             "INSERT INTO emails (kind, to_json, subject, text_body, html_body, subscriber_id,
                                  dedupe_key, state, attempts, next_attempt_at, created_at,
-                                 message_token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9)
+                                 message_token, secrets_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9, ?10)
              ON CONFLICT (dedupe_key) DO NOTHING",
         )?
         .execute(params![
@@ -51,6 +60,7 @@ pub(crate) fn enqueue_email(
             msg.dedupe_key,
             now,
             token,
+            secrets_json,
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
@@ -137,6 +147,25 @@ pub(super) fn complete_email(
             )?
             .execute(params![id, error])?,
     };
+    if !matches!(outcome, EmailOutcome::Retry { .. }) {
+        redact_legacy(conn, id)?;
+    }
+    Ok(())
+}
+
+/// A row written before migration 0008 holds its link or code in clear:
+/// once it settled (sent, or failed for good) its words go.
+fn redact_legacy(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE emails
+         SET subject = CASE kind WHEN 'verification_code'
+                           THEN '(redacted: it carried a verification code)'
+                           ELSE subject END,
+             text_body = '(redacted: the message carried a link or code that is not kept)',
+             html_body = NULL, redact_when_settled = 0
+         WHERE id = ?1 AND redact_when_settled = 1",
+    )?
+    .execute([id])?;
     Ok(())
 }
 
@@ -210,6 +239,7 @@ struct EmailRow {
     sent_at: Option<i64>,
     message_token: String,
     message_id: Option<String>,
+    secrets_json: Option<String>,
 }
 
 impl EmailRow {
@@ -231,6 +261,7 @@ impl EmailRow {
             sent_at: row.get(13)?,
             message_token: row.get(14)?,
             message_id: row.get(15)?,
+            secrets_json: row.get(16)?,
         })
     }
 
@@ -241,6 +272,11 @@ impl EmailRow {
         })?;
         let to: Vec<String> = serde_json::from_str(&self.to_json)
             .map_err(|e| StoreError::Corrupt(format!("email {id}: to_json: {e}")))?;
+        let secrets = match &self.secrets_json {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| StoreError::Corrupt(format!("email {id}: secrets_json: {e}")))?,
+        };
         Ok(EmailRecord {
             id,
             message: EmailMessage {
@@ -251,6 +287,7 @@ impl EmailRow {
                 kind,
                 subscriber_id: self.subscriber_id,
                 dedupe_key: self.dedupe_key,
+                secrets,
             },
             state: parse_state(id, &self.state)?,
             attempts: u32::try_from(self.attempts).map_err(|_| {

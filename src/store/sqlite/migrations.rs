@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0007_trunk_flags",
         sql: include_str!("migrations/0007_trunk_flags.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_email_secrets",
+        sql: include_str!("migrations/0008_email_secrets.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

@@ -74,6 +74,7 @@ use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
 use crate::notify::EmailMessage;
 use crate::orgs::ApprovalClaim;
+use crate::store::private_files;
 use crate::store::{
     AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, AdminChange, ApproveOutcome,
     DeliveryOutcome, DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport,
@@ -133,13 +134,15 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: PathBuf, cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
-            }
-        }
+        create_private_files(&path)?;
         let conn = open_writer(&path, cfg.sqlite_synchronous)?;
         let applied = migrations::migrate(&conn, migrations::MIGRATIONS)?;
+        if applied > 0 {
+            // A migration may have redacted rows (0008): move the redacted
+            // pages into the main file now and empty the WAL, so the old
+            // words survive in neither.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         let readers = Arc::new(ReadPool::open(&path, cfg.read_connections)?);
 
         let max_batch = cfg.group_commit_max.max(1);
@@ -243,6 +246,27 @@ impl std::ops::Deref for WriteConn<'_> {
     }
 }
 
+/// The database's directory (when missing) and the file itself, owner
+/// only, before SQLite opens it: SQLite gives the `-wal` and `-shm` files
+/// the main file's mode, so they follow. Files an older start left
+/// readable by others are tightened, with a warning.
+fn create_private_files(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent() {
+        // An existing directory may be shared (the database placed
+        // elsewhere than the data directory): only a new one is ours.
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            private_files::ensure_dir(parent)?;
+        }
+    }
+    private_files::ensure_file(path)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        private_files::tighten_logged(Path::new(&companion), private_files::FILE_MODE);
+    }
+    Ok(())
+}
+
 fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -265,6 +289,9 @@ fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> 
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Space freed inside a page (a redacted email body) is zeroed, at no
+    // extra I/O: the page is written anyway.
+    conn.pragma_update(None, "secure_delete", "FAST")?;
     // Savepoints (an isolated rerun's, SQLite's own per statement) keep
     // their statement journal in memory instead of spilling it to a
     // temporary file past 64 KiB (an open, writes and a close each time).

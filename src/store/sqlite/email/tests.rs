@@ -50,6 +50,11 @@ async fn enqueue_round_trips_every_field() {
         kind: EmailKind::ConsentMigration,
         subscriber_id: Some("sub-1".into()),
         dedupe_key: Some("consent:sub-1:1".into()),
+        secrets: vec![crate::notify::MailSecret::SignedToken {
+            purpose: "activation".into(),
+            fields: vec!["sub-1".into(), "nonce".into()],
+            expires_at: NOW + 1,
+        }],
     };
     let id = enqueue(&store, &m, NOW).await;
     let second = enqueue(&store, &msg("c@example.com", EmailKind::Test), NOW).await;
@@ -445,5 +450,94 @@ async fn due_query_uses_the_partial_index() {
         let text = plan.join("\n");
         assert!(text.contains(index), "{sql}: {text}");
         assert!(!text.contains("TEMP B-TREE"), "{sql}: no sort: {text}");
+    }
+}
+
+/// A database as version 7 left it: emails with their links and codes in
+/// clear.
+fn legacy_database(path: &std::path::Path) {
+    use crate::store::sqlite::migrations::{migrate, MIGRATIONS};
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let _: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    migrate(&conn, &MIGRATIONS[..7]).unwrap();
+    let insert = |kind: &str, state: &str, subject: &str, body: &str| {
+        conn.execute(
+            "INSERT INTO emails (kind, to_json, subject, text_body, html_body, state,
+                                 next_attempt_at, created_at, message_token)
+             VALUES (?1, '[\"a@x.example\"]', ?2, ?3, ?3, ?4, ?5, ?5, 'tok')",
+            rusqlite::params![kind, subject, body, state, NOW],
+        )
+        .unwrap();
+    };
+    insert(
+        "verification_code",
+        "sent",
+        "Your Webex verification code: 493817",
+        "Confirm: https://p.example/activate/verify?token=SENTTOKENxxxxxxxxxxxx&code=493817",
+    );
+    insert(
+        "consent_migration",
+        "pending",
+        "Consent needed",
+        "Open https://p.example/consent?token=PENDINGTOKENyyyyyyyyyy",
+    );
+    insert("test", "sent", "Relay check", "keep these words");
+}
+
+#[tokio::test]
+async fn rows_from_before_0008_lose_their_secrets_once_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bwgate.db");
+    legacy_database(&path);
+    let store = open(&dir).await;
+    let all = store.emails(&EmailFilter::default(), 10).await.unwrap();
+    let by_kind = |kind: EmailKind| {
+        all.iter()
+            .find(|e| e.message.kind == kind)
+            .expect("row")
+            .clone()
+    };
+    let sent = by_kind(EmailKind::VerificationCode);
+    assert!(!sent.message.subject.contains("493817"), "{sent:?}");
+    assert!(!sent.message.text_body.contains("SENTTOKEN"), "{sent:?}");
+    assert_eq!(sent.message.html_body, None);
+    let kept = by_kind(EmailKind::Test);
+    assert_eq!(
+        kept.message.text_body, "keep these words",
+        "no secret: kept"
+    );
+    // A pending one is still sent as it was written, then redacted.
+    let pending = by_kind(EmailKind::ConsentMigration);
+    assert!(pending.message.text_body.contains("PENDINGTOKEN"));
+    let due = store.due_emails(NOW, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, pending.id);
+    store
+        .complete_email(
+            pending.id,
+            EmailOutcome::Sent {
+                message_id: "<m@x.example>".into(),
+            },
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    let after = store.email(pending.id).await.unwrap().unwrap();
+    assert!(
+        !after.message.text_body.contains("PENDINGTOKEN"),
+        "{after:?}"
+    );
+    assert_eq!(after.state, EmailState::Sent);
+    store.close().await.unwrap();
+
+    // Nor do the old words survive in the file's free space or the WAL.
+    for file in ["bwgate.db", "bwgate.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        let raw = String::from_utf8_lossy(&bytes);
+        for secret in ["SENTTOKEN", "493817", "PENDINGTOKEN"] {
+            assert!(!raw.contains(secret), "{file} still holds {secret}");
+        }
     }
 }
