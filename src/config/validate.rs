@@ -214,11 +214,18 @@ fn auth_limits(l: &crate::config::LimitsConfig, p: &mut Problems) {
         );
     }
     for (key, v) in [
-        ("limits.auth_failure_window_secs", l.auth_failure_window_secs),
+        (
+            "limits.auth_failure_window_secs",
+            l.auth_failure_window_secs,
+        ),
         ("limits.auth_lockout_secs", l.auth_lockout_secs),
         ("limits.auth_lockout_max_secs", l.auth_lockout_max_secs),
     ] {
-        p.check((1..=86_400).contains(&v), key, "must be between 1 and 86400");
+        p.check(
+            (1..=86_400).contains(&v),
+            key,
+            "must be between 1 and 86400",
+        );
     }
     p.check(
         l.auth_lockout_max_secs >= l.auth_lockout_secs,

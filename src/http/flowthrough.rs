@@ -13,12 +13,12 @@ use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
 use super::error::WireError;
+use super::lockout::{AttemptKey, KeyKind, Realm};
 use super::ResponseBody;
 use crate::app::App;
 use crate::domain::template::{PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX};
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::flowthrough::{parse_request, render_response, ParseLimits, ResultLine};
-use super::lockout::{AttemptKey, KeyKind, Realm};
 use crate::provision::credentials::AuthResult;
 
 pub async fn provision(

@@ -117,15 +117,9 @@ async fn dispatch(
         Route::Activation(page) => {
             Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
         }
-        Route::Partner(r) => Ok(super::partner::serve(
-            app,
-            conn.peer.ip(),
-            r,
-            &parts,
-            &body,
-            tracking_id,
-        )
-        .await),
+        Route::Partner(r) => {
+            Ok(super::partner::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
+        }
         Route::FlowThrough { provisioning_id } => {
             super::flowthrough::provision(
                 app,

@@ -202,7 +202,9 @@ async fn verify(
         asked_xsp: false,
     };
     let Some(template) = template else {
-        return Err(wrong("no subscriber waits for activation with this user id"));
+        return Err(wrong(
+            "no subscriber waits for activation with this user id",
+        ));
     };
     let Ok(user_id) = UserId::parse(user_id) else {
         return Err(wrong("not a BroadWorks user id"));
@@ -278,7 +280,8 @@ fn signin_page(
         ),
     );
     if let Some(secs) = refusal.and_then(|r| r.retry_after) {
-        resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }

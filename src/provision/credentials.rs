@@ -104,8 +104,7 @@ impl CredentialCache {
         // Whom to check against: the template's account, or the dummy when
         // the template or the user name is wrong (same cost, never true).
         let real = template.filter(|t| {
-            verify_slices_are_equal(username.as_bytes(), t.provisioning_username.as_bytes())
-                .is_ok()
+            verify_slices_are_equal(username.as_bytes(), t.provisioning_username.as_bytes()).is_ok()
         });
         let phc = match real {
             Some(t) => t.provisioning_password_hash.clone(),
@@ -188,7 +187,9 @@ mod tests {
         let t = template("right-pass-1");
         for _ in 0..20 {
             assert_eq!(
-                cache.check(&q, "tpl", Some(&t), "prov", "right-pass-1").await,
+                cache
+                    .check(&q, "tpl", Some(&t), "prov", "right-pass-1")
+                    .await,
                 AuthResult::Ok
             );
         }
@@ -203,7 +204,9 @@ mod tests {
         // A wrong user name with the right password: refused after an
         // argon2 run against the dummy (no shortcut to time).
         assert_eq!(
-            cache.check(&q, "tpl", Some(&t), "other", "right-pass-1").await,
+            cache
+                .check(&q, "tpl", Some(&t), "other", "right-pass-1")
+                .await,
             AuthResult::Denied
         );
         assert_eq!(cache.argon2_verifications(), 1);
@@ -239,7 +242,11 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (cache, t, q) = (cache.clone(), t.clone(), q.clone());
-            tasks.spawn(async move { cache.check(&q, "tpl", Some(&t), "prov", "right-pass-1").await });
+            tasks.spawn(async move {
+                cache
+                    .check(&q, "tpl", Some(&t), "prov", "right-pass-1")
+                    .await
+            });
         }
         while let Some(r) = tasks.join_next().await {
             assert_eq!(r.expect("task"), AuthResult::Ok);
@@ -267,7 +274,9 @@ mod tests {
         // A cached good password does not let a wrong one through, and the
         // wrong one is still verified (and refused) every time.
         assert_eq!(
-            cache.check(&q, "tpl", Some(&t), "prov", "right-pass-1").await,
+            cache
+                .check(&q, "tpl", Some(&t), "prov", "right-pass-1")
+                .await,
             AuthResult::Ok
         );
         assert_eq!(cache.argon2_verifications(), 4);
@@ -277,7 +286,9 @@ mod tests {
         );
         assert_eq!(cache.argon2_verifications(), 5);
         assert_eq!(
-            cache.check(&q, "tpl", Some(&t), "prov", "right-pass-1").await,
+            cache
+                .check(&q, "tpl", Some(&t), "prov", "right-pass-1")
+                .await,
             AuthResult::Ok
         );
         assert_eq!(cache.argon2_verifications(), 5, "the good one stays cached");
@@ -289,7 +300,9 @@ mod tests {
         let q = queue();
         let old = template("right-pass-1");
         assert_eq!(
-            cache.check(&q, "tpl", Some(&old), "prov", "right-pass-1").await,
+            cache
+                .check(&q, "tpl", Some(&old), "prov", "right-pass-1")
+                .await,
             AuthResult::Ok
         );
         assert_eq!(cache.argon2_verifications(), 1);
@@ -297,17 +310,23 @@ mod tests {
         // no longer counts, the old password is refused after a hash...
         let new = template("right-pass-2");
         assert_eq!(
-            cache.check(&q, "tpl", Some(&new), "prov", "right-pass-1").await,
+            cache
+                .check(&q, "tpl", Some(&new), "prov", "right-pass-1")
+                .await,
             AuthResult::Denied
         );
         assert_eq!(cache.argon2_verifications(), 2);
         // ...and the new one is verified once, then cached.
         assert_eq!(
-            cache.check(&q, "tpl", Some(&new), "prov", "right-pass-2").await,
+            cache
+                .check(&q, "tpl", Some(&new), "prov", "right-pass-2")
+                .await,
             AuthResult::Ok
         );
         assert_eq!(
-            cache.check(&q, "tpl", Some(&new), "prov", "right-pass-2").await,
+            cache
+                .check(&q, "tpl", Some(&new), "prov", "right-pass-2")
+                .await,
             AuthResult::Ok
         );
         assert_eq!(cache.argon2_verifications(), 3);

@@ -91,7 +91,12 @@ impl VerifyQueue {
             tenant: tenant.to_string(),
         };
         let turn = turn.acquire_owned().await.map_err(|_| Busy)?;
-        let global = self.global.clone().acquire_owned().await.map_err(|_| Busy)?;
+        let global = self
+            .global
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Busy)?;
         Ok(VerifyPermit {
             _global: global,
             _turn: turn,

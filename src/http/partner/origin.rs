@@ -42,7 +42,11 @@ pub fn is_cross_site(headers: &HeaderMap, uri: &Uri, portal_base: Option<&str>) 
 /// `scheme://authority` of a URL (the serialized origin).
 fn origin_of(url: &str) -> Option<String> {
     let uri: Uri = url.parse().ok()?;
-    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?.as_str()))
+    Some(format!(
+        "{}://{}",
+        uri.scheme_str()?,
+        uri.authority()?.as_str()
+    ))
 }
 
 #[cfg(test)]
@@ -65,16 +69,35 @@ mod tests {
         // No browser headers: not a browser, nothing to ride on.
         assert!(!cross(&[]));
         assert!(!cross(&[("origin", "https://portal.example")]));
-        assert!(!cross(&[("host", "127.0.0.1:8444"), ("origin", "https://127.0.0.1:8444")]));
-        assert!(!cross(&[("sec-fetch-site", "same-origin"), ("origin", "https://PORTAL.example")]));
+        assert!(!cross(&[
+            ("host", "127.0.0.1:8444"),
+            ("origin", "https://127.0.0.1:8444")
+        ]));
+        assert!(!cross(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://PORTAL.example")
+        ]));
         assert!(cross(&[("origin", "https://evil.example")]));
         assert!(cross(&[("origin", "null")]));
-        assert!(cross(&[("origin", "http://portal.example")]), "other scheme");
-        assert!(cross(&[("origin", "https://portal.example:444")]), "other port");
+        assert!(
+            cross(&[("origin", "http://portal.example")]),
+            "other scheme"
+        );
+        assert!(
+            cross(&[("origin", "https://portal.example:444")]),
+            "other port"
+        );
         assert!(cross(&[("sec-fetch-site", "cross-site")]));
         assert!(cross(&[("sec-fetch-site", "same-site")]));
-        assert!(cross(&[("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")]));
+        assert!(cross(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://evil.example")
+        ]));
         let h2: Uri = "https://127.0.0.1:8444/partner/session".parse().unwrap();
-        assert!(!is_cross_site(&headers(&[("origin", "https://127.0.0.1:8444")]), &h2, None));
+        assert!(!is_cross_site(
+            &headers(&[("origin", "https://127.0.0.1:8444")]),
+            &h2,
+            None
+        ));
     }
 }

@@ -29,7 +29,9 @@ use hyper::{Response, StatusCode};
 
 use super::auth::{self, Session};
 use super::view::{self, Filters};
-use super::{check_template, collect_csv, csv_response, origin, signer, PartnerRoute, TokenRefusal};
+use super::{
+    check_template, collect_csv, csv_response, origin, signer, PartnerRoute, TokenRefusal,
+};
 use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, Package};
