@@ -112,7 +112,8 @@ pub async fn provision(
 /// provisioningIds exist without the account; the log says which it was.
 /// Wrong credentials count per (provisioningId, user name) and per
 /// (provisioningId, client address); a locked key is refused (429, 9027)
-/// before anything is verified.
+/// before anything is verified, except that a locked user name still lets
+/// through a secret verified before (the AS's, from the cache).
 async fn authenticate(
     app: &App,
     parts: &Parts,
@@ -141,10 +142,26 @@ async fn authenticate(
             value: &address,
         },
     ];
-    if let Err(secs) = app.lockout.check(&keys) {
+    let refuse_locked = |secs| {
         metrics::counter!("bwgate_auth_locked_refusals_total", "realm" => "provisioning")
             .increment(1);
-        return Err(locked(secs));
+        Err(locked(secs))
+    };
+    if let Err(secs) = app.lockout.check(&keys[1..]) {
+        return refuse_locked(secs);
+    }
+    if let Err(secs) = app.lockout.check(&keys[..1]) {
+        // The user name is locked (maybe by somebody else's guesses): the
+        // AS whose secret was verified before keeps working; anything else
+        // is refused unverified and counts against its address, so nobody
+        // guesses on through the lock.
+        if let Some(t) =
+            template.filter(|t| app.provisioning.credentials.is_verified(t, user, password))
+        {
+            return Ok(t);
+        }
+        let _ = app.lockout.failure(&keys[1..]);
+        return refuse_locked(secs);
     }
     let result = if matches!(presented, Presented::Unusable) {
         // Over BroadWorks' lengths or not Basic at all: never hashed.

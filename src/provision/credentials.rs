@@ -160,6 +160,12 @@ impl CredentialCache {
         AuthResult::Ok
     }
 
+    /// Whether `username`/`password` were verified before against the
+    /// template's current hash (a digest compare, no argon2).
+    pub fn is_verified(&self, template: &CustomerTemplate, username: &str, password: &str) -> bool {
+        self.is_cached(template, username, &sha256(password))
+    }
+
     /// Whether this exact secret was verified against the template's
     /// current hash.
     fn is_cached(&self, template: &CustomerTemplate, username: &str, presented: &[u8; 32]) -> bool {
