@@ -127,7 +127,7 @@ async fn authenticate(
         Presented::Unusable => ("", ""),
         Presented::Basic(u, p) => (u.as_str(), p.as_str()),
     };
-    let address = peer.to_string();
+    let address = super::lockout::client_address(peer);
     let keys = [
         AttemptKey {
             realm: Realm::Provisioning,

@@ -16,6 +16,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -254,6 +255,23 @@ impl Lockout {
     }
 }
 
+/// The address a client is counted (and queued) under: an IPv4 address
+/// as it is, an IPv6 address by its /64, since one subscriber line or
+/// host usually holds a whole /64 and could otherwise spread guesses over
+/// 2^64 addresses. IPv4-mapped IPv6 addresses count as IPv4.
+pub fn client_address(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 fn secs_up(d: Duration) -> u64 {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     s.max(1)
@@ -357,6 +375,21 @@ mod tests {
         other.scope = "tpl-b";
         assert_eq!(l.check(&[other]), Ok(()));
         assert_eq!(l.check(&[user("prov")]), Ok(()));
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_address(ip("192.0.2.7")), "192.0.2.7");
+        assert_eq!(client_address(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(
+            client_address(ip("2001:db8:1:2:aaaa::1")),
+            client_address(ip("2001:db8:1:2:ffff:1:2:3"))
+        );
+        assert_ne!(
+            client_address(ip("2001:db8:1:2::1")),
+            client_address(ip("2001:db8:1:3::1"))
+        );
     }
 
     #[test]

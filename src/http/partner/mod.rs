@@ -223,7 +223,7 @@ async fn partner_for_token(
     token: &str,
 ) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {
     use super::lockout::{AttemptKey, KeyKind, Realm};
-    let address = peer.to_string();
+    let address = crate::http::lockout::client_address(peer);
     let keys = [AttemptKey {
         realm: Realm::PartnerToken,
         scope: "",
