@@ -22,6 +22,10 @@ pub struct App {
     pub started_at: Instant,
     /// Flow-through request rate limit (`limits.rate_per_sec`).
     pub rate_limiter: crate::http::ratelimit::RateLimiter,
+    /// Wrong-credential counts and locks (`limits.auth_*`).
+    pub lockout: crate::http::lockout::Lockout,
+    /// Fair, bounded admission to argon2 verification for every tenant.
+    pub verify_queue: crate::provision::verify_queue::VerifyQueue,
     /// Partner admin tokens, verified once per process (status page, API).
     pub partner_auth: crate::http::partner::auth::PartnerAuth,
     /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
@@ -39,6 +43,11 @@ impl App {
         mailer: Arc<Mailer>,
     ) -> Arc<App> {
         let rate_limiter = crate::http::ratelimit::RateLimiter::new(&config.limits);
+        let lockout = crate::http::lockout::Lockout::new(&config.limits);
+        let verify_queue = crate::provision::verify_queue::VerifyQueue::new(
+            config.limits.auth_verify_concurrency,
+            config.limits.auth_verify_queue_per_tenant,
+        );
         let bw = &config.broadworks;
         let xsp = match crate::tls::client::service_client_config(bw.xsp_ca_file.as_deref()) {
             Ok(tls) => Some(crate::xsp::XspClient::new(
@@ -53,6 +62,8 @@ impl App {
         Arc::new(App {
             config,
             rate_limiter,
+            lockout,
+            verify_queue,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
             store,

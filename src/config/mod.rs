@@ -156,6 +156,23 @@ pub struct LimitsConfig {
     pub rate_per_sec: u32,
     /// Token bucket size: requests allowed at once before the rate applies.
     pub rate_burst: u32,
+    /// Wrong credentials per (realm, user id) within `auth_failure_window_secs`
+    /// before that user id is locked (portal sign-in, provisioning Basic auth).
+    pub auth_max_failures_per_user: u32,
+    /// Wrong credentials per (realm, client address) within the window
+    /// before that address is locked (also partner admin tokens).
+    pub auth_max_failures_per_address: u32,
+    /// Window in which failures are counted.
+    pub auth_failure_window_secs: u64,
+    /// First lock's length; each further lock of the same key doubles it.
+    pub auth_lockout_secs: u64,
+    /// Longest lock.
+    pub auth_lockout_max_secs: u64,
+    /// argon2 verifications running at once across every tenant.
+    pub auth_verify_concurrency: usize,
+    /// Verifications one tenant (provisioningId; a client address for
+    /// partner tokens) may have waiting; more are shed with 503.
+    pub auth_verify_queue_per_tenant: usize,
 }
 
 impl Default for LimitsConfig {
@@ -173,6 +190,13 @@ impl Default for LimitsConfig {
             max_operations: 1000,
             rate_per_sec: 1000,
             rate_burst: 2000,
+            auth_max_failures_per_user: 10,
+            auth_max_failures_per_address: 30,
+            auth_failure_window_secs: 900,
+            auth_lockout_secs: 30,
+            auth_lockout_max_secs: 900,
+            auth_verify_concurrency: 2,
+            auth_verify_queue_per_tenant: 32,
         }
     }
 }

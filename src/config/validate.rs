@@ -193,6 +193,55 @@ fn limits(c: &Config, p: &mut Problems) {
         "limits.rate_burst",
         "must be between 1 and 10000000",
     );
+    auth_limits(l, p);
+}
+
+fn auth_limits(l: &crate::config::LimitsConfig, p: &mut Problems) {
+    for (key, v) in [
+        (
+            "limits.auth_max_failures_per_user",
+            l.auth_max_failures_per_user,
+        ),
+        (
+            "limits.auth_max_failures_per_address",
+            l.auth_max_failures_per_address,
+        ),
+    ] {
+        p.check(
+            (1..=100_000).contains(&v),
+            key,
+            "must be between 1 and 100000",
+        );
+    }
+    for (key, v) in [
+        (
+            "limits.auth_failure_window_secs",
+            l.auth_failure_window_secs,
+        ),
+        ("limits.auth_lockout_secs", l.auth_lockout_secs),
+        ("limits.auth_lockout_max_secs", l.auth_lockout_max_secs),
+    ] {
+        p.check(
+            (1..=86_400).contains(&v),
+            key,
+            "must be between 1 and 86400",
+        );
+    }
+    p.check(
+        l.auth_lockout_max_secs >= l.auth_lockout_secs,
+        "limits.auth_lockout_max_secs",
+        "must be at least limits.auth_lockout_secs",
+    );
+    p.check(
+        (1..=256).contains(&l.auth_verify_concurrency),
+        "limits.auth_verify_concurrency",
+        "must be between 1 and 256",
+    );
+    p.check(
+        (1..=10_000).contains(&l.auth_verify_queue_per_tenant),
+        "limits.auth_verify_queue_per_tenant",
+        "must be between 1 and 10000",
+    );
 }
 
 fn store(c: &Config, p: &mut Problems) {

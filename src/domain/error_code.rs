@@ -43,6 +43,7 @@ pub enum ErrorCode {
     WrongState,
     NewOrgNotAllowed,
     FormTokenInvalid,
+    VerificationBusy,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -94,6 +95,7 @@ impl ErrorCode {
         ErrorCode::WrongState,
         ErrorCode::NewOrgNotAllowed,
         ErrorCode::FormTokenInvalid,
+        ErrorCode::VerificationBusy,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -199,6 +201,12 @@ impl ErrorCode {
                 9031,
                 403,
                 "The form is out of date or did not come from this site; reload the page and try again.",
+                false,
+            ),
+            VerificationBusy => (
+                9035,
+                503,
+                "Too many credential checks waiting for this caller; retry later.",
                 false,
             ),
         };

@@ -3,6 +3,9 @@
 //! parses the document, has it accepted durably, and answers one result
 //! line per operation. 200 means "recorded, provisioning has started".
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use base64::Engine;
 use bytes::Bytes;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -10,15 +13,17 @@ use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
 use super::error::WireError;
+use super::lockout::{AttemptKey, KeyKind, Realm};
 use super::ResponseBody;
 use crate::app::App;
 use crate::domain::template::{PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX};
-use crate::domain::ErrorCode;
+use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::flowthrough::{parse_request, render_response, ParseLimits, ResultLine};
 use crate::provision::credentials::AuthResult;
 
 pub async fn provision(
     app: &App,
+    peer: IpAddr,
     parts: &Parts,
     body: Bytes,
     provisioning_id: &str,
@@ -38,25 +43,7 @@ pub async fn provision(
         }
     }
     let provisioning = &app.provisioning;
-    let template = provisioning
-        .template(provisioning_id)
-        .await?
-        .ok_or_else(|| {
-            WireError::with_detail(
-                ErrorCode::UnknownProvisioningId,
-                "No customer template has this provisioningId.",
-            )
-        })?;
-    let (user, password) = basic_credentials(parts).ok_or_else(unauthorized)?;
-    if provisioning
-        .credentials
-        .check(&template, &user, &password)
-        .await
-        != AuthResult::Ok
-    {
-        metrics::counter!("bwgate_flowthrough_auth_failures_total").increment(1);
-        return Err(unauthorized());
-    }
+    let template = authenticate(app, parts, peer, provisioning_id).await?;
     if template.settings.wholesale {
         return Err(WireError::with_detail(
             ErrorCode::WholesaleRejected,
@@ -119,6 +106,115 @@ pub async fn provision(
     Ok(resp)
 }
 
+/// The template whose provisioning account the request's Basic
+/// credentials are. An unknown provisioningId gets the answer of a wrong
+/// password (401, 9004) after the same argon2 work, so nobody learns which
+/// provisioningIds exist without the account; the log says which it was.
+/// Wrong credentials count per (provisioningId, user name) and per
+/// (provisioningId, client address); a locked key is refused (429, 9027)
+/// before anything is verified, except that a locked user name still lets
+/// through a secret verified before (the AS's, from the cache).
+async fn authenticate(
+    app: &App,
+    parts: &Parts,
+    peer: IpAddr,
+    provisioning_id: &str,
+) -> Result<Arc<CustomerTemplate>, WireError> {
+    let template = app.provisioning.template(provisioning_id).await?;
+    let presented = basic_credentials(parts);
+    let (user, password) = match &presented {
+        Presented::Missing => return Err(unauthorized()),
+        Presented::Unusable => ("", ""),
+        Presented::Basic(u, p) => (u.as_str(), p.as_str()),
+    };
+    let address = super::lockout::client_address(peer);
+    let keys = [
+        AttemptKey {
+            realm: Realm::Provisioning,
+            scope: provisioning_id,
+            kind: KeyKind::User,
+            value: user,
+        },
+        AttemptKey {
+            realm: Realm::Provisioning,
+            scope: provisioning_id,
+            kind: KeyKind::Address,
+            value: &address,
+        },
+    ];
+    let refuse_locked = |secs| {
+        metrics::counter!("bwgate_auth_locked_refusals_total", "realm" => "provisioning")
+            .increment(1);
+        Err(locked(secs))
+    };
+    if let Err(secs) = app.lockout.check(&keys[1..]) {
+        return refuse_locked(secs);
+    }
+    if let Err(secs) = app.lockout.check(&keys[..1]) {
+        // The user name is locked (maybe by somebody else's guesses): the
+        // AS whose secret was verified before keeps working; anything else
+        // is refused unverified and counts against its address, so nobody
+        // guesses on through the lock.
+        if let Some(t) =
+            template.filter(|t| app.provisioning.credentials.is_verified(t, user, password))
+        {
+            return Ok(t);
+        }
+        let _ = app.lockout.failure(&keys[1..]);
+        return refuse_locked(secs);
+    }
+    let result = if matches!(presented, Presented::Unusable) {
+        // Over BroadWorks' lengths or not Basic at all: never hashed.
+        AuthResult::Denied
+    } else {
+        // Unknown provisioningIds queue per address: they name no tenant.
+        let tenant = match &template {
+            Some(_) => format!("provisioning:{provisioning_id}"),
+            None => format!("address:{address}"),
+        };
+        app.provisioning
+            .credentials
+            .check(
+                &app.verify_queue,
+                &tenant,
+                template.as_deref(),
+                user,
+                password,
+            )
+            .await
+    };
+    match (result, template) {
+        (AuthResult::Ok, Some(t)) => {
+            app.lockout.success(&keys[0]);
+            Ok(t)
+        }
+        (AuthResult::Busy, _) => Err(WireError::with_detail(
+            ErrorCode::VerificationBusy,
+            "Retry after 1 s.",
+        )
+        .retry_after(crate::provision::verify_queue::BUSY_RETRY_AFTER_SECS)),
+        (_, template) => {
+            metrics::counter!("bwgate_flowthrough_auth_failures_total").increment(1);
+            tracing::info!(
+                provisioning_id = %provisioning_id.chars().take(64).collect::<String>(),
+                %peer,
+                reason = if template.is_none() { "unknown provisioningId" } else { "wrong provisioning credentials" },
+                "flow-through authentication failed"
+            );
+            let _ = app.lockout.failure(&keys);
+            Err(unauthorized())
+        }
+    }
+}
+
+fn locked(secs: u64) -> WireError {
+    WireError::with_detail(
+        ErrorCode::TooManyAttempts,
+        format!("Too many wrong credentials; retry after {secs} s."),
+    )
+    .retry_after(secs)
+}
+
 fn unauthorized() -> WireError {
     WireError::with_detail(
         ErrorCode::BadCredentials,
@@ -136,24 +232,46 @@ pub fn challenge(resp: &mut Response<ResponseBody>) {
     }
 }
 
-/// `Authorization: Basic b64(user:password)`, within BroadWorks' limits.
-fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    if user.is_empty()
-        || user.chars().count() > PROVISIONING_USERNAME_MAX
-        || password.is_empty()
-        || password.chars().count() > PROVISIONING_PASSWORD_MAX
-    {
-        return None;
-    }
-    Some((user.to_string(), password.to_string()))
+/// What the request's `Authorization` header holds.
+enum Presented {
+    Missing,
+    /// Present but not Basic, not decodable, or over BroadWorks' limits.
+    Unusable,
+    Basic(String, String),
 }
+
+/// `Authorization: Basic b64(user:password)`, within BroadWorks' limits
+/// (checked before anything is hashed).
+fn basic_credentials(parts: &Parts) -> Presented {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Presented::Missing;
+    };
+    let decode = || {
+        let (scheme, encoded) = value.to_str().ok()?.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > BASIC_MAX_ENCODED {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        if user.is_empty()
+            || user.chars().count() > PROVISIONING_USERNAME_MAX
+            || password.is_empty()
+            || password.chars().count() > PROVISIONING_PASSWORD_MAX
+        {
+            return None;
+        }
+        Some((user.to_string(), password.to_string()))
+    };
+    match decode() {
+        Some((u, p)) => Presented::Basic(u, p),
+        None => Presented::Unusable,
+    }
+}
+
+/// base64 of the longest `user:password` BroadWorks allows (4 UTF-8
+/// bytes a character at most), with room for padding and spaces.
+const BASIC_MAX_ENCODED: usize =
+    ((PROVISIONING_USERNAME_MAX + 1 + PROVISIONING_PASSWORD_MAX) * 4).div_ceil(3) + 8;

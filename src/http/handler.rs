@@ -102,12 +102,13 @@ async fn dispatch(
             Ok(super::org_approval::page(app, parts.uri.query(), tracking_id).await)
         }
         Route::OrgApprove => Ok(super::org_approval::approve(app, &body, tracking_id).await),
-        Route::SignIn => Ok(super::signin::signin(app, &body).await),
+        Route::SignIn => Ok(super::signin::signin(app, conn.peer.ip(), &body).await),
         Route::SelfActivate {
             provisioning_id,
             submit,
         } => Ok(super::signin::self_activate(
             app,
+            conn.peer.ip(),
             provisioning_id,
             submit.then_some(&body[..]),
             tracking_id,
@@ -116,9 +117,19 @@ async fn dispatch(
         Route::Activation(page) => {
             Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
         }
-        Route::Partner(r) => Ok(super::partner::serve(app, r, &parts, &body, tracking_id).await),
+        Route::Partner(r) => {
+            Ok(super::partner::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
+        }
         Route::FlowThrough { provisioning_id } => {
-            super::flowthrough::provision(app, &parts, body, provisioning_id, tracking_id).await
+            super::flowthrough::provision(
+                app,
+                conn.peer.ip(),
+                &parts,
+                body,
+                provisioning_id,
+                tracking_id,
+            )
+            .await
         }
         Route::NotFound => Err(WireError::with_detail(
             ErrorCode::NotFound,

@@ -10,6 +10,7 @@ pub mod body;
 pub mod error;
 pub mod flowthrough;
 pub mod handler;
+pub mod lockout;
 pub mod metrics;
 pub mod org_approval;
 pub mod partner;

@@ -10,12 +10,23 @@
 //!   whose activation asks for an email and its code; on success the
 //!   subscriber is `selfActivated`.
 //!
-//! Wrong credentials and unknown users get the same answer (no user
-//! enumeration); nothing is recorded for a refused sign-in.
+//! Wrong credentials and unknown users get the same answer (401, 9004, the
+//! same page) after about the same time: a refusal decided without asking
+//! the XSP waits as long as XSP calls have lately taken. The log keeps the
+//! real reason. Nothing is recorded for a refused sign-in.
+//!
+//! Guessing is limited (`http::lockout`): wrong credentials count per user
+//! id and per client address; a locked key is answered 429 (9027) with
+//! Retry-After before the XSP is asked anything.
 
-use hyper::header::{HeaderValue, LOCATION};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
+use super::lockout::{AttemptKey, KeyKind, Realm};
 use super::portal::{esc, html, page};
 use super::ResponseBody;
 use crate::app::App;
@@ -79,18 +90,130 @@ fn wrong_credentials() -> Rejection {
     )
 }
 
-/// Checks the credentials at the template's XSP; the profile on success.
+/// A refusal with the seconds to wait when the caller is locked out.
+struct Refusal {
+    rejection: Rejection,
+    retry_after: Option<u64>,
+}
+
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Self {
+        Refusal {
+            rejection,
+            retry_after: None,
+        }
+    }
+}
+
+/// Why credentials were not accepted, for the log and the counts.
+enum Verdict {
+    /// Wrong credentials as far as the caller may know; `asked_xsp` says
+    /// whether the XSP took part (else the answer is padded to its time).
+    Wrong {
+        reason: &'static str,
+        asked_xsp: bool,
+    },
+    /// Not the caller's fault (no XSP set up, XSP down): not counted.
+    Unavailable(Rejection),
+}
+
+/// Moving average of XSP sign-in calls, in microseconds: how long a
+/// refusal decided without the XSP waits, so it looks like one with it.
+static XSP_MICROS: AtomicU64 = AtomicU64::new(0);
+/// Padding never exceeds this, whatever the XSP's latency.
+const MAX_PADDING: Duration = Duration::from_secs(3);
+
+fn record_xsp_time(took: Duration) {
+    let new = took.as_micros().min(u128::from(u64::MAX)) as u64;
+    let old = XSP_MICROS.load(Ordering::Relaxed);
+    let avg = if old == 0 { new } else { (old * 7 + new) / 8 };
+    XSP_MICROS.store(avg, Ordering::Relaxed);
+}
+
+async fn pad_like_xsp(started: Instant) {
+    let typical = Duration::from_micros(XSP_MICROS.load(Ordering::Relaxed)).min(MAX_PADDING);
+    tokio::time::sleep_until((started + typical).into()).await;
+}
+
+/// Checks `user_id`/`password` at the template's XSP (`template: None`:
+/// nobody with this user id may sign in here: always refused, like a
+/// wrong password). Locks and counts guesses; the profile on success.
 async fn check(
     app: &App,
-    template: &CustomerTemplate,
-    user_id: &UserId,
+    peer: IpAddr,
+    template: Option<&CustomerTemplate>,
+    user_id: &str,
     password: &str,
-) -> Result<Profile, Rejection> {
+) -> Result<Profile, Refusal> {
+    let started = Instant::now();
+    let user_key: String = user_id.chars().take(200).collect::<String>().to_lowercase();
+    let address = super::lockout::client_address(peer);
+    let keys = [
+        AttemptKey {
+            realm: Realm::PortalSignIn,
+            scope: "",
+            kind: KeyKind::User,
+            value: &user_key,
+        },
+        AttemptKey {
+            realm: Realm::PortalSignIn,
+            scope: "",
+            kind: KeyKind::Address,
+            value: &address,
+        },
+    ];
+    if let Err(secs) = app.lockout.check(&keys) {
+        metrics::counter!("bwgate_auth_locked_refusals_total", "realm" => "portal_signin")
+            .increment(1);
+        return Err(Refusal {
+            rejection: Rejection::new(
+                ErrorCode::TooManyAttempts,
+                format!("too many wrong sign-ins; try again in {secs} seconds"),
+            ),
+            retry_after: Some(secs),
+        });
+    }
+    match verify(app, template, user_id, password).await {
+        Ok(profile) => {
+            app.lockout.success(&keys[0]);
+            Ok(profile)
+        }
+        Err(Verdict::Wrong { reason, asked_xsp }) => {
+            tracing::info!(user_id = %user_key, %peer, reason, "BroadWorks sign-in refused");
+            let _ = app.lockout.failure(&keys);
+            if !asked_xsp {
+                pad_like_xsp(started).await;
+            }
+            Err(wrong_credentials().into())
+        }
+        Err(Verdict::Unavailable(r)) => Err(r.into()),
+    }
+}
+
+/// Asks the template's XSP whether the credentials are good.
+async fn verify(
+    app: &App,
+    template: Option<&CustomerTemplate>,
+    user_id: &str,
+    password: &str,
+) -> Result<Profile, Verdict> {
+    let wrong = |reason| Verdict::Wrong {
+        reason,
+        asked_xsp: false,
+    };
+    let Some(template) = template else {
+        return Err(wrong(
+            "no subscriber waits for activation with this user id",
+        ));
+    };
+    let Ok(user_id) = UserId::parse(user_id) else {
+        return Err(wrong("not a BroadWorks user id"));
+    };
     if password.is_empty()
         || password.chars().count() > MAX_PASSWORD
         || password.chars().any(char::is_control)
     {
-        return Err(wrong_credentials());
+        return Err(wrong("password empty, too long or with control characters"));
     }
     let xsp_url = template
         .cluster_id
@@ -98,23 +221,38 @@ async fn check(
         .and_then(|id| app.config.clusters.iter().find(|c| c.id == id))
         .and_then(|c| c.xsp_url.as_deref());
     let (Some(xsp), Some(url)) = (app.xsp.as_ref(), xsp_url) else {
-        return Err(Rejection::new(
-            ErrorCode::WrongState,
-            "signing in with BroadWorks credentials is not set up for your service provider; \
-use the activation link you received",
-        ));
+        return Err(Verdict::Unavailable(not_set_up()));
     };
-    match xsp.profile(url, user_id.as_str(), password).await {
-        Ok(p) if p.user_id.eq_ignore_ascii_case(user_id.as_str()) => Ok(p),
-        Ok(_) | Err(XspError::BadCredentials) => Err(wrong_credentials()),
+    let asked = Instant::now();
+    let answer = xsp.profile(url, user_id.as_str(), password).await;
+    match answer {
+        Ok(p) if p.user_id.eq_ignore_ascii_case(user_id.as_str()) => {
+            record_xsp_time(asked.elapsed());
+            Ok(p)
+        }
+        Ok(_) | Err(XspError::BadCredentials) => {
+            record_xsp_time(asked.elapsed());
+            Err(Verdict::Wrong {
+                reason: "the XSP refused the credentials",
+                asked_xsp: true,
+            })
+        }
         Err(e) => {
             tracing::warn!(error = %e, xsp = url, "BroadWorks sign-in: XSP call failed");
-            Err(Rejection::new(
+            Err(Verdict::Unavailable(Rejection::new(
                 ErrorCode::UnderMaintenance,
                 "BroadWorks cannot check your credentials right now; try again in a few minutes",
-            ))
+            )))
         }
     }
+}
+
+fn not_set_up() -> Rejection {
+    Rejection::new(
+        ErrorCode::WrongState,
+        "signing in with BroadWorks credentials is not set up for your service provider; \
+use the activation link you received",
+    )
 }
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -125,11 +263,12 @@ fn signin_page(
     title: &str,
     intro: &str,
     action: &str,
-    error: Option<&Rejection>,
+    refusal: Option<&Refusal>,
     user_id: &str,
 ) -> Response<ResponseBody> {
+    let error = refusal.map(|r| &r.rejection);
     let status = error.map_or(StatusCode::OK, |r| status_of(r.code));
-    html(
+    let mut resp = html(
         status,
         page(
             title,
@@ -139,7 +278,12 @@ fn signin_page(
                 form(action, error, user_id)
             ),
         ),
-    )
+    );
+    if let Some(secs) = refusal.and_then(|r| r.retry_after) {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn see_other(location: &str) -> Response<ResponseBody> {
@@ -202,47 +346,66 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Reject
     )
 }
 
-/// `POST /activate/signin`.
-pub async fn signin(app: &App, body: &[u8]) -> Response<ResponseBody> {
+/// `POST /activate/signin`. An unknown user id, one with nothing waiting,
+/// and one whose template has no XSP all get the wrong-password answer.
+pub async fn signin(app: &App, peer: IpAddr, body: &[u8]) -> Response<ResponseBody> {
     let c = credentials(body);
-    let refuse = |r: &Rejection| {
+    let refuse = |r: Refusal| {
         signin_page(
             "Sign in",
             "Sign in with your BroadWorks user id and password to continue your activation.",
             "/activate/signin",
-            Some(r),
+            Some(&r),
             &c.user_id,
         )
     };
-    let Ok(user_id) = UserId::parse(&c.user_id) else {
-        return refuse(&wrong_credentials());
+    let subscriber = match UserId::parse(&c.user_id) {
+        Ok(user_id) => match app.store.subscriber_by_user_id(user_id.as_str()).await {
+            Ok(Some(s)) if s.status.is_pending_user() => Some(s),
+            Ok(_) => None,
+            Err(_) => {
+                return refuse(
+                    Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
+                        .into(),
+                )
+            }
+        },
+        Err(_) => None,
     };
-    let subscriber = match app.store.subscriber_by_user_id(user_id.as_str()).await {
-        Ok(Some(s)) if s.status.is_pending_user() => s,
-        Ok(_) => return refuse(&wrong_credentials()),
-        Err(_) => {
-            return refuse(&Rejection::new(
-                ErrorCode::StorageUnavailable,
-                "try again in a few minutes",
-            ))
+    let template = match &subscriber {
+        Some(s) => match app.provisioning.template(&s.provisioning_id).await {
+            Ok(t) => t,
+            Err(_) => {
+                return refuse(
+                    Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
+                        .into(),
+                )
+            }
+        },
+        None => None,
+    };
+    if let Err(mut r) = check(app, peer, template.as_deref(), &c.user_id, &c.password).await {
+        if r.rejection.code == ErrorCode::WrongState {
+            // Telling "not set up for your provider" would say the user
+            // id waits for activation here.
+            tracing::warn!(user_id = %c.user_id.chars().take(200).collect::<String>(), "BroadWorks sign-in: the user's template has no XSP");
+            r = wrong_credentials().into();
         }
-    };
-    let template = match app.provisioning.template(&subscriber.provisioning_id).await {
-        Ok(Some(t)) => t,
-        _ => return refuse(&wrong_credentials()),
-    };
-    if let Err(r) = check(app, &template, &user_id, &c.password).await {
-        return refuse(&r);
+        return refuse(r);
     }
+    let Some(subscriber) = subscriber else {
+        return refuse(wrong_credentials().into());
+    };
     match to_activation(app, &subscriber).await {
         Ok(location) => see_other(&location),
-        Err(r) => refuse(&r),
+        Err(r) => refuse(r.into()),
     }
 }
 
 /// `GET` / `POST /self-activate/{provisioningId}`.
 pub async fn self_activate(
     app: &App,
+    peer: IpAddr,
     provisioning_id: &str,
     body: Option<&[u8]>,
     tracking_id: &str,
@@ -274,14 +437,15 @@ then enter your email address and confirm it with the code we send you.";
         return signin_page("Self-activation", intro, &action, None, "");
     };
     let c = credentials(body);
-    let refuse =
-        |r: &Rejection| signin_page("Self-activation", intro, &action, Some(r), &c.user_id);
+    let refuse_with =
+        |r: Refusal| signin_page("Self-activation", intro, &action, Some(&r), &c.user_id);
+    let refuse = |r: &Rejection| refuse_with(r.clone().into());
+    let profile = match check(app, peer, Some(&template), &c.user_id, &c.password).await {
+        Ok(p) => p,
+        Err(r) => return refuse_with(r),
+    };
     let Ok(user_id) = UserId::parse(&c.user_id) else {
         return refuse(&wrong_credentials());
-    };
-    let profile = match check(app, &template, &user_id, &c.password).await {
-        Ok(p) => p,
-        Err(r) => return refuse(&r),
     };
     match app.store.subscriber_by_user_id(user_id.as_str()).await {
         Ok(Some(s)) if s.status.is_pending_user() => {
@@ -379,4 +543,31 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Rejecti
         is_trunk_user: false,
         has_route_list: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refusals_without_the_xsp_take_as_long_as_xsp_calls() {
+        // The only test touching the average: XSP calls of about 60 ms.
+        for _ in 0..8 {
+            record_xsp_time(Duration::from_millis(60));
+        }
+        let started = Instant::now();
+        pad_like_xsp(started).await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(55), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // An XSP that hangs does not make every refusal hang.
+        for _ in 0..64 {
+            record_xsp_time(Duration::from_secs(60));
+        }
+        let started = Instant::now()
+            .checked_sub(MAX_PADDING)
+            .unwrap_or_else(Instant::now);
+        pad_like_xsp(started).await;
+        assert!(started.elapsed() < MAX_PADDING + Duration::from_secs(1));
+    }
 }

@@ -3,6 +3,7 @@
 //! background delivery of outbox commands to the license core.
 
 pub mod credentials;
+pub mod verify_queue;
 pub mod worker;
 
 use std::sync::Arc;

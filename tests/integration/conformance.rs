@@ -135,16 +135,16 @@ fn bwgate_replay_reports_mismatches_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let case = dir.path().join("001-wrong-expectation");
     std::fs::create_dir(&case).expect("case dir");
-    let source = suite_dir().join("030-9003-unknown-template");
+    let source = suite_dir().join("030-9004-unknown-template-answers-like-bad-credentials");
     std::fs::copy(source.join("01-request.xml"), case.join("01-request.xml")).expect("copy");
     std::fs::write(
         case.join("01-expected.xml"),
-        "<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><errorCode>9004</errorCode></ErrorInfo>",
+        "<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><errorCode>9003</errorCode></ErrorInfo>",
     )
     .expect("write");
     std::fs::write(
         case.join("case.toml"),
-        "description = \"wrong on purpose\"\n[[step]]\ntemplate = \"unknown\"\nstatus = 401\n",
+        "description = \"wrong on purpose\"\n[[step]]\ntemplate = \"unknown\"\nstatus = 404\n",
     )
     .expect("write");
     let server = server();
@@ -164,11 +164,11 @@ fn bwgate_replay_reports_mismatches_and_exits_1() {
     for want in [
         "FAIL 001-wrong-expectation - wrong on purpose",
         "HTTP status",
-        "- expected: 401",
-        "+ actual:   404",
+        "- expected: 404",
+        "+ actual:   401",
         "ErrorInfo errorCode",
-        "- expected: \"9004\"",
-        "+ actual:   \"9003\"",
+        "- expected: \"9003\"",
+        "+ actual:   \"9004\"",
         "0 passed, 1 failed",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");

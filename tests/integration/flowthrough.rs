@@ -206,8 +206,10 @@ async fn bad_credentials_unknown_template_and_bad_documents_record_nothing() {
         "application/xml",
     )
     .await;
-    assert_eq!(resp.status, 404);
-    assert!(resp.text().contains("<errorCode>9003</errorCode>"));
+    // An unknown provisioningId answers like wrong credentials (issue 10):
+    // before authentication nobody learns which provisioningIds exist.
+    assert_eq!(resp.status, 401);
+    assert!(resp.text().contains("<errorCode>9004</errorCode>"));
 
     let resp = post(
         &server,

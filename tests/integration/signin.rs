@@ -15,17 +15,17 @@ use crate::flowthrough::{add_user, document, post, subscriber, wait_status};
 use crate::harness::Server;
 
 const STUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/xsp_stub.py");
-const AUTH: &str = "Basic YWN0OmFjdC1wdy0x"; // act:act-pw-1
+pub const AUTH: &str = "Basic YWN0OmFjdC1wdy0x"; // act:act-pw-1
 
 /// The stand-in XSP; killed on drop.
-struct Xsp {
+pub struct Xsp {
     child: Child,
-    port: u16,
+    pub port: u16,
     log: PathBuf,
 }
 
 impl Xsp {
-    fn start(relay: &Relay, dir: &std::path::Path) -> Xsp {
+    pub fn start(relay: &Relay, dir: &std::path::Path) -> Xsp {
         let users = dir.join("xsp-users.json");
         std::fs::write(
             &users,
@@ -71,7 +71,7 @@ impl Xsp {
         }
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -87,7 +87,7 @@ impl Drop for Xsp {
     }
 }
 
-fn config(relay: &Relay, smtp_port: u16, xsp_port: u16) -> String {
+pub fn config(relay: &Relay, smtp_port: u16, xsp_port: u16) -> String {
     format!(
         "{smtp}\n[broadworks]\nxsp_ca_file = \"{ca}\"\n\n\
 [[partners]]\nid = \"sp\"\nname = \"SP\"\n\n\

@@ -4,6 +4,8 @@
 //! activation, delete and change package. Only the token's partner's
 //! subscribers exist here: another partner's answer 404 like unknown ids.
 
+use std::net::IpAddr;
+
 use hyper::header::{HeaderValue, CACHE_CONTROL, LINK, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
@@ -25,12 +27,13 @@ const MAX_ACTION_BODY: usize = 16 * 1024;
 
 pub(super) async fn serve(
     app: &App,
+    peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
     body: &[u8],
     tracking_id: &str,
 ) -> Response<ResponseBody> {
-    let answer = match authenticate(app, parts).await {
+    let answer = match authenticate(app, peer, parts).await {
         Ok(partner) => handle(app, route, &partner, parts, body, tracking_id).await,
         Err(e) => Err(e),
     };
@@ -53,19 +56,16 @@ pub(super) async fn serve(
 }
 
 /// The partner whose admin token the request carries.
-async fn authenticate(app: &App, parts: &Parts) -> Result<String, WireError> {
+async fn authenticate(app: &App, peer: IpAddr, parts: &Parts) -> Result<String, WireError> {
     let Some(token) = super::auth::bearer(&parts.headers) else {
         return Err(WireError::with_detail(
             ErrorCode::BadCredentials,
             "Send the partner admin token as Authorization: Bearer <token>.",
         ));
     };
-    app.partner_auth
-        .partner_for_token(app.store.as_ref(), token)
+    super::partner_for_token(app, peer, token)
         .await?
-        .ok_or_else(|| {
-            WireError::with_detail(ErrorCode::BadCredentials, "The admin token is not valid.")
-        })
+        .map_err(|r| r.wire())
 }
 
 fn rejected(r: Rejection) -> WireError {

@@ -10,14 +10,26 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{digest, SHA256};
 use dashmap::DashMap;
 use hyper::header::{HeaderMap, AUTHORIZATION, COOKIE};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use crate::domain::credentials::verify_password;
 use crate::links::LinkSigner;
+use crate::provision::credentials::dummy_hash;
+use crate::provision::verify_queue::VerifyQueue;
 use crate::store::{Store, StoreError};
 
 /// Longest admin token accepted (longer input is refused unhashed).
 pub const MAX_TOKEN_LEN: usize = 256;
+
+/// What a presented admin token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    Partner(String),
+    /// Not any partner's token.
+    Denied,
+    /// The caller's verification queue is full; nothing was checked.
+    Busy,
+}
 
 /// Verified admin tokens, by SHA-256 of the token.
 pub struct PartnerAuth {
@@ -26,8 +38,6 @@ pub struct PartnerAuth {
     hashes: OnceCell<Arc<Vec<(String, String)>>>,
     /// Successful verifications only: at most one entry per partner token.
     verified: DashMap<[u8; 32], (String, String)>,
-    /// Bounds concurrent argon2 work, so wrong tokens cannot take every core.
-    slow_path: Arc<Semaphore>,
     /// argon2 verifications run so far (tests check the cache with it).
     argon2_runs: Arc<AtomicUsize>,
 }
@@ -43,7 +53,6 @@ impl PartnerAuth {
         PartnerAuth {
             hashes: OnceCell::new(),
             verified: DashMap::new(),
-            slow_path: Arc::new(Semaphore::new(2)),
             argon2_runs: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -69,29 +78,41 @@ impl PartnerAuth {
             .map(|(_, h)| h.clone()))
     }
 
-    /// The partner whose admin token `token` is; `None` for a wrong token.
-    /// A token verified before costs a hash lookup; a new one one argon2
-    /// verification per partner with a token until one matches.
+    /// The partner whose admin token `token` is, or why not. A token
+    /// verified before costs a hash lookup; a new one waits in `queue`
+    /// under `tenant` (the client's address: a token names no partner),
+    /// then costs one argon2 verification per partner with a token until
+    /// one matches. Empty or over-long tokens are refused at once.
     pub async fn partner_for_token(
         &self,
         store: &dyn Store,
+        queue: &VerifyQueue,
+        tenant: &str,
         token: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<TokenCheck, StoreError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Ok(None);
+            // Not a token we could have issued: refused unhashed (its
+            // length says nothing about which tokens exist).
+            return Ok(TokenCheck::Denied);
         }
         let hashes = self.hashes(store).await?;
         let presented = sha256(token);
         if let Some(hit) = self.verified.get(&presented) {
             let (partner, phc) = hit.value();
             if hashes.iter().any(|(p, h)| p == partner && h == phc) {
-                return Ok(Some(partner.clone()));
+                return Ok(TokenCheck::Partner(partner.clone()));
             }
         }
-        let Ok(_permit) = self.slow_path.clone().acquire_owned().await else {
-            return Ok(None);
+        let Ok(_permit) = queue.enter(tenant).await else {
+            return Ok(TokenCheck::Busy);
         };
-        let candidates = hashes.clone();
+        // No partner has a token: still one run, so a wrong token costs
+        // the same whatever is configured.
+        let candidates = if hashes.is_empty() {
+            Arc::new(vec![(String::new(), dummy_hash().to_string())])
+        } else {
+            hashes.clone()
+        };
         let secret = token.to_string();
         let runs = self.argon2_runs.clone();
         let found = tokio::task::spawn_blocking(move || {
@@ -105,11 +126,15 @@ impl PartnerAuth {
         })
         .await
         .ok()
-        .flatten();
-        Ok(found.map(|(partner, phc)| {
-            self.verified.insert(presented, (partner.clone(), phc));
-            partner
-        }))
+        .flatten()
+        .filter(|(partner, _)| !partner.is_empty());
+        Ok(match found {
+            Some((partner, phc)) => {
+                self.verified.insert(presented, (partner.clone(), phc));
+                TokenCheck::Partner(partner)
+            }
+            None => TokenCheck::Denied,
+        })
     }
 
     /// argon2 verifications run so far.
@@ -301,9 +326,20 @@ mod tests {
                 .expect("token");
         }
         let auth = PartnerAuth::new();
+        let queue = VerifyQueue::new(2, 32);
         let who = |t: &'static str| {
-            let (auth, store) = (&auth, &store);
-            async move { auth.partner_for_token(store, t).await.expect("store") }
+            let (auth, store, queue) = (&auth, &store, &queue);
+            async move {
+                match auth
+                    .partner_for_token(store, queue, "ip:127.0.0.1", t)
+                    .await
+                    .expect("store")
+                {
+                    TokenCheck::Partner(p) => Some(p),
+                    TokenCheck::Denied => None,
+                    TokenCheck::Busy => panic!("busy"),
+                }
+            }
         };
         assert_eq!(who("globex-token-1").await.as_deref(), Some("globex"));
         let first = auth.argon2_verifications();

@@ -11,9 +11,11 @@
 pub mod auth;
 
 mod api;
+mod origin;
 mod page;
 mod view;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -169,15 +171,84 @@ pub fn route(method: &Method, path: &str) -> Route {
 /// route's format).
 pub async fn serve(
     app: &App,
+    peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
     body: &[u8],
     tracking_id: &str,
 ) -> Response<ResponseBody> {
     match route.error_format() {
-        ErrorFormat::Json => api::serve(app, route, parts, body, tracking_id).await,
-        _ => page::serve(app, route, parts, body, tracking_id).await,
+        ErrorFormat::Json => api::serve(app, peer, route, parts, body, tracking_id).await,
+        _ => page::serve(app, peer, route, parts, body, tracking_id).await,
     }
+}
+
+/// Why an admin token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TokenRefusal {
+    /// Not any partner's token (401, 9004).
+    Wrong,
+    /// Too many wrong tokens from this address: retry after the seconds
+    /// (429, 9027); nothing was verified.
+    Locked(u64),
+    /// This address's verification queue is full (503, 9035).
+    Busy,
+}
+
+impl TokenRefusal {
+    fn wire(&self) -> WireError {
+        match self {
+            TokenRefusal::Wrong => {
+                WireError::with_detail(ErrorCode::BadCredentials, "The admin token is not valid.")
+            }
+            TokenRefusal::Locked(secs) => WireError::with_detail(
+                ErrorCode::TooManyAttempts,
+                format!("Too many wrong admin tokens from your address; retry after {secs} s."),
+            )
+            .retry_after(*secs),
+            TokenRefusal::Busy => WireError::with_detail(
+                ErrorCode::VerificationBusy,
+                "Too many admin token checks are waiting for your address.",
+            )
+            .retry_after(crate::provision::verify_queue::BUSY_RETRY_AFTER_SECS),
+        }
+    }
+}
+
+/// The partner whose admin token `token` is. A token names no partner, so
+/// wrong ones count (and queue) per client address only.
+async fn partner_for_token(
+    app: &App,
+    peer: IpAddr,
+    token: &str,
+) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {
+    use super::lockout::{AttemptKey, KeyKind, Realm};
+    let address = crate::http::lockout::client_address(peer);
+    let keys = [AttemptKey {
+        realm: Realm::PartnerToken,
+        scope: "",
+        kind: KeyKind::Address,
+        value: &address,
+    }];
+    if let Err(secs) = app.lockout.check(&keys) {
+        ::metrics::counter!("bwgate_auth_locked_refusals_total", "realm" => "partner_token")
+            .increment(1);
+        return Ok(Err(TokenRefusal::Locked(secs)));
+    }
+    let tenant = format!("address:{address}");
+    let check = app
+        .partner_auth
+        .partner_for_token(app.store.as_ref(), &app.verify_queue, &tenant, token)
+        .await?;
+    Ok(match check {
+        auth::TokenCheck::Partner(p) => Ok(p),
+        auth::TokenCheck::Busy => Err(TokenRefusal::Busy),
+        auth::TokenCheck::Denied => {
+            tracing::info!(%peer, "partner admin token refused");
+            let _ = app.lockout.failure(&keys);
+            Err(TokenRefusal::Wrong)
+        }
+    })
 }
 
 /// The server's link signer (sessions are signed like every link).

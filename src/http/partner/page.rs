@@ -19,6 +19,7 @@
 //! The only script (copying the error text) is inline, allowed by its hash
 //! in the Content-Security-Policy; without it the text stays selectable.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use base64::Engine;
@@ -28,7 +29,9 @@ use hyper::{Response, StatusCode};
 
 use super::auth::{self, Session};
 use super::view::{self, Filters};
-use super::{check_template, collect_csv, csv_response, signer, PartnerRoute};
+use super::{
+    check_template, collect_csv, csv_response, origin, signer, PartnerRoute, TokenRefusal,
+};
 use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, Package};
@@ -179,6 +182,7 @@ async fn session(
 
 pub(super) async fn serve(
     app: &App,
+    peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
     body: &[u8],
@@ -199,8 +203,25 @@ pub(super) async fn serve(
         Err(e) => return store_problem(&e, tracking_id),
     };
     let had_cookie = auth::session_cookie(&parts.headers).is_some();
+    let portal_base = app
+        .provisioning
+        .activations()
+        .map(|a| a.portal_base.as_str());
+    if parts.method == hyper::Method::POST
+        && origin::is_cross_site(&parts.headers, &parts.uri, portal_base)
+    {
+        tracing::info!(%peer, tracking_id, "cross-site post to the partner status page refused");
+        return problem(
+            &Rejection::new(
+                ErrorCode::FormTokenInvalid,
+                "this form did not come from this site; open the status page and try again",
+            ),
+            tracking_id,
+            "/partner/status",
+        );
+    }
     if *route == PartnerRoute::SignIn {
-        return sign_in(app, &signer, &Fields::parse(body), tracking_id).await;
+        return sign_in(app, peer, &signer, &Fields::parse(body), tracking_id).await;
     }
     let Some(session) = session else {
         if *route == PartnerRoute::SignOut {
@@ -262,32 +283,52 @@ pub(super) async fn serve(
 
 async fn sign_in(
     app: &App,
+    peer: IpAddr,
     signer: &LinkSigner,
     fields: &Fields,
     tracking_id: &str,
 ) -> Response<ResponseBody> {
     let token = fields.get("token").trim();
     let store = app.store.as_ref();
-    let partner = match app.partner_auth.partner_for_token(store, token).await {
-        Ok(p) => p,
+    let partner = match super::partner_for_token(app, peer, token).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(refusal)) => return refused_sign_in(&refusal),
         Err(e) => return store_problem(&e, tracking_id),
     };
-    let hash = match &partner {
-        Some(p) => match app.partner_auth.token_hash(store, p).await {
-            Ok(h) => h,
-            Err(e) => return store_problem(&e, tracking_id),
-        },
-        None => None,
+    let hash = match app.partner_auth.token_hash(store, &partner).await {
+        Ok(h) => h,
+        Err(e) => return store_problem(&e, tracking_id),
     };
-    let (Some(partner), Some(hash)) = (partner, hash) else {
-        return sign_in_page(
-            StatusCode::UNAUTHORIZED,
-            Some("That admin token is not valid (error 9004). Nothing was changed."),
-        );
+    let Some(hash) = hash else {
+        return refused_sign_in(&TokenRefusal::Wrong);
     };
     let (value, _) = auth::issue_session(signer, &partner, &hash, now_millis());
     tracing::info!(partner_id = %partner, tracking_id, "partner admin signed in");
     redirect("/partner/status", Some(auth::set_cookie(&value)))
+}
+
+/// The sign-in form again, with why the token was not taken.
+fn refused_sign_in(refusal: &TokenRefusal) -> Response<ResponseBody> {
+    let e = refusal.wire();
+    let note = match refusal {
+        TokenRefusal::Wrong => {
+            "That admin token is not valid (error 9004). Nothing was changed.".to_string()
+        }
+        TokenRefusal::Locked(secs) => format!(
+            "Too many wrong admin tokens from your address (error {}). Try again in {secs} seconds.",
+            e.code.code()
+        ),
+        TokenRefusal::Busy => format!(
+            "Too many sign-ins are being checked right now (error {}). Try again in a moment.",
+            e.code.code()
+        ),
+    };
+    let mut resp = sign_in_page(e.status(), Some(&note));
+    if let Some(secs) = e.retry_after_secs {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn sign_in_page(status: StatusCode, note: Option<&str>) -> Response<ResponseBody> {
