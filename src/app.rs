@@ -27,6 +27,9 @@ pub struct App {
     /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
     /// trust could not be set up; sign-in is then unavailable).
     pub xsp: Option<crate::xsp::XspClient>,
+    /// Blocking threads for parsing large XML documents
+    /// (`limits.max_parallel_xml_parses`).
+    pub xml_parses: crate::flowthrough::ParsePool,
     draining: AtomicBool,
 }
 
@@ -39,6 +42,7 @@ impl App {
         mailer: Arc<Mailer>,
     ) -> Arc<App> {
         let rate_limiter = crate::http::ratelimit::RateLimiter::new(&config.limits);
+        let xml_parses = crate::flowthrough::ParsePool::new(&config.limits);
         let bw = &config.broadworks;
         let xsp = match crate::tls::client::service_client_config(bw.xsp_ca_file.as_deref()) {
             Ok(tls) => Some(crate::xsp::XspClient::new(
@@ -55,6 +59,7 @@ impl App {
             rate_limiter,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
+            xml_parses,
             store,
             metrics,
             provisioning,

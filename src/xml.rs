@@ -183,11 +183,9 @@ impl<'e> ElementAttributes<'_, 'e> {
     ) -> Result<Attribute<'e>, AttributeError> {
         let attr = attr.map_err(|e| AttributeError::Syntax(bounded(e.to_string())))?;
         let limits = self.reader.limits;
-        self.count += 1;
-        if self.count > limits.max_attributes {
-            return Err(AttributeError::TooMany(limits.max_attributes));
-        }
         let key = attr.key.into_inner();
+        // Declarations first: a namespace bomb on one element is reported
+        // as what it is.
         if is_namespace_declaration(key) {
             self.reader.declarations += 1;
             if self.reader.declarations > limits.max_namespace_declarations {
@@ -195,6 +193,10 @@ impl<'e> ElementAttributes<'_, 'e> {
                     limits.max_namespace_declarations,
                 ));
             }
+        }
+        self.count += 1;
+        if self.count > limits.max_attributes {
+            return Err(AttributeError::TooMany(limits.max_attributes));
         }
         if !self.keys.insert(key) {
             return Err(AttributeError::Duplicate(shown(key)));
@@ -273,10 +275,7 @@ mod tests {
         assert_eq!(first_invalid_char("é\u{FFFF}"), Some((2, '\u{FFFF}')));
     }
 
-    fn attributes_of(
-        tag: &str,
-        limits: AttributeLimits,
-    ) -> Result<Vec<String>, AttributeError> {
+    fn attributes_of(tag: &str, limits: AttributeLimits) -> Result<Vec<String>, AttributeError> {
         let e = BytesStart::from_content(tag, tag.find(' ').unwrap_or(tag.len()));
         let mut reader = AttributeReader::new(limits);
         reader
@@ -294,7 +293,12 @@ mod tests {
     fn attributes_are_counted_and_unique() {
         assert_eq!(
             attributes_of("a x='1' xmlns='u' xmlns:p='v' p:x='2'", LOOSE),
-            Ok(vec!["x".into(), "xmlns".into(), "xmlns:p".into(), "p:x".into()])
+            Ok(vec![
+                "x".into(),
+                "xmlns".into(),
+                "xmlns:p".into(),
+                "p:x".into()
+            ])
         );
         let limits = AttributeLimits {
             max_attributes: 3,
@@ -318,7 +322,10 @@ mod tests {
         ));
         // Past the linear set: a late duplicate of an early name.
         let many: String = (0..40).map(|i| format!(" k{i}=''")).collect();
-        assert_eq!(attributes_of(&format!("a{many}"), LOOSE).map(|v| v.len()), Ok(40));
+        assert_eq!(
+            attributes_of(&format!("a{many}"), LOOSE).map(|v| v.len()),
+            Ok(40)
+        );
         assert_eq!(
             attributes_of(&format!("a{many} k3=''"), LOOSE),
             Err(AttributeError::Duplicate("k3".into()))
@@ -336,6 +343,9 @@ mod tests {
         assert!(reader.element(&first).all(|a| a.is_ok()));
         let second = BytesStart::from_content("b xmlns='w'", 1);
         let errors: Vec<_> = reader.element(&second).filter_map(Result::err).collect();
-        assert_eq!(errors, vec![AttributeError::TooManyNamespaceDeclarations(2)]);
+        assert_eq!(
+            errors,
+            vec![AttributeError::TooManyNamespaceDeclarations(2)]
+        );
     }
 }

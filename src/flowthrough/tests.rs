@@ -1239,7 +1239,11 @@ fn attribute_and_namespace_bombs_give_9013_naming_the_limit() {
         let e = parse_tight(xml).unwrap_err();
         assert_eq!(e.code, XmlTooComplex, "{e:?}");
         assert!(e.message.contains("max_xml_attributes"), "{}", e.message);
-        assert!(e.message.contains("more than 10 attributes"), "{}", e.message);
+        assert!(
+            e.message.contains("more than 10 attributes"),
+            "{}",
+            e.message
+        );
     }
     // Declarations count across the document, wherever they are.
     let spread = wrap(&format!(
@@ -1272,7 +1276,11 @@ fn duplicate_attributes_are_still_refused_past_the_linear_set() {
     let many = attribute_run(40, false);
     let e = parse(&add_user(&format!("<note{many} a3=\"x\"/>"))).unwrap_err();
     assert_eq!(e.code, MalformedXml);
-    assert!(e.message.contains("`a3` is given more than once"), "{}", e.message);
+    assert!(
+        e.message.contains("`a3` is given more than once"),
+        "{}",
+        e.message
+    );
     let e = parse(&format!(
         "<ProvisioningRequest xmlns=\"{NS}\" xmlns=\"{NS}\"><DeleteUser><userId>a@b.example.com</userId></DeleteUser></ProvisioningRequest>"
     ))
@@ -1309,19 +1317,38 @@ fn attributes_are_read_in_linear_time() {
 #[test]
 fn characters_xml_cannot_carry_refuse_the_whole_document() {
     let cases = [
-        ("raw NUL in a field", add_user("").replace("jdoe@", "jd\0oe@")),
-        ("raw NUL in an ignored element", add_user("<note>a\0b</note>")),
+        (
+            "raw NUL in a field",
+            add_user("").replace("jdoe@", "jd\0oe@"),
+        ),
+        (
+            "raw NUL in an ignored element",
+            add_user("<note>a\0b</note>"),
+        ),
         ("raw NUL in an attribute", add_user("<note a=\"\0\"/>")),
         ("raw NUL in a comment", add_user("<!-- \0 -->")),
         ("raw NUL after the root", format!("{}\0", add_user(""))),
-        ("C0 control in a field", add_user("<firstName>x\u{1}y</firstName>")),
+        (
+            "C0 control in a field",
+            add_user("<firstName>x\u{1}y</firstName>"),
+        ),
         ("U+FFFE", add_user("<note>\u{FFFE}</note>")),
-        ("U+FFFF in the requestId", add_user("").replace("<ProvisioningRequest ", "<ProvisioningRequest requestId=\"\u{FFFF}\" ")),
+        (
+            "U+FFFF in the requestId",
+            add_user("").replace(
+                "<ProvisioningRequest ",
+                "<ProvisioningRequest requestId=\"\u{FFFF}\" ",
+            ),
+        ),
     ];
     for (what, xml) in cases {
         let e = parse(&xml).unwrap_err();
         assert_eq!(e.code, MalformedXml, "{what}: {e:?}");
-        assert!(e.message.contains("not allowed in XML 1.0"), "{what}: {}", e.message);
+        assert!(
+            e.message.contains("not allowed in XML 1.0"),
+            "{what}: {}",
+            e.message
+        );
     }
     // ISO-8859-1 maps byte 0x00 to U+0000: refused after decoding too.
     let latin1 = add_user("<firstName>M\u{FC}ller</firstName>")

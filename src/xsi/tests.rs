@@ -295,7 +295,10 @@ fn attribute_and_namespace_bombs_are_refused_naming_the_limit() {
     let e = parse_str(&spread, &limits).unwrap_err();
     assert_eq!(e, XsiParseError::TooManyNamespaceDeclarations(8));
     assert_eq!(e.code(), crate::domain::ErrorCode::XmlTooComplex);
-    assert!(e.to_string().contains("max_xml_namespace_declarations"), "{e}");
+    assert!(
+        e.to_string().contains("max_xml_namespace_declarations"),
+        "{e}"
+    );
 
     // The defaults refuse the bombs.
     for declarations in [false, true] {
