@@ -48,6 +48,7 @@ impl App {
             Ok(tls) => Some(crate::xsp::XspClient::new(
                 tls,
                 std::time::Duration::from_secs(bw.xsp_timeout_secs),
+                xml_parses.clone(),
             )),
             Err(e) => {
                 tracing::error!(error = %e, "XSP client unavailable: BroadWorks sign-in is off");
