@@ -156,9 +156,9 @@ pub struct LimitsConfig {
     pub max_xml_attributes: usize,
     /// Namespace declarations (`xmlns`, `xmlns:p`) in one XML document.
     pub max_xml_namespace_declarations: usize,
-    /// XML documents parsed at once on blocking threads (those over the
-    /// inline size; smaller ones parse on the async worker); 0 = half the
-    /// cores, at least 1.
+    /// XML documents (flow-through bodies, XSP answers) parsed at once on
+    /// blocking threads (those over 32 KiB; smaller ones parse on the
+    /// async worker); 0 = half the cores, at least 1.
     pub max_parallel_xml_parses: usize,
     /// Flow-through requests per second per (provisioningId, client
     /// identity); 0 turns the limit off.
