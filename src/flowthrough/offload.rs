@@ -1,11 +1,12 @@
 //! Where a document is parsed (a flow-through request, an XSP answer):
 //! small ones on the async worker that received them (the keep-alive fast
 //! path: a typical AddUser is under 1 KiB and parses in 24 µs even in the
-//! dev build), larger ones on tokio's blocking threads, at most `limits.max_parallel_xml_parses` at once. A large or
-//! hostile document then costs one blocking thread for its (linear,
-//! bounded) parse and never holds a worker that other connections, or the
-//! ops listener's /healthz, are waiting for. Callers over the bound wait
-//! for a permit without holding a worker either.
+//! dev build), larger ones on tokio's blocking threads, at most
+//! `limits.max_parallel_xml_parses` at once. A large or hostile document
+//! then costs one blocking thread for its (linear, bounded) parse and never
+//! holds a worker that other connections, or the ops listener's /healthz,
+//! are waiting for. Callers over the bound wait for a permit without
+//! holding a worker either.
 
 use std::sync::Arc;
 
