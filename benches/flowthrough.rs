@@ -5,7 +5,11 @@
 //! of one typical AddUser request (time per document = time per
 //! operation); `bulk_1000` is a 1000-operation document, reported in
 //! operations per second. `latin1_add_user` adds the ISO-8859-1 → UTF-8
-//! conversion.
+//! conversion. `attributes/10000` and `attributes/100000` parse one
+//! element carrying that many attributes (limits raised so it is read to
+//! the end), reported per attribute: equal times per attribute mean the
+//! attribute handling is linear (quick-xml's duplicate check made it
+//! quadratic, 10x the time per attribute at 10x the count).
 
 use std::hint::black_box;
 
@@ -79,5 +83,31 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn attributes(c: &mut Criterion) {
+    let raised = ParseLimits {
+        max_attributes: usize::MAX,
+        max_namespace_declarations: usize::MAX,
+        ..ParseLimits::default()
+    };
+    let mut group = c.benchmark_group("attributes");
+    for n in [10_000usize, 100_000] {
+        let run: String = (0..n).map(|i| format!(" a{i}=\"\"")).collect();
+        let doc = document(
+            "UTF-8",
+            std::iter::once(add_user(1, "Doe").replacen(
+                "<AddUser>",
+                &format!("<AddUser{run}>"),
+                1,
+            )),
+        );
+        parse_request(doc.as_bytes(), Some("application/xml"), &raised).expect("parse");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(n.to_string(), |b| {
+            b.iter(|| parse_request(black_box(doc.as_bytes()), Some("application/xml"), &raised))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, attributes);
 criterion_main!(benches);

@@ -148,7 +148,56 @@ def main() -> None:
     for ct in ["application/soap+xml; charset=\"utf-8\"", "text/xml;charset=latin1", "application/x\u00e9ml"]:
         write("flowthrough_parse", f"Content-Type: {ct}\n".encode("utf-8") + add_user)
 
+    bomb_seeds(add_user, flow, xml_auth)
     xsi_seeds()
+
+
+def attribute_run(n: int, declarations: bool, prefix: str = "p") -> bytes:
+    if declarations:
+        return b"".join(b' xmlns:%s%d="urn:%d"' % (prefix.encode(), i, i) for i in range(n))
+    return b"".join(b' a%d=""' % i for i in range(n))
+
+
+def bomb_seeds(add_user: bytes, flow: str, xml_auth) -> None:
+    """Attribute and namespace-declaration bombs, a few KB each: over the
+    default limits (64 attributes on an element, 64 declarations in the
+    document), and just under them (over the targets' tight limits of 8);
+    the whole-document refusal of a raw NUL. For the flow-through parser,
+    the HTTP face (as POST bodies) and the XSI reader."""
+    root = b"<ProvisioningRequest"
+    assert root in add_user and b"<AddUser>" in add_user
+    spread = b"".join(b"<x%s/>" % attribute_run(5, True, "e%dp" % i) for i in range(16))
+    documents = [
+        # Over: 300 attributes on AddUser; 100 declarations on the root;
+        # 80 declarations spread over 16 ignored elements.
+        add_user.replace(b"<AddUser>", b"<AddUser" + attribute_run(300, False) + b">", 1),
+        add_user.replace(root, root + attribute_run(100, True), 1),
+        add_user.replace(b"<AddUser>", b"<AddUser><note>" + spread + b"</note>", 1),
+        # Just under: 64 attributes on AddUser; 62 declarations beside the
+        # root's default namespace and requestId (64 attributes, 63
+        # declarations).
+        add_user.replace(b"<AddUser>", b"<AddUser" + attribute_run(64, False) + b">", 1),
+        add_user.replace(root, root + attribute_run(62, True), 1),
+        # A duplicate past the first 16 names (the hash-set path).
+        add_user.replace(b"<AddUser>", b"<AddUser" + attribute_run(40, False) + b' a7="x">', 1),
+        # A raw NUL in a field, and in an ignored element.
+        add_user.replace(b"</userId>", b"\x00</userId>", 1),
+        add_user.replace(b"<AddUser>", b"<AddUser><note>\x00</note>", 1),
+    ]
+    for doc in documents:
+        write("flowthrough_parse", doc)
+        write("http_request", http1("POST", flow, xml_auth, doc))
+    xsi = b'<Profile xmlns="http://schema.broadsoft.com/xsi"><details><userId>j@x.example</userId></details></Profile>'
+    for data in [
+        xsi.replace(b"<details>", b"<details" + attribute_run(300, False) + b">", 1),
+        xsi.replace(b"<Profile", b"<Profile" + attribute_run(100, True), 1),
+        xsi.replace(b"<details>", b"<details>" + spread, 1),
+        xsi.replace(b"<details>", b"<details" + attribute_run(64, False) + b">", 1),
+        xsi.replace(b"<Profile", b"<Profile" + attribute_run(63, True), 1),
+        xsi.replace(b"<details>", b"<details" + attribute_run(40, False) + b' a7="x">', 1),
+        xsi.replace(b"</userId>", b"\x00</userId>", 1),
+    ]:
+        write("xsi_parse", data)
 
 
 def xsi_seeds() -> None:

@@ -31,6 +31,9 @@ pub struct App {
     /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
     /// trust could not be set up; sign-in is then unavailable).
     pub xsp: Option<crate::xsp::XspClient>,
+    /// Blocking threads for parsing large XML documents
+    /// (`limits.max_parallel_xml_parses`).
+    pub xml_parses: crate::flowthrough::ParsePool,
     draining: AtomicBool,
 }
 
@@ -48,11 +51,13 @@ impl App {
             config.limits.auth_verify_concurrency,
             config.limits.auth_verify_queue_per_tenant,
         );
+        let xml_parses = crate::flowthrough::ParsePool::new(&config.limits);
         let bw = &config.broadworks;
         let xsp = match crate::tls::client::service_client_config(bw.xsp_ca_file.as_deref()) {
             Ok(tls) => Some(crate::xsp::XspClient::new(
                 tls,
                 std::time::Duration::from_secs(bw.xsp_timeout_secs),
+                xml_parses.clone(),
             )),
             Err(e) => {
                 tracing::error!(error = %e, "XSP client unavailable: BroadWorks sign-in is off");
@@ -66,6 +71,7 @@ impl App {
             verify_queue,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
+            xml_parses,
             store,
             metrics,
             provisioning,

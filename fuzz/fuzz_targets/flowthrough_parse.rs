@@ -34,6 +34,8 @@ const TIGHT: ParseLimits = ParseLimits {
     max_depth: 5,
     max_elements: 64,
     max_operations: 4,
+    max_attributes: 8,
+    max_namespace_declarations: 8,
 };
 
 /// Codes a whole document may be refused with.

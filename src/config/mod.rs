@@ -151,6 +151,15 @@ pub struct LimitsConfig {
     pub max_xml_elements: usize,
     /// Operations allowed in one flow-through document.
     pub max_operations: usize,
+    /// Attributes on one element of an XML document (namespace
+    /// declarations included).
+    pub max_xml_attributes: usize,
+    /// Namespace declarations (`xmlns`, `xmlns:p`) in one XML document.
+    pub max_xml_namespace_declarations: usize,
+    /// XML documents (flow-through bodies, XSP answers) parsed at once on
+    /// blocking threads (those over 32 KiB; smaller ones parse on the
+    /// async worker); 0 = half the cores, at least 1.
+    pub max_parallel_xml_parses: usize,
     /// Flow-through requests per second per (provisioningId, client
     /// identity); 0 turns the limit off.
     pub rate_per_sec: u32,
@@ -188,6 +197,9 @@ impl Default for LimitsConfig {
             max_xml_depth: 16,
             max_xml_elements: 50_000,
             max_operations: 1000,
+            max_xml_attributes: 64,
+            max_xml_namespace_declarations: 64,
+            max_parallel_xml_parses: 0,
             rate_per_sec: 1000,
             rate_burst: 2000,
             auth_max_failures_per_user: 10,

@@ -117,6 +117,40 @@ fn defaults_are_valid_and_problems_are_collected() {
 }
 
 #[test]
+fn xml_attribute_limits_are_validated() {
+    let cfg = from_toml_str(
+        "[limits]\nmax_xml_attributes = 7\nmax_xml_namespace_declarations = 0\nmax_parallel_xml_parses = 5000\n",
+    )
+    .unwrap();
+    let ConfigError::Invalid(problems) = validate(&cfg).unwrap_err() else {
+        panic!("expected Invalid")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "limits.max_xml_attributes",
+            "limits.max_xml_namespace_declarations",
+            "limits.max_parallel_xml_parses"
+        ]
+    );
+    let ok = from_toml_str(
+        "[limits]\nmax_xml_attributes = 8\nmax_xml_namespace_declarations = 1000000\nmax_parallel_xml_parses = 0\n",
+    )
+    .unwrap();
+    validate(&ok).unwrap();
+    let d = Config::default().limits;
+    assert_eq!(
+        (
+            d.max_xml_attributes,
+            d.max_xml_namespace_declarations,
+            d.max_parallel_xml_parses
+        ),
+        (64, 64, 0)
+    );
+}
+
+#[test]
 fn partner_admin_token_hash_must_be_an_argon2_phc_string() {
     let base = |hash: &str| {
         format!("[[partners]]\nid = \"p\"\nname = \"P\"\nadmin_token_hash = \"{hash}\"\n")

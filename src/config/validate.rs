@@ -184,6 +184,21 @@ fn limits(c: &Config, p: &mut Problems) {
         "must be between 1 and 100000",
     );
     p.check(
+        (8..=1_000_000).contains(&l.max_xml_attributes),
+        "limits.max_xml_attributes",
+        "must be between 8 and 1000000",
+    );
+    p.check(
+        (8..=1_000_000).contains(&l.max_xml_namespace_declarations),
+        "limits.max_xml_namespace_declarations",
+        "must be between 8 and 1000000",
+    );
+    p.check(
+        l.max_parallel_xml_parses <= 1024,
+        "limits.max_parallel_xml_parses",
+        "must be between 0 (half the cores) and 1024",
+    );
+    p.check(
         l.rate_per_sec <= 1_000_000,
         "limits.rate_per_sec",
         "must be between 0 (off) and 1000000",

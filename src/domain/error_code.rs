@@ -144,7 +144,7 @@ impl ErrorCode {
                 "DTDs, entity declarations and processing of external entities are not allowed.",
                 false,
             ),
-            XmlTooComplex => (9013, 400, "Request document exceeds the depth or element limit.", false),
+            XmlTooComplex => (9013, 400, "Request document exceeds a depth, element, attribute or namespace-declaration limit.", false),
             UnsupportedMediaType => (9014, 415, "Unsupported content type or charset.", false),
             NotFound => (9015, 404, "No such resource.", false),
             MethodNotAllowed => (9016, 405, "Method not allowed on this resource.", false),

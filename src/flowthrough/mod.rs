@@ -23,14 +23,18 @@
 //!   predefined ones (nothing is ever expanded or fetched), depth / element
 //!   / operation limits enforced while streaming.
 //! - [`render_response`] writes `<ProvisioningResponse>`.
+//! - [`ParsePool`] runs the parse of a large document on a blocking
+//!   thread, a bounded number at once.
 
 pub mod charset;
+pub mod offload;
 pub mod parse;
 pub mod response;
 
 #[cfg(test)]
 mod tests;
 
+pub use offload::{OffloadError, ParsePool};
 pub use parse::{
     parse_request, parse_str, DocumentError, ParseLimits, ParsedOperation, ParsedRequest,
 };

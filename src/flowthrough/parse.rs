@@ -32,6 +32,10 @@ pub struct ParseLimits {
     pub max_elements: usize,
     /// Most operations (AddUser, …) in one document.
     pub max_operations: usize,
+    /// Most attributes on one element (namespace declarations included).
+    pub max_attributes: usize,
+    /// Most namespace declarations in the whole document.
+    pub max_namespace_declarations: usize,
 }
 
 impl From<&LimitsConfig> for ParseLimits {
@@ -40,6 +44,8 @@ impl From<&LimitsConfig> for ParseLimits {
             max_depth: l.max_xml_depth,
             max_elements: l.max_xml_elements,
             max_operations: l.max_operations,
+            max_attributes: l.max_xml_attributes,
+            max_namespace_declarations: l.max_xml_namespace_declarations,
         }
     }
 }
@@ -100,6 +106,15 @@ pub fn parse_request(
 /// Parses an already decoded document (the XML declaration's `encoding`
 /// is not looked at).
 pub fn parse_str(xml: &str, limits: &ParseLimits) -> Result<ParsedRequest, DocumentError> {
+    // Checked once here rather than per piece of text: a raw NUL (or any
+    // character XML cannot carry) anywhere refuses the whole document, even
+    // where it would only have failed one operation's field.
+    if let Some((offset, c)) = xml::first_invalid_char(xml) {
+        return Err(malformed(format!(
+            "character U+{:04X} at byte {offset} of the decoded text is not allowed in XML 1.0",
+            c as u32
+        )));
+    }
     let mut reader = Reader::from_str(xml);
     {
         let cfg = reader.config_mut();
@@ -123,6 +138,10 @@ pub fn parse_str(xml: &str, limits: &ParseLimits) -> Result<ParsedRequest, Docum
         request_id: None,
         operations: Vec::new(),
         unknown: Vec::new(),
+        attributes: xml::AttributeReader::new(xml::AttributeLimits {
+            max_attributes: limits.max_attributes,
+            max_namespace_declarations: limits.max_namespace_declarations,
+        }),
     };
     loop {
         let event = match reader.read_event() {
@@ -232,6 +251,8 @@ struct Parser<'a, 'l> {
     request_id: Option<String>,
     operations: Vec<ParsedOperation>,
     unknown: Vec<String>,
+    /// Attribute and namespace-declaration limits, across the document.
+    attributes: xml::AttributeReader,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -277,10 +298,10 @@ impl<'a> Parser<'a, '_> {
                 )));
             }
             self.seen_root = true;
-            self.request_id = root_attributes(e)?;
+            self.request_id = root_attributes(&mut self.attributes, e)?;
             return Ok(());
         }
-        check_attributes(e)?;
+        check_attributes(&mut self.attributes, e)?;
         if self.skip_from.is_some() {
             return Ok(());
         }
@@ -479,13 +500,15 @@ impl Field {
 
 /// Checks the root's attributes and returns `requestId` (any prefix;
 /// namespace declarations and other attributes are ignored).
-fn root_attributes(e: &BytesStart<'_>) -> Result<Option<String>, DocumentError> {
+fn root_attributes(
+    reader: &mut xml::AttributeReader,
+    e: &BytesStart<'_>,
+) -> Result<Option<String>, DocumentError> {
     let mut request_id = None;
-    for attr in e.attributes() {
-        let attr = attr.map_err(|err| malformed(format!("bad attribute: {err}")))?;
+    for attr in reader.element(e) {
+        let attr = attr.map_err(|err| attribute_error(e, err))?;
         let value = attribute_value(&attr.value)?;
-        let key = attr.key.as_ref();
-        if key == b"xmlns" || key.starts_with(b"xmlns:") {
+        if xml::is_namespace_declaration(attr.key.as_ref()) {
             continue;
         }
         if attr.key.local_name().as_ref() == b"requestId" {
@@ -515,17 +538,44 @@ fn root_attributes(e: &BytesStart<'_>) -> Result<Option<String>, DocumentError> 
 }
 
 /// Well-formedness of an element's attributes (values are not used).
-fn check_attributes(e: &BytesStart<'_>) -> Result<(), DocumentError> {
+fn check_attributes(
+    reader: &mut xml::AttributeReader,
+    e: &BytesStart<'_>,
+) -> Result<(), DocumentError> {
     if e.attributes_raw().iter().all(|b| xml::is_space(*b)) {
         return Ok(());
     }
-    for attr in e.attributes() {
-        let attr = attr.map_err(|err| malformed(format!("bad attribute: {err}")))?;
+    for attr in reader.element(e) {
+        let attr = attr.map_err(|err| attribute_error(e, err))?;
         if attr.value.contains(&b'<') || attr.value.contains(&b'&') {
             attribute_value(&attr.value)?;
         }
     }
     Ok(())
+}
+
+/// An attribute refusal → 9013 for a limit (naming it), else 9011.
+fn attribute_error(e: &BytesStart<'_>, err: xml::AttributeError) -> DocumentError {
+    match err {
+        xml::AttributeError::TooMany(limit) => DocumentError::new(
+            ErrorCode::XmlTooComplex,
+            format!(
+                "element <{}> has more than {limit} attributes (limit max_xml_attributes)",
+                xml::shown(e.name().as_ref())
+            ),
+        ),
+        xml::AttributeError::TooManyNamespaceDeclarations(limit) => DocumentError::new(
+            ErrorCode::XmlTooComplex,
+            format!(
+                "more than {limit} namespace declarations in the document (limit max_xml_namespace_declarations)"
+            ),
+        ),
+        xml::AttributeError::Duplicate(name) => malformed(format!(
+            "bad attribute: `{name}` is given more than once on <{}>",
+            xml::shown(e.name().as_ref())
+        )),
+        xml::AttributeError::Syntax(message) => malformed(format!("bad attribute: {message}")),
+    }
 }
 
 /// An attribute value with references resolved (predefined entities and

@@ -164,6 +164,8 @@ fn limits_come_from_the_config() {
         max_xml_depth: 7,
         max_xml_elements: 99,
         max_operations: 3,
+        max_xml_attributes: 12,
+        max_xml_namespace_declarations: 9,
         ..LimitsConfig::default()
     };
     assert_eq!(
@@ -171,7 +173,9 @@ fn limits_come_from_the_config() {
         ParseLimits {
             max_depth: 7,
             max_elements: 99,
-            max_operations: 3
+            max_operations: 3,
+            max_attributes: 12,
+            max_namespace_declarations: 9,
         }
     );
 }
@@ -1181,4 +1185,178 @@ fn parse_then_render_round_trip() {
     assert_eq!(xml.matches("<result ").count(), 5);
     assert!(xml.contains("requestId=\"as01-resync-20240601\""));
     assert!(xml.contains("operation=\"RequestActivationCode\" userId=\"alice@acme.example.com\""));
+}
+
+// ------------------------------------------------- attributes and characters
+
+/// ` a0="" a1="" …` (or ` xmlns:p0="urn:p0" …`).
+fn attribute_run(n: usize, declarations: bool) -> String {
+    (0..n)
+        .map(|i| {
+            if declarations {
+                format!(" xmlns:p{i}=\"urn:p{i}\"")
+            } else {
+                format!(" a{i}=\"\"")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn attribute_and_namespace_bombs_give_9013_naming_the_limit() {
+    let tight = ParseLimits {
+        max_attributes: 10,
+        max_namespace_declarations: 8,
+        ..limits()
+    };
+    let parse_tight = |xml: String| parse_request(xml.as_bytes(), None, &tight);
+    // At the limits: accepted (the root's xmlns is one declaration).
+    let root_ok = format!(
+        "<ProvisioningRequest xmlns=\"{NS}\"{}><DeleteUser><userId>a@b.example.com</userId></DeleteUser></ProvisioningRequest>",
+        attribute_run(7, true)
+    );
+    assert!(parse_tight(root_ok).is_ok());
+    let inner_ok = add_user(&format!("<note{}/>", attribute_run(10, false)));
+    assert!(parse_tight(inner_ok).is_ok());
+
+    // One over, on the root, an operation, a field and an ignored element.
+    let over_attributes = [
+        format!(
+            "<ProvisioningRequest requestId=\"r\"{}><DeleteUser><userId>a@b.example.com</userId></DeleteUser></ProvisioningRequest>",
+            attribute_run(10, false)
+        ),
+        wrap(&format!(
+            "<DeleteUser{}><userId>a@b.example.com</userId></DeleteUser>",
+            attribute_run(11, false)
+        )),
+        wrap(&format!(
+            "<DeleteUser><userId{}>a@b.example.com</userId></DeleteUser>",
+            attribute_run(11, false)
+        )),
+        add_user(&format!("<note><deeper{}/></note>", attribute_run(11, false))),
+    ];
+    for xml in over_attributes {
+        let e = parse_tight(xml).unwrap_err();
+        assert_eq!(e.code, XmlTooComplex, "{e:?}");
+        assert!(e.message.contains("max_xml_attributes"), "{}", e.message);
+        assert!(
+            e.message.contains("more than 10 attributes"),
+            "{}",
+            e.message
+        );
+    }
+    // Declarations count across the document, wherever they are.
+    let spread = wrap(&format!(
+        "<DeleteUser{}><userId{}>a@b.example.com</userId></DeleteUser>",
+        attribute_run(4, true),
+        attribute_run(4, true).replace("xmlns:p", "xmlns:q")
+    ));
+    let e = parse_tight(spread).unwrap_err();
+    assert_eq!(e.code, XmlTooComplex);
+    assert!(
+        e.message.contains("more than 8 namespace declarations")
+            && e.message.contains("max_xml_namespace_declarations"),
+        "{}",
+        e.message
+    );
+
+    // The defaults: a 100,000-attribute element and a 100,000-declaration
+    // root (the bombs) are refused.
+    let bomb = add_user(&format!("<note{}/>", attribute_run(100_000, false)));
+    assert_eq!(doc_code(&bomb), XmlTooComplex);
+    let ns_bomb = format!(
+        "<ProvisioningRequest{}><DeleteUser><userId>a@b.example.com</userId></DeleteUser></ProvisioningRequest>",
+        attribute_run(100_000, true)
+    );
+    assert_eq!(doc_code(&ns_bomb), XmlTooComplex);
+}
+
+#[test]
+fn duplicate_attributes_are_still_refused_past_the_linear_set() {
+    let many = attribute_run(40, false);
+    let e = parse(&add_user(&format!("<note{many} a3=\"x\"/>"))).unwrap_err();
+    assert_eq!(e.code, MalformedXml);
+    assert!(
+        e.message.contains("`a3` is given more than once"),
+        "{}",
+        e.message
+    );
+    let e = parse(&format!(
+        "<ProvisioningRequest xmlns=\"{NS}\" xmlns=\"{NS}\"><DeleteUser><userId>a@b.example.com</userId></DeleteUser></ProvisioningRequest>"
+    ))
+    .unwrap_err();
+    assert_eq!(e.code, MalformedXml);
+}
+
+/// quick-xml's duplicate check made this quadratic: 20,000 attributes took
+/// 0.36 s in the dev profile, so 200,000 would take about 36 s (80,000 took
+/// 8 s in a release build). Linear, it takes well under a second.
+#[test]
+fn attributes_are_read_in_linear_time() {
+    let raised = ParseLimits {
+        max_attributes: 1_000_000,
+        max_namespace_declarations: 1_000_000,
+        ..limits()
+    };
+    for declarations in [false, true] {
+        let xml = wrap(&format!(
+            "<DeleteUser{}><userId>a@b.example.com</userId></DeleteUser>",
+            attribute_run(200_000, declarations)
+        ));
+        let started = std::time::Instant::now();
+        let parsed = parse_request(xml.as_bytes(), None, &raised);
+        let took = started.elapsed();
+        assert!(parsed.is_ok(), "{parsed:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "200,000 attributes (declarations: {declarations}) took {took:?}"
+        );
+    }
+}
+
+#[test]
+fn characters_xml_cannot_carry_refuse_the_whole_document() {
+    let cases = [
+        (
+            "raw NUL in a field",
+            add_user("").replace("jdoe@", "jd\0oe@"),
+        ),
+        (
+            "raw NUL in an ignored element",
+            add_user("<note>a\0b</note>"),
+        ),
+        ("raw NUL in an attribute", add_user("<note a=\"\0\"/>")),
+        ("raw NUL in a comment", add_user("<!-- \0 -->")),
+        ("raw NUL after the root", format!("{}\0", add_user(""))),
+        (
+            "C0 control in a field",
+            add_user("<firstName>x\u{1}y</firstName>"),
+        ),
+        ("U+FFFE", add_user("<note>\u{FFFE}</note>")),
+        (
+            "U+FFFF in the requestId",
+            add_user("").replace(
+                "<ProvisioningRequest ",
+                "<ProvisioningRequest requestId=\"\u{FFFF}\" ",
+            ),
+        ),
+    ];
+    for (what, xml) in cases {
+        let e = parse(&xml).unwrap_err();
+        assert_eq!(e.code, MalformedXml, "{what}: {e:?}");
+        assert!(
+            e.message.contains("not allowed in XML 1.0"),
+            "{what}: {}",
+            e.message
+        );
+    }
+    // ISO-8859-1 maps byte 0x00 to U+0000: refused after decoding too.
+    let latin1 = add_user("<firstName>M\u{FC}ller</firstName>")
+        .replace("UTF-8", "ISO-8859-1")
+        .replace('\u{FC}', "\u{FC}\0");
+    let latin1: Vec<u8> = latin1.chars().map(|c| c as u32 as u8).collect();
+    let e = parse_request(&latin1, None, &limits()).unwrap_err();
+    assert_eq!(e.code, MalformedXml, "{e:?}");
+    // Tab, CR and LF are fine anywhere.
+    assert!(parse(&add_user("<note>\t\r\n</note>")).is_ok());
 }

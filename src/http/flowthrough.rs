@@ -52,11 +52,22 @@ pub async fn provision(
     }
 
     let limits = ParseLimits::from(&app.config.limits);
-    let parsed = parse_request(&body, content_type, &limits).map_err(|e| {
-        metrics::counter!("bwgate_flowthrough_documents_rejected_total", "code" => e.code.code().to_string())
-            .increment(1);
-        WireError::with_detail(e.code, e.message)
-    })?;
+    // Off the async worker when large (see `flowthrough::offload`).
+    let owned_content_type = content_type.map(str::to_owned);
+    let parsed = app
+        .xml_parses
+        .run(body.len(), move || {
+            parse_request(&body, owned_content_type.as_deref(), &limits)
+        })
+        .await
+        .map_err(|_| {
+            WireError::with_detail(ErrorCode::ShuttingDown, "The server is shutting down.")
+        })?
+        .map_err(|e| {
+            metrics::counter!("bwgate_flowthrough_documents_rejected_total", "code" => e.code.code().to_string())
+                .increment(1);
+            WireError::with_detail(e.code, e.message)
+        })?;
     if !parsed.unknown_elements.is_empty() {
         metrics::counter!("bwgate_flowthrough_unknown_elements_total")
             .increment(parsed.unknown_elements.len() as u64);

@@ -26,7 +26,9 @@
 //! outside the root, invalid names, bad attributes, a misplaced
 //! declaration); two attributes of one element with the same local name
 //! (the tree keys attributes by local name); and documents over the
-//! [`XsiLimits`].
+//! [`XsiLimits`] (depth, elements, size, attributes on one element,
+//! namespace declarations in the document; attributes are read in time
+//! linear in their number).
 
 use std::borrow::Cow;
 
@@ -58,6 +60,11 @@ pub struct XsiLimits {
     /// Longest document in bytes: the body as received for [`parse`], the
     /// text for [`parse_str`].
     pub max_bytes: usize,
+    /// Most attributes on one element (namespace declarations included).
+    pub max_attributes: usize,
+    /// Most namespace declarations in the whole document. It also bounds
+    /// the bindings quick-xml's resolver searches for each element name.
+    pub max_namespace_declarations: usize,
 }
 
 impl From<&LimitsConfig> for XsiLimits {
@@ -66,13 +73,16 @@ impl From<&LimitsConfig> for XsiLimits {
             max_depth: l.max_xml_depth,
             max_elements: l.max_xml_elements,
             max_bytes: l.max_body_bytes,
+            max_attributes: l.max_xml_attributes,
+            max_namespace_declarations: l.max_xml_namespace_declarations,
         }
     }
 }
 
 impl Default for XsiLimits {
     /// The `[limits]` defaults the flow-through face uses: depth 16,
-    /// 50,000 elements, 4 MiB (an enterprise directory page of 1,000
+    /// 50,000 elements, 4 MiB, 64 attributes on an element, 64 namespace
+    /// declarations (an enterprise directory page of 1,000
     /// users is about 15,000 elements; XSI documents nest 5 deep).
     fn default() -> Self {
         XsiLimits::from(&LimitsConfig::default())
@@ -161,7 +171,9 @@ impl Element {
     /// read back the same (CR in text, tab/CR/LF in attributes as
     /// character references). For a tree [`parse`] returned, parsing the
     /// result gives the same tree (within the same depth and element
-    /// limits; the text may be longer than the original document). In a
+    /// limits; the text may be longer than the original document, and
+    /// declare more namespaces: one per nil element and per change of
+    /// namespace, which adds attributes too). In a
     /// tree built by hand, characters XML 1.0 cannot carry become U+FFFD,
     /// and names are written as they are.
     pub fn to_xml(&self) -> String {
@@ -253,6 +265,10 @@ pub enum XsiParseError {
     TooDeep(usize),
     #[error("more than {0} elements")]
     TooManyElements(usize),
+    #[error("element `<{element}>` has more than {limit} attributes (limit max_xml_attributes)")]
+    TooManyAttributes { element: String, limit: usize },
+    #[error("more than {0} namespace declarations in the document (limit max_xml_namespace_declarations)")]
+    TooManyNamespaceDeclarations(usize),
 }
 
 impl XsiParseError {
@@ -263,7 +279,10 @@ impl XsiParseError {
             TooLarge { .. } => ErrorCode::DocumentTooLarge,
             UnsupportedEncoding(_) => ErrorCode::UnsupportedMediaType,
             Dtd | UndeclaredEntity(_) => ErrorCode::ForbiddenXmlConstruct,
-            TooDeep(_) | TooManyElements(_) => ErrorCode::XmlTooComplex,
+            TooDeep(_)
+            | TooManyElements(_)
+            | TooManyAttributes { .. }
+            | TooManyNamespaceDeclarations(_) => ErrorCode::XmlTooComplex,
             _ => ErrorCode::MalformedXml,
         }
     }
@@ -310,7 +329,7 @@ pub fn parse_str(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
 }
 
 fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError> {
-    if let Some((offset, c)) = xml.char_indices().find(|(_, c)| !xml::is_char(*c)) {
+    if let Some((offset, c)) = xml::first_invalid_char(xml) {
         return Err(XsiParseError::InvalidCharacter {
             offset,
             code: c as u32,
@@ -331,6 +350,10 @@ fn parse_decoded(xml: &str, limits: &XsiLimits) -> Result<Element, XsiParseError
         open: Vec::new(),
         root: None,
         elements: 0,
+        attributes: xml::AttributeReader::new(xml::AttributeLimits {
+            max_attributes: limits.max_attributes,
+            max_namespace_declarations: limits.max_namespace_declarations,
+        }),
     };
     let mut seen_event = false;
     loop {
@@ -409,6 +432,8 @@ struct Tree<'l> {
     open: Vec<Element>,
     root: Option<Element>,
     elements: usize,
+    /// Attribute and namespace-declaration limits, across the document.
+    attributes: xml::AttributeReader,
 }
 
 impl Tree<'_> {
@@ -431,7 +456,7 @@ impl Tree<'_> {
         let qname = e.name();
         check_qname(qname.as_ref())?;
         let mut el = Element::default();
-        read_attributes(reader, e, &mut el)?;
+        read_attributes(&mut self.attributes, reader, e, &mut el)?;
         let (namespace, local) = reader.resolver().resolve_element(qname);
         el.name = utf8(local.as_ref())?.to_owned();
         el.namespace = match namespace {
@@ -465,14 +490,29 @@ impl Tree<'_> {
 /// Reads the attributes of `e` into `el` (local name → value), and checks
 /// the namespace declarations among them.
 fn read_attributes(
+    attributes: &mut xml::AttributeReader,
     reader: &NsReader<&[u8]>,
     e: &BytesStart<'_>,
     el: &mut Element,
 ) -> Result<(), XsiParseError> {
     check_separation(e.attributes_raw())?;
-    for attr in e.attributes() {
-        let attr =
-            attr.map_err(|err| XsiParseError::BadAttribute(xml::bounded(err.to_string())))?;
+    // Local names already in `el.attributes` (searching the list would be
+    // quadratic in the number of attributes).
+    let mut local_names = xml::KeySet::default();
+    for attr in attributes.element(e) {
+        let attr = attr.map_err(|err| match err {
+            xml::AttributeError::TooMany(limit) => XsiParseError::TooManyAttributes {
+                element: xml::shown(e.name().as_ref()),
+                limit,
+            },
+            xml::AttributeError::TooManyNamespaceDeclarations(limit) => {
+                XsiParseError::TooManyNamespaceDeclarations(limit)
+            }
+            xml::AttributeError::Duplicate(name) => {
+                XsiParseError::BadAttribute(format!("`{name}` is given more than once"))
+            }
+            xml::AttributeError::Syntax(message) => XsiParseError::BadAttribute(message),
+        })?;
         let value = attribute_value(&attr.value)?;
         let key = attr.key;
         if let Some(declaration) = key.as_namespace_binding() {
@@ -482,23 +522,26 @@ fn read_attributes(
             continue;
         }
         check_qname(key.as_ref())?;
-        let (namespace, local) = reader.resolver().resolve_attribute(key);
-        let local = utf8(local.as_ref())?;
+        let local_bytes = key.local_name().into_inner();
+        let local = utf8(local_bytes)?;
         if local == "xmlns" {
             return Err(XsiParseError::InvalidName(xml::shown(key.as_ref())));
         }
-        let instance = matches!(
-            namespace,
-            ResolveResult::Bound(Namespace(ns)) if ns == XSI_INSTANCE_NAMESPACE.as_bytes()
-        );
-        if instance && local == "nil" {
-            el.nil = matches!(value.trim_matches(is_xml_space_char), "true" | "1");
-            continue;
+        // Only `nil` needs its namespace: resolving searches every binding
+        // in scope, so it is not done for each attribute.
+        if local == "nil" && key.prefix().is_some() {
+            let (namespace, _) = reader.resolver().resolve_attribute(key);
+            let instance = matches!(
+                namespace,
+                ResolveResult::Bound(Namespace(ns)) if ns == XSI_INSTANCE_NAMESPACE.as_bytes()
+            );
+            if instance {
+                el.nil = matches!(value.trim_matches(is_xml_space_char), "true" | "1");
+                continue;
+            }
         }
-        if el.attributes.iter().any(|(k, _)| k == local) {
-            return Err(XsiParseError::DuplicateAttribute(xml::shown(
-                local.as_bytes(),
-            )));
+        if !local_names.insert(local_bytes) {
+            return Err(XsiParseError::DuplicateAttribute(xml::shown(local_bytes)));
         }
         el.attributes.push((local.to_owned(), value.into_owned()));
     }
