@@ -43,6 +43,8 @@ pub enum ErrorCode {
     WrongState,
     NewOrgNotAllowed,
     FormTokenInvalid,
+    OperatorTokenRequired,
+    OperatorRequestForbidden,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -94,6 +96,8 @@ impl ErrorCode {
         ErrorCode::WrongState,
         ErrorCode::NewOrgNotAllowed,
         ErrorCode::FormTokenInvalid,
+        ErrorCode::OperatorTokenRequired,
+        ErrorCode::OperatorRequestForbidden,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -199,6 +203,18 @@ impl ErrorCode {
                 9031,
                 403,
                 "The form is out of date or did not come from this site; reload the page and try again.",
+                false,
+            ),
+            OperatorTokenRequired => (
+                9032,
+                401,
+                "The operator API needs a valid operator token (Authorization: Bearer).",
+                false,
+            ),
+            OperatorRequestForbidden => (
+                9033,
+                403,
+                "The ops listener refuses browser requests: no Origin header, and a Host that is localhost or an IP address.",
                 false,
             ),
         };
