@@ -214,7 +214,7 @@ impl ErrorCode {
             OperatorRequestForbidden => (
                 9033,
                 403,
-                "The ops listener refuses browser requests: no Origin header, and a Host that is localhost or an IP address.",
+                "The ops listener refuses browser requests: no Origin header, and a Host that is localhost or the listener's address.",
                 false,
             ),
         };

@@ -30,6 +30,10 @@ pub async fn serve_admin(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // What a Host header may name (admin_guard): this listener's address.
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     loop {
         let (tcp, _) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -48,7 +52,7 @@ pub async fn serve_admin(
             let service = service_fn(move |req| {
                 let app = app.clone();
                 let operator = operator.clone();
-                async move { Ok::<_, Infallible>(handle(&app, &operator, req).await) }
+                async move { Ok::<_, Infallible>(handle(&app, &operator, local, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -62,10 +66,11 @@ pub async fn serve_admin(
 async fn handle(
     app: &App,
     operator: &OperatorAuth,
+    local: std::net::SocketAddr,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     if req.uri().path().starts_with(ADMIN_PREFIX) {
-        if let Err(refusal) = super::admin_guard::admit(operator, &req).await {
+        if let Err(refusal) = super::admin_guard::admit(operator, local, &req).await {
             return refusal;
         }
         return operator_api(app, req).await;

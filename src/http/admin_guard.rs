@@ -3,7 +3,8 @@
 //!
 //! 1. no `Origin` header: the operator API is not for browsers, so any
 //!    page's request (even same-host) is refused (403, 9033);
-//! 2. a `Host` that is `localhost` or an IP literal (any port): a
+//! 2. a `Host` that is `localhost`, a loopback address or the listener's
+//!    own address (any address when it binds all of them), any port: a
 //!    DNS-rebinding page reaches the listener under its own name (403, 9033);
 //! 3. the operator token as `Authorization: Bearer` (401, 9032; the same
 //!    answer for a missing, wrong or unconfigured token);
@@ -13,7 +14,7 @@
 //!
 //! Every refusal counts in `bwgate_ops_requests_refused_total{reason}`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
@@ -29,7 +30,11 @@ const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 
 /// `Ok` when the request may reach an `/admin/...` route; otherwise the
 /// refusal to send.
-pub async fn admit<B>(auth: &OperatorAuth, req: &Request<B>) -> Result<(), Response<ResponseBody>> {
+pub async fn admit<B>(
+    auth: &OperatorAuth,
+    listener: SocketAddr,
+    req: &Request<B>,
+) -> Result<(), Response<ResponseBody>> {
     let headers = req.headers();
     if headers.contains_key(ORIGIN) {
         return Err(refuse(
@@ -39,11 +44,14 @@ pub async fn admit<B>(auth: &OperatorAuth, req: &Request<B>) -> Result<(), Respo
         ));
     }
     if let Some(host) = headers.get(HOST) {
-        if !host.to_str().is_ok_and(is_loopback_or_address_host) {
+        if !host
+            .to_str()
+            .is_ok_and(|h| is_listener_host(h, listener.ip()))
+        {
             return Err(refuse(
                 "host",
                 ErrorCode::OperatorRequestForbidden,
-                "the Host must be localhost or an IP address on the ops listener",
+                "the Host must be localhost or the ops listener's IP address",
             ));
         }
     }
@@ -77,14 +85,14 @@ pub async fn admit<B>(auth: &OperatorAuth, req: &Request<B>) -> Result<(), Respo
     Ok(())
 }
 
-/// `localhost` or an IP literal (`127.0.0.1`, `[::1]`, `10.0.0.5`), with
-/// or without a port. Names other than `localhost` are what a DNS-rebinding
-/// page would send.
-fn is_loopback_or_address_host(host: &str) -> bool {
+/// `localhost`, a loopback address, or `listener`'s address (any address
+/// when `listener` is unspecified, `0.0.0.0`/`::`), with or without a port.
+/// Host names other than `localhost` are what a DNS-rebinding page sends.
+fn is_listener_host(host: &str, listener: IpAddr) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((v6, port)) if port.is_empty() || port.strip_prefix(':').is_some_and(is_port) => {
-                return v6.parse::<std::net::Ipv6Addr>().is_ok()
+                v6
             }
             _ => return false,
         },
@@ -94,7 +102,13 @@ fn is_loopback_or_address_host(host: &str) -> bool {
             None => host,
         },
     };
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok()
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip == listener || listener.is_unspecified(),
+        Err(_) => false,
+    }
 }
 
 fn is_port(s: &str) -> bool {
@@ -129,30 +143,36 @@ mod tests {
     use crate::domain::credentials::hash_password;
 
     #[test]
-    fn hosts_allowed_are_localhost_and_address_literals() {
-        for ok in [
-            "localhost",
-            "LOCALHOST:9090",
-            "127.0.0.1",
-            "127.0.0.1:9090",
-            "10.1.2.3:80",
-            "[::1]",
-            "[::1]:9090",
+    fn hosts_allowed_are_localhost_loopback_and_the_listeners_address() {
+        let loopback: IpAddr = [127, 0, 0, 1].into();
+        let lan: IpAddr = [10, 1, 2, 3].into();
+        let any: IpAddr = [0, 0, 0, 0].into();
+        for (host, listener) in [
+            ("localhost", loopback),
+            ("LOCALHOST:9090", loopback),
+            ("127.0.0.1", loopback),
+            ("127.0.0.1:9090", lan),
+            ("[::1]", loopback),
+            ("[::1]:9090", loopback),
+            ("10.1.2.3:9090", lan),
+            ("10.9.9.9:9090", any),
         ] {
-            assert!(is_loopback_or_address_host(ok), "{ok}");
+            assert!(is_listener_host(host, listener), "{host} on {listener}");
         }
-        for bad in [
-            "evil.example",
-            "evil.example:9090",
-            "localhost.evil.example",
-            "127.0.0.1.nip.io:9090",
-            "[::1]x",
-            "[::1]9090",
-            "localhost:",
-            "localhost:99999",
-            "",
+        for (host, listener) in [
+            ("evil.example", any),
+            ("evil.example:9090", loopback),
+            ("localhost.evil.example", loopback),
+            ("127.0.0.1.nip.io:9090", loopback),
+            ("10.9.9.9:9090", lan),
+            ("10.1.2.3", loopback),
+            ("[::1]x", loopback),
+            ("[::1]9090", loopback),
+            ("localhost:", loopback),
+            ("localhost:99999", loopback),
+            ("", loopback),
         ] {
-            assert!(!is_loopback_or_address_host(bad), "{bad}");
+            assert!(!is_listener_host(host, listener), "{host} on {listener}");
         }
     }
 
@@ -176,7 +196,7 @@ mod tests {
         let p = "/admin/v1/organizations/x";
         let admit = |r: Request<()>| {
             let auth = &auth;
-            async move { admit(auth, &r).await }
+            async move { admit(auth, SocketAddr::from(([127, 0, 0, 1], 9090)), &r).await }
         };
         assert!(admit(request("PUT", p, &[bearer, json_ct])).await.is_ok());
         assert!(admit(request("GET", p, &[bearer])).await.is_ok());

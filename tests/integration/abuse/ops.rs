@@ -113,11 +113,13 @@ async fn browser_origins_and_rebinding_hosts_are_refused_even_with_the_token() {
     let auth = format!("Bearer {}", server.ops_token());
     let same_host = format!("http://{}", server.admin);
     let rebound = format!("rebind.evil.example:{}", server.admin.port());
-    let cases: [Vec<(&str, &str)>; 4] = [
+    let cases: [Vec<(&str, &str)>; 5] = [
         vec![("Origin", "http://evil.example")],
         vec![("Origin", same_host.as_str())],
         vec![("Origin", "null")],
         vec![("Host", rebound.as_str())],
+        // An address the listener does not bind (it binds 127.0.0.1).
+        vec![("Host", "10.9.9.9:9090")],
     ];
     for extra in &cases {
         let mut headers = vec![
