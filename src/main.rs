@@ -254,6 +254,9 @@ fn check_config(file: PathBuf) -> ExitCode {
     };
     match config::validate(&cfg) {
         Ok(()) => {
+            for w in config::warnings(&cfg) {
+                eprintln!("{}: warning: {}: {}", file.display(), w.key, w.message);
+            }
             println!(
                 "{}: OK ({} partner(s), {} cluster(s), {} template(s))",
                 file.display(),

@@ -12,10 +12,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::config::{Config, TemplateConfig};
-use crate::demo::{self, DemoTemplate};
+use crate::demo::{self, DemoStart};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
-use crate::http::{admin::serve_admin, serve_https, Face};
+use crate::http::{admin::serve_admin, admin_auth::OperatorAuth, serve_https, Face};
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::notify::{self, DeliveryPolicy, Mailer};
 use crate::provision::{worker, Provisioning};
@@ -126,10 +126,23 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         .unwrap_or_else(|| format!("https://{https_addr}"));
 
     let demo = if config.demo.enabled && config.templates.is_empty() {
-        Some(demo::ensure_demo(store.as_ref(), &data_dir, &base_url).await?)
+        let ops_token = crate::config::demo_creates_operator_token(&config);
+        Some(demo::ensure_demo(store.as_ref(), &data_dir, &base_url, ops_token).await?)
     } else {
         None
     };
+    let operator_hashes: Vec<String> = config
+        .server
+        .operator_token_hash
+        .iter()
+        .chain(demo.as_ref().and_then(|d| d.ops_token_hash.as_ref()))
+        .cloned()
+        .collect();
+    let operator = Arc::new(OperatorAuth::new(operator_hashes));
+    for warning in crate::config::warnings(&config) {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+        println!("warning: {}: {}", warning.key, warning.message);
+    }
     write_listen_file(&data_dir, https_addr, admin_addr, portal_addr)?;
     print_banner(&config, https_addr, admin_addr, portal_addr, demo.as_ref());
 
@@ -197,7 +210,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         stop_rx.clone(),
         tracker.clone(),
     ));
-    let admin_task = tokio::spawn(serve_admin(app.clone(), admin, admin_stop_rx));
+    let admin_task = tokio::spawn(serve_admin(app.clone(), operator, admin, admin_stop_rx));
     let delivery = worker::spawn_delivery(
         store.clone(),
         license_core,
@@ -362,25 +375,52 @@ fn print_banner(
     https: SocketAddr,
     admin: SocketAddr,
     portal: SocketAddr,
-    demo: Option<&DemoTemplate>,
+    demo: Option<&DemoStart>,
 ) {
     println!(
         "bwgate {} listening: https://{https} (portal https://{portal}, admin http://{admin})",
         env!("CARGO_PKG_VERSION")
     );
-    if let Some(d) = demo {
+    if let Some(start) = demo {
+        let d = &start.template;
+        let file = config.server.data_dir.join(demo::DEMO_FILE);
         println!(
-            "demo template: provisioningId={} url={} username={} password={} (also in {})",
-            d.provisioning_id,
-            d.provisioning_url,
-            d.username,
-            d.password,
-            config.server.data_dir.join(demo::DEMO_FILE).display()
+            "demo template: provisioningId={} url={} username={}",
+            d.provisioning_id, d.provisioning_url, d.username
         );
-        println!(
-            "demo partner admin token: {} (subscriber status: https://{portal}/partner/status)",
-            d.admin_token
-        );
+        // Secrets are printed by the start that creates them, never again:
+        // logs and terminals outlive them.
+        let secrets = [
+            ("provisioning password", &d.password, start.new_password),
+            (
+                "demo partner admin token",
+                &d.admin_token,
+                start.new_admin_token,
+            ),
+            (
+                "operator token (ops listener /admin/...)",
+                &d.ops_token,
+                start.new_ops_token,
+            ),
+        ];
+        let mut kept = Vec::new();
+        for (name, value, new) in secrets {
+            if value.is_empty() {
+                continue;
+            }
+            if new {
+                println!(
+                    "new {name}: {value} (shown once; kept in {})",
+                    file.display()
+                );
+            } else {
+                kept.push(name);
+            }
+        }
+        if !kept.is_empty() {
+            println!("{}: in {}", kept.join(", "), file.display());
+        }
+        println!("subscriber status for the demo partner: https://{portal}/partner/status");
     }
     if config.tls.cert.is_none() {
         let dir = config.tls.certs_dir.display();

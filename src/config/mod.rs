@@ -5,7 +5,7 @@ mod load;
 mod validate;
 
 pub use load::{from_toml_str, load, load_from, ConfigError, ConfigProblem, Overrides, ENV_PREFIX};
-pub use validate::validate;
+pub use validate::{demo_creates_operator_token, validate, warnings};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -36,8 +36,14 @@ pub struct Config {
 pub struct ServerConfig {
     /// HTTPS listener for the BroadWorks-facing faces.
     pub listen: SocketAddr,
-    /// Plain-HTTP ops listener: /healthz, /readyz, /metrics.
+    /// Plain-HTTP ops listener: /healthz, /readyz, /metrics (open) and
+    /// the operator API `/admin/...` (operator token required).
     pub admin_listen: SocketAddr,
+    /// argon2id PHC hash of the operator token that every `/admin/...`
+    /// request must present as `Authorization: Bearer`. Unset: the embedded
+    /// demo generates one (its hash in `data/ops-token.hash`, the token in
+    /// `data/demo-template.json`); otherwise the operator API is closed.
+    pub operator_token_hash: Option<String>,
     /// HTTPS listener without client certificates, for people: the
     /// activation portal and the organization-approval pages.
     pub portal_listen: SocketAddr,
@@ -60,6 +66,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            operator_token_hash: None,
             portal_listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
             portal_public_url: None,
             public_url: None,

@@ -321,3 +321,42 @@ fn smtp_password_comes_from_env_and_never_shows_in_debug() {
     assert!(!debug.contains("s3cret-pa55"), "{debug}");
     assert!(debug.contains("relay-user"), "{debug}");
 }
+
+#[test]
+fn ops_listener_beyond_loopback_needs_an_operator_token_and_is_warned_about() {
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$9R4EGvcgNOjUXBoHfecn2g$ctdOppSTZN9+Kyiluau8loTAjFhDOpyG02ZDOi2RNOo";
+    let template = "[[partners]]\nid = \"p\"\nname = \"P\"\n\n[[templates]]\n\
+                    provisioning_id = \"t\"\npartner = \"p\"\nname = \"T\"\n\
+                    provisioning_username = \"u\"\nprovisioning_password = \"pw\"\n";
+    let server = |listen: &str, hash: Option<&str>| {
+        let hash = hash.map_or(String::new(), |h| {
+            format!("operator_token_hash = \"{h}\"\n")
+        });
+        format!("[server]\nadmin_listen = \"{listen}\"\n{hash}\n{template}")
+    };
+    // Beyond loopback, no token, no demo to issue one: refused.
+    let open = from_toml_str(&server("0.0.0.0:9090", None)).unwrap();
+    let text = validate(&open).unwrap_err().to_string();
+    assert!(text.contains("server.admin_listen"), "{text}");
+    // With a token: starts, with a warning about the plain-HTTP listener.
+    let guarded = from_toml_str(&server("0.0.0.0:9090", Some(HASH))).unwrap();
+    validate(&guarded).unwrap();
+    let w = warnings(&guarded);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].key, "server.admin_listen");
+    // Loopback without a token: fine, but the operator API is closed.
+    let local = from_toml_str(&server("127.0.0.1:9090", None)).unwrap();
+    validate(&local).unwrap();
+    let w = warnings(&local);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].key, "server.operator_token_hash");
+    // The embedded demo issues a token: no refusal, no warning on loopback.
+    assert!(warnings(&Config::default()).is_empty());
+    let demo = from_toml_str("[server]\nadmin_listen = \"0.0.0.0:9090\"\n").unwrap();
+    validate(&demo).unwrap();
+    assert!(demo_creates_operator_token(&demo));
+    // Not a PHC string: refused.
+    let bad = from_toml_str(&server("127.0.0.1:9090", Some("plain"))).unwrap();
+    let text = validate(&bad).unwrap_err().to_string();
+    assert!(text.contains("server.operator_token_hash"), "{text}");
+}

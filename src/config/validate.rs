@@ -65,6 +65,24 @@ fn server(c: &Config, p: &mut Problems) {
             "must start with https:// and have no trailing '/'",
         );
     }
+    if let Some(hash) = &s.operator_token_hash {
+        p.check(
+            argon2::PasswordHash::new(hash).is_ok(),
+            "server.operator_token_hash",
+            "is not an argon2 PHC string ($argon2id$v=19$...; `bwgate hash-password` makes one)",
+        );
+    }
+    p.check(
+        s.admin_listen.ip().is_loopback()
+            || s.operator_token_hash.is_some()
+            || demo_creates_operator_token(c),
+        "server.admin_listen",
+        format!(
+            "binds beyond loopback ({}) but no server.operator_token_hash is set: \
+             anyone who can reach it could change state",
+            s.admin_listen
+        ),
+    );
     p.check(
         s.shutdown_grace_secs <= 3600,
         "server.shutdown_grace_secs",
@@ -440,6 +458,37 @@ fn is_valid_host(host: &str) -> bool {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     host.len() <= 253 && (is_valid_domain(host) || host.split('.').all(label_ok))
+}
+
+/// The embedded demo runs (and generates an operator token) when it is
+/// enabled and no template is configured.
+pub fn demo_creates_operator_token(c: &Config) -> bool {
+    c.demo.enabled && c.templates.is_empty() && c.server.operator_token_hash.is_none()
+}
+
+/// What `config check` and `serve` warn about without refusing.
+pub fn warnings(c: &Config) -> Vec<ConfigProblem> {
+    let mut w = Vec::new();
+    let admin = c.server.admin_listen;
+    if !admin.ip().is_loopback() {
+        w.push(ConfigProblem {
+            key: "server.admin_listen".into(),
+            message: format!(
+                "the ops listener ({admin}) binds beyond loopback: it is plain HTTP, so the \
+                 operator token and subscriber data cross the network in clear; keep it on \
+                 loopback or a private management network"
+            ),
+        });
+    }
+    if c.server.operator_token_hash.is_none() && !demo_creates_operator_token(c) {
+        w.push(ConfigProblem {
+            key: "server.operator_token_hash".into(),
+            message: "not set: the operator API (/admin/...) refuses every request; \
+                      /healthz, /readyz and /metrics stay open"
+                .into(),
+        });
+    }
+    w
 }
 
 fn is_address_literal(name: &str) -> bool {

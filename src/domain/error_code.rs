@@ -43,6 +43,8 @@ pub enum ErrorCode {
     WrongState,
     NewOrgNotAllowed,
     FormTokenInvalid,
+    OperatorTokenRequired,
+    OperatorRequestForbidden,
     VerificationBusy,
 }
 
@@ -95,6 +97,8 @@ impl ErrorCode {
         ErrorCode::WrongState,
         ErrorCode::NewOrgNotAllowed,
         ErrorCode::FormTokenInvalid,
+        ErrorCode::OperatorTokenRequired,
+        ErrorCode::OperatorRequestForbidden,
         ErrorCode::VerificationBusy,
     ];
 
@@ -201,6 +205,18 @@ impl ErrorCode {
                 9031,
                 403,
                 "The form is out of date or did not come from this site; reload the page and try again.",
+                false,
+            ),
+            OperatorTokenRequired => (
+                9032,
+                401,
+                "The operator API needs a valid operator token (Authorization: Bearer).",
+                false,
+            ),
+            OperatorRequestForbidden => (
+                9033,
+                403,
+                "The ops listener refuses browser requests: no Origin header, and a Host that is localhost or the listener's address.",
                 false,
             ),
             VerificationBusy => (

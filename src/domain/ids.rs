@@ -12,12 +12,16 @@ use super::subscriber::FieldError;
 /// Longest BroadWorks user id (OCI-P `UserId`: 1..161 characters).
 pub const USER_ID_MAX_CHARS: usize = 161;
 
-/// A BroadWorks user id, `user@domain`.
+/// A BroadWorks user id, `user@domain`, in its canonical (compared) form.
 ///
 /// `parse` checks: 1..=161 characters, exactly one `@`, a non-empty local
-/// part, a DNS host name as domain, no whitespace or control characters.
-/// The domain is lower-cased (DNS names are case-insensitive), the local
-/// part is kept as given. Callers trim: surrounding whitespace is an error.
+/// part, a DNS host name as domain, and only printable ASCII (no
+/// whitespace, control or invisible format characters such as U+200B, no
+/// non-ASCII letters that look like ASCII ones). The whole id is then
+/// ASCII-lower-cased: BroadWorks ids are matched without regard to case
+/// (the domain is a DNS name; the local part is compared the same way
+/// here, so `Case@`, `case@` and `CASE@` are one subscriber; see the
+/// README "Identifiers"). Callers trim: surrounding whitespace is an error.
 ///
 /// Serialized as a bare string. Deserialization does not re-validate, so
 /// records accepted under older rules still load.
@@ -42,11 +46,11 @@ impl UserId {
                 format!("must be at most {USER_ID_MAX_CHARS} characters"),
             ));
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if let Some(c) = raw.chars().find(|c| !c.is_ascii_graphic()) {
             return Err(FieldError::new(
                 ErrorCode::InvalidParameterValue,
                 FIELD,
-                "must not contain whitespace or control characters",
+                refused_character(c),
             ));
         }
         let (local, domain) = match raw.split_once('@') {
@@ -73,11 +77,14 @@ impl UserId {
                 "the part after '@' is not a valid domain name",
             ));
         }
-        let mut s = String::with_capacity(raw.len());
-        s.push_str(local);
-        s.push('@');
-        s.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
-        Ok(UserId(s))
+        Ok(UserId(raw.to_ascii_lowercase()))
+    }
+
+    /// The canonical form of a user id given as a lookup key (a path
+    /// segment, a query value), `None` when it is no valid user id: such a
+    /// key may still be a subscriber id.
+    pub fn canonical_key(raw: &str) -> Option<UserId> {
+        UserId::parse(raw).ok()
     }
 
     pub fn as_str(&self) -> &str {
@@ -109,6 +116,43 @@ impl AsRef<str> for UserId {
     fn as_ref(&self) -> &str {
         &self.0
     }
+}
+
+/// Why `c` (not printable ASCII) cannot be in a user id, naming it.
+fn refused_character(c: char) -> String {
+    let code = format!("U+{:04X}", u32::from(c));
+    if c.is_whitespace() {
+        format!("must not contain whitespace ({code})")
+    } else if c.is_control() {
+        format!("must not contain control characters ({code})")
+    } else if is_invisible_format(c) {
+        format!("must not contain invisible formatting characters ({code})")
+    } else {
+        format!(
+            "must use printable ASCII only ({code} is not): non-ASCII letters \
+             can look like ASCII ones and impersonate another user id"
+        )
+    }
+}
+
+/// Unicode format characters (category Cf) that render as nothing:
+/// zero-width space/joiners, direction marks and overrides, word joiner,
+/// BOM, soft hyphen, tag characters. Only for the error message: every
+/// non-ASCII character is refused anyway.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{61C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'..='\u{E007F}'
+    )
 }
 
 /// The key of a BroadWorks enterprise as Webex sees it (`spEnterpriseId`):
@@ -163,7 +207,8 @@ mod tests {
         use ErrorCode::*;
         let ok: &[(&str, &str)] = &[
             ("alice@example.com", "alice@example.com"),
-            ("Alice.Smith@Example.COM", "Alice.Smith@example.com"),
+            ("Alice.Smith@Example.COM", "alice.smith@example.com"),
+            ("CASE@Example.com", "case@example.com"),
             ("2405551212@as.sp-1.net", "2405551212@as.sp-1.net"),
             ("a+b_c'd@x.org", "a+b_c'd@x.org"),
         ];
@@ -191,6 +236,13 @@ mod tests {
             (" alice@example.com", InvalidParameterValue),
             ("al\u{1}ice@example.com", InvalidParameterValue),
             ("alice@-bad.com", InvalidParameterValue),
+            ("ali\u{200B}ce@example.com", InvalidParameterValue),
+            ("alice\u{FEFF}@example.com", InvalidParameterValue),
+            ("\u{202E}alice@example.com", InvalidParameterValue),
+            // Cyrillic a (U+0430) looks like the ASCII one.
+            ("\u{430}lice@example.com", InvalidParameterValue),
+            ("alice@ex\u{430}mple.com", InvalidParameterValue),
+            ("alice\u{7F}@example.com", InvalidParameterValue),
         ];
         for (raw, code) in bad {
             let err = UserId::parse(raw).expect_err(raw);
@@ -200,8 +252,32 @@ mod tests {
     }
 
     #[test]
+    fn case_variants_are_one_user_id_and_refusals_name_the_character() {
+        let ids: Vec<UserId> = ["Case@x.example", "case@x.example", "CASE@X.EXAMPLE"]
+            .iter()
+            .map(|raw| UserId::parse(raw).expect(raw))
+            .collect();
+        assert!(
+            ids.iter().all(|u| u.as_str() == "case@x.example"),
+            "{ids:?}"
+        );
+        let zw = UserId::parse("ca\u{200D}se@x.example").expect_err("zero-width joiner");
+        assert!(
+            zw.message.contains("invisible") && zw.message.contains("U+200D"),
+            "{zw}"
+        );
+        let look_alike = UserId::parse("\u{441}ase@x.example").expect_err("Cyrillic es");
+        assert!(look_alike.message.contains("U+0441"), "{look_alike}");
+        assert_eq!(
+            UserId::canonical_key("Bob@Corp.Example").map(UserId::into_string),
+            Some("bob@corp.example".to_string())
+        );
+        assert_eq!(UserId::canonical_key("sub-123"), None);
+    }
+
+    #[test]
     fn user_id_parts_and_json() {
-        let u = UserId::parse("bob@Corp.example").unwrap();
+        let u = UserId::parse("Bob@Corp.example").unwrap();
         assert_eq!(u.local_part(), "bob");
         assert_eq!(u.domain(), "corp.example");
         assert_eq!(serde_json::to_string(&u).unwrap(), "\"bob@corp.example\"");

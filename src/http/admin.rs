@@ -1,9 +1,10 @@
 //! The ops listener (plain HTTP, loopback by default): `/healthz` (the
 //! process is alive), `/readyz` (takes traffic: not draining, store
-//! answers), `/metrics` (Prometheus text format), and operator read-back:
-//! `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
+//! answers), `/metrics` (Prometheus text format), all open, and the
+//! operator API behind `admin_guard` (operator token, no browsers, JSON
+//! bodies): `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
 //! `POST /admin/v1/emails/test`; existing organizations and detach are in
-//! `admin_orgs.rs`.
+//! `admin_orgs.rs`, activation retry in `admin_activation.rs`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,14 +19,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::admin_auth::OperatorAuth;
 use super::ResponseBody;
 use crate::app::App;
+use crate::domain::ids::UserId;
 
 pub async fn serve_admin(
     app: Arc<App>,
+    operator: Arc<OperatorAuth>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // What a Host header may name (admin_guard): this listener's address.
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     loop {
         let (tcp, _) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -39,10 +47,12 @@ pub async fn serve_admin(
             },
         };
         let app = app.clone();
+        let operator = operator.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+                let operator = operator.clone();
+                async move { Ok::<_, Infallible>(handle(&app, &operator, local, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -53,7 +63,55 @@ pub async fn serve_admin(
     }
 }
 
-async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn handle(
+    app: &App,
+    operator: &OperatorAuth,
+    local: std::net::SocketAddr,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    if req.uri().path().starts_with(ADMIN_PREFIX) {
+        if let Err(refusal) = super::admin_guard::admit(operator, local, &req).await {
+            return refusal;
+        }
+        return operator_api(app, req).await;
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n", "text/plain"),
+        "/readyz" => readiness(app).await,
+        "/metrics" => text(
+            StatusCode::OK,
+            &app.metrics.render(),
+            "text/plain; version=0.0.4",
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
+    }
+}
+
+/// `/readyz`: not draining and the store answers within 2 s.
+async fn readiness(app: &App) -> Response<ResponseBody> {
+    if app.is_draining() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", "text/plain");
+    }
+    match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => text(StatusCode::OK, "ready\n", "text/plain"),
+        Ok(Err(e)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("store unavailable: {e}\n"),
+            "text/plain",
+        ),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store timed out\n",
+            "text/plain",
+        ),
+    }
+}
+
+/// The `/admin/...` routes, once `admin_guard` admitted the request.
+async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
     if req.uri().path() == EMAILS_TEST {
         return email_test(app, req).await;
     }
@@ -74,38 +132,29 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
     }
     match req.uri().path() {
-        "/healthz" => text(StatusCode::OK, "ok\n", "text/plain"),
-        "/readyz" => {
-            if app.is_draining() {
-                return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", "text/plain");
-            }
-            match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
-                Ok(Ok(())) => text(StatusCode::OK, "ready\n", "text/plain"),
-                Ok(Err(e)) => text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("store unavailable: {e}\n"),
-                    "text/plain",
-                ),
-                Err(_) => text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store timed out\n",
-                    "text/plain",
-                ),
-            }
-        }
         path if path.starts_with(SUBSCRIBERS_PREFIX) => {
             subscriber_report(app, &path[SUBSCRIBERS_PREFIX.len()..]).await
         }
         EMAILS => email_list(app, req.uri().query()).await,
-        "/metrics" => text(
-            StatusCode::OK,
-            &app.metrics.render(),
-            "text/plain; version=0.0.4",
-        ),
         _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
     }
 }
 
+/// A subscriber by BroadWorks user id (any case: ids are compared in
+/// their canonical form) or by subscriber id.
+pub(super) async fn find_subscriber(
+    app: &App,
+    key: &str,
+) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::store::StoreError> {
+    if let Some(user_id) = UserId::canonical_key(key) {
+        if let Some(found) = app.store.subscriber_by_user_id(user_id.as_str()).await? {
+            return Ok(Some(found));
+        }
+    }
+    app.store.subscriber(key).await
+}
+
+const ADMIN_PREFIX: &str = "/admin/";
 const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
 const EMAILS: &str = "/admin/v1/emails";
 const EMAILS_TEST: &str = "/admin/v1/emails/test";
@@ -184,12 +233,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
 /// Read-back for operators and tests: a subscriber (by BroadWorks user id
 /// or subscriber id), its licenses and every command sent about it.
 async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
-    let found = match app.store.subscriber_by_user_id(key).await {
-        Ok(Some(s)) => Ok(Some(s)),
-        Ok(None) => app.store.subscriber(key).await,
-        Err(e) => Err(e),
-    };
-    let sub = match found {
+    let sub = match find_subscriber(app, key).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return json(

@@ -41,12 +41,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
         Ok(e) => e,
         Err(r) => return refused(&r),
     };
-    let found = match app.store.subscriber_by_user_id(key).await {
-        Ok(Some(s)) => Ok(Some(s)),
-        Ok(None) => app.store.subscriber(key).await,
-        Err(e) => Err(e),
-    };
-    let subscriber = match found {
+    let subscriber = match super::admin::find_subscriber(app, key).await {
         Ok(Some(s)) => s,
         Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
         Err(e) => return unavailable(&e.to_string()),

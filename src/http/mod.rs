@@ -5,6 +5,8 @@
 pub mod activation;
 pub mod admin;
 pub mod admin_activation;
+pub mod admin_auth;
+mod admin_guard;
 pub mod admin_orgs;
 pub mod body;
 pub mod error;

@@ -266,7 +266,7 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
     // The partner admin retries the activation with an email: a new link
     // goes there and the old one stops working.
     let (status, body) = admin_post(
-        server.admin,
+        &server,
         "/admin/v1/subscribers/bo@acme.example/activation",
         r#"{"email": "bo.lee@home.example"}"#,
     )
@@ -292,7 +292,7 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
 
     // Bad admin input changes nothing.
     let (status, body) = admin_post(
-        server.admin,
+        &server,
         "/admin/v1/subscribers/bo@acme.example/activation",
         r#"{"email": "nope"}"#,
     )
@@ -300,7 +300,7 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("9001"), "{body}");
     let (status, body) = admin_post(
-        server.admin,
+        &server,
         "/admin/v1/subscribers/nobody@acme.example/activation",
         "",
     )
@@ -347,7 +347,7 @@ async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
     );
     // Resend consent (admin): the same kind of email again, a new link.
     let (status, body) = admin_post(
-        server.admin,
+        &server,
         "/admin/v1/subscribers/new@beta.example/activation",
         "",
     )

@@ -47,7 +47,8 @@ fn import_existing_orgs(server: &Server) {
     let body = std::fs::read(suite_dir().join("existing-orgs.json")).expect("existing-orgs.json");
     let mut s = std::net::TcpStream::connect(server.admin).expect("admin listener");
     let head = format!(
-        "POST /admin/v1/organizations/import HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /admin/v1/organizations/import HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.ops_token(),
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -3,12 +3,9 @@
 //! over STARTTLS with AUTH, trusting the relay's certificate through
 //! `smtp.ca_file`; or spools `.eml` files when no relay is configured.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{metric_value, Server, BIN};
 
@@ -204,35 +201,15 @@ pub fn header(message: &str, name: &str) -> Option<String> {
 }
 
 /// Plain HTTP/1.0 POST on the admin listener: (status, body).
-pub async fn admin_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("admin connect");
-    s.write_all(
-        format!(
-            "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (status, body.to_string())
+/// A JSON `POST` on the admin listener with the operator token.
+pub async fn admin_post(server: &Server, path: &str, body: &str) -> (u16, String) {
+    server.admin_json("POST", path, body).await
 }
 
 /// Enqueues a test email through the admin API; returns its id.
 async fn send_test(server: &Server, to: &str, subject: &str) -> i64 {
     let (status, body) = admin_post(
-        server.admin,
+        server,
         "/admin/v1/emails/test",
         &serde_json::json!({"to": to, "subject": subject}).to_string(),
     )
@@ -368,8 +345,7 @@ async fn test_email_goes_through_a_real_relay_over_starttls_with_auth() {
     );
 
     // Bad requests are refused and enqueue nothing.
-    let (status, body) =
-        admin_post(server.admin, "/admin/v1/emails/test", r#"{"to": "nope"}"#).await;
+    let (status, body) = admin_post(&server, "/admin/v1/emails/test", r#"{"to": "nope"}"#).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("nope"), "{body}");
     assert_eq!(server.admin_get("/admin/v1/emails?kind=bogus").await.0, 400);

@@ -11,6 +11,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bwgate");
 
+/// The operator token servers started with a config file get (through
+/// `BWGATE__SERVER__OPERATOR_TOKEN_HASH`, unless the test sets its own).
+pub const HARNESS_OPS_TOKEN: &str = "harness-operator-token-0123456789abcdef";
+/// `echo -n "$HARNESS_OPS_TOKEN" | bwgate hash-password`, computed once.
+const HARNESS_OPS_TOKEN_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$9R4EGvcgNOjUXBoHfecn2g$ctdOppSTZN9+Kyiluau8loTAjFhDOpyG02ZDOi2RNOo";
+const OPS_TOKEN_ENV: &str = "BWGATE__SERVER__OPERATOR_TOKEN_HASH";
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
@@ -19,6 +27,9 @@ pub struct Server {
     pub portal: SocketAddr,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// The operator token when the harness configured it; `None`: the demo
+    /// issued one (in `data/demo-template.json`) or the test chose its own.
+    ops_token: Option<String>,
 }
 
 impl Server {
@@ -42,6 +53,18 @@ impl Server {
             extra_args.push("--config".into());
             extra_args.push(path.display().to_string());
         }
+        let mut envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // With a config file the demo may not run: give the server a known
+        // operator token, unless the test configures the token itself.
+        let own_token = config.is_some_and(|c| c.contains("operator_token_hash"))
+            || envs.iter().any(|(k, _)| k == OPS_TOKEN_ENV);
+        let ops_token = (config.is_some() && !own_token).then(|| {
+            envs.push((OPS_TOKEN_ENV.into(), HARNESS_OPS_TOKEN_HASH.into()));
+            HARNESS_OPS_TOKEN.to_string()
+        });
         let mut server = Server {
             dir,
             child: None,
@@ -49,10 +72,8 @@ impl Server {
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             portal: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra_args,
-            envs: envs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            envs,
+            ops_token,
         };
         server.spawn();
         server
@@ -204,9 +225,48 @@ impl Server {
             .expect("request")
     }
 
-    /// Plain HTTP/1.0 GET on the admin listener: (status, body).
+    /// The operator token for this server's `/admin/...` routes: the
+    /// harness's, or the one the demo issued.
+    pub fn ops_token(&self) -> String {
+        if let Some(token) = &self.ops_token {
+            return token.clone();
+        }
+        // No demo file (another data dir) or no opsToken in it: the harness
+        // token, which then simply fails on /admin routes.
+        std::fs::read_to_string(self.path("data/demo-template.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|demo| demo["opsToken"].as_str().map(str::to_string))
+            .unwrap_or_else(|| HARNESS_OPS_TOKEN.to_string())
+    }
+
+    /// Plain HTTP/1.0 GET on the admin listener with the operator token:
+    /// (status, body).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        admin_get(self.admin, path).await
+        self.admin_send("GET", path, None, "").await
+    }
+
+    /// A request on the admin listener with the operator token: (status, body).
+    pub async fn admin_send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        let auth = format!("Bearer {}", self.ops_token());
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type", ct));
+        }
+        admin_http(self.admin, method, path, &headers, body).await
+    }
+
+    /// A JSON request (`application/json`) on the admin listener with the
+    /// operator token: (status, body).
+    pub async fn admin_json(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.admin_send(method, path, Some("application/json"), body)
+            .await
     }
 
     /// A client of the portal listener (HTTPS, no client certificate).
@@ -246,11 +306,14 @@ impl Server {
     }
 }
 
+/// GET on the admin listener without credentials (the open routes, or a
+/// refusal): (status, body).
 pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
     admin_request(addr, "GET", path, None, "").await
 }
 
-/// Plain HTTP/1.0 request on the admin listener: (status, body).
+/// Plain HTTP/1.0 request on the admin listener without credentials:
+/// (status, body).
 pub async fn admin_request(
     addr: SocketAddr,
     method: &str,
@@ -258,12 +321,31 @@ pub async fn admin_request(
     content_type: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    let ct: Vec<(&str, &str)> = content_type
+        .map(|ct| ("Content-Type", ct))
+        .into_iter()
+        .collect();
+    admin_http(addr, method, path, &ct, body).await
+}
+
+/// Plain HTTP/1.0 request on the admin listener with `Host: localhost`
+/// unless `headers` names one: (status, body).
+pub async fn admin_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("admin connect");
-    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\n");
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    let mut head = format!("{method} {path} HTTP/1.0\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: localhost\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() || method != "GET" {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));

@@ -3,7 +3,6 @@
 //! mTLS, approval emails read from the outbox read-back and the spool,
 //! approval through the portal over real HTTPS, detach.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -14,19 +13,12 @@ use crate::harness::Server;
 
 const PARTNER_ADMIN: &str = "partner-admin@demo.bwgate.example";
 
-async fn admin(addr: SocketAddr, method: &str, path: &str, ct: &str, body: &str) -> (u16, String) {
-    crate::harness::admin_request(addr, method, path, Some(ct), body).await
+async fn admin(server: &Server, method: &str, path: &str, ct: &str, body: &str) -> (u16, String) {
+    server.admin_send(method, path, Some(ct), body).await
 }
 
 async fn admin_json(server: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = admin(
-        server.admin,
-        method,
-        path,
-        "application/json",
-        &body.to_string(),
-    )
-    .await;
+    let (status, text) = admin(server, method, path, "application/json", &body.to_string()).await;
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
@@ -601,7 +593,7 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
 
     // An enterprise without organization: 404.
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/enterprises/demo-partner/ent-none/detach",
         "application/json",
@@ -619,7 +611,7 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     )
     .await;
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/enterprises/demo-partner/ent-created/detach",
         "application/json",
@@ -629,7 +621,7 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     assert_eq!(status, 409, "{body}");
 
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/enterprises/demo-partner/ent-det/detach",
         "application/json",
@@ -714,7 +706,7 @@ async fn detach_without_an_admin_role_is_refused_with_9024() {
     assert_eq!(n, 1);
     drop(conn);
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/enterprises/demo-partner/ent-x/detach",
         "application/json",
@@ -743,7 +735,7 @@ async fn bad_imports_are_refused_whole_and_csv_imports_load() {
                c1,\"Csv, One\",120,a@c1.example;b@c1.example,u@c1.example,c1.example,,meet:active,true\n\
                c2,Csv Two,3,,v@c2.example,,,,\n";
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/organizations/import",
         "text/csv",
@@ -762,7 +754,7 @@ async fn bad_imports_are_refused_whole_and_csv_imports_load() {
                c3,Three,3,,,,,,\n\
                c4,Four,many,,,,,,\n";
     let (status, body) = admin(
-        server.admin,
+        &server,
         "POST",
         "/admin/v1/organizations/import",
         "text/csv",

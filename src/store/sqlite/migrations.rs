@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0008_email_secrets",
         sql: include_str!("migrations/0008_email_secrets.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_user_id_case",
+        sql: include_str!("migrations/0009_user_id_case.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.
@@ -258,6 +263,47 @@ mod tests {
         assert!(
             matches!(err, StoreError::SchemaTooNew { found, supported } if found == newer && supported == latest_version(MIGRATIONS)),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn user_ids_stored_before_are_lower_cased_unless_they_collide() {
+        let conn = Connection::open_in_memory().expect("open");
+        assert_eq!(migrate(&conn, &MIGRATIONS[..7]).expect("up to 7"), 7);
+        conn.execute_batch(
+            "INSERT INTO partners (id, name, created_at, updated_at) VALUES ('p', 'P', 0, 0);
+             INSERT INTO templates (provisioning_id, partner_id, name, settings_json,
+                 provisioning_username, provisioning_password_hash, source, created_at, updated_at)
+                 VALUES ('t', 'p', 'T', '{}', 'u', 'h', 'config', 0, 0);",
+        )
+        .expect("tenancy");
+        for (id, user) in [
+            ("s1", "Mixed@Acme.example"),
+            ("s2", "lower@acme.example"),
+            ("s3", "Twin@acme.example"),
+            ("s4", "TWIN@acme.example"),
+        ] {
+            conn.execute(
+                "INSERT INTO subscribers (id, provisioning_id, user_id, first_name, last_name,
+                     package, status, version, created_at, last_status_change, updated_at)
+                 VALUES (?1, 't', ?2, 'F', 'L', 'basic', 'provisioned', 1, 0, 0, 0)",
+                [id, user],
+            )
+            .expect("subscriber");
+        }
+        assert_eq!(migrate(&conn, MIGRATIONS).expect("rest"), 1);
+        let users: Vec<String> = conn
+            .prepare("SELECT user_id FROM subscribers ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("rows");
+        assert_eq!(
+            users,
+            [
+                "mixed@acme.example",
+                "lower@acme.example",
+                "Twin@acme.example",
+                "TWIN@acme.example"
+            ]
         );
     }
 }
