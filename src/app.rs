@@ -27,6 +27,9 @@ pub struct App {
     /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
     /// trust could not be set up; sign-in is then unavailable).
     pub xsp: Option<crate::xsp::XspClient>,
+    /// Request bodies buffered at once, every listener
+    /// (`limits.max_buffered_body_bytes`).
+    pub body_budget: crate::http::body_budget::BodyBudget,
     draining: AtomicBool,
 }
 
@@ -50,9 +53,14 @@ impl App {
                 None
             }
         };
+        let body_budget = crate::http::body_budget::BodyBudget::new(
+            config.limits.max_buffered_body_bytes,
+            crate::http::body_budget::BudgetScope::Process,
+        );
         Arc::new(App {
             config,
             rate_limiter,
+            body_budget,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
             store,

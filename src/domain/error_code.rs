@@ -43,6 +43,7 @@ pub enum ErrorCode {
     WrongState,
     NewOrgNotAllowed,
     FormTokenInvalid,
+    MalformedRequest,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -94,6 +95,7 @@ impl ErrorCode {
         ErrorCode::WrongState,
         ErrorCode::NewOrgNotAllowed,
         ErrorCode::FormTokenInvalid,
+        ErrorCode::MalformedRequest,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -199,6 +201,12 @@ impl ErrorCode {
                 9031,
                 403,
                 "The form is out of date or did not come from this site; reload the page and try again.",
+                false,
+            ),
+            MalformedRequest => (
+                9034,
+                400,
+                "Malformed HTTP request: exactly one Host header is required.",
                 false,
             ),
         };

@@ -6,6 +6,7 @@ use hyper::Method;
 use super::activation::ActivationPage;
 use super::error::ErrorFormat;
 use super::Face;
+use crate::config::LimitsConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -56,6 +57,17 @@ impl Route {
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
+        }
+    }
+
+    /// Largest body this route reads: flow-through documents may be large;
+    /// everything else (portal forms, JSON actions, bodies nobody reads)
+    /// is small. Known before the body is read, so nothing is buffered
+    /// beyond it.
+    pub fn body_limit(&self, limits: &LimitsConfig) -> usize {
+        match self {
+            Route::FlowThrough { .. } => limits.max_body_bytes,
+            _ => limits.max_form_body_bytes,
         }
     }
 
