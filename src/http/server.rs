@@ -196,6 +196,7 @@ async fn serve_connection(
         },
     });
     let idle_timeout = Duration::from_millis(app.config.limits.idle_timeout_ms);
+    let keepalive_timeout_ms = app.config.limits.http2_keepalive_timeout_ms;
     let state = ConnState::new(&app.config.limits);
     let service = {
         let state = state.clone();
@@ -213,6 +214,10 @@ async fn serve_connection(
     if closing {
         conn.as_mut().graceful_shutdown();
     }
+    // h2's graceful close waits for the peer to acknowledge a PING; a peer
+    // that never does is dropped after the keep-alive timeout instead.
+    let idle_grace = Duration::from_millis(keepalive_timeout_ms);
+    let mut idle_closed_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -234,7 +239,17 @@ async fn serve_connection(
                 tracing::debug!(%peer, "idle connection closed");
                 ::metrics::counter!("bwgate_connections_closed_total", "reason" => "idle").increment(1);
                 closing = true;
+                idle_closed_at = Some(tokio::time::Instant::now());
                 conn.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep_until(idle_closed_at.unwrap_or_else(tokio::time::Instant::now) + idle_grace),
+                if idle_closed_at.is_some() => {
+                if state.requests_in_progress() == 0 {
+                    tracing::debug!(%peer, "idle connection did not finish closing; dropped");
+                    break;
+                }
+                // A request slipped in before the GOAWAY: let it finish.
+                idle_closed_at = None;
             }
         }
     }

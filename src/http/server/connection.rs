@@ -30,6 +30,10 @@ impl ConnState {
         RequestInProgress(self.clone())
     }
 
+    pub fn requests_in_progress(&self) -> usize {
+        *self.in_progress.borrow()
+    }
+
     /// Resolves once no request has been in progress for `timeout`.
     pub async fn idle_for(&self, timeout: Duration) {
         let mut in_progress = self.in_progress.subscribe();
