@@ -137,7 +137,7 @@ pub struct LimitsConfig {
     /// Largest flow-through document (the provisioning listener's POST).
     pub max_body_bytes: usize,
     /// Largest body of every other route: portal forms and JSON actions,
-    /// and bodies sent where none is expected.
+    /// and bodies sent where none is expected (capped by `max_body_bytes`).
     pub max_form_body_bytes: usize,
     /// Request bodies buffered at once on one connection (HTTP/2 streams
     /// share it); at least `max_body_bytes`.
@@ -150,7 +150,7 @@ pub struct LimitsConfig {
     pub handshake_timeout_ms: u64,
     /// Time allowed for a request head to arrive. On HTTP/1 keep-alive
     /// connections it counts from the end of the previous response, so it
-    /// is also the idle timeout.
+    /// also bounds HTTP/1 idleness; `idle_timeout_ms` bounds both protocols.
     pub header_read_timeout_ms: u64,
     /// Time allowed to receive a whole request body.
     pub body_read_timeout_ms: u64,

@@ -142,9 +142,9 @@ fn limits(c: &Config, p: &mut Problems) {
         "must be between 1024 and 1073741824",
     );
     p.check(
-        (1024..=l.max_body_bytes.max(1024)).contains(&l.max_form_body_bytes),
+        (1024..=1 << 30).contains(&l.max_form_body_bytes),
         "limits.max_form_body_bytes",
-        "must be between 1024 and limits.max_body_bytes",
+        "must be between 1024 and 1073741824",
     );
     // A connection must be able to take one largest document, and the
     // process one connection's worth.

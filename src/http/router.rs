@@ -62,12 +62,12 @@ impl Route {
 
     /// Largest body this route reads: flow-through documents may be large;
     /// everything else (portal forms, JSON actions, bodies nobody reads)
-    /// is small. Known before the body is read, so nothing is buffered
-    /// beyond it.
+    /// is small. `max_body_bytes` caps every body. Known before the body
+    /// is read, so nothing is buffered beyond it.
     pub fn body_limit(&self, limits: &LimitsConfig) -> usize {
         match self {
             Route::FlowThrough { .. } => limits.max_body_bytes,
-            _ => limits.max_form_body_bytes,
+            _ => limits.max_form_body_bytes.min(limits.max_body_bytes),
         }
     }
 
