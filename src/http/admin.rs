@@ -54,6 +54,11 @@ pub async fn serve_admin(
 }
 
 async fn handle(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+    // RFC 9112 3.2, as on the HTTPS listeners.
+    if let Err(e) = super::host_header::check(req.version(), req.headers(), req.uri()) {
+        let tracking_id = super::tracking::generate();
+        return super::error::error_response(&e, super::ErrorFormat::Json, &tracking_id);
+    }
     if req.uri().path() == EMAILS_TEST {
         return email_test(app, req).await;
     }

@@ -417,11 +417,9 @@ Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {big}\r\n\r\n
     assert!(started.elapsed() < Duration::from_secs(3));
 
     // Just over the limit, sent in full: read and discarded, then 413.
-    let mut request = format!(
-        "POST /activate/signin HTTP/1.1\r\nHost: localhost\r\n\
+    let mut request = b"POST /activate/signin HTTP/1.1\r\nHost: localhost\r\n\
 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16385\r\n\r\n"
-    )
-    .into_bytes();
+        .to_vec();
     request.extend(std::iter::repeat_n(b'a', 16385));
     let answer = http1(&server, false, &request, Duration::from_secs(5)).await;
     assert_eq!(status_of(&answer), 413, "{answer}");
@@ -678,6 +676,35 @@ async fn http11_requests_need_exactly_one_host() {
     }
 }
 
+/// The ops listener (plain HTTP/1) applies the same Host rule; HTTP/1.0
+/// probes without Host still get their answer.
+#[tokio::test]
+async fn the_ops_listener_needs_exactly_one_host_too() {
+    let server = Server::start();
+    for (head, want) in [
+        ("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 400),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        ("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 200),
+        ("GET /healthz HTTP/1.0\r\n\r\n", 200),
+    ] {
+        let mut tcp = TcpStream::connect(server.admin).await.unwrap();
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut raw))
+            .await
+            .expect("answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&raw);
+        assert_eq!(status_of(&answer), want, "{head:?}: {answer}");
+        if want == 400 {
+            assert!(answer.contains("9034"), "{answer}");
+        }
+    }
+}
+
 /// HTTP/2: a Host header that names another authority than `:authority`
 /// is 400 / 9034; a matching one is fine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,7 +751,7 @@ async fn portal_responses_carry_security_headers() {
         let request = bwgate::client::request(
             method,
             path,
-            Bytes::new().into(),
+            Bytes::new(),
             Some("application/x-www-form-urlencoded"),
         );
         let r = client.request(request).await.expect("portal request");
