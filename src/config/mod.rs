@@ -165,6 +165,9 @@ pub struct LimitsConfig {
     pub http2_keepalive_interval_ms: u64,
     /// ... and closes it when the PING is not answered within this.
     pub http2_keepalive_timeout_ms: u64,
+    /// HTTP/2 PING and SETTINGS frames (not acknowledgements) a client may
+    /// send per second; more closes the connection.
+    pub http2_max_control_frames_per_sec: u32,
     pub max_xml_depth: usize,
     pub max_xml_elements: usize,
     /// Operations allowed in one flow-through document.
@@ -193,6 +196,7 @@ impl Default for LimitsConfig {
             idle_timeout_ms: 60_000,
             http2_keepalive_interval_ms: 20_000,
             http2_keepalive_timeout_ms: 20_000,
+            http2_max_control_frames_per_sec: 100,
             max_xml_depth: 16,
             max_xml_elements: 50_000,
             max_operations: 1000,

@@ -195,6 +195,11 @@ fn limits(c: &Config, p: &mut Problems) {
         "must be between 1 and 10000",
     );
     p.check(
+        (1..=1_000_000).contains(&l.http2_max_control_frames_per_sec),
+        "limits.http2_max_control_frames_per_sec",
+        "must be between 1 and 1000000",
+    );
+    p.check(
         (1..=10_000).contains(&l.portal_max_concurrent_streams),
         "limits.portal_max_concurrent_streams",
         "must be between 1 and 10000",

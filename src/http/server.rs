@@ -20,9 +20,11 @@ use crate::app::App;
 use crate::tls::{peer_identity, PeerIdentity, TlsReloader};
 
 pub mod connection;
+mod control_frames;
 pub mod in_memory;
 
 use connection::ConnState;
+use control_frames::ControlFrames;
 
 /// What a request knows about the connection it came on.
 #[derive(Debug, Clone)]
@@ -197,6 +199,7 @@ async fn serve_connection(
     });
     let idle_timeout = Duration::from_millis(app.config.limits.idle_timeout_ms);
     let keepalive_timeout_ms = app.config.limits.http2_keepalive_timeout_ms;
+    let control_frames_per_sec = app.config.limits.http2_max_control_frames_per_sec;
     let state = ConnState::new(&app.config.limits);
     let service = {
         let state = state.clone();
@@ -207,7 +210,7 @@ async fn serve_connection(
             async move { Ok::<_, Infallible>(super::handler::handle(app, info, state, req).await) }
         })
     };
-    let io = FirstBytesDeadline::new(tls_stream, first_bytes_timeout);
+    let io = FirstBytesDeadline::new(tls_stream, first_bytes_timeout, control_frames_per_sec);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing = *shutdown.borrow();
@@ -261,22 +264,29 @@ async fn serve_connection(
 /// a client could finish the TLS handshake, send nothing, and hold a
 /// connection slot forever. Once the bytes read show HTTP/1 or a whole
 /// HTTP/2 preface the deadline is dropped: hyper's `header_read_timeout` (HTTP/1),
-/// keep-alive pings (HTTP/2) and the idle timeout take over.
+/// keep-alive pings (HTTP/2) and the idle timeout take over. On HTTP/2
+/// the bytes after the preface are also watched for PING/SETTINGS floods
+/// (`control_frames.rs`): over the rate, reading fails and the connection
+/// is closed.
 struct FirstBytesDeadline<S> {
     inner: S,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     seen: usize,
+    detecting: bool,
+    control_frames: Option<ControlFrames>,
 }
 
 /// The HTTP/2 connection preface, what version detection looks for.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl<S> FirstBytesDeadline<S> {
-    fn new(inner: S, timeout: Duration) -> Self {
+    fn new(inner: S, timeout: Duration, control_frames_per_sec: u32) -> Self {
         FirstBytesDeadline {
             inner,
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
             seen: 0,
+            detecting: true,
+            control_frames: Some(ControlFrames::new(control_frames_per_sec)),
         }
     }
 }
@@ -292,22 +302,44 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstBytesDeadlin
         let this = &mut *self;
         let before = buf.filled().len();
         let result = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Some(deadline) = this.deadline.as_mut() {
-            match result {
-                Poll::Ready(Ok(())) => {
-                    let new = &buf.filled()[before..];
+        match result {
+            Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                // Where HTTP/2 frames start in `new`, if they do.
+                let mut frames_from = None;
+                if this.detecting {
                     let at = this.seen.min(PREFACE.len());
                     let end = (at + new.len()).min(PREFACE.len());
                     let h2_so_far = new[..end - at] == PREFACE[at..end];
                     this.seen += new.len();
                     // HTTP/1 (not the preface), a whole preface, or EOF:
                     // version detection is over; hyper's timers take over.
-                    if !h2_so_far || this.seen >= PREFACE.len() || new.is_empty() {
+                    if !h2_so_far || new.is_empty() {
+                        this.detecting = false;
                         this.deadline = None;
+                        this.control_frames = None;
+                    } else if this.seen >= PREFACE.len() {
+                        this.detecting = false;
+                        this.deadline = None;
+                        frames_from = Some(end - at);
+                    }
+                } else {
+                    frames_from = Some(0);
+                }
+                if let (Some(from), Some(counter)) = (frames_from, this.control_frames.as_mut()) {
+                    if counter.feed(&new[from..]).is_err() {
+                        ::metrics::counter!("bwgate_connections_closed_total", "reason" => "control_frame_flood")
+                            .increment(1);
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "too many HTTP/2 PING/SETTINGS frames",
+                        )));
                     }
                 }
-                Poll::Ready(Err(_)) => this.deadline = None,
-                Poll::Pending => {
+            }
+            Poll::Ready(Err(_)) => this.deadline = None,
+            Poll::Pending => {
+                if let Some(deadline) = this.deadline.as_mut() {
                     if deadline.as_mut().poll(cx).is_ready() {
                         ::metrics::counter!("bwgate_connections_rejected_total", "reason" => "first_request_timeout")
                             .increment(1);
