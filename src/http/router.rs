@@ -188,6 +188,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_flow_through_reads_large_bodies() {
+        let mut limits = LimitsConfig::default();
+        let flow = route(
+            Face::Provisioning,
+            &Method::POST,
+            "/uc-one/v1/provisioning/t-1",
+        );
+        let portal_form = route(Face::Portal, &Method::POST, "/activate/signin");
+        let anything_else = route(Face::Provisioning, &Method::POST, "/nope");
+        assert_eq!(flow.body_limit(&limits), limits.max_body_bytes);
+        assert_eq!(portal_form.body_limit(&limits), limits.max_form_body_bytes);
+        assert_eq!(
+            anything_else.body_limit(&limits),
+            limits.max_form_body_bytes
+        );
+        // max_body_bytes caps every body.
+        limits.max_body_bytes = 2048;
+        assert_eq!(portal_form.body_limit(&limits), 2048);
+    }
+
+    #[test]
     fn unknown_paths_and_methods_are_classified() {
         assert_eq!(route(Face::Provisioning, &Method::GET, "/"), Route::Root);
         assert_eq!(
