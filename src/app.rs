@@ -34,6 +34,9 @@ pub struct App {
     /// Blocking threads for parsing large XML documents
     /// (`limits.max_parallel_xml_parses`).
     pub xml_parses: crate::flowthrough::ParsePool,
+    /// Request bodies buffered at once, every listener
+    /// (`limits.max_buffered_body_bytes`).
+    pub body_budget: crate::http::body_budget::BodyBudget,
     draining: AtomicBool,
 }
 
@@ -64,11 +67,16 @@ impl App {
                 None
             }
         };
+        let body_budget = crate::http::body_budget::BodyBudget::new(
+            config.limits.max_buffered_body_bytes,
+            crate::http::body_budget::BudgetScope::Process,
+        );
         Arc::new(App {
             config,
             rate_limiter,
             lockout,
             verify_queue,
+            body_budget,
             partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
             xml_parses,

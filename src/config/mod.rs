@@ -141,19 +141,40 @@ impl Default for TlsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Largest flow-through document (the provisioning listener's POST).
     pub max_body_bytes: usize,
+    /// Largest body of every other route: portal forms and JSON actions,
+    /// and bodies sent where none is expected (capped by `max_body_bytes`).
+    pub max_form_body_bytes: usize,
+    /// Request bodies buffered at once on one connection (HTTP/2 streams
+    /// share it); at least `max_body_bytes`.
+    pub max_connection_body_bytes: usize,
+    /// Request bodies buffered at once by the whole process, every listener.
+    pub max_buffered_body_bytes: usize,
     /// HTTP/1 read buffer (bounds the request head) and HTTP/2 header list size.
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub handshake_timeout_ms: u64,
     /// Time allowed for a request head to arrive. On HTTP/1 keep-alive
     /// connections it counts from the end of the previous response, so it
-    /// is also the idle timeout.
+    /// also bounds HTTP/1 idleness; `idle_timeout_ms` bounds both protocols.
     pub header_read_timeout_ms: u64,
     /// Time allowed to receive a whole request body.
     pub body_read_timeout_ms: u64,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// Concurrent HTTP/2 streams per portal connection (a page needs one).
+    pub portal_max_concurrent_streams: u32,
+    /// A connection with no request in progress for this long is closed
+    /// (HTTP/2: GOAWAY; HTTP/1: closed between requests).
+    pub idle_timeout_ms: u64,
+    /// HTTP/2: the server PINGs a connection this often ...
+    pub http2_keepalive_interval_ms: u64,
+    /// ... and closes it when the PING is not answered within this.
+    pub http2_keepalive_timeout_ms: u64,
+    /// HTTP/2 PING and SETTINGS frames (not acknowledgements) a client may
+    /// send per second; more closes the connection.
+    pub http2_max_control_frames_per_sec: u32,
     pub max_xml_depth: usize,
     pub max_xml_elements: usize,
     /// Operations allowed in one flow-through document.
@@ -195,12 +216,20 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_body_bytes: 4 * 1024 * 1024,
+            max_form_body_bytes: 16 * 1024,
+            max_connection_body_bytes: 8 * 1024 * 1024,
+            max_buffered_body_bytes: 256 * 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
             handshake_timeout_ms: 10_000,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
             max_concurrent_streams: 256,
+            portal_max_concurrent_streams: 16,
+            idle_timeout_ms: 60_000,
+            http2_keepalive_interval_ms: 20_000,
+            http2_keepalive_timeout_ms: 20_000,
+            http2_max_control_frames_per_sec: 100,
             max_xml_depth: 16,
             max_xml_elements: 50_000,
             max_operations: 1000,

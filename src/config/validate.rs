@@ -159,6 +159,23 @@ fn limits(c: &Config, p: &mut Problems) {
         "limits.max_body_bytes",
         "must be between 1024 and 1073741824",
     );
+    p.check(
+        (1024..=1 << 30).contains(&l.max_form_body_bytes),
+        "limits.max_form_body_bytes",
+        "must be between 1024 and 1073741824",
+    );
+    // A connection must be able to take one largest document, and the
+    // process one connection's worth.
+    p.check(
+        (l.max_body_bytes..=l.max_buffered_body_bytes).contains(&l.max_connection_body_bytes),
+        "limits.max_connection_body_bytes",
+        "must be between limits.max_body_bytes and limits.max_buffered_body_bytes",
+    );
+    p.check(
+        l.max_buffered_body_bytes <= 1 << 36,
+        "limits.max_buffered_body_bytes",
+        "must be at most 68719476736",
+    );
     // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB.
     p.check(
         (8192..=1 << 20).contains(&l.max_header_bytes),
@@ -174,6 +191,15 @@ fn limits(c: &Config, p: &mut Problems) {
         ("limits.handshake_timeout_ms", l.handshake_timeout_ms),
         ("limits.header_read_timeout_ms", l.header_read_timeout_ms),
         ("limits.body_read_timeout_ms", l.body_read_timeout_ms),
+        ("limits.idle_timeout_ms", l.idle_timeout_ms),
+        (
+            "limits.http2_keepalive_interval_ms",
+            l.http2_keepalive_interval_ms,
+        ),
+        (
+            "limits.http2_keepalive_timeout_ms",
+            l.http2_keepalive_timeout_ms,
+        ),
     ] {
         p.check(
             (1..=3_600_000).contains(&v),
@@ -184,6 +210,16 @@ fn limits(c: &Config, p: &mut Problems) {
     p.check(
         (1..=10_000).contains(&l.max_concurrent_streams),
         "limits.max_concurrent_streams",
+        "must be between 1 and 10000",
+    );
+    p.check(
+        (1..=1_000_000).contains(&l.http2_max_control_frames_per_sec),
+        "limits.http2_max_control_frames_per_sec",
+        "must be between 1 and 1000000",
+    );
+    p.check(
+        (1..=10_000).contains(&l.portal_max_concurrent_streams),
+        "limits.portal_max_concurrent_streams",
         "must be between 1 and 10000",
     );
     p.check(

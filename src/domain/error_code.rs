@@ -45,6 +45,7 @@ pub enum ErrorCode {
     FormTokenInvalid,
     OperatorTokenRequired,
     OperatorRequestForbidden,
+    MalformedRequest,
     VerificationBusy,
 }
 
@@ -99,6 +100,7 @@ impl ErrorCode {
         ErrorCode::FormTokenInvalid,
         ErrorCode::OperatorTokenRequired,
         ErrorCode::OperatorRequestForbidden,
+        ErrorCode::MalformedRequest,
         ErrorCode::VerificationBusy,
     ];
 
@@ -217,6 +219,12 @@ impl ErrorCode {
                 9033,
                 403,
                 "The ops listener refuses browser requests: no Origin header, and a Host that is localhost or the listener's address.",
+                false,
+            ),
+            MalformedRequest => (
+                9034,
+                400,
+                "Malformed HTTP request: exactly one Host header is required.",
                 false,
             ),
             VerificationBusy => (

@@ -69,6 +69,11 @@ async fn handle(
     local: std::net::SocketAddr,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    // RFC 9112 3.2, as on the HTTPS listeners.
+    if let Err(e) = super::host_header::check(req.version(), req.headers(), req.uri()) {
+        let tracking_id = super::tracking::generate();
+        return super::error::error_response(&e, super::ErrorFormat::Json, &tracking_id);
+    }
     if req.uri().path().starts_with(ADMIN_PREFIX) {
         if let Err(refusal) = super::admin_guard::admit(operator, local, &req).await {
             return refusal;

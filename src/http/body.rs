@@ -1,5 +1,6 @@
-//! Request bodies: bounded in size and in time, read whole before dispatch
-//! (so error answers keep the connection reusable, as nginx discards bodies).
+//! Request bodies: bounded in size (the route's own limit), in time, and
+//! in memory held at once (`body_budget`), read whole before dispatch (so
+//! error answers keep the connection reusable, as nginx discards bodies).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::HeaderMap;
 
+use super::body_budget::{BudgetScope, OverBudget, Reservation};
 use super::error::WireError;
 use crate::domain::ErrorCode;
 
@@ -34,17 +36,39 @@ pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
 const DISCARD_FACTOR: usize = 4;
 const DISCARD_CAP: usize = 64 << 20;
 
+/// Reads a body of at most `limit` bytes, unaccounted (the ops listener).
 pub async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, WireError> {
+    read_body_within(headers, body, limit, timeout, None).await
+}
+
+/// Reads a body of at most `limit` bytes; with a `reservation`, every byte
+/// kept is first reserved in it (the declared length at once), so a body
+/// over the connection's or the process's budget is refused before it is
+/// stored. Bytes read only to be discarded reserve nothing.
+pub async fn read_body_within(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+    mut reservation: Option<&mut Reservation>,
+) -> Result<Bytes, WireError> {
     let discard_budget = limit.saturating_mul(DISCARD_FACTOR).min(DISCARD_CAP);
-    if declared_length(headers).is_some_and(|n| n > discard_budget as u64) {
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > discard_budget as u64) {
         return Err(too_large(limit));
     }
-    match tokio::time::timeout(timeout, collect(body, limit, discard_budget)).await {
+    if let (Some(r), Some(n)) = (reservation.as_deref_mut(), declared) {
+        if n <= limit as u64 {
+            r.ensure(n as usize).map_err(over_budget)?;
+        }
+    }
+    let read = collect(body, limit, discard_budget, reservation);
+    match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
         Err(_) => Err(WireError::with_detail(
             ErrorCode::RequestTimeout,
@@ -60,6 +84,7 @@ async fn collect(
     mut body: Incoming,
     limit: usize,
     discard_budget: usize,
+    mut reservation: Option<&mut Reservation>,
 ) -> Result<Bytes, WireError> {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -83,6 +108,9 @@ async fn collect(
             }
             continue;
         }
+        if let Some(r) = reservation.as_deref_mut() {
+            r.ensure(seen).map_err(over_budget)?;
+        }
         match (&mut first, &mut rest) {
             (None, None) => first = Some(data),
             (Some(head), None) => {
@@ -103,6 +131,30 @@ async fn collect(
         (None, Some(joined)) => joined.freeze(),
         (None, None) => Bytes::new(),
     })
+}
+
+/// Over the connection's budget the client itself has too much in flight
+/// (413); over the process's, everyone does: retry shortly (503).
+fn over_budget(e: OverBudget) -> WireError {
+    ::metrics::counter!("bwgate_request_bodies_refused_total", "budget" => match e.scope {
+        BudgetScope::Connection => "connection",
+        BudgetScope::Process => "process",
+    })
+    .increment(1);
+    match e.scope {
+        BudgetScope::Connection => WireError::with_detail(
+            ErrorCode::DocumentTooLarge,
+            format!(
+                "Request bodies in progress on this connection would exceed {} bytes; send fewer at once.",
+                e.size
+            ),
+        ),
+        BudgetScope::Process => WireError::with_detail(
+            ErrorCode::UnderMaintenance,
+            "Too many request bodies are being received; retry shortly.".to_string(),
+        )
+        .retry_after(1),
+    }
 }
 
 fn too_large(limit: usize) -> WireError {

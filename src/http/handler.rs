@@ -1,5 +1,6 @@
-//! Per-request pipeline: TrackingID, body bounds, routing, dispatch, error
-//! mapping, metrics and the access log.
+//! Per-request pipeline: TrackingID, routing, Host check, the body read
+//! with the route's own limit and the connection's budget, dispatch, error
+//! mapping, portal security headers, metrics and the access log.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,18 +10,22 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use super::body::{has_body, read_body};
+use super::body::{has_body, read_body_within};
+use super::body_budget::Reservation;
 use super::error::{error_response, WireError};
 use super::router::{route, Route};
-use super::{metrics, tracking, ConnInfo, ResponseBody};
+use super::server::connection::ConnState;
+use super::{metrics, tracking, ConnInfo, Face, ResponseBody};
 use crate::app::App;
 use crate::domain::ErrorCode;
 
 pub async fn handle(
     app: Arc<App>,
     conn: Arc<ConnInfo>,
+    state: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    let _in_progress = state.begin_request();
     let started = Instant::now();
     let tracking_id = tracking::generate();
     let client_tracking_id =
@@ -28,7 +33,12 @@ pub async fn handle(
     let method = metrics::method_label(req.method());
     let route = route(conn.face, req.method(), req.uri().path());
 
-    let mut response = match dispatch(&app, &conn, &route, req, &tracking_id).await {
+    let checked = super::host_header::check(req.version(), req.headers(), req.uri());
+    let answer = match checked {
+        Ok(()) => dispatch(&app, &conn, &state, &route, req, &tracking_id).await,
+        Err(e) => Err(e),
+    };
+    let mut response = match answer {
         Ok(resp) => resp,
         Err(err) => {
             let mut resp = error_response(&err, route.error_format(conn.face), &tracking_id);
@@ -40,6 +50,9 @@ pub async fn handle(
             resp
         }
     };
+    if conn.face == Face::Portal {
+        super::portal::security_headers(response.headers_mut());
+    }
     if let Ok(v) = HeaderValue::from_str(&tracking_id) {
         response.headers_mut().insert(tracking::HEADER, v);
     }
@@ -63,6 +76,7 @@ pub async fn handle(
 async fn dispatch(
     app: &App,
     conn: &ConnInfo,
+    state: &ConnState,
     route: &Route,
     req: Request<Incoming>,
     tracking_id: &str,
@@ -76,12 +90,15 @@ async fn dispatch(
         Route::FlowThrough { provisioning_id } => rate_limit(app, conn, provisioning_id).err(),
         _ => None,
     };
+    // Held until the handler is done with the body.
+    let mut reservation = Reservation::new(&state.body_budget, &app.body_budget);
     let body = if has_body(&parts.headers) {
-        read_body(
+        read_body_within(
             &parts.headers,
             body,
-            limits.max_body_bytes,
+            route.body_limit(limits),
             Duration::from_millis(limits.body_read_timeout_ms),
+            Some(&mut reservation),
         )
         .await
     } else {

@@ -3,8 +3,11 @@
 //! organization approval add their pages here.
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::Response;
+use hyper::header::{
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use hyper::{HeaderMap, Response};
 
 use super::ResponseBody;
 
@@ -65,14 +68,39 @@ pub fn html(status: hyper::StatusCode, body: String) -> Response<ResponseBody> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
-        "content-security-policy",
+        CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     resp
+}
+
+/// Headers every portal response carries (pages carry tokens in their
+/// URLs, and the portal is only ever served over HTTPS). A page that
+/// needs its own policy (the partner page's script hash, its
+/// Referrer-Policy) sets it and keeps it; the rest get these defaults.
+pub fn security_headers(h: &mut HeaderMap) {
+    h.insert(
+        STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let defaults: [(HeaderName, &'static str); 2] = [
+        // Non-HTML answers (JSON, CSV, errors) need nothing at all.
+        (
+            CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+        (REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in defaults {
+        h.entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
 }
 
 pub fn home() -> Response<ResponseBody> {

@@ -6,6 +6,7 @@ use hyper::Method;
 use super::activation::ActivationPage;
 use super::error::ErrorFormat;
 use super::Face;
+use crate::config::LimitsConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -56,6 +57,17 @@ impl Route {
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
+        }
+    }
+
+    /// Largest body this route reads: flow-through documents may be large;
+    /// everything else (portal forms, JSON actions, bodies nobody reads)
+    /// is small. `max_body_bytes` caps every body. Known before the body
+    /// is read, so nothing is buffered beyond it.
+    pub fn body_limit(&self, limits: &LimitsConfig) -> usize {
+        match self {
+            Route::FlowThrough { .. } => limits.max_body_bytes,
+            _ => limits.max_form_body_bytes.min(limits.max_body_bytes),
         }
     }
 
@@ -174,6 +186,27 @@ fn provisioning_route(method: &Method, path: &str) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_flow_through_reads_large_bodies() {
+        let mut limits = LimitsConfig::default();
+        let flow = route(
+            Face::Provisioning,
+            &Method::POST,
+            "/uc-one/v1/provisioning/t-1",
+        );
+        let portal_form = route(Face::Portal, &Method::POST, "/activate/signin");
+        let anything_else = route(Face::Provisioning, &Method::POST, "/nope");
+        assert_eq!(flow.body_limit(&limits), limits.max_body_bytes);
+        assert_eq!(portal_form.body_limit(&limits), limits.max_form_body_bytes);
+        assert_eq!(
+            anything_else.body_limit(&limits),
+            limits.max_form_body_bytes
+        );
+        // max_body_bytes caps every body.
+        limits.max_body_bytes = 2048;
+        assert_eq!(portal_form.body_limit(&limits), 2048);
+    }
 
     #[test]
     fn unknown_paths_and_methods_are_classified() {

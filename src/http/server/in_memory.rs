@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{http_builder, ConnInfo};
+use super::{http_builder, ConnInfo, ConnState};
 use crate::app::App;
 
 /// Error of a connection that ended badly (malformed HTTP, a reset, …).
@@ -27,7 +27,7 @@ pub async fn serve_io<I>(app: Arc<App>, conn: Arc<ConnInfo>, io: I) -> Result<()
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let builder = http_builder(&app);
+    let builder = http_builder(&app, conn.face);
     serve_with(builder, app, conn, io).await
 }
 
@@ -40,10 +40,12 @@ async fn serve_with<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let state = ConnState::new(&app.config.limits);
     let service = service_fn(move |req| {
         let app = app.clone();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(crate::http::handler::handle(app, conn, req).await) }
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(crate::http::handler::handle(app, conn, state, req).await) }
     });
     builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -65,7 +67,7 @@ pub async fn exchange(
     // half-close (shutdown of the sending side), and hyper's default takes
     // a read EOF as the client going away, dropping pipelined requests it
     // has already buffered. Here every buffered request is still answered.
-    let mut builder = http_builder(&app);
+    let mut builder = http_builder(&app, conn.face);
     builder.http1().half_close(true);
     let serve = serve_with(builder, app, conn, server);
     // The server may answer (and fill the pipe) before it has read the

@@ -188,7 +188,7 @@ fn assert_not_at_rest(server: &Server, tokens: &[&str], codes: &[&str]) {
 async fn data_files_are_owner_only_and_wide_ones_are_tightened_at_start() {
     let mut server = Server::start();
     let (status, body) = admin_post(
-        server.admin,
+        &server,
         "/admin/v1/emails/test",
         &json!({"to": "ops@acme.example", "subject": "spool check"}).to_string(),
     )
