@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn user_ids_stored_before_are_lower_cased_unless_they_collide() {
         let conn = Connection::open_in_memory().expect("open");
-        assert_eq!(migrate(&conn, &MIGRATIONS[..7]).expect("up to 7"), 7);
+        assert_eq!(migrate(&conn, &MIGRATIONS[..8]).expect("up to 8"), 8);
         conn.execute_batch(
             "INSERT INTO partners (id, name, created_at, updated_at) VALUES ('p', 'P', 0, 0);
              INSERT INTO templates (provisioning_id, partner_id, name, settings_json,
