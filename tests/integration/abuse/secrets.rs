@@ -317,14 +317,9 @@ async fn an_untrusted_activation_and_an_approval_leave_no_usable_secret_in_the_d
         ],
         "licenses": [{"name": "webex-meetings", "state": "active"}],
     });
-    let (status, body) = crate::harness::admin_request(
-        server.admin,
-        "PUT",
-        "/admin/v1/organizations/big",
-        Some("application/json"),
-        &org.to_string(),
-    )
-    .await;
+    let (status, body) = server
+        .admin_json("PUT", "/admin/v1/organizations/big", &org.to_string())
+        .await;
     assert_eq!(status, 200, "{body}");
     let xml = add(
         &server,
