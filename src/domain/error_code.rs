@@ -47,6 +47,7 @@ pub enum ErrorCode {
     OperatorRequestForbidden,
     MalformedRequest,
     VerificationBusy,
+    ServerBusy,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -102,6 +103,7 @@ impl ErrorCode {
         ErrorCode::OperatorRequestForbidden,
         ErrorCode::MalformedRequest,
         ErrorCode::VerificationBusy,
+        ErrorCode::ServerBusy,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -231,6 +233,12 @@ impl ErrorCode {
                 9035,
                 503,
                 "Too many credential checks waiting for this caller; retry later.",
+                false,
+            ),
+            ServerBusy => (
+                9036,
+                503,
+                "The server holds as much request data as it allows; retry later.",
                 false,
             ),
         };

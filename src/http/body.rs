@@ -150,7 +150,7 @@ fn over_budget(e: OverBudget) -> WireError {
             ),
         ),
         BudgetScope::Process => WireError::with_detail(
-            ErrorCode::UnderMaintenance,
+            ErrorCode::ServerBusy,
             "Too many request bodies are being received; retry shortly.".to_string(),
         )
         .retry_after(1),

@@ -294,7 +294,7 @@ async fn unfinished_portal_bodies_on_one_h2_connection_are_refused_and_memory_st
 /// The worst case within the limits: portal connections each holding the
 /// most streams allowed, each with a form body one byte short of the limit
 /// and never finished. Memory stays within the budgets' reach, and the
-/// process budget refuses the excess with 503 / 2560.
+/// process budget refuses the excess with 503 / 9036.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_bodies_within_the_limit_are_bounded_by_the_budgets() {
     let server = Server::start_with(
@@ -335,7 +335,7 @@ portal_max_concurrent_streams = 16\nbody_read_timeout_ms = 60000\n",
                     let text = answer_text(resp).await;
                     match status {
                         413 if text.contains("9010") => over_connection += 1,
-                        503 if text.contains("2560") => over_process += 1,
+                        503 if text.contains("9036") => over_process += 1,
                         _ => panic!("unexpected {status}: {text}"),
                     }
                 }
@@ -449,7 +449,7 @@ Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16385\r\n\r\n
 }
 
 /// The process-wide budget over HTTP/1.1: connections holding unfinished
-/// bodies use it up; the next body is refused with 503, errorCode 2560 and
+/// bodies use it up; the next body is refused with 503, errorCode 9036 and
 /// Retry-After, and is accepted again once a holder finishes.
 #[tokio::test]
 async fn the_process_budget_refuses_with_503_and_recovers() {
@@ -476,7 +476,7 @@ Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = http1(&server, false, head.as_bytes(), Duration::from_secs(5)).await;
     assert_eq!(status_of(&refused), 503, "{refused}");
-    assert!(refused.contains("2560"), "{refused}");
+    assert!(refused.contains("9036"), "{refused}");
     assert!(
         refused.to_ascii_lowercase().contains("retry-after: 1"),
         "{refused}"
