@@ -214,13 +214,13 @@ fn certs_init_writes_files_and_refuses_to_overwrite() {
 }
 
 #[test]
-fn readme_error_table_matches_the_code() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- error-table:begin").expect("begin marker");
-    let start = start + readme[start..].find("-->").unwrap() + 3;
-    let end = readme.find("<!-- error-table:end -->").expect("end marker");
-    let published = readme[start..end].trim();
+fn published_error_table_matches_the_code() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
+    let start = doc.find("<!-- error-table:begin").expect("begin marker");
+    let start = start + doc[start..].find("-->").unwrap() + 3;
+    let end = doc.find("<!-- error-table:end -->").expect("end marker");
+    let published = doc[start..end].trim();
     let (code, out, _) = run(
         &["errors"],
         &[],
@@ -230,6 +230,6 @@ fn readme_error_table_matches_the_code() {
     assert_eq!(
         published,
         out.trim(),
-        "README error table is stale: paste `bwgate errors`"
+        "docs/errors.md error table is stale: paste `bwgate errors`"
     );
 }
