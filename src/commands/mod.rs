@@ -199,7 +199,7 @@ mod tests {
         }
     }
 
-    /// The README documents this exact shape; a change here is a wire
+    /// docs/flowthrough.md documents this exact shape; a change here is a wire
     /// change for remote license cores and must bump COMMAND_VERSION.
     #[test]
     fn provision_command_json_is_the_documented_shape() {

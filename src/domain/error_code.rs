@@ -60,7 +60,7 @@ pub struct ErrorCodeInfo {
 }
 
 impl ErrorCode {
-    /// Every code, in table order (used by `bwgate errors` and the README test).
+    /// Every code, in table order (used by `bwgate errors` and the docs/errors.md test).
     pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::MissingParameter,
         ErrorCode::InvalidParameterSize,
@@ -262,7 +262,7 @@ impl ErrorCode {
         Self::ALL.iter().copied().find(|c| c.code() == code)
     }
 
-    /// The table as Markdown, as the README publishes it.
+    /// The table as Markdown, as docs/errors.md publishes it.
     pub fn markdown_table() -> String {
         let mut out =
             String::from("| code | HTTP | meaning | in subscriber errors[] |\n|---|---|---|---|\n");

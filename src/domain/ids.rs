@@ -21,7 +21,7 @@ pub const USER_ID_MAX_CHARS: usize = 161;
 /// ASCII-lower-cased: BroadWorks ids are matched without regard to case
 /// (the domain is a DNS name; the local part is compared the same way
 /// here, so `Case@`, `case@` and `CASE@` are one subscriber; see the
-/// README "Identifiers"). Callers trim: surrounding whitespace is an error.
+/// docs/flowthrough.md, "User ids"). Callers trim: surrounding whitespace is an error.
 ///
 /// Serialized as a bare string. Deserialization does not re-validate, so
 /// records accepted under older rules still load.
