@@ -37,6 +37,15 @@ pub fn random_secret(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
+/// SHA-256 of a presented secret: what the credential caches remember of a
+/// secret that passed argon2 (never the secret itself).
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_lc_rs::digest::{digest, SHA256};
 use dashmap::DashSet;
 use tokio::sync::Semaphore;
 
@@ -67,7 +66,7 @@ impl OperatorAuth {
         if token.len() > MAX_TOKEN_LEN || self.hashes.is_empty() {
             return Err(TokenRefusal::Wrong);
         }
-        let fingerprint = sha256(token);
+        let fingerprint = crate::domain::credentials::secret_digest(token);
         if self.verified.contains(&fingerprint) {
             return Ok(());
         }
@@ -97,13 +96,6 @@ impl OperatorAuth {
     pub fn argon2_verifications(&self) -> usize {
         self.argon2_runs.load(Ordering::Relaxed)
     }
-}
-
-fn sha256(s: &str) -> [u8; 32] {
-    let d = digest(&SHA256, s.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 #[cfg(test)]

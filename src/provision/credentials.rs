@@ -92,7 +92,7 @@ impl CredentialCache {
         username: &str,
         password: &str,
     ) -> AuthResult {
-        let presented = sha256(password);
+        let presented = crate::domain::credentials::secret_digest(password);
         if template.is_some_and(|t| self.is_cached(t, username, &presented)) {
             return AuthResult::Ok;
         }
@@ -163,7 +163,11 @@ impl CredentialCache {
     /// Whether `username`/`password` were verified before against the
     /// template's current hash (a digest compare, no argon2).
     pub fn is_verified(&self, template: &CustomerTemplate, username: &str, password: &str) -> bool {
-        self.is_cached(template, username, &sha256(password))
+        self.is_cached(
+            template,
+            username,
+            &crate::domain::credentials::secret_digest(password),
+        )
     }
 
     /// Whether this exact secret was verified against the template's
@@ -188,13 +192,6 @@ fn flight_key(tenant: &str, username: &str, presented: &[u8; 32]) -> [u8; 32] {
     input.push(0);
     input.extend_from_slice(presented);
     let d = digest(&SHA256, &input);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-fn sha256(s: &str) -> [u8; 32] {
-    let d = digest(&SHA256, s.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::digest::{digest, SHA256};
 use dashmap::DashMap;
 use hyper::header::{HeaderMap, AUTHORIZATION, COOKIE};
 use tokio::sync::OnceCell;
@@ -96,7 +95,7 @@ impl PartnerAuth {
             return Ok(TokenCheck::Denied);
         }
         let hashes = self.hashes(store).await?;
-        let presented = sha256(token);
+        let presented = crate::domain::credentials::secret_digest(token);
         if let Some(hit) = self.verified.get(&presented) {
             let (partner, phc) = hit.value();
             if hashes.iter().any(|(p, h)| p == partner && h == phc) {
@@ -141,13 +140,6 @@ impl PartnerAuth {
     pub fn argon2_verifications(&self) -> usize {
         self.argon2_runs.load(Ordering::Relaxed)
     }
-}
-
-fn sha256(s: &str) -> [u8; 32] {
-    let d = digest(&SHA256, s.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 /// `Authorization: Bearer <token>`.
