@@ -4,19 +4,17 @@
 //! `api`, `portal`) translate to `domain` types; only `store` speaks SQL and
 //! only `http` knows hyper.
 
-pub mod activation;
+pub(crate) mod activation;
 pub mod app;
 pub mod client;
-pub mod commands;
+pub(crate) mod commands;
 pub mod config;
-pub mod conformance;
-pub mod demo;
+pub(crate) mod demo;
 pub mod domain;
 pub mod flowthrough;
 pub mod http;
-pub mod license;
-pub mod links;
-pub mod load;
+pub(crate) mod license;
+pub(crate) mod links;
 pub mod notify;
 pub mod orgs;
 pub mod provision;
@@ -24,6 +22,7 @@ pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
-pub mod xml;
+pub mod tools;
+pub(crate) mod xml;
 pub mod xsi;
-pub mod xsp;
+pub(crate) mod xsp;

@@ -41,13 +41,13 @@ enum Command {
     HashPassword,
     /// mTLS load generator for loopback targets: throughput, status and
     /// errorCode counts, HDR latency percentiles.
-    Load(bwgate::load::LoadArgs),
+    Load(bwgate::tools::load::LoadArgs),
     /// Bare hyper+rustls server answering a fixed 200 (benchmark ceiling).
     #[command(hide = true)]
-    BenchBaseline(bwgate::load::baseline::BaselineArgs),
+    BenchBaseline(bwgate::tools::load::baseline::BaselineArgs),
     /// The store's own durable AddUser throughput, no TLS/HTTP/XML (benchmark anchor).
     #[command(hide = true)]
-    BenchStore(bwgate::load::store_bench::StoreBenchArgs),
+    BenchStore(bwgate::tools::load::store_bench::StoreBenchArgs),
     /// Replay a conformance directory (recorded requests + expected answers)
     /// against a bwgate server; exit 0 only if every case passes.
     Replay(ReplayArgs),
@@ -191,9 +191,9 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Load(args) => bwgate::load::cli(args),
-        Command::BenchBaseline(args) => bwgate::load::baseline::cli(args),
-        Command::BenchStore(args) => bwgate::load::store_bench::cli(args),
+        Command::Load(args) => bwgate::tools::load::cli(args),
+        Command::BenchBaseline(args) => bwgate::tools::load::baseline::cli(args),
+        Command::BenchStore(args) => bwgate::tools::load::store_bench::cli(args),
         Command::HashPassword => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {
@@ -273,7 +273,7 @@ fn check_config(file: PathBuf) -> ExitCode {
 /// `bwgate replay`: 0 when every case passes, 1 when one fails (or the
 /// run cannot proceed), 2 for a bad directory or bad flags.
 fn replay(args: ReplayArgs) -> ExitCode {
-    use bwgate::conformance::{self as conf, ReplayTarget};
+    use bwgate::tools::conformance::{self as conf, ReplayTarget};
     let mut cases = match conf::load_cases(&args.dir) {
         Ok(c) => c,
         Err(e) => return fail(2, &format!("replay: {e}")),
