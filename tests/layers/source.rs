@@ -196,6 +196,28 @@ pub fn lex(src: &str) -> Vec<Token> {
     out
 }
 
+/// `cfg(test)` or `cfg(all(…, test, …))`: code compiled only for tests.
+fn is_cfg_test(attr: &[&Tok]) -> bool {
+    let word = |t: &Tok, w: &str| matches!(t, Tok::Ident(s) if s == w);
+    match attr {
+        [cfg, Tok::Punct('('), test, Tok::Punct(')')] => word(cfg, "cfg") && word(test, "test"),
+        [cfg, Tok::Punct('('), all, Tok::Punct('('), list @ .., Tok::Punct(')'), Tok::Punct(')')]
+            if word(cfg, "cfg") && word(all, "all") =>
+        {
+            let mut depth = 0;
+            list.iter().any(|t| {
+                match t {
+                    Tok::Punct('(') => depth += 1,
+                    Tok::Punct(')') => depth -= 1,
+                    _ => {}
+                }
+                depth == 0 && word(t, "test")
+            })
+        }
+        _ => false,
+    }
+}
+
 /// At a string literal's start (`"`, `b"`, `c"`, `r#"`, `br"`, …): whether
 /// it is raw and the index of its opening quote.
 fn string_start(chars: &[char], i: usize) -> Option<(bool, usize)> {
@@ -307,14 +329,7 @@ impl Crate {
                     if punct(toks.get(j), '[') {
                         let end = skip_group(&toks, j);
                         let body: Vec<&Tok> = toks[j + 1..end - 1].iter().map(|t| &t.tok).collect();
-                        if body
-                            == [
-                                &Tok::Ident("cfg".into()),
-                                &Tok::Punct('('),
-                                &Tok::Ident("test".into()),
-                                &Tok::Punct(')'),
-                            ]
-                        {
+                        if is_cfg_test(&body) {
                             cfg_test = true;
                         }
                         if let [Tok::Ident(p), Tok::Punct('='), Tok::Str(s)] = body.as_slice() {
@@ -612,7 +627,8 @@ mod tests {
                     "fn f<'a>(x: &'a str) -> &'a str { let _ = b'\"'; crate::c::go(); x }\n",
                     "// rusqlite\n",
                     "#[cfg(test)]\nmod tests { use crate::d; fn t() { rusqlite::x(); } }\n",
-                    "#[cfg(test)]\nfn helper() { crate::d::go(); }\n",
+                    "#[cfg(all(unix, test))]\nfn helper() { crate::d::go(); }\n",
+                    "#[cfg(all(unix, not(test)))]\nfn real() { crate::c::go(); }\n",
                     "#[cfg(test)]\n#[path = \"a_tests.rs\"]\nmod more;\n",
                     "fn after() { crate::e::go(); }\n",
                 ),
