@@ -1,4 +1,5 @@
-//! The `bwgate` command: serve, certificates, config checks, error table.
+//! The `bwgate` command: serve, certificates, config checks, error table;
+//! the tooling commands (`load`, `bench-*`, `replay`) are in `bwgate::tools`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -41,59 +42,16 @@ enum Command {
     HashPassword,
     /// mTLS load generator for loopback targets: throughput, status and
     /// errorCode counts, HDR latency percentiles.
-    Load(bwgate::load::LoadArgs),
+    Load(bwgate::tools::load::LoadArgs),
     /// Bare hyper+rustls server answering a fixed 200 (benchmark ceiling).
     #[command(hide = true)]
-    BenchBaseline(bwgate::load::baseline::BaselineArgs),
+    BenchBaseline(bwgate::tools::load::baseline::BaselineArgs),
     /// The store's own durable AddUser throughput, no TLS/HTTP/XML (benchmark anchor).
     #[command(hide = true)]
-    BenchStore(bwgate::load::store_bench::StoreBenchArgs),
+    BenchStore(bwgate::tools::load::store_bench::StoreBenchArgs),
     /// Replay a conformance directory (recorded requests + expected answers)
     /// against a bwgate server; exit 0 only if every case passes.
-    Replay(ReplayArgs),
-}
-
-#[derive(clap::Args)]
-struct ReplayArgs {
-    /// Conformance directory: NNN-short-name/ cases (see tests/conformance/README.md).
-    dir: PathBuf,
-    /// Base URL of the server, `https://host:port`; requests go to
-    /// `{url}/uc-one/v1/provisioning/{provisioningId}`.
-    #[arg(long)]
-    url: String,
-    /// CA certificate(s) (PEM) the server certificate must chain to.
-    #[arg(long)]
-    cacert: PathBuf,
-    /// Client certificate (PEM) for mTLS; with --key.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    /// Client private key (PEM); with --cert.
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
-    /// Provisioning account (HTTP Basic user) of the templates.
-    #[arg(long)]
-    user: String,
-    /// Provisioning password.
-    #[arg(long, env = "BWGATE_REPLAY_PASSWORD", hide_env_values = true)]
-    password: String,
-    /// Map a logical template name to a provisioningId (repeatable). Defaults:
-    /// trusted=conformance-trusted, untrusted=conformance-untrusted,
-    /// group=conformance-group, wholesale=conformance-wholesale,
-    /// unknown=no-such-template.
-    #[arg(long = "template", value_name = "NAME=ID")]
-    templates: Vec<String>,
-    /// Only cases whose directory name contains this text (repeatable).
-    #[arg(long = "case", value_name = "TEXT")]
-    cases: Vec<String>,
-    /// Use this run token for {{run}} instead of a fresh one (to reproduce a run).
-    #[arg(long)]
-    run_token: Option<String>,
-    /// Seconds allowed for one request.
-    #[arg(long, default_value_t = 30)]
-    timeout_secs: u64,
-    /// Use HTTP/1.1 only (default: offer h2 and http/1.1 by ALPN; bwgate picks h2).
-    #[arg(long)]
-    http1: bool,
+    Replay(bwgate::tools::conformance::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -191,9 +149,9 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Load(args) => bwgate::load::cli(args),
-        Command::BenchBaseline(args) => bwgate::load::baseline::cli(args),
-        Command::BenchStore(args) => bwgate::load::store_bench::cli(args),
+        Command::Load(args) => bwgate::tools::load::cli(args),
+        Command::BenchBaseline(args) => bwgate::tools::load::baseline::cli(args),
+        Command::BenchStore(args) => bwgate::tools::load::store_bench::cli(args),
         Command::HashPassword => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {
@@ -208,7 +166,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(1, &e.to_string()),
             }
         }
-        Command::Replay(args) => replay(args),
+        Command::Replay(args) => bwgate::tools::conformance::cli(args),
     }
 }
 
@@ -268,76 +226,6 @@ fn check_config(file: PathBuf) -> ExitCode {
         }
         Err(e) => fail(2, &format!("{}: {e}", file.display())),
     }
-}
-
-/// `bwgate replay`: 0 when every case passes, 1 when one fails (or the
-/// run cannot proceed), 2 for a bad directory or bad flags.
-fn replay(args: ReplayArgs) -> ExitCode {
-    use bwgate::conformance::{self as conf, ReplayTarget};
-    let mut cases = match conf::load_cases(&args.dir) {
-        Ok(c) => c,
-        Err(e) => return fail(2, &format!("replay: {e}")),
-    };
-    if !args.cases.is_empty() {
-        cases.retain(|c| args.cases.iter().any(|f| c.name.contains(f.as_str())));
-        if cases.is_empty() {
-            return fail(2, "replay: no case matches --case");
-        }
-    }
-    let mut templates = Vec::new();
-    for flag in &args.templates {
-        match conf::parse_template_flag(flag) {
-            Ok(t) => templates.push(t),
-            Err(e) => return fail(2, &format!("replay: {e}")),
-        }
-    }
-    let tls = match bwgate::tls::client_config(
-        &args.cacert,
-        args.cert.as_deref(),
-        args.key.as_deref(),
-        !args.http1,
-    ) {
-        Ok(t) => t,
-        Err(e) => return fail(2, &format!("replay: {e}")),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(1, &format!("replay: cannot start the runtime: {e}")),
-    };
-    runtime.block_on(async {
-        let target = match ReplayTarget::new(&args.url, tls, &args.user, &args.password).await {
-            Ok(t) => t,
-            Err(e) => return fail(2, &format!("replay: {e}")),
-        };
-        let mut target =
-            target.with_timeout(std::time::Duration::from_secs(args.timeout_secs.max(1)));
-        for (name, id) in &templates {
-            target = target.with_template(name, id);
-        }
-        if let Some(token) = &args.run_token {
-            target = match target.with_run_token(token) {
-                Ok(t) => t,
-                Err(e) => return fail(2, &format!("replay: {e}")),
-            };
-        }
-        println!(
-            "replaying {} case(s) from {} against {} (run token {})",
-            cases.len(),
-            args.dir.display(),
-            args.url,
-            target.run_token()
-        );
-        let report = conf::run_each(&cases, &target, |case| print!("{case}")).await;
-        println!("{}", report.summary());
-        if report.all_passed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        }
-    })
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

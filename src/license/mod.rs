@@ -128,7 +128,7 @@ impl LicenseCore for LocalLicenseCore {
     async fn apply(&self, env: &CommandEnvelope) -> Result<(), LicenseError> {
         if let Some(change) = license_change(env) {
             self.store
-                .apply_license_changes(vec![change], crate::provision::now_millis())
+                .apply_license_changes(vec![change], crate::domain::now_millis())
                 .await?;
         }
         Ok(())
@@ -146,7 +146,7 @@ impl LicenseCore for LocalLicenseCore {
             Ok(())
         } else {
             self.store
-                .apply_license_changes(changes, crate::provision::now_millis())
+                .apply_license_changes(changes, crate::domain::now_millis())
                 .await
         };
         match batch {

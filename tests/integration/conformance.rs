@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, Weak};
 
-use bwgate::conformance::{self, Case, ReplayTarget};
+use bwgate::tools::conformance::{self, Case, ReplayTarget};
 
 use crate::harness::{Server, BIN};
 

@@ -1,6 +1,10 @@
 //! Integration tests: the real `bwgate` binary on ephemeral loopback ports,
 //! real TLS with generated certificates, a real SQLite file.
 
+// Cargo.toml's `unwrap_used` is for service code; here an unwrap that
+// fails is a test failure (clippy.toml only exempts `#[test]` functions).
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 mod abuse;

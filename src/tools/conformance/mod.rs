@@ -19,9 +19,11 @@
 //!   `errorCode` of a nested `error`; for an `ErrorInfo` the `errorCode`.
 //!   Error texts and tracking ids are never compared.
 //! - [`run`] replays cases against a [`ReplayTarget`] (any bwgate server,
-//!   over bwgate's own mTLS client) and returns a [`Report`].
+//!   over bwgate's own mTLS client) and returns a [`Report`]; [`cli`] is
+//!   the `bwgate replay` command around it.
 
 pub mod case;
+mod cli;
 pub mod matcher;
 pub mod render;
 pub mod runner;
@@ -29,6 +31,7 @@ pub mod runner;
 use std::path::PathBuf;
 
 pub use case::{load_cases, Auth, Case, Step, StepSpec, CASE_FILE};
+pub use cli::{cli, ReplayArgs};
 pub use matcher::{compare, normalize, Document, Expected, Mismatch, NormalizeError, ResultLine};
 pub use render::{new_run_token, RenderError};
 pub use runner::{

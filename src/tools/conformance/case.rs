@@ -552,7 +552,7 @@ mod tests {
     fn errors_name_the_file() {
         let exp_with_index = EXP.replace("{{run}}", "{{i}}");
         type Files<'a> = Vec<(&'a str, &'a str)>;
-        let cases: Vec<(&str, Files, &str)> = vec![
+        let cases: Vec<(&str, Files<'_>, &str)> = vec![
             (
                 "bad dir name",
                 vec![("01-x/01-request.xml", REQ)],

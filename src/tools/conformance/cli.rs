@@ -1,0 +1,125 @@
+//! `bwgate replay`: its arguments and exit codes (the runner is in
+//! [`super::runner`]).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{self as conf, ReplayTarget};
+
+// No doc comment here: clap would take it over the subcommand's own help.
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Conformance directory: NNN-short-name/ cases (see tests/conformance/README.md).
+    pub dir: PathBuf,
+    /// Base URL of the server, `https://host:port`; requests go to
+    /// `{url}/uc-one/v1/provisioning/{provisioningId}`.
+    #[arg(long)]
+    pub url: String,
+    /// CA certificate(s) (PEM) the server certificate must chain to.
+    #[arg(long)]
+    pub cacert: PathBuf,
+    /// Client certificate (PEM) for mTLS; with --key.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM); with --cert.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Provisioning account (HTTP Basic user) of the templates.
+    #[arg(long)]
+    pub user: String,
+    /// Provisioning password.
+    #[arg(long, env = "BWGATE_REPLAY_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Map a logical template name to a provisioningId (repeatable). Defaults:
+    /// trusted=conformance-trusted, untrusted=conformance-untrusted,
+    /// group=conformance-group, wholesale=conformance-wholesale,
+    /// unknown=no-such-template.
+    #[arg(long = "template", value_name = "NAME=ID")]
+    pub templates: Vec<String>,
+    /// Only cases whose directory name contains this text (repeatable).
+    #[arg(long = "case", value_name = "TEXT")]
+    pub cases: Vec<String>,
+    /// Use this run token for {{run}} instead of a fresh one (to reproduce a run).
+    #[arg(long)]
+    pub run_token: Option<String>,
+    /// Seconds allowed for one request.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+    /// Use HTTP/1.1 only (default: offer h2 and http/1.1 by ALPN; bwgate picks h2).
+    #[arg(long)]
+    pub http1: bool,
+}
+
+/// `bwgate replay`: 0 when every case passes, 1 when one fails (or the
+/// run cannot proceed), 2 for a bad directory or bad flags.
+pub fn cli(args: ReplayArgs) -> ExitCode {
+    let mut cases = match conf::load_cases(&args.dir) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &format!("replay: {e}")),
+    };
+    if !args.cases.is_empty() {
+        cases.retain(|c| args.cases.iter().any(|f| c.name.contains(f.as_str())));
+        if cases.is_empty() {
+            return fail(2, "replay: no case matches --case");
+        }
+    }
+    let mut templates = Vec::new();
+    for flag in &args.templates {
+        match conf::parse_template_flag(flag) {
+            Ok(t) => templates.push(t),
+            Err(e) => return fail(2, &format!("replay: {e}")),
+        }
+    }
+    let tls = match crate::tls::client_config(
+        &args.cacert,
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        !args.http1,
+    ) {
+        Ok(t) => t,
+        Err(e) => return fail(2, &format!("replay: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(1, &format!("replay: cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let target = match ReplayTarget::new(&args.url, tls, &args.user, &args.password).await {
+            Ok(t) => t,
+            Err(e) => return fail(2, &format!("replay: {e}")),
+        };
+        let mut target =
+            target.with_timeout(std::time::Duration::from_secs(args.timeout_secs.max(1)));
+        for (name, id) in &templates {
+            target = target.with_template(name, id);
+        }
+        if let Some(token) = &args.run_token {
+            target = match target.with_run_token(token) {
+                Ok(t) => t,
+                Err(e) => return fail(2, &format!("replay: {e}")),
+            };
+        }
+        println!(
+            "replaying {} case(s) from {} against {} (run token {})",
+            cases.len(),
+            args.dir.display(),
+            args.url,
+            target.run_token()
+        );
+        let report = conf::run_each(&cases, &target, |case| print!("{case}")).await;
+        println!("{}", report.summary());
+        if report.all_passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    })
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("bwgate: {message}");
+    ExitCode::from(code)
+}
