@@ -12,13 +12,13 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
-use super::error::WireError;
-use super::lockout::{AttemptKey, KeyKind, Realm};
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::template::{PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX};
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::flowthrough::{parse_request, render_response, ParseLimits, ResultLine};
+use crate::http::error::WireError;
+use crate::http::lockout::{AttemptKey, KeyKind, Realm};
+use crate::http::ResponseBody;
 use crate::provision::credentials::AuthResult;
 
 pub async fn provision(
@@ -138,7 +138,7 @@ async fn authenticate(
         Presented::Unusable => ("", ""),
         Presented::Basic(u, p) => (u.as_str(), p.as_str()),
     };
-    let address = super::lockout::client_address(peer);
+    let address = crate::http::lockout::client_address(peer);
     let keys = [
         AttemptKey {
             realm: Realm::Provisioning,

@@ -12,8 +12,8 @@ use aws_lc_rs::digest::{digest, SHA256};
 use dashmap::DashSet;
 use tokio::sync::Semaphore;
 
-use super::partner::auth::MAX_TOKEN_LEN;
 use crate::domain::credentials::verify_password;
+use crate::http::partner::auth::MAX_TOKEN_LEN;
 
 /// Verifies presented operator tokens against the configured hashes.
 pub struct OperatorAuth {

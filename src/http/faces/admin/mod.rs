@@ -1,10 +1,15 @@
 //! The ops listener (plain HTTP, loopback by default): `/healthz` (the
 //! process is alive), `/readyz` (takes traffic: not draining, store
 //! answers), `/metrics` (Prometheus text format), all open, and the
-//! operator API behind `admin_guard` (operator token, no browsers, JSON
+//! operator API behind `guard` (operator token, no browsers, JSON
 //! bodies): `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
 //! `POST /admin/v1/emails/test`; existing organizations and detach are in
-//! `admin_orgs.rs`, activation retry in `admin_activation.rs`.
+//! `orgs.rs`, activation retry in `activation.rs`.
+
+pub mod activation;
+pub mod auth;
+mod guard;
+pub mod orgs;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,10 +24,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::admin_auth::OperatorAuth;
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::ids::UserId;
+use crate::http::admin_auth::OperatorAuth;
+use crate::http::ResponseBody;
 
 pub async fn serve_admin(
     app: Arc<App>,
@@ -70,12 +75,16 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     // RFC 9112 3.2, as on the HTTPS listeners.
-    if let Err(e) = super::host_header::check(req.version(), req.headers(), req.uri()) {
-        let tracking_id = super::tracking::generate();
-        return super::error::error_response(&e, super::ErrorFormat::Json, &tracking_id);
+    if let Err(e) = crate::http::host_header::check(req.version(), req.headers(), req.uri()) {
+        let tracking_id = crate::http::tracking::generate();
+        return crate::http::error::error_response(
+            &e,
+            crate::http::ErrorFormat::Json,
+            &tracking_id,
+        );
     }
     if req.uri().path().starts_with(ADMIN_PREFIX) {
-        if let Err(refusal) = super::admin_guard::admit(operator, local, &req).await {
+        if let Err(refusal) = guard::admit(operator, local, &req).await {
             return refusal;
         }
         return operator_api(app, req).await;
@@ -127,9 +136,9 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
         .and_then(|rest| rest.strip_suffix("/activation"))
     {
         let key = key.to_string();
-        return super::admin_activation::retry(app, req, &key).await;
+        return crate::http::admin_activation::retry(app, req, &key).await;
     }
-    let req = match super::admin_orgs::route(app, req).await {
+    let req = match orgs::route(app, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };
@@ -147,7 +156,7 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
 
 /// A subscriber by BroadWorks user id (any case: ids are compared in
 /// their canonical form) or by subscriber id.
-pub(super) async fn find_subscriber(
+pub(in crate::http) async fn find_subscriber(
     app: &App,
     key: &str,
 ) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::store::StoreError> {
@@ -174,7 +183,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
         return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", "text/plain");
     }
     let (parts, body) = req.into_parts();
-    let body = match super::body::read_body(
+    let body = match crate::http::body::read_body(
         &parts.headers,
         body,
         EMAIL_TEST_MAX_BODY,
@@ -301,19 +310,19 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     )
 }
 
-pub(super) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+pub(in crate::http) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
     text(status, &body.to_string(), "application/json")
 }
 
 /// Reads a bounded JSON body: `Ok(None)` when it is empty, `Err` a message
 /// naming what is wrong.
-pub(super) async fn read_json_body<T: serde::de::DeserializeOwned>(
+pub(in crate::http) async fn read_json_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<Option<T>, String> {
     let (parts, body) = req.into_parts();
-    let bytes = super::body::read_body(&parts.headers, body, max_bytes, timeout)
+    let bytes = crate::http::body::read_body(&parts.headers, body, max_bytes, timeout)
         .await
         .map_err(|e| e.summary().to_string())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use super::ResponseBody;
 use crate::domain::ErrorCode;
 use crate::flowthrough::response::escape_into;
+use crate::http::ResponseBody;
 
 /// An error on its way to the wire: a table code plus an optional detail
 /// (which parameter, which limit) for the summary.

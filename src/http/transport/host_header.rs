@@ -7,8 +7,8 @@
 use hyper::header::HOST;
 use hyper::{HeaderMap, Uri, Version};
 
-use super::error::WireError;
 use crate::domain::ErrorCode;
+use crate::http::error::WireError;
 
 pub fn check(version: Version, headers: &HeaderMap, uri: &Uri) -> Result<(), WireError> {
     let mut hosts = headers.get_all(HOST).iter();

@@ -21,9 +21,9 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::admin_auth::OperatorAuth;
-use super::ResponseBody;
 use crate::domain::ErrorCode;
+use crate::http::admin_auth::OperatorAuth;
+use crate::http::ResponseBody;
 
 /// The import route, which also takes CSV.
 const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
@@ -55,7 +55,10 @@ pub async fn admit<B>(
             ));
         }
     }
-    if let Err(why) = auth.check(super::partner::auth::bearer(headers)).await {
+    if let Err(why) = auth
+        .check(crate::http::partner::auth::bearer(headers))
+        .await
+    {
         let mut resp = refuse(
             why.as_str(),
             ErrorCode::OperatorTokenRequired,

@@ -17,9 +17,9 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::ErrorCode;
+use crate::http::ResponseBody;
 use crate::orgs::import::{self, ImportProblem};
 use crate::store::{DetachOutcome, StoreError};
 
@@ -119,7 +119,9 @@ async fn body(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match super::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30)).await {
+    match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
+        .await
+    {
         Ok(b) => Ok((ct, b)),
         Err(e) => Err(Box::new(json_resp(
             e.status(),
@@ -182,7 +184,7 @@ async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
 }
 
 async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
-    let tracking_id = super::tracking::generate();
+    let tracking_id = crate::http::tracking::generate();
     let now = crate::provision::now_millis();
     match app
         .store

@@ -10,9 +10,9 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::HeaderMap;
 
-use super::body_budget::{BudgetScope, OverBudget, Reservation};
-use super::error::WireError;
 use crate::domain::ErrorCode;
+use crate::http::body_budget::{BudgetScope, OverBudget, Reservation};
+use crate::http::error::WireError;
 
 /// Whether the request announces a body at all.
 pub fn has_body(headers: &HeaderMap) -> bool {

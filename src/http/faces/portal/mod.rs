@@ -2,6 +2,10 @@
 //! accessible HTML that works without JavaScript. The activation flows and
 //! organization approval add their pages here.
 
+pub mod activation;
+pub mod org_approval;
+pub mod signin;
+
 use bytes::Bytes;
 use hyper::header::{
     HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
@@ -9,7 +13,7 @@ use hyper::header::{
 };
 use hyper::{HeaderMap, Response};
 
-use super::ResponseBody;
+use crate::http::ResponseBody;
 
 /// Form or query fields (`application/x-www-form-urlencoded`), first value
 /// of each name.
@@ -112,7 +116,7 @@ pub fn home() -> Response<ResponseBody> {
                 "<h1>Activation portal</h1><p>Open the activation link you received by email, \
 or the self-activation link from your service provider.</p><h2>No link?</h2>\
 <p>Sign in with your BroadWorks user id and password to continue your activation.</p>{}",
-                super::signin::form("/activate/signin", None, "")
+                crate::http::signin::form("/activate/signin", None, "")
             ),
         ),
     )

@@ -23,12 +23,12 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYP
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 
-use super::error::{ErrorFormat, WireError};
-use super::router::Route;
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::ErrorCode;
+use crate::http::error::{ErrorFormat, WireError};
+use crate::http::router::Route;
+use crate::http::ResponseBody;
 use crate::links::LinkSigner;
 use view::Filters;
 
@@ -222,7 +222,7 @@ async fn partner_for_token(
     peer: IpAddr,
     token: &str,
 ) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {
-    use super::lockout::{AttemptKey, KeyKind, Realm};
+    use crate::http::lockout::{AttemptKey, KeyKind, Realm};
     let address = crate::http::lockout::client_address(peer);
     let keys = [AttemptKey {
         realm: Realm::PartnerToken,
