@@ -29,5 +29,5 @@ pub enum Face {
 /// Response body type of every route.
 pub type ResponseBody = http_body_util::Full<bytes::Bytes>;
 
-pub use error::{ErrorFormat, WireError};
+pub use error::ErrorFormat;
 pub use server::{serve_https, ConnInfo};

@@ -6,70 +6,25 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Refusal};
 use crate::flowthrough::response::escape_into;
 use crate::http::ResponseBody;
 
-/// An error on its way to the wire: a table code plus an optional detail
-/// (which parameter, which limit) for the summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError {
-    pub code: ErrorCode,
-    pub detail: Option<String>,
-    pub retry_after_secs: Option<u64>,
-}
-
-impl WireError {
-    pub fn new(code: ErrorCode) -> Self {
-        WireError {
-            code,
-            detail: None,
-            retry_after_secs: None,
-        }
-    }
-
-    pub fn with_detail(code: ErrorCode, detail: impl Into<String>) -> Self {
-        WireError {
-            code,
-            detail: Some(detail.into()),
-            retry_after_secs: None,
-        }
-    }
-
-    pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    /// Summary text: the table's sentence, plus the detail when there is one.
-    pub fn summary(&self) -> String {
-        let base = self.code.info().summary;
-        match &self.detail {
-            Some(d) => format!("{base} {d}"),
-            None => base.to_string(),
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
-
-impl From<ErrorCode> for WireError {
-    fn from(code: ErrorCode) -> Self {
-        WireError::new(code)
-    }
-}
-
-impl From<crate::store::StoreError> for WireError {
+impl From<crate::store::StoreError> for Refusal {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "store error");
         if e.is_retryable() {
-            WireError::new(ErrorCode::StorageUnavailable).retry_after(1)
+            Refusal::bare(ErrorCode::StorageUnavailable).retry_after(1)
         } else {
-            WireError::new(ErrorCode::Internal)
+            Refusal::bare(ErrorCode::Internal)
         }
     }
+}
+
+/// The table's HTTP status for a refusal: the only place a code becomes
+/// a status.
+pub fn status_of(refusal: &Refusal) -> StatusCode {
+    StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// Body format of the face that answers.
@@ -85,7 +40,7 @@ pub enum ErrorFormat {
 }
 
 pub fn error_response(
-    err: &WireError,
+    err: &Refusal,
     format: ErrorFormat,
     tracking_id: &str,
 ) -> Response<ResponseBody> {
@@ -110,10 +65,10 @@ pub fn error_response(
         ),
     };
     let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));
-    *resp.status_mut() = err.status();
+    *resp.status_mut() = status_of(err);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Some(secs) = err.retry_after_secs {
+    if let Some(secs) = err.retry_after {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
@@ -176,7 +131,7 @@ mod tests {
 
     #[test]
     fn status_and_retry_after_come_from_the_table() {
-        let err = WireError::new(ErrorCode::RateLimited).retry_after(3);
+        let err = Refusal::bare(ErrorCode::RateLimited).retry_after(3);
         let resp = error_response(&err, ErrorFormat::Json, "T2");
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()[RETRY_AFTER], "3");

@@ -12,9 +12,10 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::domain::ErrorCode;
+use crate::domain::Refusal;
 use crate::http::body::{has_body, read_body_within};
 use crate::http::body_budget::Reservation;
-use crate::http::error::{error_response, WireError};
+use crate::http::error::error_response;
 use crate::http::router::{route, Route};
 use crate::http::server::connection::ConnState;
 use crate::http::{metrics, tracking, ConnInfo, Face, ResponseBody};
@@ -80,7 +81,7 @@ async fn dispatch(
     route: &Route,
     req: Request<Incoming>,
     tracking_id: &str,
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     let (parts, body) = req.into_parts();
     let limits = &app.config.limits;
     // Decided before any parsing or authentication: a flooding caller costs
@@ -105,7 +106,7 @@ async fn dispatch(
         Ok(Bytes::new())
     };
     if let Some(retry_after) = limited {
-        return Err(WireError::with_detail(
+        return Err(Refusal::new(
             ErrorCode::RateLimited,
             format!("Retry after {retry_after} s."),
         )
@@ -154,14 +155,14 @@ async fn dispatch(
             )
             .await
         }
-        Route::NotFound => Err(WireError::with_detail(
+        Route::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(
                 "Path {} is not served here.",
                 truncate(parts.uri.path(), 200)
             ),
         )),
-        Route::MethodNotAllowed { allow, .. } => Err(WireError::with_detail(
+        Route::MethodNotAllowed { allow, .. } => Err(Refusal::new(
             ErrorCode::MethodNotAllowed,
             format!("Allowed: {allow}."),
         )),

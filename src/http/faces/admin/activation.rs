@@ -111,7 +111,7 @@ fn refused(r: &Rejection) -> Response<ResponseBody> {
     let status = StatusCode::from_u16(r.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     json_response(
         status,
-        json!({"message": r.message, "errors": [{"errorCode": r.code.code(), "description": r.message}]}),
+        json!({"message": r.message(), "errors": [{"errorCode": r.code.code(), "description": r.message()}]}),
     )
 }
 

@@ -194,7 +194,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
         Ok(b) => b,
         Err(e) => {
             return json(
-                e.status(),
+                crate::http::error::status_of(&e),
                 serde_json::json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
             )
         }

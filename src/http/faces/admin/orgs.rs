@@ -124,7 +124,7 @@ async fn body(
     {
         Ok(b) => Ok((ct, b)),
         Err(e) => Err(Box::new(json_resp(
-            e.status(),
+            crate::http::error::status_of(&e),
             json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
         ))),
     }
