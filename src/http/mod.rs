@@ -12,9 +12,9 @@ pub mod transport;
 pub use faces::admin::{self, activation as admin_activation, auth as admin_auth};
 pub use faces::portal::{self, activation, org_approval, signin};
 pub use faces::{flowthrough, partner};
+pub use transport::render as error;
 pub use transport::{
-    body, body_budget, error, handler, host_header, lockout, metrics, ratelimit, router, server,
-    tracking,
+    body, body_budget, handler, host_header, lockout, metrics, ratelimit, router, server, tracking,
 };
 
 /// Which listener a connection came in on; each has its own routes.

@@ -6,12 +6,12 @@
 
 pub mod body;
 pub mod body_budget;
-pub mod error;
 pub mod handler;
 pub mod host_header;
 pub mod lockout;
 pub mod metrics;
 pub mod ratelimit;
+pub mod render;
 pub mod router;
 pub mod server;
 pub mod tracking;

@@ -108,16 +108,9 @@ pub(in crate::http) async fn renew(
 }
 
 fn refused(r: &Rejection) -> Response<ResponseBody> {
-    let status = StatusCode::from_u16(r.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    json_response(
-        status,
-        json!({"message": r.message(), "errors": [{"errorCode": r.code.code(), "description": r.message()}]}),
-    )
+    crate::http::error::json::operator(r)
 }
 
 fn unavailable(message: &str) -> Response<ResponseBody> {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({"message": message, "errors": [{"errorCode": ErrorCode::StorageUnavailable.code(), "description": message}]}),
-    )
+    crate::http::error::json::operator(&Rejection::new(ErrorCode::StorageUnavailable, message))
 }

@@ -26,7 +26,9 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::domain::ids::UserId;
+use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
+use crate::http::error::json as render;
 use crate::http::ResponseBody;
 
 pub async fn serve_admin(
@@ -193,19 +195,14 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
     {
         Ok(b) => b,
         Err(e) => {
-            return json(
-                crate::http::error::status_of(&e),
-                serde_json::json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
-            )
+            let e = Refusal::new(e.code, e.summary());
+            return render::operator(&e);
         }
     };
     let msg = match crate::notify::admin::test_message(&body) {
         Ok(m) => m,
         Err(problem) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
         }
     };
     match app.mailer.send(msg).await {
@@ -213,10 +210,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
             StatusCode::ACCEPTED,
             serde_json::json!({"id": id, "state": "pending"}),
         ),
-        Err(e) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"message": e.to_string()}),
-        ),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -226,10 +220,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
     let (filter, limit) = match crate::notify::admin::list_query(query) {
         Ok(q) => q,
         Err(problem) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
         }
     };
     match app.store.emails(&filter, limit).await {
@@ -237,10 +228,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
             StatusCode::OK,
             serde_json::json!({"emails": emails.iter().map(crate::notify::admin::email_json).collect::<Vec<_>>()}),
         ),
-        Err(e) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"message": e.to_string()}),
-        ),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -250,17 +238,9 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     let sub = match find_subscriber(app, key).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return json(
-                StatusCode::NOT_FOUND,
-                serde_json::json!({"message": "no such subscriber", "errors": [{"errorCode": 9015, "description": "No such resource."}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::NotFound, "no such subscriber"))
         }
-        Err(e) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        Err(e) => return unavailable(&e),
     };
     let store = &app.store;
     let (licenses, events, commands) = match (
@@ -269,12 +249,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         store.subscriber_commands(&sub.id).await,
     ) {
         (Ok(l), Ok(e), Ok(c)) => (l, e, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&e),
     };
     let commands: Vec<_> = commands
         .iter()
@@ -297,17 +272,18 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
             let url = app.provisioning.activations().map(|l| l.url(&v.activation));
             serde_json::json!({"activation": v.activation, "activationUrl": url})
         }),
-        Err(e) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        Err(e) => return unavailable(&e),
     };
     json(
         StatusCode::OK,
         serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands, "activation": activation}),
     )
+}
+
+/// A store or mailer failure: 9021 with the error text (operators may see
+/// it; the portal never does).
+fn unavailable(e: &dyn std::fmt::Display) -> Response<ResponseBody> {
+    render::operator(&Refusal::new(ErrorCode::StorageUnavailable, e.to_string()))
 }
 
 pub(in crate::http) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {

@@ -122,18 +122,6 @@ or the self-activation link from your service provider.</p><h2>No link?</h2>\
     )
 }
 
-pub fn error_page(code: u32, summary: &str, tracking_id: &str) -> String {
-    page(
-        "Something went wrong",
-        &format!(
-            "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p>\
-<p>Error {code}. Reference: <code>{}</code></p>",
-            esc(summary),
-            esc(tracking_id)
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,9 +132,5 @@ mod tests {
             esc("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let p = error_page(9015, "No <such> page", "T&1");
-        assert!(p.contains("No &lt;such&gt; page"));
-        assert!(p.contains("T&amp;1"));
-        assert!(p.starts_with("<!doctype html>"));
     }
 }

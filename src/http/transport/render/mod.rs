@@ -1,13 +1,20 @@
-//! The one place where errors become wire responses. Each face picks a
-//! body format; the code, status and summary always come from the error
-//! table (`domain::ErrorCode`).
+//! The one place where refusals become wire responses: one renderer per
+//! format (XSI `ErrorInfo` in `xml`, JSON in `json`, HTML in `html`; the
+//! flow-through result line is `flowthrough::response`). The code, the
+//! HTTP status and the summary always come from the error table
+//! (`domain::ErrorCode`), through `status_of`.
+
+pub mod html;
+pub mod json;
+pub mod xml;
+
+pub use xml::error_info_xml;
 
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 use crate::domain::{ErrorCode, Refusal};
-use crate::flowthrough::response::escape_into;
 use crate::http::ResponseBody;
 
 impl From<crate::store::StoreError> for Refusal {
@@ -48,20 +55,12 @@ pub fn error_response(
     let (content_type, body) = match format {
         ErrorFormat::XsiXml => (
             "application/xml; charset=UTF-8",
-            error_info_xml(err.code.code(), &summary, tracking_id),
+            xml::error_info_xml(err.code.code(), &summary, tracking_id),
         ),
-        ErrorFormat::Json => (
-            "application/json",
-            serde_json::json!({
-                "message": summary,
-                "errors": [{"errorCode": err.code.code(), "description": summary}],
-                "trackingId": tracking_id,
-            })
-            .to_string(),
-        ),
+        ErrorFormat::Json => ("application/json", json::api_body(err, tracking_id)),
         ErrorFormat::Html => (
             "text/html; charset=utf-8",
-            crate::http::portal::error_page(err.code.code(), &summary, tracking_id),
+            html::error_page(err.code.code(), &summary, tracking_id),
         ),
     };
     let mut resp = Response::new(ResponseBody::new(Bytes::from(body)));
@@ -73,23 +72,6 @@ pub fn error_response(
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
-}
-
-/// `<ErrorInfo>` as BroadWorks XSPs send it, plus our `trackingId`. The
-/// summary can quote the request (a parser error names the offending
-/// tag), so it is escaped like every echoed value: characters XML 1.0
-/// cannot carry become U+FFFD and the answer stays well-formed.
-pub fn error_info_xml(code: u32, summary: &str, tracking_id: &str) -> String {
-    let text = |s: &str| {
-        let mut out = String::with_capacity(s.len());
-        escape_into(&mut out, s, false);
-        out
-    };
-    let summary = text(summary);
-    let tracking_id = text(tracking_id);
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorInfo xmlns=\"http://schema.broadsoft.com/xsi\"><summary>{summary}</summary><summaryEnglish>{summary}</summaryEnglish><errorCode>{code}</errorCode><trackingId>{tracking_id}</trackingId></ErrorInfo>"
-    )
 }
 
 #[cfg(test)]
