@@ -63,10 +63,9 @@ pub async fn provision(
         .map_err(|_| {
             Refusal::new(ErrorCode::ShuttingDown, "The server is shutting down.")
         })?
-        .map_err(|e| {
+        .inspect_err(|e| {
             metrics::counter!("bwgate_flowthrough_documents_rejected_total", "code" => e.code.code().to_string())
                 .increment(1);
-            e
         })?;
     if !parsed.unknown_elements.is_empty() {
         metrics::counter!("bwgate_flowthrough_unknown_elements_total")

@@ -119,7 +119,7 @@ fn problem(r: &Rejection, tracking_id: &str, back: &str) -> Response<ResponseBod
     let body = format!(
         "<h1>Not done</h1><p class=\"error\" role=\"alert\">{} (error {})</p>\
 <p>Nothing was changed. Reference: <code>{}</code></p><p><a href=\"{}\">Back to the subscribers</a></p>",
-        esc(&r.message()),
+        esc(r.message()),
         r.code.code(),
         esc(tracking_id),
         esc(back)

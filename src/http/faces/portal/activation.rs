@@ -385,7 +385,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 fn alert(r: &Rejection) -> String {
     format!(
         "<p class=\"error\" role=\"alert\" id=\"form-error\">{} (error {})</p>",
-        esc(&capitalized(&r.message())),
+        esc(&capitalized(r.message())),
         r.code.code()
     )
 }

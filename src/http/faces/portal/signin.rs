@@ -46,7 +46,7 @@ pub fn form(action: &str, error: Option<&Rejection>, user_id: &str) -> String {
         .map(|r| {
             format!(
                 "<p class=\"error\" role=\"alert\">{} (error {})</p>",
-                esc(&r.message()),
+                esc(r.message()),
                 r.code.code()
             )
         })
@@ -424,7 +424,7 @@ pub async fn self_activate(
                     "Self-activation",
                     &format!(
                         "<h1>Self-activation</h1><p class=\"error\" role=\"alert\">{} (error {})</p>",
-                        esc(&r.message()),
+                        esc(r.message()),
                         r.code.code()
                     ),
                 ),
