@@ -27,7 +27,6 @@ use bwgate::flowthrough::{
     parse_request, render_response, DocumentError, ParseLimits, ParsedRequest, ResultLine,
 };
 use bwgate::http::error::error_info_xml;
-use bwgate::http::WireError;
 use bwgate_fuzz::{as_echoed, check_answer_xml, split_content_type};
 
 const TIGHT: ParseLimits = ParseLimits {
@@ -153,18 +152,17 @@ fn check_refused(e: &DocumentError) {
     );
     assert_eq!(ErrorCode::from_code(e.code.code()), Some(e.code));
     assert!((400..500).contains(&e.code.http_status()));
-    assert!(!e.message.is_empty());
+    assert!(!e.message().is_empty());
     // Quoted input is cut (60 characters of a name, 160 of a parser
     // message), but Debug-escaped control characters take up to 10 each.
     assert!(
-        e.message.chars().count() <= 1000,
+        e.message().chars().count() <= 1000,
         "unbounded error message ({} characters)",
-        e.message.chars().count()
+        e.message().chars().count()
     );
 
     // The answer the HTTP face sends for this refusal.
-    let wire = WireError::with_detail(e.code, e.message.clone());
-    let summary = wire.summary();
+    let summary = e.summary();
     let xml = error_info_xml(e.code.code(), &summary, "BWG_fuzz");
     let elements = check_answer_xml(&xml);
     assert_eq!(elements[0].name, "ErrorInfo");

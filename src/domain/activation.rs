@@ -425,7 +425,7 @@ mod tests {
             panic!("wrong code accepted")
         };
         assert!(
-            rejection.message.contains("2 attempts left"),
+            rejection.message().contains("2 attempts left"),
             "{rejection:?}"
         );
         let CodeCheck::Wrong { activation: a, .. } = check_code(&a, false, 2, &p).unwrap() else {
@@ -447,7 +447,7 @@ mod tests {
             ErrorCode::TooManyAttempts
         );
         let err = submit_email(&a, "u@x.example", "h2".into(), 10, &p).unwrap_err();
-        assert!(err.message.contains("1 minute"), "{err:?}");
+        assert!(err.message().contains("1 minute"), "{err:?}");
         // After the lock a new code may be sent, but only up to max_codes.
         let a = submit_email(&a, "u@x.example", "h2".into(), 503, &p).unwrap();
         assert_eq!(a.codes_sent, 2);

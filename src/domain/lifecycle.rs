@@ -111,21 +111,9 @@ pub struct OrganizationRef {
     pub name: String,
 }
 
-/// A rejection of one operation: a table code and a one-line reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Rejection {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            message: message.into(),
-        }
-    }
-}
+/// A rejection of one operation: the one refusal value (a table code and
+/// a one-line reason); the name stays for the use cases that decide them.
+pub type Rejection = super::refusal::Refusal;
 
 /// What the world looks like to an AddUser, read inside the transaction.
 pub struct AddContext<'a> {

@@ -9,10 +9,12 @@ pub mod ids;
 pub mod lifecycle;
 pub mod organization;
 pub mod phone;
+pub mod refusal;
 pub mod subscriber;
 pub mod template;
 
 pub use error_code::ErrorCode;
+pub use refusal::Refusal;
 
 /// Now as unix milliseconds: the unit of every stored and sent timestamp.
 pub fn now_millis() -> i64 {

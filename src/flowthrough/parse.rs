@@ -56,22 +56,8 @@ impl Default for ParseLimits {
     }
 }
 
-/// A document that cannot be taken at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct DocumentError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl DocumentError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DocumentError {
-            code,
-            message: message.into(),
-        }
-    }
-}
+/// A document that cannot be taken at all: the one refusal value.
+pub type DocumentError = crate::domain::Refusal;
 
 /// A well-formed document within the limits. Each operation carries its
 /// own validation result: one bad operation does not fail the others.

@@ -1,29 +1,21 @@
-//! HTTP: the HTTPS listener (TLS accept loop, hyper connections, routing,
-//! limits, error mapping) and the plain ops listener. Only this module
-//! knows hyper; handlers translate to domain calls.
+//! HTTP, in two halves. `transport`: the HTTPS listener (TLS accept loop,
+//! hyper connections), routing, bodies and limits, and the one renderer
+//! per format for refusals. `faces`: flow-through, portal pages, partner
+//! admin, and the operator API on the plain ops listener. Only this module
+//! knows hyper; faces translate to domain calls.
 
-pub mod activation;
-pub mod admin;
-pub mod admin_activation;
-pub mod admin_auth;
-mod admin_guard;
-pub mod admin_orgs;
-pub mod body;
-pub mod body_budget;
-pub mod error;
-pub mod flowthrough;
-pub mod handler;
-pub mod host_header;
-pub mod lockout;
-pub mod metrics;
-pub mod org_approval;
-pub mod partner;
-pub mod portal;
-pub mod ratelimit;
-pub mod router;
-pub mod server;
-pub mod signin;
-pub mod tracking;
+pub mod faces;
+pub mod transport;
+
+// The old flat paths (`http::body`, `http::portal`, ...) stay valid for
+// the rest of the crate, the tests and the fuzz targets.
+pub use faces::admin::{self, activation as admin_activation, auth as admin_auth};
+pub use faces::portal::{self, activation, org_approval, signin};
+pub use faces::{flowthrough, partner};
+pub use transport::render as error;
+pub use transport::{
+    body, body_budget, handler, host_header, lockout, metrics, ratelimit, router, server, tracking,
+};
 
 /// Which listener a connection came in on; each has its own routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,5 +29,5 @@ pub enum Face {
 /// Response body type of every route.
 pub type ResponseBody = http_body_util::Full<bytes::Bytes>;
 
-pub use error::{ErrorFormat, WireError};
+pub use error::ErrorFormat;
 pub use server::{serve_https, ConnInfo};

@@ -135,7 +135,7 @@ impl OperationResult {
             user_id,
             status: None,
             error_code: Some(rejection.code.code()),
-            error_message: Some(rejection.message.clone()),
+            error_message: Some(rejection.message().to_string()),
         }
     }
 }

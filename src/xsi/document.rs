@@ -308,9 +308,9 @@ pub fn parse(
     let text = charset::decode_body(body, content_type).map_err(|e| {
         // The message quotes the media type or charset, Debug-escaped.
         if e.code == ErrorCode::UnsupportedMediaType {
-            XsiParseError::UnsupportedEncoding(xml::bounded(e.message))
+            XsiParseError::UnsupportedEncoding(xml::bounded(e.message().to_string()))
         } else {
-            XsiParseError::Undecodable(xml::bounded(e.message))
+            XsiParseError::Undecodable(xml::bounded(e.message().to_string()))
         }
     })?;
     parse_decoded(&text, limits)

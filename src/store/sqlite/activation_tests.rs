@@ -188,7 +188,7 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     // A wrong code counts (committed although refused).
     let err = step(s, &c, code("000000"), NOW + 3).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::VerificationCodeInvalid);
-    assert!(err.message.contains("2 attempts left"), "{err:?}");
+    assert!(err.message().contains("2 attempts left"), "{err:?}");
     let now_state = s.activation(&u1.id).await.unwrap().unwrap();
     assert_eq!(now_state.activation.code_attempts, 1);
     assert_eq!(
@@ -242,7 +242,7 @@ async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
     }
     let err = step(s, &c, code("999999"), NOW + 10).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::TooManyAttempts);
-    assert!(err.message.contains("15 minutes"), "{err:?}");
+    assert!(err.message().contains("15 minutes"), "{err:?}");
     // Locked: the right code and a new email are refused, nothing changes.
     let before = snapshot(s).await;
     let err = step(

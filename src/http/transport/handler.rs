@@ -10,14 +10,15 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use super::body::{has_body, read_body_within};
-use super::body_budget::Reservation;
-use super::error::{error_response, WireError};
-use super::router::{route, Route};
-use super::server::connection::ConnState;
-use super::{metrics, tracking, ConnInfo, Face, ResponseBody};
 use crate::app::App;
 use crate::domain::ErrorCode;
+use crate::domain::Refusal;
+use crate::http::body::{has_body, read_body_within};
+use crate::http::body_budget::Reservation;
+use crate::http::error::error_response;
+use crate::http::router::{route, Route};
+use crate::http::server::connection::ConnState;
+use crate::http::{metrics, tracking, ConnInfo, Face, ResponseBody};
 
 pub async fn handle(
     app: Arc<App>,
@@ -33,7 +34,7 @@ pub async fn handle(
     let method = metrics::method_label(req.method());
     let route = route(conn.face, req.method(), req.uri().path());
 
-    let checked = super::host_header::check(req.version(), req.headers(), req.uri());
+    let checked = crate::http::host_header::check(req.version(), req.headers(), req.uri());
     let answer = match checked {
         Ok(()) => dispatch(&app, &conn, &state, &route, req, &tracking_id).await,
         Err(e) => Err(e),
@@ -46,12 +47,12 @@ pub async fn handle(
                 resp.headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(allow));
             }
-            super::flowthrough::challenge(&mut resp);
+            crate::http::flowthrough::challenge(&mut resp);
             resp
         }
     };
     if conn.face == Face::Portal {
-        super::portal::security_headers(response.headers_mut());
+        crate::http::portal::security_headers(response.headers_mut());
     }
     if let Ok(v) = HeaderValue::from_str(&tracking_id) {
         response.headers_mut().insert(tracking::HEADER, v);
@@ -80,7 +81,7 @@ async fn dispatch(
     route: &Route,
     req: Request<Incoming>,
     tracking_id: &str,
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     let (parts, body) = req.into_parts();
     let limits = &app.config.limits;
     // Decided before any parsing or authentication: a flooding caller costs
@@ -105,7 +106,7 @@ async fn dispatch(
         Ok(Bytes::new())
     };
     if let Some(retry_after) = limited {
-        return Err(WireError::with_detail(
+        return Err(Refusal::new(
             ErrorCode::RateLimited,
             format!("Retry after {retry_after} s."),
         )
@@ -114,16 +115,16 @@ async fn dispatch(
     let body: Bytes = body?;
     match route {
         Route::Root => Ok(root(conn, tracking_id, parts.version)),
-        Route::PortalHome => Ok(super::portal::home()),
+        Route::PortalHome => Ok(crate::http::portal::home()),
         Route::OrgApprovalPage => {
-            Ok(super::org_approval::page(app, parts.uri.query(), tracking_id).await)
+            Ok(crate::http::org_approval::page(app, parts.uri.query(), tracking_id).await)
         }
-        Route::OrgApprove => Ok(super::org_approval::approve(app, &body, tracking_id).await),
-        Route::SignIn => Ok(super::signin::signin(app, conn.peer.ip(), &body).await),
+        Route::OrgApprove => Ok(crate::http::org_approval::approve(app, &body, tracking_id).await),
+        Route::SignIn => Ok(crate::http::signin::signin(app, conn.peer.ip(), &body).await),
         Route::SelfActivate {
             provisioning_id,
             submit,
-        } => Ok(super::signin::self_activate(
+        } => Ok(crate::http::signin::self_activate(
             app,
             conn.peer.ip(),
             provisioning_id,
@@ -132,13 +133,19 @@ async fn dispatch(
         )
         .await),
         Route::Activation(page) => {
-            Ok(super::activation::serve(app, *page, parts.uri.query(), &body, tracking_id).await)
+            Ok(
+                crate::http::activation::serve(app, *page, parts.uri.query(), &body, tracking_id)
+                    .await,
+            )
         }
         Route::Partner(r) => {
-            Ok(super::partner::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
+            Ok(
+                crate::http::partner::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id)
+                    .await,
+            )
         }
         Route::FlowThrough { provisioning_id } => {
-            super::flowthrough::provision(
+            crate::http::flowthrough::provision(
                 app,
                 conn.peer.ip(),
                 &parts,
@@ -148,14 +155,14 @@ async fn dispatch(
             )
             .await
         }
-        Route::NotFound => Err(WireError::with_detail(
+        Route::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(
                 "Path {} is not served here.",
                 truncate(parts.uri.path(), 200)
             ),
         )),
-        Route::MethodNotAllowed { allow, .. } => Err(WireError::with_detail(
+        Route::MethodNotAllowed { allow, .. } => Err(Refusal::new(
             ErrorCode::MethodNotAllowed,
             format!("Allowed: {allow}."),
         )),

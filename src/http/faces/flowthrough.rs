@@ -12,13 +12,13 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
-use super::error::WireError;
-use super::lockout::{AttemptKey, KeyKind, Realm};
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::template::{PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX};
+use crate::domain::Refusal;
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::flowthrough::{parse_request, render_response, ParseLimits, ResultLine};
+use crate::http::lockout::{AttemptKey, KeyKind, Realm};
+use crate::http::ResponseBody;
 use crate::provision::credentials::AuthResult;
 
 pub async fn provision(
@@ -28,7 +28,7 @@ pub async fn provision(
     body: Bytes,
     provisioning_id: &str,
     tracking_id: &str,
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
@@ -36,7 +36,7 @@ pub async fn provision(
     if let Some(ct) = content_type {
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/xml") && !mime.eq_ignore_ascii_case("text/xml") {
-            return Err(WireError::with_detail(
+            return Err(Refusal::new(
                 ErrorCode::UnsupportedMediaType,
                 "Send application/xml or text/xml.",
             ));
@@ -45,7 +45,7 @@ pub async fn provision(
     let provisioning = &app.provisioning;
     let template = authenticate(app, parts, peer, provisioning_id).await?;
     if template.settings.wholesale {
-        return Err(WireError::with_detail(
+        return Err(Refusal::new(
             ErrorCode::WholesaleRejected,
             "This template belongs to a wholesale customer.",
         ));
@@ -61,12 +61,11 @@ pub async fn provision(
         })
         .await
         .map_err(|_| {
-            WireError::with_detail(ErrorCode::ShuttingDown, "The server is shutting down.")
+            Refusal::new(ErrorCode::ShuttingDown, "The server is shutting down.")
         })?
-        .map_err(|e| {
+        .inspect_err(|e| {
             metrics::counter!("bwgate_flowthrough_documents_rejected_total", "code" => e.code.code().to_string())
                 .increment(1);
-            WireError::with_detail(e.code, e.message)
         })?;
     if !parsed.unknown_elements.is_empty() {
         metrics::counter!("bwgate_flowthrough_unknown_elements_total")
@@ -130,7 +129,7 @@ async fn authenticate(
     parts: &Parts,
     peer: IpAddr,
     provisioning_id: &str,
-) -> Result<Arc<CustomerTemplate>, WireError> {
+) -> Result<Arc<CustomerTemplate>, Refusal> {
     let template = app.provisioning.template(provisioning_id).await?;
     let presented = basic_credentials(parts);
     let (user, password) = match &presented {
@@ -138,7 +137,7 @@ async fn authenticate(
         Presented::Unusable => ("", ""),
         Presented::Basic(u, p) => (u.as_str(), p.as_str()),
     };
-    let address = super::lockout::client_address(peer);
+    let address = crate::http::lockout::client_address(peer);
     let keys = [
         AttemptKey {
             realm: Realm::Provisioning,
@@ -199,11 +198,10 @@ async fn authenticate(
             app.lockout.success(&keys[0]);
             Ok(t)
         }
-        (AuthResult::Busy, _) => Err(WireError::with_detail(
-            ErrorCode::VerificationBusy,
-            "Retry after 1 s.",
-        )
-        .retry_after(crate::provision::verify_queue::BUSY_RETRY_AFTER_SECS)),
+        (AuthResult::Busy, _) => Err(
+            Refusal::new(ErrorCode::VerificationBusy, "Retry after 1 s.")
+                .retry_after(crate::provision::verify_queue::BUSY_RETRY_AFTER_SECS),
+        ),
         (_, template) => {
             metrics::counter!("bwgate_flowthrough_auth_failures_total").increment(1);
             tracing::info!(
@@ -218,16 +216,16 @@ async fn authenticate(
     }
 }
 
-fn locked(secs: u64) -> WireError {
-    WireError::with_detail(
+fn locked(secs: u64) -> Refusal {
+    Refusal::new(
         ErrorCode::TooManyAttempts,
         format!("Too many wrong credentials; retry after {secs} s."),
     )
     .retry_after(secs)
 }
 
-fn unauthorized() -> WireError {
-    WireError::with_detail(
+fn unauthorized() -> Refusal {
+    Refusal::new(
         ErrorCode::BadCredentials,
         "Use HTTP Basic with the template's provisioning account.",
     )

@@ -23,12 +23,13 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYP
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 
-use super::error::{ErrorFormat, WireError};
-use super::router::Route;
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::ErrorCode;
+use crate::domain::Refusal;
+use crate::http::error::ErrorFormat;
+use crate::http::router::Route;
+use crate::http::ResponseBody;
 use crate::links::LinkSigner;
 use view::Filters;
 
@@ -196,17 +197,17 @@ enum TokenRefusal {
 }
 
 impl TokenRefusal {
-    fn wire(&self) -> WireError {
+    fn wire(&self) -> Refusal {
         match self {
             TokenRefusal::Wrong => {
-                WireError::with_detail(ErrorCode::BadCredentials, "The admin token is not valid.")
+                Refusal::new(ErrorCode::BadCredentials, "The admin token is not valid.")
             }
-            TokenRefusal::Locked(secs) => WireError::with_detail(
+            TokenRefusal::Locked(secs) => Refusal::new(
                 ErrorCode::TooManyAttempts,
                 format!("Too many wrong admin tokens from your address; retry after {secs} s."),
             )
             .retry_after(*secs),
-            TokenRefusal::Busy => WireError::with_detail(
+            TokenRefusal::Busy => Refusal::new(
                 ErrorCode::VerificationBusy,
                 "Too many admin token checks are waiting for your address.",
             )
@@ -222,7 +223,7 @@ async fn partner_for_token(
     peer: IpAddr,
     token: &str,
 ) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {
-    use super::lockout::{AttemptKey, KeyKind, Realm};
+    use crate::http::lockout::{AttemptKey, KeyKind, Realm};
     let address = crate::http::lockout::client_address(peer);
     let keys = [AttemptKey {
         realm: Realm::PartnerToken,
@@ -284,7 +285,7 @@ const CSV_CHUNK: usize = 1000;
 
 /// Every subscriber matching `filters` (from `after`; at most `max` when
 /// given) as CSV.
-async fn collect_csv(app: &App, partner: &str, filters: &Filters) -> Result<String, WireError> {
+async fn collect_csv(app: &App, partner: &str, filters: &Filters) -> Result<String, Refusal> {
     let mut out = view::csv_start();
     let mut left = filters.max.unwrap_or(usize::MAX);
     let mut cursor = filters.clone();

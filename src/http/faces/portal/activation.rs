@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
-use super::portal::{esc, html, page, Fields};
-use super::ResponseBody;
 use crate::activation::{ActivationClaim, ActivationLinks, CODE_DIGITS};
 use crate::app::App;
 use crate::domain::activation::{self as rules, ActivationPurpose};
 use crate::domain::email::normalize_email;
 use crate::domain::lifecycle::{Rejection, SubscriberStatus};
 use crate::domain::ErrorCode;
+use crate::http::portal::{esc, html, page, Fields};
+use crate::http::ResponseBody;
 use crate::links::LinkError;
 use crate::provision::now_millis;
 use crate::store::{ActivationAction, ActivationStep, ActivationView};
@@ -385,7 +385,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
 fn alert(r: &Rejection) -> String {
     format!(
         "<p class=\"error\" role=\"alert\" id=\"form-error\">{} (error {})</p>",
-        esc(&capitalized(&r.message)),
+        esc(&capitalized(r.message())),
         r.code.code()
     )
 }

@@ -1,10 +1,15 @@
 //! The ops listener (plain HTTP, loopback by default): `/healthz` (the
 //! process is alive), `/readyz` (takes traffic: not draining, store
 //! answers), `/metrics` (Prometheus text format), all open, and the
-//! operator API behind `admin_guard` (operator token, no browsers, JSON
+//! operator API behind `guard` (operator token, no browsers, JSON
 //! bodies): `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
 //! `POST /admin/v1/emails/test`; existing organizations and detach are in
-//! `admin_orgs.rs`, activation retry in `admin_activation.rs`.
+//! `orgs.rs`, activation retry in `activation.rs`.
+
+pub mod activation;
+pub mod auth;
+mod guard;
+pub mod orgs;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,10 +24,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::admin_auth::OperatorAuth;
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::ids::UserId;
+use crate::domain::{ErrorCode, Refusal};
+use crate::http::admin_auth::OperatorAuth;
+use crate::http::error::json as render;
+use crate::http::ResponseBody;
 
 pub async fn serve_admin(
     app: Arc<App>,
@@ -70,12 +77,16 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     // RFC 9112 3.2, as on the HTTPS listeners.
-    if let Err(e) = super::host_header::check(req.version(), req.headers(), req.uri()) {
-        let tracking_id = super::tracking::generate();
-        return super::error::error_response(&e, super::ErrorFormat::Json, &tracking_id);
+    if let Err(e) = crate::http::host_header::check(req.version(), req.headers(), req.uri()) {
+        let tracking_id = crate::http::tracking::generate();
+        return crate::http::error::error_response(
+            &e,
+            crate::http::ErrorFormat::Json,
+            &tracking_id,
+        );
     }
     if req.uri().path().starts_with(ADMIN_PREFIX) {
-        if let Err(refusal) = super::admin_guard::admit(operator, local, &req).await {
+        if let Err(refusal) = guard::admit(operator, local, &req).await {
             return refusal;
         }
         return operator_api(app, req).await;
@@ -127,9 +138,9 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
         .and_then(|rest| rest.strip_suffix("/activation"))
     {
         let key = key.to_string();
-        return super::admin_activation::retry(app, req, &key).await;
+        return crate::http::admin_activation::retry(app, req, &key).await;
     }
-    let req = match super::admin_orgs::route(app, req).await {
+    let req = match orgs::route(app, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };
@@ -147,7 +158,7 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
 
 /// A subscriber by BroadWorks user id (any case: ids are compared in
 /// their canonical form) or by subscriber id.
-pub(super) async fn find_subscriber(
+pub(in crate::http) async fn find_subscriber(
     app: &App,
     key: &str,
 ) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::store::StoreError> {
@@ -174,7 +185,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
         return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", "text/plain");
     }
     let (parts, body) = req.into_parts();
-    let body = match super::body::read_body(
+    let body = match crate::http::body::read_body(
         &parts.headers,
         body,
         EMAIL_TEST_MAX_BODY,
@@ -184,19 +195,14 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
     {
         Ok(b) => b,
         Err(e) => {
-            return json(
-                e.status(),
-                serde_json::json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
-            )
+            let e = Refusal::new(e.code, e.summary());
+            return render::operator(&e);
         }
     };
     let msg = match crate::notify::admin::test_message(&body) {
         Ok(m) => m,
         Err(problem) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
         }
     };
     match app.mailer.send(msg).await {
@@ -204,10 +210,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
             StatusCode::ACCEPTED,
             serde_json::json!({"id": id, "state": "pending"}),
         ),
-        Err(e) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"message": e.to_string()}),
-        ),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -217,10 +220,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
     let (filter, limit) = match crate::notify::admin::list_query(query) {
         Ok(q) => q,
         Err(problem) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                serde_json::json!({"message": problem, "errors": [{"errorCode": 9017, "description": problem}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
         }
     };
     match app.store.emails(&filter, limit).await {
@@ -228,10 +228,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
             StatusCode::OK,
             serde_json::json!({"emails": emails.iter().map(crate::notify::admin::email_json).collect::<Vec<_>>()}),
         ),
-        Err(e) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"message": e.to_string()}),
-        ),
+        Err(e) => unavailable(&e),
     }
 }
 
@@ -241,17 +238,9 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     let sub = match find_subscriber(app, key).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return json(
-                StatusCode::NOT_FOUND,
-                serde_json::json!({"message": "no such subscriber", "errors": [{"errorCode": 9015, "description": "No such resource."}]}),
-            )
+            return render::operator(&Refusal::new(ErrorCode::NotFound, "no such subscriber"))
         }
-        Err(e) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        Err(e) => return unavailable(&e),
     };
     let store = &app.store;
     let (licenses, events, commands) = match (
@@ -260,12 +249,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         store.subscriber_commands(&sub.id).await,
     ) {
         (Ok(l), Ok(e), Ok(c)) => (l, e, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&e),
     };
     let commands: Vec<_> = commands
         .iter()
@@ -288,12 +272,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
             let url = app.provisioning.activations().map(|l| l.url(&v.activation));
             serde_json::json!({"activation": v.activation, "activationUrl": url})
         }),
-        Err(e) => {
-            return json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"message": e.to_string()}),
-            )
-        }
+        Err(e) => return unavailable(&e),
     };
     json(
         StatusCode::OK,
@@ -301,19 +280,25 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     )
 }
 
-pub(super) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+/// A store or mailer failure: 9021 with the error text (operators may see
+/// it; the portal never does).
+fn unavailable(e: &dyn std::fmt::Display) -> Response<ResponseBody> {
+    render::operator(&Refusal::new(ErrorCode::StorageUnavailable, e.to_string()))
+}
+
+pub(in crate::http) fn json(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
     text(status, &body.to_string(), "application/json")
 }
 
 /// Reads a bounded JSON body: `Ok(None)` when it is empty, `Err` a message
 /// naming what is wrong.
-pub(super) async fn read_json_body<T: serde::de::DeserializeOwned>(
+pub(in crate::http) async fn read_json_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<Option<T>, String> {
     let (parts, body) = req.into_parts();
-    let bytes = super::body::read_body(&parts.headers, body, max_bytes, timeout)
+    let bytes = crate::http::body::read_body(&parts.headers, body, max_bytes, timeout)
         .await
         .map_err(|e| e.summary().to_string())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -119,7 +119,7 @@ fn problem(r: &Rejection, tracking_id: &str, back: &str) -> Response<ResponseBod
     let body = format!(
         "<h1>Not done</h1><p class=\"error\" role=\"alert\">{} (error {})</p>\
 <p>Nothing was changed. Reference: <code>{}</code></p><p><a href=\"{}\">Back to the subscribers</a></p>",
-        esc(&r.message),
+        esc(r.message()),
         r.code.code(),
         esc(tracking_id),
         esc(back)
@@ -323,8 +323,8 @@ fn refused_sign_in(refusal: &TokenRefusal) -> Response<ResponseBody> {
             e.code.code()
         ),
     };
-    let mut resp = sign_in_page(e.status(), Some(&note));
-    if let Some(secs) = e.retry_after_secs {
+    let mut resp = sign_in_page(crate::http::error::status_of(&e), Some(&note));
+    if let Some(secs) = e.retry_after {
         resp.headers_mut()
             .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
     }

@@ -7,9 +7,9 @@
 
 use hyper::{Response, StatusCode};
 
-use super::portal::{esc, html, page as render};
-use super::ResponseBody;
 use crate::app::App;
+use crate::http::portal::{esc, html, page as render};
+use crate::http::ResponseBody;
 use crate::orgs::{ApprovalClaim, TokenError};
 use crate::store::ApproveOutcome;
 

@@ -10,9 +10,9 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::HeaderMap;
 
-use super::body_budget::{BudgetScope, OverBudget, Reservation};
-use super::error::WireError;
 use crate::domain::ErrorCode;
+use crate::domain::Refusal;
+use crate::http::body_budget::{BudgetScope, OverBudget, Reservation};
 
 /// Whether the request announces a body at all.
 pub fn has_body(headers: &HeaderMap) -> bool {
@@ -42,7 +42,7 @@ pub async fn read_body(
     body: Incoming,
     limit: usize,
     timeout: Duration,
-) -> Result<Bytes, WireError> {
+) -> Result<Bytes, Refusal> {
     read_body_within(headers, body, limit, timeout, None).await
 }
 
@@ -56,7 +56,7 @@ pub async fn read_body_within(
     limit: usize,
     timeout: Duration,
     mut reservation: Option<&mut Reservation>,
-) -> Result<Bytes, WireError> {
+) -> Result<Bytes, Refusal> {
     let discard_budget = limit.saturating_mul(DISCARD_FACTOR).min(DISCARD_CAP);
     let declared = declared_length(headers);
     if declared.is_some_and(|n| n > discard_budget as u64) {
@@ -70,7 +70,7 @@ pub async fn read_body_within(
     let read = collect(body, limit, discard_budget, reservation);
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
-        Err(_) => Err(WireError::with_detail(
+        Err(_) => Err(Refusal::new(
             ErrorCode::RequestTimeout,
             format!("The body did not arrive within {} ms.", timeout.as_millis()),
         )),
@@ -85,13 +85,13 @@ async fn collect(
     limit: usize,
     discard_budget: usize,
     mut reservation: Option<&mut Reservation>,
-) -> Result<Bytes, WireError> {
+) -> Result<Bytes, Refusal> {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            WireError::with_detail(
+            Refusal::new(
                 ErrorCode::MalformedXml,
                 format!("The request body could not be read: {e}."),
             )
@@ -135,21 +135,21 @@ async fn collect(
 
 /// Over the connection's budget the client itself has too much in flight
 /// (413); over the process's, everyone does: retry shortly (503).
-fn over_budget(e: OverBudget) -> WireError {
+fn over_budget(e: OverBudget) -> Refusal {
     ::metrics::counter!("bwgate_request_bodies_refused_total", "budget" => match e.scope {
         BudgetScope::Connection => "connection",
         BudgetScope::Process => "process",
     })
     .increment(1);
     match e.scope {
-        BudgetScope::Connection => WireError::with_detail(
+        BudgetScope::Connection => Refusal::new(
             ErrorCode::DocumentTooLarge,
             format!(
                 "Request bodies in progress on this connection would exceed {} bytes; send fewer at once.",
                 e.size
             ),
         ),
-        BudgetScope::Process => WireError::with_detail(
+        BudgetScope::Process => Refusal::new(
             ErrorCode::ServerBusy,
             "Too many request bodies are being received; retry shortly.".to_string(),
         )
@@ -157,8 +157,8 @@ fn over_budget(e: OverBudget) -> WireError {
     }
 }
 
-fn too_large(limit: usize) -> WireError {
-    WireError::with_detail(
+fn too_large(limit: usize) -> Refusal {
+    Refusal::new(
         ErrorCode::DocumentTooLarge,
         format!("The limit is {limit} bytes."),
     )

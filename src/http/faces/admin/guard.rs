@@ -16,14 +16,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
-use hyper::{Method, Request, Response, StatusCode};
-use serde_json::json;
+use hyper::{Method, Request, Response};
 
-use super::admin_auth::OperatorAuth;
-use super::ResponseBody;
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Refusal};
+use crate::http::admin_auth::OperatorAuth;
+use crate::http::ResponseBody;
 
 /// The import route, which also takes CSV.
 const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
@@ -55,7 +53,10 @@ pub async fn admit<B>(
             ));
         }
     }
-    if let Err(why) = auth.check(super::partner::auth::bearer(headers)).await {
+    if let Err(why) = auth
+        .check(crate::http::partner::auth::bearer(headers))
+        .await
+    {
         let mut resp = refuse(
             why.as_str(),
             ErrorCode::OperatorTokenRequired,
@@ -127,14 +128,7 @@ fn media_type(value: &str) -> String {
 
 fn refuse(reason: &'static str, code: ErrorCode, message: &str) -> Response<ResponseBody> {
     ::metrics::counter!("bwgate_ops_requests_refused_total", "reason" => reason).increment(1);
-    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let body =
-        json!({"message": message, "errors": [{"errorCode": code.code(), "description": message}]});
-    let mut resp = Response::new(ResponseBody::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    crate::http::error::json::operator(&Refusal::new(code, message))
 }
 
 #[cfg(test)]

@@ -15,12 +15,12 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::admin::{json as json_response, read_json_body};
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::email::normalize_email;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::ErrorCode;
+use crate::http::admin::{json as json_response, read_json_body};
+use crate::http::ResponseBody;
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +41,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
         Ok(e) => e,
         Err(r) => return refused(&r),
     };
-    let subscriber = match super::admin::find_subscriber(app, key).await {
+    let subscriber = match crate::http::admin::find_subscriber(app, key).await {
         Ok(Some(s)) => s,
         Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
         Err(e) => return unavailable(&e.to_string()),
@@ -54,7 +54,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
 }
 
 /// An email given for a renewal, normalized; `Err` is error 9001.
-pub(super) fn checked_email(email: Option<&str>) -> Result<Option<String>, Rejection> {
+pub(in crate::http) fn checked_email(email: Option<&str>) -> Result<Option<String>, Rejection> {
     email
         .map(normalize_email)
         .transpose()
@@ -62,7 +62,7 @@ pub(super) fn checked_email(email: Option<&str>) -> Result<Option<String>, Rejec
 }
 
 /// Why a renewal did not happen.
-pub(super) enum RenewError {
+pub(in crate::http) enum RenewError {
     /// Refused by the rules (nothing changed).
     Refused(Rejection),
     /// The store failed.
@@ -73,7 +73,7 @@ pub(super) enum RenewError {
 /// partner admins' API and page): `store.renew_activation`, then wakes the
 /// mailer. The answer is
 /// `{"subscriberId","status","purpose","activationUrl","linkExpiresAt","emailQueued"}`.
-pub(super) async fn renew(
+pub(in crate::http) async fn renew(
     app: &App,
     subscriber_id: &str,
     email: Option<String>,
@@ -108,16 +108,9 @@ pub(super) async fn renew(
 }
 
 fn refused(r: &Rejection) -> Response<ResponseBody> {
-    let status = StatusCode::from_u16(r.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    json_response(
-        status,
-        json!({"message": r.message, "errors": [{"errorCode": r.code.code(), "description": r.message}]}),
-    )
+    crate::http::error::json::operator(r)
 }
 
 fn unavailable(message: &str) -> Response<ResponseBody> {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({"message": message, "errors": [{"errorCode": ErrorCode::StorageUnavailable.code(), "description": message}]}),
-    )
+    crate::http::error::json::operator(&Rejection::new(ErrorCode::StorageUnavailable, message))
 }

@@ -3,10 +3,10 @@
 
 use hyper::Method;
 
-use super::activation::ActivationPage;
-use super::error::ErrorFormat;
-use super::Face;
 use crate::config::LimitsConfig;
+use crate::http::activation::ActivationPage;
+use crate::http::error::ErrorFormat;
+use crate::http::Face;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -28,7 +28,7 @@ pub enum Route {
         submit: bool,
     },
     /// Partner admins: `/partner/v1/…` (JSON API), `/partner/status…` (page).
-    Partner(super::partner::PartnerRoute),
+    Partner(crate::http::partner::PartnerRoute),
     /// `POST /uc-one/v1/provisioning/{provisioningId}`.
     FlowThrough {
         provisioning_id: String,
@@ -93,7 +93,7 @@ pub fn route(face: Face, method: &Method, path: &str) -> Route {
 
 fn portal_route(method: &Method, path: &str) -> Route {
     if path.starts_with("/partner/") {
-        return super::partner::route(method, path);
+        return crate::http::partner::route(method, path);
     }
     match (path, method) {
         ("/", &Method::GET | &Method::HEAD) => Route::PortalHome,

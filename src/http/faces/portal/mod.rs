@@ -2,6 +2,10 @@
 //! accessible HTML that works without JavaScript. The activation flows and
 //! organization approval add their pages here.
 
+pub mod activation;
+pub mod org_approval;
+pub mod signin;
+
 use bytes::Bytes;
 use hyper::header::{
     HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
@@ -9,7 +13,7 @@ use hyper::header::{
 };
 use hyper::{HeaderMap, Response};
 
-use super::ResponseBody;
+use crate::http::ResponseBody;
 
 /// Form or query fields (`application/x-www-form-urlencoded`), first value
 /// of each name.
@@ -112,20 +116,8 @@ pub fn home() -> Response<ResponseBody> {
                 "<h1>Activation portal</h1><p>Open the activation link you received by email, \
 or the self-activation link from your service provider.</p><h2>No link?</h2>\
 <p>Sign in with your BroadWorks user id and password to continue your activation.</p>{}",
-                super::signin::form("/activate/signin", None, "")
+                crate::http::signin::form("/activate/signin", None, "")
             ),
-        ),
-    )
-}
-
-pub fn error_page(code: u32, summary: &str, tracking_id: &str) -> String {
-    page(
-        "Something went wrong",
-        &format!(
-            "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p>\
-<p>Error {code}. Reference: <code>{}</code></p>",
-            esc(summary),
-            esc(tracking_id)
         ),
     )
 }
@@ -140,9 +132,5 @@ mod tests {
             esc("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let p = error_page(9015, "No <such> page", "T&1");
-        assert!(p.contains("No &lt;such&gt; page"));
-        assert!(p.contains("T&amp;1"));
-        assert!(p.starts_with("<!doctype html>"));
     }
 }

@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 use hyper::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use super::lockout::{AttemptKey, KeyKind, Realm};
-use super::portal::{esc, html, page};
-use super::ResponseBody;
 use crate::app::App;
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord};
 use crate::domain::subscriber::NewSubscriber;
 use crate::domain::{CustomerTemplate, ErrorCode};
+use crate::http::lockout::{AttemptKey, KeyKind, Realm};
+use crate::http::portal::{esc, html, page};
+use crate::http::ResponseBody;
 use crate::xsi::Profile;
 use crate::xsp::XspError;
 
@@ -46,7 +46,7 @@ pub fn form(action: &str, error: Option<&Rejection>, user_id: &str) -> String {
         .map(|r| {
             format!(
                 "<p class=\"error\" role=\"alert\">{} (error {})</p>",
-                esc(&r.message),
+                esc(r.message()),
                 r.code.code()
             )
         })
@@ -147,7 +147,7 @@ async fn check(
 ) -> Result<Profile, Refusal> {
     let started = Instant::now();
     let user_key: String = user_id.chars().take(200).collect::<String>().to_lowercase();
-    let address = super::lockout::client_address(peer);
+    let address = crate::http::lockout::client_address(peer);
     let keys = [
         AttemptKey {
             realm: Realm::PortalSignIn,
@@ -424,7 +424,7 @@ pub async fn self_activate(
                     "Self-activation",
                     &format!(
                         "<h1>Self-activation</h1><p class=\"error\" role=\"alert\">{} (error {})</p>",
-                        esc(&r.message),
+                        esc(r.message()),
                         r.code.code()
                     ),
                 ),

@@ -17,9 +17,9 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::ResponseBody;
 use crate::app::App;
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Refusal};
+use crate::http::ResponseBody;
 use crate::orgs::import::{self, ImportProblem};
 use crate::store::{DetachOutcome, StoreError};
 
@@ -57,12 +57,7 @@ async fn route_inner(app: &App, path: String, req: Request<Incoming>) -> Routed 
     }
     if let Some(id) = path.strip_prefix(ORGS_PREFIX) {
         let Some(id) = percent_decode(id).filter(|i| !i.is_empty() && !i.contains('/')) else {
-            return Done(error(
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                "no such organization",
-                vec![],
-            ));
+            return Done(error(ErrorCode::NotFound, "no such organization", vec![]));
         };
         return Done(match *req.method() {
             Method::PUT => put_org(app, &id, req).await,
@@ -77,7 +72,6 @@ async fn route_inner(app: &App, path: String, req: Request<Incoming>) -> Routed 
         };
         let (Some(partner), Some(key)) = (percent_decode(partner), percent_decode(key)) else {
             return Done(error(
-                StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidParameterValue,
                 "bad percent-encoding in the path",
                 vec![],
@@ -119,10 +113,12 @@ async fn body(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match super::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30)).await {
+    match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
+        .await
+    {
         Ok(b) => Ok((ct, b)),
         Err(e) => Err(Box::new(json_resp(
-            e.status(),
+            crate::http::error::status_of(&e),
             json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
         ))),
     }
@@ -172,7 +168,6 @@ async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
             }),
         ),
         Ok(None) => error(
-            StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
             &format!("no existing organization '{id}'"),
             vec![],
@@ -182,7 +177,7 @@ async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
 }
 
 async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
-    let tracking_id = super::tracking::generate();
+    let tracking_id = crate::http::tracking::generate();
     let now = crate::provision::now_millis();
     match app
         .store
@@ -199,19 +194,18 @@ async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
             json_resp(StatusCode::OK, body)
         }
         Ok(DetachOutcome::NoOrganization) => error(
-            StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
             &format!("enterprise '{key}' of partner '{partner}' has no organization"),
             vec![],
         ),
+        // 409 as documented, with the code that carries 409 in the table
+        // (it answered 9017, whose status is 400, before).
         Ok(DetachOutcome::NotAttached { org_id }) => error(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidParameterValue,
+            ErrorCode::WrongState,
             &format!("organization '{org_id}' was created for this enterprise, not attached: nothing to detach"),
             vec![],
         ),
         Ok(DetachOutcome::NotAdmin { org_id }) => error(
-            StatusCode::FORBIDDEN,
             ErrorCode::PartnerNotAdmin,
             &format!(
                 "partner '{partner}' holds no admin role in organization '{org_id}'; \
@@ -232,52 +226,38 @@ fn invalid(problems: Vec<ImportProblem>) -> Response<ResponseBody> {
         })
         .unwrap_or_default();
     error(
-        StatusCode::BAD_REQUEST,
         ErrorCode::InvalidParameterValue,
         &format!("invalid organization data, nothing was changed: {first}"),
         problems,
     )
 }
 
-fn error(
-    status: StatusCode,
-    code: ErrorCode,
-    message: &str,
-    problems: Vec<ImportProblem>,
-) -> Response<ResponseBody> {
-    let errors: Vec<serde_json::Value> = if problems.is_empty() {
-        vec![json!({"errorCode": code.code(), "description": message})]
-    } else {
-        problems
-            .iter()
-            .map(|p| {
-                json!({"errorCode": code.code(), "description": p.description, "field": p.field, "row": p.row})
-            })
-            .collect()
-    };
-    json_resp(status, json!({"message": message, "errors": errors}))
+/// The operator refusal, with one `errors[]` entry per import problem
+/// when there are any; the status is the table's.
+fn error(code: ErrorCode, message: &str, problems: Vec<ImportProblem>) -> Response<ResponseBody> {
+    let refusal = Refusal::new(code, message);
+    if problems.is_empty() {
+        return crate::http::error::json::operator(&refusal);
+    }
+    let errors = problems
+        .iter()
+        .map(|p| {
+            json!({"errorCode": code.code(), "description": p.description, "field": p.field, "row": p.row})
+        })
+        .collect();
+    crate::http::error::json::operator_with(&refusal, errors)
 }
 
 fn store_error(e: &StoreError) -> Response<ResponseBody> {
-    let (status, code) = match e {
-        StoreError::MissingReference { .. } => {
-            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameterValue)
-        }
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StorageUnavailable,
-        ),
+    let code = match e {
+        StoreError::MissingReference { .. } => ErrorCode::InvalidParameterValue,
+        _ => ErrorCode::StorageUnavailable,
     };
-    error(status, code, &e.to_string(), vec![])
+    error(code, &e.to_string(), vec![])
 }
 
 fn not_allowed(allow: &'static str) -> Response<ResponseBody> {
-    let mut resp = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::MethodNotAllowed,
-        &format!("use {allow}"),
-        vec![],
-    );
+    let mut resp = error(ErrorCode::MethodNotAllowed, &format!("use {allow}"), vec![]);
     resp.headers_mut()
         .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
     resp

@@ -15,9 +15,10 @@ use super::view::{self, Filters, DEFAULT_MAX};
 use super::{check_template, collect_csv, csv_response, PartnerRoute};
 use crate::app::App;
 use crate::domain::lifecycle::Rejection;
+use crate::domain::Refusal;
 use crate::domain::{ErrorCode, Package};
 use crate::http::admin_activation::{self, RenewError};
-use crate::http::error::{error_response, ErrorFormat, WireError};
+use crate::http::error::{error_response, ErrorFormat};
 use crate::http::handler::json_response;
 use crate::http::ResponseBody;
 use crate::store::{AdminChange, StoreError};
@@ -56,9 +57,9 @@ pub(super) async fn serve(
 }
 
 /// The partner whose admin token the request carries.
-async fn authenticate(app: &App, peer: IpAddr, parts: &Parts) -> Result<String, WireError> {
+async fn authenticate(app: &App, peer: IpAddr, parts: &Parts) -> Result<String, Refusal> {
     let Some(token) = super::auth::bearer(&parts.headers) else {
-        return Err(WireError::with_detail(
+        return Err(Refusal::new(
             ErrorCode::BadCredentials,
             "Send the partner admin token as Authorization: Bearer <token>.",
         ));
@@ -68,12 +69,12 @@ async fn authenticate(app: &App, peer: IpAddr, parts: &Parts) -> Result<String, 
         .map_err(|r| r.wire())
 }
 
-fn rejected(r: Rejection) -> WireError {
-    WireError::with_detail(r.code, r.message)
+fn rejected(r: Rejection) -> Refusal {
+    r
 }
 
-fn not_found() -> WireError {
-    WireError::with_detail(ErrorCode::NotFound, "No such subscriber.")
+fn not_found() -> Refusal {
+    Refusal::new(ErrorCode::NotFound, "No such subscriber.")
 }
 
 async fn handle(
@@ -83,7 +84,7 @@ async fn handle(
     parts: &Parts,
     body: &[u8],
     tracking_id: &str,
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     match route {
         PartnerRoute::ApiList => list(app, partner, parts.uri.query()).await,
         PartnerRoute::ApiCsv => {
@@ -122,7 +123,7 @@ async fn handle(
                 .map_err(rejected)?;
             Ok(changed(app, change, partner, "package changed"))
         }
-        _ => Err(WireError::with_detail(
+        _ => Err(Refusal::new(
             ErrorCode::NotFound,
             "No such partner API resource.",
         )),
@@ -133,7 +134,7 @@ async fn list(
     app: &App,
     partner: &str,
     query: Option<&str>,
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     let filters = Filters::parse(query).map_err(rejected)?;
     check_template(app, partner, &filters).map_err(rejected)?;
     let max = filters.max.unwrap_or(DEFAULT_MAX);
@@ -180,9 +181,9 @@ struct PackageBody {
 }
 
 /// A bounded JSON body; `None` when empty.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, WireError> {
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Refusal> {
     if body.len() > MAX_ACTION_BODY {
-        return Err(WireError::with_detail(
+        return Err(Refusal::new(
             ErrorCode::DocumentTooLarge,
             format!("At most {MAX_ACTION_BODY} bytes."),
         ));
@@ -191,21 +192,19 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, W
         return Ok(None);
     }
     serde_json::from_slice(body).map(Some).map_err(|e| {
-        WireError::with_detail(
+        Refusal::new(
             ErrorCode::InvalidParameterValue,
             format!("The body is not the expected JSON: {e}"),
         )
     })
 }
 
-fn package_from(body: &[u8]) -> Result<Package, WireError> {
+fn package_from(body: &[u8]) -> Result<Package, Refusal> {
     let given = json_body::<PackageBody>(body)?
         .and_then(|b| b.package)
-        .ok_or_else(|| {
-            WireError::with_detail(ErrorCode::MissingParameter, "package is required.")
-        })?;
+        .ok_or_else(|| Refusal::new(ErrorCode::MissingParameter, "package is required."))?;
     Package::parse(&given).ok_or_else(|| {
-        WireError::with_detail(
+        Refusal::new(
             ErrorCode::InvalidParameterValue,
             format!(
                 "package: '{}' is not one of softphone, basic, standard, premium.",
@@ -220,7 +219,7 @@ async fn activation(
     partner: &str,
     id: &str,
     body: &[u8],
-) -> Result<Response<ResponseBody>, WireError> {
+) -> Result<Response<ResponseBody>, Refusal> {
     let given = json_body::<ActivationBody>(body)?.unwrap_or_default();
     let email = admin_activation::checked_email(given.email.as_deref()).map_err(rejected)?;
     let subscriber = app

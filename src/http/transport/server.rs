@@ -29,7 +29,7 @@ use control_frames::ControlFrames;
 /// What a request knows about the connection it came on.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
-    pub face: super::Face,
+    pub face: crate::http::Face,
     pub peer: SocketAddr,
     pub client: Option<PeerIdentity>,
     pub tls_version: &'static str,
@@ -38,7 +38,7 @@ pub struct ConnInfo {
 /// Runs the accept loop until `shutdown` turns true, then waits for the
 /// open connections to finish (the caller bounds this with its grace).
 pub async fn serve_https(
-    face: super::Face,
+    face: crate::http::Face,
     app: Arc<App>,
     tls: Arc<TlsReloader>,
     listener: TcpListener,
@@ -120,7 +120,7 @@ pub async fn serve_https(
 ///   windows, with at most `limits.max_concurrent_streams` streams. Such a
 ///   connection still costs one `max_connections` slot until the client
 ///   goes away or shutdown's grace period ends.
-fn http_builder(app: &App, face: super::Face) -> auto::Builder<TokioExecutor> {
+fn http_builder(app: &App, face: crate::http::Face) -> auto::Builder<TokioExecutor> {
     let limits = &app.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -138,10 +138,10 @@ fn http_builder(app: &App, face: super::Face) -> auto::Builder<TokioExecutor> {
         )))
         .keep_alive_timeout(Duration::from_millis(limits.http2_keepalive_timeout_ms));
     match face {
-        super::Face::Provisioning => {
+        crate::http::Face::Provisioning => {
             http2.max_concurrent_streams(limits.max_concurrent_streams);
         }
-        super::Face::Portal => {
+        crate::http::Face::Portal => {
             // A stream's window holds a whole form; the connection's, a few.
             let stream_window = (limits.max_form_body_bytes as u32).max(PORTAL_MIN_WINDOW);
             http2
@@ -158,7 +158,7 @@ const PORTAL_MIN_WINDOW: u32 = 65_535;
 
 #[allow(clippy::too_many_arguments)]
 async fn serve_connection(
-    face: super::Face,
+    face: crate::http::Face,
     app: Arc<App>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     acceptor: TlsAcceptor,
@@ -207,7 +207,7 @@ async fn serve_connection(
             let app = app.clone();
             let info = info.clone();
             let state = state.clone();
-            async move { Ok::<_, Infallible>(super::handler::handle(app, info, state, req).await) }
+            async move { Ok::<_, Infallible>(crate::http::handler::handle(app, info, state, req).await) }
         })
     };
     let io = FirstBytesDeadline::new(tls_stream, first_bytes_timeout, control_frames_per_sec);

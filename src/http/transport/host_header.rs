@@ -7,10 +7,10 @@
 use hyper::header::HOST;
 use hyper::{HeaderMap, Uri, Version};
 
-use super::error::WireError;
 use crate::domain::ErrorCode;
+use crate::domain::Refusal;
 
-pub fn check(version: Version, headers: &HeaderMap, uri: &Uri) -> Result<(), WireError> {
+pub fn check(version: Version, headers: &HeaderMap, uri: &Uri) -> Result<(), Refusal> {
     let mut hosts = headers.get_all(HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
@@ -32,9 +32,9 @@ pub fn check(version: Version, headers: &HeaderMap, uri: &Uri) -> Result<(), Wir
     }
 }
 
-fn refused(detail: &str) -> WireError {
+fn refused(detail: &str) -> Refusal {
     ::metrics::counter!("bwgate_malformed_requests_total", "reason" => "host").increment(1);
-    WireError::with_detail(ErrorCode::MalformedRequest, detail)
+    Refusal::new(ErrorCode::MalformedRequest, detail)
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use dashmap::DashSet;
 use tokio::sync::Semaphore;
 
-use super::partner::auth::MAX_TOKEN_LEN;
 use crate::domain::credentials::verify_password;
+use crate::http::partner::auth::MAX_TOKEN_LEN;
 
 /// Verifies presented operator tokens against the configured hashes.
 pub struct OperatorAuth {

@@ -1,0 +1,103 @@
+//! HTML refusals: the alert paragraph every portal and partner page shows,
+//! the page that only says what was refused, and the error page of a
+//! request refused before any face saw it.
+
+use hyper::Response;
+
+use super::status_of;
+use crate::domain::Refusal;
+use crate::http::portal::{esc, html, page};
+use crate::http::ResponseBody;
+
+/// `<p class="error" role="alert">reason (error N)</p>`.
+pub fn alert(refusal: &Refusal) -> String {
+    format!(
+        "<p class=\"error\" role=\"alert\">{} (error {})</p>",
+        esc(refusal.message()),
+        refusal.code.code()
+    )
+}
+
+/// The alert of a form the page shows again: sentence-cased, and the
+/// target of the fields' `aria-describedby="form-error"`.
+pub fn form_alert(refusal: &Refusal) -> String {
+    format!(
+        "<p class=\"error\" role=\"alert\" id=\"form-error\">{} (error {})</p>",
+        esc(&capitalized(refusal.message())),
+        refusal.code.code()
+    )
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// A portal page that only reports a refusal (no form to show again):
+/// heading, the given alert, and the reference, with the table's status.
+pub fn refusal_page(
+    refusal: &Refusal,
+    heading: &str,
+    alert_html: &str,
+    tracking_id: &str,
+) -> Response<ResponseBody> {
+    html(
+        status_of(refusal),
+        page(
+            heading,
+            &format!(
+                "<h1>{}</h1>{alert_html}<p>Nothing was changed. Reference: <code>{}</code></p>",
+                esc(heading),
+                esc(tracking_id)
+            ),
+        ),
+    )
+}
+
+/// The page for a request refused by the transport (routing, limits)
+/// on the portal listener.
+pub fn error_page(code: u32, summary: &str, tracking_id: &str) -> String {
+    page(
+        "Something went wrong",
+        &format!(
+            "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p>\
+<p>Error {code}. Reference: <code>{}</code></p>",
+            esc(summary),
+            esc(tracking_id)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ErrorCode;
+
+    #[test]
+    fn alerts_escape_and_carry_the_code() {
+        let r = Refusal::new(ErrorCode::InvalidEmail, "no <b> here");
+        assert_eq!(
+            alert(&r),
+            "<p class=\"error\" role=\"alert\">no &lt;b&gt; here (error 9001)</p>"
+        );
+        assert!(form_alert(&r).contains(">No &lt;b&gt; here (error 9001)<"));
+    }
+
+    #[test]
+    fn refusal_page_status_comes_from_the_table() {
+        let r = Refusal::new(ErrorCode::WrongState, "used");
+        let resp = refusal_page(&r, "Done <already>", &alert(&r), "T1");
+        assert_eq!(resp.status().as_u16(), 409);
+    }
+
+    #[test]
+    fn error_page_escapes() {
+        let p = error_page(9015, "No <such> page", "T&1");
+        assert!(p.contains("No &lt;such&gt; page"));
+        assert!(p.contains("T&amp;1"));
+        assert!(p.starts_with("<!doctype html>"));
+    }
+}
