@@ -210,6 +210,7 @@ fn backoff_doubles_up_to_the_cap_with_little_jitter() {
         retry_initial: Duration::from_millis(1000),
         retry_max: Duration::from_secs(10),
         give_up_after: Duration::from_secs(3600),
+        lease: Duration::from_secs(60),
         signer: None,
     };
     for (attempts, base_ms) in [
@@ -329,6 +330,7 @@ fn policy(give_up_after: Duration) -> Arc<DeliveryPolicy> {
         retry_initial: Duration::from_millis(60_000),
         retry_max: Duration::from_secs(600),
         give_up_after,
+        lease: Duration::from_secs(60),
         signer: Some(Arc::new(crate::links::LinkSigner::from_secret(&[9u8; 32]))),
     })
 }
@@ -571,6 +573,7 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
         retry_initial: Duration::ZERO,
         retry_max: Duration::ZERO,
         give_up_after: Duration::from_secs(3600),
+        lease: Duration::from_secs(60),
         signer: Some(signer.clone()),
     });
     assert_eq!(pass(&f, transport.clone(), &policy).await, 1);

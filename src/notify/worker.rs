@@ -17,11 +17,10 @@ use super::transport::{MailTransport, SendError};
 use crate::config::SmtpConfig;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
-use crate::store::{EmailOutcome, EmailRecord, SharedStore, StoreError};
+use crate::store::{EmailOutcome, EmailRecord, Lease, SharedStore, StoreError};
 
-/// Emails fetched per pass.
-const BATCH: usize = 64;
-/// Sends in flight at once.
+/// Sends in flight at once; also the emails claimed per pass, so a pass
+/// lasts about one send and its lease stays short.
 const CONCURRENCY: usize = 4;
 /// Longest sleep between two looks at the outbox when nothing woke us
 /// (retries become due without a wake-up).
@@ -40,6 +39,10 @@ pub struct DeliveryPolicy {
     /// Makes the links and codes of a message as it is sent (they are
     /// not stored, see `secrets.rs`). Without it such a message fails.
     pub signer: Option<Arc<LinkSigner>>,
+    /// How long the emails of a pass stay claimed by this node: a send's
+    /// timeout twice (connect, then data) and a margin. After a crash they
+    /// wait this long for another worker.
+    pub lease: Duration,
 }
 
 impl DeliveryPolicy {
@@ -50,6 +53,7 @@ impl DeliveryPolicy {
             retry_max: Duration::from_secs(cfg.retry_max_secs),
             give_up_after: Duration::from_secs(cfg.give_up_after_secs),
             signer: None,
+            lease: Duration::from_secs(cfg.timeout_secs.saturating_mul(2).saturating_add(10)),
         })
     }
 
@@ -113,7 +117,14 @@ pub async fn deliver_due(
     policy: &Arc<DeliveryPolicy>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
-    let due = store.due_emails(now_millis(), BATCH).await?;
+    let now = now_millis();
+    let lease = Lease {
+        owner: crate::provision::worker::node_id().to_string(),
+        now,
+        until: now.saturating_add(i64::try_from(policy.lease.as_millis()).unwrap_or(i64::MAX / 2)),
+    };
+    // One statement claims the pass; the lease ends when each settles.
+    let due = store.claim_emails(&lease, CONCURRENCY).await?;
     let mut attempted = 0;
     let mut tasks = JoinSet::new();
     for email in due {

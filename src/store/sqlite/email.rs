@@ -90,6 +90,14 @@ pub(crate) fn last_enqueued_with_key_prefix(
         })?)
 }
 
+/// Pending, due and not leased: what a claim takes. The due index finds
+/// the rows; the lease is read from the row (emails are few).
+const DUE_IDS: &str = "
+    SELECT id FROM emails INDEXED BY emails_pending_due
+    WHERE state = 'pending' AND next_attempt_at <= ?1 AND lease_until <= ?1
+    ORDER BY next_attempt_at, id
+    LIMIT ?2";
+
 pub(super) fn due_emails(
     conn: &Connection,
     now: i64,
@@ -98,12 +106,44 @@ pub(super) fn due_emails(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM emails INDEXED BY emails_pending_due
-         WHERE state = 'pending' AND next_attempt_at <= ?1
+         WHERE state = 'pending' AND next_attempt_at <= ?1 AND lease_until <= ?1
          ORDER BY next_attempt_at, id
          LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit], EmailRow::from_row)?;
     rows.map(|r| r?.decode()).collect()
+}
+
+/// Leases the emails [`due_emails`] would return to `owner` until
+/// `lease_until` in one statement; returns them earliest due first.
+pub(super) fn claim_emails(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<EmailRecord>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE emails SET lease_owner = ?3, lease_until = ?4
+         WHERE id IN ({DUE_IDS})
+         RETURNING {COLUMNS}"
+    ))?;
+    let rows = stmt.query_map(params![now, limit, owner, lease_until], EmailRow::from_row)?;
+    let mut out: Vec<EmailRecord> = rows.map(|r| r?.decode()).collect::<Result<_, _>>()?;
+    // RETURNING has no order.
+    out.sort_by_key(|e| (e.next_attempt_at, e.id));
+    Ok(out)
+}
+
+/// Ends `owner`'s leases on pending emails.
+pub(super) fn release_email_leases(conn: &Connection, owner: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE emails SET lease_until = 0
+             WHERE state = 'pending' AND lease_until > 0 AND lease_owner = ?1",
+        )?
+        .execute([owner])?)
 }
 
 pub(super) fn complete_email(
@@ -136,7 +176,8 @@ pub(super) fn complete_email(
             .execute(params![id, now, message_id])?,
         EmailOutcome::Retry { error, retry_at } => conn
             .prepare_cached(
-                "UPDATE emails SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                "UPDATE emails SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
+                                   lease_until = 0
                  WHERE id = ?1",
             )?
             .execute(params![id, retry_at, error])?,

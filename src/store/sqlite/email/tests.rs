@@ -541,3 +541,60 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_claimers_never_take_one_email_and_an_expired_lease_is_retaken() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = enqueue(&store, &msg("a@example.com", EmailKind::Test), NOW).await;
+    let b = enqueue(&store, &msg("b@example.com", EmailKind::Test), NOW).await;
+    let c = enqueue(&store, &msg("c@example.com", EmailKind::Test), NOW + 1).await;
+    let ids = |v: Vec<crate::store::EmailRecord>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let lease = |owner: &str, now: i64| crate::store::Lease {
+        owner: owner.into(),
+        now,
+        until: now + 5_000,
+    };
+
+    let (lx, ly) = (lease("x", NOW + 1), lease("y", NOW + 1));
+    let (x, y) = tokio::join!(store.claim_emails(&lx, 2), store.claim_emails(&ly, 10));
+    let (x, y) = (ids(x.unwrap()), ids(y.unwrap()));
+    let mut taken = [x.clone(), y.clone()].concat();
+    taken.sort();
+    assert_eq!(taken, [a, b, c], "each email claimed once: {x:?} {y:?}");
+    assert!(store
+        .claim_emails(&lease("z", NOW + 2), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.due_emails(NOW + 2, 10).await.unwrap().is_empty());
+
+    // A retry releases its lease; the others come back when theirs expire.
+    store
+        .complete_email(
+            a,
+            EmailOutcome::Retry {
+                error: "451".into(),
+                retry_at: NOW + 100,
+            },
+            NOW + 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store
+            .claim_emails(&lease("z", NOW + 100), 10)
+            .await
+            .unwrap()),
+        [a]
+    );
+    assert_eq!(
+        ids(store
+            .claim_emails(&lease("z", NOW + 1 + 5_000), 10)
+            .await
+            .unwrap()),
+        [b, c],
+        "retaken after the lease, earliest due first"
+    );
+    assert_eq!(store.release_leases("z").await.unwrap(), 3);
+}
