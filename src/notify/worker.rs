@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::compose::{compose, ComposeError, Sender};
+use super::compose::{compose_draft, ComposeError, Sender};
 use super::transport::{MailTransport, SendError};
+use super::Draft;
 use crate::config::SmtpConfig;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
@@ -160,8 +161,9 @@ async fn deliver_one(
     email: EmailRecord,
 ) -> Result<(), StoreError> {
     let kind = email.message.kind.as_str();
-    let composed = with_secrets(&email, policy.signer.as_deref())
-        .and_then(|filled| compose(&policy.sender, filled.as_ref().unwrap_or(&email)));
+    // Composed now, from the stored intent; the secrets made last.
+    let composed = with_secrets(email.message.draft(), policy.signer.as_deref())
+        .and_then(|draft| compose_draft(&policy.sender, &email, &draft));
     let outcome = match composed {
         Err(e) => EmailOutcome::Failed {
             error: e.to_string(),
@@ -230,21 +232,18 @@ async fn deliver_one(
     store.complete_email(email.id, outcome, now_millis()).await
 }
 
-/// The email with its links and codes made (in memory only: the stored
-/// row keeps its placeholders); `None` when it carries none.
-fn with_secrets(
-    email: &EmailRecord,
-    signer: Option<&LinkSigner>,
-) -> Result<Option<EmailRecord>, ComposeError> {
-    let secrets = &email.message.secrets;
-    if secrets.is_empty() {
-        return Ok(None);
+/// `draft` with its links and codes made (in memory only: the stored row
+/// keeps the intent, which holds none).
+fn with_secrets(draft: Draft, signer: Option<&LinkSigner>) -> Result<Draft, ComposeError> {
+    if draft.secrets.is_empty() {
+        return Ok(draft);
     }
     let signer = signer.ok_or(ComposeError::NoSigner)?;
-    let fill = |text: &str| super::secrets::fill(text, secrets, signer);
-    let mut filled = email.clone();
-    filled.message.subject = fill(&email.message.subject);
-    filled.message.text_body = fill(&email.message.text_body);
-    filled.message.html_body = email.message.html_body.as_deref().map(fill);
-    Ok(Some(filled))
+    let fill = |text: &str| super::secrets::fill(text, &draft.secrets, signer);
+    Ok(Draft {
+        subject: fill(&draft.subject),
+        text_body: fill(&draft.text_body),
+        html_body: draft.html_body.as_deref().map(fill),
+        secrets: Vec::new(),
+    })
 }
