@@ -1,7 +1,8 @@
 //! Activation links and their emails: the signed link that opens the
 //! activation portal (untrusted email) or the consent page (trusted email
 //! already owned by another account), the keyed hash of verification
-//! codes, and the messages that carry them. The rules are
+//! codes, and the email intents that carry them (the words are
+//! `notify::intent`'s, composed when sent). The rules are
 //! `domain::activation`'s; the store applies them in its transactions and
 //! gets these links passed in (it knows no keys).
 
@@ -10,10 +11,10 @@ use std::sync::Arc;
 use crate::domain::activation::{Activation, ActivationPolicy, ActivationPurpose};
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::TemplateSettings;
-use crate::http::portal::esc;
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::secrets::placeholder;
-use crate::notify::{EmailKind, EmailMessage, MailSecret};
+use crate::notify::{
+    CodeIntent, Contact, EmailIntent, EmailKind, EmailMessage, LinkIntent, MailSecret,
+};
 
 /// The purpose signed into activation tokens.
 const PURPOSE: &str = "activation";
@@ -102,6 +103,7 @@ impl ActivationLinks {
     /// untrusted flow and self-activation the portal link, sent to the
     /// address the AS gave (which still has to be confirmed there); for a
     /// consent (trusted email in use by another account) the consent link.
+    /// Recorded as an intent: the mailer composes it and makes the token.
     pub fn link_email(
         &self,
         to: &str,
@@ -109,29 +111,29 @@ impl ActivationLinks {
         a: &Activation,
         from: &TemplateSettings,
     ) -> EmailMessage {
-        let all = texts(&from.email_language);
-        let (t, kind) = match a.purpose {
-            ActivationPurpose::ConsentMigration => (all.consent, EmailKind::ConsentMigration),
+        let kind = match a.purpose {
+            ActivationPurpose::ConsentMigration => EmailKind::ConsentMigration,
             ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
-                (all.activation, EmailKind::ActivationLink)
+                EmailKind::ActivationLink
             }
         };
-        let vars = [
-            ("{who}", display_name(s, &from.email_language)),
-            ("{to}", to.to_string()),
-            ("{expires}", when(a.link_expires_at)),
-        ];
-        // The token is made by the mailer when it sends (`notify::secrets`).
-        let link = self.url_with_token(a, &placeholder(0));
-        let (text, html) = render(t, &vars, &link, from);
-        let mut msg = self.message(kind, to, t.subject.to_string(), text, html, s, a);
-        msg.secrets = vec![self.token_secret(a)];
-        msg
+        let intent = EmailIntent::ActivationLink(LinkIntent {
+            portal_base: self.portal_base.clone(),
+            language: from.email_language.clone(),
+            first_name: s.first_name.clone(),
+            last_name: s.last_name.clone(),
+            to: to.to_string(),
+            purpose: a.purpose,
+            link_expires_at: a.link_expires_at,
+            contact: contact(from),
+            token: self.token_secret(a),
+        });
+        self.message(kind, to, intent, s, a)
     }
 
     /// The code (`code`, from [`Self::code_secret`]) confirming that the
     /// user owns `to`, with a link that fills it in. Token and code are
-    /// placeholders until the mailer sends it.
+    /// made by the mailer when it sends.
     pub fn code_email(
         &self,
         to: &str,
@@ -140,303 +142,46 @@ impl ActivationLinks {
         code: MailSecret,
         from: &TemplateSettings,
     ) -> EmailMessage {
-        let (token_at, code_at) = (placeholder(0), placeholder(1));
-        let link = format!(
-            "{}/activate/verify?token={token_at}&code={code_at}",
-            self.portal_base
-        );
-        let t = texts(&from.email_language).code;
-        let vars = [
-            ("{code}", code_at.clone()),
-            ("{to}", to.to_string()),
-            ("{minutes}", (self.policy.code_ttl_ms / 60_000).to_string()),
-        ];
-        let (text, html) = render(t, &vars, &link, from);
-        let subject = fill(t.subject, &vars);
-        let mut msg = self.message(EmailKind::VerificationCode, to, subject, text, html, s, a);
+        let intent = EmailIntent::VerificationCode(CodeIntent {
+            portal_base: self.portal_base.clone(),
+            language: from.email_language.clone(),
+            to: to.to_string(),
+            code_ttl_minutes: self.policy.code_ttl_ms / 60_000,
+            contact: contact(from),
+            token: self.token_secret(a),
+            code,
+        });
+        let mut msg = self.message(EmailKind::VerificationCode, to, intent, s, a);
         // Every code is a new message (the nonce alone repeats per resend).
         msg.dedupe_key = None;
-        msg.secrets = vec![self.token_secret(a), code];
         msg
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn message(
         &self,
         kind: EmailKind,
         to: &str,
-        subject: String,
-        text: String,
-        html: String,
+        intent: EmailIntent,
         s: &SubscriberRecord,
         a: &Activation,
     ) -> EmailMessage {
         EmailMessage {
             to: vec![to.to_string()],
-            subject,
-            text_body: text,
-            html_body: Some(html),
             kind,
             subscriber_id: Some(s.id.clone()),
             // One email per link: a replay of the same add sends nothing.
             dedupe_key: Some(format!("{}:{}:{}", kind.as_str(), s.id, a.nonce)),
-            secrets: Vec::new(),
+            intent,
         }
     }
 }
 
-fn display_name(s: &SubscriberRecord, lang: &str) -> String {
-    let name = format!("{} {}", s.first_name, s.last_name);
-    match name.trim() {
-        "" => texts(lang).nobody.to_string(),
-        name => name.to_string(),
+/// The template's partner admin, named as the contact in the emails.
+fn contact(from: &TemplateSettings) -> Contact {
+    Contact {
+        partner_admin_name: from.partner_admin_name.clone(),
+        partner_admin_email: from.partner_admin_email.clone(),
     }
-}
-
-/// One email's words: paragraphs before the link, its label, paragraphs
-/// after. `{name}` placeholders are filled (and escaped for HTML).
-#[derive(Debug, Clone, Copy)]
-struct MailText {
-    subject: &'static str,
-    before: &'static [&'static str],
-    link_label: &'static str,
-    after: &'static [&'static str],
-}
-
-/// The emails of one language.
-struct Texts {
-    /// Greeting name when the subscriber has none.
-    nobody: &'static str,
-    /// Closing line naming the partner admin (`{admin}`).
-    contact: &'static str,
-    activation: MailText,
-    consent: MailText,
-    code: MailText,
-}
-
-/// The template's `email_language` (`fr`, `fr_CA`, `de-DE`, …) picks the
-/// texts; languages without a translation get English.
-fn texts(lang: &str) -> &'static Texts {
-    let primary = lang
-        .split(['_', '-'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match primary.as_str() {
-        "fr" => &FR,
-        "de" => &DE,
-        "es" => &ES,
-        _ => &EN,
-    }
-}
-
-fn fill(template: &str, vars: &[(&str, String)]) -> String {
-    vars.iter()
-        .fold(template.to_string(), |acc, (k, v)| acc.replace(k, v))
-}
-
-/// Plain text and HTML bodies of `t` with `link`, closing with the
-/// template's partner admin as the contact when one is set.
-fn render(
-    t: MailText,
-    vars: &[(&str, String)],
-    link: &str,
-    from: &TemplateSettings,
-) -> (String, String) {
-    let escaped: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, esc(v))).collect();
-    let mut text = String::new();
-    let mut html = String::new();
-    for p in t.before {
-        text.push_str(&fill(p, vars));
-        text.push_str("\n\n");
-        html.push_str(&format!("<p>{}</p>", fill(&esc(p), &escaped)));
-    }
-    text.push_str(&format!("{}: {link}\n\n", fill(t.link_label, vars)));
-    html.push_str(&format!(
-        "<p><a href=\"{}\">{}</a></p>",
-        esc(link),
-        fill(&esc(t.link_label), &escaped)
-    ));
-    for p in t.after {
-        text.push_str(&fill(p, vars));
-        text.push_str("\n\n");
-        html.push_str(&format!("<p>{}</p>", fill(&esc(p), &escaped)));
-    }
-    let admin = match (&from.partner_admin_name, &from.partner_admin_email) {
-        (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
-        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
-        (None, None) => None,
-    };
-    if let Some(admin) = admin {
-        let contact = texts(&from.email_language).contact;
-        text.push_str(&contact.replace("{admin}", &admin));
-        html.push_str(&format!(
-            "<p>{}</p>",
-            esc(contact).replace("{admin}", &esc(&admin))
-        ));
-    }
-    (text.trim_end().to_string() + "\n", html)
-}
-
-const EN: Texts = Texts {
-    nobody: "there",
-    contact: "Questions? Contact {admin}.",
-    activation: MailText {
-        subject: "Activate your Webex account",
-        before: &[
-            "Hello {who},",
-            "Your service provider set up Webex for you. To activate it, open the activation page, enter your email address and confirm it with the code we send you.",
-        ],
-        link_label: "Activate your account",
-        after: &[
-            "The link works until {expires} and only once.",
-            "If you did not expect this message, ignore it.",
-        ],
-    },
-    consent: MailText {
-        subject: "Consent needed: move your account to Webex",
-        before: &[
-            "Hello {who},",
-            "Your service provider is moving you to its Webex service. The address {to} already belongs to an existing account. To move it, open the page below and choose \"Activate account\": your old account is then removed and your new one uses the same address.",
-        ],
-        link_label: "Review and activate your account",
-        after: &[
-            "The link works until {expires} and only once.",
-            "If you did not expect this message, ignore it: nothing changes without your consent.",
-        ],
-    },
-    code: MailText {
-        subject: "Your Webex verification code: {code}",
-        before: &[
-            "Your Webex verification code is {code}",
-            "Enter it on the activation page, or confirm {to} with this link.",
-        ],
-        link_label: "Confirm {to}",
-        after: &["The code works for {minutes} minutes. If you did not ask for it, ignore this message."],
-    },
-};
-
-const FR: Texts = Texts {
-    nobody: "à vous",
-    contact: "Des questions ? Contactez {admin}.",
-    activation: MailText {
-        subject: "Activez votre compte Webex",
-        before: &[
-            "Bonjour {who},",
-            "Votre fournisseur de services a préparé Webex pour vous. Pour l'activer, ouvrez la page d'activation, saisissez votre adresse e-mail et confirmez-la avec le code que nous vous envoyons.",
-        ],
-        link_label: "Activer votre compte",
-        after: &[
-            "Le lien est valable jusqu'au {expires}, une seule fois.",
-            "Si vous n'attendiez pas ce message, ignorez-le.",
-        ],
-    },
-    consent: MailText {
-        subject: "Consentement requis : transférer votre compte vers Webex",
-        before: &[
-            "Bonjour {who},",
-            "Votre fournisseur de services vous transfère vers son service Webex. L'adresse {to} appartient déjà à un compte existant. Pour la transférer, ouvrez la page ci-dessous et choisissez « Activer le compte » : votre ancien compte est alors supprimé et le nouveau utilise la même adresse.",
-        ],
-        link_label: "Vérifier et activer votre compte",
-        after: &[
-            "Le lien est valable jusqu'au {expires}, une seule fois.",
-            "Si vous n'attendiez pas ce message, ignorez-le : rien ne change sans votre consentement.",
-        ],
-    },
-    code: MailText {
-        subject: "Votre code de vérification Webex : {code}",
-        before: &[
-            "Votre code de vérification Webex est {code}",
-            "Saisissez-le sur la page d'activation, ou confirmez {to} avec ce lien.",
-        ],
-        link_label: "Confirmer {to}",
-        after: &["Le code est valable {minutes} minutes. Si vous ne l'avez pas demandé, ignorez ce message."],
-    },
-};
-
-const DE: Texts = Texts {
-    nobody: "und willkommen",
-    contact: "Fragen? Wenden Sie sich an {admin}.",
-    activation: MailText {
-        subject: "Aktivieren Sie Ihr Webex-Konto",
-        before: &[
-            "Hallo {who},",
-            "Ihr Dienstanbieter hat Webex für Sie eingerichtet. Öffnen Sie zum Aktivieren die Aktivierungsseite, geben Sie Ihre E-Mail-Adresse ein und bestätigen Sie sie mit dem Code, den wir Ihnen senden.",
-        ],
-        link_label: "Konto aktivieren",
-        after: &[
-            "Der Link gilt bis {expires} und nur einmal.",
-            "Wenn Sie diese Nachricht nicht erwartet haben, ignorieren Sie sie.",
-        ],
-    },
-    consent: MailText {
-        subject: "Zustimmung erforderlich: Ihr Konto zu Webex umziehen",
-        before: &[
-            "Hallo {who},",
-            "Ihr Dienstanbieter zieht Sie zu seinem Webex-Dienst um. Die Adresse {to} gehört bereits zu einem bestehenden Konto. Um sie umzuziehen, öffnen Sie die folgende Seite und wählen Sie „Konto aktivieren“: Ihr altes Konto wird dann entfernt und Ihr neues verwendet dieselbe Adresse.",
-        ],
-        link_label: "Prüfen und Konto aktivieren",
-        after: &[
-            "Der Link gilt bis {expires} und nur einmal.",
-            "Wenn Sie diese Nachricht nicht erwartet haben, ignorieren Sie sie: ohne Ihre Zustimmung ändert sich nichts.",
-        ],
-    },
-    code: MailText {
-        subject: "Ihr Webex-Bestätigungscode: {code}",
-        before: &[
-            "Ihr Webex-Bestätigungscode lautet {code}",
-            "Geben Sie ihn auf der Aktivierungsseite ein oder bestätigen Sie {to} mit diesem Link.",
-        ],
-        link_label: "{to} bestätigen",
-        after: &["Der Code gilt {minutes} Minuten. Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Nachricht."],
-    },
-};
-
-const ES: Texts = Texts {
-    nobody: "y bienvenido",
-    contact: "¿Preguntas? Contacte con {admin}.",
-    activation: MailText {
-        subject: "Active su cuenta de Webex",
-        before: &[
-            "Hola {who}:",
-            "Su proveedor de servicios ha preparado Webex para usted. Para activarlo, abra la página de activación, escriba su dirección de correo electrónico y confírmela con el código que le enviaremos.",
-        ],
-        link_label: "Activar su cuenta",
-        after: &[
-            "El enlace es válido hasta el {expires} y una sola vez.",
-            "Si no esperaba este mensaje, ignórelo.",
-        ],
-    },
-    consent: MailText {
-        subject: "Se necesita su consentimiento: trasladar su cuenta a Webex",
-        before: &[
-            "Hola {who}:",
-            "Su proveedor de servicios le traslada a su servicio Webex. La dirección {to} ya pertenece a una cuenta existente. Para trasladarla, abra la página siguiente y elija «Activar cuenta»: su cuenta anterior se elimina y la nueva usa la misma dirección.",
-        ],
-        link_label: "Revisar y activar su cuenta",
-        after: &[
-            "El enlace es válido hasta el {expires} y una sola vez.",
-            "Si no esperaba este mensaje, ignórelo: nada cambia sin su consentimiento.",
-        ],
-    },
-    code: MailText {
-        subject: "Su código de verificación de Webex: {code}",
-        before: &[
-            "Su código de verificación de Webex es {code}",
-            "Escríbalo en la página de activación o confirme {to} con este enlace.",
-        ],
-        link_label: "Confirmar {to}",
-        after: &["El código es válido durante {minutes} minutos. Si no lo ha solicitado, ignore este mensaje."],
-    },
-};
-
-/// A timestamp for people: `2026-12-13 20:47 UTC`.
-fn when(millis: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(millis / 1000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| millis.to_string())
 }
 
 #[cfg(test)]
@@ -484,7 +229,6 @@ mod tests {
             9,
         );
         assert_eq!(l.verify(&other, 0), Err(LinkError::Invalid));
-        assert_eq!(when(0), "1970-01-01 00:00 UTC");
     }
 
     #[test]
@@ -525,7 +269,7 @@ mod tests {
             email_language: l.to_string(),
             ..TemplateSettings::default()
         };
-        let en = l.link_email("a@x.example", &s, &a, &lang("en_US"));
+        let en = l.link_email("a@x.example", &s, &a, &lang("en_US")).draft();
         assert_eq!(en.subject, "Activate your Webex account");
         assert!(
             en.text_body.starts_with("Hello <Ann> Lee,"),
@@ -540,15 +284,17 @@ mod tests {
             html.contains("Hello &lt;Ann&gt; Lee,") && !html.contains("<Ann>"),
             "{html}"
         );
-        let fr = l.link_email("a@x.example", &s, &a, &lang("fr_CA"));
+        let fr = l.link_email("a@x.example", &s, &a, &lang("fr_CA")).draft();
         assert_eq!(fr.subject, "Activez votre compte Webex");
-        let de = l.code_email(
-            "a@x.example",
-            &s,
-            &a,
-            l.code_secret("sub-1", "n", 1),
-            &lang("de-DE"),
-        );
+        let de = l
+            .code_email(
+                "a@x.example",
+                &s,
+                &a,
+                l.code_secret("sub-1", "n", 1),
+                &lang("de-DE"),
+            )
+            .draft();
         // Stored: placeholders only; sent: the token and code the key makes.
         let code = l.signer.derived_code("activation:sub-1:n:1", CODE_DIGITS);
         let token = l.token(&a);
@@ -578,11 +324,14 @@ mod tests {
         };
         let es = l.link_email("a@x.example", &s, &consent, &lang("es"));
         assert_eq!(es.kind, EmailKind::ConsentMigration);
+        let es = es.draft();
         assert!(es.subject.starts_with("Se necesita su consentimiento"));
         assert!(es.text_body.contains("a@x.example"));
         // Unknown languages fall back to English.
         assert_eq!(
-            l.link_email("a@x.example", &s, &a, &lang("ja_JP")).subject,
+            l.link_email("a@x.example", &s, &a, &lang("ja_JP"))
+                .draft()
+                .subject,
             en.subject
         );
         assert!(!en.text_body.contains("Questions?"), "no partner admin set");
@@ -591,7 +340,7 @@ mod tests {
             partner_admin_email: Some("pat@sp.example".into()),
             ..lang("en")
         };
-        let m = l.link_email("a@x.example", &s, &a, &with_admin);
+        let m = l.link_email("a@x.example", &s, &a, &with_admin).draft();
         assert!(m
             .text_body
             .contains("Questions? Contact Pat <SP> <pat@sp.example>."));

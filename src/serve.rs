@@ -98,6 +98,13 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
     let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
     sync_tenancy(&config, store.as_ref()).await?;
+    // Workers claim due work as this node; a fixed id takes back at once
+    // what it held before a restart (a random one waits for the leases).
+    let node_id = worker::init_node_id(config.server.node_id.as_deref());
+    if config.server.node_id.is_some() {
+        let released = store.release_leases(node_id).await?;
+        tracing::info!(node_id, released, "work leases of this node released");
+    }
     let mail_transport =
         notify::transport_from_config(&config).map_err(|e| ServeError::Mail(e.to_string()))?;
     let mail_policy =
@@ -227,7 +234,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         mailer.wake_handle(),
         stop_rx.clone(),
     );
-    tracing::info!(%https_addr, %admin_addr, %portal_addr, store = store.backend_name(), "bwgate started");
+    tracing::info!(%https_addr, %admin_addr, %portal_addr, store = store.backend_name(), node_id, "bwgate started");
 
     let signal = signals.recv().await;
     tracing::info!(signal, "shutdown requested: draining");

@@ -59,6 +59,10 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Worker threads for the async runtime; 0 = one per core.
     pub worker_threads: usize,
+    /// This node's name in work leases (who claimed a due command or
+    /// email). Unset: a random one per start. A fixed one lets a restarted
+    /// node take back at once what it held (instead of after the lease).
+    pub node_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             shutdown_grace_secs: 30,
             worker_threads: 0,
+            node_id: None,
         }
     }
 }

@@ -360,3 +360,21 @@ fn ops_listener_beyond_loopback_needs_an_operator_token_and_is_warned_about() {
     let text = validate(&bad).unwrap_err().to_string();
     assert!(text.contains("server.operator_token_hash"), "{text}");
 }
+
+#[test]
+fn node_id_is_optional_and_checked() {
+    let mut cfg = Config::default();
+    assert!(validate(&cfg).is_ok(), "unset: random per start");
+    cfg.server.node_id = Some("bwgate-1.eu_west".into());
+    assert!(validate(&cfg).is_ok());
+    for bad in ["", "has space", "ünï", &"x".repeat(65)] {
+        cfg.server.node_id = Some(bad.to_string());
+        let ConfigError::Invalid(problems) = validate(&cfg).unwrap_err() else {
+            panic!("invalid expected for {bad:?}");
+        };
+        assert!(
+            problems.iter().any(|p| p.key == "server.node_id"),
+            "{bad:?}: {problems:?}"
+        );
+    }
+}

@@ -83,6 +83,13 @@ fn server(c: &Config, p: &mut Problems) {
             s.admin_listen
         ),
     );
+    if let Some(node) = &s.node_id {
+        p.check(
+            is_valid_node_id(node),
+            "server.node_id",
+            "must be 1 to 64 characters from A-Z a-z 0-9 . _ -",
+        );
+    }
     p.check(
         s.shutdown_grace_secs <= 3600,
         "server.shutdown_grace_secs",
@@ -651,4 +658,12 @@ fn tenancy(c: &Config, p: &mut Problems) {
             }
         }
     }
+}
+
+/// A node id names a lease owner in logs and rows: short and printable.
+pub(crate) fn is_valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }

@@ -78,16 +78,18 @@ pub fn list_query(query: Option<&str>) -> Result<(EmailFilter, usize), String> {
 }
 
 /// An email as the admin API shows it. Bodies are left out: they carry
-/// activation links and codes.
+/// activation links and codes. The subject is composed for display from
+/// the intent, its secrets left as placeholders.
 pub fn email_json(e: &EmailRecord) -> serde_json::Value {
+    let draft = e.message.draft();
     serde_json::json!({
         "id": e.id,
         "kind": e.message.kind,
         "to": e.message.to,
-        "subject": e.message.subject,
+        "subject": draft.subject,
         "subscriberId": e.message.subscriber_id,
         "dedupeKey": e.message.dedupe_key,
-        "hasHtml": e.message.html_body.is_some(),
+        "hasHtml": draft.html_body.is_some(),
         "state": e.state,
         "attempts": e.attempts,
         "nextAttemptAt": e.next_attempt_at,

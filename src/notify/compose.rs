@@ -12,6 +12,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 
+use super::Draft;
 use crate::store::EmailRecord;
 
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
@@ -64,9 +65,21 @@ impl Sender {
     }
 }
 
-/// The message for one stored email and its `Message-ID`. Fails (for good:
-/// the worker marks the email failed) when an address does not parse.
+/// The message for one stored email and its `Message-ID`, with its words
+/// as drafted (secrets still placeholders: see [`compose_draft`]). Fails
+/// (for good: the worker marks the email failed) when an address does not
+/// parse.
 pub fn compose(sender: &Sender, email: &EmailRecord) -> Result<(Message, String), ComposeError> {
+    compose_draft(sender, email, &email.message.draft())
+}
+
+/// The message for `email` with the words of `draft` (the mailer's, with
+/// its secrets made).
+pub fn compose_draft(
+    sender: &Sender,
+    email: &EmailRecord,
+    draft: &Draft,
+) -> Result<(Message, String), ComposeError> {
     let msg = &email.message;
     if msg.to.is_empty() {
         return Err(ComposeError::NoRecipients);
@@ -75,7 +88,7 @@ pub fn compose(sender: &Sender, email: &EmailRecord) -> Result<(Message, String)
     let date = UNIX_EPOCH + Duration::from_millis(u64::try_from(email.created_at).unwrap_or(0));
     let mut builder = Message::builder()
         .from(sender.mailbox.clone())
-        .subject(msg.subject.replace(['\r', '\n'], " "))
+        .subject(draft.subject.replace(['\r', '\n'], " "))
         .date(date)
         .message_id(Some(message_id.clone()));
     for to in &msg.to {
@@ -87,10 +100,10 @@ pub fn compose(sender: &Sender, email: &EmailRecord) -> Result<(Message, String)
             })?;
         builder = builder.to(Mailbox::new(None, addr));
     }
-    let built = match &msg.html_body {
-        None => builder.singlepart(SinglePart::plain(msg.text_body.clone())),
+    let built = match &draft.html_body {
+        None => builder.singlepart(SinglePart::plain(draft.text_body.clone())),
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            msg.text_body.clone(),
+            draft.text_body.clone(),
             html.clone(),
         )),
     };

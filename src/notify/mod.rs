@@ -2,7 +2,8 @@
 //! activation links, verification codes, consent-migration mails and org
 //! attach approval notifications all go through here).
 //!
-//! * Flows build an [`EmailMessage`] and hand it to [`Mailer::send`], which
+//! * Flows build an [`EmailMessage`] holding an [`EmailIntent`] (what to
+//!   send: the kind's parameters, `intent/`) and hand it to [`Mailer::send`], which
 //!   writes it to the store's email outbox (`Store::enqueue_email`) and wakes
 //!   the delivery worker. Code that must send "if and only if" a state change
 //!   commits writes the row in the same transaction instead (the SQLite
@@ -12,16 +13,19 @@
 //!   least once: a permanent SMTP refusal (5xx) fails it, a transient one
 //!   (4xx, connection or TLS trouble, timeouts) retries with capped
 //!   exponential backoff until `smtp.give_up_after_secs`.
-//! * Link tokens and codes are not stored: a message holds placeholders
-//!   and how to make them (`secrets.rs`); the worker makes them with the
-//!   server key when it sends.
-//! * Messages are composed with lettre's builder (`compose.rs`); a
+//! * The store keeps the intent and never composes: the worker composes
+//!   subject and bodies when it sends ([`EmailIntent::draft`]), with a
+//!   placeholder for each link token and code and how to make them
+//!   (`secrets.rs`), then makes them with the server key. Nothing secret
+//!   is stored.
+//! * Messages are built with lettre's builder (`compose.rs`); a
 //!   [`MailTransport`] (`transport.rs`) sends them: SMTP through a relay
 //!   (`[smtp] host`), or, when no relay is configured, a spool of `.eml`
 //!   files under `{data_dir}/mail/`.
 
 pub mod admin;
 mod compose;
+pub mod intent;
 pub mod secrets;
 mod transport;
 mod worker;
@@ -39,6 +43,9 @@ use crate::store::{SharedStore, StoreError};
 
 pub use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState};
 pub use compose::{compose, ComposeError, Sender};
+pub use intent::{
+    ApprovalIntent, CodeIntent, Contact, Draft, EmailIntent, LinkIntent, PlainMessage,
+};
 pub use secrets::MailSecret;
 pub use transport::{
     transport_from_config, MailTransport, SendError, SmtpTransport, SpoolTransport, TransportError,
@@ -99,26 +106,18 @@ impl std::fmt::Display for EmailKind {
 }
 
 /// One email to send. The From address and name come from `[smtp]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailMessage {
     /// Recipients (`To`), at least one.
     pub to: Vec<String>,
-    pub subject: String,
-    pub text_body: String,
-    /// With an HTML body the message is `multipart/alternative`.
-    pub html_body: Option<String>,
     pub kind: EmailKind,
     /// The subscriber the message is about (read-back by subscriber).
     pub subscriber_id: Option<String>,
     /// A second message with the same key is not enqueued: `enqueue_email`
     /// returns `None` for it (e.g. `activation:{subscriberId}:{version}`).
     pub dedupe_key: Option<String>,
-    /// The secrets whose placeholders the subject and bodies hold
-    /// ([`secrets::placeholder`]), made by the mailer at send time: never
-    /// the secrets themselves.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<MailSecret>,
+    /// What to say: composed by the mailer when it sends.
+    pub intent: EmailIntent,
 }
 
 /// Why [`EmailMessage::validate`] refused a message.
@@ -142,14 +141,21 @@ impl EmailMessage {
     ) -> EmailMessage {
         EmailMessage {
             to: to.into_iter().map(Into::into).collect(),
-            subject: subject.into(),
-            text_body: text_body.into(),
-            html_body: None,
             kind,
             subscriber_id: None,
             dedupe_key: None,
-            secrets: Vec::new(),
+            intent: EmailIntent::Plain(PlainMessage {
+                subject: subject.into(),
+                text_body: text_body.into(),
+                html_body: None,
+                secrets: Vec::new(),
+            }),
         }
+    }
+
+    /// The words with placeholders for the secrets ([`EmailIntent::draft`]).
+    pub fn draft(&self) -> Draft {
+        self.intent.draft()
     }
 
     /// Checks what the worker would otherwise refuse at delivery (a
@@ -167,7 +173,7 @@ impl EmailMessage {
                 });
             }
         }
-        if self.subject.contains(['\r', '\n']) {
+        if self.draft().subject.contains(['\r', '\n']) {
             return Err(InvalidMessage::MultiLineSubject);
         }
         Ok(())

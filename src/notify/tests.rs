@@ -161,7 +161,9 @@ fn html_makes_a_multipart_alternative() {
         "Votre code: 123456 – bienvenue",
         "Code: 123456",
     );
-    msg.html_body = Some("<p>Code: <b>123456</b></p>".into());
+    if let EmailIntent::Plain(p) = &mut msg.intent {
+        p.html_body = Some("<p>Code: <b>123456</b></p>".into());
+    }
     let (message, _) = compose(&sender(), &record(msg)).unwrap();
     let text = formatted(&message);
     let ct = header(&text, "Content-Type").unwrap();
@@ -210,6 +212,7 @@ fn backoff_doubles_up_to_the_cap_with_little_jitter() {
         retry_initial: Duration::from_millis(1000),
         retry_max: Duration::from_secs(10),
         give_up_after: Duration::from_secs(3600),
+        lease: Duration::from_secs(60),
         signer: None,
     };
     for (attempts, base_ms) in [
@@ -329,6 +332,7 @@ fn policy(give_up_after: Duration) -> Arc<DeliveryPolicy> {
         retry_initial: Duration::from_millis(60_000),
         retry_max: Duration::from_secs(600),
         give_up_after,
+        lease: Duration::from_secs(60),
         signer: Some(Arc::new(crate::links::LinkSigner::from_secret(&[9u8; 32]))),
     })
 }
@@ -490,9 +494,9 @@ fn admin_test_message_and_list_query() {
         admin::test_message(br#"{"to": " ops@acme.example ", "subject": "relay check"}"#).unwrap();
     assert_eq!(msg.kind, EmailKind::Test);
     assert_eq!(msg.to, ["ops@acme.example"]);
-    assert_eq!(msg.subject, "relay check");
+    assert_eq!(msg.draft().subject, "relay check");
     let default_subject = admin::test_message(br#"{"to": "ops@acme.example"}"#).unwrap();
-    assert_eq!(default_subject.subject, "bwgate test message");
+    assert_eq!(default_subject.draft().subject, "bwgate test message");
     for bad in [
         &br#"{"to": "nope"}"#[..],
         br#"{"subject": "x"}"#,
@@ -557,7 +561,9 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
             placeholder(1)
         ),
     );
-    msg.secrets = secrets;
+    if let EmailIntent::Plain(p) = &mut msg.intent {
+        p.secrets = secrets;
+    }
     let id = f
         .store
         .enqueue_email(&msg, now_millis() - 1_000)
@@ -571,6 +577,7 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
         retry_initial: Duration::ZERO,
         retry_max: Duration::ZERO,
         give_up_after: Duration::from_secs(3600),
+        lease: Duration::from_secs(60),
         signer: Some(signer.clone()),
     });
     assert_eq!(pass(&f, transport.clone(), &policy).await, 1);

@@ -12,16 +12,16 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::compose::{compose, ComposeError, Sender};
+use super::compose::{compose_draft, ComposeError, Sender};
 use super::transport::{MailTransport, SendError};
+use super::Draft;
 use crate::config::SmtpConfig;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
-use crate::store::{EmailOutcome, EmailRecord, SharedStore, StoreError};
+use crate::store::{EmailOutcome, EmailRecord, Lease, SharedStore, StoreError};
 
-/// Emails fetched per pass.
-const BATCH: usize = 64;
-/// Sends in flight at once.
+/// Sends in flight at once; also the emails claimed per pass, so a pass
+/// lasts about one send and its lease stays short.
 const CONCURRENCY: usize = 4;
 /// Longest sleep between two looks at the outbox when nothing woke us
 /// (retries become due without a wake-up).
@@ -40,6 +40,10 @@ pub struct DeliveryPolicy {
     /// Makes the links and codes of a message as it is sent (they are
     /// not stored, see `secrets.rs`). Without it such a message fails.
     pub signer: Option<Arc<LinkSigner>>,
+    /// How long the emails of a pass stay claimed by this node: a send's
+    /// timeout twice (connect, then data) and a margin. After a crash they
+    /// wait this long for another worker.
+    pub lease: Duration,
 }
 
 impl DeliveryPolicy {
@@ -50,6 +54,7 @@ impl DeliveryPolicy {
             retry_max: Duration::from_secs(cfg.retry_max_secs),
             give_up_after: Duration::from_secs(cfg.give_up_after_secs),
             signer: None,
+            lease: Duration::from_secs(cfg.timeout_secs.saturating_mul(2).saturating_add(10)),
         })
     }
 
@@ -113,7 +118,14 @@ pub async fn deliver_due(
     policy: &Arc<DeliveryPolicy>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<usize, StoreError> {
-    let due = store.due_emails(now_millis(), BATCH).await?;
+    let now = now_millis();
+    let lease = Lease {
+        owner: crate::provision::worker::node_id().to_string(),
+        now,
+        until: now.saturating_add(i64::try_from(policy.lease.as_millis()).unwrap_or(i64::MAX / 2)),
+    };
+    // One statement claims the pass; the lease ends when each settles.
+    let due = store.claim_emails(&lease, CONCURRENCY).await?;
     let mut attempted = 0;
     let mut tasks = JoinSet::new();
     for email in due {
@@ -149,8 +161,9 @@ async fn deliver_one(
     email: EmailRecord,
 ) -> Result<(), StoreError> {
     let kind = email.message.kind.as_str();
-    let composed = with_secrets(&email, policy.signer.as_deref())
-        .and_then(|filled| compose(&policy.sender, filled.as_ref().unwrap_or(&email)));
+    // Composed now, from the stored intent; the secrets made last.
+    let composed = with_secrets(email.message.draft(), policy.signer.as_deref())
+        .and_then(|draft| compose_draft(&policy.sender, &email, &draft));
     let outcome = match composed {
         Err(e) => EmailOutcome::Failed {
             error: e.to_string(),
@@ -219,21 +232,18 @@ async fn deliver_one(
     store.complete_email(email.id, outcome, now_millis()).await
 }
 
-/// The email with its links and codes made (in memory only: the stored
-/// row keeps its placeholders); `None` when it carries none.
-fn with_secrets(
-    email: &EmailRecord,
-    signer: Option<&LinkSigner>,
-) -> Result<Option<EmailRecord>, ComposeError> {
-    let secrets = &email.message.secrets;
-    if secrets.is_empty() {
-        return Ok(None);
+/// `draft` with its links and codes made (in memory only: the stored row
+/// keeps the intent, which holds none).
+fn with_secrets(draft: Draft, signer: Option<&LinkSigner>) -> Result<Draft, ComposeError> {
+    if draft.secrets.is_empty() {
+        return Ok(draft);
     }
     let signer = signer.ok_or(ComposeError::NoSigner)?;
-    let fill = |text: &str| super::secrets::fill(text, secrets, signer);
-    let mut filled = email.clone();
-    filled.message.subject = fill(&email.message.subject);
-    filled.message.text_body = fill(&email.message.text_body);
-    filled.message.html_body = email.message.html_body.as_deref().map(fill);
-    Ok(Some(filled))
+    let fill = |text: &str| super::secrets::fill(text, &draft.secrets, signer);
+    Ok(Draft {
+        subject: fill(&draft.subject),
+        text_body: fill(&draft.text_body),
+        html_body: draft.html_body.as_deref().map(fill),
+        secrets: Vec::new(),
+    })
 }

@@ -9,8 +9,7 @@ pub mod import;
 use std::sync::Arc;
 
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::secrets::placeholder;
-use crate::notify::{EmailKind, EmailMessage, MailSecret};
+use crate::notify::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 
 /// The purpose signed into approval tokens.
 const PURPOSE: &str = "org-approval";
@@ -147,55 +146,30 @@ impl ApprovalLinks {
         }
     }
 
-    /// The `OrgAttachApproval` email (`None` without recipients). Its
-    /// link's token is a placeholder until the mailer sends it.
+    /// The `OrgAttachApproval` email (`None` without recipients), as an
+    /// intent: the mailer composes it and makes the link's token.
     pub fn message(&self, req: &ApprovalRequest<'_>, now: i64) -> Option<EmailMessage> {
         if req.to.is_empty() {
             return None;
         }
-        let link = format!("{}/orgs/approve?token={}", self.portal_base, placeholder(0));
-        let secret = ApprovalSigner::token_secret(
+        let token = ApprovalSigner::token_secret(
             req.org_id,
             req.partner_id,
             now.saturating_add(self.token_ttl_ms),
         );
-        let who = match (req.partner_admin_name, req.partner_admin_email) {
-            (Some(n), Some(e)) => format!("{n} <{e}>"),
-            (None, Some(e)) => e.to_string(),
-            (Some(n), None) => format!("{n} (partner {})", req.partner_id),
-            (None, None) => format!("the administrator of partner {}", req.partner_id),
-        };
-        let subject = format!(
-            "Approval needed: add an external full admin to {}",
-            req.org_name
-        );
-        let text = format!(
-            "Hello,\n\nA service provider asks to provision users in your Webex organization \
-\"{org}\" and to manage it.\n\nPlease approve {who} as an external full administrator of \
-\"{org}\". Until you approve, provisioning fails with error 2017 (unable to provision \
-subscriber in existing Webex organization).\n\nReview and approve: {link}\n\n\
-If you do not recognize this request, ignore this message.\n",
-            org = req.org_name,
-        );
-        let esc = crate::http::portal::esc;
-        let html = format!(
-            "<p>Hello,</p><p>A service provider asks to provision users in your Webex organization \
-<strong>{org}</strong> and to manage it.</p><p>Please approve <strong>{who}</strong> as an \
-external full administrator of <strong>{org}</strong>.</p><p><a href=\"{link}\">Review and \
-approve the request</a></p><p>If you do not recognize this request, ignore this message.</p>",
-            org = esc(req.org_name),
-            who = esc(&who),
-            link = esc(&link),
-        );
         Some(EmailMessage {
             to: req.to.to_vec(),
-            subject,
-            text_body: text,
-            html_body: Some(html),
             kind: EmailKind::OrgAttachApproval,
             subscriber_id: None,
             dedupe_key: Some(self.dedupe_key(req.org_id, req.partner_id, now)),
-            secrets: vec![secret],
+            intent: EmailIntent::OrgAttachApproval(ApprovalIntent {
+                portal_base: self.portal_base.clone(),
+                org_name: req.org_name.to_string(),
+                partner_id: req.partner_id.to_string(),
+                partner_admin_name: req.partner_admin_name.map(str::to_string),
+                partner_admin_email: req.partner_admin_email.map(str::to_string),
+                token,
+            }),
         })
     }
 }
@@ -269,7 +243,8 @@ mod tests {
                 },
                 5,
             )
-            .unwrap();
+            .unwrap()
+            .draft();
         assert!(m.text_body.contains("pa@sp.example"));
         assert!(m
             .text_body

@@ -2,9 +2,17 @@
 //! per enterprise. Enterprises are delivered concurrently; within one, a
 //! command waits for its predecessor. A retryable failure backs off
 //! exponentially (capped) and holds that enterprise's later commands.
+//!
+//! Due commands are claimed with a lease (`Store::claim_commands`: this
+//! node's id, until [`LEASE`] from now) in one statement per pass, so
+//! several nodes can run this worker on one store: a claim takes an
+//! enterprise's due commands in order and none of its later ones while
+//! earlier ones are leased elsewhere. A node that dies leaves its leases to
+//! expire; another worker then takes them (the core applies a command at
+//! most once per idempotency key, so a late duplicate changes nothing).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -12,7 +20,7 @@ use tokio::task::JoinSet;
 
 use super::now_millis;
 use crate::license::{LicenseCore, LicenseError};
-use crate::store::{DeliveryOutcome, OutboxEntry, SharedStore};
+use crate::store::{DeliveryOutcome, Lease, OutboxEntry, SharedStore};
 
 const BATCH: usize = 512;
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -23,6 +31,28 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// same work. Provisioning completes at most this much later.
 const GATHER: Duration = Duration::from_millis(10);
 const MAX_BACKOFF_MS: i64 = 60_000;
+/// How long a claimed run stays this node's. A pass settles its run in
+/// milliseconds (the core is in-process); after a crash the run waits this
+/// long for another worker (or this node restarted under another id), so
+/// it stays short (the crash test restarts and expects completion within
+/// 30 s).
+pub const LEASE: Duration = Duration::from_secs(10);
+
+static NODE_ID: OnceLock<String> = OnceLock::new();
+
+/// Sets this process's node id (`server.node_id`; `None`: random) before
+/// the workers start. Returns the id in use (the first one set wins).
+pub fn init_node_id(configured: Option<&str>) -> &'static str {
+    NODE_ID.get_or_init(|| match configured {
+        Some(id) => id.to_string(),
+        None => format!("node-{}", uuid::Uuid::new_v4().simple()),
+    })
+}
+
+/// The owner this process's workers claim work as.
+pub fn node_id() -> &'static str {
+    init_node_id(None)
+}
 
 pub fn spawn_delivery(
     store: SharedStore,
@@ -66,7 +96,13 @@ pub async fn deliver_due(
     store: &SharedStore,
     core: &Arc<dyn LicenseCore>,
 ) -> Result<usize, crate::store::StoreError> {
-    let due = store.due_commands(now_millis(), BATCH).await?;
+    let now = now_millis();
+    let lease = Lease {
+        owner: node_id().to_string(),
+        now,
+        until: now.saturating_add(LEASE.as_millis() as i64),
+    };
+    let due = store.claim_commands(&lease, BATCH).await?;
     if due.is_empty() {
         return Ok(0);
     }

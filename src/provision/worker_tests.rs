@@ -369,8 +369,10 @@ async fn one_enterprise_backlog_is_delivered_in_runs_not_one_commit_per_command(
         passes += 1;
     }
     let commits = store.stats().transactions_committed - before;
+    // Per pass: the claim (a lease is a write), the core's ledger, the
+    // outcomes. Alone here; under load the claim shares a group commit.
     assert!(
-        commits <= 2 * passes,
+        commits <= 3 * passes,
         "{commits} commits for {passes} passes over 301 commands"
     );
     for i in [0, 150, 299] {

@@ -247,7 +247,21 @@ pub trait Store: Send + Sync + 'static {
     /// that for every enterprise only a prefix of its pending commands is
     /// returned and none whose predecessor is still pending is skipped
     /// over (per-enterprise order).
+    /// Leased commands are not due (see [`Lease`]).
     async fn due_commands(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Takes what `due_commands(lease.now, limit)` returns, in one
+    /// statement: each row gets `lease.owner` until `lease.until`, so no
+    /// other claim takes it, nor any later command of its enterprise, until
+    /// it settles, retries (which releases it) or the lease expires.
+    async fn claim_commands(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Ends `owner`'s leases on pending commands and emails (a node that
+    /// restarts under the same `server.node_id` takes its work back at
+    /// once instead of waiting for them to expire). Returns how many.
+    async fn release_leases(&self, owner: &str) -> Result<usize, StoreError>;
     /// Records a delivery attempt's outcome and its effect on the
     /// subscriber (provisioned / error with errors[]), in one transaction.
     async fn complete_command(
@@ -307,7 +321,15 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError>;
     /// Pending emails due at `now` (`next_attempt_at <= now`), earliest due
     /// first (then oldest), at most `limit`.
+    /// Leased emails are not due (see [`Lease`]).
     async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError>;
+    /// Takes what `due_emails(lease.now, limit)` returns, in one
+    /// statement, leasing each to `lease.owner` until `lease.until`.
+    async fn claim_emails(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError>;
     /// Records a delivery attempt. A settled email (sent or failed) is left
     /// as it is (a repeated completion changes nothing); an unknown id is
     /// `MissingReference`.
@@ -601,6 +623,16 @@ pub struct EmailRecord {
     pub message_token: String,
     /// The Message-ID header as sent.
     pub message_id: Option<String>,
+}
+
+/// A claim on due work: `owner` (a node id, `server.node_id`) holds the
+/// rows it takes from `now` until `until` (unix ms). A worker that dies
+/// leaves them leased until then; another worker takes them after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub now: i64,
+    pub until: i64,
 }
 
 /// How an email delivery attempt ended.

@@ -87,8 +87,8 @@ async fn sent_code(store: &SqliteStore, to: &str) -> String {
         .find(|m| m.message.to == [to])
         .expect("a code was mailed");
     let subject = crate::notify::secrets::fill(
-        &mail.message.subject,
-        &mail.message.secrets,
+        &mail.message.draft().subject,
+        &mail.message.draft().secrets,
         &links().signer,
     );
     let code: String = subject.chars().filter(char::is_ascii_digit).collect();
@@ -142,6 +142,7 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     assert_eq!(sent[0].message.to, ["given@acme.example"]);
     assert!(sent[0]
         .message
+        .draft()
         .text_body
         .contains("https://portal.example/activate?token="));
 
@@ -175,13 +176,20 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     let codes = mails(s, EmailKind::VerificationCode).await;
     assert_eq!(codes[0].message.to, ["me@home.example"]);
     let sent = sent_code(s, "me@home.example").await;
-    for stored in [&codes[0].message.subject, &codes[0].message.text_body] {
+    for stored in [
+        &codes[0].message.draft().subject,
+        &codes[0].message.draft().text_body,
+    ] {
         assert!(!stored.contains(&sent), "no code at rest: {stored}");
     }
     let hash = v.activation.code_hash.clone().expect("hash kept");
     assert_ne!(hash, sent);
     assert!(
-        !codes[0].message.text_body.contains(&v.activation.nonce),
+        !codes[0]
+            .message
+            .draft()
+            .text_body
+            .contains(&v.activation.nonce),
         "only the signed token travels"
     );
 
@@ -395,6 +403,7 @@ async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
     assert_eq!(consent[0].message.to, ["pat@acme.example"]);
     assert!(consent[0]
         .message
+        .draft()
         .text_body
         .contains("https://portal.example/consent?token="));
 

@@ -12,15 +12,20 @@
 //! ```
 //!
 //! and afterwards wakes the mailer (`notify::Mailer::wake`).
+//!
+//! A row holds an intent (`intent_json`: what to send, versioned), never
+//! words: the mailer composes when it sends. Rows from before migration
+//! 0010 (`intent_json` NULL) keep their stored words with placeholders and
+//! `secrets_json`, read back as a `Plain` intent and sent as they are.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::notify::{EmailKind, EmailMessage};
+use crate::notify::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
 use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState, StoreError};
 
 const COLUMNS: &str = "id, kind, to_json, subject, text_body, html_body, subscriber_id,
      dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at,
-     message_token, message_id, secrets_json";
+     message_token, message_id, secrets_json, intent_json";
 
 /// Inserts `msg` as a pending email due at `now`. `None` when its
 /// `dedupe_key` is already taken (nothing written). Runs on any read-write
@@ -32,35 +37,28 @@ pub(crate) fn enqueue_email(
 ) -> Result<Option<i64>, StoreError> {
     let to_json = serde_json::to_string(&msg.to)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode recipients: {e}")))?;
-    // How to make the secrets, never the secrets (`notify::secrets`).
-    let secrets_json = if msg.secrets.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::to_string(&msg.secrets)
-                .map_err(|e| StoreError::Corrupt(format!("cannot encode secrets: {e}")))?,
-        )
-    };
+    // What to send and how to make its secrets, never words or secrets.
+    let intent_json = msg
+        .intent
+        .to_stored_json()
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode the email intent: {e}")))?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO emails (kind, to_json, subject, text_body, html_body, subscriber_id,
+            "INSERT INTO emails (kind, to_json, subject, text_body, subscriber_id,
                                  dedupe_key, state, attempts, next_attempt_at, created_at,
-                                 message_token, secrets_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9, ?10)
+                                 message_token, intent_json)
+             VALUES (?1, ?2, '', '', ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7)
              ON CONFLICT (dedupe_key) DO NOTHING",
         )?
         .execute(params![
             msg.kind.as_str(),
             to_json,
-            msg.subject,
-            msg.text_body,
-            msg.html_body,
             msg.subscriber_id,
             msg.dedupe_key,
             now,
             token,
-            secrets_json,
+            intent_json,
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
@@ -90,6 +88,14 @@ pub(crate) fn last_enqueued_with_key_prefix(
         })?)
 }
 
+/// Pending, due and not leased: what a claim takes. The due index finds
+/// the rows; the lease is read from the row (emails are few).
+const DUE_IDS: &str = "
+    SELECT id FROM emails INDEXED BY emails_pending_due
+    WHERE state = 'pending' AND next_attempt_at <= ?1 AND lease_until <= ?1
+    ORDER BY next_attempt_at, id
+    LIMIT ?2";
+
 pub(super) fn due_emails(
     conn: &Connection,
     now: i64,
@@ -98,12 +104,44 @@ pub(super) fn due_emails(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM emails INDEXED BY emails_pending_due
-         WHERE state = 'pending' AND next_attempt_at <= ?1
+         WHERE state = 'pending' AND next_attempt_at <= ?1 AND lease_until <= ?1
          ORDER BY next_attempt_at, id
          LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit], EmailRow::from_row)?;
     rows.map(|r| r?.decode()).collect()
+}
+
+/// Leases the emails [`due_emails`] would return to `owner` until
+/// `lease_until` in one statement; returns them earliest due first.
+pub(super) fn claim_emails(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<EmailRecord>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE emails SET lease_owner = ?3, lease_until = ?4
+         WHERE id IN ({DUE_IDS})
+         RETURNING {COLUMNS}"
+    ))?;
+    let rows = stmt.query_map(params![now, limit, owner, lease_until], EmailRow::from_row)?;
+    let mut out: Vec<EmailRecord> = rows.map(|r| r?.decode()).collect::<Result<_, _>>()?;
+    // RETURNING has no order.
+    out.sort_by_key(|e| (e.next_attempt_at, e.id));
+    Ok(out)
+}
+
+/// Ends `owner`'s leases on pending emails.
+pub(super) fn release_email_leases(conn: &Connection, owner: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE emails SET lease_until = 0
+             WHERE state = 'pending' AND lease_until > 0 AND lease_owner = ?1",
+        )?
+        .execute([owner])?)
 }
 
 pub(super) fn complete_email(
@@ -136,7 +174,8 @@ pub(super) fn complete_email(
             .execute(params![id, now, message_id])?,
         EmailOutcome::Retry { error, retry_at } => conn
             .prepare_cached(
-                "UPDATE emails SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                "UPDATE emails SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
+                                   lease_until = 0
                  WHERE id = ?1",
             )?
             .execute(params![id, retry_at, error])?,
@@ -240,6 +279,7 @@ struct EmailRow {
     message_token: String,
     message_id: Option<String>,
     secrets_json: Option<String>,
+    intent_json: Option<String>,
 }
 
 impl EmailRow {
@@ -262,6 +302,7 @@ impl EmailRow {
             message_token: row.get(14)?,
             message_id: row.get(15)?,
             secrets_json: row.get(16)?,
+            intent_json: row.get(17)?,
         })
     }
 
@@ -272,22 +313,30 @@ impl EmailRow {
         })?;
         let to: Vec<String> = serde_json::from_str(&self.to_json)
             .map_err(|e| StoreError::Corrupt(format!("email {id}: to_json: {e}")))?;
-        let secrets = match &self.secrets_json {
-            None => Vec::new(),
-            Some(json) => serde_json::from_str(json)
-                .map_err(|e| StoreError::Corrupt(format!("email {id}: secrets_json: {e}")))?,
+        let intent = match &self.intent_json {
+            Some(json) => EmailIntent::from_stored_json(json)
+                .map_err(|e| StoreError::Corrupt(format!("email {id}: intent_json: {e}")))?,
+            // Queued before intents: its words as stored.
+            None => EmailIntent::Plain(PlainMessage {
+                subject: self.subject,
+                text_body: self.text_body,
+                html_body: self.html_body,
+                secrets: match &self.secrets_json {
+                    None => Vec::new(),
+                    Some(json) => serde_json::from_str(json).map_err(|e| {
+                        StoreError::Corrupt(format!("email {id}: secrets_json: {e}"))
+                    })?,
+                },
+            }),
         };
         Ok(EmailRecord {
             id,
             message: EmailMessage {
                 to,
-                subject: self.subject,
-                text_body: self.text_body,
-                html_body: self.html_body,
                 kind,
                 subscriber_id: self.subscriber_id,
                 dedupe_key: self.dedupe_key,
-                secrets,
+                intent,
             },
             state: parse_state(id, &self.state)?,
             attempts: u32::try_from(self.attempts).map_err(|_| {

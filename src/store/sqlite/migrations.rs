@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0009_user_id_case",
         sql: include_str!("migrations/0009_user_id_case.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_leases_and_intents",
+        sql: include_str!("migrations/0010_leases_and_intents.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.
@@ -291,7 +296,7 @@ mod tests {
             )
             .expect("subscriber");
         }
-        assert_eq!(migrate(&conn, MIGRATIONS).expect("rest"), 1);
+        assert_eq!(migrate(&conn, &MIGRATIONS[..9]).expect("0009"), 1);
         let users: Vec<String> = conn
             .prepare("SELECT user_id FROM subscribers ORDER BY id")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())

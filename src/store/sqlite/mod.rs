@@ -78,7 +78,7 @@ use crate::store::private_files;
 use crate::store::{
     AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, AdminChange, ApproveOutcome,
     DeliveryOutcome, DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport,
-    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    Lease, LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
     SubscriberQuery,
 };
 
@@ -400,6 +400,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_commands(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let lease = lease.clone();
+        self.write(move |conn| {
+            outbox::claim_commands(conn, &lease.owner, lease.now, lease.until, limit)
+        })
+        .await
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<usize, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |conn| {
+            Ok(outbox::release_command_leases(conn, &owner)?
+                + email::release_email_leases(conn, &owner)?)
+        })
+        .await
+    }
+
     async fn complete_command(
         &self,
         seq: i64,
@@ -524,6 +545,18 @@ impl Store for SqliteStore {
     async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError> {
         self.read(move |conn| email::due_emails(conn, now, limit))
             .await
+    }
+
+    async fn claim_emails(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError> {
+        let lease = lease.clone();
+        self.write(move |conn| {
+            email::claim_emails(conn, &lease.owner, lease.now, lease.until, limit)
+        })
+        .await
     }
 
     async fn complete_email(

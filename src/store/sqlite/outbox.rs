@@ -11,33 +11,45 @@ use crate::store::{DeliveryOutcome, OutboxEntry, OutboxState, StoreError};
 const COLUMNS: &str = "o.seq, o.envelope_json, o.state, o.attempts, o.next_attempt_at,
      o.last_error, o.created_at, o.delivered_at";
 
-/// Pending commands due at `now`, in seq order, at most `limit`, where no
-/// returned command has an earlier pending command of its enterprise that
-/// is not returned: an enterprise contributes the prefix of its pending
-/// commands before its first one still backing off (`next_attempt_at >
-/// now`), and nothing when that is its head.
+/// Pending commands due at `now` and not leased (`lease_until <= now`),
+/// in seq order, at most `limit`, where no returned command has an earlier
+/// pending command of its enterprise that is not returned: an enterprise
+/// contributes the prefix of its pending commands before its first one
+/// still backing off (`next_attempt_at > now`) or leased by a worker
+/// (`lease_until > now`), and nothing when that is its head. So a claim of
+/// this set never lets two workers hold commands of one enterprise, and
+/// keeps their order.
 ///
-/// Cost: `blocked` is a range scan of `outbox_pending_by_retry` over the
-/// commands backing off (few: a worker backs off only an enterprise's
-/// head). The outer loop walks `outbox_pending_by_seq` (only pending rows,
-/// already in seq order: no sort) checking enterprise and due time from the
+/// Cost: `blocked` is two range scans of partial indexes over the commands
+/// backing off (few: a worker backs off only an enterprise's head) and the
+/// leased ones (at most what the workers hold: a pass's batch each). The
+/// outer loop walks `outbox_pending_by_seq` (only pending rows, already in
+/// seq order: no sort) checking enterprise, due time and lease from the
 /// index alone, and stops after `limit` hits. So an idle outbox costs one
 /// empty index probe, a normal backlog O(limit), however many delivered
 /// rows the table holds; only when nearly every pending command sits behind
-/// a backing-off head does it read the whole pending index, cheaply.
-/// `INDEXED BY` pins both plans (a test checks them).
-const DUE_SQL: &str = "
+/// a blocked head does it read the whole pending index, cheaply.
+/// `INDEXED BY` pins the plans (a test checks them).
+const DUE_CTE: &str = "
     WITH blocked (enterprise_key, first_seq) AS MATERIALIZED (
-        SELECT enterprise_key, min(seq)
-        FROM outbox INDEXED BY outbox_pending_by_retry
-        WHERE state = 'pending' AND next_attempt_at > ?1
+        SELECT enterprise_key, min(seq) FROM (
+            SELECT enterprise_key, seq
+            FROM outbox INDEXED BY outbox_pending_by_retry
+            WHERE state = 'pending' AND next_attempt_at > ?1
+            UNION ALL
+            SELECT enterprise_key, seq
+            FROM outbox INDEXED BY outbox_pending_leased
+            WHERE state = 'pending' AND lease_until > 0 AND lease_until > ?1
+        )
         GROUP BY enterprise_key
-    )
-    SELECT o.seq, o.envelope_json, o.state, o.attempts, o.next_attempt_at,
-           o.last_error, o.created_at, o.delivered_at
+    )";
+
+const DUE_SEQS: &str = "
+    SELECT o.seq
     FROM outbox AS o INDEXED BY outbox_pending_by_seq
     WHERE o.state = 'pending'
       AND o.next_attempt_at <= ?1
+      AND o.lease_until <= ?1
       AND NOT EXISTS (
           SELECT 1 FROM blocked AS b
           WHERE b.enterprise_key = o.enterprise_key AND b.first_seq < o.seq
@@ -45,13 +57,33 @@ const DUE_SQL: &str = "
     ORDER BY o.seq
     LIMIT ?2";
 
+/// What a claim would take now, without taking it (tests, read-back).
+fn due_sql() -> String {
+    format!(
+        "{DUE_CTE}
+    SELECT {COLUMNS} FROM outbox AS o WHERE o.seq IN ({DUE_SEQS}) ORDER BY o.seq"
+    )
+}
+
+/// The claim: one statement leases the due set to `?3` until `?4` and
+/// returns it (RETURNING has no order: sorted after).
+fn claim_sql() -> String {
+    format!(
+        "{DUE_CTE}
+    UPDATE outbox SET lease_owner = ?3, lease_until = ?4
+    WHERE seq IN ({DUE_SEQS})
+    RETURNING seq, envelope_json, state, attempts, next_attempt_at,
+              last_error, created_at, delivered_at"
+    )
+}
+
 pub(super) fn due_commands(
     conn: &Connection,
     now: i64,
     limit: usize,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(DUE_SQL)?;
+    let mut stmt = conn.prepare_cached(&due_sql())?;
     let rows = stmt.query_map(params![now, limit], EntryRow::from_row)?;
     let mut out = Vec::new();
     for row in rows {
@@ -60,8 +92,47 @@ pub(super) fn due_commands(
     Ok(out)
 }
 
+/// Leases the commands [`due_commands`] would return to `owner` until
+/// `lease_until`, in one statement, and returns them in seq order. Runs on
+/// the writer (one transaction), so two claims never take one row.
+pub(super) fn claim_commands(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&claim_sql())?;
+    let rows = stmt.query_map(params![now, limit, owner, lease_until], EntryRow::from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.decode()?);
+    }
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}
+
+/// Ends `owner`'s leases on pending commands (a node restarting with a
+/// fixed `server.node_id` takes its work back at once).
+pub(super) fn release_command_leases(conn: &Connection, owner: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET lease_until = 0
+             WHERE state = 'pending' AND lease_until > 0 AND lease_owner = ?1",
+        )?
+        .execute([owner])?)
+}
+
 #[cfg(test)]
-pub(super) const DUE_SQL_FOR_TESTS: &str = DUE_SQL;
+pub(super) fn due_sql_for_tests() -> String {
+    due_sql()
+}
+
+#[cfg(test)]
+pub(super) fn claim_sql_for_tests() -> String {
+    claim_sql()
+}
 
 /// Every entry in any state, in seq order (tests).
 #[cfg(test)]
@@ -211,7 +282,7 @@ pub(super) fn complete_command(
         DeliveryOutcome::Retry { error, retry_at } => {
             conn.prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
-                                   last_error = ?3
+                                   last_error = ?3, lease_until = 0
                  WHERE seq = ?1",
             )?
             .execute(params![seq, retry_at, error])?;
@@ -323,3 +394,7 @@ impl EntryRow {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

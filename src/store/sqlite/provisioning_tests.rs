@@ -1156,7 +1156,7 @@ async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_nee
 // ---------------------------------------------------------------- outbox
 
 /// A (3 commands) and B (2) interleaved: A = seq 1, 2, 5; B = 3, 4.
-async fn two_enterprises(s: &SqliteStore) -> (Vec<i64>, Vec<i64>) {
+pub(super) async fn two_enterprises(s: &SqliteStore) -> (Vec<i64>, Vec<i64>) {
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -1303,7 +1303,7 @@ async fn due_commands_use_the_pending_indexes_without_sorting() {
         .read(|c| {
             let mut st = c.prepare(&format!(
                 "EXPLAIN QUERY PLAN {}",
-                super::outbox::DUE_SQL_FOR_TESTS
+                super::outbox::due_sql_for_tests()
             ))?;
             let rows = st.query_map(rusqlite::params![NOW, 10], |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<Result<_, _>>()?)

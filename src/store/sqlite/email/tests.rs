@@ -44,17 +44,19 @@ async fn enqueue_round_trips_every_field() {
     let store = open(&dir).await;
     let m = EmailMessage {
         to: vec!["a@example.com".into(), "b@example.org".into()],
-        subject: "Activate your account – ünïcode".into(),
-        text_body: "line 1\r\nline 2".into(),
-        html_body: Some("<p>hi</p>".into()),
         kind: EmailKind::ConsentMigration,
         subscriber_id: Some("sub-1".into()),
         dedupe_key: Some("consent:sub-1:1".into()),
-        secrets: vec![crate::notify::MailSecret::SignedToken {
-            purpose: "activation".into(),
-            fields: vec!["sub-1".into(), "nonce".into()],
-            expires_at: NOW + 1,
-        }],
+        intent: crate::notify::EmailIntent::Plain(crate::notify::PlainMessage {
+            subject: "Activate your account – ünïcode".into(),
+            text_body: "line 1\r\nline 2".into(),
+            html_body: Some("<p>hi</p>".into()),
+            secrets: vec![crate::notify::MailSecret::SignedToken {
+                purpose: "activation".into(),
+                fields: vec!["sub-1".into(), "nonce".into()],
+                expires_at: NOW + 1,
+            }],
+        }),
     };
     let id = enqueue(&store, &m, NOW).await;
     let second = enqueue(&store, &msg("c@example.com", EmailKind::Test), NOW).await;
@@ -500,17 +502,21 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
             .clone()
     };
     let sent = by_kind(EmailKind::VerificationCode);
-    assert!(!sent.message.subject.contains("493817"), "{sent:?}");
-    assert!(!sent.message.text_body.contains("SENTTOKEN"), "{sent:?}");
-    assert_eq!(sent.message.html_body, None);
+    assert!(!sent.message.draft().subject.contains("493817"), "{sent:?}");
+    assert!(
+        !sent.message.draft().text_body.contains("SENTTOKEN"),
+        "{sent:?}"
+    );
+    assert_eq!(sent.message.draft().html_body, None);
     let kept = by_kind(EmailKind::Test);
     assert_eq!(
-        kept.message.text_body, "keep these words",
+        kept.message.draft().text_body,
+        "keep these words",
         "no secret: kept"
     );
     // A pending one is still sent as it was written, then redacted.
     let pending = by_kind(EmailKind::ConsentMigration);
-    assert!(pending.message.text_body.contains("PENDINGTOKEN"));
+    assert!(pending.message.draft().text_body.contains("PENDINGTOKEN"));
     let due = store.due_emails(NOW, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, pending.id);
@@ -526,7 +532,7 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
         .unwrap();
     let after = store.email(pending.id).await.unwrap().unwrap();
     assert!(
-        !after.message.text_body.contains("PENDINGTOKEN"),
+        !after.message.draft().text_body.contains("PENDINGTOKEN"),
         "{after:?}"
     );
     assert_eq!(after.state, EmailState::Sent);
@@ -540,4 +546,61 @@ async fn rows_from_before_0008_lose_their_secrets_once_settled() {
             assert!(!raw.contains(secret), "{file} still holds {secret}");
         }
     }
+}
+
+#[tokio::test]
+async fn two_claimers_never_take_one_email_and_an_expired_lease_is_retaken() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let a = enqueue(&store, &msg("a@example.com", EmailKind::Test), NOW).await;
+    let b = enqueue(&store, &msg("b@example.com", EmailKind::Test), NOW).await;
+    let c = enqueue(&store, &msg("c@example.com", EmailKind::Test), NOW + 1).await;
+    let ids = |v: Vec<crate::store::EmailRecord>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let lease = |owner: &str, now: i64| crate::store::Lease {
+        owner: owner.into(),
+        now,
+        until: now + 5_000,
+    };
+
+    let (lx, ly) = (lease("x", NOW + 1), lease("y", NOW + 1));
+    let (x, y) = tokio::join!(store.claim_emails(&lx, 2), store.claim_emails(&ly, 10));
+    let (x, y) = (ids(x.unwrap()), ids(y.unwrap()));
+    let mut taken = [x.clone(), y.clone()].concat();
+    taken.sort();
+    assert_eq!(taken, [a, b, c], "each email claimed once: {x:?} {y:?}");
+    assert!(store
+        .claim_emails(&lease("z", NOW + 2), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.due_emails(NOW + 2, 10).await.unwrap().is_empty());
+
+    // A retry releases its lease; the others come back when theirs expire.
+    store
+        .complete_email(
+            a,
+            EmailOutcome::Retry {
+                error: "451".into(),
+                retry_at: NOW + 100,
+            },
+            NOW + 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store
+            .claim_emails(&lease("z", NOW + 100), 10)
+            .await
+            .unwrap()),
+        [a]
+    );
+    assert_eq!(
+        ids(store
+            .claim_emails(&lease("z", NOW + 1 + 5_000), 10)
+            .await
+            .unwrap()),
+        [b, c],
+        "retaken after the lease, earliest due first"
+    );
+    assert_eq!(store.release_leases("z").await.unwrap(), 3);
 }
