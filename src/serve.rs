@@ -98,13 +98,16 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
     let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
     sync_tenancy(&config, store.as_ref()).await?;
-    // Workers claim due work as this node; a fixed id takes back at once
-    // what it held before a restart (a random one waits for the leases).
-    let node_id = worker::init_node_id(config.server.node_id.as_deref());
-    if config.server.node_id.is_some() {
-        let released = store.release_leases(node_id).await?;
-        tracing::info!(node_id, released, "work leases of this node released");
-    }
+    // Workers claim due work as this node. The id is stable across
+    // restarts (configured, or kept in the data directory), so a node that
+    // crashed takes back at once what it held instead of waiting for its
+    // leases to expire.
+    let node_id = worker::init_node_id(Some(&stable_node_id(
+        &data_dir,
+        config.server.node_id.as_deref(),
+    )?));
+    let released = store.release_leases(node_id).await?;
+    tracing::info!(node_id, released, "work leases of this node released");
     let mail_transport =
         notify::transport_from_config(&config).map_err(|e| ServeError::Mail(e.to_string()))?;
     let mail_policy =
@@ -467,5 +470,44 @@ impl ShutdownSignals {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
         }
+    }
+}
+
+/// The file that keeps a node's id when `server.node_id` is not set.
+pub const NODE_ID_FILE: &str = "node-id";
+
+/// `configured`, else the id kept in `data_dir/node-id`, else a new random
+/// one written there. A kept id that is not a valid node id (edited by
+/// hand) is an error, not silently replaced: another node may hold leases
+/// under the old one.
+fn stable_node_id(data_dir: &Path, configured: Option<&str>) -> Result<String, ServeError> {
+    if let Some(id) = configured {
+        return Ok(id.to_string());
+    }
+    let path = data_dir.join(NODE_ID_FILE);
+    let io = |what: &'static str| {
+        let path = path.clone();
+        move |source| ServeError::Io { what, path, source }
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(kept) => {
+            let kept = kept.trim();
+            if crate::config::is_valid_node_id(kept) {
+                Ok(kept.to_string())
+            } else {
+                Err(io("reading")(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a node id (1-64 of A-Z a-z 0-9 . _ -); fix or delete the file",
+                )))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = format!("node-{}", uuid::Uuid::new_v4().simple());
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, format!("{id}\n")).map_err(io("writing"))?;
+            std::fs::rename(&tmp, &path).map_err(io("writing"))?;
+            Ok(id)
+        }
+        Err(e) => Err(io("reading")(e)),
     }
 }

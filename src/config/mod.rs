@@ -5,7 +5,7 @@ mod load;
 mod validate;
 
 pub use load::{from_toml_str, load, load_from, ConfigError, ConfigProblem, Overrides, ENV_PREFIX};
-pub use validate::{demo_creates_operator_token, validate, warnings};
+pub use validate::{demo_creates_operator_token, is_valid_node_id, validate, warnings};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

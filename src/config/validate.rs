@@ -661,7 +661,7 @@ fn tenancy(c: &Config, p: &mut Problems) {
 }
 
 /// A node id names a lease owner in logs and rows: short and printable.
-pub(crate) fn is_valid_node_id(id: &str) -> bool {
+pub fn is_valid_node_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()

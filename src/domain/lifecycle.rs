@@ -363,3 +363,50 @@ pub fn partial_delete(current: &SubscriberRecord, now: i64) -> SubscriberRecord 
         ..current.clone()
     }
 }
+
+/// The answer for one operation of a document, as stored for replays.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationResult {
+    pub index: usize,
+    pub operation: crate::domain::subscriber::OperationKind,
+    pub user_id: Option<String>,
+    /// Status on success (`provisioning`, `pending_email_input`, …).
+    pub status: Option<SubscriberStatus>,
+    pub error_code: Option<u32>,
+    pub error_message: Option<String>,
+}
+
+impl OperationResult {
+    pub fn accepted(
+        index: usize,
+        operation: crate::domain::subscriber::OperationKind,
+        user_id: &crate::domain::ids::UserId,
+        status: SubscriberStatus,
+    ) -> Self {
+        OperationResult {
+            index,
+            operation,
+            user_id: Some(user_id.as_str().to_string()),
+            status: Some(status),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    pub fn rejected(
+        index: usize,
+        operation: crate::domain::subscriber::OperationKind,
+        user_id: Option<String>,
+        rejection: &Rejection,
+    ) -> Self {
+        OperationResult {
+            index,
+            operation,
+            user_id,
+            status: None,
+            error_code: Some(rejection.code.code()),
+            error_message: Some(rejection.message().to_string()),
+        }
+    }
+}

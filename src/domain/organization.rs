@@ -153,6 +153,27 @@ pub fn decide_attach(org: &ExistingOrganization, granted: PartnerRole) -> Attach
     }
 }
 
+/// Prefix of the dedupe keys of every org-attach approval email about
+/// `org_id` (any partner). Ids are escaped (`%` → `%25`, `:` → `%3A`) so
+/// one (org, partner) pair never reads as another.
+pub fn approval_email_key_prefix(org_id: &str) -> String {
+    format!("org-approval:{}:", key_part(org_id))
+}
+
+/// Prefix of the dedupe keys of the approval emails for (org, partner).
+pub fn approval_email_pair_prefix(org_id: &str, partner_id: &str) -> String {
+    format!(
+        "{}{}:",
+        approval_email_key_prefix(org_id),
+        key_part(partner_id)
+    )
+}
+
+/// One id inside a dedupe key: `%` and `:` escaped.
+fn key_part(id: &str) -> String {
+    id.replace('%', "%25").replace(':', "%3A")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

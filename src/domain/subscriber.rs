@@ -179,6 +179,27 @@ pub struct SubscriberChanges {
 }
 
 impl SubscriberChanges {
+    /// A change of nothing for the subscriber with these ids (callers set
+    /// the fields they change).
+    pub fn only_ids(user_id: UserId, service_provider_id: String, group_id: String) -> Self {
+        SubscriberChanges {
+            user_id,
+            service_provider_id,
+            group_id,
+            first_name: None,
+            last_name: None,
+            email: None,
+            phone_number: None,
+            extension: None,
+            mobile_phone_number: None,
+            language: None,
+            time_zone: None,
+            package: None,
+            is_trunk_user: None,
+            has_route_list: None,
+        }
+    }
+
     pub fn enterprise_key(&self, enterprise_mode: bool) -> EnterpriseKey {
         EnterpriseKey::derive(&self.service_provider_id, &self.group_id, enterprise_mode)
     }

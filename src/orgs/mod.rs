@@ -8,6 +8,7 @@ pub mod import;
 
 use std::sync::Arc;
 
+use crate::domain::organization;
 use crate::links::{LinkError, LinkSigner};
 use crate::notify::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 
@@ -121,12 +122,12 @@ impl ApprovalLinks {
     /// (any partner). Ids are escaped (`%` → `%25`, `:` → `%3A`) so one
     /// (org, partner) pair never reads as another.
     pub fn org_key_prefix(org_id: &str) -> String {
-        format!("org-approval:{}:", key_part(org_id))
+        organization::approval_email_key_prefix(org_id)
     }
 
     /// Prefix of the dedupe keys of the approval emails for (org, partner).
     pub fn key_prefix(org_id: &str, partner_id: &str) -> String {
-        format!("{}{}:", Self::org_key_prefix(org_id), key_part(partner_id))
+        organization::approval_email_pair_prefix(org_id, partner_id)
     }
 
     /// The dedupe key of an approval email queued at `now`: the pair's
@@ -172,11 +173,6 @@ impl ApprovalLinks {
             }),
         })
     }
-}
-
-/// One id inside a dedupe key: `%` and `:` escaped.
-fn key_part(id: &str) -> String {
-    id.replace('%', "%25").replace(':', "%3A")
 }
 
 #[cfg(test)]

@@ -1,8 +1,24 @@
-//! Provisioning: templates and credentials for the flow-through face, the
-//! translation of parsed documents into one durable acceptance, and the
-//! background delivery of outbox commands to the license core.
+//! The use cases. Every write a face makes goes through [`Provisioning`]:
+//! each method runs one use case as one unit of work
+//! ([`crate::store::transact`]) and then wakes the workers for the
+//! commands and emails it wrote. The use cases themselves are plain
+//! functions of a [`Tx`](crate::store::tx::Tx), one file each: `accept`
+//! (flow-through documents, with the org attach), `activation` (the
+//! portal's steps, consent, renewal), `orgs` (approve, detach), `partner`
+//! (partner admins' actions), `delivery` (what a delivery outcome does);
+//! `change` and `emit` are shared by them. Also here: templates and
+//! credentials for the flow-through face and the delivery worker.
 
+pub mod accept;
+pub mod activation;
+mod change;
 pub mod credentials;
+pub mod delivery;
+mod emit;
+pub mod orgs;
+pub mod partner;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verify_queue;
 pub mod worker;
 
@@ -12,12 +28,18 @@ use dashmap::DashMap;
 use tokio::sync::Notify;
 
 use crate::activation::ActivationLinks;
-use crate::domain::lifecycle::Rejection;
+use crate::domain::lifecycle::{OperationResult, Rejection};
 use crate::domain::subscriber::NewSubscriber;
-use crate::domain::CustomerTemplate;
+use crate::domain::{CustomerTemplate, Package};
 use crate::flowthrough::ParsedRequest;
-use crate::orgs::ApprovalLinks;
-use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, SharedStore, StoreError};
+use crate::orgs::{ApprovalClaim, ApprovalLinks};
+use crate::store::{transact, ActivationView, SharedStore, StoreError};
+
+pub use accept::{AcceptBatch, AcceptOutcome};
+pub use activation::{ActivationAction, ActivationStep};
+pub use delivery::DeliveryOutcome;
+pub use orgs::{ApproveOutcome, DetachOutcome, DetachReport};
+pub use partner::AdminChange;
 
 pub use credentials::CredentialCache;
 
@@ -108,9 +130,9 @@ impl Provisioning {
         tracking_id: &str,
     ) -> Result<AcceptOutcome, StoreError> {
         let sent = Some(subscriber.user_id.as_str().to_string());
-        let outcome = self
-            .store
-            .accept(AcceptBatch {
+        let outcome = accept::run(
+            &*self.store,
+            AcceptBatch {
                 template: template.clone(),
                 tracking_id: tracking_id.to_string(),
                 request_id: None,
@@ -127,8 +149,9 @@ impl Provisioning {
                 approvals: None,
                 activations: self.activations.clone(),
                 self_activation: true,
-            })
-            .await?;
+            },
+        )
+        .await?;
         self.wake(outcome.commands_written, outcome.emails_enqueued);
         Ok(outcome)
     }
@@ -188,9 +211,9 @@ impl Provisioning {
                 )),
             }
         }
-        let outcome = self
-            .store
-            .accept(AcceptBatch {
+        let outcome = accept::run(
+            &*self.store,
+            AcceptBatch {
                 template: template.clone(),
                 tracking_id: tracking_id.to_string(),
                 request_id: parsed.request_id,
@@ -201,9 +224,122 @@ impl Provisioning {
                 approvals: self.approvals.clone(),
                 activations: self.activations.clone(),
                 self_activation: false,
-            })
-            .await?;
+            },
+        )
+        .await?;
         self.wake(outcome.commands_written, outcome.emails_enqueued);
         Ok(outcome)
+    }
+
+    /// One step of a user on the portal, with the emails and commands it
+    /// causes. `Ok(Err(_))` is a refusal; a wrong code is still counted
+    /// (committed) when it is refused.
+    pub async fn activation_step(
+        &self,
+        step: ActivationStep,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+        let view = transact(&*self.store, move |tx| activation::step(tx, &step)).await?;
+        if let Ok(v) = &view {
+            self.wake(v.commands_written, v.emails_enqueued);
+        }
+        Ok(view)
+    }
+
+    /// An admin's "retry activation": a new link (older ones stop working),
+    /// sent to `email` (or the address on record); for a consent, the
+    /// consent email again.
+    pub async fn renew_activation(
+        &self,
+        links: Arc<ActivationLinks>,
+        subscriber_id: &str,
+        email: Option<String>,
+        now: i64,
+    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+        let id = subscriber_id.to_string();
+        let view = transact(&*self.store, move |tx| {
+            activation::renew(tx, &links, &id, email.clone(), now)
+        })
+        .await?;
+        if let Ok(v) = &view {
+            self.wake(v.commands_written, v.emails_enqueued);
+        }
+        Ok(view)
+    }
+
+    /// An organization's admin approves the partner (the emailed link).
+    pub async fn approve_org(
+        &self,
+        claim: &ApprovalClaim,
+        now: i64,
+    ) -> Result<ApproveOutcome, StoreError> {
+        let claim = claim.clone();
+        transact(&*self.store, move |tx| orgs::approve(tx, &claim, now)).await
+    }
+
+    /// The operator detaches an enterprise from its attached organization.
+    pub async fn detach_enterprise(
+        &self,
+        partner_id: &str,
+        enterprise_key: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<DetachOutcome, StoreError> {
+        let (p, k, t) = (
+            partner_id.to_string(),
+            enterprise_key.to_string(),
+            tracking_id.to_string(),
+        );
+        let outcome = transact(&*self.store, move |tx| orgs::detach(tx, &p, &k, &t, now)).await?;
+        if let DetachOutcome::Detached(report) = &outcome {
+            self.wake(report.commands.len(), 0);
+        }
+        Ok(outcome)
+    }
+
+    /// A partner admin deletes a subscriber (`DeleteUser`'s partial deletion).
+    pub async fn partner_delete_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+        let (p, id, t) = (
+            partner_id.to_string(),
+            subscriber_id.to_string(),
+            tracking_id.to_string(),
+        );
+        let change = transact(&*self.store, move |tx| {
+            partner::delete(tx, &p, &id, &t, now)
+        })
+        .await?;
+        if let Ok(c) = &change {
+            self.wake(c.commands_written, 0);
+        }
+        Ok(change)
+    }
+
+    /// A partner admin changes a subscriber's package.
+    pub async fn partner_change_package(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        package: Package,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+        let (p, id, t) = (
+            partner_id.to_string(),
+            subscriber_id.to_string(),
+            tracking_id.to_string(),
+        );
+        let change = transact(&*self.store, move |tx| {
+            partner::change_package(tx, &p, &id, package, &t, now)
+        })
+        .await?;
+        if let Ok(c) = &change {
+            self.wake(c.commands_written, 0);
+        }
+        Ok(change)
     }
 }

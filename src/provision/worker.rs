@@ -18,9 +18,10 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use super::delivery::{self, DeliveryOutcome};
 use super::now_millis;
 use crate::license::{LicenseCore, LicenseError};
-use crate::store::{DeliveryOutcome, Lease, OutboxEntry, SharedStore};
+use crate::store::{Lease, OutboxEntry, SharedStore};
 
 const BATCH: usize = 512;
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -177,11 +178,11 @@ async fn deliver_in_order(
         settled += 1;
     }
     let now = now_millis();
-    if let Err(e) = store.complete_commands(outcomes.clone(), now).await {
+    if let Err(e) = delivery::record(store.as_ref(), outcomes.clone(), now).await {
         // One outcome that cannot be recorded must not hold the others.
         tracing::warn!(error = %e, "recording a delivery run failed; recording one by one");
-        for (seq, outcome) in outcomes {
-            store.complete_command(seq, outcome, now).await?;
+        for outcome in outcomes {
+            delivery::record(store.as_ref(), vec![outcome], now).await?;
         }
     }
     Ok(settled)

@@ -21,8 +21,10 @@ use crate::domain::subscriber::{NewSubscriber, Operation, SubscriberChanges};
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Partner, TemplateSettings};
 use crate::license::{LicenseCore, LicenseError};
+use crate::provision::testing::UseCases;
+use crate::provision::AcceptBatch;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AcceptBatch, OutboxState, SharedStore, Store};
+use crate::store::{OutboxState, SharedStore, Store};
 
 /// The enterprise whose commands the core cannot take for now.
 const WAITING: &str = "ENT-W";

@@ -1,21 +1,22 @@
 //! Durable storage. Only this module speaks SQL. Callers see the `Store`
-//! trait with domain-level operations, so a PostgreSQL back-end can be
-//! added beside SQLite without changing them.
+//! trait: reads, claims of due work, and units of work
+//! ([`transact`] with a [`tx::Tx`] of typed row operations). The use cases
+//! that run in those units of work live in `provision`, so a back-end
+//! (SQLite today, PostgreSQL next) only maps rows.
 
 pub mod private_files;
 pub mod sqlite;
+pub mod tx;
 
 use async_trait::async_trait;
+use std::any::Any;
 use std::sync::Arc;
 
 use crate::commands::CommandEnvelope;
-use crate::domain::ids::UserId;
-use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
+use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
-use crate::domain::subscriber::{Operation, OperationKind};
-use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
+use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::notify::{EmailKind, EmailMessage};
-use crate::orgs::ApprovalClaim;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,98 +62,6 @@ pub struct StoreStats {
     pub isolated_reruns: u64,
 }
 
-/// One flow-through document's valid operations, applied in one
-/// transaction (each operation in its own savepoint: one failing operation
-/// never undoes another).
-#[derive(Debug, Clone)]
-pub struct AcceptBatch {
-    pub template: CustomerTemplate,
-    pub tracking_id: String,
-    /// The AS's `requestId`: a second document with the same id for the same
-    /// template is a replay and gets the first answer back.
-    pub request_id: Option<String>,
-    /// Unix milliseconds.
-    pub now: i64,
-    /// Valid operations with their index in the document.
-    pub operations: Vec<(usize, Operation)>,
-    /// Lines for operations that failed validation, stored with the rest so
-    /// a replay answers exactly as the first time.
-    pub invalid: Vec<OperationResult>,
-    /// Every operation's userId as the AS sent it, by index: answers echo
-    /// it (the AS correlates on it) while the store keys the canonical form.
-    pub sent_user_ids: Vec<Option<String>>,
-    /// How to write org-attach approval requests (link base, token signer,
-    /// notification window). `None`: a 2017 sends no notification.
-    pub approvals: Option<Arc<crate::orgs::ApprovalLinks>>,
-    /// How to write activation and consent links for new pending
-    /// subscribers. `None`: the activation starts without an email.
-    pub activations: Option<Arc<crate::activation::ActivationLinks>>,
-    /// The document comes from the portal's self-activation (one AddUser
-    /// from the user's BroadWorks profile, without an email): the new
-    /// subscriber's activation is a self-activation.
-    pub self_activation: bool,
-}
-
-/// The answer for one operation of a document, as stored for replays.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationResult {
-    pub index: usize,
-    pub operation: OperationKind,
-    pub user_id: Option<String>,
-    /// Status on success (`provisioning`, `pending_email_input`, …).
-    pub status: Option<SubscriberStatus>,
-    pub error_code: Option<u32>,
-    pub error_message: Option<String>,
-}
-
-impl OperationResult {
-    pub fn accepted(
-        index: usize,
-        operation: OperationKind,
-        user_id: &UserId,
-        status: SubscriberStatus,
-    ) -> Self {
-        OperationResult {
-            index,
-            operation,
-            user_id: Some(user_id.as_str().to_string()),
-            status: Some(status),
-            error_code: None,
-            error_message: None,
-        }
-    }
-
-    pub fn rejected(
-        index: usize,
-        operation: OperationKind,
-        user_id: Option<String>,
-        rejection: &Rejection,
-    ) -> Self {
-        OperationResult {
-            index,
-            operation,
-            user_id,
-            status: None,
-            error_code: Some(rejection.code.code()),
-            error_message: Some(rejection.message().to_string()),
-        }
-    }
-}
-
-/// What `accept` did with a document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceptOutcome {
-    /// Every operation's line, ordered by index.
-    pub results: Vec<OperationResult>,
-    /// The tracking id of the first acceptance when this was a replay.
-    pub replay_of: Option<String>,
-    /// Commands written to the outbox by this call.
-    pub commands_written: usize,
-    /// Emails written to the email outbox by this call (wake the mailer).
-    pub emails_enqueued: usize,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
@@ -183,22 +92,6 @@ pub struct LicenseChange {
     pub licenses: Vec<String>,
 }
 
-/// How a delivery attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DeliveryOutcome {
-    Delivered,
-    /// Permanent: the command failed; the subscriber goes to `error`.
-    Rejected {
-        error_code: u32,
-        description: String,
-    },
-    /// Try again at `retry_at` (unix ms).
-    Retry {
-        error: String,
-        retry_at: i64,
-    },
-}
-
 /// One license change made by the in-process license core (audit ledger).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -223,13 +116,17 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Option<CustomerTemplate>, StoreError>;
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError>;
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError>;
-    // ---- flow-through provisioning
 
-    /// Applies a document's operations (see `AcceptBatch`). A replayed
-    /// `request_id` changes nothing and returns the stored lines. Returns
-    /// only after the transaction with the state changes and their outbox
-    /// commands has committed.
-    async fn accept(&self, batch: AcceptBatch) -> Result<AcceptOutcome, StoreError>;
+    // ---- units of work
+
+    /// Runs `work` in one transaction and returns its result after the
+    /// commit (callers use [`transact`]). If `work` fails (or panics),
+    /// none of its changes stand. `work` may run more than once (see
+    /// [`tx`]); it must have no effect outside its `Tx`.
+    async fn transact_dyn(&self, work: tx::DynWork) -> Result<Box<dyn Any + Send>, StoreError>;
+
+    // ---- flow-through provisioning (reads)
+
     async fn subscriber_by_user_id(
         &self,
         user_id: &str,
@@ -262,22 +159,6 @@ pub trait Store: Send + Sync + 'static {
     /// restarts under the same `server.node_id` takes its work back at
     /// once instead of waiting for them to expire). Returns how many.
     async fn release_leases(&self, owner: &str) -> Result<usize, StoreError>;
-    /// Records a delivery attempt's outcome and its effect on the
-    /// subscriber (provisioned / error with errors[]), in one transaction.
-    async fn complete_command(
-        &self,
-        seq: i64,
-        outcome: DeliveryOutcome,
-        now: i64,
-    ) -> Result<(), StoreError>;
-    /// `complete_command` for several commands in one transaction (all or
-    /// nothing): a delivery pass settles a run of one enterprise's
-    /// commands with one commit instead of one each.
-    async fn complete_commands(
-        &self,
-        outcomes: Vec<(i64, DeliveryOutcome)>,
-        now: i64,
-    ) -> Result<(), StoreError>;
     /// Counts of outbox rows by state.
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError>;
 
@@ -357,47 +238,11 @@ pub trait Store: Send + Sync + 'static {
     /// An existing organization with its link, partner roles and the
     /// approval emails sent about it.
     async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError>;
-    /// Grants the claim's partner `FullAdmin` on the claim's organization,
-    /// once per token (by its MAC).
-    async fn approve_org(
-        &self,
-        claim: &ApprovalClaim,
-        now: i64,
-    ) -> Result<ApproveOutcome, StoreError>;
-    /// Detaches an enterprise from its attached organization in one
-    /// transaction: removes its subscribers and pending users (with
-    /// `RemoveSubscriber` for those the core knows and
-    /// `DiscardPendingSubscriber` for pending ones), then the link, then
-    /// emits `DetachOrganization`.
-    async fn detach_enterprise(
-        &self,
-        partner_id: &str,
-        enterprise_key: &str,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<DetachOutcome, StoreError>;
 
     // ---- activation portal (untrusted email, consent, self-activation)
 
     /// A subscriber with its activation, if it has one.
     async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError>;
-    /// One step of a user on the portal, in one transaction with the
-    /// emails and commands it causes. `Ok(Err(_))` is a refusal; a wrong
-    /// code is still counted (committed) when it is refused.
-    async fn activation_step(
-        &self,
-        step: ActivationStep,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError>;
-    /// An admin's "retry activation": a new link (older ones stop working),
-    /// sent to `email` (or the address on record); for a consent, the
-    /// consent email again.
-    async fn renew_activation(
-        &self,
-        links: Arc<crate::activation::ActivationLinks>,
-        subscriber_id: &str,
-        email: Option<String>,
-        now: i64,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError>;
 
     // ---- partner admins (subscriber status page and JSON API)
 
@@ -421,27 +266,6 @@ pub trait Store: Send + Sync + 'static {
         partner_id: &str,
         subscriber_id: &str,
     ) -> Result<Option<SubscriberRecord>, StoreError>;
-    /// A partner admin deletes a subscriber: the partial deletion of
-    /// `DeleteUser`, with `RemoveSubscriber` when the license core knew it,
-    /// in one transaction.
-    async fn partner_delete_subscriber(
-        &self,
-        partner_id: &str,
-        subscriber_id: &str,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError>;
-    /// A partner admin changes a subscriber's package, like a `ModifyUser`
-    /// package change (`ChangePackage`; a provisioned subscriber goes to
-    /// `updating`), in one transaction.
-    async fn partner_change_package(
-        &self,
-        partner_id: &str,
-        subscriber_id: &str,
-        package: Package,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError>;
 }
 
 /// Which subscribers `Store::partner_subscribers` returns.
@@ -459,14 +283,6 @@ pub struct SubscriberQuery {
     pub limit: usize,
 }
 
-/// What a partner admin's change did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminChange {
-    pub subscriber: SubscriberRecord,
-    /// Commands written to the outbox (wake the delivery worker).
-    pub commands_written: usize,
-}
-
 /// A subscriber and its activation, after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivationView {
@@ -475,29 +291,6 @@ pub struct ActivationView {
     /// Emails and commands the step wrote (to wake their workers).
     pub emails_enqueued: usize,
     pub commands_written: usize,
-}
-
-/// What the user did on the portal, with the link's claim.
-#[derive(Debug, Clone)]
-pub struct ActivationStep {
-    pub links: Arc<crate::activation::ActivationLinks>,
-    pub claim: crate::activation::ActivationClaim,
-    pub action: ActivationAction,
-    /// The portal request's TrackingID (commands' idempotency keys).
-    pub tracking_id: String,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActivationAction {
-    /// An email entered (already syntax-checked): a code is emailed to it
-    /// (made with the server key, see `ActivationLinks::code_secret`), its
-    /// keyed hash stored.
-    SubmitEmail { email: String },
-    /// A code typed in (or from the emailed link).
-    VerifyCode { code: String },
-    /// Consent to move the email from the other account.
-    Consent,
 }
 
 /// The link of an existing organization to an enterprise.
@@ -541,46 +334,6 @@ pub struct OrgCommand {
     pub kind: String,
     pub state: String,
     pub envelope: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApproveOutcome {
-    /// The partner is now full admin of the organization.
-    Approved { org_name: String },
-    /// This token was used before; nothing changed.
-    AlreadyUsed,
-    /// The organization is gone; nothing changed.
-    UnknownOrg,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DetachOutcome {
-    /// The enterprise has no organization.
-    NoOrganization,
-    /// Its organization was created here, not attached: nothing to detach.
-    NotAttached {
-        org_id: String,
-    },
-    /// The partner holds no admin role in the organization.
-    NotAdmin {
-        org_id: String,
-    },
-    Detached(DetachReport),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DetachReport {
-    pub org_id: String,
-    /// Workspaces removed (the gateway has none yet: always 0).
-    pub workspaces_removed: usize,
-    /// Subscribers (provisioning, provisioned, updating, error) removed.
-    pub subscribers_removed: usize,
-    /// Pending users (pending_*) removed.
-    pub pending_users_removed: usize,
-    /// Commands written, in order (`RemoveSubscriber` /
-    /// `DiscardPendingSubscriber`…, `DetachOrganization`).
-    pub commands: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -655,3 +408,21 @@ pub struct EmailFilter {
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+/// Runs `work` as one unit of work on `store` (see [`Store::transact_dyn`])
+/// and returns its typed result after the commit.
+pub async fn transact<S, T, F>(store: &S, mut work: F) -> Result<T, StoreError>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: FnMut(&dyn tx::Tx) -> Result<T, StoreError> + Send + 'static,
+{
+    let done = store
+        .transact_dyn(Box::new(move |tx| {
+            work(tx).map(|t| Box::new(t) as Box<dyn Any + Send>)
+        }))
+        .await?;
+    done.downcast::<T>()
+        .map(|t| *t)
+        .map_err(|_| StoreError::Database("a unit of work returned another type".into()))
+}

@@ -71,21 +71,6 @@ pub const DEBTS: &[Debt] = &[
         "notify",
         "store composes and enqueues emails (EmailKind, EmailMessage) in write transactions",
     ),
-    debt(
-        "store",
-        "orgs",
-        "store holds ApprovalLinks and builds approval requests (claims, email keys) inside the attach transaction",
-    ),
-    debt(
-        "store",
-        "activation",
-        "store holds ActivationLinks and signs activation/consent links inside write transactions",
-    ),
-    debt(
-        "store",
-        "links",
-        "store draws activation codes with links::random_token",
-    ),
     // -- faces reach the data layer directly (bullet 1: writes go through provision).
     debt(
         "http",
@@ -93,16 +78,6 @@ pub const DEBTS: &[Debt] = &[
         "admin, partner, portal, sign-in and org-approval handlers call app.store.* and name store types",
     ),
     // -- helpers living in the wrong module (small moves).
-    debt(
-        "activation",
-        "http",
-        "activation emails use http::portal::esc for HTML escaping",
-    ),
-    debt(
-        "orgs",
-        "http",
-        "approval emails use http::portal::esc for HTML escaping",
-    ),
     debt(
         "notify",
         "provision",

@@ -15,9 +15,9 @@ use crate::domain::lifecycle::{Rejection, SubscriberStatus};
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::links::LinkSigner;
 use crate::notify::EmailKind;
-use crate::store::{
-    ActivationAction, ActivationStep, ActivationView, DeliveryOutcome, EmailFilter, Store,
-};
+use crate::provision::testing::UseCases;
+use crate::provision::{ActivationAction, ActivationStep, DeliveryOutcome};
+use crate::store::{ActivationView, EmailFilter, Store};
 
 fn links() -> Arc<ActivationLinks> {
     Arc::new(ActivationLinks {

@@ -15,20 +15,13 @@
 //! fails, see `writer.rs`; it must not BEGIN/COMMIT itself),
 //! `read(|conn| ...)` on a reader.
 //!
-//! Flow-through provisioning (schema `0002_provisioning.sql`):
-//! `provisioning.rs` applies a document (`accept`, one write; a refused
-//! operation is undone alone) using `domain::lifecycle`'s rules;
-//! `subscribers.rs` maps organization and subscriber rows; `outbox.rs`
-//! selects due commands and settles deliveries; `licenses.rs` is the
-//! in-process license core's ledger.
-//!
-//! Existing organizations (schema `0004_orgs.sql`): `orgs.rs` (loading,
-//! partner roles, approvals, detach); the attach itself runs in
-//! `provisioning.rs` inside `accept`.
-//!
-//! Partner admins (schema `0006_partner_admin.sql`): `partner_admin.rs`
-//! (admin token hashes, the filtered subscriber list, delete and package
-//! change through `provisioning.rs`'s shared change and deletion code).
+//! Units of work (`Store::transact_dyn`) run as one write each; `tx.rs`
+//! is the `Tx` they see: row operations only, the SQL in the entity files
+//! (`subscribers.rs` organization and subscriber rows, `outbox.rs` commands
+//! and claims, `orgs.rs` existing organizations and partner roles,
+//! `activation.rs`, `email.rs`, `trunk.rs`). The use cases are
+//! `provision`'s. `licenses.rs` is the in-process license core's ledger;
+//! `partner_admin.rs` the partner admins' tokens and subscriber list.
 //!
 //! Email outbox (schema `0003_email.sql`): `email.rs`; its
 //! `enqueue_email(&Connection, ..)` also runs inside other writes, so an
@@ -41,11 +34,11 @@ mod migrations;
 mod orgs;
 mod outbox;
 mod partner_admin;
-mod provisioning;
 mod reader;
 mod subscribers;
 mod tenancy;
 mod trunk;
+mod tx;
 mod writer;
 
 #[cfg(test)]
@@ -66,19 +59,15 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::activation::ActivationLinks;
 use crate::config::{SqliteSync, StoreConfig};
-use crate::domain::lifecycle::Rejection;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
-use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
+use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::notify::EmailMessage;
-use crate::orgs::ApprovalClaim;
 use crate::store::private_files;
 use crate::store::{
-    AcceptBatch, AcceptOutcome, ActivationStep, ActivationView, AdminChange, ApproveOutcome,
-    DeliveryOutcome, DetachOutcome, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport,
-    Lease, LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
+    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
     SubscriberQuery,
 };
 
@@ -366,9 +355,11 @@ impl Store for SqliteStore {
         self.read(move |conn| tenancy::partner(conn, &id)).await
     }
 
-    async fn accept(&self, batch: AcceptBatch) -> Result<AcceptOutcome, StoreError> {
-        self.write(move |conn| provisioning::accept(conn, &batch))
-            .await
+    async fn transact_dyn(
+        &self,
+        mut work: crate::store::tx::DynWork,
+    ) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
+        self.write(move |conn| work(&tx::SqliteTx { conn })).await
     }
 
     async fn subscriber_by_user_id(
@@ -417,29 +408,6 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             Ok(outbox::release_command_leases(conn, &owner)?
                 + email::release_email_leases(conn, &owner)?)
-        })
-        .await
-    }
-
-    async fn complete_command(
-        &self,
-        seq: i64,
-        outcome: DeliveryOutcome,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| outbox::complete_command(conn, seq, &outcome, now))
-            .await
-    }
-
-    async fn complete_commands(
-        &self,
-        outcomes: Vec<(i64, DeliveryOutcome)>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            outcomes
-                .iter()
-                .try_for_each(|(seq, outcome)| outbox::complete_command(conn, *seq, outcome, now))
         })
         .await
     }
@@ -596,54 +564,9 @@ impl Store for SqliteStore {
         self.read(move |conn| orgs::report(conn, &id)).await
     }
 
-    async fn approve_org(
-        &self,
-        claim: &ApprovalClaim,
-        now: i64,
-    ) -> Result<ApproveOutcome, StoreError> {
-        let claim = claim.clone();
-        self.write(move |conn| orgs::approve(conn, &claim, now))
-            .await
-    }
-
-    async fn detach_enterprise(
-        &self,
-        partner_id: &str,
-        enterprise_key: &str,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<DetachOutcome, StoreError> {
-        let (p, k, t) = (
-            partner_id.to_string(),
-            enterprise_key.to_string(),
-            tracking_id.to_string(),
-        );
-        self.write(move |conn| orgs::detach(conn, &p, &k, &t, now))
-            .await
-    }
-
     async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError> {
         let id = subscriber_id.to_string();
         self.read(move |conn| activation::view(conn, &id)).await
-    }
-
-    async fn activation_step(
-        &self,
-        step: ActivationStep,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
-        self.write(move |conn| activation::step(conn, &step)).await
-    }
-
-    async fn renew_activation(
-        &self,
-        links: Arc<ActivationLinks>,
-        subscriber_id: &str,
-        email: Option<String>,
-        now: i64,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
-        let id = subscriber_id.to_string();
-        self.write(move |conn| activation::renew(conn, &links, &id, email.clone(), now))
-            .await
     }
 
     async fn set_partner_admin_token(
@@ -679,39 +602,6 @@ impl Store for SqliteStore {
     ) -> Result<Option<SubscriberRecord>, StoreError> {
         let (p, id) = (partner_id.to_string(), subscriber_id.to_string());
         self.read(move |conn| partner_admin::owned(conn, &p, &id))
-            .await
-    }
-
-    async fn partner_delete_subscriber(
-        &self,
-        partner_id: &str,
-        subscriber_id: &str,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
-        let (p, id, t) = (
-            partner_id.to_string(),
-            subscriber_id.to_string(),
-            tracking_id.to_string(),
-        );
-        self.write(move |conn| partner_admin::delete(conn, &p, &id, &t, now))
-            .await
-    }
-
-    async fn partner_change_package(
-        &self,
-        partner_id: &str,
-        subscriber_id: &str,
-        package: Package,
-        tracking_id: &str,
-        now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
-        let (p, id, t) = (
-            partner_id.to_string(),
-            subscriber_id.to_string(),
-            tracking_id.to_string(),
-        );
-        self.write(move |conn| partner_admin::change_package(conn, &p, &id, package, &t, now))
             .await
     }
 }

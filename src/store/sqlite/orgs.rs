@@ -1,23 +1,14 @@
 //! Existing organizations (schema `0004_orgs.sql`): loading, the lookups
-//! the attach needs inside the flow-through transaction, partner roles,
-//! approvals and detach. The link of an organization to an enterprise is
+//! the attach needs inside the flow-through transaction, partner roles and
+//! the operator's report (approve and detach are `provision::orgs`). The link of an organization to an enterprise is
 //! its row in `organizations` (origin 'attached', same id).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::email;
-use super::provisioning::write_command;
-use super::subscribers;
-use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
-use crate::domain::ids::EnterpriseKey;
-use crate::domain::lifecycle::{self, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, OrgUser, PartnerRole};
 use crate::notify::EmailKind;
-use crate::orgs::ApprovalClaim;
-use crate::store::{
-    ApproveOutcome, DetachOutcome, DetachReport, ExistingOrgReport, OrgCommand, OrgLink,
-    PartnerRoleEntry, StoreError,
-};
+use crate::store::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry, StoreError};
 
 pub(super) fn role_as_str(role: PartnerRole) -> &'static str {
     match role {
@@ -280,7 +271,7 @@ pub(super) fn report(conn: &Connection, id: &str) -> Result<Option<ExistingOrgRe
     let Some(organization) = existing_org(conn, id)? else {
         return Ok(None);
     };
-    let prefix = crate::orgs::ApprovalLinks::org_key_prefix(id);
+    let prefix = crate::domain::organization::approval_email_key_prefix(id);
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM emails WHERE kind = ?1 AND substr(dedupe_key, 1, length(?2)) = ?2
          ORDER BY id DESC",
@@ -328,131 +319,4 @@ pub(super) fn report(conn: &Connection, id: &str) -> Result<Option<ExistingOrgRe
         organization,
         approval_emails,
     }))
-}
-
-pub(super) fn approve(
-    conn: &Connection,
-    claim: &ApprovalClaim,
-    now: i64,
-) -> Result<ApproveOutcome, StoreError> {
-    let used = conn
-        .prepare_cached("SELECT 1 FROM org_approvals WHERE signature = ?1")?
-        .query_row([&claim.signature], |_| Ok(()))
-        .optional()?;
-    if used.is_some() {
-        return Ok(ApproveOutcome::AlreadyUsed);
-    }
-    let Some(org) = existing_org(conn, &claim.org_id)? else {
-        return Ok(ApproveOutcome::UnknownOrg);
-    };
-    conn.prepare_cached(
-        "INSERT INTO org_approvals (signature, org_id, partner_id, approved_at)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        claim.signature,
-        claim.org_id,
-        claim.partner_id,
-        now
-    ])?;
-    grant_role(
-        conn,
-        &claim.org_id,
-        &claim.partner_id,
-        PartnerRole::FullAdmin,
-        "approval",
-        now,
-    )?;
-    Ok(ApproveOutcome::Approved { org_name: org.name })
-}
-
-pub(super) fn detach(
-    conn: &Connection,
-    partner_id: &str,
-    enterprise_key: &str,
-    tracking_id: &str,
-    now: i64,
-) -> Result<DetachOutcome, StoreError> {
-    let found: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT id, origin FROM organizations WHERE partner_id = ?1 AND enterprise_key = ?2",
-        )?
-        .query_row([partner_id, enterprise_key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((org_id, origin)) = found else {
-        return Ok(DetachOutcome::NoOrganization);
-    };
-    if origin != "attached" {
-        return Ok(DetachOutcome::NotAttached { org_id });
-    }
-    if role(conn, &org_id, partner_id)? < PartnerRole::ProvisioningAdmin {
-        return Ok(DetachOutcome::NotAdmin { org_id });
-    }
-    let key = EnterpriseKey::from_stored(enterprise_key);
-    let mut report = DetachReport {
-        org_id: org_id.clone(),
-        // The gateway keeps no workspaces yet: nothing to remove.
-        workspaces_removed: 0,
-        subscribers_removed: 0,
-        pending_users_removed: 0,
-        commands: Vec::new(),
-    };
-    let emit = |command: Command, report: &mut DetachReport| -> Result<(), StoreError> {
-        let envelope = CommandEnvelope {
-            version: COMMAND_VERSION,
-            idempotency_key: format!("{tracking_id}:detach:{}", report.commands.len()),
-            enterprise_key: key.clone(),
-            tracking_id: tracking_id.to_string(),
-            issued_at: now,
-            command,
-        };
-        write_command(conn, &envelope)?;
-        report.commands.push(envelope.command.kind().to_string());
-        Ok(())
-    };
-    for current in subscribers::subscribers_of_org(conn, &org_id)? {
-        if current.status == SubscriberStatus::Removed {
-            continue;
-        }
-        let next = lifecycle::partial_delete(&current, now);
-        subscribers::update_subscriber(conn, &next, now)?;
-        if current.status.is_pending_user() {
-            // Never sent to the license core: nothing to revoke there, but
-            // the removal is still a normalized command.
-            report.pending_users_removed += 1;
-            emit(
-                Command::DiscardPendingSubscriber {
-                    subscriber_id: next.id.clone(),
-                    org_id: org_id.clone(),
-                    subscriber_version: next.version,
-                },
-                &mut report,
-            )?;
-        } else {
-            report.subscribers_removed += 1;
-            emit(
-                Command::RemoveSubscriber {
-                    subscriber_id: next.id.clone(),
-                    org_id: org_id.clone(),
-                    subscriber_version: next.version,
-                },
-                &mut report,
-            )?;
-        }
-    }
-    // The organization stops being the enterprise's: its subscriber rows
-    // (all removed now) let go of it, then the link goes.
-    conn.prepare_cached("UPDATE subscribers SET org_id = NULL WHERE org_id = ?1")?
-        .execute([&org_id])?;
-    conn.prepare_cached("DELETE FROM organizations WHERE id = ?1")?
-        .execute([&org_id])?;
-    emit(
-        Command::DetachOrganization {
-            org_id: org_id.clone(),
-            enterprise_key: key.clone(),
-            partner_id: partner_id.to_string(),
-        },
-        &mut report,
-    )?;
-    Ok(DetachOutcome::Detached(report))
 }

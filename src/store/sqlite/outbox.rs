@@ -1,12 +1,10 @@
-//! Outbox delivery: which commands are due, and what a delivery outcome
-//! does to the outbox row and to the subscriber the command is about.
+//! Outbox rows: inserting commands, which are due, claiming them; what a
+//! delivery outcome means is `provision::delivery`'s.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::subscribers;
-use crate::commands::{Command, CommandEnvelope};
-use crate::domain::lifecycle::{SubscriberError, SubscriberStatus};
-use crate::store::{DeliveryOutcome, OutboxEntry, OutboxState, StoreError};
+use crate::commands::CommandEnvelope;
+use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 const COLUMNS: &str = "o.seq, o.envelope_json, o.state, o.attempts, o.next_attempt_at,
      o.last_error, o.created_at, o.delivered_at";
@@ -182,155 +180,38 @@ pub(super) fn outbox_counts(conn: &Connection) -> Result<Vec<(OutboxState, u64)>
     Ok(counts.to_vec())
 }
 
-/// The subscriber whose status a delivery outcome decides, and the record
-/// version the command was issued for.
-fn status_target(command: &Command) -> Option<(&str, i64)> {
-    match command {
-        Command::ProvisionSubscriber {
-            subscriber_id,
-            subscriber_version,
-            ..
-        }
-        | Command::UpdateSubscriber {
-            subscriber_id,
-            subscriber_version,
-            ..
-        }
-        | Command::ChangePackage {
-            subscriber_id,
-            subscriber_version,
-            ..
-        } => Some((subscriber_id, *subscriber_version)),
-        Command::RemoveSubscriber { .. }
-        | Command::DiscardPendingSubscriber { .. }
-        | Command::EnsureOrganization { .. }
-        | Command::AttachOrganization { .. }
-        | Command::DetachOrganization { .. }
-        | Command::IssueActivationCode { .. } => None,
-    }
+/// One entry by seq, any state.
+pub(super) fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox AS o WHERE o.seq = ?1"
+        ))?
+        .query_row([seq], EntryRow::from_row)
+        .optional()?;
+    row.map(EntryRow::decode).transpose()
 }
 
-/// Runs on the writer thread (one transaction).
-pub(super) fn complete_command(
+/// Inserts one command as pending, due at its `issued_at`.
+pub(super) fn insert_command(
     conn: &Connection,
-    seq: i64,
-    outcome: &DeliveryOutcome,
-    now: i64,
+    envelope: &CommandEnvelope,
 ) -> Result<(), StoreError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT state, envelope_json FROM outbox WHERE seq = ?1")?
-        .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let Some((state, json)) = row else {
-        return Err(StoreError::MissingReference {
-            entity: "outbox entry",
-            id: seq.to_string(),
-        });
-    };
-    if parse_state(&state)? != OutboxState::Pending {
-        // Settled before: a repeated completion (at-least-once) changes nothing.
-        tracing::debug!(seq, state, "outbox entry already settled");
-        return Ok(());
-    }
-    let envelope = decode_envelope(seq, &json)?;
-    match outcome {
-        DeliveryOutcome::Delivered => {
-            conn.prepare_cached(
-                "UPDATE outbox SET state = 'delivered', delivered_at = ?2,
-                                   attempts = attempts + 1
-                 WHERE seq = ?1",
-            )?
-            .execute(params![seq, now])?;
-            if let Some((subscriber_id, version)) = status_target(&envelope.command) {
-                // Only the latest change settles the status: a newer
-                // version, or another command of this version, still in
-                // flight keeps `provisioning` / `updating`.
-                conn.prepare_cached(
-                    "UPDATE subscribers
-                     SET status = 'provisioned', errors_json = '[]',
-                         last_status_change = ?3, updated_at = ?3
-                     WHERE id = ?1 AND version = ?2
-                       AND status IN ('provisioning', 'updating')
-                       AND NOT EXISTS (SELECT 1 FROM outbox
-                                       WHERE subscriber_id = ?1 AND state = 'pending')",
-                )?
-                .execute(params![subscriber_id, version, now])?;
-            }
-        }
-        DeliveryOutcome::Rejected {
-            error_code,
-            description,
-        } => {
-            conn.prepare_cached(
-                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE seq = ?1",
-            )?
-            .execute(params![seq, format!("{error_code}: {description}")])?;
-            if let Some(subscriber_id) = envelope.command.subscriber_id() {
-                record_failure(
-                    conn,
-                    subscriber_id,
-                    status_target(&envelope.command).map(|(_, v)| v),
-                    SubscriberError {
-                        error_code: *error_code,
-                        description: description.clone(),
-                    },
-                    now,
-                )?;
-            }
-        }
-        DeliveryOutcome::Retry { error, retry_at } => {
-            conn.prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,
-                                   last_error = ?3, lease_until = 0
-                 WHERE seq = ?1",
-            )?
-            .execute(params![seq, retry_at, error])?;
-        }
-    }
-    Ok(())
-}
-
-/// Appends `error` to the subscriber's `errors[]`; moves it to `error` when
-/// the failed command was about its current version (`status_version`).
-fn record_failure(
-    conn: &Connection,
-    subscriber_id: &str,
-    status_version: Option<i64>,
-    error: SubscriberError,
-    now: i64,
-) -> Result<(), StoreError> {
-    let row: Option<(String, i64, String)> = conn
-        .prepare_cached("SELECT errors_json, version, status FROM subscribers WHERE id = ?1")?
-        .query_row([subscriber_id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .optional()?;
-    let Some((errors_json, version, status)) = row else {
-        tracing::warn!(subscriber_id, "failed command for an unknown subscriber");
-        return Ok(());
-    };
-    let mut errors = subscribers::decode_errors(subscriber_id, &errors_json)?;
-    errors.push(error);
-    let errors_json = subscribers::encode_errors(&errors)?;
-    let to_error = status_version == Some(version)
-        && !matches!(
-            SubscriberStatus::parse(&status),
-            Some(SubscriberStatus::Removed | SubscriberStatus::Error)
-        );
-    if to_error {
-        conn.prepare_cached(
-            "UPDATE subscribers SET errors_json = ?2, status = 'error',
-                                    last_status_change = ?3, updated_at = ?3
-             WHERE id = ?1",
-        )?
-        .execute(params![subscriber_id, errors_json, now])?;
-    } else {
-        conn.prepare_cached(
-            "UPDATE subscribers SET errors_json = ?2, updated_at = ?3 WHERE id = ?1",
-        )?
-        .execute(params![subscriber_id, errors_json, now])?;
-    }
+    let json = serde_json::to_string(envelope)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
+                             envelope_json, state, attempts, next_attempt_at,
+                             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+    )?
+    .execute(params![
+        envelope.idempotency_key,
+        envelope.enterprise_key.as_str(),
+        envelope.command.subscriber_id(),
+        envelope.command.kind(),
+        json,
+        envelope.issued_at
+    ])?;
     Ok(())
 }
 

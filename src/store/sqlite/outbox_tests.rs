@@ -3,7 +3,9 @@
 //! lease that expired (its worker died) is taken by another.
 
 use super::super::provisioning_tests::{fixture, two_enterprises, NOW};
-use crate::store::{DeliveryOutcome, Lease, OutboxEntry, Store};
+use crate::provision::testing::UseCases;
+use crate::provision::DeliveryOutcome;
+use crate::store::{Lease, OutboxEntry, Store};
 
 fn lease(owner: &str, now: i64) -> Lease {
     Lease {

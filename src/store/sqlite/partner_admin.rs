@@ -1,21 +1,13 @@
-//! Partner admins (schema `0006_partner_admin.sql`): admin token hashes,
-//! the subscriber list with filters and keyset pagination, and the admin
-//! actions delete and change package. The actions reuse the flow-through
-//! rules (`lifecycle::partial_delete`, `lifecycle::apply_changes`) and
-//! their storage (`provisioning::store_partial_delete`, `store_change`), so
-//! the state change and its outbox commands commit in one transaction.
+//! Partner admins (schema `0006_partner_admin.sql`): admin token hashes and
+//! the subscriber list with filters and keyset pagination (the admin
+//! actions are `provision::partner`'s).
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
-use super::provisioning::{store_change, store_partial_delete, write_command};
 use super::subscribers;
-use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
-use crate::domain::ids::EnterpriseKey;
-use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
-use crate::domain::subscriber::SubscriberChanges;
-use crate::domain::{ErrorCode, Package};
-use crate::store::{AdminChange, StoreError, SubscriberQuery};
+use crate::domain::lifecycle::SubscriberRecord;
+use crate::store::{StoreError, SubscriberQuery};
 
 pub(super) fn set_admin_token(
     conn: &Connection,
@@ -113,119 +105,4 @@ pub(super) fn owned(
         .query_row([&s.provisioning_id], |r| r.get(0))
         .optional()?;
     Ok((owner.as_deref() == Some(partner_id)).then_some(s))
-}
-
-fn no_such_subscriber() -> Rejection {
-    Rejection::new(ErrorCode::NotFound, "no such subscriber")
-}
-
-fn removed() -> Rejection {
-    Rejection::new(ErrorCode::NotFound, "the subscriber was removed")
-}
-
-/// Writes an admin action's commands (`{trackingId}:partner:{n}` keys).
-struct Emitter<'a> {
-    conn: &'a Connection,
-    tracking_id: &'a str,
-    now: i64,
-    written: usize,
-}
-
-impl Emitter<'_> {
-    fn emit(&mut self, key: &EnterpriseKey, command: Command) -> Result<(), StoreError> {
-        let envelope = CommandEnvelope {
-            version: COMMAND_VERSION,
-            idempotency_key: format!("{}:partner:{}", self.tracking_id, self.written),
-            enterprise_key: key.clone(),
-            tracking_id: self.tracking_id.to_string(),
-            issued_at: self.now,
-            command,
-        };
-        write_command(self.conn, &envelope)?;
-        self.written += 1;
-        Ok(())
-    }
-}
-
-pub(super) fn delete(
-    conn: &Connection,
-    partner_id: &str,
-    subscriber_id: &str,
-    tracking_id: &str,
-    now: i64,
-) -> Result<Result<AdminChange, Rejection>, StoreError> {
-    let Some(current) = owned(conn, partner_id, subscriber_id)? else {
-        return Ok(Err(no_such_subscriber()));
-    };
-    if current.status == SubscriberStatus::Removed {
-        return Ok(Err(removed()));
-    }
-    let mut out = Emitter {
-        conn,
-        tracking_id,
-        now,
-        written: 0,
-    };
-    let next = store_partial_delete(conn, &current, now, &mut |key, command| {
-        out.emit(key, command)
-    })?;
-    Ok(Ok(AdminChange {
-        subscriber: next,
-        commands_written: out.written,
-    }))
-}
-
-pub(super) fn change_package(
-    conn: &Connection,
-    partner_id: &str,
-    subscriber_id: &str,
-    package: Package,
-    tracking_id: &str,
-    now: i64,
-) -> Result<Result<AdminChange, Rejection>, StoreError> {
-    let Some(current) = owned(conn, partner_id, subscriber_id)? else {
-        return Ok(Err(no_such_subscriber()));
-    };
-    let Some(user_id) = current.user_id.clone() else {
-        // Only a partial deletion drops the user id.
-        return Ok(Err(removed()));
-    };
-    let changes = SubscriberChanges {
-        user_id,
-        service_provider_id: current.service_provider_id.clone().unwrap_or_default(),
-        group_id: current.group_id.clone().unwrap_or_default(),
-        first_name: None,
-        last_name: None,
-        email: None,
-        phone_number: None,
-        extension: None,
-        mobile_phone_number: None,
-        language: None,
-        time_zone: None,
-        package: Some(package),
-        is_trunk_user: None,
-        has_route_list: None,
-    };
-    let (next, package_change) = match lifecycle::apply_changes(&current, &changes, now) {
-        Ok(decided) => decided,
-        Err(r) => return Ok(Err(r)),
-    };
-    let mut out = Emitter {
-        conn,
-        tracking_id,
-        now,
-        written: 0,
-    };
-    store_change(
-        conn,
-        &current,
-        &next,
-        package_change,
-        now,
-        &mut |key, command| out.emit(key, command),
-    )?;
-    Ok(Ok(AdminChange {
-        subscriber: next,
-        commands_written: out.written,
-    }))
 }

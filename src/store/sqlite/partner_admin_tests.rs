@@ -9,7 +9,9 @@ use crate::commands::Command;
 use crate::domain::lifecycle::SubscriberStatus;
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Package, Partner, TemplateSettings};
-use crate::store::{DeliveryOutcome, Store, StoreError, SubscriberQuery};
+use crate::provision::testing::UseCases;
+use crate::provision::DeliveryOutcome;
+use crate::store::{Store, StoreError, SubscriberQuery};
 
 async fn deliver_all(s: &SqliteStore) {
     for e in s.due_commands(i64::MAX, usize::MAX).await.expect("due") {

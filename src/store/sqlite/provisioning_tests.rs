@@ -9,6 +9,7 @@ use super::SqliteStore;
 use crate::commands::{Command, COMMAND_VERSION};
 use crate::config::StoreConfig;
 use crate::domain::ids::UserId;
+use crate::domain::lifecycle::OperationResult;
 use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
 use crate::domain::phone::E164;
 use crate::domain::subscriber::{
@@ -17,10 +18,9 @@ use crate::domain::subscriber::{
 };
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Package, Partner, TemplateSettings};
-use crate::store::{
-    AcceptBatch, AcceptOutcome, DeliveryOutcome, OperationResult, OutboxEntry, OutboxState, Store,
-    StoreError,
-};
+use crate::provision::testing::UseCases;
+use crate::provision::{AcceptBatch, AcceptOutcome, DeliveryOutcome};
+use crate::store::{OutboxEntry, OutboxState, Store, StoreError};
 
 /// Fixed clock (unix ms) so due times are deterministic.
 pub(super) const NOW: i64 = 1_700_000_000_000;

@@ -11,24 +11,8 @@ use crate::domain::lifecycle::{
 };
 use crate::domain::phone::E164;
 use crate::domain::Package;
+use crate::store::tx::OrgOrigin;
 use crate::store::StoreError;
-
-/// How an organization came to be linked to its enterprise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum OrgOrigin {
-    Created,
-    /// An existing organization (same id) linked to the enterprise.
-    Attached,
-}
-
-impl OrgOrigin {
-    fn as_str(self) -> &'static str {
-        match self {
-            OrgOrigin::Created => "created",
-            OrgOrigin::Attached => "attached",
-        }
-    }
-}
 
 /// Enterprises are keyed per partner: two partners' AS may both have a
 /// service provider called "acme", and they are different customers.
@@ -36,20 +20,31 @@ pub(super) fn organization_by_key(
     conn: &Connection,
     partner_id: &str,
     key: &EnterpriseKey,
-) -> Result<Option<OrganizationRef>, StoreError> {
-    let org = conn
+) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+    let org: Option<(OrganizationRef, String)> = conn
         .prepare_cached(
-            "SELECT id, name FROM organizations WHERE partner_id = ?1 AND enterprise_key = ?2",
+            "SELECT id, name, origin FROM organizations
+             WHERE partner_id = ?1 AND enterprise_key = ?2",
         )?
         .query_row([partner_id, key.as_str()], |row| {
-            Ok(OrganizationRef {
-                id: row.get(0)?,
-                enterprise_key: key.clone(),
-                name: row.get(1)?,
-            })
+            Ok((
+                OrganizationRef {
+                    id: row.get(0)?,
+                    enterprise_key: key.clone(),
+                    name: row.get(1)?,
+                },
+                row.get(2)?,
+            ))
         })
         .optional()?;
-    Ok(org)
+    org.map(|(org, origin)| {
+        OrgOrigin::parse(&origin)
+            .map(|o| (org.clone(), o))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("organization '{}' has origin '{origin}'", org.id))
+            })
+    })
+    .transpose()
 }
 
 /// Inserts an organization. A second organization for the same enterprise
@@ -249,6 +244,63 @@ pub(super) fn update_subscriber(
             id: r.id.clone(),
         });
     }
+    Ok(())
+}
+
+/// `Tx::set_status_if`.
+pub(super) fn set_status_if(
+    conn: &Connection,
+    id: &str,
+    version: i64,
+    from: &[SubscriberStatus],
+    to: SubscriberStatus,
+    errors: &[SubscriberError],
+    now: i64,
+) -> Result<bool, StoreError> {
+    // At most a few statuses: a fixed placeholder list keeps it one cached
+    // statement per length.
+    let marks = (0..from.len())
+        .map(|i| format!("?{}", i + 6))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE subscribers
+         SET status = ?3, errors_json = ?4, last_status_change = ?5, updated_at = ?5
+         WHERE id = ?1 AND version = ?2 AND status IN ({marks})"
+    );
+    let errors = encode_errors(errors)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id, &version];
+    let to = to.as_str();
+    values.extend([&to as &dyn rusqlite::ToSql, &errors, &now]);
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    values.extend(from.iter().map(|s| s as &dyn rusqlite::ToSql));
+    let changed = conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+    Ok(changed > 0)
+}
+
+/// `Tx::set_errors`.
+pub(super) fn set_errors(
+    conn: &Connection,
+    id: &str,
+    errors: &[SubscriberError],
+    status: Option<SubscriberStatus>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let errors = encode_errors(errors)?;
+    match status {
+        Some(status) => conn
+            .prepare_cached(
+                "UPDATE subscribers SET errors_json = ?2, status = ?3,
+                                        last_status_change = ?4, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, errors, status.as_str(), now])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE subscribers SET errors_json = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, errors, now])?,
+    };
     Ok(())
 }
 

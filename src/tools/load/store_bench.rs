@@ -21,8 +21,9 @@ use crate::domain::ids::UserId;
 use crate::domain::subscriber::{NewSubscriber, Operation};
 use crate::domain::template::{CustomerTemplate, Partner, TemplateSettings, TemplateSource};
 use crate::license::{LicenseCore, LocalLicenseCore};
+use crate::provision::{accept, AcceptBatch};
 use crate::store::sqlite::{SqliteStore, WRITER_THREAD};
-use crate::store::{AcceptBatch, SharedStore, StoreError};
+use crate::store::{SharedStore, StoreError};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreBenchArgs {
@@ -154,8 +155,9 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
         tasks.spawn(async move {
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let outcome = store
-                    .accept(AcceptBatch {
+                let outcome = accept::run(
+                    store.as_ref(),
+                    AcceptBatch {
                         template: template.clone(),
                         tracking_id: uuid::Uuid::now_v7().to_string(),
                         request_id: Some(format!("bench-{run_id}-{n}")),
@@ -166,8 +168,9 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
                         approvals: None,
                         activations: None,
                         self_activation: false,
-                    })
-                    .await?;
+                    },
+                )
+                .await?;
                 if outcome.results.iter().any(|r| r.error_code.is_some()) {
                     return Err(StoreError::Database(format!(
                         "AddUser refused: {:?}",

@@ -86,12 +86,11 @@ pub(in crate::http) async fn renew(
     };
     let now = crate::provision::now_millis();
     match app
-        .store
+        .provisioning
         .renew_activation(links.clone(), subscriber_id, email, now)
         .await
     {
         Ok(Ok(view)) => {
-            app.provisioning.wake(0, view.emails_enqueued);
             tracing::info!(subscriber_id = %view.subscriber.id, emailed = view.emails_enqueued, "activation renewed by an admin");
             Ok(json!({
                 "subscriberId": view.subscriber.id,

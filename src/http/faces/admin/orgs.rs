@@ -21,7 +21,8 @@ use crate::app::App;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::ResponseBody;
 use crate::orgs::import::{self, ImportProblem};
-use crate::store::{DetachOutcome, StoreError};
+use crate::provision::DetachOutcome;
+use crate::store::StoreError;
 
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
 const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
@@ -180,14 +181,11 @@ async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
     let tracking_id = crate::http::tracking::generate();
     let now = crate::provision::now_millis();
     match app
-        .store
+        .provisioning
         .detach_enterprise(partner, key, &tracking_id, now)
         .await
     {
         Ok(DetachOutcome::Detached(report)) => {
-            if !report.commands.is_empty() {
-                app.provisioning.outbox_ready.notify_one();
-            }
             let mut body = serde_json::to_value(&report).unwrap_or_default();
             body["trackingId"] = json!(tracking_id);
             body["note"] = json!("workspaces are not kept by this gateway yet: none to remove");

@@ -21,7 +21,8 @@ use crate::http::admin_activation::{self, RenewError};
 use crate::http::error::{error_response, ErrorFormat};
 use crate::http::handler::json_response;
 use crate::http::ResponseBody;
-use crate::store::{AdminChange, StoreError};
+use crate::provision::AdminChange;
+use crate::store::StoreError;
 
 /// Largest JSON body an action takes.
 const MAX_ACTION_BODY: usize = 16 * 1024;
@@ -107,21 +108,21 @@ async fn handle(
         PartnerRoute::ApiDelete { id } => {
             let now = crate::provision::now_millis();
             let change = app
-                .store
+                .provisioning
                 .partner_delete_subscriber(partner, id, tracking_id, now)
                 .await?
                 .map_err(rejected)?;
-            Ok(changed(app, change, partner, "deleted"))
+            Ok(changed(change, partner, "deleted"))
         }
         PartnerRoute::ApiPackage { id } => {
             let package = package_from(body)?;
             let now = crate::provision::now_millis();
             let change = app
-                .store
+                .provisioning
                 .partner_change_package(partner, id, package, tracking_id, now)
                 .await?
                 .map_err(rejected)?;
-            Ok(changed(app, change, partner, "package changed"))
+            Ok(changed(change, partner, "package changed"))
         }
         _ => Err(Refusal::new(
             ErrorCode::NotFound,
@@ -237,8 +238,7 @@ async fn activation(
     }
 }
 
-fn changed(app: &App, change: AdminChange, partner: &str, what: &str) -> Response<ResponseBody> {
-    app.provisioning.wake(change.commands_written, 0);
+fn changed(change: AdminChange, partner: &str, what: &str) -> Response<ResponseBody> {
     tracing::info!(
         partner_id = partner,
         subscriber_id = %change.subscriber.id,

@@ -705,12 +705,11 @@ async fn form_action(
                 ));
             };
             match app
-                .store
+                .provisioning
                 .partner_change_package(partner, id, package, tracking_id, now)
                 .await
             {
                 Ok(Ok(change)) => {
-                    app.provisioning.wake(change.commands_written, 0);
                     tracing::info!(partner_id = partner, subscriber_id = %change.subscriber.id, "package changed by a partner admin");
                     redirect(&table_url(back, Some("package")), None)
                 }
@@ -720,12 +719,11 @@ async fn form_action(
         }
         PartnerRoute::FormDelete => {
             match app
-                .store
+                .provisioning
                 .partner_delete_subscriber(partner, id, tracking_id, now)
                 .await
             {
                 Ok(Ok(change)) => {
-                    app.provisioning.wake(change.commands_written, 0);
                     tracing::info!(partner_id = partner, subscriber_id = %change.subscriber.id, "subscriber deleted by a partner admin");
                     redirect(&table_url(back, Some("deleted")), None)
                 }

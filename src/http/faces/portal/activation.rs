@@ -29,7 +29,8 @@ use crate::http::portal::{esc, html, page, Fields};
 use crate::http::ResponseBody;
 use crate::links::LinkError;
 use crate::provision::now_millis;
-use crate::store::{ActivationAction, ActivationStep, ActivationView};
+use crate::provision::{ActivationAction, ActivationStep};
+use crate::store::ActivationView;
 
 /// The pages of the activation flows (one route each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,10 +323,8 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
 
     async fn run(mut self, app: &App, action: ActivationAction) -> Response<ResponseBody> {
         let step = self.step(action);
-        match app.store.activation_step(step).await {
+        match app.provisioning.activation_step(step).await {
             Ok(Ok(view)) => {
-                app.provisioning
-                    .wake(view.commands_written, view.emails_enqueued);
                 let done = view.activation.completed_at.is_some();
                 self.view = view;
                 if done {

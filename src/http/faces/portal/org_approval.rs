@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::http::portal::{esc, html, page as render};
 use crate::http::ResponseBody;
 use crate::orgs::{ApprovalClaim, TokenError};
-use crate::store::ApproveOutcome;
+use crate::provision::ApproveOutcome;
 
 fn token_from(pairs: &[u8]) -> Option<String> {
     form_urlencoded::parse(pairs)
@@ -145,7 +145,7 @@ pub async fn approve(app: &App, body: &[u8], tracking_id: &str) -> Response<Resp
         Err(resp) => return *resp,
     };
     match app
-        .store
+        .provisioning
         .approve_org(&claim, crate::provision::now_millis())
         .await
     {

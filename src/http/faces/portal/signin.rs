@@ -322,15 +322,12 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Reject
     let now = crate::provision::now_millis();
     let activation = if now >= view.activation.link_expires_at {
         match app
-            .store
+            .provisioning
             .renew_activation(links.clone(), &s.id, None, now)
             .await
             .map_err(unavailable)?
         {
-            Ok(v) => {
-                app.provisioning.wake(0, v.emails_enqueued);
-                v.activation
-            }
+            Ok(v) => v.activation,
             Err(r) => return Err(r),
         }
     } else {

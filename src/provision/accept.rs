@@ -1,53 +1,99 @@
-//! `accept`: one flow-through document's operations in one write (so one
-//! transaction of the group-commit writer); a refused operation is rolled
-//! back alone (see `accept`). The decisions
-//! are `domain::lifecycle`'s; this file only loads what they need, stores
-//! what they decide and writes the resulting commands to the outbox.
+//! Accepting a flow-through document: every valid operation in one unit of
+//! work with its outbox commands and emails; a refused operation is undone
+//! alone (a `Tx` part) and answered with its code. The decisions are
+//! `domain::lifecycle`'s and `domain::organization`'s; this file loads what
+//! they need, stores what they decide and emits the resulting commands.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::Arc;
 
-use super::activation;
-use super::orgs;
-use super::subscribers::{self, OrgOrigin};
-use super::trunk;
-use super::WriteConn;
-use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
-use crate::domain::ids::{EnterpriseKey, UserId};
+use crate::commands::Command;
+use crate::domain::ids::EnterpriseKey;
+use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{
-    self, AddContext, AddDecision, OrganizationRef, Rejection, SubscriberRecord, SubscriberStatus,
-    TrunkFlags,
+    self, AddContext, AddDecision, OperationResult, OrganizationRef, Rejection, SubscriberRecord,
+    SubscriberStatus, TrunkFlags,
 };
 use crate::domain::organization::{self as organization, AttachDecision, PartnerRole};
 use crate::domain::subscriber::{
     ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
     SubscriberRef,
 };
-use crate::domain::{ErrorCode, Package};
+use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::notify::EmailMessage;
-use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
+use crate::store::tx::{OrgOrigin, Tx};
+use crate::store::{transact, Store, StoreError};
 
-/// Per operation when the write runs isolated, nested inside the writer's
-/// `bwgate_w` savepoint; run as cached statements.
-const SAVEPOINT: &str = "SAVEPOINT bwgate_op";
-const RELEASE: &str = "RELEASE bwgate_op";
-const ROLLBACK_TO: &str = "ROLLBACK TO bwgate_op";
+use super::activation;
+use super::change::{incomplete, store_change, store_partial_delete};
+use super::emit::Emitter;
 
-/// Runs on the writer thread inside the batch transaction.
-///
-/// An operation refused after it changed rows must be undone alone. When
-/// the writer runs this write isolated, each operation gets a savepoint;
-/// otherwise there is none (a savepoint copies every page an operation
-/// touches, see `writer.rs`) and such a refusal fails the whole write,
-/// which makes the writer undo the batch and run it again isolated.
-pub(super) fn accept(
-    conn: &WriteConn<'_>,
-    batch: &AcceptBatch,
+/// One flow-through document's valid operations, applied in one
+/// transaction (each operation in its own part: one failing operation
+/// never undoes another).
+#[derive(Debug, Clone)]
+pub struct AcceptBatch {
+    pub template: CustomerTemplate,
+    pub tracking_id: String,
+    /// The AS's `requestId`: a second document with the same id for the same
+    /// template is a replay and gets the first answer back.
+    pub request_id: Option<String>,
+    /// Unix milliseconds.
+    pub now: i64,
+    /// Valid operations with their index in the document.
+    pub operations: Vec<(usize, Operation)>,
+    /// Lines for operations that failed validation, stored with the rest so
+    /// a replay answers exactly as the first time.
+    pub invalid: Vec<OperationResult>,
+    /// Every operation's userId as the AS sent it, by index: answers echo
+    /// it (the AS correlates on it) while the store keys the canonical form.
+    pub sent_user_ids: Vec<Option<String>>,
+    /// How to write org-attach approval requests (link base, token signer,
+    /// notification window). `None`: a 2017 sends no notification.
+    pub approvals: Option<Arc<crate::orgs::ApprovalLinks>>,
+    /// How to write activation and consent links for new pending
+    /// subscribers. `None`: the activation starts without an email.
+    pub activations: Option<Arc<crate::activation::ActivationLinks>>,
+    /// The document comes from the portal's self-activation (one AddUser
+    /// from the user's BroadWorks profile, without an email): the new
+    /// subscriber's activation is a self-activation.
+    pub self_activation: bool,
+}
+
+/// What `accept` did with a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptOutcome {
+    /// Every operation's line, ordered by index.
+    pub results: Vec<OperationResult>,
+    /// The tracking id of the first acceptance when this was a replay.
+    pub replay_of: Option<String>,
+    /// Commands written to the outbox by this call.
+    pub commands_written: usize,
+    /// Emails written to the email outbox by this call (wake the mailer).
+    pub emails_enqueued: usize,
+}
+
+/// Applies `batch` as one unit of work on `store`; returns after the
+/// commit of the state changes with their commands and emails. A replayed
+/// `request_id` changes nothing and returns the stored lines.
+pub async fn run<S: Store + ?Sized>(
+    store: &S,
+    batch: AcceptBatch,
 ) -> Result<AcceptOutcome, StoreError> {
-    let savepoints = conn.isolated();
+    transact(store, move |tx| apply(tx, &batch)).await
+}
+
+/// Runs inside one unit of work. An operation refused after it changed
+/// rows is undone alone (its part); see [`Tx::undo_part`].
+pub fn apply(tx: &dyn Tx, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
     let provisioning_id = batch.template.provisioning_id.as_str();
     if let Some(request_id) = &batch.request_id {
-        if let Some(outcome) = replay(conn, provisioning_id, request_id)? {
-            return Ok(outcome);
+        if let Some((tracking_id, results)) = tx.accepted_request(provisioning_id, request_id)? {
+            return Ok(AcceptOutcome {
+                results,
+                replay_of: Some(tracking_id),
+                commands_written: 0,
+                emails_enqueued: 0,
+            });
         }
     }
 
@@ -57,49 +103,36 @@ pub(super) fn accept(
     let mut emails_enqueued = 0;
     for (index, operation) in &batch.operations {
         let mut op = OpContext {
-            conn,
+            tx,
             batch,
             index: *index,
-            emitted: 0,
+            out: Emitter::new(tx, &batch.tracking_id, index, batch.now),
             deferred_emails: Vec::new(),
             emails: 0,
         };
-        if savepoints {
-            exec(conn, SAVEPOINT)?;
-        }
-        let changes_before = conn.total_changes();
+        let part = tx.begin_part()?;
         let outcome = op.apply(operation);
-        if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (disk full, I/O
-            // error): nothing of this document stands; the writer reports it.
+        if tx.aborted() {
+            // The database rolled the whole transaction back (disk full, I/O
+            // error): nothing of this document stands; the store reports it.
             return Err(match outcome {
                 Err(OpError::Store(e)) => e,
-                _ => StoreError::Database("transaction aborted by SQLite".into()),
+                _ => StoreError::Database("transaction aborted by the database".into()),
             });
         }
         match outcome {
             Ok(result) => {
-                if savepoints {
-                    exec(conn, RELEASE)?;
-                }
-                commands_written += op.emitted;
+                tx.keep_part(part)?;
+                commands_written += op.out.written;
                 emails_enqueued += op.emails;
                 results.push(result);
             }
             Err(err) => {
-                if savepoints {
-                    exec(conn, ROLLBACK_TO)?;
-                    exec(conn, RELEASE)?;
-                } else if conn.total_changes() != changes_before {
-                    return Err(StoreError::Database(format!(
-                        "operation {index} was refused after changing rows; \
-                         the write is run again with a savepoint per operation"
-                    )));
-                }
+                tx.undo_part(part)?;
                 // Emails that go out although the operation is refused
                 // (org attach approval requests), in the batch transaction.
                 for msg in std::mem::take(&mut op.deferred_emails) {
-                    if super::email::enqueue_email(conn, &msg, batch.now)?.is_some() {
+                    if tx.enqueue_email(&msg, batch.now)?.is_some() {
                         emails_enqueued += 1;
                     }
                 }
@@ -138,20 +171,13 @@ pub(super) fn accept(
     }
 
     if let Some(request_id) = &batch.request_id {
-        let json = serde_json::to_string(&results)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode results: {e}")))?;
-        conn.prepare_cached(
-            "INSERT INTO accepted_requests (provisioning_id, request_id, tracking_id,
-                                            results_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
+        tx.record_accepted_request(
             provisioning_id,
             request_id,
-            batch.tracking_id,
-            json,
-            batch.now
-        ])?;
+            &batch.tracking_id,
+            &results,
+            batch.now,
+        )?;
     }
     Ok(AcceptOutcome {
         results,
@@ -159,42 +185,6 @@ pub(super) fn accept(
         commands_written,
         emails_enqueued,
     })
-}
-
-/// The stored answer of an earlier document with the same requestId.
-fn replay(
-    conn: &Connection,
-    provisioning_id: &str,
-    request_id: &str,
-) -> Result<Option<AcceptOutcome>, StoreError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT tracking_id, results_json FROM accepted_requests
-             WHERE provisioning_id = ?1 AND request_id = ?2",
-        )?
-        .query_row([provisioning_id, request_id], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    let Some((tracking_id, json)) = row else {
-        return Ok(None);
-    };
-    let results: Vec<OperationResult> = serde_json::from_str(&json).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "accepted request '{request_id}' of '{provisioning_id}': results_json: {e}"
-        ))
-    })?;
-    Ok(Some(AcceptOutcome {
-        results,
-        replay_of: Some(tracking_id),
-        commands_written: 0,
-        emails_enqueued: 0,
-    }))
-}
-
-fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
 }
 
 /// Why one operation was not applied.
@@ -217,19 +207,13 @@ impl From<StoreError> for OpError {
     }
 }
 
-impl From<rusqlite::Error> for OpError {
-    fn from(e: rusqlite::Error) -> Self {
-        OpError::Store(e.into())
-    }
-}
-
 /// One operation being applied.
 struct OpContext<'a> {
-    conn: &'a Connection,
+    tx: &'a dyn Tx,
     batch: &'a AcceptBatch,
     index: usize,
-    /// Commands written so far (the `n` of the idempotency key).
-    emitted: usize,
+    /// The operation's commands (`{trackingId}:{index}:{n}`).
+    out: Emitter<'a>,
     /// Emails to enqueue after the operation is rolled back (it is refused
     /// but the notification must go out).
     deferred_emails: Vec<EmailMessage>,
@@ -250,40 +234,11 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Whether the license core has been told about the subscriber (so later
-/// changes must follow it there).
-pub(super) fn sent_to_core(status: SubscriberStatus) -> bool {
-    matches!(
-        status,
-        SubscriberStatus::Provisioning
-            | SubscriberStatus::Provisioned
-            | SubscriberStatus::Updating
-            | SubscriberStatus::Error
-    )
-}
-
-/// Whether anything but the package (and bookkeeping) changed.
-fn profile_changed(a: &SubscriberRecord, b: &SubscriberRecord) -> bool {
-    a.first_name != b.first_name
-        || a.last_name != b.last_name
-        || a.email != b.email
-        || a.phone_number != b.phone_number
-        || a.extension != b.extension
-        || a.mobile_phone_number != b.mobile_phone_number
-        || a.language != b.language
-        || a.time_zone != b.time_zone
-}
-
 fn not_here(user_id: &UserId) -> Rejection {
     Rejection::new(
         ErrorCode::NotFound,
         format!("userId {user_id} is not provisioned here"),
     )
-}
-
-/// A stored record lacks a value every active subscriber has.
-fn incomplete(record: &SubscriberRecord, what: &str) -> StoreError {
-    StoreError::Corrupt(format!("subscriber '{}' has no {what}", record.id))
 }
 
 impl OpContext<'_> {
@@ -313,14 +268,15 @@ impl OpContext<'_> {
             &op.group_id,
             template.settings.enterprise_mode,
         );
-        let existing = subscribers::subscriber_by_user_id(self.conn, op.user_id.as_str())?;
-        let organization = subscribers::organization_by_key(self.conn, &template.partner_id, &key)?;
+        let existing = self.tx.subscriber_by_user_id(op.user_id.as_str())?;
+        let organization = self
+            .tx
+            .organization_by_key(&template.partner_id, &key)?
+            .map(|(org, _)| org);
         let email_taken = match &op.email {
-            Some(email) => subscribers::email_taken(
-                self.conn,
-                email,
-                existing.as_ref().map(|r| r.id.as_str()),
-            )?,
+            Some(email) => self
+                .tx
+                .email_taken(email, existing.as_ref().map(|r| r.id.as_str()))?,
             None => false,
         };
         let settings = &template.settings;
@@ -355,23 +311,16 @@ impl OpContext<'_> {
         if let (Some(a), Some(org), AddDecision::Create { .. }) =
             (&attach, &attached_ref, &decision)
         {
-            subscribers::insert_organization(
-                self.conn,
+            self.tx.insert_organization(
                 org,
                 &template.partner_id,
                 &template.provisioning_id,
                 OrgOrigin::Attached,
                 now,
             )?;
-            orgs::grant_role(
-                self.conn,
-                &org.id,
-                &template.partner_id,
-                a.partner_role,
-                "attach",
-                now,
-            )?;
-            self.emit(
+            self.tx
+                .grant_role(&org.id, &template.partner_id, a.partner_role, "attach", now)?;
+            self.out.emit(
                 &key,
                 Command::AttachOrganization {
                     org_id: org.id.clone(),
@@ -398,8 +347,7 @@ impl OpContext<'_> {
                         // Until the org-naming rules land: the enterprise key.
                         name: key.as_str().to_string(),
                     };
-                    subscribers::insert_organization(
-                        self.conn,
+                    self.tx.insert_organization(
                         &org,
                         &template.partner_id,
                         &template.provisioning_id,
@@ -407,7 +355,7 @@ impl OpContext<'_> {
                         now,
                     )?;
                     record.org_id = Some(org.id.clone());
-                    self.emit(
+                    self.out.emit(
                         &key,
                         Command::EnsureOrganization {
                             org_id: org.id,
@@ -418,11 +366,10 @@ impl OpContext<'_> {
                         },
                     )?;
                 }
-                subscribers::insert_subscriber(self.conn, &record, now)?;
+                self.tx.insert_subscriber(&record, now)?;
                 if op.is_trunk_user || op.has_route_list {
                     // Both at once were refused at parse time (9006).
-                    trunk::set_flags(
-                        self.conn,
+                    self.tx.set_trunk_flags(
                         &record.id,
                         TrunkFlags {
                             is_trunk_user: op.is_trunk_user,
@@ -438,18 +385,18 @@ impl OpContext<'_> {
                     // (with "provision admin first" off: whoever activates
                     // first, see `activation::claim_org_admin`).
                     if let Some(org_id) = &record.org_id {
-                        activation::claim_org_admin(self.conn, org_id, &record.id)?;
+                        self.tx.set_org_admin_if_unset(org_id, &record.id)?;
                     }
                 }
                 if record.status == SubscriberStatus::Provisioning {
                     let command = Command::provision(&record)
                         .ok_or_else(|| incomplete(&record, "organization"))?;
-                    self.emit(&key, command)?;
+                    self.out.emit(&key, command)?;
                 } else {
                     // PendingEmailInput / PendingUserMigration: provisioned
                     // once the user acts on the portal.
                     self.emails += activation::start(
-                        self.conn,
+                        self.tx,
                         &record,
                         self.batch.activations.as_deref(),
                         self.batch.self_activation,
@@ -478,7 +425,7 @@ impl OpContext<'_> {
     /// even though the operation is refused). `None`: no match.
     fn attach_candidate(&mut self, email: &str) -> Result<Option<Attach>, OpError> {
         let template = &self.batch.template;
-        let candidates = orgs::orgs_with_user_email(self.conn, email)?;
+        let candidates = self.tx.orgs_with_user_email(email)?;
         let Some((org_id, linked)) = candidates.into_iter().next() else {
             return Ok(None);
         };
@@ -491,9 +438,11 @@ impl OpContext<'_> {
             )
             .into());
         }
-        let org = orgs::existing_org(self.conn, &org_id)?
+        let org = self
+            .tx
+            .existing_org(&org_id)?
             .ok_or_else(|| StoreError::Corrupt(format!("existing org '{org_id}' vanished")))?;
-        let granted = orgs::role(self.conn, &org.id, &template.partner_id)?;
+        let granted = self.tx.partner_role(&org.id, &template.partner_id)?;
         match organization::decide_attach(&org, granted) {
             AttachDecision::Attach { partner_role } => Ok(Some(Attach { org, partner_role })),
             AttachDecision::NeedsApproval { notify, .. } => {
@@ -503,8 +452,7 @@ impl OpContext<'_> {
                     // window, counted from the last one queued.
                     let prefix =
                         crate::orgs::ApprovalLinks::key_prefix(&org.id, &template.partner_id);
-                    let last = super::email::last_enqueued_with_key_prefix(
-                        self.conn,
+                    let last = self.tx.last_email_with_key_prefix(
                         crate::notify::EmailKind::OrgAttachApproval,
                         &prefix,
                     )?;
@@ -543,7 +491,7 @@ impl OpContext<'_> {
 
     /// The subscriber holding `user_id`, if this template provisioned it.
     fn own_subscriber(&self, user_id: &UserId) -> Result<Option<SubscriberRecord>, OpError> {
-        let found = subscribers::subscriber_by_user_id(self.conn, user_id.as_str())?;
+        let found = self.tx.subscriber_by_user_id(user_id.as_str())?;
         match found {
             Some(r) if r.provisioning_id != self.batch.template.provisioning_id => {
                 Err(not_here(user_id).into())
@@ -574,10 +522,10 @@ impl OpContext<'_> {
     ) -> Result<OperationResult, OpError> {
         let now = self.batch.now;
         // The flags this change leaves, checked against the stored ones.
-        let flags = lifecycle::trunk_flags_after(trunk::flags(self.conn, &current.id)?, changes)?;
+        let flags = lifecycle::trunk_flags_after(self.tx.trunk_flags(&current.id)?, changes)?;
         let (mut next, package_change) = lifecycle::apply_changes(current, changes, now)?;
-        let conn = self.conn;
-        trunk::set_flags(conn, &current.id, flags)?;
+        let tx = self.tx;
+        tx.set_trunk_flags(&current.id, flags)?;
         // A trusted template's AS sends the email it lacked at the add:
         // it is used at once, as if it had come with the AddUser.
         let waiting_for_email = matches!(
@@ -589,26 +537,26 @@ impl OpContext<'_> {
             waiting_for_email,
             changes.email.as_deref(),
         ) {
-            let taken = subscribers::email_taken(conn, email, Some(&current.id))?;
+            let taken = tx.email_taken(email, Some(&current.id))?;
             next.status = if taken {
                 SubscriberStatus::PendingUserMigration
             } else {
                 SubscriberStatus::Provisioning
             };
             next.last_status_change = now;
-            subscribers::update_subscriber(conn, &next, now)?;
+            tx.update_subscriber(&next, now)?;
             if taken {
                 self.emails += activation::restart_as_consent(
-                    conn,
+                    tx,
                     &next,
                     self.batch.activations.as_deref(),
                     &self.batch.template.settings,
                     now,
                 )?;
             } else {
-                activation::complete(conn, &next.id, now)?;
+                activation::complete(tx, &next.id, now)?;
                 if let Some(org_id) = &next.org_id {
-                    activation::claim_org_admin(conn, org_id, &next.id)?;
+                    tx.set_org_admin_if_unset(org_id, &next.id)?;
                 }
                 let key = next
                     .enterprise_key
@@ -616,18 +564,11 @@ impl OpContext<'_> {
                     .ok_or_else(|| incomplete(&next, "enterprise key"))?;
                 let command =
                     Command::provision(&next).ok_or_else(|| incomplete(&next, "organization"))?;
-                self.emit(&key, command)?;
+                self.out.emit(&key, command)?;
             }
             return Ok(self.accepted(kind, user_id, next.status));
         }
-        store_change(
-            conn,
-            current,
-            &next,
-            package_change,
-            now,
-            &mut |key, command| self.emit(key, command),
-        )?;
+        store_change(tx, current, &next, package_change, now, &mut self.out)?;
         Ok(self.accepted(kind, user_id, next.status))
     }
 
@@ -641,10 +582,7 @@ impl OpContext<'_> {
             ));
         };
         let now = self.batch.now;
-        let conn = self.conn;
-        store_partial_delete(conn, &current, now, &mut |key, command| {
-            self.emit(key, command)
-        })?;
+        store_partial_delete(self.tx, &current, now, &mut self.out)?;
         Ok(self.accepted(
             OperationKind::DeleteUser,
             &r.user_id,
@@ -661,7 +599,7 @@ impl OpContext<'_> {
             .enterprise_key
             .clone()
             .ok_or_else(|| incomplete(&current, "enterprise key"))?;
-        self.emit(
+        self.out.emit(
             &key,
             Command::IssueActivationCode {
                 subscriber_id: current.id.clone(),
@@ -677,146 +615,4 @@ impl OpContext<'_> {
             current.status,
         ))
     }
-
-    /// Writes `command` to the outbox as the operation's next command.
-    fn emit(&mut self, key: &EnterpriseKey, command: Command) -> Result<(), StoreError> {
-        let batch = self.batch;
-        let envelope = CommandEnvelope {
-            version: COMMAND_VERSION,
-            idempotency_key: format!("{}:{}:{}", batch.tracking_id, self.index, self.emitted),
-            enterprise_key: key.clone(),
-            tracking_id: batch.tracking_id.clone(),
-            issued_at: batch.now,
-            command,
-        };
-        write_command(self.conn, &envelope)?;
-        self.emitted += 1;
-        Ok(())
-    }
-}
-
-/// Writes one command of a change to the outbox (the caller's envelope and
-/// idempotency key).
-pub(super) type Emit<'e> = dyn FnMut(&EnterpriseKey, Command) -> Result<(), StoreError> + 'e;
-
-/// Stores a change decided by `lifecycle::apply_changes` (`current` →
-/// `next`) and emits the commands the license core needs: a retry
-/// (`ProvisionSubscriber`) for a failed subscriber, else `UpdateSubscriber`
-/// and/or `ChangePackage` when the core knows the subscriber. Nothing when
-/// nothing changed. Shared by flow-through modifies and partner admins.
-pub(super) fn store_change(
-    conn: &Connection,
-    current: &SubscriberRecord,
-    next: &SubscriberRecord,
-    package_change: Option<Package>,
-    now: i64,
-    emit: &mut Emit<'_>,
-) -> Result<(), StoreError> {
-    if next == current {
-        return Ok(());
-    }
-    subscribers::update_subscriber(conn, next, now)?;
-    if current.status == SubscriberStatus::Error {
-        // A change to a failed subscriber is a retry: provision the
-        // whole current record again (the core applies by key).
-        let key = next
-            .enterprise_key
-            .clone()
-            .ok_or_else(|| incomplete(next, "enterprise key"))?;
-        let command = Command::provision(next).ok_or_else(|| incomplete(next, "organization"))?;
-        emit(&key, command)?;
-    } else if sent_to_core(current.status) {
-        let key = next
-            .enterprise_key
-            .clone()
-            .ok_or_else(|| incomplete(next, "enterprise key"))?;
-        let org_id = next
-            .org_id
-            .clone()
-            .ok_or_else(|| incomplete(next, "organization"))?;
-        if profile_changed(current, next) {
-            emit(
-                &key,
-                Command::UpdateSubscriber {
-                    subscriber_id: next.id.clone(),
-                    org_id: org_id.clone(),
-                    email: next.email.clone(),
-                    first_name: next.first_name.clone(),
-                    last_name: next.last_name.clone(),
-                    phone_number: next.phone_number.clone(),
-                    extension: next.extension.clone(),
-                    mobile_phone_number: next.mobile_phone_number.clone(),
-                    language: next.language.clone(),
-                    time_zone: next.time_zone.clone(),
-                    subscriber_version: next.version,
-                },
-            )?;
-        }
-        if let Some(package) = package_change {
-            emit(
-                &key,
-                Command::ChangePackage {
-                    subscriber_id: next.id.clone(),
-                    org_id,
-                    package,
-                    subscriber_version: next.version,
-                },
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Partial deletion (`lifecycle::partial_delete`) of `current`, with
-/// `RemoveSubscriber` when the license core knew the subscriber. Returns
-/// the stored record. Shared by `DeleteUser` and partner admins.
-pub(super) fn store_partial_delete(
-    conn: &Connection,
-    current: &SubscriberRecord,
-    now: i64,
-    emit: &mut Emit<'_>,
-) -> Result<SubscriberRecord, StoreError> {
-    let next = lifecycle::partial_delete(current, now);
-    subscribers::update_subscriber(conn, &next, now)?;
-    if sent_to_core(current.status) {
-        if let Some(org_id) = current.org_id.clone() {
-            let key = current
-                .enterprise_key
-                .clone()
-                .ok_or_else(|| incomplete(current, "enterprise key"))?;
-            emit(
-                &key,
-                Command::RemoveSubscriber {
-                    subscriber_id: next.id.clone(),
-                    org_id,
-                    subscriber_version: next.version,
-                },
-            )?;
-        }
-    }
-    Ok(next)
-}
-
-/// Inserts one command into the outbox as pending, due at its `issued_at`.
-pub(super) fn write_command(
-    conn: &Connection,
-    envelope: &CommandEnvelope,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(envelope)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
-    conn.prepare_cached(
-        "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
-                             envelope_json, state, attempts, next_attempt_at,
-                             created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
-    )?
-    .execute(params![
-        envelope.idempotency_key,
-        envelope.enterprise_key.as_str(),
-        envelope.command.subscriber_id(),
-        envelope.command.kind(),
-        json,
-        envelope.issued_at
-    ])?;
-    Ok(())
 }

@@ -1,0 +1,161 @@
+//! What a delivery attempt's outcome does: to the outbox row (delivered,
+//! failed, retry later) and to the subscriber the command is about
+//! (`provisioned` once its latest change is delivered; `error` with
+//! `errors[]` when a command about its current version is rejected).
+
+use crate::commands::Command;
+use crate::domain::lifecycle::{SubscriberError, SubscriberStatus};
+use crate::store::tx::Tx;
+use crate::store::{transact, OutboxState, Store, StoreError};
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Permanent: the command failed; the subscriber goes to `error`.
+    Rejected {
+        error_code: u32,
+        description: String,
+    },
+    /// Try again at `retry_at` (unix ms).
+    Retry {
+        error: String,
+        retry_at: i64,
+    },
+}
+
+/// The subscriber whose status a delivery outcome decides, and the record
+/// version the command was issued for.
+fn status_target(command: &Command) -> Option<(&str, i64)> {
+    match command {
+        Command::ProvisionSubscriber {
+            subscriber_id,
+            subscriber_version,
+            ..
+        }
+        | Command::UpdateSubscriber {
+            subscriber_id,
+            subscriber_version,
+            ..
+        }
+        | Command::ChangePackage {
+            subscriber_id,
+            subscriber_version,
+            ..
+        } => Some((subscriber_id, *subscriber_version)),
+        Command::RemoveSubscriber { .. }
+        | Command::DiscardPendingSubscriber { .. }
+        | Command::EnsureOrganization { .. }
+        | Command::AttachOrganization { .. }
+        | Command::DetachOrganization { .. }
+        | Command::IssueActivationCode { .. } => None,
+    }
+}
+
+/// Records several commands' outcomes in one unit of work (all or
+/// nothing): a delivery pass settles a run of one enterprise's commands
+/// with one commit instead of one each.
+pub async fn record<S: Store + ?Sized>(
+    store: &S,
+    outcomes: Vec<(i64, DeliveryOutcome)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    transact(store, move |tx| {
+        outcomes
+            .iter()
+            .try_for_each(|(seq, outcome)| complete_command(tx, *seq, outcome, now))
+    })
+    .await
+}
+
+/// Records one attempt's outcome. A settled command (delivered or failed)
+/// is left as it is: a repeated completion (at-least-once) changes nothing.
+/// An unknown seq is `MissingReference`.
+pub fn complete_command(
+    tx: &dyn Tx,
+    seq: i64,
+    outcome: &DeliveryOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(entry) = tx.command(seq)? else {
+        return Err(StoreError::MissingReference {
+            entity: "outbox entry",
+            id: seq.to_string(),
+        });
+    };
+    if entry.state != OutboxState::Pending {
+        tracing::debug!(seq, state = ?entry.state, "outbox entry already settled");
+        return Ok(());
+    }
+    let command = &entry.envelope.command;
+    match outcome {
+        DeliveryOutcome::Delivered => {
+            tx.mark_delivered(seq, now)?;
+            if let Some((subscriber_id, version)) = status_target(command) {
+                // Only the latest change settles the status: a newer
+                // version, or another command of this version, still in
+                // flight keeps `provisioning` / `updating`.
+                if !tx.has_pending_commands(subscriber_id)? {
+                    tx.set_status_if(
+                        subscriber_id,
+                        version,
+                        &[SubscriberStatus::Provisioning, SubscriberStatus::Updating],
+                        SubscriberStatus::Provisioned,
+                        &[],
+                        now,
+                    )?;
+                }
+            }
+        }
+        DeliveryOutcome::Rejected {
+            error_code,
+            description,
+        } => {
+            tx.mark_failed(seq, &format!("{error_code}: {description}"))?;
+            if let Some(subscriber_id) = command.subscriber_id() {
+                record_failure(
+                    tx,
+                    subscriber_id,
+                    status_target(command).map(|(_, v)| v),
+                    SubscriberError {
+                        error_code: *error_code,
+                        description: description.clone(),
+                    },
+                    now,
+                )?;
+            }
+        }
+        DeliveryOutcome::Retry { error, retry_at } => {
+            tx.schedule_retry(seq, *retry_at, error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `error` to the subscriber's `errors[]`; moves it to `error` when
+/// the failed command was about its current version (`status_version`).
+fn record_failure(
+    tx: &dyn Tx,
+    subscriber_id: &str,
+    status_version: Option<i64>,
+    error: SubscriberError,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(s) = tx.subscriber_by_id(subscriber_id)? else {
+        tracing::warn!(subscriber_id, "failed command for an unknown subscriber");
+        return Ok(());
+    };
+    let mut errors = s.errors;
+    errors.push(error);
+    let to_error = status_version == Some(s.version)
+        && !matches!(
+            s.status,
+            SubscriberStatus::Removed | SubscriberStatus::Error
+        );
+    tx.set_errors(
+        subscriber_id,
+        &errors,
+        to_error.then_some(SubscriberStatus::Error),
+        now,
+    )
+}

@@ -1,0 +1,230 @@
+//! The unit of work: `Store::transact` runs a use case's closure inside
+//! one transaction and hands it a [`Tx`], which offers typed row
+//! operations and nothing else. Every business decision (what to insert,
+//! which command follows, which email goes out) is the caller's, in
+//! `provision`; a back-end only maps rows.
+//!
+//! Methods take `&self`: a use case passes the one `&dyn Tx` down its
+//! helpers without threading a mutable borrow through closures (a back-end
+//! whose client needs `&mut` keeps it in a `RefCell`; a `Tx` never leaves
+//! its thread).
+//!
+//! A closure may run more than once (a back-end may undo a batch and run
+//! it again, see the SQLite writer, or retry a serialization failure), so
+//! it must have no effect outside the `Tx`; its result reaches the caller
+//! only after commit.
+
+use std::any::Any;
+
+use crate::commands::CommandEnvelope;
+use crate::domain::activation::Activation;
+use crate::domain::ids::EnterpriseKey;
+use crate::domain::lifecycle::{
+    OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
+    TrunkFlags,
+};
+use crate::domain::organization::{ExistingOrganization, PartnerRole};
+use crate::domain::CustomerTemplate;
+use crate::notify::{EmailKind, EmailMessage};
+
+use super::{OutboxEntry, StoreError};
+
+/// How an organization came to be linked to its enterprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgOrigin {
+    /// Created here for the enterprise's first subscriber.
+    Created,
+    /// An existing organization (same id) linked to the enterprise.
+    Attached,
+}
+
+impl OrgOrigin {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrgOrigin::Created => "created",
+            OrgOrigin::Attached => "attached",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrgOrigin> {
+        [OrgOrigin::Created, OrgOrigin::Attached]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// A part of a unit of work that can be undone alone (one operation of a
+/// flow-through document). Opaque: only the back-end that made it reads it.
+#[derive(Debug)]
+pub struct Part(pub(crate) u64);
+
+/// The row operations a use case may run inside one transaction.
+pub trait Tx {
+    // ---- parts
+
+    /// Starts a part that [`Tx::undo_part`] can undo without touching what
+    /// came before it. Parts do not nest.
+    fn begin_part(&self) -> Result<Part, StoreError>;
+    /// The part stands (its changes commit with the transaction).
+    fn keep_part(&self, part: Part) -> Result<(), StoreError>;
+    /// Undoes the part's changes. A back-end that cannot undo cheaply may
+    /// instead fail the whole closure (it is then run again in a mode where
+    /// it can): the caller passes the error on.
+    fn undo_part(&self, part: Part) -> Result<(), StoreError>;
+    /// The database abandoned the transaction (I/O error, disk full):
+    /// nothing of this unit of work will stand.
+    fn aborted(&self) -> bool;
+
+    // ---- templates
+
+    fn template(&self, provisioning_id: &str) -> Result<Option<CustomerTemplate>, StoreError>;
+
+    // ---- subscribers
+
+    fn subscriber_by_id(&self, id: &str) -> Result<Option<SubscriberRecord>, StoreError>;
+    fn subscriber_by_user_id(&self, user_id: &str) -> Result<Option<SubscriberRecord>, StoreError>;
+    /// Subscribers other than `except_id`, not removed, holding `email`
+    /// (compared without case).
+    fn subscribers_with_email(
+        &self,
+        email: &str,
+        except_id: &str,
+    ) -> Result<Vec<SubscriberRecord>, StoreError>;
+    /// Whether a subscriber other than `except_id`, not removed, holds
+    /// `email` (without case).
+    fn email_taken(&self, email: &str, except_id: Option<&str>) -> Result<bool, StoreError>;
+    /// Every subscriber of an organization (any status), in id order.
+    fn subscribers_of_org(&self, org_id: &str) -> Result<Vec<SubscriberRecord>, StoreError>;
+    fn insert_subscriber(&self, record: &SubscriberRecord, now: i64) -> Result<(), StoreError>;
+    /// Replaces the stored row of `record.id` with `record`.
+    fn update_subscriber(&self, record: &SubscriberRecord, now: i64) -> Result<(), StoreError>;
+    /// Sets `status` (and `errors`) when the row is at `version` and in one
+    /// of `from`; returns whether it was (compare-and-set: a newer change
+    /// in between wins).
+    fn set_status_if(
+        &self,
+        id: &str,
+        version: i64,
+        from: &[SubscriberStatus],
+        to: SubscriberStatus,
+        errors: &[SubscriberError],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Sets `errors` (and the status when `status` is given).
+    fn set_errors(
+        &self,
+        id: &str,
+        errors: &[SubscriberError],
+        status: Option<SubscriberStatus>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Both off for a subscriber without stored flags.
+    fn trunk_flags(&self, id: &str) -> Result<TrunkFlags, StoreError>;
+    fn set_trunk_flags(&self, id: &str, flags: TrunkFlags) -> Result<(), StoreError>;
+
+    // ---- enterprises' organizations
+
+    /// The organization linked to a partner's enterprise, with its origin.
+    fn organization_by_key(
+        &self,
+        partner_id: &str,
+        key: &EnterpriseKey,
+    ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError>;
+    /// Fails (unique constraint) when the enterprise has one already.
+    fn insert_organization(
+        &self,
+        org: &OrganizationRef,
+        partner_id: &str,
+        provisioning_id: &str,
+        origin: OrgOrigin,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The organization's admin subscriber and its status, if it has one.
+    fn org_admin(&self, org_id: &str) -> Result<Option<(String, SubscriberStatus)>, StoreError>;
+    /// Makes `subscriber_id` the admin of a created organization that has
+    /// none yet (compare-and-set: the first one wins; attached
+    /// organizations never get one).
+    fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError>;
+    /// The organization stops being its enterprise's: subscriber rows let
+    /// go of it, then the link row goes.
+    fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError>;
+
+    // ---- existing organizations (org attach)
+
+    /// Existing organizations with a user holding `email`, each with
+    /// whether it is linked to an enterprise already.
+    fn orgs_with_user_email(&self, email: &str) -> Result<Vec<(String, bool)>, StoreError>;
+    fn existing_org(&self, id: &str) -> Result<Option<ExistingOrganization>, StoreError>;
+    /// The partner's role in the organization (`None` role when none).
+    fn partner_role(&self, org_id: &str, partner_id: &str) -> Result<PartnerRole, StoreError>;
+    fn grant_role(
+        &self,
+        org_id: &str,
+        partner_id: &str,
+        role: PartnerRole,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Whether an approval with this token MAC was recorded.
+    fn approval_used(&self, signature: &str) -> Result<bool, StoreError>;
+    fn record_approval(
+        &self,
+        signature: &str,
+        org_id: &str,
+        partner_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    // ---- activations
+
+    fn activation(&self, subscriber_id: &str) -> Result<Option<Activation>, StoreError>;
+    /// Inserts or replaces the subscriber's activation.
+    fn put_activation(&self, activation: &Activation, now: i64) -> Result<(), StoreError>;
+
+    // ---- outbox
+
+    /// Inserts one command as pending, due at its `issued_at`.
+    fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError>;
+    fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError>;
+    /// Whether a command about the subscriber is still pending.
+    fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError>;
+    fn mark_delivered(&self, seq: i64, now: i64) -> Result<(), StoreError>;
+    fn mark_failed(&self, seq: i64, error: &str) -> Result<(), StoreError>;
+    /// Counts an attempt, sets when to try again and releases the lease.
+    fn schedule_retry(&self, seq: i64, retry_at: i64, error: &str) -> Result<(), StoreError>;
+
+    // ---- emails
+
+    /// Writes an email as pending, due at `now`. `None` (nothing written)
+    /// when one with the same dedupe key exists, whatever its state.
+    fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError>;
+    /// When the newest email of `kind` whose dedupe key starts with
+    /// `prefix` was queued.
+    fn last_email_with_key_prefix(
+        &self,
+        kind: EmailKind,
+        prefix: &str,
+    ) -> Result<Option<i64>, StoreError>;
+
+    // ---- replays
+
+    /// The stored answer of a document: (its tracking id, its lines).
+    fn accepted_request(
+        &self,
+        provisioning_id: &str,
+        request_id: &str,
+    ) -> Result<Option<(String, Vec<OperationResult>)>, StoreError>;
+    fn record_accepted_request(
+        &self,
+        provisioning_id: &str,
+        request_id: &str,
+        tracking_id: &str,
+        results: &[OperationResult],
+        now: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// A unit of work as the `Store` trait carries it (type-erased so the
+/// trait stays object-safe); see [`super::transact`].
+pub type DynWork =
+    Box<dyn FnMut(&dyn Tx) -> Result<Box<dyn Any + Send>, StoreError> + Send + 'static>;
