@@ -100,6 +100,6 @@ mod tests {
             serde_json::from_str::<Vec<MailSecret>>(&json).unwrap(),
             secrets
         );
-        assert_eq!(crate::http::portal::esc(&placeholder(7)), placeholder(7));
+        assert_eq!(crate::html::escape(&placeholder(7)), placeholder(7));
     }
 }

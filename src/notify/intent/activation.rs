@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Contact, Draft};
 use crate::domain::activation::ActivationPurpose;
-use crate::http::portal::esc;
+use crate::html::escape as esc;
 use crate::notify::secrets::placeholder;
 use crate::notify::MailSecret;
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Draft;
-use crate::http::portal::esc;
+use crate::html::escape as esc;
 use crate::notify::secrets::placeholder;
 use crate::notify::MailSecret;
 

@@ -35,8 +35,9 @@ use super::{
 use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, Package};
+use crate::html::escape as esc;
 use crate::http::admin_activation::{self, RenewError};
-use crate::http::portal::{esc, html, Fields};
+use crate::http::portal::{html, Fields};
 use crate::http::ResponseBody;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
