@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
-use crate::config::{Config, TemplateConfig};
+use crate::config::{resolve_under, Config, TemplateConfig};
 use crate::demo::{self, DemoStart};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
@@ -107,8 +107,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     }
     let mail_transport =
         notify::transport_from_config(&config).map_err(|e| ServeError::Mail(e.to_string()))?;
-    let mail_policy =
-        DeliveryPolicy::from_config(&config.smtp).map_err(|e| ServeError::Mail(e.to_string()))?;
+    let mail_policy = DeliveryPolicy::from_config(&config.smtp, node_id)
+        .map_err(|e| ServeError::Mail(e.to_string()))?;
     let mailer = Mailer::new(store.clone(), Arc::new(Notify::new()));
 
     let https = bind(config.server.listen).await?;
@@ -334,14 +334,6 @@ fn template_from_config(t: &TemplateConfig) -> Result<CustomerTemplate, ServeErr
         provisioning_password_hash: hash,
         source: TemplateSource::Config,
     })
-}
-
-pub fn resolve_under(dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        dir.join(path)
-    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {

@@ -199,7 +199,7 @@ impl Mailer {
     pub async fn send(&self, msg: EmailMessage) -> Result<Option<i64>, StoreError> {
         let id = self
             .store
-            .enqueue_email(&msg, crate::provision::now_millis())
+            .enqueue_email(&msg, crate::domain::now_millis())
             .await?;
         if id.is_some() {
             self.wake.notify_one();

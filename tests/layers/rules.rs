@@ -94,16 +94,6 @@ pub const DEBTS: &[Debt] = &[
     ),
     // -- helpers living in the wrong module (small moves).
     debt(
-        "notify",
-        "provision",
-        "provision::now_millis, a re-export of domain::now_millis",
-    ),
-    debt(
-        "notify",
-        "serve",
-        "the spool transport uses serve::resolve_under for its directory",
-    ),
-    debt(
         "app",
         "http",
         "App holds http's rate limiter, lockout, body budget and partner auth state",
