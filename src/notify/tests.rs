@@ -553,7 +553,7 @@ fn admin_test_message_and_list_query() {
 
 #[tokio::test]
 async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
-    use crate::links::LinkSigner;
+    use crate::links::{LinkSigner, Reveal};
     use crate::notify::secrets::placeholder;
     use crate::notify::MailSecret;
     let f = fixture().await;

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::compose::{compose_draft, ComposeError, Sender};
 use super::transport::{MailTransport, SendError};
-use super::Draft;
+use super::{Draft, ToDraft};
 use crate::config::SmtpConfig;
 use crate::domain::now_millis;
 use crate::links::LinkSigner;

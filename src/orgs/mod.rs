@@ -8,8 +8,8 @@ pub mod import;
 
 use std::sync::Arc;
 
+use crate::domain::email::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 
 /// The purpose signed into approval tokens.
 const PURPOSE: &str = "org-approval";
@@ -182,6 +182,7 @@ fn key_part(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::ToDraft;
 
     #[test]
     fn tokens_round_trip_and_reject_forgery_and_expiry() {

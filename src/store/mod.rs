@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use crate::commands::CommandEnvelope;
+use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::subscriber::{Operation, OperationKind};
 use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
-use crate::notify::{EmailKind, EmailMessage};
 use crate::orgs::ApprovalClaim;
 
 #[derive(Debug, thiserror::Error)]

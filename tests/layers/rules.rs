@@ -68,11 +68,6 @@ pub const DEBTS: &[Debt] = &[
     // -- store runs use cases inside its write transactions (issue 11, bullets 1 and 2).
     debt(
         "store",
-        "notify",
-        "store composes and enqueues emails (EmailKind, EmailMessage) in write transactions",
-    ),
-    debt(
-        "store",
         "orgs",
         "store holds ApprovalLinks and builds approval requests (claims, email keys) inside the attach transaction",
     ),

@@ -15,6 +15,7 @@ use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
 use crate::domain::activation::{self as rules, Activation, ActivationPurpose, CodeCheck};
 use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, TemplateSettings};
+use crate::links::Reveal;
 use crate::store::{ActivationAction, ActivationStep, ActivationView, StoreError};
 
 const COLUMNS: &str = "subscriber_id, purpose, nonce, link_expires_at, pending_email, code_hash,

@@ -11,10 +11,11 @@ use super::SqliteStore;
 use crate::activation::{ActivationClaim, ActivationLinks};
 use crate::commands::Command;
 use crate::domain::activation::{ActivationPolicy, ActivationPurpose};
+use crate::domain::email::EmailKind;
 use crate::domain::lifecycle::{Rejection, SubscriberStatus};
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::links::LinkSigner;
-use crate::notify::EmailKind;
+use crate::notify::ToDraft;
 use crate::store::{
     ActivationAction, ActivationStep, ActivationView, DeliveryOutcome, EmailFilter, Store,
 };

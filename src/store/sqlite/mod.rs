@@ -68,11 +68,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::activation::ActivationLinks;
 use crate::config::{SqliteSync, StoreConfig};
+use crate::domain::email::EmailMessage;
 use crate::domain::lifecycle::Rejection;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Package, Partner};
-use crate::notify::EmailMessage;
 use crate::orgs::ApprovalClaim;
 use crate::store::private_files;
 use crate::store::{

@@ -9,10 +9,10 @@ use super::email;
 use super::provisioning::write_command;
 use super::subscribers;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
+use crate::domain::email::EmailKind;
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{self, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, OrgUser, PartnerRole};
-use crate::notify::EmailKind;
 use crate::orgs::ApprovalClaim;
 use crate::store::{
     ApproveOutcome, DetachOutcome, DetachReport, ExistingOrgReport, OrgCommand, OrgLink,

@@ -12,6 +12,7 @@ use super::subscribers::{self, OrgOrigin};
 use super::trunk;
 use super::WriteConn;
 use crate::commands::{Command, CommandEnvelope, COMMAND_VERSION};
+use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     self, AddContext, AddDecision, OrganizationRef, Rejection, SubscriberRecord, SubscriberStatus,
@@ -23,7 +24,6 @@ use crate::domain::subscriber::{
     SubscriberRef,
 };
 use crate::domain::{ErrorCode, Package};
-use crate::notify::EmailMessage;
 use crate::store::{AcceptBatch, AcceptOutcome, OperationResult, StoreError};
 
 /// Per operation when the write runs isolated, nested inside the writer's
@@ -505,7 +505,7 @@ impl OpContext<'_> {
                         crate::orgs::ApprovalLinks::key_prefix(&org.id, &template.partner_id);
                     let last = super::email::last_enqueued_with_key_prefix(
                         self.conn,
-                        crate::notify::EmailKind::OrgAttachApproval,
+                        EmailKind::OrgAttachApproval,
                         &prefix,
                     )?;
                     let msg = links.may_notify(last, self.batch.now).then(|| {
