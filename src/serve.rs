@@ -195,6 +195,9 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         provisioning.clone(),
         mailer.clone(),
     );
+    // One for both HTTPS listeners: rate limits, lockouts and the body
+    // budget count across them.
+    let https_state = crate::http::State::new(app.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
@@ -203,7 +206,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let upkeep = crate::telemetry::spawn_metrics_upkeep(metrics);
     let https_task = tokio::spawn(serve_https(
         Face::Provisioning,
-        app.clone(),
+        https_state.clone(),
         tls.clone(),
         https,
         stop_rx.clone(),
@@ -211,7 +214,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     ));
     let portal_task = tokio::spawn(serve_https(
         Face::Portal,
-        app.clone(),
+        https_state.clone(),
         portal_tls.clone(),
         portal,
         stop_rx.clone(),

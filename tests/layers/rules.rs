@@ -88,9 +88,4 @@ pub const DEBTS: &[Debt] = &[
         "admin, partner, portal, sign-in and org-approval handlers call app.store.* and name store types",
     ),
     // -- helpers living in the wrong module (small moves).
-    debt(
-        "app",
-        "http",
-        "App holds http's rate limiter, lockout, body budget and partner auth state",
-    ),
 ];

@@ -39,6 +39,7 @@ use crate::html::escape as esc;
 use crate::http::admin_activation::{self, RenewError};
 use crate::http::portal::{html, Fields};
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
 use crate::store::StoreError;
@@ -161,7 +162,7 @@ fn table_url(back: &str, done: Option<&str>) -> String {
 }
 
 async fn session(
-    app: &App,
+    app: &State,
     signer: &LinkSigner,
     parts: &Parts,
 ) -> Result<Option<Session>, StoreError> {
@@ -182,7 +183,7 @@ async fn session(
 }
 
 pub(super) async fn serve(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
@@ -283,7 +284,7 @@ pub(super) async fn serve(
 }
 
 async fn sign_in(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     signer: &LinkSigner,
     fields: &Fields,

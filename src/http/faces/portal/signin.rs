@@ -35,6 +35,7 @@ use crate::html::escape as esc;
 use crate::http::lockout::{AttemptKey, KeyKind, Realm};
 use crate::http::portal::{html, page};
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::xsi::Profile;
 use crate::xsp::XspError;
 
@@ -140,7 +141,7 @@ async fn pad_like_xsp(started: Instant) {
 /// nobody with this user id may sign in here: always refused, like a
 /// wrong password). Locks and counts guesses; the profile on success.
 async fn check(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     template: Option<&CustomerTemplate>,
     user_id: &str,
@@ -193,7 +194,7 @@ async fn check(
 
 /// Asks the template's XSP whether the credentials are good.
 async fn verify(
-    app: &App,
+    app: &State,
     template: Option<&CustomerTemplate>,
     user_id: &str,
     password: &str,
@@ -349,7 +350,7 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Reject
 
 /// `POST /activate/signin`. An unknown user id, one with nothing waiting,
 /// and one whose template has no XSP all get the wrong-password answer.
-pub async fn signin(app: &App, peer: IpAddr, body: &[u8]) -> Response<ResponseBody> {
+pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<ResponseBody> {
     let c = credentials(body);
     let refuse = |r: Refusal| {
         signin_page(
@@ -405,7 +406,7 @@ pub async fn signin(app: &App, peer: IpAddr, body: &[u8]) -> Response<ResponseBo
 
 /// `GET` / `POST /self-activate/{provisioningId}`.
 pub async fn self_activate(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     provisioning_id: &str,
     body: Option<&[u8]>,
