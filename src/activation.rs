@@ -9,12 +9,12 @@
 use std::sync::Arc;
 
 use crate::domain::activation::{Activation, ActivationPolicy, ActivationPurpose};
-use crate::domain::lifecycle::SubscriberRecord;
-use crate::domain::TemplateSettings;
-use crate::links::{LinkError, LinkSigner};
-use crate::notify::{
+use crate::domain::email::{
     CodeIntent, Contact, EmailIntent, EmailKind, EmailMessage, LinkIntent, MailSecret,
 };
+use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::TemplateSettings;
+use crate::links::{LinkError, LinkSigner, Reveal};
 
 /// The purpose signed into activation tokens.
 const PURPOSE: &str = "activation";
@@ -188,6 +188,7 @@ fn contact(from: &TemplateSettings) -> Contact {
 mod tests {
     use super::*;
     use crate::domain::activation::ActivationPolicy;
+    use crate::notify::ToDraft;
 
     fn links() -> ActivationLinks {
         ActivationLinks {

@@ -1,5 +1,6 @@
 //! Process-wide state shared by every face: configuration, the store, and
-//! lifecycle flags. Faces receive `Arc<App>`.
+//! lifecycle flags. Faces receive `Arc<App>` (the HTTPS faces inside
+//! `http::State`, which adds the transport's own guards).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,23 +21,14 @@ pub struct App {
     /// Outgoing email: `mailer.send(msg)` enqueues durably and wakes the worker.
     pub mailer: Arc<Mailer>,
     pub started_at: Instant,
-    /// Flow-through request rate limit (`limits.rate_per_sec`).
-    pub rate_limiter: crate::http::ratelimit::RateLimiter,
-    /// Wrong-credential counts and locks (`limits.auth_*`).
-    pub lockout: crate::http::lockout::Lockout,
     /// Fair, bounded admission to argon2 verification for every tenant.
     pub verify_queue: crate::provision::verify_queue::VerifyQueue,
-    /// Partner admin tokens, verified once per process (status page, API).
-    pub partner_auth: crate::http::partner::auth::PartnerAuth,
     /// Checks BroadWorks credentials at a cluster's XSP (`None`: its TLS
     /// trust could not be set up; sign-in is then unavailable).
     pub xsp: Option<crate::xsp::XspClient>,
     /// Blocking threads for parsing large XML documents
     /// (`limits.max_parallel_xml_parses`).
     pub xml_parses: crate::flowthrough::ParsePool,
-    /// Request bodies buffered at once, every listener
-    /// (`limits.max_buffered_body_bytes`).
-    pub body_budget: crate::http::body_budget::BodyBudget,
     draining: AtomicBool,
 }
 
@@ -48,8 +40,6 @@ impl App {
         provisioning: Arc<Provisioning>,
         mailer: Arc<Mailer>,
     ) -> Arc<App> {
-        let rate_limiter = crate::http::ratelimit::RateLimiter::new(&config.limits);
-        let lockout = crate::http::lockout::Lockout::new(&config.limits);
         let verify_queue = crate::provision::verify_queue::VerifyQueue::new(
             config.limits.auth_verify_concurrency,
             config.limits.auth_verify_queue_per_tenant,
@@ -67,17 +57,9 @@ impl App {
                 None
             }
         };
-        let body_budget = crate::http::body_budget::BodyBudget::new(
-            config.limits.max_buffered_body_bytes,
-            crate::http::body_budget::BudgetScope::Process,
-        );
         Arc::new(App {
             config,
-            rate_limiter,
-            lockout,
             verify_queue,
-            body_budget,
-            partner_auth: crate::http::partner::auth::PartnerAuth::new(),
             xsp,
             xml_parses,
             store,

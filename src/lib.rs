@@ -9,9 +9,10 @@
 //! `pub` only for what `main.rs`, the tests, benches and fuzz targets use;
 //! the rest is `pub(crate)`.
 
-// Pure types and rules; XML lexical rules; the bare HTTPS client.
+// Pure types and rules; XML and HTML lexical rules; the bare HTTPS client.
 pub mod client;
 pub mod domain;
+pub(crate) mod html;
 pub(crate) mod xml;
 // Typed configuration; the normalized command JSON.
 pub(crate) mod commands;

@@ -14,6 +14,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::domain::email::MailSecret;
+
 /// File under `data_dir` holding the server secret (32 random bytes, 0600).
 pub const SECRET_FILE: &str = "secret.key";
 
@@ -167,6 +169,30 @@ impl LinkSigner {
         // 2^64 is over 10^18 times 10^digits: the modulo bias is negligible.
         let n = u64::from_be_bytes(first) % 10u64.pow(digits);
         format!("{n:0width$}", width = digits as usize)
+    }
+}
+
+/// Makes the secret an email stores the recipe of ([`MailSecret`], domain
+/// data): the signing stays here. A trait so a `MailSecret` reads as
+/// `secret.reveal(&signer)` and code that reveals names `links`.
+pub trait Reveal {
+    /// The secret itself.
+    fn reveal(&self, signer: &LinkSigner) -> String;
+}
+
+impl Reveal for MailSecret {
+    fn reveal(&self, signer: &LinkSigner) -> String {
+        match self {
+            MailSecret::SignedToken {
+                purpose,
+                fields,
+                expires_at,
+            } => {
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                signer.issue(purpose, &fields, *expires_at)
+            }
+            MailSecret::DerivedCode { context, digits } => signer.derived_code(context, *digits),
+        }
     }
 }
 

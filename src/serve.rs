@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
-use crate::config::{Config, TemplateConfig};
+use crate::config::{resolve_under, Config, TemplateConfig};
 use crate::demo::{self, DemoStart};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
@@ -110,8 +110,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     tracing::info!(node_id, released, "work leases of this node released");
     let mail_transport =
         notify::transport_from_config(&config).map_err(|e| ServeError::Mail(e.to_string()))?;
-    let mail_policy =
-        DeliveryPolicy::from_config(&config.smtp).map_err(|e| ServeError::Mail(e.to_string()))?;
+    let mail_policy = DeliveryPolicy::from_config(&config.smtp, node_id)
+        .map_err(|e| ServeError::Mail(e.to_string()))?;
     let mailer = Mailer::new(store.clone(), Arc::new(Notify::new()));
 
     let https = bind(config.server.listen).await?;
@@ -198,6 +198,9 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         provisioning.clone(),
         mailer.clone(),
     );
+    // One for both HTTPS listeners: rate limits, lockouts and the body
+    // budget count across them.
+    let https_state = crate::http::State::new(app.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
@@ -206,7 +209,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let upkeep = crate::telemetry::spawn_metrics_upkeep(metrics);
     let https_task = tokio::spawn(serve_https(
         Face::Provisioning,
-        app.clone(),
+        https_state.clone(),
         tls.clone(),
         https,
         stop_rx.clone(),
@@ -214,7 +217,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     ));
     let portal_task = tokio::spawn(serve_https(
         Face::Portal,
-        app.clone(),
+        https_state.clone(),
         portal_tls.clone(),
         portal,
         stop_rx.clone(),
@@ -337,14 +340,6 @@ fn template_from_config(t: &TemplateConfig) -> Result<CustomerTemplate, ServeErr
         provisioning_password_hash: hash,
         source: TemplateSource::Config,
     })
-}
-
-pub fn resolve_under(dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        dir.join(path)
-    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {

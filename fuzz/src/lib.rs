@@ -13,7 +13,7 @@ use quick_xml::Reader;
 use bwgate::app::App;
 use bwgate::config::{Config, SqliteSync};
 use bwgate::domain::{CustomerTemplate, Partner, TemplateSettings};
-use bwgate::http::{ConnInfo, Face};
+use bwgate::http::{ConnInfo, Face, State};
 use bwgate::notify::Mailer;
 use bwgate::provision::Provisioning;
 use bwgate::store::sqlite::SqliteStore;
@@ -175,7 +175,8 @@ pub fn check_answer_xml(xml: &str) -> Vec<Element> {
 /// [`USERNAME`]/[`PASSWORD`].
 pub struct Gateway {
     pub runtime: tokio::runtime::Runtime,
-    pub app: Arc<App>,
+    /// The App with the HTTPS transport's state, as a listener has it.
+    pub app: Arc<State>,
     pub conn: Arc<ConnInfo>,
     _dir: TempDir,
 }
@@ -231,13 +232,13 @@ impl Gateway {
             let provisioning = Provisioning::new(store.clone());
             provisioning.load_templates().await.expect("load templates");
             let mailer = Mailer::new(store.clone(), Arc::new(tokio::sync::Notify::new()));
-            App::new(
+            State::new(App::new(
                 config,
                 store,
                 bwgate::telemetry::metrics_handle(),
                 provisioning,
                 mailer,
-            )
+            ))
         });
         let conn = Arc::new(ConnInfo {
             face: Face::Provisioning,

@@ -9,7 +9,7 @@ pub use validate::{demo_creates_operator_token, is_valid_node_id, validate, warn
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::domain::template::TemplateSettings;
 
@@ -63,6 +63,16 @@ pub struct ServerConfig {
     /// email). Unset: a random one per start. A fixed one lets a restarted
     /// node take back at once what it held (instead of after the lease).
     pub node_id: Option<String>,
+}
+
+/// `path` as configured: absolute as it is, relative under `dir` (the
+/// data directory, for `store.sqlite_path` and the mail spool).
+pub fn resolve_under(dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    }
 }
 
 impl Default for ServerConfig {

@@ -378,3 +378,16 @@ fn node_id_is_optional_and_checked() {
         );
     }
 }
+
+#[test]
+fn configured_paths_resolve_under_the_data_dir_unless_absolute() {
+    let data = Path::new("/var/lib/bwgate");
+    assert_eq!(
+        resolve_under(data, Path::new("bwgate.db")),
+        Path::new("/var/lib/bwgate/bwgate.db")
+    );
+    assert_eq!(
+        resolve_under(data, Path::new("/srv/db/bwgate.db")),
+        Path::new("/srv/db/bwgate.db")
+    );
+}

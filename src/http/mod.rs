@@ -31,3 +31,4 @@ pub type ResponseBody = http_body_util::Full<bytes::Bytes>;
 
 pub use error::ErrorFormat;
 pub use server::{serve_https, ConnInfo};
+pub use transport::state::State;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{EmailKind, EmailMessage};
+use super::{EmailKind, EmailMessage, ToDraft};
 use crate::store::{EmailFilter, EmailRecord, EmailState};
 
 /// Read-back returns at most this many emails (and this many by default).

@@ -3,7 +3,7 @@
 //! attach approval notifications all go through here).
 //!
 //! * Flows build an [`EmailMessage`] holding an [`EmailIntent`] (what to
-//!   send: the kind's parameters, `intent/`) and hand it to [`Mailer::send`], which
+//!   send: the kind's parameters; plain data in `domain::email`) and hand it to [`Mailer::send`], which
 //!   writes it to the store's email outbox (`Store::enqueue_email`) and wakes
 //!   the delivery worker. Code that must send "if and only if" a state change
 //!   commits writes the row in the same transaction instead (the SQLite
@@ -14,7 +14,7 @@
 //!   (4xx, connection or TLS trouble, timeouts) retries with capped
 //!   exponential backoff until `smtp.give_up_after_secs`.
 //! * The store keeps the intent and never composes: the worker composes
-//!   subject and bodies when it sends ([`EmailIntent::draft`]), with a
+//!   subject and bodies when it sends ([`ToDraft::draft`], `intent/`), with a
 //!   placeholder for each link token and code and how to make them
 //!   (`secrets.rs`), then makes them with the server key. Nothing secret
 //!   is stored.
@@ -35,150 +35,24 @@ mod tests;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::domain::email::normalize_email;
 use crate::store::{SharedStore, StoreError};
 
 pub use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState};
 pub use compose::{compose, ComposeError, Sender};
-pub use intent::{
-    ApprovalIntent, CodeIntent, Contact, Draft, EmailIntent, LinkIntent, PlainMessage,
+// The data types are domain's (the store writes and reads them); composing
+// them is this module's (`intent`: `Draft`, `ToDraft`).
+pub use crate::domain::email::{
+    ApprovalIntent, CodeIntent, Contact, EmailIntent, EmailKind, EmailMessage, InvalidMessage,
+    LinkIntent, MailSecret, PlainMessage,
 };
-pub use secrets::MailSecret;
+pub use intent::{Draft, ToDraft};
 pub use transport::{
     transport_from_config, MailTransport, SendError, SmtpTransport, SpoolTransport, TransportError,
     SPOOL_DIR,
 };
 pub use worker::{deliver_due, spawn_mailer, DeliveryPolicy};
-
-/// Why a message is sent. Stored as [`EmailKind::as_str`]; also the `kind`
-/// label of the email metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailKind {
-    /// Untrusted-email flow: the link to the activation portal.
-    ActivationLink,
-    /// A code (or link) confirming that the user owns an email address.
-    VerificationCode,
-    /// Trusted-email flow: the email already belongs to another account;
-    /// asks the user to consent to moving it.
-    ConsentMigration,
-    /// Org attach needs approval: to at most five admins of the organization.
-    OrgAttachApproval,
-    /// The subscriber was provisioned (welcome).
-    Welcome,
-    /// An operator's relay check (`POST /admin/v1/emails/test`).
-    Test,
-}
-
-impl EmailKind {
-    pub const ALL: [EmailKind; 6] = [
-        EmailKind::ActivationLink,
-        EmailKind::VerificationCode,
-        EmailKind::ConsentMigration,
-        EmailKind::OrgAttachApproval,
-        EmailKind::Welcome,
-        EmailKind::Test,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::ActivationLink => "activation_link",
-            EmailKind::VerificationCode => "verification_code",
-            EmailKind::ConsentMigration => "consent_migration",
-            EmailKind::OrgAttachApproval => "org_attach_approval",
-            EmailKind::Welcome => "welcome",
-            EmailKind::Test => "test",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EmailKind> {
-        EmailKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for EmailKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One email to send. The From address and name come from `[smtp]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailMessage {
-    /// Recipients (`To`), at least one.
-    pub to: Vec<String>,
-    pub kind: EmailKind,
-    /// The subscriber the message is about (read-back by subscriber).
-    pub subscriber_id: Option<String>,
-    /// A second message with the same key is not enqueued: `enqueue_email`
-    /// returns `None` for it (e.g. `activation:{subscriberId}:{version}`).
-    pub dedupe_key: Option<String>,
-    /// What to say: composed by the mailer when it sends.
-    pub intent: EmailIntent,
-}
-
-/// Why [`EmailMessage::validate`] refused a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidMessage {
-    #[error("a message needs at least one recipient")]
-    NoRecipients,
-    #[error("recipient '{address}': {reason}")]
-    BadRecipient { address: String, reason: String },
-    #[error("the subject must be one line")]
-    MultiLineSubject,
-}
-
-impl EmailMessage {
-    /// A plain-text message without subscriber or dedupe key.
-    pub fn new(
-        kind: EmailKind,
-        to: impl IntoIterator<Item = impl Into<String>>,
-        subject: impl Into<String>,
-        text_body: impl Into<String>,
-    ) -> EmailMessage {
-        EmailMessage {
-            to: to.into_iter().map(Into::into).collect(),
-            kind,
-            subscriber_id: None,
-            dedupe_key: None,
-            intent: EmailIntent::Plain(PlainMessage {
-                subject: subject.into(),
-                text_body: text_body.into(),
-                html_body: None,
-                secrets: Vec::new(),
-            }),
-        }
-    }
-
-    /// The words with placeholders for the secrets ([`EmailIntent::draft`]).
-    pub fn draft(&self) -> Draft {
-        self.intent.draft()
-    }
-
-    /// Checks what the worker would otherwise refuse at delivery (a
-    /// message that cannot be composed fails permanently there). Callers
-    /// taking addresses from users check first and answer with an error.
-    pub fn validate(&self) -> Result<(), InvalidMessage> {
-        if self.to.is_empty() {
-            return Err(InvalidMessage::NoRecipients);
-        }
-        for address in &self.to {
-            if let Err(e) = normalize_email(address) {
-                return Err(InvalidMessage::BadRecipient {
-                    address: address.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        if self.draft().subject.contains(['\r', '\n']) {
-            return Err(InvalidMessage::MultiLineSubject);
-        }
-        Ok(())
-    }
-}
 
 /// The handle flows call: enqueue durably, then wake the delivery worker.
 pub struct Mailer {
@@ -199,7 +73,7 @@ impl Mailer {
     pub async fn send(&self, msg: EmailMessage) -> Result<Option<i64>, StoreError> {
         let id = self
             .store
-            .enqueue_email(&msg, crate::provision::now_millis())
+            .enqueue_email(&msg, crate::domain::now_millis())
             .await?;
         if id.is_some() {
             self.wake.notify_one();

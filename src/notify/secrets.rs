@@ -7,45 +7,11 @@
 //! consent or approve, and every retry of one email carries the same link
 //! and code (at-least-once delivery).
 //!
-//! This is the secret half of an email intent: flows still write the
-//! words at enqueue time; the mailer signs.
+//! This is the secret half of an email intent: [`MailSecret`] (domain
+//! data) says how to make a secret, `links` makes it ([`Reveal`]).
 
-use serde::{Deserialize, Serialize};
-
-use crate::links::LinkSigner;
-
-/// How to make one secret of a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum MailSecret {
-    /// [`LinkSigner::issue`]`(purpose, fields, expires_at)`.
-    #[serde(rename_all = "camelCase")]
-    SignedToken {
-        purpose: String,
-        fields: Vec<String>,
-        expires_at: i64,
-    },
-    /// [`LinkSigner::derived_code`]`(context, digits)`.
-    #[serde(rename_all = "camelCase")]
-    DerivedCode { context: String, digits: u32 },
-}
-
-impl MailSecret {
-    /// The secret itself.
-    pub fn reveal(&self, signer: &LinkSigner) -> String {
-        match self {
-            MailSecret::SignedToken {
-                purpose,
-                fields,
-                expires_at,
-            } => {
-                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-                signer.issue(purpose, &fields, *expires_at)
-            }
-            MailSecret::DerivedCode { context, digits } => signer.derived_code(context, *digits),
-        }
-    }
-}
+pub use crate::domain::email::MailSecret;
+use crate::links::{LinkSigner, Reveal};
 
 /// What stands in a stored subject or body for secret `index`: plain
 /// ASCII that HTML escaping, URLs and MIME encoding leave alone.
@@ -100,6 +66,6 @@ mod tests {
             serde_json::from_str::<Vec<MailSecret>>(&json).unwrap(),
             secrets
         );
-        assert_eq!(crate::http::portal::esc(&placeholder(7)), placeholder(7));
+        assert_eq!(crate::html::escape(&placeholder(7)), placeholder(7));
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use super::*;
 use crate::config::{SmtpConfig, StoreConfig};
-use crate::provision::now_millis;
+use crate::domain::now_millis;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{EmailRecord, SharedStore};
 
@@ -213,6 +213,7 @@ fn backoff_doubles_up_to_the_cap_with_little_jitter() {
         retry_max: Duration::from_secs(10),
         give_up_after: Duration::from_secs(3600),
         lease: Duration::from_secs(60),
+        node_id: "node-test".into(),
         signer: None,
     };
     for (attempts, base_ms) in [
@@ -333,6 +334,7 @@ fn policy(give_up_after: Duration) -> Arc<DeliveryPolicy> {
         retry_max: Duration::from_secs(600),
         give_up_after,
         lease: Duration::from_secs(60),
+        node_id: "node-test".into(),
         signer: Some(Arc::new(crate::links::LinkSigner::from_secret(&[9u8; 32]))),
     })
 }
@@ -354,6 +356,23 @@ async fn enqueue(f: &Fixture, to: &str) -> i64 {
         .await
         .unwrap()
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_pass_claims_as_the_policys_node() {
+    // Stopped right after its claim, the pass leaves the email leased:
+    // the lease names the policy's node, which releases it on restart.
+    let f = fixture().await;
+    enqueue(&f, "a@example.com").await;
+    let transport: Arc<dyn MailTransport> = Scripted::new(Vec::new());
+    let (_tx, stopped) = watch::channel(true);
+    let policy = policy(Duration::from_secs(3600));
+    let attempted = deliver_due(&f.store, &transport, &policy, &stopped)
+        .await
+        .unwrap();
+    assert_eq!(attempted, 0);
+    assert_eq!(f.store.release_leases("node-other").await.unwrap(), 0);
+    assert_eq!(f.store.release_leases(&policy.node_id).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -460,7 +479,7 @@ async fn mailer_enqueues_wakes_the_worker_and_stops_on_shutdown() {
     let task = spawn_mailer(
         f.store.clone(),
         transport.clone(),
-        DeliveryPolicy::from_config(&cfg).unwrap(),
+        DeliveryPolicy::from_config(&cfg, "node-test").unwrap(),
         mailer.wake_handle(),
         rx,
     );
@@ -534,7 +553,7 @@ fn admin_test_message_and_list_query() {
 
 #[tokio::test]
 async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
-    use crate::links::LinkSigner;
+    use crate::links::{LinkSigner, Reveal};
     use crate::notify::secrets::placeholder;
     use crate::notify::MailSecret;
     let f = fixture().await;
@@ -578,6 +597,7 @@ async fn links_and_codes_are_made_at_send_time_the_same_on_every_attempt() {
         retry_max: Duration::ZERO,
         give_up_after: Duration::from_secs(3600),
         lease: Duration::from_secs(60),
+        node_id: "node-test".into(),
         signer: Some(signer.clone()),
     });
     assert_eq!(pass(&f, transport.clone(), &policy).await, 1);

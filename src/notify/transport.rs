@@ -62,7 +62,7 @@ pub fn transport_from_config(config: &Config) -> Result<Arc<dyn MailTransport>, 
             Ok(Arc::new(smtp))
         }
         None => {
-            let dir = crate::serve::resolve_under(&config.server.data_dir, Path::new(SPOOL_DIR));
+            let dir = crate::config::resolve_under(&config.server.data_dir, Path::new(SPOOL_DIR));
             tracing::info!(
                 spool = %dir.display(),
                 "no smtp.host configured: email is written as .eml files, not sent"

@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 
 use super::compose::{compose_draft, ComposeError, Sender};
 use super::transport::{MailTransport, SendError};
-use super::Draft;
+use super::{Draft, ToDraft};
 use crate::config::SmtpConfig;
+use crate::domain::now_millis;
 use crate::links::LinkSigner;
-use crate::provision::now_millis;
 use crate::store::{EmailOutcome, EmailRecord, Lease, SharedStore, StoreError};
 
 /// Sends in flight at once; also the emails claimed per pass, so a pass
@@ -44,10 +44,13 @@ pub struct DeliveryPolicy {
     /// timeout twice (connect, then data) and a margin. After a crash they
     /// wait this long for another worker.
     pub lease: Duration,
+    /// Who this node's claims name (`server.node_id`, or the random id
+    /// the start-up drew): the same owner as the command workers.
+    pub node_id: String,
 }
 
 impl DeliveryPolicy {
-    pub fn from_config(cfg: &SmtpConfig) -> Result<DeliveryPolicy, ComposeError> {
+    pub fn from_config(cfg: &SmtpConfig, node_id: &str) -> Result<DeliveryPolicy, ComposeError> {
         Ok(DeliveryPolicy {
             sender: Sender::new(&cfg.from_address, &cfg.from_name)?,
             retry_initial: Duration::from_millis(cfg.retry_initial_ms),
@@ -55,6 +58,7 @@ impl DeliveryPolicy {
             give_up_after: Duration::from_secs(cfg.give_up_after_secs),
             signer: None,
             lease: Duration::from_secs(cfg.timeout_secs.saturating_mul(2).saturating_add(10)),
+            node_id: node_id.to_string(),
         })
     }
 
@@ -120,7 +124,7 @@ pub async fn deliver_due(
 ) -> Result<usize, StoreError> {
     let now = now_millis();
     let lease = Lease {
-        owner: crate::provision::worker::node_id().to_string(),
+        owner: policy.node_id.clone(),
         now,
         until: now.saturating_add(i64::try_from(policy.lease.as_millis()).unwrap_or(i64::MAX / 2)),
     };

@@ -8,9 +8,9 @@ pub mod import;
 
 use std::sync::Arc;
 
+use crate::domain::email::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 use crate::domain::organization;
 use crate::links::{LinkError, LinkSigner};
-use crate::notify::{ApprovalIntent, EmailIntent, EmailKind, EmailMessage, MailSecret};
 
 /// The purpose signed into approval tokens.
 const PURPOSE: &str = "org-approval";
@@ -178,6 +178,7 @@ impl ApprovalLinks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::ToDraft;
 
     #[test]
     fn tokens_round_trip_and_reject_forgery_and_expiry() {

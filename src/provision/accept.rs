@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::commands::Command;
+use crate::domain::email::EmailMessage;
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{
@@ -19,7 +20,6 @@ use crate::domain::subscriber::{
     SubscriberRef,
 };
 use crate::domain::{CustomerTemplate, ErrorCode};
-use crate::notify::EmailMessage;
 use crate::store::tx::{OrgOrigin, Tx};
 use crate::store::{transact, Store, StoreError};
 
@@ -453,7 +453,7 @@ impl OpContext<'_> {
                     let prefix =
                         crate::orgs::ApprovalLinks::key_prefix(&org.id, &template.partner_id);
                     let last = self.tx.last_email_with_key_prefix(
-                        crate::notify::EmailKind::OrgAttachApproval,
+                        crate::domain::email::EmailKind::OrgAttachApproval,
                         &prefix,
                     )?;
                     let msg = links.may_notify(last, self.batch.now).then(|| {

@@ -11,6 +11,7 @@ use crate::commands::Command;
 use crate::domain::activation::{self as rules, Activation, ActivationPurpose, CodeCheck};
 use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, TemplateSettings};
+use crate::links::Reveal;
 use crate::store::tx::Tx;
 use crate::store::{ActivationView, StoreError};
 

@@ -13,10 +13,10 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::commands::CommandEnvelope;
+use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::{Cluster, CustomerTemplate, Partner};
-use crate::notify::{EmailKind, EmailMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -18,6 +18,7 @@ use std::any::Any;
 
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
+use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
@@ -25,7 +26,6 @@ use crate::domain::lifecycle::{
 };
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
-use crate::notify::{EmailKind, EmailMessage};
 
 use super::{OutboxEntry, StoreError};
 

@@ -356,13 +356,25 @@ fn the_check_fails_on_new_violations_and_paid_debts() {
             "{problems:?}"
         );
     }
-    // A debt whose edge is gone is reported as paid.
+    // A debt whose edge is gone is reported as paid (any listed debt: the
+    // list shrinks as they are paid; with none left, one made up here).
+    let made_up = [Debt {
+        from: "store",
+        to: "notify",
+        why: "stands in for a listed debt",
+    }];
+    let debts = if rules::DEBTS.is_empty() {
+        &made_up[..]
+    } else {
+        rules::DEBTS
+    };
+    let paid = debts[0];
     let mut without = edges.clone();
-    without.remove(&("store".to_string(), "notify".to_string()));
-    let problems = check(&krate.top_modules, &without, &mentions, rules::DEBTS);
+    without.remove(&(paid.from.to_string(), paid.to.to_string()));
+    let problems = check(&krate.top_modules, &without, &mentions, debts);
     assert!(problems.contains(&Problem::PaidDebt {
-        from: "store".into(),
-        to: "notify".into()
+        from: paid.from.into(),
+        to: paid.to.into()
     }));
     // rusqlite outside store, and a module in no layer.
     let mut named = mentions.clone();

@@ -12,17 +12,17 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
-use crate::app::App;
 use crate::domain::template::{PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX};
 use crate::domain::Refusal;
 use crate::domain::{CustomerTemplate, ErrorCode};
 use crate::flowthrough::{parse_request, render_response, ParseLimits, ResultLine};
 use crate::http::lockout::{AttemptKey, KeyKind, Realm};
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::provision::credentials::AuthResult;
 
 pub async fn provision(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     parts: &Parts,
     body: Bytes,
@@ -125,7 +125,7 @@ pub async fn provision(
 /// before anything is verified, except that a locked user name still lets
 /// through a secret verified before (the AS's, from the cache).
 async fn authenticate(
-    app: &App,
+    app: &State,
     parts: &Parts,
     peer: IpAddr,
     provisioning_id: &str,

@@ -10,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::Refusal;
 use crate::http::body::{has_body, read_body_within};
@@ -18,10 +17,11 @@ use crate::http::body_budget::Reservation;
 use crate::http::error::error_response;
 use crate::http::router::{route, Route};
 use crate::http::server::connection::ConnState;
+use crate::http::State;
 use crate::http::{metrics, tracking, ConnInfo, Face, ResponseBody};
 
 pub async fn handle(
-    app: Arc<App>,
+    app: Arc<State>,
     conn: Arc<ConnInfo>,
     state: Arc<ConnState>,
     req: Request<Incoming>,
@@ -75,7 +75,7 @@ pub async fn handle(
 }
 
 async fn dispatch(
-    app: &App,
+    app: &State,
     conn: &ConnInfo,
     state: &ConnState,
     route: &Route,
@@ -170,7 +170,7 @@ async fn dispatch(
 }
 
 /// One token from the caller's bucket; `Err(secs)` when over the limit.
-fn rate_limit(app: &App, conn: &ConnInfo, provisioning_id: &str) -> Result<(), u64> {
+fn rate_limit(app: &State, conn: &ConnInfo, provisioning_id: &str) -> Result<(), u64> {
     if !app.rate_limiter.enabled() {
         return Ok(());
     }

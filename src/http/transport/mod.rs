@@ -14,4 +14,5 @@ pub mod ratelimit;
 pub mod render;
 pub mod router;
 pub mod server;
+pub mod state;
 pub mod tracking;

@@ -16,7 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::app::App;
+use crate::http::State;
 use crate::tls::{peer_identity, PeerIdentity, TlsReloader};
 
 pub mod connection;
@@ -39,7 +39,7 @@ pub struct ConnInfo {
 /// open connections to finish (the caller bounds this with its grace).
 pub async fn serve_https(
     face: crate::http::Face,
-    app: Arc<App>,
+    app: Arc<State>,
     tls: Arc<TlsReloader>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
@@ -120,7 +120,7 @@ pub async fn serve_https(
 ///   windows, with at most `limits.max_concurrent_streams` streams. Such a
 ///   connection still costs one `max_connections` slot until the client
 ///   goes away or shutdown's grace period ends.
-fn http_builder(app: &App, face: crate::http::Face) -> auto::Builder<TokioExecutor> {
+fn http_builder(app: &State, face: crate::http::Face) -> auto::Builder<TokioExecutor> {
     let limits = &app.config.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -159,7 +159,7 @@ const PORTAL_MIN_WINDOW: u32 = 65_535;
 #[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     face: crate::http::Face,
-    app: Arc<App>,
+    app: Arc<State>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     acceptor: TlsAcceptor,
     tcp: tokio::net::TcpStream,

@@ -5,99 +5,59 @@
 //! parameters; the words are made here when the mailer sends, with a
 //! placeholder for each secret (`secrets.rs`).
 
-use serde::{Deserialize, Serialize};
-
-use super::{Contact, Draft};
+use super::{CodeIntent, Contact, Draft, LinkIntent};
 use crate::domain::activation::ActivationPurpose;
-use crate::http::portal::esc;
+use crate::html::escape as esc;
 use crate::notify::secrets::placeholder;
-use crate::notify::MailSecret;
 
-/// An activation or consent link email.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LinkIntent {
-    /// `server.portal_public_url` (or the portal address) when queued.
-    pub portal_base: String,
-    /// The template's `email_language`.
-    pub language: String,
-    pub first_name: String,
-    pub last_name: String,
-    /// The address the message goes to (named in the consent text).
-    pub to: String,
-    pub purpose: ActivationPurpose,
-    /// When the link stops working (unix ms), for the text.
-    pub link_expires_at: i64,
-    pub contact: Contact,
-    /// How to make the link's token.
-    pub token: MailSecret,
-}
-
-/// A verification code email, with a link that fills the code in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CodeIntent {
-    pub portal_base: String,
-    pub language: String,
-    pub to: String,
-    /// How long the code works, for the text.
-    pub code_ttl_minutes: i64,
-    pub contact: Contact,
-    /// How to make the activation link's token and the code.
-    pub token: MailSecret,
-    pub code: MailSecret,
-}
-
-impl LinkIntent {
-    pub(super) fn draft(&self) -> Draft {
-        let all = texts(&self.language);
-        let t = match self.purpose {
-            ActivationPurpose::ConsentMigration => all.consent,
-            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => all.activation,
-        };
-        let vars = [
-            (
-                "{who}",
-                display_name(&self.first_name, &self.last_name, &self.language),
-            ),
-            ("{to}", self.to.clone()),
-            ("{expires}", when(self.link_expires_at)),
-        ];
-        let page = match self.purpose {
-            ActivationPurpose::ConsentMigration => "consent",
-            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => "activate",
-        };
-        let link = format!("{}/{page}?token={}", self.portal_base, placeholder(0));
-        let (text, html) = render(t, &vars, &link, &self.language, &self.contact);
-        Draft {
-            subject: t.subject.to_string(),
-            text_body: text,
-            html_body: Some(html),
-            secrets: vec![self.token.clone()],
-        }
+/// The activation or consent link email.
+pub(super) fn link_draft(intent: &LinkIntent) -> Draft {
+    let all = texts(&intent.language);
+    let t = match intent.purpose {
+        ActivationPurpose::ConsentMigration => all.consent,
+        ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => all.activation,
+    };
+    let vars = [
+        (
+            "{who}",
+            display_name(&intent.first_name, &intent.last_name, &intent.language),
+        ),
+        ("{to}", intent.to.clone()),
+        ("{expires}", when(intent.link_expires_at)),
+    ];
+    let page = match intent.purpose {
+        ActivationPurpose::ConsentMigration => "consent",
+        ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => "activate",
+    };
+    let link = format!("{}/{page}?token={}", intent.portal_base, placeholder(0));
+    let (text, html) = render(t, &vars, &link, &intent.language, &intent.contact);
+    Draft {
+        subject: t.subject.to_string(),
+        text_body: text,
+        html_body: Some(html),
+        secrets: vec![intent.token.clone()],
     }
 }
 
-impl CodeIntent {
-    pub(super) fn draft(&self) -> Draft {
-        let (token_at, code_at) = (placeholder(0), placeholder(1));
-        let link = format!(
-            "{}/activate/verify?token={token_at}&code={code_at}",
-            self.portal_base
-        );
-        let t = texts(&self.language).code;
-        let vars = [
-            ("{code}", code_at.clone()),
-            ("{to}", self.to.clone()),
-            ("{minutes}", self.code_ttl_minutes.to_string()),
-        ];
-        let (text, html) = render(t, &vars, &link, &self.language, &self.contact);
-        Draft {
-            subject: fill(t.subject, &vars),
-            text_body: text,
-            html_body: Some(html),
-            secrets: vec![self.token.clone(), self.code.clone()],
-        }
+/// The verification code email.
+pub(super) fn code_draft(intent: &CodeIntent) -> Draft {
+    let (token_at, code_at) = (placeholder(0), placeholder(1));
+    let link = format!(
+        "{}/activate/verify?token={token_at}&code={code_at}",
+        intent.portal_base
+    );
+    let t = texts(&intent.language).code;
+    let vars = [
+        ("{code}", code_at.clone()),
+        ("{to}", intent.to.clone()),
+        ("{minutes}", intent.code_ttl_minutes.to_string()),
+    ];
+    let (text, html) = render(t, &vars, &link, &intent.language, &intent.contact);
+    Draft {
+        subject: fill(t.subject, &vars),
+        text_body: text,
+        html_body: Some(html),
+        secrets: vec![intent.token.clone(), intent.code.clone()],
     }
 }
 

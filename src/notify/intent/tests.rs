@@ -67,3 +67,72 @@ fn a_plain_message_keeps_its_words() {
         ("s", "t [[bwgate-secret-0]]", 1)
     );
 }
+
+#[test]
+fn validate_knows_every_word_the_composers_put_in_the_subject() {
+    // `EmailMessage::validate` (domain) checks only the intent's
+    // `subject_input()` for line breaks; it must agree with the composed
+    // subject. Every string a flow gives carries a line break here, so a
+    // composer putting another one into the subject makes them disagree.
+    let nl = "x\r\ny";
+    let contact = Contact {
+        partner_admin_name: Some(nl.into()),
+        partner_admin_email: Some(nl.into()),
+    };
+    let intents = [
+        EmailIntent::ActivationLink(LinkIntent {
+            portal_base: nl.into(),
+            language: nl.into(),
+            first_name: nl.into(),
+            last_name: nl.into(),
+            to: nl.into(),
+            purpose: ActivationPurpose::ConsentMigration,
+            link_expires_at: 0,
+            contact: contact.clone(),
+            token: token(),
+        }),
+        EmailIntent::VerificationCode(CodeIntent {
+            portal_base: nl.into(),
+            language: nl.into(),
+            to: nl.into(),
+            code_ttl_minutes: 10,
+            contact,
+            token: token(),
+            code: token(),
+        }),
+        EmailIntent::OrgAttachApproval(ApprovalIntent {
+            portal_base: nl.into(),
+            org_name: nl.into(),
+            partner_id: nl.into(),
+            partner_admin_name: Some(nl.into()),
+            partner_admin_email: None,
+            token: token(),
+        }),
+        EmailIntent::Plain(PlainMessage {
+            subject: nl.into(),
+            text_body: nl.into(),
+            html_body: Some(nl.into()),
+            secrets: Vec::new(),
+        }),
+    ];
+    for intent in intents {
+        let msg = EmailMessage {
+            to: vec!["a@example.com".into()],
+            kind: crate::notify::EmailKind::Test,
+            subscriber_id: None,
+            dedupe_key: None,
+            intent,
+        };
+        let multi_line = msg.draft().subject.contains(['\r', '\n']);
+        assert_eq!(
+            msg.validate(),
+            if multi_line {
+                Err(crate::notify::InvalidMessage::MultiLineSubject)
+            } else {
+                Ok(())
+            },
+            "{:?}",
+            msg.intent
+        );
+    }
+}

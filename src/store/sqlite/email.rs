@@ -20,7 +20,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::notify::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
+use crate::domain::email::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
 use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState, StoreError};
 
 const COLUMNS: &str = "id, kind, to_json, subject, text_body, html_body, subscriber_id,

@@ -60,10 +60,10 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SqliteSync, StoreConfig};
+use crate::domain::email::EmailMessage;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
-use crate::notify::EmailMessage;
 use crate::store::private_files;
 use crate::store::{
     ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,

@@ -6,8 +6,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::email;
+use crate::domain::email::EmailKind;
 use crate::domain::organization::{ExistingOrganization, OrgUser, PartnerRole};
-use crate::notify::EmailKind;
 use crate::store::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry, StoreError};
 
 pub(super) fn role_as_str(role: PartnerRole) -> &'static str {

@@ -8,6 +8,7 @@ use rusqlite::{params, OptionalExtension};
 use super::{activation, email, orgs, outbox, subscribers, tenancy, trunk, WriteConn};
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
+use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
@@ -15,7 +16,6 @@ use crate::domain::lifecycle::{
 };
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
-use crate::notify::{EmailKind, EmailMessage};
 use crate::store::tx::{OrgOrigin, Part, Tx};
 use crate::store::{OutboxEntry, StoreError};
 

@@ -21,6 +21,7 @@ use crate::http::admin_activation::{self, RenewError};
 use crate::http::error::{error_response, ErrorFormat};
 use crate::http::handler::json_response;
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::provision::AdminChange;
 use crate::store::StoreError;
 
@@ -28,7 +29,7 @@ use crate::store::StoreError;
 const MAX_ACTION_BODY: usize = 16 * 1024;
 
 pub(super) async fn serve(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
@@ -58,7 +59,7 @@ pub(super) async fn serve(
 }
 
 /// The partner whose admin token the request carries.
-async fn authenticate(app: &App, peer: IpAddr, parts: &Parts) -> Result<String, Refusal> {
+async fn authenticate(app: &State, peer: IpAddr, parts: &Parts) -> Result<String, Refusal> {
     let Some(token) = super::auth::bearer(&parts.headers) else {
         return Err(Refusal::new(
             ErrorCode::BadCredentials,

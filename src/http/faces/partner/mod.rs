@@ -30,6 +30,7 @@ use crate::domain::Refusal;
 use crate::http::error::ErrorFormat;
 use crate::http::router::Route;
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::links::LinkSigner;
 use view::Filters;
 
@@ -171,7 +172,7 @@ pub fn route(method: &Method, path: &str) -> Route {
 /// Serves a partner route (never fails: errors are answered in the
 /// route's format).
 pub async fn serve(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
@@ -219,7 +220,7 @@ impl TokenRefusal {
 /// The partner whose admin token `token` is. A token names no partner, so
 /// wrong ones count (and queue) per client address only.
 async fn partner_for_token(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     token: &str,
 ) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {

@@ -35,9 +35,11 @@ use super::{
 use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::{ErrorCode, Package};
+use crate::html::escape as esc;
 use crate::http::admin_activation::{self, RenewError};
-use crate::http::portal::{esc, html, Fields};
+use crate::http::portal::{html, Fields};
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::links::LinkSigner;
 use crate::provision::now_millis;
 use crate::store::StoreError;
@@ -160,7 +162,7 @@ fn table_url(back: &str, done: Option<&str>) -> String {
 }
 
 async fn session(
-    app: &App,
+    app: &State,
     signer: &LinkSigner,
     parts: &Parts,
 ) -> Result<Option<Session>, StoreError> {
@@ -181,7 +183,7 @@ async fn session(
 }
 
 pub(super) async fn serve(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     route: &PartnerRoute,
     parts: &Parts,
@@ -282,7 +284,7 @@ pub(super) async fn serve(
 }
 
 async fn sign_in(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     signer: &LinkSigner,
     fields: &Fields,

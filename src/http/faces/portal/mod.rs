@@ -13,6 +13,7 @@ use hyper::header::{
 };
 use hyper::{HeaderMap, Response};
 
+use crate::html::escape as esc;
 use crate::http::ResponseBody;
 
 /// Form or query fields (`application/x-www-form-urlencoded`), first value
@@ -31,22 +32,6 @@ impl Fields {
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// A whole page around already-escaped `body` HTML.
@@ -120,17 +105,4 @@ or the self-activation link from your service provider.</p><h2>No link?</h2>\
             ),
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 }

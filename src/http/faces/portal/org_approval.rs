@@ -8,7 +8,8 @@
 use hyper::{Response, StatusCode};
 
 use crate::app::App;
-use crate::http::portal::{esc, html, page as render};
+use crate::html::escape as esc;
+use crate::http::portal::{html, page as render};
 use crate::http::ResponseBody;
 use crate::orgs::{ApprovalClaim, TokenError};
 use crate::provision::ApproveOutcome;

@@ -31,9 +31,11 @@ use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord};
 use crate::domain::subscriber::NewSubscriber;
 use crate::domain::{CustomerTemplate, ErrorCode};
+use crate::html::escape as esc;
 use crate::http::lockout::{AttemptKey, KeyKind, Realm};
-use crate::http::portal::{esc, html, page};
+use crate::http::portal::{html, page};
 use crate::http::ResponseBody;
+use crate::http::State;
 use crate::xsi::Profile;
 use crate::xsp::XspError;
 
@@ -139,7 +141,7 @@ async fn pad_like_xsp(started: Instant) {
 /// nobody with this user id may sign in here: always refused, like a
 /// wrong password). Locks and counts guesses; the profile on success.
 async fn check(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     template: Option<&CustomerTemplate>,
     user_id: &str,
@@ -192,7 +194,7 @@ async fn check(
 
 /// Asks the template's XSP whether the credentials are good.
 async fn verify(
-    app: &App,
+    app: &State,
     template: Option<&CustomerTemplate>,
     user_id: &str,
     password: &str,
@@ -345,7 +347,7 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Reject
 
 /// `POST /activate/signin`. An unknown user id, one with nothing waiting,
 /// and one whose template has no XSP all get the wrong-password answer.
-pub async fn signin(app: &App, peer: IpAddr, body: &[u8]) -> Response<ResponseBody> {
+pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<ResponseBody> {
     let c = credentials(body);
     let refuse = |r: Refusal| {
         signin_page(
@@ -401,7 +403,7 @@ pub async fn signin(app: &App, peer: IpAddr, body: &[u8]) -> Response<ResponseBo
 
 /// `GET` / `POST /self-activate/{provisioningId}`.
 pub async fn self_activate(
-    app: &App,
+    app: &State,
     peer: IpAddr,
     provisioning_id: &str,
     body: Option<&[u8]>,

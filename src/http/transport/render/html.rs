@@ -6,7 +6,8 @@ use hyper::Response;
 
 use super::status_of;
 use crate::domain::Refusal;
-use crate::http::portal::{esc, html, page};
+use crate::html::escape as esc;
+use crate::http::portal::{html, page};
 use crate::http::ResponseBody;
 
 /// `<p class="error" role="alert">reason (error N)</p>`.

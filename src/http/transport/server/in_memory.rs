@@ -16,14 +16,14 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{http_builder, ConnInfo, ConnState};
-use crate::app::App;
+use crate::http::State;
 
 /// Error of a connection that ended badly (malformed HTTP, a reset, …).
 pub type ConnError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves HTTP/1.1 or HTTP/2 (told apart by the first bytes, as on the
 /// listener) on `io` until the peer closes it or the connection fails.
-pub async fn serve_io<I>(app: Arc<App>, conn: Arc<ConnInfo>, io: I) -> Result<(), ConnError>
+pub async fn serve_io<I>(app: Arc<State>, conn: Arc<ConnInfo>, io: I) -> Result<(), ConnError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -33,7 +33,7 @@ where
 
 async fn serve_with<I>(
     builder: auto::Builder<TokioExecutor>,
-    app: Arc<App>,
+    app: Arc<State>,
     conn: Arc<ConnInfo>,
     io: I,
 ) -> Result<(), ConnError>
@@ -57,7 +57,7 @@ where
 /// sending side, and returns every byte the server wrote back before it
 /// closed the connection, with how the connection ended.
 pub async fn exchange(
-    app: Arc<App>,
+    app: Arc<State>,
     conn: Arc<ConnInfo>,
     request: &[u8],
 ) -> (Vec<u8>, Result<(), ConnError>) {
@@ -99,7 +99,7 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
     use crate::store::SharedStore;
 
-    async fn app(dir: &std::path::Path) -> Arc<App> {
+    async fn app(dir: &std::path::Path) -> Arc<State> {
         let config = Arc::new(Config::default());
         let store: SharedStore = Arc::new(
             SqliteStore::open(&dir.join("bwgate.db"), &config.store)
@@ -107,13 +107,13 @@ mod tests {
                 .unwrap(),
         );
         let mailer = Mailer::new(store.clone(), Arc::new(Notify::new()));
-        App::new(
+        State::new(crate::app::App::new(
             config,
             store.clone(),
             crate::telemetry::metrics_handle(),
             Provisioning::new(store),
             mailer,
-        )
+        ))
     }
 
     fn conn() -> Arc<ConnInfo> {

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::enqueue_email;
 use crate::config::StoreConfig;
-use crate::notify::{EmailKind, EmailMessage};
+use crate::domain::email::{EmailIntent, EmailKind, EmailMessage, MailSecret, PlainMessage};
+use crate::notify::ToDraft;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{EmailFilter, EmailOutcome, EmailState, Store, StoreError};
 
@@ -47,11 +48,11 @@ async fn enqueue_round_trips_every_field() {
         kind: EmailKind::ConsentMigration,
         subscriber_id: Some("sub-1".into()),
         dedupe_key: Some("consent:sub-1:1".into()),
-        intent: crate::notify::EmailIntent::Plain(crate::notify::PlainMessage {
+        intent: EmailIntent::Plain(PlainMessage {
             subject: "Activate your account – ünïcode".into(),
             text_body: "line 1\r\nline 2".into(),
             html_body: Some("<p>hi</p>".into()),
-            secrets: vec![crate::notify::MailSecret::SignedToken {
+            secrets: vec![MailSecret::SignedToken {
                 purpose: "activation".into(),
                 fields: vec!["sub-1".into(), "nonce".into()],
                 expires_at: NOW + 1,
