@@ -540,3 +540,24 @@ async fn relay_certificate_must_chain_to_a_trusted_anchor() {
     assert!(error.contains("certificate"), "{error}");
     assert!(receiver.messages().is_empty());
 }
+
+/// A node's id survives restarts (kept in data/node-id), so the workers of
+/// a restarted node take back their own leases at once: the kill -9 test
+/// above waits for nothing else.
+#[tokio::test]
+async fn node_id_is_kept_in_the_data_dir_across_restarts() {
+    let mut server = Server::start();
+    let first = std::fs::read_to_string(server.path("data/node-id")).expect("data/node-id");
+    let first = first.trim().to_string();
+    assert!(first.starts_with("node-") && first.len() > 10, "{first}");
+    assert!(
+        server.logs().contains(&format!("node_id=\"{first}\"")),
+        "{}",
+        server.logs()
+    );
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(10));
+    server.spawn();
+    let again = std::fs::read_to_string(server.path("data/node-id")).expect("data/node-id");
+    assert_eq!(again.trim(), first, "same id after a restart");
+}
