@@ -29,7 +29,8 @@
 # (keep-alive and fixed-rate connections, default 32), BENCH_HANDSHAKE_CONNECTIONS
 # (default 16), BENCH_SERVER_CPU / BENCH_LOAD_CPU (taskset pinning, default 0 / 1),
 # BENCH_PORT_BASE (default 18440; uses 4 ports from there), BENCH_SKIP_NGINX=1,
-# BENCH_DIAG=0 (skip the synchronous=NORMAL and disk-latency diagnostics).
+# BENCH_DIAG=0 (skip the synchronous=NORMAL and disk-latency diagnostics),
+# BENCH_BIN (run this bwgate binary instead of building the checkout's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,9 +46,15 @@ done
 ((SECS >= 1 && SECS <= 60)) || { echo "bench: BENCH_SECONDS must be 1..60" >&2; exit 2; }
 PORT_A=$PORT_BASE PORT_B=$((PORT_BASE + 1)) PORT_C=$((PORT_BASE + 2)) PORT_ADMIN=$((PORT_BASE + 3))
 
-echo "building bwgate (release)..." >&2
-cargo build --release --quiet
-BIN=$PWD/target/release/bwgate
+if [[ -n ${BENCH_BIN:-} ]]; then
+    # A before/after comparison runs a kept binary of the older commit.
+    BIN=$(realpath "$BENCH_BIN")
+    [[ -x $BIN ]] || { echo "bench: BENCH_BIN $BENCH_BIN is not executable" >&2; exit 2; }
+else
+    echo "building bwgate (release)..." >&2
+    cargo build --release --quiet
+    BIN=$PWD/target/release/bwgate
+fi
 
 NGINX=""
 if [[ ${BENCH_SKIP_NGINX:-0} != 1 ]]; then
