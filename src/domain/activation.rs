@@ -314,6 +314,16 @@ pub fn admin_first_gate(
     }
 }
 
+/// A subscriber and its activation, after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationView {
+    pub subscriber: super::lifecycle::SubscriberRecord,
+    pub activation: Activation,
+    /// Emails and commands the step wrote (to wake their workers).
+    pub emails_enqueued: usize,
+    pub commands_written: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@ pub mod email;
 pub mod error_code;
 pub mod ids;
 pub mod lifecycle;
+pub mod org_report;
 pub mod organization;
 pub mod phone;
 pub mod refusal;
 pub mod subscriber;
+pub mod subscriber_query;
 pub mod template;
 
 pub use error_code::ErrorCode;

@@ -13,9 +13,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::commands::CommandEnvelope;
-use crate::domain::email::{EmailKind, EmailMessage};
-use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
-use crate::domain::organization::{ExistingOrganization, PartnerRole};
+use crate::domain::email::EmailMessage;
+use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 
 #[derive(Debug, thiserror::Error)]
@@ -268,116 +268,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<SubscriberRecord>, StoreError>;
 }
 
-/// Which subscribers `Store::partner_subscribers` returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscriberQuery {
-    pub partner_id: String,
-    /// Only these statuses; empty: every status but `removed`.
-    pub statuses: Vec<SubscriberStatus>,
-    /// Leave out `provisioned` subscribers.
-    pub exclude_provisioned: bool,
-    /// Only this template's subscribers.
-    pub provisioning_id: Option<String>,
-    /// Keyset cursor: only subscribers whose id sorts after this one.
-    pub after: Option<String>,
-    pub limit: usize,
-}
-
-/// A subscriber and its activation, after a step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivationView {
-    pub subscriber: SubscriberRecord,
-    pub activation: crate::domain::activation::Activation,
-    /// Emails and commands the step wrote (to wake their workers).
-    pub emails_enqueued: usize,
-    pub commands_written: usize,
-}
-
-/// The link of an existing organization to an enterprise.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrgLink {
-    pub partner_id: String,
-    pub enterprise_key: String,
-    pub provisioning_id: String,
-    pub linked_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PartnerRoleEntry {
-    pub partner_id: String,
-    pub role: PartnerRole,
-    /// `attach` | `approval`.
-    pub source: String,
-    pub updated_at: i64,
-}
-
-/// `Store::existing_org`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExistingOrgReport {
-    pub organization: ExistingOrganization,
-    pub link: Option<OrgLink>,
-    pub partner_roles: Vec<PartnerRoleEntry>,
-    /// `OrgAttachApproval` emails about this organization, newest first.
-    pub approval_emails: Vec<EmailRecord>,
-    /// Outbox commands naming this organization, oldest first.
-    pub commands: Vec<OrgCommand>,
-}
-
-/// An outbox command about an organization (`GET /admin/v1/organizations/{id}`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrgCommand {
-    pub seq: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub state: String,
-    pub envelope: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailState {
-    Pending,
-    Sent,
-    Failed,
-}
-
-impl EmailState {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EmailState::Pending => "pending",
-            EmailState::Sent => "sent",
-            EmailState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EmailState> {
-        [EmailState::Pending, EmailState::Sent, EmailState::Failed]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-/// One email outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailRecord {
-    pub id: i64,
-    pub message: EmailMessage,
-    pub state: EmailState,
-    /// Delivery attempts made so far.
-    pub attempts: u32,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub sent_at: Option<i64>,
-    /// Random, fixed at enqueue: the left part of the Message-ID.
-    pub message_token: String,
-    /// The Message-ID header as sent.
-    pub message_id: Option<String>,
-}
-
 /// A claim on due work: `owner` (a node id, `server.node_id`) holds the
 /// rows it takes from `now` until `until` (unix ms). A worker that dies
 /// leaves them leased until then; another worker takes them after.
@@ -399,13 +289,12 @@ pub enum EmailOutcome {
     Failed { error: String },
 }
 
-/// Which emails `Store::emails` returns (unset fields match everything).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EmailFilter {
-    pub subscriber_id: Option<String>,
-    pub kind: Option<EmailKind>,
-    pub state: Option<EmailState>,
-}
+// Data the store reads and writes, defined in `domain` (they are not
+// SQL); re-exported so back-end code names them here.
+pub use crate::domain::activation::ActivationView;
+pub use crate::domain::email::{EmailFilter, EmailRecord, EmailState};
+pub use crate::domain::org_report::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry};
+pub use crate::domain::subscriber_query::SubscriberQuery;
 
 pub type SharedStore = Arc<dyn Store>;
 

@@ -8,6 +8,7 @@
 mod address;
 mod intent;
 mod message;
+mod record;
 mod secret;
 
 pub use address::{is_valid_domain, normalize_email, EmailError, EMAIL_MAX_LEN};
@@ -16,4 +17,5 @@ pub use intent::{
     INTENT_VERSION,
 };
 pub use message::{EmailKind, EmailMessage, InvalidMessage};
+pub use record::{EmailFilter, EmailRecord, EmailState};
 pub use secret::MailSecret;
