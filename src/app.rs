@@ -1,4 +1,5 @@
-//! Process-wide state shared by every face: configuration, the store, and
+//! Process-wide state shared by every face: configuration, the use cases
+//! (writes through `provisioning`, reads through `queries`), and
 //! lifecycle flags. Faces receive `Arc<App>` (the HTTPS faces inside
 //! `http::State`, which adds the transport's own guards).
 
@@ -10,12 +11,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::notify::Mailer;
-use crate::provision::Provisioning;
+use crate::provision::{Provisioning, Queries};
 use crate::store::SharedStore;
 
 pub struct App {
     pub config: Arc<Config>,
-    pub store: SharedStore,
+    /// What the faces read (they never reach the store itself).
+    pub queries: Queries,
     pub metrics: PrometheusHandle,
     pub provisioning: Arc<Provisioning>,
     /// Outgoing email: `mailer.send(msg)` enqueues durably and wakes the worker.
@@ -62,7 +64,7 @@ impl App {
             verify_queue,
             xsp,
             xml_parses,
-            store,
+            queries: Queries::new(store),
             metrics,
             provisioning,
             mailer,

@@ -15,8 +15,10 @@ mod change;
 pub mod credentials;
 pub mod delivery;
 mod emit;
+mod error;
 pub mod orgs;
 pub mod partner;
+pub mod queries;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod verify_queue;
@@ -29,6 +31,7 @@ use tokio::sync::Notify;
 
 use crate::activation::ActivationLinks;
 use crate::domain::lifecycle::{OperationResult, Rejection};
+use crate::domain::organization::ExistingOrganization;
 use crate::domain::subscriber::NewSubscriber;
 use crate::domain::{CustomerTemplate, Package};
 use crate::flowthrough::ParsedRequest;
@@ -38,8 +41,10 @@ use crate::store::{transact, ActivationView, SharedStore, StoreError};
 pub use accept::{AcceptBatch, AcceptOutcome};
 pub use activation::{ActivationAction, ActivationStep};
 pub use delivery::DeliveryOutcome;
+pub use error::DataError;
 pub use orgs::{ApproveOutcome, DetachOutcome, DetachReport};
 pub use partner::AdminChange;
+pub use queries::Queries;
 
 pub use credentials::CredentialCache;
 
@@ -128,7 +133,7 @@ impl Provisioning {
         template: &CustomerTemplate,
         subscriber: crate::domain::subscriber::NewSubscriber,
         tracking_id: &str,
-    ) -> Result<AcceptOutcome, StoreError> {
+    ) -> Result<AcceptOutcome, DataError> {
         let sent = Some(subscriber.user_id.as_str().to_string());
         let outcome = accept::run(
             &*self.store,
@@ -168,7 +173,7 @@ impl Provisioning {
     }
 
     /// The template for a provisioningId: from the index, else the store.
-    pub async fn template(&self, id: &str) -> Result<Option<Arc<CustomerTemplate>>, StoreError> {
+    pub async fn template(&self, id: &str) -> Result<Option<Arc<CustomerTemplate>>, DataError> {
         if let Some(t) = self.templates.get(id) {
             return Ok(Some(t.clone()));
         }
@@ -190,7 +195,7 @@ impl Provisioning {
         template: &CustomerTemplate,
         parsed: ParsedRequest,
         tracking_id: &str,
-    ) -> Result<AcceptOutcome, StoreError> {
+    ) -> Result<AcceptOutcome, DataError> {
         let mut operations = Vec::with_capacity(parsed.operations.len());
         let mut invalid = Vec::new();
         // The AS correlates answers by the userId it sent; the store works
@@ -237,7 +242,7 @@ impl Provisioning {
     pub async fn activation_step(
         &self,
         step: ActivationStep,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+    ) -> Result<Result<ActivationView, Rejection>, DataError> {
         let view = transact(&*self.store, move |tx| activation::step(tx, &step)).await?;
         if let Ok(v) = &view {
             self.wake(v.commands_written, v.emails_enqueued);
@@ -254,7 +259,7 @@ impl Provisioning {
         subscriber_id: &str,
         email: Option<String>,
         now: i64,
-    ) -> Result<Result<ActivationView, Rejection>, StoreError> {
+    ) -> Result<Result<ActivationView, Rejection>, DataError> {
         let id = subscriber_id.to_string();
         let view = transact(&*self.store, move |tx| {
             activation::renew(tx, &links, &id, email.clone(), now)
@@ -271,9 +276,18 @@ impl Provisioning {
         &self,
         claim: &ApprovalClaim,
         now: i64,
-    ) -> Result<ApproveOutcome, StoreError> {
+    ) -> Result<ApproveOutcome, DataError> {
         let claim = claim.clone();
-        transact(&*self.store, move |tx| orgs::approve(tx, &claim, now)).await
+        Ok(transact(&*self.store, move |tx| orgs::approve(tx, &claim, now)).await?)
+    }
+
+    /// The operator imports (inserts or replaces) existing organizations,
+    /// all or nothing; their links and partner roles are kept.
+    pub async fn upsert_existing_orgs(
+        &self,
+        orgs: Vec<ExistingOrganization>,
+    ) -> Result<(), DataError> {
+        Ok(self.store.upsert_existing_orgs(orgs).await?)
     }
 
     /// The operator detaches an enterprise from its attached organization.
@@ -283,7 +297,7 @@ impl Provisioning {
         enterprise_key: &str,
         tracking_id: &str,
         now: i64,
-    ) -> Result<DetachOutcome, StoreError> {
+    ) -> Result<DetachOutcome, DataError> {
         let (p, k, t) = (
             partner_id.to_string(),
             enterprise_key.to_string(),
@@ -303,7 +317,7 @@ impl Provisioning {
         subscriber_id: &str,
         tracking_id: &str,
         now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+    ) -> Result<Result<AdminChange, Rejection>, DataError> {
         let (p, id, t) = (
             partner_id.to_string(),
             subscriber_id.to_string(),
@@ -327,7 +341,7 @@ impl Provisioning {
         package: Package,
         tracking_id: &str,
         now: i64,
-    ) -> Result<Result<AdminChange, Rejection>, StoreError> {
+    ) -> Result<Result<AdminChange, Rejection>, DataError> {
         let (p, id, t) = (
             partner_id.to_string(),
             subscriber_id.to_string(),

@@ -38,7 +38,7 @@ impl State {
     }
 }
 
-/// Handlers read the App's fields (`state.store`, `state.config`) as
+/// Handlers read the App's fields (`state.queries`, `state.config`) as
 /// their own: the state is the App plus the transport's guards.
 impl Deref for State {
     type Target = App;

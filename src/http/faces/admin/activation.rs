@@ -49,7 +49,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
     match renew(app, &subscriber.id, email).await {
         Ok(answer) => json_response(StatusCode::OK, answer),
         Err(RenewError::Refused(r)) => refused(&r),
-        Err(RenewError::Store(message)) => unavailable(&message),
+        Err(RenewError::Store(e)) => unavailable(&e.to_string()),
     }
 }
 
@@ -66,11 +66,11 @@ pub(in crate::http) enum RenewError {
     /// Refused by the rules (nothing changed).
     Refused(Rejection),
     /// The store failed.
-    Store(String),
+    Store(crate::provision::DataError),
 }
 
 /// "Retry activation" of a subscriber (the operators' route here and the
-/// partner admins' API and page): `store.renew_activation`, then wakes the
+/// partner admins' API and page): `provisioning.renew_activation`, which wakes the
 /// mailer. The answer is
 /// `{"subscriberId","status","purpose","activationUrl","linkExpiresAt","emailQueued"}`.
 pub(in crate::http) async fn renew(
@@ -102,7 +102,7 @@ pub(in crate::http) async fn renew(
             }))
         }
         Ok(Err(r)) => Err(RenewError::Refused(r)),
-        Err(e) => Err(RenewError::Store(e.to_string())),
+        Err(e) => Err(RenewError::Store(e)),
     }
 }
 

@@ -25,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::domain::ids::UserId;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
 use crate::http::error::json as render;
@@ -111,7 +110,7 @@ async fn readiness(app: &App) -> Response<ResponseBody> {
     if app.is_draining() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", "text/plain");
     }
-    match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+    match tokio::time::timeout(Duration::from_secs(2), app.queries.ping()).await {
         Ok(Ok(())) => text(StatusCode::OK, "ready\n", "text/plain"),
         Ok(Err(e)) => text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -156,18 +155,12 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
     }
 }
 
-/// A subscriber by BroadWorks user id (any case: ids are compared in
-/// their canonical form) or by subscriber id.
+/// A subscriber by BroadWorks user id (any case) or by subscriber id.
 pub(in crate::http) async fn find_subscriber(
     app: &App,
     key: &str,
-) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::store::StoreError> {
-    if let Some(user_id) = UserId::canonical_key(key) {
-        if let Some(found) = app.store.subscriber_by_user_id(user_id.as_str()).await? {
-            return Ok(Some(found));
-        }
-    }
-    app.store.subscriber(key).await
+) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::provision::DataError> {
+    app.queries.subscriber(key).await
 }
 
 const ADMIN_PREFIX: &str = "/admin/";
@@ -223,7 +216,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
             return render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
         }
     };
-    match app.store.emails(&filter, limit).await {
+    match app.queries.emails(&filter, limit).await {
         Ok(emails) => json(
             StatusCode::OK,
             serde_json::json!({"emails": emails.iter().map(crate::notify::admin::email_json).collect::<Vec<_>>()}),
@@ -242,11 +235,11 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         }
         Err(e) => return unavailable(&e),
     };
-    let store = &app.store;
+    let queries = &app.queries;
     let (licenses, events, commands) = match (
-        store.licenses(&sub.id).await,
-        store.license_events(&sub.id).await,
-        store.subscriber_commands(&sub.id).await,
+        queries.licenses(&sub.id).await,
+        queries.license_events(&sub.id).await,
+        queries.subscriber_commands(&sub.id).await,
     ) {
         (Ok(l), Ok(e), Ok(c)) => (l, e, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&e),
@@ -267,7 +260,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         .collect();
     // The activation (if any) with its current link, so an operator can
     // hand it to a user who has no email on record.
-    let activation = match store.activation(&sub.id).await {
+    let activation = match queries.activation(&sub.id).await {
         Ok(view) => view.map(|v| {
             let url = app.provisioning.activations().map(|l| l.url(&v.activation));
             serde_json::json!({"activation": v.activation, "activationUrl": url})

@@ -21,8 +21,7 @@ use crate::app::App;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::ResponseBody;
 use crate::orgs::import::{self, ImportProblem};
-use crate::provision::DetachOutcome;
-use crate::store::StoreError;
+use crate::provision::{DataError, DetachOutcome};
 
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
 const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
@@ -134,7 +133,7 @@ async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<Respon
         Ok(org) => org,
         Err(problems) => return invalid(problems),
     };
-    match app.store.upsert_existing_orgs(vec![org]).await {
+    match app.provisioning.upsert_existing_orgs(vec![org]).await {
         Ok(()) => get_org(app, id).await,
         Err(e) => store_error(&e),
     }
@@ -150,14 +149,14 @@ async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody
         Err(problems) => return invalid(problems),
     };
     let ids: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
-    match app.store.upsert_existing_orgs(orgs).await {
+    match app.provisioning.upsert_existing_orgs(orgs).await {
         Ok(()) => json_resp(StatusCode::OK, json!({"imported": ids.len(), "ids": ids})),
         Err(e) => store_error(&e),
     }
 }
 
 async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
-    match app.store.existing_org(id).await {
+    match app.queries.existing_org(id).await {
         Ok(Some(r)) => json_resp(
             StatusCode::OK,
             json!({
@@ -246,10 +245,11 @@ fn error(code: ErrorCode, message: &str, problems: Vec<ImportProblem>) -> Respon
     crate::http::error::json::operator_with(&refusal, errors)
 }
 
-fn store_error(e: &StoreError) -> Response<ResponseBody> {
-    let code = match e {
-        StoreError::MissingReference { .. } => ErrorCode::InvalidParameterValue,
-        _ => ErrorCode::StorageUnavailable,
+fn store_error(e: &DataError) -> Response<ResponseBody> {
+    let code = if e.is_missing_reference() {
+        ErrorCode::InvalidParameterValue
+    } else {
+        ErrorCode::StorageUnavailable
     };
     error(code, &e.to_string(), vec![])
 }

@@ -23,7 +23,6 @@ use crate::http::handler::json_response;
 use crate::http::ResponseBody;
 use crate::http::State;
 use crate::provision::AdminChange;
-use crate::store::StoreError;
 
 /// Largest JSON body an action takes.
 const MAX_ACTION_BODY: usize = 16 * 1024;
@@ -96,7 +95,7 @@ async fn handle(
         }
         PartnerRoute::ApiGet { id } => {
             let s = app
-                .store
+                .queries
                 .partner_subscriber(partner, id)
                 .await?
                 .ok_or_else(not_found)?;
@@ -141,7 +140,7 @@ async fn list(
     check_template(app, partner, &filters).map_err(rejected)?;
     let max = filters.max.unwrap_or(DEFAULT_MAX);
     let mut rows = app
-        .store
+        .queries
         .partner_subscribers(&filters.query(partner, max + 1))
         .await?;
     let more = rows.len() > max;
@@ -225,7 +224,7 @@ async fn activation(
     let given = json_body::<ActivationBody>(body)?.unwrap_or_default();
     let email = admin_activation::checked_email(given.email.as_deref()).map_err(rejected)?;
     let subscriber = app
-        .store
+        .queries
         .partner_subscriber(partner, id)
         .await?
         .ok_or_else(not_found)?;
@@ -235,7 +234,7 @@ async fn activation(
             Ok(json_response(StatusCode::OK, answer.to_string()))
         }
         Err(RenewError::Refused(r)) => Err(rejected(r)),
-        Err(RenewError::Store(message)) => Err(StoreError::Database(message).into()),
+        Err(RenewError::Store(e)) => Err(e.into()),
     }
 }
 

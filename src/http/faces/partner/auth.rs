@@ -15,7 +15,7 @@ use crate::domain::credentials::verify_password;
 use crate::links::LinkSigner;
 use crate::provision::credentials::dummy_hash;
 use crate::provision::verify_queue::VerifyQueue;
-use crate::store::{Store, StoreError};
+use crate::provision::{DataError, Queries};
 
 /// Longest admin token accepted (longer input is refused unhashed).
 pub const MAX_TOKEN_LEN: usize = 256;
@@ -56,9 +56,9 @@ impl PartnerAuth {
         }
     }
 
-    async fn hashes(&self, store: &dyn Store) -> Result<Arc<Vec<(String, String)>>, StoreError> {
+    async fn hashes(&self, queries: &Queries) -> Result<Arc<Vec<(String, String)>>, DataError> {
         self.hashes
-            .get_or_try_init(|| async { store.partner_admin_tokens().await.map(Arc::new) })
+            .get_or_try_init(|| async { queries.partner_admin_tokens().await.map(Arc::new) })
             .await
             .cloned()
     }
@@ -66,11 +66,11 @@ impl PartnerAuth {
     /// The PHC hash of a partner's admin token.
     pub async fn token_hash(
         &self,
-        store: &dyn Store,
+        queries: &Queries,
         partner_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, DataError> {
         Ok(self
-            .hashes(store)
+            .hashes(queries)
             .await?
             .iter()
             .find(|(p, _)| p == partner_id)
@@ -84,17 +84,17 @@ impl PartnerAuth {
     /// one matches. Empty or over-long tokens are refused at once.
     pub async fn partner_for_token(
         &self,
-        store: &dyn Store,
+        queries: &Queries,
         queue: &VerifyQueue,
         tenant: &str,
         token: &str,
-    ) -> Result<TokenCheck, StoreError> {
+    ) -> Result<TokenCheck, DataError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             // Not a token we could have issued: refused unhashed (its
             // length says nothing about which tokens exist).
             return Ok(TokenCheck::Denied);
         }
-        let hashes = self.hashes(store).await?;
+        let hashes = self.hashes(queries).await?;
         let presented = crate::domain::credentials::secret_digest(token);
         if let Some(hit) = self.verified.get(&presented) {
             let (partner, phc) = hit.value();
@@ -295,6 +295,7 @@ mod tests {
     async fn tokens_are_verified_once_then_served_from_the_cache() {
         use crate::domain::credentials::hash_password;
         use crate::domain::Partner;
+        use crate::store::Store;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = crate::store::sqlite::SqliteStore::open(
             &dir.path().join("db"),
@@ -317,13 +318,14 @@ mod tests {
                 .await
                 .expect("token");
         }
+        let queries = Queries::new(std::sync::Arc::new(store));
         let auth = PartnerAuth::new();
         let queue = VerifyQueue::new(2, 32);
         let who = |t: &'static str| {
-            let (auth, store, queue) = (&auth, &store, &queue);
+            let (auth, queries, queue) = (&auth, &queries, &queue);
             async move {
                 match auth
-                    .partner_for_token(store, queue, "ip:127.0.0.1", t)
+                    .partner_for_token(queries, queue, "ip:127.0.0.1", t)
                     .await
                     .expect("store")
                 {
@@ -355,11 +357,14 @@ mod tests {
         assert_eq!(auth.argon2_verifications(), known + 2);
         assert_eq!(auth.verified.len(), 2);
         assert!(auth
-            .token_hash(&store, "acme")
+            .token_hash(&queries, "acme")
             .await
             .expect("hash")
             .is_some());
-        assert_eq!(auth.token_hash(&store, "nobody").await.expect("hash"), None);
+        assert_eq!(
+            auth.token_hash(&queries, "nobody").await.expect("hash"),
+            None
+        );
     }
 
     #[test]

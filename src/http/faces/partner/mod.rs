@@ -223,7 +223,7 @@ async fn partner_for_token(
     app: &State,
     peer: IpAddr,
     token: &str,
-) -> Result<Result<String, TokenRefusal>, crate::store::StoreError> {
+) -> Result<Result<String, TokenRefusal>, crate::provision::DataError> {
     use crate::http::lockout::{AttemptKey, KeyKind, Realm};
     let address = crate::http::lockout::client_address(peer);
     let keys = [AttemptKey {
@@ -240,7 +240,7 @@ async fn partner_for_token(
     let tenant = format!("address:{address}");
     let check = app
         .partner_auth
-        .partner_for_token(app.store.as_ref(), &app.verify_queue, &tenant, token)
+        .partner_for_token(&app.queries, &app.verify_queue, &tenant, token)
         .await?;
     Ok(match check {
         auth::TokenCheck::Partner(p) => Ok(p),
@@ -293,7 +293,7 @@ async fn collect_csv(app: &App, partner: &str, filters: &Filters) -> Result<Stri
     while left > 0 {
         let want = CSV_CHUNK.min(left);
         let rows = app
-            .store
+            .queries
             .partner_subscribers(&cursor.query(partner, want))
             .await?;
         for r in &rows {

@@ -41,8 +41,7 @@ use crate::http::portal::{html, Fields};
 use crate::http::ResponseBody;
 use crate::http::State;
 use crate::links::LinkSigner;
-use crate::provision::now_millis;
-use crate::store::StoreError;
+use crate::provision::{now_millis, DataError};
 
 /// Rows per page of the table.
 const PAGE_SIZE: usize = 50;
@@ -129,7 +128,7 @@ fn problem(r: &Rejection, tracking_id: &str, back: &str) -> Response<ResponseBod
     respond(status, layout("Not done", &body))
 }
 
-fn store_problem(e: &StoreError, tracking_id: &str) -> Response<ResponseBody> {
+fn store_problem(e: &DataError, tracking_id: &str) -> Response<ResponseBody> {
     tracing::error!(error = %e, tracking_id, "store error on the partner status page");
     problem(
         &Rejection::new(
@@ -165,7 +164,7 @@ async fn session(
     app: &State,
     signer: &LinkSigner,
     parts: &Parts,
-) -> Result<Option<Session>, StoreError> {
+) -> Result<Option<Session>, DataError> {
     let Some(value) = auth::session_cookie(&parts.headers) else {
         return Ok(None);
     };
@@ -175,10 +174,7 @@ async fn session(
     let Some(partner) = signed.fields.first() else {
         return Ok(None);
     };
-    let hash = app
-        .partner_auth
-        .token_hash(app.store.as_ref(), partner)
-        .await?;
+    let hash = app.partner_auth.token_hash(&app.queries, partner).await?;
     Ok(auth::verify_session(signer, value, now_millis(), |_| hash))
 }
 
@@ -291,13 +287,12 @@ async fn sign_in(
     tracking_id: &str,
 ) -> Response<ResponseBody> {
     let token = fields.get("token").trim();
-    let store = app.store.as_ref();
     let partner = match super::partner_for_token(app, peer, token).await {
         Ok(Ok(p)) => p,
         Ok(Err(refusal)) => return refused_sign_in(&refusal),
         Err(e) => return store_problem(&e, tracking_id),
     };
-    let hash = match app.partner_auth.token_hash(store, &partner).await {
+    let hash = match app.partner_auth.token_hash(&app.queries, &partner).await {
         Ok(h) => h,
         Err(e) => return store_problem(&e, tracking_id),
     };
@@ -367,7 +362,7 @@ async fn status_page(
         };
     let max = filters.max.unwrap_or(PAGE_SIZE);
     let mut rows = match app
-        .store
+        .queries
         .partner_subscribers(&filters.query(partner_id, max + 1))
         .await
     {
@@ -376,7 +371,7 @@ async fn status_page(
     };
     let more = rows.len() > max;
     rows.truncate(max);
-    let partner_name = match app.store.partner(partner_id).await {
+    let partner_name = match app.queries.partner(partner_id).await {
         Ok(p) => p.map(|p| p.name).unwrap_or_else(|| partner_id.to_string()),
         Err(e) => return store_problem(&e, tracking_id),
     };
@@ -641,7 +636,11 @@ async fn delete_confirm(
 ) -> Response<ResponseBody> {
     let back = table_url(fields.get("back"), None);
     let id = fields.get("id");
-    let subscriber = match app.store.partner_subscriber(&session.partner_id, id).await {
+    let subscriber = match app
+        .queries
+        .partner_subscriber(&session.partner_id, id)
+        .await
+    {
         Ok(Some(s)) if s.status != SubscriberStatus::Removed => s,
         Ok(_) => {
             return problem(
@@ -740,7 +739,7 @@ async fn form_action(
                 Ok(e) => e,
                 Err(r) => return fail(r),
             };
-            match app.store.partner_subscriber(partner, id).await {
+            match app.queries.partner_subscriber(partner, id).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return fail(Rejection::new(ErrorCode::NotFound, "no such subscriber")),
                 Err(e) => return store_problem(&e, tracking_id),
@@ -748,9 +747,7 @@ async fn form_action(
             match admin_activation::renew(app, id, email).await {
                 Ok(_) => redirect(&table_url(back, Some("activation")), None),
                 Err(RenewError::Refused(r)) => fail(r),
-                Err(RenewError::Store(message)) => {
-                    store_problem(&StoreError::Database(message), tracking_id)
-                }
+                Err(RenewError::Store(e)) => store_problem(&e, tracking_id),
             }
         }
         _ => fail(Rejection::new(ErrorCode::NotFound, "no such page")),

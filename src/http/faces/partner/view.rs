@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
+use crate::domain::subscriber_query::SubscriberQuery;
 use crate::domain::ErrorCode;
-use crate::store::SubscriberQuery;
 
 /// Page size when `max` is not given.
 pub const DEFAULT_MAX: usize = 50;

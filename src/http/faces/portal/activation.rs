@@ -21,6 +21,7 @@ use hyper::{Response, StatusCode};
 
 use crate::activation::{ActivationClaim, ActivationLinks, CODE_DIGITS};
 use crate::app::App;
+use crate::domain::activation::ActivationView;
 use crate::domain::activation::{self as rules, ActivationPurpose};
 use crate::domain::email::normalize_email;
 use crate::domain::lifecycle::{Rejection, SubscriberStatus};
@@ -31,7 +32,6 @@ use crate::http::ResponseBody;
 use crate::links::LinkError;
 use crate::provision::now_millis;
 use crate::provision::{ActivationAction, ActivationStep};
-use crate::store::ActivationView;
 
 /// The pages of the activation flows (one route each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl Context {
                 ))
             }
         };
-        let view = match app.store.activation(&claim.subscriber_id).await {
+        let view = match app.queries.activation(&claim.subscriber_id).await {
             Ok(Some(v)) => v,
             Ok(None) => {
                 return fail(Rejection::new(
@@ -338,7 +338,7 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
             Ok(Err(rejection)) => {
                 // A counted attempt or a lock changed the activation: show
                 // the state as it is now.
-                if let Ok(Some(view)) = app.store.activation(&self.claim.subscriber_id).await {
+                if let Ok(Some(view)) = app.queries.activation(&self.claim.subscriber_id).await {
                     self.view = view;
                 }
                 self.refused(&rejection)

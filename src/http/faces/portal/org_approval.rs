@@ -87,7 +87,7 @@ pub async fn page(app: &App, query: Option<&str>, tracking_id: &str) -> Response
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    let report = match app.store.existing_org(&claim.org_id).await {
+    let report = match app.queries.existing_org(&claim.org_id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return problem(
@@ -106,7 +106,7 @@ pub async fn page(app: &App, query: Option<&str>, tracking_id: &str) -> Response
             )
         }
     };
-    let partner = app.store.partner(&claim.partner_id).await.ok().flatten();
+    let partner = app.queries.partner(&claim.partner_id).await.ok().flatten();
     let templates = app.provisioning.templates_of_partner(&claim.partner_id);
     let admin_email = templates
         .iter()

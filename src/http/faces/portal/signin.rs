@@ -311,12 +311,12 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Reject
     let Some(links) = app.provisioning.activations().cloned() else {
         return Err(wrong_credentials());
     };
-    let unavailable = |e: crate::store::StoreError| {
+    let unavailable = |e: crate::provision::DataError| {
         tracing::warn!(error = %e, "sign-in: store unavailable");
         Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
     };
     let view = app
-        .store
+        .queries
         .activation(&s.id)
         .await
         .map_err(unavailable)?
@@ -359,7 +359,7 @@ pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<Response
         )
     };
     let subscriber = match UserId::parse(&c.user_id) {
-        Ok(user_id) => match app.store.subscriber_by_user_id(user_id.as_str()).await {
+        Ok(user_id) => match app.queries.subscriber_by_user_id(user_id.as_str()).await {
             Ok(Some(s)) if s.status.is_pending_user() => Some(s),
             Ok(_) => None,
             Err(_) => {
@@ -446,7 +446,7 @@ then enter your email address and confirm it with the code we send you.";
     let Ok(user_id) = UserId::parse(&c.user_id) else {
         return refuse(&wrong_credentials());
     };
-    match app.store.subscriber_by_user_id(user_id.as_str()).await {
+    match app.queries.subscriber_by_user_id(user_id.as_str()).await {
         Ok(Some(s)) if s.status.is_pending_user() => {
             return match to_activation(app, &s).await {
                 Ok(location) => see_other(&location),
@@ -495,7 +495,7 @@ then enter your email address and confirm it with the code we send you.";
         }
     }
     tracing::info!(user_id = %key, provisioning_id, tracking_id, "self-activation started");
-    match app.store.subscriber_by_user_id(&key).await {
+    match app.queries.subscriber_by_user_id(&key).await {
         Ok(Some(s)) => match to_activation(app, &s).await {
             Ok(location) => see_other(&location),
             Err(r) => refuse(&r),

@@ -17,8 +17,10 @@ use hyper::{Response, StatusCode};
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::ResponseBody;
 
-impl From<crate::store::StoreError> for Refusal {
-    fn from(e: crate::store::StoreError) -> Self {
+/// A data-layer failure on the wire: 9021 with Retry-After when a retry
+/// may help, else the internal error; the cause goes to the log only.
+impl From<crate::provision::DataError> for Refusal {
+    fn from(e: crate::provision::DataError) -> Self {
         tracing::error!(error = %e, "store error");
         if e.is_retryable() {
             Refusal::bare(ErrorCode::StorageUnavailable).retry_after(1)
@@ -109,6 +111,27 @@ mod tests {
                 Err(e) => panic!("{e}: {xml}"),
             }
         }
+    }
+
+    /// A store failure reaches the wire as the table's code, never its text.
+    #[test]
+    fn a_data_error_becomes_unavailable_or_internal_without_its_text() {
+        use crate::provision::DataError;
+        use crate::store::StoreError;
+        let busy = Refusal::from(DataError::from(StoreError::Database("disk I/O".into())));
+        assert_eq!(busy.code, ErrorCode::StorageUnavailable);
+        assert_eq!(busy.retry_after, Some(1));
+        assert!(!busy.summary().contains("disk I/O"), "{}", busy.summary());
+        let corrupt = Refusal::from(DataError::from(StoreError::Corrupt("row 7".into())));
+        assert_eq!(corrupt.code, ErrorCode::Internal);
+        assert_eq!(corrupt.retry_after, None);
+        assert!(
+            !corrupt.summary().contains("row 7"),
+            "{}",
+            corrupt.summary()
+        );
+        let resp = error_response(&busy, ErrorFormat::Json, "T3");
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]
