@@ -41,7 +41,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
         Ok(e) => e,
         Err(r) => return refused(&r),
     };
-    let subscriber = match crate::http::admin::find_subscriber(app, key).await {
+    let subscriber = match app.queries.subscriber(key).await {
         Ok(Some(s)) => s,
         Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
         Err(e) => return unavailable(&e.to_string()),

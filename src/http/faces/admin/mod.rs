@@ -155,14 +155,6 @@ async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBod
     }
 }
 
-/// A subscriber by BroadWorks user id (any case) or by subscriber id.
-pub(in crate::http) async fn find_subscriber(
-    app: &App,
-    key: &str,
-) -> Result<Option<crate::domain::lifecycle::SubscriberRecord>, crate::provision::DataError> {
-    app.queries.subscriber(key).await
-}
-
 const ADMIN_PREFIX: &str = "/admin/";
 const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
 const EMAILS: &str = "/admin/v1/emails";
@@ -228,7 +220,7 @@ async fn email_list(app: &App, query: Option<&str>) -> Response<ResponseBody> {
 /// Read-back for operators and tests: a subscriber (by BroadWorks user id
 /// or subscriber id), its licenses and every command sent about it.
 async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
-    let sub = match find_subscriber(app, key).await {
+    let sub = match app.queries.subscriber(key).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return render::operator(&Refusal::new(ErrorCode::NotFound, "no such subscriber"))
