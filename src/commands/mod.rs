@@ -4,6 +4,8 @@
 //! least once, in order per enterprise. The idempotency key
 //! (`{trackingId}:{operationIndex}:{n}`) lets the receiver drop repeats.
 
+pub mod outbox;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EnterpriseKey, UserId};

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod email;
 pub mod error_code;
 pub mod ids;
+pub mod license_ledger;
 pub mod lifecycle;
 pub mod org_report;
 pub mod organization;

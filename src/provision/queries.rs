@@ -3,14 +3,16 @@
 //! subscribers and admin tokens, readiness). Faces read through
 //! [`Queries`], never the store; a failure reaches them as [`DataError`].
 
+use crate::commands::outbox::OutboxEntry;
 use crate::domain::activation::ActivationView;
 use crate::domain::email::{EmailFilter, EmailRecord};
 use crate::domain::ids::UserId;
+use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::org_report::ExistingOrgReport;
 use crate::domain::subscriber_query::SubscriberQuery;
 use crate::domain::Partner;
-use crate::store::{LicenseEvent, OutboxEntry, SharedStore};
+use crate::store::SharedStore;
 
 use super::DataError;
 

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::commands::CommandEnvelope;
 use crate::domain::email::EmailMessage;
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::ExistingOrganization;
@@ -62,27 +61,6 @@ pub struct StoreStats {
     pub isolated_reruns: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxState {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-/// One outbox row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxEntry {
-    pub seq: i64,
-    pub envelope: CommandEnvelope,
-    pub state: OutboxState,
-    pub attempts: u32,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
-}
-
 /// One change of the in-process license core's ledger: the subscriber's
 /// licenses become exactly `licenses`, once per idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +68,6 @@ pub struct LicenseChange {
     pub idempotency_key: String,
     pub subscriber_id: String,
     pub licenses: Vec<String>,
-}
-
-/// One license change made by the in-process license core (audit ledger).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LicenseEvent {
-    pub idempotency_key: String,
-    pub subscriber_id: String,
-    pub license: String,
-    /// `grant` or `revoke`.
-    pub action: String,
-    pub at: i64,
 }
 
 #[async_trait]
@@ -291,8 +257,10 @@ pub enum EmailOutcome {
 
 // Data the store reads and writes, defined in `domain` (they are not
 // SQL); re-exported so back-end code names them here.
+pub use crate::commands::outbox::{OutboxEntry, OutboxState};
 pub use crate::domain::activation::ActivationView;
 pub use crate::domain::email::{EmailFilter, EmailRecord, EmailState};
+pub use crate::domain::license_ledger::LicenseEvent;
 pub use crate::domain::org_report::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry};
 pub use crate::domain::subscriber_query::SubscriberQuery;
 
