@@ -12,7 +12,7 @@ pub mod activation;
 pub mod auth;
 mod guard;
 pub mod orgs;
-pub mod routes;
+mod routes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
