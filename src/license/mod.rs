@@ -9,17 +9,15 @@ use async_trait::async_trait;
 
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::template::Package;
-use crate::domain::ErrorCode;
+use crate::domain::Refusal;
 use crate::store::{LicenseChange, SharedStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LicenseError {
-    /// The command can never succeed (the subscriber goes to `error`).
-    #[error("rejected ({code:?}): {description}")]
-    Rejected {
-        code: ErrorCode,
-        description: String,
-    },
+    /// The command can never succeed (the subscriber goes to `error`
+    /// with the refusal's code and reason).
+    #[error("rejected: {0}")]
+    Rejected(Refusal),
     /// Try again later.
     #[error("license core unavailable: {0}")]
     Unavailable(String),

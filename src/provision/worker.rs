@@ -150,9 +150,9 @@ async fn deliver_in_order(
     for ((&(seq, attempts), envelope), result) in meta.iter().zip(&envelopes).zip(results) {
         let outcome = match result {
             Ok(()) => DeliveryOutcome::Delivered,
-            Err(LicenseError::Rejected { code, description }) => DeliveryOutcome::Rejected {
-                error_code: code.code(),
-                description,
+            Err(LicenseError::Rejected(refusal)) => DeliveryOutcome::Rejected {
+                error_code: refusal.code.code(),
+                description: refusal.message().to_string(),
             },
             Err(LicenseError::Unavailable(error)) => {
                 let backoff = (250i64 << attempts.min(10)).min(MAX_BACKOFF_MS);

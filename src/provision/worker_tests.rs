@@ -19,7 +19,7 @@ use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
 use crate::domain::phone::E164;
 use crate::domain::subscriber::{NewSubscriber, Operation, SubscriberChanges};
 use crate::domain::template::TemplateSource;
-use crate::domain::{CustomerTemplate, ErrorCode, Partner, TemplateSettings};
+use crate::domain::{CustomerTemplate, ErrorCode, Partner, Refusal, TemplateSettings};
 use crate::license::{LicenseCore, LicenseError};
 use crate::provision::testing::UseCases;
 use crate::provision::AcceptBatch;
@@ -66,10 +66,10 @@ impl LicenseCore for ScriptedCore {
                 Err(LicenseError::Unavailable("core in maintenance".into()))
             }
             Command::ProvisionSubscriber { user_id, .. } if user_id.as_str().starts_with("bad") => {
-                Err(LicenseError::Rejected {
-                    code: ErrorCode::NumberAlreadyAssigned,
-                    description: "the number is assigned to another user".into(),
-                })
+                Err(LicenseError::Rejected(Refusal::new(
+                    ErrorCode::NumberAlreadyAssigned,
+                    "the number is assigned to another user",
+                )))
             }
             _ => Ok(()),
         };

@@ -37,7 +37,7 @@ use quick_xml::name::{Namespace, PrefixDeclaration, ResolveResult};
 use quick_xml::NsReader;
 
 use crate::config::LimitsConfig;
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Refusal};
 use crate::flowthrough::charset;
 use crate::flowthrough::response::escape_into;
 use crate::xml;
@@ -285,6 +285,18 @@ impl XsiParseError {
             | TooManyNamespaceDeclarations(_) => ErrorCode::XmlTooComplex,
             _ => ErrorCode::MalformedXml,
         }
+    }
+
+    /// The refusal an XML face answers with (`ErrorInfo`): the code above
+    /// and this error's sentence as the detail.
+    pub fn to_refusal(&self) -> Refusal {
+        Refusal::new(self.code(), self.to_string())
+    }
+}
+
+impl From<XsiParseError> for Refusal {
+    fn from(e: XsiParseError) -> Self {
+        e.to_refusal()
     }
 }
 

@@ -13,6 +13,7 @@
 //! in [`ErrorInfo::details`].
 
 use super::document::{self, Element, XsiLimits, XsiParseError};
+use crate::domain::{ErrorCode, Refusal};
 
 /// An XSI error as read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +37,25 @@ pub enum ErrorInfoError {
     Document(#[from] XsiParseError),
     #[error("the root element is <{0}>, not <ErrorInfo>")]
     NotErrorInfo(String),
+}
+
+impl ErrorInfoError {
+    /// The refusal for a request carrying this body: the document's code,
+    /// or 9017 for a well-formed document that is not an `ErrorInfo`.
+    pub fn to_refusal(&self) -> Refusal {
+        match self {
+            ErrorInfoError::Document(e) => e.to_refusal(),
+            ErrorInfoError::NotErrorInfo(_) => {
+                Refusal::new(ErrorCode::InvalidParameterValue, self.to_string())
+            }
+        }
+    }
+}
+
+impl From<ErrorInfoError> for Refusal {
+    fn from(e: ErrorInfoError) -> Self {
+        e.to_refusal()
+    }
 }
 
 impl ErrorInfo {
@@ -109,6 +129,19 @@ impl ErrorInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_become_refusals_with_the_tables_codes() {
+        let other = ErrorInfo::parse(b"<Profile/>", None).expect_err("not ErrorInfo");
+        let r = Refusal::from(other);
+        assert_eq!(
+            (r.code, r.http_status()),
+            (ErrorCode::InvalidParameterValue, 400)
+        );
+        assert!(r.message().contains("<Profile>"), "{r}");
+        let broken = ErrorInfo::parse(b"<ErrorInfo>", None).expect_err("unclosed");
+        assert_eq!(broken.to_refusal().code, ErrorCode::MalformedXml);
+    }
 
     #[test]
     fn reads_the_real_8251_reply() {

@@ -17,6 +17,7 @@
 //! unset; anything else is ignored.
 
 use super::document::{self, Element, XsiLimits, XsiParseError};
+use crate::domain::{ErrorCode, Refusal};
 
 /// What the XSP says about a user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +45,26 @@ pub enum ProfileError {
     Document(#[from] XsiParseError),
     #[error("no details/userId")]
     NoUserId,
+}
+
+impl ProfileError {
+    /// The refusal for a request carrying this profile: the document's
+    /// code, or 1001 for a profile without its user id.
+    pub fn to_refusal(&self) -> Refusal {
+        match self {
+            ProfileError::Document(e) => e.to_refusal(),
+            ProfileError::NoUserId => Refusal::new(
+                ErrorCode::MissingParameter,
+                "the Profile has no details/userId",
+            ),
+        }
+    }
+}
+
+impl From<ProfileError> for Refusal {
+    fn from(e: ProfileError) -> Self {
+        e.to_refusal()
+    }
 }
 
 impl Profile {
@@ -115,6 +136,19 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_become_refusals_with_the_tables_codes() {
+        use crate::domain::{ErrorCode, Refusal};
+        let no_user = Profile::parse(b"<Profile><details/></Profile>", None).expect_err("no id");
+        let r = Refusal::from(no_user);
+        assert_eq!(
+            (r.code, r.http_status()),
+            (ErrorCode::MissingParameter, 400)
+        );
+        let dtd = Profile::parse(b"<!DOCTYPE p><Profile/>", None).expect_err("dtd");
+        assert_eq!(dtd.to_refusal().code, ErrorCode::ForbiddenXmlConstruct);
+    }
 
     const SAMPLE: &str = include_str!("../../tests/support/xsp-profile.xml");
 

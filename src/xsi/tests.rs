@@ -24,6 +24,47 @@ fn parse_default(xml: &str) -> Result<Element, XsiParseError> {
     parse(xml.as_bytes(), None, &XsiLimits::default())
 }
 
+#[test]
+fn parse_errors_become_refusals_with_the_tables_codes() {
+    use crate::domain::{ErrorCode, Refusal};
+    let default = XsiLimits::default();
+    let tiny = XsiLimits {
+        max_bytes: 8,
+        ..XsiLimits::default()
+    };
+    let shallow = XsiLimits {
+        max_depth: 2,
+        ..XsiLimits::default()
+    };
+    for (body, limits, code, status) in [
+        (
+            "<!DOCTYPE x><x/>",
+            &default,
+            ErrorCode::ForbiddenXmlConstruct,
+            400,
+        ),
+        (
+            "<x>&ext;</x>",
+            &default,
+            ErrorCode::ForbiddenXmlConstruct,
+            400,
+        ),
+        ("<x></y>", &default, ErrorCode::MalformedXml, 400),
+        ("<abcdefghij/>", &tiny, ErrorCode::DocumentTooLarge, 413),
+        (
+            "<a><b><c/></b></a>",
+            &shallow,
+            ErrorCode::XmlTooComplex,
+            400,
+        ),
+    ] {
+        let e = parse(body.as_bytes(), None, limits).expect_err(body);
+        let r = Refusal::from(e.clone());
+        assert_eq!((r.code, r.http_status()), (code, status), "{body}: {e}");
+        assert_eq!(r.detail, Some(e.to_string()), "{body}");
+    }
+}
+
 /// parse → to_xml → parse is the identity (without a size limit: the
 /// written form may be longer).
 fn assert_round_trip(tree: &Element, limits: &XsiLimits) {

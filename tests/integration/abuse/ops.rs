@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::flowthrough::{add_user, demo, document, post, subscriber};
-use crate::harness::{admin_get, admin_http, metric_value, Server, BIN};
+use crate::harness::{admin_get, admin_http, admin_request, metric_value, Server, BIN};
 
 const ORG: &str = "/admin/v1/organizations/ops-abuse";
 const ORG_BODY: &str = r#"{"id": "ops-abuse", "name": "Ops Abuse", "userCount": 1}"#;
@@ -146,6 +146,39 @@ async fn browser_origins_and_rebinding_hosts_are_refused_even_with_the_token() {
     )
     .await;
     assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_answer_with_table_codes() {
+    let server = Server::start();
+    // Beside the probes: no token needed to learn nothing is there.
+    let (status, body) = admin_get(server.admin, "/nope").await;
+    assert_eq!((status, error_code(&body)), (404, 9015), "{body}");
+    let (status, body) = admin_request(server.admin, "POST", "/healthz", None, "").await;
+    assert_eq!((status, error_code(&body)), (405, 9016), "{body}");
+    // Under /admin/ the guard answers first, known path or not.
+    let (status, body) = admin_get(server.admin, "/admin/v1/nope").await;
+    assert_eq!((status, error_code(&body)), (401, 9032), "{body}");
+    for (method, path, expected) in [
+        ("GET", "/admin/v1/nope", (404, 9015)),
+        ("GET", "/admin/v1/organizations/a%2Fb", (404, 9015)),
+        ("GET", "/admin/v1/emails/test", (405, 9016)),
+        (
+            "GET",
+            "/admin/v1/subscribers/a@b.example/activation",
+            (405, 9016),
+        ),
+        ("POST", "/admin/v1/emails", (405, 9016)),
+        ("DELETE", ORG, (405, 9016)),
+    ] {
+        let (status, body) = server.admin_json(method, path, "").await;
+        assert_eq!(
+            (status, error_code(&body)),
+            expected,
+            "{method} {path}: {body}"
+        );
+    }
+    assert_unchanged(&server).await;
 }
 
 #[tokio::test]

@@ -12,14 +12,14 @@
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
 use crate::domain::email::normalize_email;
-use crate::domain::lifecycle::Rejection;
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin::{json as json_response, read_json_body};
+use crate::http::error::json::operator as refused;
 use crate::http::ResponseBody;
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -28,14 +28,12 @@ struct RetryBody {
     email: Option<String>,
 }
 
+/// `POST …/activation` (the route table checked the method).
 pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<ResponseBody> {
-    if req.method() != Method::POST {
-        return refused(&Rejection::new(ErrorCode::MethodNotAllowed, "use POST"));
-    }
     let body: RetryBody = match read_json_body(req, 16 * 1024, Duration::from_secs(10)).await {
         Ok(Some(b)) => b,
         Ok(None) => RetryBody::default(),
-        Err(message) => return refused(&Rejection::new(ErrorCode::InvalidParameterValue, message)),
+        Err(message) => return refused(&Refusal::new(ErrorCode::InvalidParameterValue, message)),
     };
     let email = match checked_email(body.email.as_deref()) {
         Ok(e) => e,
@@ -43,7 +41,7 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
     };
     let subscriber = match app.queries.subscriber(key).await {
         Ok(Some(s)) => s,
-        Ok(None) => return refused(&Rejection::new(ErrorCode::NotFound, "no such subscriber")),
+        Ok(None) => return refused(&Refusal::new(ErrorCode::NotFound, "no such subscriber")),
         Err(e) => return unavailable(&e.to_string()),
     };
     match renew(app, &subscriber.id, email).await {
@@ -54,17 +52,17 @@ pub async fn retry(app: &App, req: Request<Incoming>, key: &str) -> Response<Res
 }
 
 /// An email given for a renewal, normalized; `Err` is error 9001.
-pub(in crate::http) fn checked_email(email: Option<&str>) -> Result<Option<String>, Rejection> {
+pub(in crate::http) fn checked_email(email: Option<&str>) -> Result<Option<String>, Refusal> {
     email
         .map(normalize_email)
         .transpose()
-        .map_err(|e| Rejection::new(ErrorCode::InvalidEmail, format!("email: {e}")))
+        .map_err(|e| Refusal::new(ErrorCode::InvalidEmail, format!("email: {e}")))
 }
 
 /// Why a renewal did not happen.
 pub(in crate::http) enum RenewError {
     /// Refused by the rules (nothing changed).
-    Refused(Rejection),
+    Refused(Refusal),
     /// The store failed.
     Store(crate::provision::DataError),
 }
@@ -79,7 +77,7 @@ pub(in crate::http) async fn renew(
     email: Option<String>,
 ) -> Result<serde_json::Value, RenewError> {
     let Some(links) = app.provisioning.activations().cloned() else {
-        return Err(RenewError::Refused(Rejection::new(
+        return Err(RenewError::Refused(Refusal::new(
             ErrorCode::WrongState,
             "activation is not enabled on this server",
         )));
@@ -106,10 +104,7 @@ pub(in crate::http) async fn renew(
     }
 }
 
-fn refused(r: &Rejection) -> Response<ResponseBody> {
-    crate::http::error::json::operator(r)
-}
-
+/// A store failure: 9021 with the error text (operators may see it).
 fn unavailable(message: &str) -> Response<ResponseBody> {
-    crate::http::error::json::operator(&Rejection::new(ErrorCode::StorageUnavailable, message))
+    refused(&Refusal::new(ErrorCode::StorageUnavailable, message))
 }

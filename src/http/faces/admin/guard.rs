@@ -12,27 +12,27 @@
 //!    (`text/csv` also on the organization import) (415, 9014): a browser
 //!    can send `text/plain` or form bodies cross-site without asking.
 //!
-//! Every refusal counts in `bwgate_ops_requests_refused_total{reason}`.
+//! Every refusal counts in `bwgate_ops_requests_refused_total{reason}`;
+//! `refused` renders it (JSON, the table's status, the Bearer challenge
+//! with a 401).
 
 use std::net::{IpAddr, SocketAddr};
 
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response};
 
+use super::routes::ORGS_IMPORT;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
 use crate::http::ResponseBody;
 
-/// The import route, which also takes CSV.
-const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
-
 /// `Ok` when the request may reach an `/admin/...` route; otherwise the
-/// refusal to send.
+/// refusal to send (`refused`).
 pub async fn admit<B>(
     auth: &OperatorAuth,
     listener: SocketAddr,
     req: &Request<B>,
-) -> Result<(), Response<ResponseBody>> {
+) -> Result<(), Refusal> {
     let headers = req.headers();
     if headers.contains_key(ORIGIN) {
         return Err(refuse(
@@ -57,16 +57,11 @@ pub async fn admit<B>(
         .check(crate::http::partner::auth::bearer(headers))
         .await
     {
-        let mut resp = refuse(
+        return Err(refuse(
             why.as_str(),
             ErrorCode::OperatorTokenRequired,
             "send the operator token as Authorization: Bearer <token>",
-        );
-        resp.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"bwgate-ops\""),
-        );
-        return Err(resp);
+        ));
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let media = headers
@@ -126,9 +121,23 @@ fn media_type(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn refuse(reason: &'static str, code: ErrorCode, message: &str) -> Response<ResponseBody> {
+/// Counts a refusal under `reason`.
+fn refuse(reason: &'static str, code: ErrorCode, message: &str) -> Refusal {
     ::metrics::counter!("bwgate_ops_requests_refused_total", "reason" => reason).increment(1);
-    crate::http::error::json::operator(&Refusal::new(code, message))
+    Refusal::new(code, message)
+}
+
+/// The answer to a refused request: the operator JSON, and the Bearer
+/// challenge when the token is what is missing.
+pub fn refused(refusal: &Refusal) -> Response<ResponseBody> {
+    let mut resp = crate::http::error::json::operator(refusal);
+    if refusal.code == ErrorCode::OperatorTokenRequired {
+        resp.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"bwgate-ops\""),
+        );
+    }
+    resp
 }
 
 #[cfg(test)]
@@ -178,8 +187,8 @@ mod tests {
         b.body(()).expect("request")
     }
 
-    fn code(r: &Response<ResponseBody>) -> u16 {
-        r.status().as_u16()
+    fn code(r: &Refusal) -> u16 {
+        r.http_status()
     }
 
     #[tokio::test]
@@ -210,7 +219,9 @@ mod tests {
         assert_eq!(host.map_err(|r| code(&r)), Err(403));
         let none = admit(request("GET", p, &[])).await.expect_err("no token");
         assert_eq!(code(&none), 401);
-        assert!(none.headers().contains_key(WWW_AUTHENTICATE));
+        let answer = refused(&none);
+        assert_eq!(answer.status().as_u16(), 401);
+        assert!(answer.headers().contains_key(WWW_AUTHENTICATE));
         let wrong = admit(request("GET", p, &[("authorization", "Bearer nope")])).await;
         assert_eq!(wrong.map_err(|r| code(&r)), Err(401));
         for ct in [

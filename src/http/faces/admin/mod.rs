@@ -4,12 +4,15 @@
 //! operator API behind `guard` (operator token, no browsers, JSON
 //! bodies): `/admin/v1/subscribers/{id}`, `/admin/v1/emails` and
 //! `POST /admin/v1/emails/test`; existing organizations and detach are in
-//! `orgs.rs`, activation retry in `activation.rs`.
+//! `orgs.rs`, activation retry in `activation.rs`. `routes.rs` is the
+//! route table; refusals are JSON from the one renderer
+//! (`http::error::json::operator`).
 
 pub mod activation;
 pub mod auth;
 mod guard;
 pub mod orgs;
+mod routes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,6 +32,7 @@ use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
 use crate::http::error::json as render;
 use crate::http::ResponseBody;
+use routes::AdminRoute;
 
 pub async fn serve_admin(
     app: Arc<App>,
@@ -84,24 +88,45 @@ async fn handle(
             &tracking_id,
         );
     }
-    if req.uri().path().starts_with(ADMIN_PREFIX) {
+    // The guard comes first, so an unknown `/admin/...` path tells a
+    // caller without the token nothing.
+    if AdminRoute::is_operator_path(req.uri().path()) {
         if let Err(refusal) = guard::admit(operator, local, &req).await {
-            return refusal;
+            return guard::refused(&refusal);
         }
-        return operator_api(app, req).await;
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
-    }
-    match req.uri().path() {
-        "/healthz" => text(StatusCode::OK, "ok\n", "text/plain"),
-        "/readyz" => readiness(app).await,
-        "/metrics" => text(
+    let route = match AdminRoute::parse(req.method(), req.uri().path()) {
+        Ok(route) => route,
+        Err(unrouted) => {
+            let mut resp = render::operator(&unrouted.refusal);
+            if let Some(allow) = unrouted.allow {
+                resp.headers_mut()
+                    .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+            }
+            return resp;
+        }
+    };
+    match route {
+        AdminRoute::Health => text(StatusCode::OK, "ok\n", "text/plain"),
+        AdminRoute::Ready => readiness(app).await,
+        AdminRoute::Metrics => text(
             StatusCode::OK,
             &app.metrics.render(),
             "text/plain; version=0.0.4",
         ),
-        _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
+        AdminRoute::SubscriberReport { key } => subscriber_report(app, &key).await,
+        AdminRoute::ActivationRetry { key } => {
+            crate::http::admin_activation::retry(app, req, &key).await
+        }
+        AdminRoute::EmailList => email_list(app, req.uri().query()).await,
+        AdminRoute::EmailTest => email_test(app, req).await,
+        AdminRoute::OrgImport => orgs::import_orgs(app, req).await,
+        AdminRoute::OrgPut { id } => orgs::put_org(app, &id, req).await,
+        AdminRoute::OrgGet { id } => orgs::get_org(app, &id).await,
+        AdminRoute::Detach {
+            partner,
+            enterprise_key,
+        } => orgs::detach(app, &partner, &enterprise_key).await,
     }
 }
 
@@ -125,40 +150,6 @@ async fn readiness(app: &App) -> Response<ResponseBody> {
     }
 }
 
-/// The `/admin/...` routes, once `admin_guard` admitted the request.
-async fn operator_api(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
-    if req.uri().path() == EMAILS_TEST {
-        return email_test(app, req).await;
-    }
-    if let Some(key) = req
-        .uri()
-        .path()
-        .strip_prefix(SUBSCRIBERS_PREFIX)
-        .and_then(|rest| rest.strip_suffix("/activation"))
-    {
-        let key = key.to_string();
-        return crate::http::admin_activation::retry(app, req, &key).await;
-    }
-    let req = match orgs::route(app, req).await {
-        Ok(resp) => return resp,
-        Err(req) => req,
-    };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n", "text/plain");
-    }
-    match req.uri().path() {
-        path if path.starts_with(SUBSCRIBERS_PREFIX) => {
-            subscriber_report(app, &path[SUBSCRIBERS_PREFIX.len()..]).await
-        }
-        EMAILS => email_list(app, req.uri().query()).await,
-        _ => text(StatusCode::NOT_FOUND, "not found\n", "text/plain"),
-    }
-}
-
-const ADMIN_PREFIX: &str = "/admin/";
-const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
-const EMAILS: &str = "/admin/v1/emails";
-const EMAILS_TEST: &str = "/admin/v1/emails/test";
 /// Largest body `POST /admin/v1/emails/test` reads.
 const EMAIL_TEST_MAX_BODY: usize = 16 * 1024;
 
@@ -166,9 +157,6 @@ const EMAIL_TEST_MAX_BODY: usize = 16 * 1024;
 /// test email (kind `test`) so an operator can check the relay; 202 with
 /// its id. Read it back with `GET /admin/v1/emails?kind=test`.
 async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
-    if req.method() != Method::POST {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n", "text/plain");
-    }
     let (parts, body) = req.into_parts();
     let body = match crate::http::body::read_body(
         &parts.headers,
@@ -179,10 +167,7 @@ async fn email_test(app: &App, req: Request<Incoming>) -> Response<ResponseBody>
     .await
     {
         Ok(b) => b,
-        Err(e) => {
-            let e = Refusal::new(e.code, e.summary());
-            return render::operator(&e);
-        }
+        Err(e) => return body_refused(e),
     };
     let msg = match crate::notify::admin::test_message(&body) {
         Ok(m) => m,
@@ -263,6 +248,16 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
         StatusCode::OK,
         serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands, "activation": activation}),
     )
+}
+
+/// A body the transport refused (size, time, server busy): its code,
+/// status and `Retry-After`, with the table's summary and the detail as
+/// the message.
+pub(in crate::http) fn body_refused(e: Refusal) -> Response<ResponseBody> {
+    render::operator(&Refusal {
+        detail: Some(e.summary()),
+        ..e
+    })
 }
 
 /// A store or mailer failure: 9021 with the error text (operators may see

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
@@ -23,86 +23,8 @@ use crate::http::ResponseBody;
 use crate::orgs::import::{self, ImportProblem};
 use crate::provision::{DataError, DetachOutcome};
 
-const ORGS_PREFIX: &str = "/admin/v1/organizations/";
-const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
-const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 /// Largest organization document or import file read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// Answers the request if the path is one of these routes; otherwise
-/// hands it back.
-pub async fn route(
-    app: &App,
-    req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Request<Incoming>> {
-    match route_inner(app, req.uri().path().to_string(), req).await {
-        Routed::Done(resp) => Ok(resp),
-        Routed::Unmatched(req) => Err(req),
-    }
-}
-
-enum Routed {
-    Done(Response<ResponseBody>),
-    Unmatched(Request<Incoming>),
-}
-
-async fn route_inner(app: &App, path: String, req: Request<Incoming>) -> Routed {
-    use Routed::Done;
-    if path == ORGS_IMPORT {
-        return Done(if req.method() == Method::POST {
-            import_orgs(app, req).await
-        } else {
-            not_allowed("POST")
-        });
-    }
-    if let Some(id) = path.strip_prefix(ORGS_PREFIX) {
-        let Some(id) = percent_decode(id).filter(|i| !i.is_empty() && !i.contains('/')) else {
-            return Done(error(ErrorCode::NotFound, "no such organization", vec![]));
-        };
-        return Done(match *req.method() {
-            Method::PUT => put_org(app, &id, req).await,
-            Method::GET | Method::HEAD => get_org(app, &id).await,
-            _ => not_allowed("GET, HEAD, PUT"),
-        });
-    }
-    if let Some(rest) = path.strip_prefix(ENTERPRISES_PREFIX) {
-        let Some((partner, key)) = rest.strip_suffix("/detach").and_then(|r| r.split_once('/'))
-        else {
-            return Routed::Unmatched(req);
-        };
-        let (Some(partner), Some(key)) = (percent_decode(partner), percent_decode(key)) else {
-            return Done(error(
-                ErrorCode::InvalidParameterValue,
-                "bad percent-encoding in the path",
-                vec![],
-            ));
-        };
-        return Done(if req.method() == Method::POST {
-            detach(app, &partner, &key).await
-        } else {
-            not_allowed("POST")
-        });
-    }
-    Routed::Unmatched(req)
-}
-
-/// `%XX` decoding of one path segment (`+` stays `+`: group-mode keys).
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 async fn body(
     req: Request<Incoming>,
@@ -117,14 +39,11 @@ async fn body(
         .await
     {
         Ok(b) => Ok((ct, b)),
-        Err(e) => Err(Box::new(json_resp(
-            crate::http::error::status_of(&e),
-            json!({"message": e.summary(), "errors": [{"errorCode": e.code.code(), "description": e.summary()}]}),
-        ))),
+        Err(e) => Err(Box::new(super::body_refused(e))),
     }
 }
 
-async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<ResponseBody> {
+pub(super) async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<ResponseBody> {
     let (_, bytes) = match body(req).await {
         Ok(b) => b,
         Err(resp) => return *resp,
@@ -139,7 +58,7 @@ async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<Respon
     }
 }
 
-async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
+pub(super) async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
     let (ct, bytes) = match body(req).await {
         Ok(b) => b,
         Err(resp) => return *resp,
@@ -155,7 +74,7 @@ async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody
     }
 }
 
-async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
+pub(super) async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
     match app.queries.existing_org(id).await {
         Ok(Some(r)) => json_resp(
             StatusCode::OK,
@@ -176,7 +95,7 @@ async fn get_org(app: &App, id: &str) -> Response<ResponseBody> {
     }
 }
 
-async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
+pub(super) async fn detach(app: &App, partner: &str, key: &str) -> Response<ResponseBody> {
     let tracking_id = crate::http::tracking::generate();
     let now = crate::provision::now_millis();
     match app
@@ -252,13 +171,6 @@ fn store_error(e: &DataError) -> Response<ResponseBody> {
         ErrorCode::StorageUnavailable
     };
     error(code, &e.to_string(), vec![])
-}
-
-fn not_allowed(allow: &'static str) -> Response<ResponseBody> {
-    let mut resp = error(ErrorCode::MethodNotAllowed, &format!("use {allow}"), vec![]);
-    resp.headers_mut()
-        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-    resp
 }
 
 fn json_resp(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {

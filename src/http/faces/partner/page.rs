@@ -34,9 +34,10 @@ use super::{
 };
 use crate::app::App;
 use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
-use crate::domain::{ErrorCode, Package};
+use crate::domain::{ErrorCode, Package, Refusal};
 use crate::html::escape as esc;
 use crate::http::admin_activation::{self, RenewError};
+use crate::http::error::html as render;
 use crate::http::portal::{html, Fields};
 use crate::http::ResponseBody;
 use crate::http::State;
@@ -87,7 +88,18 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 fn respond(status: StatusCode, page: String) -> Response<ResponseBody> {
-    let mut resp = html(status, page);
+    with_page_headers(html(status, page))
+}
+
+/// A page showing a refusal: its status (and `Retry-After`) come from
+/// the one HTML renderer.
+fn respond_refused(refusal: &Refusal, page: String) -> Response<ResponseBody> {
+    with_page_headers(render::respond(refusal, page))
+}
+
+/// This page's own Content-Security-Policy (the script's hash) and
+/// Referrer-Policy.
+fn with_page_headers(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_security_policy()) {
         h.insert("content-security-policy", v);
@@ -116,16 +128,12 @@ fn redirect(location: &str, cookie: Option<String>) -> Response<ResponseBody> {
 
 /// An error page: what went wrong, its code, and the way back.
 fn problem(r: &Rejection, tracking_id: &str, back: &str) -> Response<ResponseBody> {
-    let status = StatusCode::from_u16(r.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = format!(
-        "<h1>Not done</h1><p class=\"error\" role=\"alert\">{} (error {})</p>\
-<p>Nothing was changed. Reference: <code>{}</code></p><p><a href=\"{}\">Back to the subscribers</a></p>",
-        esc(r.message()),
-        r.code.code(),
-        esc(tracking_id),
+        "{}<p><a href=\"{}\">Back to the subscribers</a></p>",
+        render::refusal_body("Not done", &render::alert(r), tracking_id),
         esc(back)
     );
-    respond(status, layout("Not done", &body))
+    respond_refused(r, layout("Not done", &body))
 }
 
 fn store_problem(e: &DataError, tracking_id: &str) -> Response<ResponseBody> {
@@ -225,18 +233,14 @@ pub(super) async fn serve(
         if *route == PartnerRoute::SignOut {
             return redirect("/partner/status", Some(auth::clear_cookie()));
         }
-        let (status, note) = match route {
-            PartnerRoute::StatusPage if !had_cookie => (StatusCode::OK, None),
-            PartnerRoute::StatusPage => (
-                StatusCode::OK,
-                Some("Your session has ended. Sign in again."),
-            ),
-            _ => (
-                StatusCode::UNAUTHORIZED,
-                Some("Sign in first (error 9004): your session is missing or has ended."),
-            ),
+        return match route {
+            PartnerRoute::StatusPage if !had_cookie => sign_in_page(SignInNote::None),
+            PartnerRoute::StatusPage => sign_in_page(SignInNote::Ended),
+            _ => sign_in_page(SignInNote::Refused(&Refusal::new(
+                ErrorCode::BadCredentials,
+                "sign in first: your session is missing or has ended",
+            ))),
         };
-        return sign_in_page(status, note);
     };
     match route {
         PartnerRoute::StatusPage => {
@@ -304,38 +308,48 @@ async fn sign_in(
     redirect("/partner/status", Some(auth::set_cookie(&value)))
 }
 
-/// The sign-in form again, with why the token was not taken.
+/// The sign-in form again, with why the token was not taken (the wire
+/// refusal's code, status and `Retry-After`, in this page's words).
 fn refused_sign_in(refusal: &TokenRefusal) -> Response<ResponseBody> {
-    let e = refusal.wire();
-    let note = match refusal {
-        TokenRefusal::Wrong => {
-            "That admin token is not valid (error 9004). Nothing was changed.".to_string()
+    let detail = match refusal {
+        TokenRefusal::Wrong => "that admin token is not valid; nothing was changed".to_string(),
+        TokenRefusal::Locked(secs) => {
+            format!("too many wrong admin tokens from your address; try again in {secs} seconds")
         }
-        TokenRefusal::Locked(secs) => format!(
-            "Too many wrong admin tokens from your address (error {}). Try again in {secs} seconds.",
-            e.code.code()
-        ),
-        TokenRefusal::Busy => format!(
-            "Too many sign-ins are being checked right now (error {}). Try again in a moment.",
-            e.code.code()
-        ),
+        TokenRefusal::Busy => {
+            "too many sign-ins are being checked right now; try again in a moment".to_string()
+        }
     };
-    let mut resp = sign_in_page(crate::http::error::status_of(&e), Some(&note));
-    if let Some(secs) = e.retry_after {
-        resp.headers_mut()
-            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    resp
+    let shown = Refusal {
+        detail: Some(detail),
+        ..refusal.wire()
+    };
+    sign_in_page(SignInNote::Refused(&shown))
 }
 
-fn sign_in_page(status: StatusCode, note: Option<&str>) -> Response<ResponseBody> {
-    let alert = note
-        .map(|n| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(n)))
-        .unwrap_or_default();
-    let invalid = if status == StatusCode::UNAUTHORIZED {
-        " aria-invalid=\"true\""
-    } else {
-        ""
+/// What the sign-in form says above it.
+enum SignInNote<'a> {
+    None,
+    /// The session cookie has expired: a notice, not a refusal (200).
+    Ended,
+    /// Refused: the alert, and the refusal's status.
+    Refused(&'a Refusal),
+}
+
+fn sign_in_page(note: SignInNote<'_>) -> Response<ResponseBody> {
+    let alert = match &note {
+        SignInNote::None => String::new(),
+        SignInNote::Ended => {
+            "<p class=\"error\" role=\"alert\">Your session has ended. Sign in again.</p>"
+                .to_string()
+        }
+        SignInNote::Refused(r) => render::form_alert(r),
+    };
+    let invalid = match &note {
+        SignInNote::Refused(r) if r.code == ErrorCode::BadCredentials => {
+            " aria-invalid=\"true\" aria-describedby=\"form-error\""
+        }
+        _ => "",
     };
     let body = format!(
         "<h1>Subscriber status: partner admin sign-in</h1>{alert}\
@@ -345,7 +359,11 @@ fn sign_in_page(status: StatusCode, note: Option<&str>) -> Response<ResponseBody
 <p><button type=\"submit\">Sign in</button></p></form>\
 <p>The admin token is set by your bwgate operator. The session lasts 8 hours.</p>"
     );
-    respond(status, layout("Partner admin sign-in", &body))
+    let page = layout("Partner admin sign-in", &body);
+    match note {
+        SignInNote::Refused(r) => respond_refused(r, page),
+        SignInNote::None | SignInNote::Ended => respond(StatusCode::OK, page),
+    }
 }
 
 async fn status_page(
@@ -889,6 +907,51 @@ mod tests {
         assert_eq!(
             table_url("status=bogus", Some("package")),
             "/partner/status?done=package"
+        );
+    }
+
+    async fn text(resp: Response<ResponseBody>) -> String {
+        use http_body_util::BodyExt;
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn refused_sign_ins_take_status_code_and_retry_after_from_the_refusal() {
+        let locked = refused_sign_in(&TokenRefusal::Locked(12));
+        assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(locked.headers()[hyper::header::RETRY_AFTER], "12");
+        assert!(locked.headers().contains_key("content-security-policy"));
+        let page = text(locked).await;
+        assert!(
+            page.contains("try again in 12 seconds (error 9027)"),
+            "{page}"
+        );
+        assert!(!page.contains("aria-invalid"), "{page}");
+
+        let wrong = refused_sign_in(&TokenRefusal::Wrong);
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert!(!wrong.headers().contains_key(hyper::header::RETRY_AFTER));
+        let page = text(wrong).await;
+        assert!(page.contains("(error 9004)") && page.contains("role=\"alert\""));
+        assert!(page.contains("aria-invalid=\"true\""), "{page}");
+
+        let busy = refused_sign_in(&TokenRefusal::Busy);
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(busy.headers().contains_key(hyper::header::RETRY_AFTER));
+    }
+
+    #[tokio::test]
+    async fn problem_pages_carry_the_code_reference_and_way_back() {
+        let r = Rejection::new(ErrorCode::FormTokenInvalid, "reload <it>");
+        let resp = problem(&r, "T-3", "/partner/status?status=error");
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let page = text(resp).await;
+        assert!(page.contains("reload &lt;it&gt; (error 9031)"), "{page}");
+        assert!(page.contains("Reference: <code>T-3</code>"), "{page}");
+        assert!(
+            page.contains("href=\"/partner/status?status=error\""),
+            "{page}"
         );
     }
 }

@@ -24,9 +24,10 @@ use crate::app::App;
 use crate::domain::activation::ActivationView;
 use crate::domain::activation::{self as rules, ActivationPurpose};
 use crate::domain::email::normalize_email;
-use crate::domain::lifecycle::{Rejection, SubscriberStatus};
-use crate::domain::ErrorCode;
+use crate::domain::lifecycle::SubscriberStatus;
+use crate::domain::{ErrorCode, Refusal};
 use crate::html::escape as esc;
+use crate::http::error::html as render;
 use crate::http::portal::{html, page, Fields};
 use crate::http::ResponseBody;
 use crate::links::LinkError;
@@ -76,7 +77,7 @@ pub async fn serve(
         Err(resp) => return *resp,
     };
     match which {
-        ActivationPage::Show | ActivationPage::ConsentPage => ctx.show(None, StatusCode::OK),
+        ActivationPage::Show | ActivationPage::ConsentPage => ctx.show(None),
         ActivationPage::ConfirmLink => ctx.confirm_link(fields.get("code")),
         ActivationPage::SubmitEmail => ctx.submit_email(app, fields.get("email")).await,
         ActivationPage::Verify => ctx.verify(app, fields.get("code")).await,
@@ -103,15 +104,15 @@ impl Context {
         token: &str,
         tracking_id: &str,
     ) -> Result<Context, Box<Response<ResponseBody>>> {
-        let fail = |r: Rejection| Err(Box::new(problem(&r, tracking_id)));
+        let fail = |r: Refusal| Err(Box::new(problem(&r, tracking_id)));
         let Some(links) = app.provisioning.activations() else {
-            return fail(Rejection::new(
+            return fail(Refusal::new(
                 ErrorCode::ActivationLinkInvalid,
                 "activation is not enabled on this server",
             ));
         };
         if token.is_empty() {
-            return fail(Rejection::new(
+            return fail(Refusal::new(
                 ErrorCode::ActivationLinkInvalid,
                 "the link has no token; open the link from the email exactly as sent",
             ));
@@ -120,13 +121,13 @@ impl Context {
         let claim = match links.verify(token, now) {
             Ok(c) => c,
             Err(LinkError::Expired) => {
-                return fail(Rejection::new(
+                return fail(Refusal::new(
                     ErrorCode::ActivationLinkInvalid,
                     "this link has expired; ask your administrator for a new one",
                 ))
             }
             Err(LinkError::Invalid) => {
-                return fail(Rejection::new(
+                return fail(Refusal::new(
                     ErrorCode::ActivationLinkInvalid,
                     "this link is not valid (it was altered or was not issued by this service)",
                 ))
@@ -135,12 +136,12 @@ impl Context {
         let view = match app.queries.activation(&claim.subscriber_id).await {
             Ok(Some(v)) => v,
             Ok(None) => {
-                return fail(Rejection::new(
+                return fail(Refusal::new(
                     ErrorCode::ActivationLinkInvalid,
                     "this link does not belong to a pending activation",
                 ))
             }
-            Err(e) => return Err(Box::new(unavailable(&e.to_string(), tracking_id))),
+            Err(e) => return Err(Box::new(unavailable(&e, tracking_id))),
         };
         if let Err(r) = rules::check_link(
             &view.activation,
@@ -178,14 +179,15 @@ impl Context {
         }
     }
 
-    /// The page for the current state, with an error above the form.
-    fn show(&self, error: Option<&Rejection>, status: StatusCode) -> Response<ResponseBody> {
+    /// The page for the current state, with an error above the form (and
+    /// the error's status).
+    fn show(&self, error: Option<&Refusal>) -> Response<ResponseBody> {
         if self.claim.purpose == ActivationPurpose::ConsentMigration {
-            return self.consent_page(error, status);
+            return self.consent_page(error);
         }
         let s = &self.view.subscriber;
         let a = &self.view.activation;
-        let alert = error.map(alert).unwrap_or_default();
+        let alert = error.map(render::form_alert).unwrap_or_default();
         let who = format!(
             "<p>Hello <strong>{}</strong>. You are activating Webex for the BroadWorks user \
 <strong>{}</strong>.</p>",
@@ -237,8 +239,8 @@ required value=\"{prefill}\"{invalid}>\
                 "Send code"
             },
         );
-        html(
-            status,
+        answer(
+            error,
             page(
                 "Activate your account",
                 &format!("<h1>Activate your account</h1>{alert}{who}{code_form}{email_form}"),
@@ -246,11 +248,7 @@ required value=\"{prefill}\"{invalid}>\
         )
     }
 
-    fn consent_page(
-        &self,
-        error: Option<&Rejection>,
-        status: StatusCode,
-    ) -> Response<ResponseBody> {
+    fn consent_page(&self, error: Option<&Refusal>) -> Response<ResponseBody> {
         let s = &self.view.subscriber;
         let body = format!(
             "<h1>Move your account</h1>{alert}<p>Hello <strong>{name}</strong>. Your service \
@@ -259,12 +257,12 @@ belongs to an existing account. If you continue, that account is removed and you
 uses the same address.</p><form method=\"post\" action=\"/consent\">{hidden}\
 <button type=\"submit\">Activate account</button></form>\
 <p>If you do not want this, close this page: nothing changes without your consent.</p>",
-            alert = error.map(alert).unwrap_or_default(),
+            alert = error.map(render::form_alert).unwrap_or_default(),
             name = esc(&self.name()),
             email = esc(s.email.as_deref().unwrap_or("")),
             hidden = self.hidden(),
         );
-        html(status, page("Move your account", &body))
+        answer(error, page("Move your account", &body))
     }
 
     fn hidden(&self) -> String {
@@ -297,7 +295,7 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
         let email = match normalize_email(raw) {
             Ok(e) => e,
             Err(e) => {
-                return self.refused(&Rejection::new(
+                return self.refused(&Refusal::new(
                     ErrorCode::InvalidEmail,
                     format!("'{}' is not a valid email address: {e}", raw.trim()),
                 ))
@@ -332,7 +330,7 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
                     tracing::info!(subscriber_id = %self.view.subscriber.id, tracking_id = %self.tracking_id, "activation completed");
                     self.completed()
                 } else {
-                    self.show(None, StatusCode::OK)
+                    self.show(None)
                 }
             }
             Ok(Err(rejection)) => {
@@ -343,12 +341,12 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
                 }
                 self.refused(&rejection)
             }
-            Err(e) => unavailable(&e.to_string(), &self.tracking_id),
+            Err(e) => unavailable(&e, &self.tracking_id),
         }
     }
 
-    fn refused(&self, r: &Rejection) -> Response<ResponseBody> {
-        self.show(Some(r), status_of(r.code))
+    fn refused(&self, r: &Refusal) -> Response<ResponseBody> {
+        self.show(Some(r))
     }
 
     fn completed(&self) -> Response<ResponseBody> {
@@ -371,34 +369,22 @@ fn is_code(code: &str) -> bool {
     code.len() == CODE_DIGITS as usize && code.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn bad_code_format() -> Rejection {
-    Rejection::new(
+fn bad_code_format() -> Refusal {
+    Refusal::new(
         ErrorCode::VerificationCodeInvalid,
         format!("the code has {CODE_DIGITS} digits; copy it from the email"),
     )
 }
 
-fn status_of(code: ErrorCode) -> StatusCode {
-    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-fn alert(r: &Rejection) -> String {
-    format!(
-        "<p class=\"error\" role=\"alert\" id=\"form-error\">{} (error {})</p>",
-        esc(&capitalized(r.message())),
-        r.code.code()
-    )
-}
-
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
+/// A page of the flow: 200, or the refusal's status when it shows one.
+fn answer(error: Option<&Refusal>, page_html: String) -> Response<ResponseBody> {
+    match error {
+        Some(r) => render::respond(r, page_html),
+        None => html(StatusCode::OK, page_html),
     }
 }
 
-fn aria_invalid(error: Option<&Rejection>, codes: &[ErrorCode]) -> &'static str {
+fn aria_invalid(error: Option<&Refusal>, codes: &[ErrorCode]) -> &'static str {
     match error {
         Some(r) if codes.contains(&r.code) => {
             " aria-invalid=\"true\" aria-describedby=\"form-error\""
@@ -408,40 +394,21 @@ fn aria_invalid(error: Option<&Rejection>, codes: &[ErrorCode]) -> &'static str 
 }
 
 /// A page without a form: the link itself is the problem.
-fn problem(r: &Rejection, tracking_id: &str) -> Response<ResponseBody> {
+fn problem(r: &Refusal, tracking_id: &str) -> Response<ResponseBody> {
     let heading = match r.code {
         ErrorCode::WrongState => "Nothing to activate",
         _ => "Activation link not valid",
     };
-    html(
-        status_of(r.code),
-        page(
-            heading,
-            &format!(
-                "<h1>{heading}</h1>{}<p>Nothing was changed. Reference: <code>{}</code></p>",
-                alert(r),
-                esc(tracking_id)
-            ),
-        ),
-    )
+    render::refusal_page(r, heading, &render::form_alert(r), tracking_id)
 }
 
-fn unavailable(detail: &str, tracking_id: &str) -> Response<ResponseBody> {
-    tracing::warn!(
-        tracking_id,
-        error = detail,
-        "activation step failed in the store"
+/// The store failed: the page says so (9021, 503); the log keeps the
+/// error with the tracking id.
+fn unavailable(e: &dyn std::fmt::Display, tracking_id: &str) -> Response<ResponseBody> {
+    tracing::warn!(tracking_id, error = %e, "activation step failed in the store");
+    let r = Refusal::new(
+        ErrorCode::StorageUnavailable,
+        "the service cannot record your step right now",
     );
-    html(
-        StatusCode::SERVICE_UNAVAILABLE,
-        page(
-            "Try again later",
-            &format!(
-                "<h1>Try again later</h1><p class=\"error\" role=\"alert\">The service cannot \
-record your step right now (error {}). Nothing was changed.</p><p>Reference: <code>{}</code></p>",
-                ErrorCode::StorageUnavailable.code(),
-                esc(tracking_id)
-            ),
-        ),
-    )
+    render::refusal_page(&r, "Try again later", &render::form_alert(&r), tracking_id)
 }

@@ -3,12 +3,15 @@
 //! reads what is asked and approves with a form (`POST /orgs/approve`),
 //! which grants the partner external full admin on the organization. An
 //! altered, expired or already used link shows an error page and changes
-//! nothing.
+//! nothing. A store failure shows the table's summary; the log keeps the
+//! error text with the tracking id.
 
 use hyper::{Response, StatusCode};
 
 use crate::app::App;
+use crate::domain::{ErrorCode, Refusal};
 use crate::html::escape as esc;
+use crate::http::error::html as refusal;
 use crate::http::portal::{html, page as render};
 use crate::http::ResponseBody;
 use crate::orgs::{ApprovalClaim, TokenError};
@@ -20,24 +23,37 @@ fn token_from(pairs: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn problem(
-    status: StatusCode,
-    heading: &str,
-    message: &str,
-    tracking_id: &str,
-) -> Response<ResponseBody> {
-    html(
-        status,
-        render(
-            heading,
-            &format!(
-                "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>\
-<p>Nothing was changed. Reference: <code>{}</code></p>",
-                esc(heading),
-                esc(message),
-                esc(tracking_id)
-            ),
+/// An error page: the heading, the refusal's reason and code, the
+/// reference; the table's status.
+fn problem(r: &Refusal, heading: &str, tracking_id: &str) -> Response<ResponseBody> {
+    refusal::refusal_page(r, heading, &refusal::alert(r), tracking_id)
+}
+
+/// The link's own words for why it is refused (our sentences, never an
+/// error's text).
+fn token_refusal(e: TokenError) -> Refusal {
+    Refusal::new(ErrorCode::InvalidParameterValue, e.to_string())
+}
+
+/// The store failed: the page shows the table's summary (9021) and the
+/// log keeps the error with the tracking id.
+fn unavailable(e: &dyn std::fmt::Display, tracking_id: &str) -> Response<ResponseBody> {
+    tracing::warn!(tracking_id, error = %e, "organization approval: store failed");
+    problem(
+        &Refusal::bare(ErrorCode::StorageUnavailable),
+        "Try again later",
+        tracking_id,
+    )
+}
+
+fn org_gone(tracking_id: &str) -> Response<ResponseBody> {
+    problem(
+        &Refusal::new(
+            ErrorCode::NotFound,
+            "the organization of this request no longer exists",
         ),
+        "Organization not found",
+        tracking_id,
     )
 }
 
@@ -49,17 +65,21 @@ fn claim(
 ) -> Result<ApprovalClaim, Box<Response<ResponseBody>>> {
     let Some(links) = app.provisioning.approvals() else {
         return Err(Box::new(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
+            &Refusal::new(
+                ErrorCode::UnderMaintenance,
+                "organization approvals are not enabled on this server",
+            ),
             "Approval unavailable",
-            "organization approvals are not enabled on this server",
             tracking_id,
         )));
     };
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(Box::new(problem(
-            StatusCode::BAD_REQUEST,
+            &Refusal::new(
+                ErrorCode::MissingParameter,
+                "the approval link has no token; open the link from the email exactly as sent",
+            ),
             "Approval link incomplete",
-            "the approval link has no token; open the link from the email exactly as sent",
             tracking_id,
         )));
     };
@@ -71,12 +91,7 @@ fn claim(
                 TokenError::Invalid => "Approval link not valid",
                 TokenError::Expired => "Approval link expired",
             };
-            Box::new(problem(
-                StatusCode::BAD_REQUEST,
-                heading,
-                &e.to_string(),
-                tracking_id,
-            ))
+            Box::new(problem(&token_refusal(e), heading, tracking_id))
         })
 }
 
@@ -89,22 +104,8 @@ pub async fn page(app: &App, query: Option<&str>, tracking_id: &str) -> Response
     };
     let report = match app.queries.existing_org(&claim.org_id).await {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "Organization not found",
-                "the organization of this request no longer exists",
-                tracking_id,
-            )
-        }
-        Err(e) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again later",
-                &e.to_string(),
-                tracking_id,
-            )
-        }
+        Ok(None) => return org_gone(tracking_id),
+        Err(e) => return unavailable(&e, tracking_id),
     };
     let partner = app.queries.partner(&claim.partner_id).await.ok().flatten();
     let templates = app.provisioning.templates_of_partner(&claim.partner_id);
@@ -165,22 +166,57 @@ administrator of <strong>{}</strong>. Provisioning of its users can proceed.</p>
             )
         }
         Ok(ApproveOutcome::AlreadyUsed) => problem(
-            StatusCode::CONFLICT,
+            &Refusal::new(
+                ErrorCode::WrongState,
+                "this approval link was already used; the approval stands",
+            ),
             "Approval link already used",
-            "this approval link was already used; the approval stands",
             tracking_id,
         ),
-        Ok(ApproveOutcome::UnknownOrg) => problem(
-            StatusCode::NOT_FOUND,
-            "Organization not found",
-            "the organization of this request no longer exists",
-            tracking_id,
-        ),
-        Err(e) => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again later",
-            &e.to_string(),
-            tracking_id,
-        ),
+        Ok(ApproveOutcome::UnknownOrg) => org_gone(tracking_id),
+        Err(e) => unavailable(&e, tracking_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+    use http_body_util::BodyExt;
+
+    async fn text(resp: Response<ResponseBody>) -> String {
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_shows_the_table_summary_not_the_error_text() {
+        let e = StoreError::Database("disk I/O error at /var/lib/bwgate/bwgate.db".into());
+        let resp = unavailable(&e, "T-9");
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = text(resp).await;
+        assert!(!page.contains("disk I/O"), "{page}");
+        assert!(!page.contains("bwgate.db"), "{page}");
+        assert!(
+            page.contains("Storage unavailable; retry later. (error 9021)"),
+            "{page}"
+        );
+        assert!(page.contains("<code>T-9</code>"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn link_refusals_keep_their_words_and_take_the_tables_status() {
+        for (e, says) in [
+            (TokenError::Invalid, "not valid"),
+            (TokenError::Expired, "expired"),
+        ] {
+            let resp = problem(&token_refusal(e), "Approval link", "T-1");
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            let page = text(resp).await;
+            assert!(
+                page.contains(says) && page.contains("(error 9017)"),
+                "{page}"
+            );
+        }
     }
 }

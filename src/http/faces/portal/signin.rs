@@ -23,15 +23,16 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper::header::{HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::header::{HeaderValue, LOCATION};
 use hyper::{Response, StatusCode};
 
 use crate::app::App;
 use crate::domain::ids::UserId;
-use crate::domain::lifecycle::{Rejection, SubscriberRecord};
+use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::subscriber::NewSubscriber;
-use crate::domain::{CustomerTemplate, ErrorCode};
+use crate::domain::{CustomerTemplate, ErrorCode, Refusal};
 use crate::html::escape as esc;
+use crate::http::error::html as render;
 use crate::http::lockout::{AttemptKey, KeyKind, Realm};
 use crate::http::portal::{html, page};
 use crate::http::ResponseBody;
@@ -43,16 +44,8 @@ use crate::xsp::XspError;
 const MAX_PASSWORD: usize = 128;
 
 /// The sign-in form (also on the portal home page).
-pub fn form(action: &str, error: Option<&Rejection>, user_id: &str) -> String {
-    let alert = error
-        .map(|r| {
-            format!(
-                "<p class=\"error\" role=\"alert\">{} (error {})</p>",
-                esc(r.message()),
-                r.code.code()
-            )
-        })
-        .unwrap_or_default();
+pub fn form(action: &str, error: Option<&Refusal>, user_id: &str) -> String {
+    let alert = error.map(render::alert).unwrap_or_default();
     format!(
         "{alert}<form method=\"post\" action=\"{action}\">\
 <label for=\"userId\">BroadWorks user id</label>\
@@ -85,26 +78,11 @@ fn credentials(body: &[u8]) -> Credentials {
     c
 }
 
-fn wrong_credentials() -> Rejection {
-    Rejection::new(
+fn wrong_credentials() -> Refusal {
+    Refusal::new(
         ErrorCode::BadCredentials,
         "the BroadWorks user id or password is wrong, or nothing waits for activation for this user",
     )
-}
-
-/// A refusal with the seconds to wait when the caller is locked out.
-struct Refusal {
-    rejection: Rejection,
-    retry_after: Option<u64>,
-}
-
-impl From<Rejection> for Refusal {
-    fn from(rejection: Rejection) -> Self {
-        Refusal {
-            rejection,
-            retry_after: None,
-        }
-    }
 }
 
 /// Why credentials were not accepted, for the log and the counts.
@@ -116,7 +94,7 @@ enum Verdict {
         asked_xsp: bool,
     },
     /// Not the caller's fault (no XSP set up, XSP down): not counted.
-    Unavailable(Rejection),
+    Unavailable(Refusal),
 }
 
 /// Moving average of XSP sign-in calls, in microseconds: how long a
@@ -167,13 +145,11 @@ async fn check(
     if let Err(secs) = app.lockout.check(&keys) {
         metrics::counter!("bwgate_auth_locked_refusals_total", "realm" => "portal_signin")
             .increment(1);
-        return Err(Refusal {
-            rejection: Rejection::new(
-                ErrorCode::TooManyAttempts,
-                format!("too many wrong sign-ins; try again in {secs} seconds"),
-            ),
-            retry_after: Some(secs),
-        });
+        return Err(Refusal::new(
+            ErrorCode::TooManyAttempts,
+            format!("too many wrong sign-ins; try again in {secs} seconds"),
+        )
+        .retry_after(secs));
     }
     match verify(app, template, user_id, password).await {
         Ok(profile) => {
@@ -186,9 +162,9 @@ async fn check(
             if !asked_xsp {
                 pad_like_xsp(started).await;
             }
-            Err(wrong_credentials().into())
+            Err(wrong_credentials())
         }
-        Err(Verdict::Unavailable(r)) => Err(r.into()),
+        Err(Verdict::Unavailable(r)) => Err(r),
     }
 }
 
@@ -241,7 +217,7 @@ async fn verify(
         }
         Err(e) => {
             tracing::warn!(error = %e, xsp = url, "BroadWorks sign-in: XSP call failed");
-            Err(Verdict::Unavailable(Rejection::new(
+            Err(Verdict::Unavailable(Refusal::new(
                 ErrorCode::UnderMaintenance,
                 "BroadWorks cannot check your credentials right now; try again in a few minutes",
             )))
@@ -249,18 +225,16 @@ async fn verify(
     }
 }
 
-fn not_set_up() -> Rejection {
-    Rejection::new(
+fn not_set_up() -> Refusal {
+    Refusal::new(
         ErrorCode::WrongState,
         "signing in with BroadWorks credentials is not set up for your service provider; \
 use the activation link you received",
     )
 }
 
-fn status_of(code: ErrorCode) -> StatusCode {
-    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
+/// The sign-in form page; with a refusal, its alert above the form and
+/// the refusal's status (and `Retry-After`).
 fn signin_page(
     title: &str,
     intro: &str,
@@ -268,24 +242,18 @@ fn signin_page(
     refusal: Option<&Refusal>,
     user_id: &str,
 ) -> Response<ResponseBody> {
-    let error = refusal.map(|r| &r.rejection);
-    let status = error.map_or(StatusCode::OK, |r| status_of(r.code));
-    let mut resp = html(
-        status,
-        page(
-            title,
-            &format!(
-                "<h1>{}</h1><p>{intro}</p>{}",
-                esc(title),
-                form(action, error, user_id)
-            ),
+    let shown = page(
+        title,
+        &format!(
+            "<h1>{}</h1><p>{intro}</p>{}",
+            esc(title),
+            form(action, refusal, user_id)
         ),
     );
-    if let Some(secs) = refusal.and_then(|r| r.retry_after) {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    match refusal {
+        Some(r) => render::respond(r, shown),
+        None => html(StatusCode::OK, shown),
     }
-    resp
 }
 
 fn see_other(location: &str) -> Response<ResponseBody> {
@@ -307,13 +275,13 @@ fn see_other(location: &str) -> Response<ResponseBody> {
 
 /// The page of the subscriber's current activation link (a new link when
 /// the old one expired).
-async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Rejection> {
+async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Refusal> {
     let Some(links) = app.provisioning.activations().cloned() else {
         return Err(wrong_credentials());
     };
     let unavailable = |e: crate::provision::DataError| {
         tracing::warn!(error = %e, "sign-in: store unavailable");
-        Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
+        Refusal::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
     };
     let view = app
         .queries
@@ -363,10 +331,10 @@ pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<Response
             Ok(Some(s)) if s.status.is_pending_user() => Some(s),
             Ok(_) => None,
             Err(_) => {
-                return refuse(
-                    Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
-                        .into(),
-                )
+                return refuse(Refusal::new(
+                    ErrorCode::StorageUnavailable,
+                    "try again in a few minutes",
+                ))
             }
         },
         Err(_) => None,
@@ -375,29 +343,29 @@ pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<Response
         Some(s) => match app.provisioning.template(&s.provisioning_id).await {
             Ok(t) => t,
             Err(_) => {
-                return refuse(
-                    Rejection::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
-                        .into(),
-                )
+                return refuse(Refusal::new(
+                    ErrorCode::StorageUnavailable,
+                    "try again in a few minutes",
+                ))
             }
         },
         None => None,
     };
     if let Err(mut r) = check(app, peer, template.as_deref(), &c.user_id, &c.password).await {
-        if r.rejection.code == ErrorCode::WrongState {
+        if r.code == ErrorCode::WrongState {
             // Telling "not set up for your provider" would say the user
             // id waits for activation here.
             tracing::warn!(user_id = %c.user_id.chars().take(200).collect::<String>(), "BroadWorks sign-in: the user's template has no XSP");
-            r = wrong_credentials().into();
+            r = wrong_credentials();
         }
         return refuse(r);
     }
     let Some(subscriber) = subscriber else {
-        return refuse(wrong_credentials().into());
+        return refuse(wrong_credentials());
     };
     match to_activation(app, &subscriber).await {
         Ok(location) => see_other(&location),
-        Err(r) => refuse(r.into()),
+        Err(r) => refuse(r),
     }
 }
 
@@ -413,21 +381,11 @@ pub async fn self_activate(
     let template = match app.provisioning.template(provisioning_id).await {
         Ok(Some(t)) if t.settings.allow_self_activation && !t.settings.wholesale => t,
         _ => {
-            let r = Rejection::new(
+            let r = Refusal::new(
                 ErrorCode::NotFound,
                 "this self-activation link is not valid; ask your service provider for the right one",
             );
-            return html(
-                status_of(r.code),
-                page(
-                    "Self-activation",
-                    &format!(
-                        "<h1>Self-activation</h1><p class=\"error\" role=\"alert\">{} (error {})</p>",
-                        esc(r.message()),
-                        r.code.code()
-                    ),
-                ),
-            );
+            return render::refusal_page(&r, "Self-activation", &render::alert(&r), tracking_id);
         }
     };
     let intro = "Activate Webex yourself: sign in with your BroadWorks user id and password, \
@@ -436,12 +394,10 @@ then enter your email address and confirm it with the code we send you.";
         return signin_page("Self-activation", intro, &action, None, "");
     };
     let c = credentials(body);
-    let refuse_with =
-        |r: Refusal| signin_page("Self-activation", intro, &action, Some(&r), &c.user_id);
-    let refuse = |r: &Rejection| refuse_with(r.clone().into());
+    let refuse = |r: &Refusal| signin_page("Self-activation", intro, &action, Some(r), &c.user_id);
     let profile = match check(app, peer, Some(&template), &c.user_id, &c.password).await {
         Ok(p) => p,
-        Err(r) => return refuse_with(r),
+        Err(r) => return refuse(&r),
     };
     let Ok(user_id) = UserId::parse(&c.user_id) else {
         return refuse(&wrong_credentials());
@@ -454,14 +410,14 @@ then enter your email address and confirm it with the code we send you.";
             }
         }
         Ok(Some(_)) => {
-            return refuse(&Rejection::new(
+            return refuse(&Refusal::new(
                 ErrorCode::WrongState,
                 "your account is already active; sign in to Webex",
             ))
         }
         Ok(None) => {}
         Err(_) => {
-            return refuse(&Rejection::new(
+            return refuse(&Refusal::new(
                 ErrorCode::StorageUnavailable,
                 "try again in a few minutes",
             ))
@@ -480,7 +436,7 @@ then enter your email address and confirm it with the code we send you.";
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(error = %e, tracking_id, "self-activation not recorded");
-            return refuse(&Rejection::new(
+            return refuse(&Refusal::new(
                 ErrorCode::StorageUnavailable,
                 "try again in a few minutes",
             ));
@@ -488,7 +444,7 @@ then enter your email address and confirm it with the code we send you.";
     };
     if let Some(line) = outcome.results.first() {
         if let Some(code) = line.error_code.and_then(ErrorCode::from_code) {
-            return refuse(&Rejection::new(
+            return refuse(&Refusal::new(
                 code,
                 line.error_message.clone().unwrap_or_default(),
             ));
@@ -500,7 +456,7 @@ then enter your email address and confirm it with the code we send you.";
             Ok(location) => see_other(&location),
             Err(r) => refuse(&r),
         },
-        _ => refuse(&Rejection::new(
+        _ => refuse(&Refusal::new(
             ErrorCode::StorageUnavailable,
             "try again in a few minutes",
         )),
@@ -508,9 +464,9 @@ then enter your email address and confirm it with the code we send you.";
 }
 
 /// The AddUser a self-activation stands for, from the BroadWorks profile.
-fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Rejection> {
+fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Refusal> {
     if p.service_provider_id.is_empty() || p.group_id.is_empty() {
-        return Err(Rejection::new(
+        return Err(Refusal::new(
             ErrorCode::MissingParameter,
             "your BroadWorks profile names no service provider or group; ask your administrator",
         ));
@@ -518,7 +474,7 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Rejecti
     let phone_number = p.e164_number();
     let extension = p.extension.clone().filter(|e| !e.is_empty());
     if phone_number.is_none() && extension.is_none() {
-        return Err(Rejection::new(
+        return Err(Refusal::new(
             ErrorCode::MissingParameter,
             "your BroadWorks profile has neither a phone number nor an extension; ask your administrator",
         ));
