@@ -17,7 +17,7 @@
 //!    back-end (SQLite: `store/sqlite/suite.rs`). That expands to one
 //!    `#[tokio::test]` per case, named `<module>::<case>`.
 //!
-//! A new case is an `pub(crate) async fn` in one of the modules below plus
+//! A new case is a `pub(crate) async fn` in one of the modules below plus
 //! its name in [`store_suite!`]'s list.
 
 pub(crate) mod activation;
@@ -311,8 +311,8 @@ pub(crate) fn seqs(entries: &[OutboxEntry]) -> Vec<i64> {
     entries.iter().map(|e| e.seq).collect()
 }
 
-/// Two enterprises' first adds, interleaved (A, B, A): returns the outbox
-/// seqs of A's and of B's commands.
+/// A (3 commands) and B (2) interleaved: A = seq 1, 2, 5; B = 3, 4.
+/// Returns the outbox seqs of A's and of B's commands.
 pub(crate) async fn two_enterprises(fx: &Fixture) -> (Vec<i64>, Vec<i64>) {
     let s = fx;
     let t = template(s, "tpl", true, true).await;

@@ -885,8 +885,6 @@ pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activatio
 
 // ---------------------------------------------------------------- outbox
 
-/// A (3 commands) and B (2) interleaved: A = seq 1, 2, 5; B = 3, 4.
-
 pub(crate) async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_head(
     factory: &dyn StoreFactory,
 ) {
