@@ -40,3 +40,6 @@ pub mod serve;
 // `bwgate load`, `bench-*`, `replay`: apart from the service, which never
 // uses them.
 pub mod tools;
+// Helpers of the unit tests (`eventually`).
+#[cfg(test)]
+pub(crate) mod testing;

@@ -15,6 +15,7 @@ use crate::config::{SmtpConfig, StoreConfig};
 use crate::domain::now_millis;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{EmailRecord, SharedStore};
+use crate::testing::eventually;
 
 fn record(message: EmailMessage) -> EmailRecord {
     EmailRecord {
@@ -490,15 +491,15 @@ async fn mailer_enqueues_wakes_the_worker_and_stops_on_shutdown() {
     msg.dedupe_key = Some("welcome:1".into());
     let id = mailer.send(msg.clone()).await.unwrap().expect("enqueued");
     assert_eq!(mailer.send(msg).await.unwrap(), None, "deduplicated");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually("the email sent", Duration::from_secs(5), || async {
         let e = f.store.email(id).await.unwrap().unwrap();
         if e.state == EmailState::Sent {
-            break;
+            Ok(())
+        } else {
+            Err(e)
         }
-        assert!(tokio::time::Instant::now() < deadline, "not sent: {e:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     assert_eq!(transport.sent().len(), 1, "exactly one send");
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{watch, Notify};
@@ -25,6 +25,7 @@ use crate::provision::testing::UseCases;
 use crate::provision::AcceptBatch;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{OutboxState, SharedStore, Store};
+use crate::testing::eventually;
 
 /// The enterprise whose commands the core cannot take for now.
 const WAITING: &str = "ENT-W";
@@ -190,17 +191,18 @@ async fn sub(store: &SqliteStore, user: &str) -> SubscriberRecord {
         .unwrap_or_else(|| panic!("{user} is stored"))
 }
 
-/// Polls `check` every 20 ms until it holds (at most 15 s).
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// How long a test waits for the worker.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until `user` reaches `status`.
+async fn wait_status(store: &SqliteStore, user: &str, status: SubscriberStatus) {
+    eventually(format!("{user} {status:?}"), WAIT, || async {
+        match sub(store, user).await.status {
+            s if s == status => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -234,10 +236,7 @@ async fn a_running_worker_records_rejections_and_holds_an_enterprise_behind_a_re
     let worker = spawn_delivery(shared, core.clone(), wake.clone(), stop_rx);
 
     // (a) The rejected subscriber reaches `error` with the core's answer.
-    wait_until("bad@ in error", || async {
-        sub(&store, "bad@acme.example").await.status == SubscriberStatus::Error
-    })
-    .await;
+    wait_status(&store, "bad@acme.example", SubscriberStatus::Error).await;
     let bad = sub(&store, "bad@acme.example").await;
     // The admin read-back serializes the record as is: `errors[]` with
     // `errorCode` and `description`.
@@ -267,16 +266,19 @@ async fn a_running_worker_records_rejections_and_holds_an_enterprise_behind_a_re
     assert!(store.licenses(&bad.id).await.expect("licenses").is_empty());
 
     // Another enterprise is delivered meanwhile.
-    wait_until("other@ provisioned", || async {
-        sub(&store, "other@acme.example").await.status == SubscriberStatus::Provisioned
-    })
-    .await;
+    wait_status(&store, "other@acme.example", SubscriberStatus::Provisioned).await;
 
     // (b) ENT-W: only its head is tried, again and again (backing off);
     // nothing behind it reaches the core.
-    wait_until("two attempts at ENT-W's head", || {
+    eventually("two attempts at ENT-W's head", WAIT, || {
         let n = core.calls_of(WAITING).len();
-        async move { n >= 2 }
+        async move {
+            if n >= 2 {
+                Ok(())
+            } else {
+                Err(n)
+            }
+        }
     })
     .await;
     let outbox_w: Vec<_> = store
@@ -320,10 +322,7 @@ async fn a_running_worker_records_rejections_and_holds_an_enterprise_behind_a_re
     // The core comes back: ENT-W's commands go through in their order.
     core.down.store(false, Ordering::SeqCst);
     wake.notify_one();
-    wait_until("next@ provisioned", || async {
-        sub(&store, "next@acme.example").await.status == SubscriberStatus::Provisioned
-    })
-    .await;
+    wait_status(&store, "next@acme.example", SubscriberStatus::Provisioned).await;
     let slow = sub(&store, "slow@acme.example").await;
     assert_eq!(
         (slow.status, slow.first_name.as_str()),

@@ -6,6 +6,8 @@
 
 pub mod private_files;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod suite;
 pub mod tx;
 
 use async_trait::async_trait;

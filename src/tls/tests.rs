@@ -16,6 +16,7 @@ use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificat
 use super::devcerts::write_file;
 use super::*;
 use crate::config::{ClientAuth, TlsConfig, TlsMinVersion};
+use crate::testing::eventually;
 
 // ---------------------------------------------------------------- helpers
 
@@ -758,16 +759,19 @@ async fn watcher_polls_and_stops_on_shutdown() {
     write_file(&e.dev.server_key, key.as_bytes(), 0o600).unwrap();
     write_file(&e.dev.server_cert, cert.as_bytes(), 0o644).unwrap();
     let want = serial_of_pem(&cert);
-    let mut seen = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let out = handshake(r.current(), e.client_with_cert()).await;
-        if out.client.unwrap().server_serial == want {
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "poller did not pick up the new certificate");
+    // 50 looks 100 ms apart before.
+    eventually(
+        "the poller to pick up the new certificate",
+        Duration::from_secs(5),
+        || async {
+            let out = handshake(r.current(), e.client_with_cert()).await;
+            match out.client.unwrap().server_serial {
+                serial if serial == want => Ok(()),
+                serial => Err(serial),
+            }
+        },
+    )
+    .await;
 
     tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), handle)
@@ -791,15 +795,19 @@ async fn sighup_forces_a_reload() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut swapped = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if !Arc::ptr_eq(&r.current(), &before) {
-            swapped = true;
-            break;
-        }
-    }
-    assert!(swapped, "SIGHUP did not force a reload");
+    // 50 looks 50 ms apart before.
+    eventually(
+        "SIGHUP to force a reload",
+        Duration::from_millis(2500),
+        || async {
+            if Arc::ptr_eq(&r.current(), &before) {
+                Err("the same configuration")
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
     drop(tx);
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await

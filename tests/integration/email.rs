@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{metric_value, Server, BIN};
+use crate::harness::{eventually, metric_value, Server, BIN};
 
 const RECEIVER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -244,19 +244,19 @@ async fn wait_row(
     what: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let row = email_row(server, id).await;
-        if done(&row) {
-            return row;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "email {id}: {what} not reached: {row}\n{}",
-            server.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        server.with_logs(format!("email {id}: {what}")),
+        timeout,
+        || async {
+            let row = email_row(server, id).await;
+            if done(&row) {
+                Ok(row)
+            } else {
+                Err(row)
+            }
+        },
+    )
+    .await
 }
 
 pub async fn wait_messages(
@@ -264,19 +264,15 @@ pub async fn wait_messages(
     n: usize,
     timeout: Duration,
 ) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually(format!("{n} messages at the receiver"), timeout, || async {
         let got = receiver.messages();
         if got.len() >= n {
-            return got;
+            Ok(got)
+        } else {
+            Err(format!("{} messages", got.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "receiver has {} of {n} messages",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 async fn metrics(server: &Server) -> String {

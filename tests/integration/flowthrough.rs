@@ -1,12 +1,12 @@
 //! The flow-through face end to end: a BroadWorks AS (our mTLS client)
 //! posts documents to the demo template; background delivery provisions.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use bwgate::client::ClientResponse;
 
-use crate::harness::Server;
+use crate::harness::{eventually, Server};
 
 pub struct Demo {
     pub path: String,
@@ -90,18 +90,19 @@ pub fn without_tracking_id(xml: &str) -> String {
 
 /// Polls the read-back until the subscriber reaches `status`.
 pub async fn wait_status(server: &Server, key: &str, status: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (code, v) = subscriber(server, key).await;
-        if code == 200 && v["subscriber"]["status"] == status {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{key} never reached {status}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("{key} to reach {status}"),
+        Duration::from_secs(15),
+        || async {
+            let (code, v) = subscriber(server, key).await;
+            if code == 200 && v["subscriber"]["status"] == status {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -357,23 +358,23 @@ async fn modify_and_delete_follow_the_lifecycle() {
         resp.text()
     );
     // Partial deletion: the record stays without BroadWorks identifiers.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    let v = eventually("licenses revoked", Duration::from_secs(15), || async {
         let v = subscriber(&server, &id).await.1;
         if v["licenses"]
             .as_array()
             .map(|l| l.is_empty())
             .unwrap_or(false)
         {
-            assert!(v["subscriber"]["userId"].is_null());
-            assert!(v["subscriber"]["phoneNumber"].is_null());
-            assert_eq!(v["subscriber"]["email"], "fay@acme.example");
-            assert_eq!(v["subscriber"]["firstName"], "Ann");
-            break;
+            Ok(v)
+        } else {
+            Err(v)
         }
-        assert!(Instant::now() < deadline, "licenses never revoked: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert!(v["subscriber"]["userId"].is_null());
+    assert!(v["subscriber"]["phoneNumber"].is_null());
+    assert_eq!(v["subscriber"]["email"], "fay@acme.example");
+    assert_eq!(v["subscriber"]["firstName"], "Ann");
     // Deleting again is idempotent.
     let resp = post(
         &server,

@@ -369,6 +369,58 @@ pub async fn admin_http(
     (status, body)
 }
 
+/// How often [`eventually`] looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The one way an integration test waits for a condition: calls `observe`
+/// until it returns `Ok(value)` (every 50 ms), and returns the value. At
+/// `timeout` it panics naming `what` and the last observation (the last
+/// `Err`), so a test that waits in vain says what it saw.
+pub async fn eventually<T, O, F, Fut>(
+    what: impl std::fmt::Display,
+    timeout: Duration,
+    mut observe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, O>>,
+    O: std::fmt::Debug,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match observe().await {
+            Ok(value) => return value,
+            Err(observed) => observed,
+        };
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?}; last observation: {last:?}\nwaiting for: {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// `what` for [`eventually`] that adds the server's logs to a timeout's
+/// message (read only then).
+pub struct WithLogs<'a> {
+    what: String,
+    server: &'a Server,
+}
+
+impl std::fmt::Display for WithLogs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", self.what, self.server.logs())
+    }
+}
+
+impl Server {
+    pub fn with_logs(&self, what: impl Into<String>) -> WithLogs<'_> {
+        WithLogs {
+            what: what.into(),
+            server: self,
+        }
+    }
+}
+
 /// The value of a Prometheus sample line `name{labels} value`, if present.
 pub fn metric_value(metrics: &str, name_and_labels: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
@@ -384,4 +436,35 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+#[tokio::test]
+async fn eventually_returns_the_first_ok_value() {
+    let mut looks = 0;
+    let seen = eventually("three looks", Duration::from_secs(5), || {
+        looks += 1;
+        let n = looks;
+        async move {
+            if n >= 3 {
+                Ok(n)
+            } else {
+                Err(n)
+            }
+        }
+    })
+    .await;
+    assert_eq!(seen, 3);
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "last observation: \"still nothing\"\nwaiting for: a thing that never comes"
+)]
+async fn eventually_panics_with_what_and_the_last_observation() {
+    eventually(
+        "a thing that never comes",
+        Duration::from_millis(120),
+        || async { Err::<(), _>("still nothing") },
+    )
+    .await;
 }

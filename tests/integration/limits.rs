@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::flowthrough::{add_user, demo, document, post, subscriber};
-use crate::harness::{metric_value, Server};
+use crate::harness::{eventually, metric_value, Server};
 
 /// Reads until EOF or error; true when the peer closed within `within`.
 async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, within: Duration) -> bool {
@@ -59,14 +59,19 @@ async fn metric(server: &Server, name_and_labels: &str) -> f64 {
 /// Polls a counter until it reaches `at_least` (metrics are recorded just
 /// after the event the test observes).
 async fn wait_metric(server: &Server, name_and_labels: &str, at_least: f64) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = metric(server, name_and_labels).await;
-        if v >= at_least || Instant::now() > deadline {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("{name_and_labels} >= {at_least}"),
+        Duration::from_secs(5),
+        || async {
+            let v = metric(server, name_and_labels).await;
+            if v >= at_least {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -135,12 +140,18 @@ async fn flowthrough_rate_limit_per_template_and_client_identity() {
         assert_eq!(resp.status, 200, "other identity: {}", resp.text());
     }
     // Accepted work shows up (delivery runs in the background)...
-    let deadline = Instant::now() + Duration::from_secs(10);
     let last_ok = format!("u{passed}@acme.example");
-    while subscriber(&server, &last_ok).await.0 != 200 {
-        assert!(Instant::now() < deadline, "accepted work is recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "accepted work is recorded",
+        Duration::from_secs(10),
+        || async {
+            match subscriber(&server, &last_ok).await.0 {
+                200 => Ok(()),
+                code => Err(code),
+            }
+        },
+    )
+    .await;
     // ...the refused one never does.
     let refused_user = format!("u{}@acme.example", passed + 1);
     assert_eq!(
@@ -227,24 +238,19 @@ async fn connections_beyond_max_connections_are_refused() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(closed_within(&mut a, Duration::from_secs(5)).await);
     drop(a);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    // The slot frees when the server side of the connection finishes.
+    let mut s = eventually("a slot freed", Duration::from_secs(5), || async {
         let tcp = tokio::net::TcpStream::connect(server.https).await.unwrap();
-        if let Ok(mut s) = connector
+        connector
             .connect("localhost".try_into().unwrap(), tcp)
             .await
-        {
-            s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                .await
-                .unwrap();
-            let text = read_response(&mut s).await;
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-            break;
-        }
-        // The slot frees when the server side of the connection finishes.
-        assert!(Instant::now() < deadline, "no slot freed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_response(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }
 
 #[tokio::test]

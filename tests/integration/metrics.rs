@@ -1,6 +1,6 @@
 //! The ops listener: health, readiness and Prometheus metrics.
 
-use crate::harness::{metric_value, Server};
+use crate::harness::{eventually, metric_value, Server};
 
 #[tokio::test]
 async fn metrics_show_requests_latency_and_certificate_expiry() {
@@ -114,27 +114,27 @@ async fn json_log_format_writes_one_json_object_per_stderr_line() {
     let server = Server::start_with(None, &["--log-format", "json"]);
     // A failed request is logged at info (with its TrackingID).
     assert_eq!(server.get("/missing").await.status, 404);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let lines = loop {
-        let stderr = std::fs::read_to_string(server.path("stderr.log")).unwrap_or_default();
-        let lines: Vec<String> = stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
-        if lines
-            .iter()
-            .any(|l| l.contains("TrackingID") || l.contains("tracking_id"))
-        {
-            break lines;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no request log line: {}",
-            server.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let lines = eventually(
+        server.with_logs("a request log line"),
+        std::time::Duration::from_secs(10),
+        || async {
+            let stderr = std::fs::read_to_string(server.path("stderr.log")).unwrap_or_default();
+            let lines: Vec<String> = stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            if lines
+                .iter()
+                .any(|l| l.contains("TrackingID") || l.contains("tracking_id"))
+            {
+                Ok(lines)
+            } else {
+                Err(lines.len())
+            }
+        },
+    )
+    .await;
     for line in &lines {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line}"));

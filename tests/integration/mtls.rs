@@ -1,6 +1,6 @@
 //! mTLS on the HTTPS listener: who gets in, per client_auth mode.
 
-use crate::harness::Server;
+use crate::harness::{eventually, Server};
 
 #[tokio::test]
 async fn valid_client_certificate_succeeds_over_h2_and_http1() {
@@ -70,23 +70,24 @@ async fn require_mode_refuses_missing_and_foreign_certificates() {
     );
     // Both refusals happened in the TLS layer, not as HTTP answers. The
     // server counts a failure just after sending its alert, so poll.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let metrics = loop {
-        let (_, metrics) = server.admin_get("/metrics").await;
-        let failures = crate::harness::metric_value(
-            &metrics,
-            "bwgate_tls_handshake_failures_total{reason=\"error\"}",
-        )
-        .unwrap_or(0.0);
-        if failures >= 2.0 {
-            break metrics;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "handshake failures = {failures}\n{metrics}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let metrics = eventually(
+        "2 handshake failures",
+        std::time::Duration::from_secs(5),
+        || async {
+            let (_, metrics) = server.admin_get("/metrics").await;
+            let failures = crate::harness::metric_value(
+                &metrics,
+                "bwgate_tls_handshake_failures_total{reason=\"error\"}",
+            )
+            .unwrap_or(0.0);
+            if failures >= 2.0 {
+                Ok(metrics)
+            } else {
+                Err(format!("handshake failures = {failures}\n{metrics}"))
+            }
+        },
+    )
+    .await;
     assert!(
         !metrics.contains("bwgate_http_requests_total{route=\"/\""),
         "no HTTP request may have been served"

@@ -3,13 +3,13 @@
 //! mTLS, approval emails read from the outbox read-back and the spool,
 //! approval through the portal over real HTTPS, detach.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::flowthrough::{add_user, demo, document, post, subscriber, wait_status, Demo};
-use crate::harness::Server;
+use crate::harness::{eventually, Server};
 
 const PARTNER_ADMIN: &str = "partner-admin@demo.bwgate.example";
 
@@ -79,14 +79,12 @@ async fn approval_emails(server: &Server) -> Vec<Value> {
 /// The approval token from the spooled `.eml` of email `id`.
 async fn token_from_spool(server: &Server, id: i64) -> String {
     let file = server.path(&format!("data/mail/email-{id:08}.eml"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let eml = loop {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "email {id} never spooled");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let eml = eventually(
+        format!("email {id} spooled"),
+        Duration::from_secs(15),
+        || async { std::fs::read_to_string(&file) },
+    )
+    .await;
     // Quoted-printable: soft line breaks and '='; base64 parts decoded too.
     let mut texts = vec![eml
         .replace("=\r\n", "")
@@ -669,17 +667,17 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     assert_eq!(p1_commands, ["DiscardPendingSubscriber"], "{p1}");
     assert!(p1["licenses"].as_array().unwrap().is_empty(), "{p1}");
     // RemoveSubscriber revokes the licenses once delivered.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    let r = eventually("licenses revoked", Duration::from_secs(15), || async {
         let (code, r) = subscriber(&server, &d1_id).await;
         assert_eq!(code, 200, "{r}");
         if r["licenses"].as_array().unwrap().is_empty() {
-            assert_eq!(r["subscriber"]["status"], "removed");
-            break;
+            Ok(r)
+        } else {
+            Err(r)
         }
-        assert!(Instant::now() < deadline, "licenses never revoked: {r}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(r["subscriber"]["status"], "removed");
     // The BroadWorks user ids can be provisioned again: re-attach.
     add(&server, &d, "d1@bw.example", "ent-det", "d1@det.example").await;
     let v = wait_status(&server, "d1@bw.example", "provisioned").await;

@@ -1,9 +1,9 @@
 //! Certificates replaced on disk are served without a restart.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::Server;
+use crate::harness::{eventually, Server};
 
 /// Serial of the certificate the server presents on a fresh handshake.
 async fn served_serial(server: &Server) -> String {
@@ -27,19 +27,19 @@ fn replace_server_cert(certs: &Path) {
 }
 
 async fn wait_for_new_serial(server: &Server, old: &str, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let serial = served_serial(server).await;
-        if serial != old {
-            return serial;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still serving {old}: {}",
-            server.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        server.with_logs(format!("a serial other than {old}")),
+        within,
+        || async {
+            let serial = served_serial(server).await;
+            if serial != old {
+                Ok(serial)
+            } else {
+                Err(serial)
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]

@@ -42,11 +42,9 @@ mod tx;
 mod writer;
 
 #[cfg(test)]
-mod activation_tests;
+mod query_plan_tests;
 #[cfg(test)]
-mod partner_admin_tests;
-#[cfg(test)]
-mod provisioning_tests;
+pub(crate) mod suite;
 #[cfg(test)]
 mod tests;
 

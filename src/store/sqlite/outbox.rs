@@ -275,7 +275,3 @@ impl EntryRow {
         })
     }
 }
-
-#[cfg(test)]
-#[path = "outbox_tests.rs"]
-mod tests;

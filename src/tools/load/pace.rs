@@ -165,7 +165,23 @@ mod tests {
 
     #[test]
     fn dropping_the_pacer_stops_its_thread() {
-        let pacer = Pacer::start().unwrap();
-        drop(pacer);
+        let pacer = Pacer::start().expect("pacer");
+        // Besides the pacer, only its thread holds the shared state: the
+        // state is gone once the thread has returned.
+        let shared = Arc::downgrade(&pacer.shared);
+        // Drop elsewhere, so a pacer whose thread never stops (its drop
+        // joins it) fails this test instead of hanging it.
+        let (dropped, has_dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(pacer);
+            let _ = dropped.send(());
+        });
+        has_dropped
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the drop returns within 5 s");
+        assert!(
+            shared.upgrade().is_none(),
+            "the pacer thread still runs after the drop"
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use rusqlite::types::ValueRef;
@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::email::{admin_post, header};
 use crate::flowthrough::{add_user, document, post, subscriber, wait_status};
-use crate::harness::Server;
+use crate::harness::{eventually, Server};
 
 const AUTH: &str = "Basic YWN0OmFjdC1wdy0x"; // act:act-pw-1
 
@@ -54,26 +54,27 @@ async fn add(server: &Server, template: &str, user: &str, sp: &str, email: &str)
 /// 15 s for it.
 async fn spooled(server: &Server, n: usize) -> String {
     let dir = server.path("data/mail");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        if names.len() >= n {
-            return std::fs::read_to_string(dir.join(&names[n - 1])).expect("read .eml");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} messages spooled, waited for {n}",
-            names.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let names = eventually(
+        format!("{n} messages spooled"),
+        Duration::from_secs(15),
+        || async {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            if names.len() >= n {
+                Ok(names)
+            } else {
+                Err(names)
+            }
+        },
+    )
+    .await;
+    std::fs::read_to_string(dir.join(&names[n - 1])).expect("read .eml")
 }
 
 /// Every text the message holds: raw, quoted-printable and base64 parts
@@ -435,19 +436,23 @@ async fn a_consent_link_is_not_stored_and_every_removal_it_causes_is_a_delivered
     }
     // ... and each removal went to the license core as a command: the
     // waiting one's too (it had none before).
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (o, t) = (commands_of(&server, &old), commands_of(&server, &two));
-        let delivered = |v: &[(String, String)], kind: &str| {
-            v.iter().any(|(k, s)| k == kind && s == "delivered")
-        };
-        if delivered(&o, "RemoveSubscriber") && delivered(&t, "DiscardPendingSubscriber") {
-            assert_eq!(t.len(), 1, "{t:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "old: {o:?}, waiting: {t:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let t = eventually(
+        "both removal commands delivered",
+        Duration::from_secs(15),
+        || async {
+            let (o, t) = (commands_of(&server, &old), commands_of(&server, &two));
+            let delivered = |v: &[(String, String)], kind: &str| {
+                v.iter().any(|(k, s)| k == kind && s == "delivered")
+            };
+            if delivered(&o, "RemoveSubscriber") && delivered(&t, "DiscardPendingSubscriber") {
+                Ok(t)
+            } else {
+                Err(format!("old: {o:?}, waiting: {t:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(t.len(), 1, "{t:?}");
     // The other consent link died with its subscriber (removed: 9029).
     let (status, _, page) = server
         .portal_form("/consent", &[("token", &two_token)])

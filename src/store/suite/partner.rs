@@ -1,28 +1,19 @@
-//! Partner admins in the SQLite store: admin token hashes, the filtered
+//! Partner admins on any store: admin token hashes, the filtered
 //! subscriber list with keyset pagination, and the delete and package
 //! change actions (state and outbox commands in one transaction; bad input
 //! changes nothing).
 
-use super::provisioning_tests::{add, batch, fixture, outbox, snapshot, sub, template, NOW};
-use super::SqliteStore;
+use super::*;
 use crate::commands::Command;
 use crate::domain::lifecycle::SubscriberStatus;
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Package, Partner, TemplateSettings};
 use crate::provision::testing::UseCases;
 use crate::provision::DeliveryOutcome;
-use crate::store::{Store, StoreError, SubscriberQuery};
-
-async fn deliver_all(s: &SqliteStore) {
-    for e in s.due_commands(i64::MAX, usize::MAX).await.expect("due") {
-        s.complete_command(e.seq, DeliveryOutcome::Delivered, NOW + 1)
-            .await
-            .expect("deliver");
-    }
-}
+use crate::store::{StoreError, SubscriberQuery};
 
 /// A second partner with its own template.
-async fn other_partner(s: &SqliteStore) -> CustomerTemplate {
+async fn other_partner(s: &Fixture) -> CustomerTemplate {
     s.upsert_partner(&Partner {
         id: "globex".into(),
         name: "Globex".into(),
@@ -44,7 +35,7 @@ async fn other_partner(s: &SqliteStore) -> CustomerTemplate {
     t
 }
 
-fn query(partner: &str) -> SubscriberQuery {
+pub(crate) fn query(partner: &str) -> SubscriberQuery {
     SubscriberQuery {
         partner_id: partner.into(),
         limit: 1000,
@@ -52,7 +43,7 @@ fn query(partner: &str) -> SubscriberQuery {
     }
 }
 
-async fn users(s: &SqliteStore, q: &SubscriberQuery) -> Vec<String> {
+async fn users(s: &Fixture, q: &SubscriberQuery) -> Vec<String> {
     s.partner_subscribers(q)
         .await
         .expect("list")
@@ -67,7 +58,7 @@ async fn users(s: &SqliteStore, q: &SubscriberQuery) -> Vec<String> {
 
 /// acme: `a1`, `a2` provisioned, `a3` provisioning, `p1` waiting for its
 /// email (untrusted template), `e1` failed, `d1` removed; globex: `g1`.
-async fn population(s: &SqliteStore) -> (CustomerTemplate, CustomerTemplate, CustomerTemplate) {
+async fn population(s: &Fixture) -> (CustomerTemplate, CustomerTemplate, CustomerTemplate) {
     let trusted = template(s, "tpl-a", true, true).await;
     let untrusted = template(s, "tpl-b", true, false).await;
     let globex = other_partner(s).await;
@@ -130,10 +121,11 @@ async fn population(s: &SqliteStore) -> (CustomerTemplate, CustomerTemplate, Cus
     (trusted, untrusted, globex)
 }
 
-#[tokio::test]
-async fn partner_list_filters_by_status_template_and_exclude_provisioned() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn partner_list_filters_by_status_template_and_exclude_provisioned(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     population(s).await;
     assert_eq!(
         sub(s, "e1@acme.example").await.status,
@@ -226,10 +218,11 @@ async fn partner_list_filters_by_status_template_and_exclude_provisioned() {
     );
 }
 
-#[tokio::test]
-async fn partner_list_pages_by_keyset_without_gaps_or_repeats() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn partner_list_pages_by_keyset_without_gaps_or_repeats(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     population(s).await;
     let all: Vec<String> = s
         .partner_subscribers(&query("acme"))
@@ -269,39 +262,11 @@ async fn partner_list_pages_by_keyset_without_gaps_or_repeats() {
     assert!(users(s, &q).await.is_empty());
 }
 
-#[tokio::test]
-async fn partner_list_of_one_template_walks_the_template_index_without_sorting() {
-    let fx = fixture().await;
-    let q = SubscriberQuery {
-        provisioning_id: Some("tpl-a".into()),
-        exclude_provisioned: true,
-        after: Some("0".into()),
-        limit: 50,
-        ..query("acme")
-    };
-    let (tail, values) = super::partner_admin::list_sql(&q);
-    let plan: Vec<String> = fx
-        .store
-        .read(move |c| {
-            let mut st = c.prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT id FROM subscribers {tail}"
-            ))?;
-            let rows = st.query_map(rusqlite::params_from_iter(values), |r| {
-                r.get::<_, String>(3)
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("plan");
-    let text = plan.join("\n");
-    assert!(text.contains("subscribers_by_template"), "{text}");
-    assert!(!text.contains("TEMP B-TREE"), "{text}");
-}
-
-#[tokio::test]
-async fn partner_delete_is_partial_and_writes_remove_subscriber_in_the_same_transaction() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn partner_delete_is_partial_and_writes_remove_subscriber_in_the_same_transaction(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     population(s).await;
     let a1 = sub(s, "a1@acme.example").await;
     let before = outbox(s).await.len();
@@ -372,10 +337,9 @@ async fn partner_delete_is_partial_and_writes_remove_subscriber_in_the_same_tran
     assert_eq!(snapshot(s).await, frozen, "nothing changed");
 }
 
-#[tokio::test]
-async fn partner_package_change_follows_the_modify_rules() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn partner_package_change_follows_the_modify_rules(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     population(s).await;
     let a2 = sub(s, "a2@acme.example").await;
     assert_eq!(a2.package, Package::Basic, "the template's default");
@@ -479,10 +443,9 @@ async fn partner_package_change_follows_the_modify_rules() {
     assert_eq!(snapshot(s).await, frozen, "nothing changed");
 }
 
-#[tokio::test]
-async fn partner_admin_tokens_are_set_kept_and_cleared() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn partner_admin_tokens_are_set_kept_and_cleared(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     other_partner(s).await;
     assert!(s.partner_admin_tokens().await.expect("list").is_empty());
     s.set_partner_admin_token("globex", Some("$argon2id$g"))

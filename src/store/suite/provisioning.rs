@@ -1,285 +1,24 @@
-//! Flow-through provisioning in the SQLite store: `accept`, the outbox and
-//! the license ledger, on real database files (tempfile).
+//! Flow-through provisioning on any store: `accept`, replay and
+//! idempotency, organizations, the outbox and the license ledger.
 
 use std::sync::Arc;
 
-use rusqlite::types::ValueRef;
-
-use super::SqliteStore;
+use super::*;
 use crate::commands::{Command, COMMAND_VERSION};
-use crate::config::StoreConfig;
-use crate::domain::ids::UserId;
-use crate::domain::lifecycle::OperationResult;
-use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
-use crate::domain::phone::E164;
-use crate::domain::subscriber::{
-    ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
-    SubscriberRef,
-};
-use crate::domain::template::TemplateSource;
-use crate::domain::{CustomerTemplate, ErrorCode, Package, Partner, TemplateSettings};
+use crate::domain::lifecycle::SubscriberStatus;
+use crate::domain::subscriber::{ActivationCodeRequest, Operation, OperationKind};
+use crate::domain::{ErrorCode, Package};
 use crate::provision::testing::UseCases;
-use crate::provision::{AcceptBatch, AcceptOutcome, DeliveryOutcome};
-use crate::store::{OutboxEntry, OutboxState, Store, StoreError};
-
-/// Fixed clock (unix ms) so due times are deterministic.
-pub(super) const NOW: i64 = 1_700_000_000_000;
-
-pub(super) struct Fixture {
-    pub(super) dir: tempfile::TempDir,
-    pub(super) store: Arc<SqliteStore>,
-}
-
-fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("bwgate.db")
-}
-
-pub(super) async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(
-        SqliteStore::open(&db_path(&dir), &StoreConfig::default())
-            .await
-            .expect("open store"),
-    );
-    store
-        .upsert_partner(&Partner {
-            id: "acme".into(),
-            name: "Acme".into(),
-            admin_email: None,
-        })
-        .await
-        .expect("partner");
-    Fixture { dir, store }
-}
-
-/// A stored template (enterprise mode and trusted emails are the knobs).
-pub(super) async fn template(
-    store: &SqliteStore,
-    pid: &str,
-    enterprise_mode: bool,
-    trusted_emails: bool,
-) -> CustomerTemplate {
-    let t = CustomerTemplate {
-        provisioning_id: pid.to_string(),
-        partner_id: "acme".into(),
-        cluster_id: None,
-        name: format!("Template {pid}"),
-        settings: TemplateSettings {
-            enterprise_mode,
-            trusted_emails,
-            ..TemplateSettings::default()
-        },
-        provisioning_username: format!("prov-{pid}"),
-        provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        source: TemplateSource::Api,
-    };
-    store.upsert_template(&t).await.expect("template");
-    t
-}
-
-fn uid(s: &str) -> UserId {
-    UserId::parse(s).expect("user id")
-}
-
-fn phone(s: &str) -> E164 {
-    E164::parse(s).expect("phone")
-}
-
-fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) -> NewSubscriber {
-    NewSubscriber {
-        user_id: uid(user),
-        service_provider_id: sp.into(),
-        group_id: group.into(),
-        first_name: "Alice".into(),
-        last_name: "Smith".into(),
-        email: email.map(str::to_string),
-        phone_number: Some(phone("+12405551212")),
-        extension: Some("1212".into()),
-        mobile_phone_number: Some(phone("+447700900123")),
-        language: Some("English".into()),
-        time_zone: Some("America/New_York".into()),
-        package: None,
-        is_trunk_user: false,
-        has_route_list: false,
-    }
-}
-
-pub(super) fn add(user: &str, sp: &str, group: &str, email: Option<&str>) -> Operation {
-    Operation::AddUser(new_sub(user, sp, group, email))
-}
-
-pub(super) fn no_changes(user: &str) -> SubscriberChanges {
-    SubscriberChanges {
-        user_id: uid(user),
-        service_provider_id: "SP1".into(),
-        group_id: "G1".into(),
-        first_name: None,
-        last_name: None,
-        email: None,
-        phone_number: None,
-        extension: None,
-        mobile_phone_number: None,
-        language: None,
-        time_zone: None,
-        package: None,
-        is_trunk_user: None,
-        has_route_list: None,
-    }
-}
-
-fn delete(user: &str) -> Operation {
-    Operation::DeleteUser(SubscriberRef {
-        user_id: uid(user),
-        service_provider_id: None,
-        group_id: None,
-    })
-}
-
-pub(super) fn batch(
-    t: &CustomerTemplate,
-    tracking: &str,
-    request_id: Option<&str>,
-    ops: Vec<Operation>,
-) -> AcceptBatch {
-    AcceptBatch {
-        template: t.clone(),
-        tracking_id: tracking.into(),
-        request_id: request_id.map(str::to_string),
-        now: NOW,
-        operations: ops.into_iter().enumerate().collect(),
-        invalid: Vec::new(),
-        sent_user_ids: Vec::new(),
-        approvals: None,
-        activations: None,
-        self_activation: false,
-    }
-}
-
-async fn accept(
-    store: &SqliteStore,
-    t: &CustomerTemplate,
-    tracking: &str,
-    ops: Vec<Operation>,
-) -> AcceptOutcome {
-    store
-        .accept(batch(t, tracking, None, ops))
-        .await
-        .expect("accept")
-}
-
-pub(super) async fn sub(store: &SqliteStore, user: &str) -> SubscriberRecord {
-    store
-        .subscriber_by_user_id(user)
-        .await
-        .expect("lookup")
-        .unwrap_or_else(|| panic!("{user} is stored"))
-}
-
-async fn count(store: &SqliteStore, sql: &'static str) -> i64 {
-    store
-        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-        .await
-        .expect("count")
-}
-
-/// Every outbox entry (any state), in seq order.
-pub(super) async fn outbox(store: &SqliteStore) -> Vec<OutboxEntry> {
-    store
-        .read(super::outbox::all_entries)
-        .await
-        .expect("outbox")
-}
-
-/// One outbox entry by seq (any state).
-async fn entry(store: &SqliteStore, seq: i64) -> OutboxEntry {
-    outbox(store)
-        .await
-        .into_iter()
-        .find(|e| e.seq == seq)
-        .unwrap_or_else(|| panic!("outbox entry {seq}"))
-}
-
-fn keys_and_kinds(entries: &[OutboxEntry]) -> Vec<(String, &'static str)> {
-    entries
-        .iter()
-        .map(|e| {
-            (
-                e.envelope.idempotency_key.clone(),
-                e.envelope.command.kind(),
-            )
-        })
-        .collect()
-}
-
-/// Every row of the provisioning tables, rendered: equal snapshots mean
-/// nothing was written.
-pub(super) async fn snapshot(store: &SqliteStore) -> Vec<String> {
-    store
-        .read(|c| {
-            let mut out = Vec::new();
-            for table in [
-                "organizations",
-                "subscribers",
-                "outbox",
-                "accepted_requests",
-                "licenses",
-                "license_events",
-                "license_applied",
-                "activations",
-            ] {
-                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;
-                let n = stmt.column_count();
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let mut line = format!("{table}:");
-                    for i in 0..n {
-                        let v = match row.get_ref(i)? {
-                            ValueRef::Null => "NULL".to_string(),
-                            ValueRef::Integer(i) => i.to_string(),
-                            ValueRef::Real(f) => f.to_string(),
-                            ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
-                            ValueRef::Blob(b) => format!("{b:?}"),
-                        };
-                        line.push_str(&v);
-                        line.push('|');
-                    }
-                    out.push(line);
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .expect("snapshot")
-}
-
-fn ok(index: usize, kind: OperationKind, user: &str, status: SubscriberStatus) -> OperationResult {
-    OperationResult::accepted(index, kind, &uid(user), status)
-}
-
-fn code_of(r: &OperationResult) -> Option<u32> {
-    r.error_code
-}
-
-async fn deliver(store: &SqliteStore, seq: i64) {
-    store
-        .complete_command(seq, DeliveryOutcome::Delivered, NOW + 1)
-        .await
-        .expect("complete");
-}
-
-/// Delivers every due command (in order), like a worker with a healthy core.
-async fn deliver_all(store: &SqliteStore) {
-    for e in store.due_commands(i64::MAX, usize::MAX).await.expect("due") {
-        deliver(store, e.seq).await;
-    }
-}
+use crate::provision::DeliveryOutcome;
+use crate::store::{OutboxState, StoreError};
 
 // ---------------------------------------------------------------- AddUser
 
-#[tokio::test]
-async fn trusted_add_creates_the_org_once_and_writes_commands_in_order() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn trusted_add_creates_the_org_once_and_writes_commands_in_order(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
 
     let out = accept(
@@ -316,8 +55,7 @@ async fn trusted_add_creates_the_org_once_and_writes_commands_in_order() {
         s.subscriber(&alice.id).await.expect("by id").as_ref(),
         Some(&alice)
     );
-    let org_id: String = s
-        .read(|c| Ok(c.query_row("SELECT id FROM organizations", [], |r| r.get(0))?))
+    let org_id: String = value(s, "SELECT id FROM organizations", &[])
         .await
         .expect("org");
     assert_eq!(alice.org_id.as_deref(), Some(org_id.as_str()));
@@ -403,10 +141,11 @@ async fn trusted_add_creates_the_org_once_and_writes_commands_in_order() {
     );
 }
 
-#[tokio::test]
-async fn enterprise_mode_and_group_mode_derive_different_keys() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn enterprise_mode_and_group_mode_derive_different_keys(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let ent = template(s, "ent", true, true).await;
     let grp = template(s, "grp", false, true).await;
 
@@ -433,14 +172,12 @@ async fn enterprise_mode_and_group_mode_derive_different_keys() {
     )
     .await;
 
-    let keys: Vec<String> = s
-        .read(|c| {
-            let mut st = c.prepare("SELECT enterprise_key FROM organizations ORDER BY 1")?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("keys");
+    let keys: Vec<String> =
+        s.db.query("SELECT enterprise_key FROM organizations ORDER BY 1", &[])
+            .await
+            .into_iter()
+            .map(|row| row.into_iter().next().flatten().expect("keys"))
+            .collect();
     assert_eq!(keys, ["SP1", "SP2+G1", "SP2+G2"]);
     let key_of = |r: SubscriberRecord| r.enterprise_key.map(|k| k.as_str().to_string());
     assert_eq!(key_of(sub(s, "b@x.example").await).as_deref(), Some("SP1"));
@@ -465,9 +202,10 @@ async fn enterprise_mode_and_group_mode_derive_different_keys() {
     assert_eq!(ensure, ["SP1", "SP2+G1", "SP2+G2"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_first_adds_of_one_enterprise_create_one_org() {
-    let fx = fixture().await;
+pub(crate) async fn concurrent_first_adds_of_one_enterprise_create_one_org(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
     let t = template(&fx.store, "tpl", true, true).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -493,7 +231,7 @@ async fn concurrent_first_adds_of_one_enterprise_create_one_org() {
             "{out:?}"
         );
     }
-    let s = &fx.store;
+    let s = &fx;
     assert_eq!(count(s, "SELECT count(*) FROM organizations").await, 1);
     assert_eq!(
         count(
@@ -525,10 +263,9 @@ async fn concurrent_first_adds_of_one_enterprise_create_one_org() {
     assert_eq!(first.envelope.command.kind(), "EnsureOrganization");
 }
 
-#[tokio::test]
-async fn email_flows_decide_the_initial_status() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn email_flows_decide_the_initial_status(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let trusted = template(s, "trusted", true, true).await;
     let untrusted = template(s, "untrusted", true, false).await;
 
@@ -587,10 +324,11 @@ async fn email_flows_decide_the_initial_status() {
     );
 }
 
-#[tokio::test]
-async fn repeated_add_is_unchanged_and_changed_add_is_an_update() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn repeated_add_is_unchanged_and_changed_add_is_an_update(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     let alice = || {
         add(
@@ -652,10 +390,11 @@ async fn repeated_add_is_unchanged_and_changed_add_is_an_update() {
     }
 }
 
-#[tokio::test]
-async fn a_user_id_of_another_template_or_enterprise_is_refused() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn a_user_id_of_another_template_or_enterprise_is_refused(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t1 = template(s, "one", true, true).await;
     let t2 = template(s, "two", true, true).await;
     accept(
@@ -692,10 +431,11 @@ async fn a_user_id_of_another_template_or_enterprise_is_refused() {
 
 // ---------------------------------------------------------------- batches
 
-#[tokio::test]
-async fn a_replayed_request_id_returns_the_first_answer_and_changes_nothing() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn a_replayed_request_id_returns_the_first_answer_and_changes_nothing(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     let other = template(s, "other", true, true).await;
     let invalid = OperationResult::rejected(
@@ -760,23 +500,13 @@ async fn a_replayed_request_id_returns_the_first_answer_and_changes_nothing() {
         .is_some());
 }
 
-#[tokio::test]
-async fn a_failing_operation_does_not_undo_its_neighbours() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn a_failing_operation_does_not_undo_its_neighbours(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     // A database failure inside one operation, after it already inserted
     // its enterprise's organization.
-    s.write(|c| {
-        c.execute_batch(
-            "CREATE TEMP TRIGGER boom BEFORE INSERT ON subscribers
-             WHEN NEW.first_name = 'Boom'
-             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-        )?;
-        Ok(())
-    })
-    .await
-    .expect("trigger");
+    s.db.fail_subscriber_inserts_named("Boom").await;
     let mut boom = new_sub("boom@e2.example", "E2", "G", Some("boom@e2.example"));
     boom.first_name = "Boom".into();
 
@@ -844,10 +574,9 @@ async fn a_failing_operation_does_not_undo_its_neighbours() {
 
 // ---------------------------------------------------------------- ModifyUser
 
-#[tokio::test]
-async fn modify_moves_a_provisioned_subscriber_to_updating() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn modify_moves_a_provisioned_subscriber_to_updating(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -940,10 +669,11 @@ async fn modify_moves_a_provisioned_subscriber_to_updating() {
     assert_eq!(snapshot(s).await, before);
 }
 
-#[tokio::test]
-async fn modify_of_a_waiting_subscriber_sends_nothing_to_the_core() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn modify_of_a_waiting_subscriber_sends_nothing_to_the_core(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
     let mut c = no_changes("w@acme.example");
@@ -981,10 +711,9 @@ async fn modify_of_a_waiting_subscriber_sends_nothing_to_the_core() {
 
 // ---------------------------------------------------------------- DeleteUser
 
-#[tokio::test]
-async fn delete_is_partial_and_the_user_id_can_come_back() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn delete_is_partial_and_the_user_id_can_come_back(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -1099,10 +828,11 @@ async fn delete_is_partial_and_the_user_id_can_come_back() {
     assert_eq!(again.org_id, before.org_id);
 }
 
-#[tokio::test]
-async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_subscriber() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_subscriber(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
     let w = sub(s, "w@acme.example").await;
@@ -1155,48 +885,11 @@ async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_nee
 
 // ---------------------------------------------------------------- outbox
 
-/// A (3 commands) and B (2) interleaved: A = seq 1, 2, 5; B = 3, 4.
-pub(super) async fn two_enterprises(s: &SqliteStore) -> (Vec<i64>, Vec<i64>) {
-    let t = template(s, "tpl", true, true).await;
-    accept(
-        s,
-        &t,
-        "A1",
-        vec![add("a1@a.example", "A", "G", Some("a1@a.example"))],
-    )
-    .await;
-    accept(
-        s,
-        &t,
-        "B1",
-        vec![add("b1@b.example", "B", "G", Some("b1@b.example"))],
-    )
-    .await;
-    accept(
-        s,
-        &t,
-        "A2",
-        vec![add("a2@a.example", "A", "G", Some("a2@a.example"))],
-    )
-    .await;
-    let all = outbox(s).await;
-    let of = |k: &str| {
-        all.iter()
-            .filter(|e| e.envelope.enterprise_key.as_str() == k)
-            .map(|e| e.seq)
-            .collect::<Vec<_>>()
-    };
-    (of("A"), of("B"))
-}
-
-fn seqs(entries: &[OutboxEntry]) -> Vec<i64> {
-    entries.iter().map(|e| e.seq).collect()
-}
-
-#[tokio::test]
-async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_head() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_head(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let (a, b) = two_enterprises(s).await;
     assert_eq!((a.len(), b.len()), (3, 2));
     assert!(a[2] > b[1], "interleaved");
@@ -1295,37 +988,9 @@ async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_head() {
     );
 }
 
-#[tokio::test]
-async fn due_commands_use_the_pending_indexes_without_sorting() {
-    let fx = fixture().await;
-    let plan: Vec<String> = fx
-        .store
-        .read(|c| {
-            let mut st = c.prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                super::outbox::due_sql_for_tests()
-            ))?;
-            let rows = st.query_map(rusqlite::params![NOW, 10], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("plan");
-    let text = plan.join("\n");
-    assert!(text.contains("outbox_pending_by_seq"), "{text}");
-    assert!(text.contains("outbox_pending_by_retry"), "{text}");
-    assert!(!text.contains("TEMP B-TREE FOR ORDER BY"), "{text}");
-    assert!(
-        !plan
-            .iter()
-            .any(|l| l.trim() == "SCAN o" || l.trim() == "SCAN outbox"),
-        "no full table scan: {text}"
-    );
-}
-
-#[tokio::test]
-async fn delivery_outcomes_settle_the_subscriber_status() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -1439,10 +1104,11 @@ async fn delivery_outcomes_settle_the_subscriber_status() {
     );
 }
 
-#[tokio::test]
-async fn a_rejected_older_command_records_the_error_but_not_the_status() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn a_rejected_older_command_records_the_error_but_not_the_status(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -1480,10 +1146,11 @@ async fn a_rejected_older_command_records_the_error_but_not_the_status() {
     assert!(r.errors.is_empty(), "provisioned clears errors");
 }
 
-#[tokio::test]
-async fn only_the_last_command_of_the_current_version_settles_the_status() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn only_the_last_command_of_the_current_version_settles_the_status(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     accept(
         s,
@@ -1530,13 +1197,10 @@ async fn only_the_last_command_of_the_current_version_settles_the_status() {
     let mut rename = no_changes("alice@acme.example");
     rename.last_name = Some("Newer".into());
     accept(s, &t, "T3", vec![Operation::ModifyUser(rename)]).await;
-    s.write(move |c| {
-        c.execute(
-            "UPDATE subscribers SET version = version + 1 WHERE id = ?1",
-            [&id],
-        )?;
-        Ok(())
-    })
+    s.db.execute(
+        "UPDATE subscribers SET version = version + 1 WHERE id = ?1",
+        &[&id],
+    )
     .await
     .expect("bump");
     let update = outbox(s).await.last().expect("T3 command").seq;
@@ -1549,10 +1213,11 @@ async fn only_the_last_command_of_the_current_version_settles_the_status() {
 
 // ---------------------------------------------------------------- licenses
 
-#[tokio::test]
-async fn licenses_change_once_per_key_and_only_by_the_difference() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn licenses_change_once_per_key_and_only_by_the_difference(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let l = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
     assert!(s
@@ -1632,13 +1297,11 @@ async fn licenses_change_once_per_key_and_only_by_the_difference() {
     );
     // The schema itself refuses a second grant of a held license.
     let dup = s
-        .write(|c| {
-            c.execute(
-                "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES ('sub2', 'messaging', 0)",
-                [],
-            )?;
-            Ok(())
-        })
+        .db
+        .execute(
+            "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES ('sub2', 'messaging', 0)",
+            &[],
+        )
         .await;
     assert!(
         matches!(dup, Err(StoreError::Database(ref m)) if m.contains("UNIQUE")),
@@ -1648,9 +1311,10 @@ async fn licenses_change_once_per_key_and_only_by_the_difference() {
 
 // ---------------------------------------------------------------- durability
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_acceptances_survive_drop_without_close() {
-    let fx = fixture().await;
+pub(crate) async fn acknowledged_acceptances_survive_drop_without_close(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
     let t = template(&fx.store, "tpl", true, true).await;
     let tasks: Vec<_> = (0..40)
         .map(|i| {
@@ -1672,12 +1336,13 @@ async fn acknowledged_acceptances_survive_drop_without_close() {
     for task in tasks {
         answers.push(task.await.expect("task").expect("accept"));
     }
-    let Fixture { dir, store } = fx;
+    let Fixture { db, store } = fx;
     drop(store); // no close(), no flush()
 
-    let store = SqliteStore::open(&db_path(&dir), &StoreConfig::default())
-        .await
-        .expect("reopen");
+    let store = Fixture {
+        store: db.open().await,
+        db,
+    };
     assert_eq!(count(&store, "SELECT count(*) FROM subscribers").await, 40);
     assert_eq!(count(&store, "SELECT count(*) FROM organizations").await, 1);
     assert_eq!(count(&store, "SELECT count(*) FROM outbox").await, 41);
@@ -1703,10 +1368,11 @@ fn approvals(window_ms: i64) -> Arc<crate::orgs::ApprovalLinks> {
     })
 }
 
-#[tokio::test]
-async fn a_2017_keeps_its_email_through_the_rollback_once_per_window() {
+pub(crate) async fn a_2017_keeps_its_email_through_the_rollback_once_per_window(
+    factory: &dyn StoreFactory,
+) {
     use crate::domain::organization::{ExistingOrganization, OrgUser};
-    let f = fixture().await;
+    let f = fixture(factory).await;
     let t = template(&f.store, "t1", true, true).await;
     let admins: Vec<OrgUser> = (0..3)
         .map(|i| OrgUser {
@@ -1792,10 +1458,11 @@ async fn a_2017_keeps_its_email_through_the_rollback_once_per_window() {
 /// The notification window slides from the last approval email of the
 /// (org, partner) pair: two retries a second apart never both notify, even
 /// across a multiple of the window (the old fixed buckets did).
-#[tokio::test]
-async fn approval_notifications_use_a_sliding_window_from_the_last_email() {
+pub(crate) async fn approval_notifications_use_a_sliding_window_from_the_last_email(
+    factory: &dyn StoreFactory,
+) {
     use crate::domain::organization::{ExistingOrganization, OrgUser};
-    let f = fixture().await;
+    let f = fixture(factory).await;
     let t = template(&f.store, "t1", true, true).await;
     f.store
         .upsert_existing_orgs(vec![ExistingOrganization {
@@ -1887,10 +1554,9 @@ async fn approval_notifications_use_a_sliding_window_from_the_last_email() {
 /// checked against the stored other, so an existing trunk user cannot be
 /// given a route list (9006, nothing changes), while a change that clears
 /// one flag as it sets the other goes through.
-#[tokio::test]
-async fn trunk_flags_are_stored_and_rechecked_on_modify() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn trunk_flags_are_stored_and_rechecked_on_modify(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let t = template(s, "tpl", true, true).await;
     let mut trunk = new_sub(
         "trunk@acme.example",
@@ -1902,15 +1568,18 @@ async fn trunk_flags_are_stored_and_rechecked_on_modify() {
     let out = accept(s, &t, "T1", vec![Operation::AddUser(trunk)]).await;
     assert_eq!(out.results[0].error_code, None, "{out:?}");
     let flags = |id: String| async move {
-        s.read(move |c| {
-            Ok(c.query_row(
+        let row =
+            s.db.query(
                 "SELECT is_trunk_user, has_route_list FROM subscribers WHERE id = ?1",
-                [&id],
-                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?)),
-            )?)
-        })
-        .await
-        .expect("flags")
+                &[&id],
+            )
+            .await;
+        let flag = |i: usize| match row.first().and_then(|r| r.get(i)).cloned().flatten() {
+            Some(v) if v == "1" => true,
+            Some(v) if v == "0" => false,
+            v => panic!("flag {i} is a boolean: {v:?}"),
+        };
+        (flag(0), flag(1))
     };
     let id = sub(s, "trunk@acme.example").await.id;
     assert_eq!(flags(id.clone()).await, (true, false));

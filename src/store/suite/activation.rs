@@ -1,13 +1,10 @@
-//! The activation flows in the SQLite store, on real database files:
-//! untrusted email input and verification, attempts and lockout, "provision
-//! admin first", consent to move an email, and an admin's renewal.
+//! The activation flows on any store: untrusted email input and
+//! verification, attempts and lockout, "provision admin first", consent to
+//! move an email, and an admin's renewal.
 
 use std::sync::Arc;
 
-use super::provisioning_tests::{
-    add, batch, fixture, no_changes, outbox, snapshot, sub, template, NOW,
-};
-use super::SqliteStore;
+use super::*;
 use crate::activation::{ActivationClaim, ActivationLinks};
 use crate::commands::Command;
 use crate::domain::activation::{ActivationPolicy, ActivationPurpose};
@@ -18,7 +15,7 @@ use crate::links::LinkSigner;
 use crate::notify::ToDraft;
 use crate::provision::testing::UseCases;
 use crate::provision::{ActivationAction, ActivationStep, DeliveryOutcome};
-use crate::store::{ActivationView, EmailFilter, Store};
+use crate::store::{ActivationView, EmailFilter};
 
 fn links() -> Arc<ActivationLinks> {
     Arc::new(ActivationLinks {
@@ -31,12 +28,12 @@ fn links() -> Arc<ActivationLinks> {
     })
 }
 
-async fn untrusted(store: &SqliteStore) -> CustomerTemplate {
+async fn untrusted(store: &Fixture) -> CustomerTemplate {
     template(store, "untrusted", true, false).await
 }
 
 /// Accepts AddUsers with activation links on.
-async fn add_users(store: &SqliteStore, t: &CustomerTemplate, users: &[(&str, Option<&str>)]) {
+async fn add_users(store: &Fixture, t: &CustomerTemplate, users: &[(&str, Option<&str>)]) {
     let ops = users.iter().map(|(u, e)| add(u, "SP1", "G1", *e)).collect();
     let mut b = batch(t, &format!("T-{}", users[0].0), None, ops);
     b.activations = Some(links());
@@ -48,7 +45,7 @@ async fn add_users(store: &SqliteStore, t: &CustomerTemplate, users: &[(&str, Op
 }
 
 /// The claim of the subscriber's current link (as the portal reads it).
-async fn claim(store: &SqliteStore, user: &str) -> ActivationClaim {
+async fn claim(store: &Fixture, user: &str) -> ActivationClaim {
     let s = sub(store, user).await;
     let view = store.activation(&s.id).await.unwrap().expect("activation");
     let l = links();
@@ -58,7 +55,7 @@ async fn claim(store: &SqliteStore, user: &str) -> ActivationClaim {
 }
 
 async fn step(
-    store: &SqliteStore,
+    store: &Fixture,
     claim: &ActivationClaim,
     action: ActivationAction,
     now: i64,
@@ -81,7 +78,7 @@ fn email(e: &str) -> ActivationAction {
 
 /// The code of the newest verification email to `to`, as the mailer makes
 /// it at send time (the stored row holds a placeholder).
-async fn sent_code(store: &SqliteStore, to: &str) -> String {
+async fn sent_code(store: &Fixture, to: &str) -> String {
     let mail = mails(store, EmailKind::VerificationCode)
         .await
         .into_iter()
@@ -101,7 +98,7 @@ fn code(c: &str) -> ActivationAction {
     ActivationAction::VerifyCode { code: c.into() }
 }
 
-async fn mails(store: &SqliteStore, kind: EmailKind) -> Vec<crate::store::EmailRecord> {
+async fn mails(store: &Fixture, kind: EmailKind) -> Vec<crate::store::EmailRecord> {
     store
         .emails(
             &EmailFilter {
@@ -115,7 +112,7 @@ async fn mails(store: &SqliteStore, kind: EmailKind) -> Vec<crate::store::EmailR
         .unwrap()
 }
 
-async fn kinds_for(store: &SqliteStore, subscriber_id: &str) -> Vec<&'static str> {
+async fn kinds_for(store: &Fixture, subscriber_id: &str) -> Vec<&'static str> {
     outbox(store)
         .await
         .iter()
@@ -124,10 +121,11 @@ async fn kinds_for(store: &SqliteStore, subscriber_id: &str) -> Vec<&'static str
         .collect()
 }
 
-#[tokio::test]
-async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn untrusted_add_waits_until_an_email_is_entered_and_verified(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = untrusted(s).await;
     add_users(s, &t, &[("u1@acme.example", Some("given@acme.example"))]).await;
 
@@ -231,10 +229,11 @@ async fn untrusted_add_waits_until_an_email_is_entered_and_verified() {
     assert_eq!(snapshot(s).await, before);
 }
 
-#[tokio::test]
-async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = untrusted(s).await;
     add_users(s, &t, &[("u1@acme.example", None)]).await;
     assert!(
@@ -282,10 +281,11 @@ async fn too_many_wrong_codes_lock_the_activation_even_for_the_right_code() {
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
 }
 
-#[tokio::test]
-async fn provision_admin_first_holds_other_users_until_the_admin_is_active() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn provision_admin_first_holds_other_users_until_the_admin_is_active(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = untrusted(s).await;
     add_users(s, &t, &[("admin@acme.example", None)]).await;
     add_users(s, &t, &[("bob@acme.example", None)]).await;
@@ -350,10 +350,11 @@ async fn provision_admin_first_holds_other_users_until_the_admin_is_active() {
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
 }
 
-#[tokio::test]
-async fn without_admin_first_whoever_activates_first_becomes_admin() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn without_admin_first_whoever_activates_first_becomes_admin(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let mut t = untrusted(s).await;
     t.settings.provision_admin_first = false;
     s.upsert_template(&t).await.unwrap();
@@ -373,23 +374,20 @@ async fn without_admin_first_whoever_activates_first_becomes_admin() {
     .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
     let org_id = v.subscriber.org_id.clone().unwrap();
-    let admin: Option<String> = s
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT admin_subscriber_id FROM organizations WHERE id = ?1",
-                [org_id],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .unwrap();
+    let admin: Option<String> = value(
+        s,
+        "SELECT admin_subscriber_id FROM organizations WHERE id = ?1",
+        &[&org_id],
+    )
+    .await;
     assert_eq!(admin.as_deref(), Some(v.subscriber.id.as_str()));
 }
 
-#[tokio::test]
-async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn consent_removes_the_old_account_and_provisions_with_the_same_email(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = template(s, "trusted", true, true).await;
     add_users(s, &t, &[("old@acme.example", Some("pat@acme.example"))]).await;
     add_users(s, &t, &[("new@acme.example", Some("pat@acme.example"))]).await;
@@ -434,10 +432,11 @@ async fn consent_removes_the_old_account_and_provisions_with_the_same_email() {
     assert_eq!(err.code, ErrorCode::ActivationLinkInvalid, "used once");
 }
 
-#[tokio::test]
-async fn consent_removes_others_waiting_for_the_email_each_with_its_command() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn consent_removes_others_waiting_for_the_email_each_with_its_command(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = template(s, "trusted", true, true).await;
     add_users(s, &t, &[("old@acme.example", Some("pat@acme.example"))]).await;
     add_users(s, &t, &[("one@acme.example", Some("pat@acme.example"))]).await;
@@ -489,10 +488,11 @@ async fn consent_removes_others_waiting_for_the_email_each_with_its_command() {
     }
 }
 
-#[tokio::test]
-async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn renewal_replaces_the_link_and_only_applies_to_waiting_users(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = untrusted(s).await;
     add_users(s, &t, &[("u1@acme.example", None)]).await;
     let first = claim(s, "u1@acme.example").await;
@@ -546,10 +546,9 @@ async fn renewal_replaces_the_link_and_only_applies_to_waiting_users() {
     assert_eq!(err.code, ErrorCode::NotFound);
 }
 
-#[tokio::test]
-async fn a_trusted_email_sent_later_by_modify_ends_the_wait() {
-    let f = fixture().await;
-    let s = &f.store;
+pub(crate) async fn a_trusted_email_sent_later_by_modify_ends_the_wait(factory: &dyn StoreFactory) {
+    let f = fixture(factory).await;
+    let s = &f;
     let t = template(s, "trusted", true, true).await;
     add_users(s, &t, &[("u1@acme.example", None)]).await;
     add_users(s, &t, &[("u2@acme.example", None)]).await;

@@ -2,10 +2,10 @@
 //! same command, nor commands of one enterprise at once; order is kept; a
 //! lease that expired (its worker died) is taken by another.
 
-use super::super::provisioning_tests::{fixture, two_enterprises, NOW};
+use super::*;
 use crate::provision::testing::UseCases;
 use crate::provision::DeliveryOutcome;
-use crate::store::{Lease, OutboxEntry, Store};
+use crate::store::{Lease, OutboxEntry};
 
 fn lease(owner: &str, now: i64) -> Lease {
     Lease {
@@ -15,18 +15,15 @@ fn lease(owner: &str, now: i64) -> Lease {
     }
 }
 
-fn seqs(entries: &[OutboxEntry]) -> Vec<i64> {
-    entries.iter().map(|e| e.seq).collect()
-}
-
 fn enterprise(e: &OutboxEntry) -> &str {
     e.envelope.enterprise_key.as_str()
 }
 
-#[tokio::test]
-async fn two_claimers_never_share_an_enterprise_and_keep_its_order() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn two_claimers_never_share_an_enterprise_and_keep_its_order(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let (a, b) = two_enterprises(s).await;
     let mut all = [a.clone(), b.clone()].concat();
     all.sort();
@@ -62,10 +59,9 @@ async fn two_claimers_never_share_an_enterprise_and_keep_its_order() {
     assert_eq!(seqs(&z), a[1..]);
 }
 
-#[tokio::test]
-async fn concurrent_claims_split_the_work_without_overlap() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn concurrent_claims_split_the_work_without_overlap(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let (a, b) = two_enterprises(s).await;
     let (lx, ly) = (lease("x", NOW), lease("y", NOW));
     let (x, y) = tokio::join!(s.claim_commands(&lx, 100), s.claim_commands(&ly, 100));
@@ -86,10 +82,11 @@ async fn concurrent_claims_split_the_work_without_overlap() {
     }
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_retaken_and_a_retry_or_release_frees_it_early() {
-    let fx = fixture().await;
-    let s = &fx.store;
+pub(crate) async fn an_expired_lease_is_retaken_and_a_retry_or_release_frees_it_early(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let s = &fx;
     let (a, _) = two_enterprises(s).await;
     let x = s.claim_commands(&lease("x", NOW), 100).await.unwrap();
     assert_eq!(x.len(), 5);
@@ -124,38 +121,4 @@ async fn an_expired_lease_is_retaken_and_a_retry_or_release_frees_it_early() {
     let y2 = s.claim_commands(&lease("y", until + 6), 100).await.unwrap();
     assert_eq!(y2.len(), 2, "B's two; A waits behind z's head: {y2:?}");
     assert!(y2.iter().all(|e| enterprise(e) == "B"));
-}
-
-#[tokio::test]
-async fn the_claim_uses_the_pending_indexes_and_reads_no_whole_table() {
-    let fx = fixture().await;
-    let plan: Vec<String> = fx
-        .store
-        .read(|c| {
-            let mut st = c.prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                super::claim_sql_for_tests()
-            ))?;
-            let rows = st.query_map(rusqlite::params![NOW, 10, "x", NOW + 1], |r| {
-                r.get::<_, String>(3)
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .expect("plan");
-    let text = plan.join("\n");
-    for index in [
-        "outbox_pending_by_seq",
-        "outbox_pending_by_retry",
-        "outbox_pending_leased",
-    ] {
-        assert!(text.contains(index), "{index}: {text}");
-    }
-    assert!(!text.contains("TEMP B-TREE FOR ORDER BY"), "{text}");
-    assert!(
-        !plan
-            .iter()
-            .any(|l| l.trim() == "SCAN o" || l.trim() == "SCAN outbox"),
-        "no full table scan: {text}"
-    );
 }
