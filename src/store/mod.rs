@@ -5,6 +5,7 @@
 //! (SQLite today, PostgreSQL next) only maps rows.
 
 pub mod private_files;
+pub(crate) mod rows;
 pub mod sqlite;
 pub mod tx;
 
