@@ -256,8 +256,6 @@ pub(super) fn email(conn: &Connection, id: i64) -> Result<Option<EmailRecord>, S
         .transpose()
 }
 
-/// An emails row before its JSON and enum columns are decoded.
-
 #[cfg(test)]
 mod tests;
 

@@ -216,8 +216,6 @@ pub(super) fn insert_command(
     Ok(())
 }
 
-/// An outbox row before its JSON and enum columns are decoded.
-
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
 mod tests;

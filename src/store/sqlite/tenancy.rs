@@ -118,8 +118,6 @@ pub(super) fn partner(conn: &Connection, id: &str) -> Result<Option<Partner>, St
 const TEMPLATE_COLUMNS: &str = "provisioning_id, partner_id, cluster_id, name, settings_json,
      provisioning_username, provisioning_password_hash, source";
 
-/// A template row before its JSON and enum columns are decoded.
-
 pub(super) fn template(
     conn: &Connection,
     provisioning_id: &str,
