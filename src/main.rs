@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bwgate::config::{self, ClientAuth, LogFormat, Overrides};
+use bwgate::config::{self, ClientAuth, LogFormat, Overrides, StoreBackend};
 use bwgate::domain::ErrorCode;
 
 #[derive(Parser)]
@@ -75,6 +75,12 @@ struct ServeArgs {
     log_format: Option<LogFormatArg>,
     #[arg(long)]
     log_level: Option<String>,
+    /// `sqlite` (embedded, the default) or `postgres` (`--store-url`).
+    #[arg(long, value_enum)]
+    store_backend: Option<StoreBackendArg>,
+    /// PostgreSQL connection string (`postgres://user:password@host/db`).
+    #[arg(long)]
+    store_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -106,6 +112,12 @@ enum ClientAuthArg {
     Require,
     Optional,
     Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreBackendArg {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -187,6 +199,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             LogFormatArg::Json => LogFormat::Json,
         }),
         log_level: args.log_level,
+        store_backend: args.store_backend.map(|b| match b {
+            StoreBackendArg::Sqlite => StoreBackend::Sqlite,
+            StoreBackendArg::Postgres => StoreBackend::Postgres,
+        }),
+        store_url: args.store_url,
     };
     let cfg = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,

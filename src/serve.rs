@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
-use crate::config::{resolve_under, Config, TemplateConfig};
+use crate::config::{resolve_under, Config, StoreBackend, TemplateConfig};
 use crate::demo::{self, DemoStart};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
@@ -19,6 +19,7 @@ use crate::http::{admin::serve_admin, admin_auth::OperatorAuth, serve_https, Fac
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::notify::{self, DeliveryPolicy, Mailer};
 use crate::provision::{worker, Provisioning};
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, Store, StoreError};
 use crate::tls::{self, TlsError, TlsReloader};
@@ -53,6 +54,24 @@ pub enum ServeError {
         provisioning_id: String,
         source: CredentialError,
     },
+}
+
+/// The back-end `store.backend` names.
+async fn open_store(config: &Config, data_dir: &Path) -> Result<SharedStore, ServeError> {
+    Ok(match config.store.backend {
+        StoreBackend::Sqlite => {
+            let db_path = resolve_under(data_dir, &config.store.sqlite_path);
+            Arc::new(SqliteStore::open(&db_path, &config.store).await?)
+        }
+        StoreBackend::Postgres => {
+            let tls = tls::client::service_client_config(config.store.postgres_ca_file.as_deref())?;
+            let options = PgOptions {
+                url: config.store.url.clone(),
+                pool_size: config.store.postgres_pool_size,
+            };
+            Arc::new(PgStore::open(&options, Some(tls)).await?)
+        }
+    })
 }
 
 /// Builds the runtime and runs the server until a shutdown signal.
@@ -95,8 +114,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     }
     let tls = TlsReloader::new(config.tls.clone(), tls::resolve_paths(&config.tls))?;
 
-    let db_path = resolve_under(&data_dir, &config.store.sqlite_path);
-    let store: SharedStore = Arc::new(SqliteStore::open(&db_path, &config.store).await?);
+    let store = open_store(&config, &data_dir).await?;
     sync_tenancy(&config, store.as_ref()).await?;
     // Workers claim due work as this node. The id is stable across
     // restarts (configured, or kept in the data directory), so a node that

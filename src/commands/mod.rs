@@ -170,6 +170,21 @@ impl Command {
         }
     }
 
+    /// The organization the command names (`orgId`), if any.
+    pub fn org_id(&self) -> Option<&str> {
+        match self {
+            Command::EnsureOrganization { org_id, .. }
+            | Command::ProvisionSubscriber { org_id, .. }
+            | Command::UpdateSubscriber { org_id, .. }
+            | Command::ChangePackage { org_id, .. }
+            | Command::RemoveSubscriber { org_id, .. }
+            | Command::DiscardPendingSubscriber { org_id, .. }
+            | Command::AttachOrganization { org_id, .. }
+            | Command::DetachOrganization { org_id, .. } => Some(org_id),
+            Command::IssueActivationCode { org_id, .. } => org_id.as_deref(),
+        }
+    }
+
     /// The subscriber whose status follows this command's outcome.
     pub fn subscriber_id(&self) -> Option<&str> {
         match self {

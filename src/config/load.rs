@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_path_to_error::Segment;
 use toml::{Table, Value};
 
-use super::{ClientAuth, Config, LogFormat};
+use super::{ClientAuth, Config, LogFormat, StoreBackend};
 
 pub const ENV_PREFIX: &str = "BWGATE__";
 
@@ -61,6 +61,8 @@ pub struct Overrides {
     pub client_auth: Option<ClientAuth>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub store_backend: Option<StoreBackend>,
+    pub store_url: Option<String>,
 }
 
 /// Loads the configuration from `path` (or defaults), the process
@@ -321,6 +323,12 @@ fn apply_flags(config: &mut Config, flags: &Overrides) {
     }
     if let Some(v) = &flags.log_level {
         config.log.level = v.clone();
+    }
+    if let Some(v) = flags.store_backend {
+        config.store.backend = v;
+    }
+    if let Some(v) = &flags.store_url {
+        config.store.url = v.clone();
     }
 }
 

@@ -267,7 +267,10 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
+    /// Embedded, one node (the default).
     Sqlite,
+    /// A PostgreSQL server `store.url` names; several nodes may share it.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,10 +282,18 @@ pub enum SqliteSync {
     Normal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     pub backend: StoreBackend,
+    /// PostgreSQL connection string (`postgres://user:password@host/db`,
+    /// `?sslmode=require` for TLS); only read when `backend = "postgres"`.
+    pub url: String,
+    /// PostgreSQL connections each node keeps open.
+    pub postgres_pool_size: usize,
+    /// Extra trust anchors (PEM) for the PostgreSQL server's certificate,
+    /// besides the system's.
+    pub postgres_ca_file: Option<PathBuf>,
     /// SQLite database file; relative paths are under `server.data_dir`.
     pub sqlite_path: PathBuf,
     pub sqlite_synchronous: SqliteSync,
@@ -296,6 +307,9 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             backend: StoreBackend::Sqlite,
+            url: String::new(),
+            postgres_pool_size: 16,
+            postgres_ca_file: None,
             sqlite_path: PathBuf::from("bwgate.db"),
             sqlite_synchronous: SqliteSync::Full,
             group_commit_max: 1024,
@@ -414,6 +428,40 @@ impl Default for SmtpConfig {
             retry_max_secs: 1800,
             give_up_after_secs: 3 * 24 * 3600,
         }
+    }
+}
+
+/// The database password (in `url`) never reaches logs.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field("url", &redact_url_password(&self.url))
+            .field("postgres_pool_size", &self.postgres_pool_size)
+            .field("postgres_ca_file", &self.postgres_ca_file)
+            .field("sqlite_path", &self.sqlite_path)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("group_commit_max", &self.group_commit_max)
+            .field("read_connections", &self.read_connections)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host…` with the password replaced; other
+/// forms (key=value strings) are shown as `<set>` when they hold one.
+pub fn redact_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:<redacted>@{host}");
+            }
+        }
+        return url.to_string();
+    }
+    if url.contains("password") {
+        "<set, holds a password>".to_string()
+    } else {
+        url.to_string()
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::{ClientAuth, Config, ConfigError, ConfigProblem, SmtpConfig, SmtpSecurity};
+use super::{
+    ClientAuth, Config, ConfigError, ConfigProblem, SmtpConfig, SmtpSecurity, StoreBackend,
+};
 use crate::domain::email::{is_valid_domain, normalize_email};
 use crate::domain::template::{
     is_valid_provisioning_id, PROVISIONING_PASSWORD_MAX, PROVISIONING_USERNAME_MAX,
@@ -337,6 +339,18 @@ fn store(c: &Config, p: &mut Problems) {
         "store.sqlite_path",
         "must not be empty",
     );
+    p.check(
+        (1..=1024).contains(&s.postgres_pool_size),
+        "store.postgres_pool_size",
+        "must be between 1 and 1024",
+    );
+    if s.backend == StoreBackend::Postgres {
+        p.check(
+            !s.url.trim().is_empty(),
+            "store.url",
+            "must name the PostgreSQL database when store.backend is \"postgres\"",
+        );
+    }
 }
 
 fn log(c: &Config, p: &mut Problems) {

@@ -4,7 +4,9 @@
 //! that run in those units of work live in `provision`, so a back-end
 //! (SQLite today, PostgreSQL next) only maps rows.
 
+pub mod postgres;
 pub mod private_files;
+pub(crate) mod rows;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -33,6 +35,11 @@ pub enum StoreError {
     /// Schema is newer than this binary understands.
     #[error("database schema version {found} is newer than supported {supported}")]
     SchemaTooNew { found: i64, supported: i64 },
+    /// A concurrent transaction (another node's, on a shared database)
+    /// changed the same rows first: running the unit of work again sees
+    /// its change. The back-end reruns it a few times before answering.
+    #[error("conflicting concurrent change: {0}")]
+    Conflict(String),
     /// The store is closed (shutdown in progress) or its writer died.
     #[error("store is closed")]
     Closed,
@@ -43,7 +50,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Database(_) | StoreError::Closed)
+        matches!(
+            self,
+            StoreError::Database(_) | StoreError::Conflict(_) | StoreError::Closed
+        )
     }
 }
 

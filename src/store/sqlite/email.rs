@@ -20,7 +20,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::domain::email::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
+use crate::domain::email::{EmailKind, EmailMessage};
+use crate::store::rows::{email_state, EmailRow};
 use crate::store::{EmailFilter, EmailOutcome, EmailRecord, EmailState, StoreError};
 
 const COLUMNS: &str = "id, kind, to_json, subject, text_body, html_body, subscriber_id,
@@ -108,7 +109,7 @@ pub(super) fn due_emails(
          ORDER BY next_attempt_at, id
          LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![now, limit], EmailRow::from_row)?;
+    let rows = stmt.query_map(params![now, limit], email_row)?;
     rows.map(|r| r?.decode()).collect()
 }
 
@@ -127,7 +128,7 @@ pub(super) fn claim_emails(
          WHERE id IN ({DUE_IDS})
          RETURNING {COLUMNS}"
     ))?;
-    let rows = stmt.query_map(params![now, limit, owner, lease_until], EmailRow::from_row)?;
+    let rows = stmt.query_map(params![now, limit, owner, lease_until], email_row)?;
     let mut out: Vec<EmailRecord> = rows.map(|r| r?.decode()).collect::<Result<_, _>>()?;
     // RETURNING has no order.
     out.sort_by_key(|e| (e.next_attempt_at, e.id));
@@ -160,7 +161,7 @@ pub(super) fn complete_email(
             id: id.to_string(),
         });
     };
-    if parse_state(id, &state)? != EmailState::Pending {
+    if email_state(id, &state)? != EmailState::Pending {
         tracing::debug!(email_id = id, state, "email already settled");
         return Ok(());
     }
@@ -243,114 +244,41 @@ pub(super) fn emails(
         "SELECT {COLUMNS} FROM emails {filter_sql} ORDER BY id DESC LIMIT ?{}",
         values.len()
     ))?;
-    let rows = stmt.query_map(values.as_slice(), EmailRow::from_row)?;
+    let rows = stmt.query_map(values.as_slice(), email_row)?;
     rows.map(|r| r?.decode()).collect()
 }
 
 pub(super) fn email(conn: &Connection, id: i64) -> Result<Option<EmailRecord>, StoreError> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM emails WHERE id = ?1"))?
-        .query_row([id], EmailRow::from_row)
+        .query_row([id], email_row)
         .optional()?
         .map(EmailRow::decode)
         .transpose()
 }
 
-fn parse_state(id: i64, s: &str) -> Result<EmailState, StoreError> {
-    EmailState::parse(s)
-        .ok_or_else(|| StoreError::Corrupt(format!("email {id}: unknown state '{s}'")))
-}
-
-/// An emails row before its JSON and enum columns are decoded.
-struct EmailRow {
-    id: i64,
-    kind: String,
-    to_json: String,
-    subject: String,
-    text_body: String,
-    html_body: Option<String>,
-    subscriber_id: Option<String>,
-    dedupe_key: Option<String>,
-    state: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-    created_at: i64,
-    sent_at: Option<i64>,
-    message_token: String,
-    message_id: Option<String>,
-    secrets_json: Option<String>,
-    intent_json: Option<String>,
-}
-
-impl EmailRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<EmailRow> {
-        Ok(EmailRow {
-            id: row.get(0)?,
-            kind: row.get(1)?,
-            to_json: row.get(2)?,
-            subject: row.get(3)?,
-            text_body: row.get(4)?,
-            html_body: row.get(5)?,
-            subscriber_id: row.get(6)?,
-            dedupe_key: row.get(7)?,
-            state: row.get(8)?,
-            attempts: row.get(9)?,
-            next_attempt_at: row.get(10)?,
-            last_error: row.get(11)?,
-            created_at: row.get(12)?,
-            sent_at: row.get(13)?,
-            message_token: row.get(14)?,
-            message_id: row.get(15)?,
-            secrets_json: row.get(16)?,
-            intent_json: row.get(17)?,
-        })
-    }
-
-    fn decode(self) -> Result<EmailRecord, StoreError> {
-        let id = self.id;
-        let kind = EmailKind::parse(&self.kind).ok_or_else(|| {
-            StoreError::Corrupt(format!("email {id}: unknown kind '{}'", self.kind))
-        })?;
-        let to: Vec<String> = serde_json::from_str(&self.to_json)
-            .map_err(|e| StoreError::Corrupt(format!("email {id}: to_json: {e}")))?;
-        let intent = match &self.intent_json {
-            Some(json) => EmailIntent::from_stored_json(json)
-                .map_err(|e| StoreError::Corrupt(format!("email {id}: intent_json: {e}")))?,
-            // Queued before intents: its words as stored.
-            None => EmailIntent::Plain(PlainMessage {
-                subject: self.subject,
-                text_body: self.text_body,
-                html_body: self.html_body,
-                secrets: match &self.secrets_json {
-                    None => Vec::new(),
-                    Some(json) => serde_json::from_str(json).map_err(|e| {
-                        StoreError::Corrupt(format!("email {id}: secrets_json: {e}"))
-                    })?,
-                },
-            }),
-        };
-        Ok(EmailRecord {
-            id,
-            message: EmailMessage {
-                to,
-                kind,
-                subscriber_id: self.subscriber_id,
-                dedupe_key: self.dedupe_key,
-                intent,
-            },
-            state: parse_state(id, &self.state)?,
-            attempts: u32::try_from(self.attempts).map_err(|_| {
-                StoreError::Corrupt(format!("email {id}: attempts {}", self.attempts))
-            })?,
-            next_attempt_at: self.next_attempt_at,
-            last_error: self.last_error,
-            created_at: self.created_at,
-            sent_at: self.sent_at,
-            message_token: self.message_token,
-            message_id: self.message_id,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests;
+
+/// A row as the shared decoding takes it.
+pub(super) fn email_row(row: &Row<'_>) -> rusqlite::Result<EmailRow> {
+    Ok(EmailRow {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        to_json: row.get(2)?,
+        subject: row.get(3)?,
+        text_body: row.get(4)?,
+        html_body: row.get(5)?,
+        subscriber_id: row.get(6)?,
+        dedupe_key: row.get(7)?,
+        state: row.get(8)?,
+        attempts: row.get(9)?,
+        next_attempt_at: row.get(10)?,
+        last_error: row.get(11)?,
+        created_at: row.get(12)?,
+        sent_at: row.get(13)?,
+        message_token: row.get(14)?,
+        message_id: row.get(15)?,
+        secrets_json: row.get(16)?,
+        intent_json: row.get(17)?,
+    })
+}

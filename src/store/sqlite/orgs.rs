@@ -8,41 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::email;
 use crate::domain::email::EmailKind;
 use crate::domain::organization::{ExistingOrganization, OrgUser, PartnerRole};
+use crate::store::rows::{from_json, parse_role, role_as_str, to_json};
 use crate::store::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry, StoreError};
-
-pub(super) fn role_as_str(role: PartnerRole) -> &'static str {
-    match role {
-        PartnerRole::None => "none",
-        PartnerRole::ProvisioningAdmin => "provisioning_admin",
-        PartnerRole::FullAdmin => "full_admin",
-    }
-}
-
-fn parse_role(s: &str) -> Result<PartnerRole, StoreError> {
-    Ok(match s {
-        "none" => PartnerRole::None,
-        "provisioning_admin" => PartnerRole::ProvisioningAdmin,
-        "full_admin" => PartnerRole::FullAdmin,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "unknown partner role '{other}'"
-            )))
-        }
-    })
-}
-
-fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(
-    id: &str,
-    what: &str,
-    json: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(format!("existing org '{id}': {what}: {e}")))
-}
 
 /// Inserts or replaces each organization and its user list (links and
 /// roles are kept). Runs inside the caller's transaction.

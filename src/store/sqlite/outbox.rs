@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::commands::CommandEnvelope;
+use crate::store::rows::{outbox_state, EntryRow};
 use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 const COLUMNS: &str = "o.seq, o.envelope_json, o.state, o.attempts, o.next_attempt_at,
@@ -82,7 +83,7 @@ pub(super) fn due_commands(
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&due_sql())?;
-    let rows = stmt.query_map(params![now, limit], EntryRow::from_row)?;
+    let rows = stmt.query_map(params![now, limit], entry_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -102,7 +103,7 @@ pub(super) fn claim_commands(
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&claim_sql())?;
-    let rows = stmt.query_map(params![now, limit, owner, lease_until], EntryRow::from_row)?;
+    let rows = stmt.query_map(params![now, limit, owner, lease_until], entry_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -136,7 +137,7 @@ pub(super) fn claim_sql_for_tests() -> String {
 #[cfg(test)]
 pub(super) fn all_entries(conn: &Connection) -> Result<Vec<OutboxEntry>, StoreError> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM outbox AS o ORDER BY o.seq"))?;
-    let rows = stmt.query_map([], EntryRow::from_row)?;
+    let rows = stmt.query_map([], entry_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -151,7 +152,7 @@ pub(super) fn subscriber_commands(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM outbox AS o WHERE o.subscriber_id = ?1 ORDER BY o.seq"
     ))?;
-    let rows = stmt.query_map([subscriber_id], EntryRow::from_row)?;
+    let rows = stmt.query_map([subscriber_id], entry_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -172,7 +173,7 @@ pub(super) fn outbox_counts(conn: &Connection) -> Result<Vec<(OutboxState, u64)>
     })?;
     for row in rows {
         let (state, n) = row?;
-        let state = parse_state(&state)?;
+        let state = outbox_state(&state)?;
         if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
             slot.1 = u64::try_from(n).unwrap_or(0);
         }
@@ -186,7 +187,7 @@ pub(super) fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>, 
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox AS o WHERE o.seq = ?1"
         ))?
-        .query_row([seq], EntryRow::from_row)
+        .query_row([seq], entry_row)
         .optional()?;
     row.map(EntryRow::decode).transpose()
 }
@@ -215,63 +216,16 @@ pub(super) fn insert_command(
     Ok(())
 }
 
-fn parse_state(s: &str) -> Result<OutboxState, StoreError> {
-    match s {
-        "pending" => Ok(OutboxState::Pending),
-        "delivered" => Ok(OutboxState::Delivered),
-        "failed" => Ok(OutboxState::Failed),
-        other => Err(StoreError::Corrupt(format!(
-            "outbox: unknown state '{other}'"
-        ))),
-    }
-}
-
-fn decode_envelope(seq: i64, json: &str) -> Result<CommandEnvelope, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(format!("outbox entry {seq}: envelope_json: {e}")))
-}
-
-/// An outbox row before its JSON and enum columns are decoded.
-struct EntryRow {
-    seq: i64,
-    envelope_json: String,
-    state: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-    created_at: i64,
-    delivered_at: Option<i64>,
-}
-
-impl EntryRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<EntryRow> {
-        Ok(EntryRow {
-            seq: row.get(0)?,
-            envelope_json: row.get(1)?,
-            state: row.get(2)?,
-            attempts: row.get(3)?,
-            next_attempt_at: row.get(4)?,
-            last_error: row.get(5)?,
-            created_at: row.get(6)?,
-            delivered_at: row.get(7)?,
-        })
-    }
-
-    fn decode(self) -> Result<OutboxEntry, StoreError> {
-        Ok(OutboxEntry {
-            seq: self.seq,
-            envelope: decode_envelope(self.seq, &self.envelope_json)?,
-            state: parse_state(&self.state)?,
-            attempts: u32::try_from(self.attempts).map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "outbox entry {}: attempts {}",
-                    self.seq, self.attempts
-                ))
-            })?,
-            next_attempt_at: self.next_attempt_at,
-            last_error: self.last_error,
-            created_at: self.created_at,
-            delivered_at: self.delivered_at,
-        })
-    }
+/// A row as the shared decoding takes it.
+pub(super) fn entry_row(row: &Row<'_>) -> rusqlite::Result<EntryRow> {
+    Ok(EntryRow {
+        seq: row.get(0)?,
+        envelope_json: row.get(1)?,
+        state: row.get(2)?,
+        attempts: row.get(3)?,
+        next_attempt_at: row.get(4)?,
+        last_error: row.get(5)?,
+        created_at: row.get(6)?,
+        delivered_at: row.get(7)?,
+    })
 }

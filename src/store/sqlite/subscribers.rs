@@ -3,14 +3,13 @@
 //! (`provisioning.rs`, `outbox.rs`) and by the read-side lookups.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::de::DeserializeOwned;
 
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
 };
 use crate::domain::phone::E164;
-use crate::domain::Package;
+use crate::store::rows::{encode_errors, SubscriberRow};
 use crate::store::tx::OrgOrigin;
 use crate::store::StoreError;
 
@@ -107,7 +106,7 @@ pub(super) fn subscriber_by_user_id(
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM subscribers WHERE user_id = ?1"
         ))?
-        .query_row([user_id], SubscriberRow::from_row)
+        .query_row([user_id], subscriber_row)
         .optional()?;
     row.map(SubscriberRow::decode).transpose()
 }
@@ -118,7 +117,7 @@ pub(super) fn subscriber_by_id(
 ) -> Result<Option<SubscriberRecord>, StoreError> {
     let row = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = ?1"))?
-        .query_row([id], SubscriberRow::from_row)
+        .query_row([id], subscriber_row)
         .optional()?;
     row.map(SubscriberRow::decode).transpose()
 }
@@ -131,7 +130,7 @@ pub(super) fn subscribers_of_org(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM subscribers WHERE org_id = ?1 ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([org_id], SubscriberRow::from_row)?;
+    let rows = stmt.query_map([org_id], subscriber_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -147,7 +146,7 @@ pub(super) fn query_subscribers(
     params: impl rusqlite::Params,
 ) -> Result<Vec<SubscriberRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM subscribers {tail}"))?;
-    let rows = stmt.query_map(params, SubscriberRow::from_row)?;
+    let rows = stmt.query_map(params, subscriber_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
@@ -304,123 +303,30 @@ pub(super) fn set_errors(
     Ok(())
 }
 
-pub(super) fn encode_errors(errors: &[SubscriberError]) -> Result<String, StoreError> {
-    serde_json::to_string(errors)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode subscriber errors: {e}")))
-}
-
-pub(super) fn decode_errors(id: &str, json: &str) -> Result<Vec<SubscriberError>, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Corrupt(format!("subscriber '{id}': errors_json: {e}")))
-}
-
-/// A subscriber row before its typed columns are decoded.
-struct SubscriberRow {
-    id: String,
-    provisioning_id: String,
-    user_id: Option<String>,
-    enterprise_key: Option<String>,
-    org_id: Option<String>,
-    service_provider_id: Option<String>,
-    group_id: Option<String>,
-    first_name: String,
-    last_name: String,
-    email: Option<String>,
-    phone_number: Option<String>,
-    extension: Option<String>,
-    mobile_phone_number: Option<String>,
-    language: Option<String>,
-    time_zone: Option<String>,
-    package: String,
-    status: String,
-    errors_json: String,
-    self_activated: bool,
-    version: i64,
-    created_at: i64,
-    last_status_change: i64,
-}
-
-impl SubscriberRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<SubscriberRow> {
-        Ok(SubscriberRow {
-            id: row.get(0)?,
-            provisioning_id: row.get(1)?,
-            user_id: row.get(2)?,
-            enterprise_key: row.get(3)?,
-            org_id: row.get(4)?,
-            service_provider_id: row.get(5)?,
-            group_id: row.get(6)?,
-            first_name: row.get(7)?,
-            last_name: row.get(8)?,
-            email: row.get(9)?,
-            phone_number: row.get(10)?,
-            extension: row.get(11)?,
-            mobile_phone_number: row.get(12)?,
-            language: row.get(13)?,
-            time_zone: row.get(14)?,
-            package: row.get(15)?,
-            status: row.get(16)?,
-            errors_json: row.get(17)?,
-            self_activated: row.get(18)?,
-            version: row.get(19)?,
-            created_at: row.get(20)?,
-            last_status_change: row.get(21)?,
-        })
-    }
-
-    fn decode(self) -> Result<SubscriberRecord, StoreError> {
-        let id = self.id;
-        let package = Package::parse(&self.package).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "subscriber '{id}': unknown package '{}'",
-                self.package
-            ))
-        })?;
-        let status = SubscriberStatus::parse(&self.status).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "subscriber '{id}': unknown status '{}'",
-                self.status
-            ))
-        })?;
-        let errors = decode_errors(&id, &self.errors_json)?;
-        Ok(SubscriberRecord {
-            provisioning_id: self.provisioning_id,
-            user_id: stored(&id, "user_id", self.user_id)?,
-            enterprise_key: self.enterprise_key.map(EnterpriseKey::from_stored),
-            org_id: self.org_id,
-            service_provider_id: self.service_provider_id,
-            group_id: self.group_id,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            email: self.email,
-            phone_number: stored(&id, "phone_number", self.phone_number)?,
-            extension: self.extension,
-            mobile_phone_number: stored(&id, "mobile_phone_number", self.mobile_phone_number)?,
-            language: self.language,
-            time_zone: self.time_zone,
-            package,
-            status,
-            errors,
-            self_activated: self.self_activated,
-            version: self.version,
-            created_at: self.created_at,
-            last_status_change: self.last_status_change,
-            id,
-        })
-    }
-}
-
-/// Rebuilds a string newtype (`UserId`, `E164`) from its stored text through
-/// its serde form, which does not re-validate: rows accepted under older
-/// rules still load.
-fn stored<T: DeserializeOwned>(
-    id: &str,
-    column: &str,
-    value: Option<String>,
-) -> Result<Option<T>, StoreError> {
-    use serde::de::value::{Error, StringDeserializer};
-    value
-        .map(|v| T::deserialize(StringDeserializer::<Error>::new(v)))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("subscriber '{id}': {column}: {e}")))
+/// A subscriber row as the shared decoding takes it.
+pub(super) fn subscriber_row(row: &Row<'_>) -> rusqlite::Result<SubscriberRow> {
+    Ok(SubscriberRow {
+        id: row.get(0)?,
+        provisioning_id: row.get(1)?,
+        user_id: row.get(2)?,
+        enterprise_key: row.get(3)?,
+        org_id: row.get(4)?,
+        service_provider_id: row.get(5)?,
+        group_id: row.get(6)?,
+        first_name: row.get(7)?,
+        last_name: row.get(8)?,
+        email: row.get(9)?,
+        phone_number: row.get(10)?,
+        extension: row.get(11)?,
+        mobile_phone_number: row.get(12)?,
+        language: row.get(13)?,
+        time_zone: row.get(14)?,
+        package: row.get(15)?,
+        status: row.get(16)?,
+        errors_json: row.get(17)?,
+        self_activated: row.get(18)?,
+        version: row.get(19)?,
+        created_at: row.get(20)?,
+        last_status_change: row.get(21)?,
+    })
 }

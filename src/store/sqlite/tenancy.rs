@@ -4,8 +4,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::domain::template::TemplateSource;
-use crate::domain::{Cluster, CustomerTemplate, Partner, TemplateSettings};
+use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::store::rows::TemplateRow;
 use crate::store::StoreError;
 
 pub(super) fn upsert_partner(conn: &Connection, p: &Partner, now: i64) -> Result<(), StoreError> {
@@ -118,59 +118,6 @@ pub(super) fn partner(conn: &Connection, id: &str) -> Result<Option<Partner>, St
 const TEMPLATE_COLUMNS: &str = "provisioning_id, partner_id, cluster_id, name, settings_json,
      provisioning_username, provisioning_password_hash, source";
 
-/// A template row before its JSON and enum columns are decoded.
-struct TemplateRow {
-    provisioning_id: String,
-    partner_id: String,
-    cluster_id: Option<String>,
-    name: String,
-    settings_json: String,
-    provisioning_username: String,
-    provisioning_password_hash: String,
-    source: String,
-}
-
-impl TemplateRow {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<TemplateRow> {
-        Ok(TemplateRow {
-            provisioning_id: row.get(0)?,
-            partner_id: row.get(1)?,
-            cluster_id: row.get(2)?,
-            name: row.get(3)?,
-            settings_json: row.get(4)?,
-            provisioning_username: row.get(5)?,
-            provisioning_password_hash: row.get(6)?,
-            source: row.get(7)?,
-        })
-    }
-
-    fn decode(self) -> Result<CustomerTemplate, StoreError> {
-        let settings: TemplateSettings =
-            serde_json::from_str(&self.settings_json).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "template '{}': settings_json: {e}",
-                    self.provisioning_id
-                ))
-            })?;
-        let source = TemplateSource::parse(&self.source).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "template '{}': unknown source '{}'",
-                self.provisioning_id, self.source
-            ))
-        })?;
-        Ok(CustomerTemplate {
-            provisioning_id: self.provisioning_id,
-            partner_id: self.partner_id,
-            cluster_id: self.cluster_id,
-            name: self.name,
-            settings,
-            provisioning_username: self.provisioning_username,
-            provisioning_password_hash: self.provisioning_password_hash,
-            source,
-        })
-    }
-}
-
 pub(super) fn template(
     conn: &Connection,
     provisioning_id: &str,
@@ -179,7 +126,7 @@ pub(super) fn template(
         .prepare_cached(&format!(
             "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE provisioning_id = ?1"
         ))?
-        .query_row([provisioning_id], TemplateRow::from_row)
+        .query_row([provisioning_id], template_row)
         .optional()?;
     row.map(TemplateRow::decode).transpose()
 }
@@ -188,10 +135,24 @@ pub(super) fn templates(conn: &Connection) -> Result<Vec<CustomerTemplate>, Stor
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {TEMPLATE_COLUMNS} FROM templates ORDER BY provisioning_id"
     ))?;
-    let rows = stmt.query_map([], TemplateRow::from_row)?;
+    let rows = stmt.query_map([], template_row)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(row?.decode()?);
     }
     Ok(out)
+}
+
+/// A row as the shared decoding takes it.
+pub(super) fn template_row(row: &Row<'_>) -> rusqlite::Result<TemplateRow> {
+    Ok(TemplateRow {
+        provisioning_id: row.get(0)?,
+        partner_id: row.get(1)?,
+        cluster_id: row.get(2)?,
+        name: row.get(3)?,
+        settings_json: row.get(4)?,
+        provisioning_username: row.get(5)?,
+        provisioning_password_hash: row.get(6)?,
+        source: row.get(7)?,
+    })
 }

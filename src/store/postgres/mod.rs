@@ -1,0 +1,463 @@
+//! PostgreSQL back-end: several bwgate nodes share one database.
+//!
+//! * Units of work (`Store::transact_dyn`) run in SERIALIZABLE transactions
+//!   on a pooled connection (deadpool): what the SQLite writer gives by
+//!   running one write at a time, PostgreSQL gives by aborting the later of
+//!   two conflicting transactions. A unit that hits a conflict (a
+//!   serialization failure, a deadlock, or a unique key another node just
+//!   inserted, such as the organization of an enterprise whose first
+//!   AddUsers reached two nodes at once) is rolled back and run again,
+//!   [`MAX_RUNS`] times at most; units may run more than once by contract.
+//! * Reads run on a pooled connection outside any explicit transaction.
+//! * Due commands are claimed under an advisory lock (per-enterprise order
+//!   across nodes, `outbox.rs`); due emails with `FOR UPDATE SKIP LOCKED`.
+//! * The schema is versioned in `bwgate_schema` (`migrations.rs`).
+//!
+//! The SQL lives in one file per group of tables; rows decode through the
+//! shared `store::rows`, as SQLite's do.
+
+mod email;
+mod migrations;
+mod orgs;
+mod outbox;
+mod records;
+mod sql;
+mod subscribers;
+mod tenancy;
+mod tx;
+
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::runtime::Handle;
+use tokio_postgres::IsolationLevel;
+
+use crate::domain::email::EmailMessage;
+use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::now_millis;
+use crate::domain::organization::ExistingOrganization;
+use crate::domain::{Cluster, CustomerTemplate, Partner};
+use crate::store::tx::DynWork;
+use crate::store::{
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
+    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    SubscriberQuery,
+};
+
+/// Runs of one unit of work before a conflict is answered as an error
+/// (`Conflict`, retryable: the caller's client may send it again).
+pub const MAX_RUNS: u32 = 8;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:port/database?sslmode=…` (or the
+    /// key=value form).
+    pub url: String,
+    /// Connections kept open: units of work and reads in flight at once.
+    pub pool_size: usize,
+}
+
+/// The PostgreSQL store: see the module documentation.
+pub struct PgStore {
+    pool: Pool,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    units_committed: AtomicU64,
+    units_failed: AtomicU64,
+    conflict_reruns: AtomicU64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects (TLS with `tls` when the server offers or the URL's
+    /// `sslmode` asks for it; without, plain TCP or a Unix socket) and
+    /// brings the schema up to date.
+    pub async fn open(
+        options: &PgOptions,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<PgStore, StoreError> {
+        let mut pg = tokio_postgres::Config::from_str(&options.url)
+            .map_err(|e| StoreError::Database(format!("store.url is not usable: {e}")))?;
+        if pg.get_application_name().is_none() {
+            pg.application_name("bwgate");
+        }
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(mut config) => {
+                // PostgreSQL negotiates TLS itself: no ALPN of ours.
+                config.alpn_protocols.clear();
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+                Manager::from_config(pg, tls, manager_config)
+            }
+            None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        let applied = migrations::migrate(&tx, now_millis()).await?;
+        tx.commit().await?;
+        drop(client);
+        tracing::info!(
+            schema_version = migrations::latest_version(),
+            migrations_applied = applied,
+            pool_size = options.pool_size.max(1),
+            "postgres store open"
+        );
+        Ok(PgStore {
+            pool,
+            stats: Arc::new(Counters::default()),
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        if self.pool.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// Runs `work` until it commits, fails on its own, or conflicted
+/// [`MAX_RUNS`] times.
+fn run_unit(
+    runtime: &Handle,
+    client: &mut deadpool_postgres::Object,
+    work: &mut DynWork,
+    counters: &Counters,
+) -> Result<Box<dyn Any + Send>, StoreError> {
+    let mut run = 0;
+    loop {
+        run += 1;
+        let tx = runtime.block_on(
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::Serializable)
+                .start(),
+        )?;
+        let (result, conflicted) = {
+            let unit = tx::PgTx::new(&tx, runtime);
+            let result = work(&unit);
+            (result, unit.conflict.get())
+        };
+        let outcome = match result {
+            Ok(value) if !conflicted => runtime
+                .block_on(tx.commit())
+                .map(|()| value)
+                .map_err(StoreError::from),
+            Ok(_) => {
+                let _ = runtime.block_on(tx.rollback());
+                Err(StoreError::Conflict(
+                    "a statement conflicted with another transaction".into(),
+                ))
+            }
+            Err(e) => {
+                // Dropping a transaction rolls it back; say so explicitly
+                // so the connection is clean before it returns to the pool.
+                let _ = runtime.block_on(tx.rollback());
+                Err(e)
+            }
+        };
+        match outcome {
+            Ok(value) => {
+                counters.units_committed.fetch_add(1, Ordering::Relaxed);
+                return Ok(value);
+            }
+            Err(StoreError::Conflict(why)) if run < MAX_RUNS => {
+                counters.conflict_reruns.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(run, %why, "unit of work conflicted; running it again");
+                // Spread the reruns of units that collided with each other.
+                let jitter = rand::random::<u64>() % (2 << run.min(6));
+                std::thread::sleep(Duration::from_millis(jitter));
+            }
+            Err(e) => {
+                counters.units_failed.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn upsert_partner(&self, partner: &Partner) -> Result<(), StoreError> {
+        tenancy::upsert_partner(&self.client().await?, partner, now_millis()).await
+    }
+
+    async fn upsert_cluster(&self, cluster: &Cluster) -> Result<(), StoreError> {
+        tenancy::upsert_cluster(&self.client().await?, cluster, now_millis()).await
+    }
+
+    async fn upsert_template(&self, template: &CustomerTemplate) -> Result<(), StoreError> {
+        tenancy::upsert_template(&self.client().await?, template, now_millis()).await
+    }
+
+    async fn template(
+        &self,
+        provisioning_id: &str,
+    ) -> Result<Option<CustomerTemplate>, StoreError> {
+        tenancy::template(&self.client().await?, provisioning_id).await
+    }
+
+    async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
+        tenancy::templates(&self.client().await?).await
+    }
+
+    async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
+        tenancy::partner(&self.client().await?, id).await
+    }
+
+    async fn transact_dyn(&self, mut work: DynWork) -> Result<Box<dyn Any + Send>, StoreError> {
+        let mut client = self.client().await?;
+        let runtime = Handle::current();
+        let counters = Arc::clone(&self.stats);
+        tokio::task::spawn_blocking(move || run_unit(&runtime, &mut client, &mut work, &counters))
+            .await
+            .map_err(|e| StoreError::Database(format!("a unit of work panicked: {e}")))?
+    }
+
+    async fn subscriber_by_user_id(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        subscribers::by_user_id(&self.client().await?, user_id).await
+    }
+
+    async fn subscriber(&self, id: &str) -> Result<Option<SubscriberRecord>, StoreError> {
+        subscribers::by_id(&self.client().await?, id).await
+    }
+
+    async fn subscriber_commands(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox::of_subscriber(&self.client().await?, subscriber_id).await
+    }
+
+    async fn due_commands(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox::due(&self.client().await?, now, limit).await
+    }
+
+    async fn claim_commands(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let claimed = outbox::claim(&tx, &lease.owner, lease.now, lease.until, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let n = outbox::release_leases(&client, owner).await?
+            + email::release_leases(&client, owner).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError> {
+        outbox::counts(&self.client().await?).await
+    }
+
+    async fn apply_licenses(
+        &self,
+        idempotency_key: &str,
+        subscriber_id: &str,
+        licenses: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let applied =
+            records::apply_licenses(&tx, idempotency_key, subscriber_id, licenses, now).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn apply_license_changes(
+        &self,
+        changes: Vec<LicenseChange>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for c in &changes {
+            records::apply_licenses(&tx, &c.idempotency_key, &c.subscriber_id, &c.licenses, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
+        records::held(&self.client().await?, subscriber_id).await
+    }
+
+    async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
+        records::license_events(&self.client().await?, subscriber_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.batch_execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Every write is committed before it is answered: nothing to wait for.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.pool.close();
+        tracing::info!("postgres store closed");
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        let committed = self.stats.units_committed.load(Ordering::Relaxed);
+        StoreStats {
+            writes_committed: committed,
+            transactions_committed: committed,
+            writes_failed: self.stats.units_failed.load(Ordering::Relaxed),
+            largest_batch: u64::from(committed > 0),
+            isolated_reruns: self.stats.conflict_reruns.load(Ordering::Relaxed),
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError> {
+        email::enqueue(&self.client().await?, msg, now).await
+    }
+
+    async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError> {
+        email::due(&self.client().await?, now, limit).await
+    }
+
+    async fn claim_emails(
+        &self,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError> {
+        email::claim(
+            &self.client().await?,
+            &lease.owner,
+            lease.now,
+            lease.until,
+            limit,
+        )
+        .await
+    }
+
+    async fn complete_email(
+        &self,
+        id: i64,
+        outcome: EmailOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        email::complete(&tx, id, &outcome, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn emails(
+        &self,
+        filter: &EmailFilter,
+        limit: usize,
+    ) -> Result<Vec<EmailRecord>, StoreError> {
+        email::list(&self.client().await?, filter, limit).await
+    }
+
+    async fn email(&self, id: i64) -> Result<Option<EmailRecord>, StoreError> {
+        email::one(&self.client().await?, id).await
+    }
+
+    async fn upsert_existing_orgs(
+        &self,
+        orgs: Vec<ExistingOrganization>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        orgs::upsert(&tx, &orgs, now_millis()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError> {
+        orgs::report(&self.client().await?, id).await
+    }
+
+    async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError> {
+        let client = self.client().await?;
+        let Some(subscriber) = subscribers::by_id(&client, subscriber_id).await? else {
+            return Ok(None);
+        };
+        Ok(records::activation(&client, subscriber_id)
+            .await?
+            .map(|activation| ActivationView {
+                subscriber,
+                activation,
+                emails_enqueued: 0,
+                commands_written: 0,
+            }))
+    }
+
+    async fn set_partner_admin_token(
+        &self,
+        partner_id: &str,
+        token_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        tenancy::set_admin_token(&self.client().await?, partner_id, token_hash, now_millis()).await
+    }
+
+    async fn partner_admin_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+        tenancy::admin_tokens(&self.client().await?).await
+    }
+
+    async fn partner_subscribers(
+        &self,
+        query: &SubscriberQuery,
+    ) -> Result<Vec<SubscriberRecord>, StoreError> {
+        tenancy::partner_subscribers(&self.client().await?, query).await
+    }
+
+    async fn partner_subscriber(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        tenancy::partner_subscriber(&self.client().await?, partner_id, subscriber_id).await
+    }
+}

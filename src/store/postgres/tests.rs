@@ -1,0 +1,298 @@
+//! What only a shared database has to get right: migrations that several
+//! nodes run at once, and units of work from two nodes (two stores on one
+//! schema) that collide. The behaviour every back-end shares is the store
+//! suite's. Runs against a real scratch cluster (tests/support/pg_cluster.rs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{PgOptions, PgStore};
+use crate::domain::ids::UserId;
+use crate::domain::subscriber::{NewSubscriber, Operation};
+use crate::domain::template::TemplateSource;
+use crate::domain::{CustomerTemplate, Partner, TemplateSettings};
+use crate::provision::testing::UseCases;
+use crate::provision::AcceptBatch;
+use crate::store::{Lease, Store, StoreError};
+
+#[path = "../../../tests/support/pg_cluster.rs"]
+mod pg_cluster;
+use pg_cluster::PgCluster;
+
+const NOW: i64 = 1_700_000_000_000;
+
+async fn open(url: &str) -> PgStore {
+    PgStore::open(
+        &PgOptions {
+            url: url.to_string(),
+            pool_size: 8,
+        },
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("open {url}: {e}\n{}", PgCluster::shared().log()))
+}
+
+/// Two nodes on one fresh schema, with a partner and an enterprise-mode
+/// template.
+async fn two_nodes() -> (Arc<PgStore>, Arc<PgStore>, CustomerTemplate, String) {
+    let url = PgCluster::shared().fresh_url();
+    let a = Arc::new(open(&url).await);
+    let b = Arc::new(open(&url).await);
+    a.upsert_partner(&Partner {
+        id: "acme".into(),
+        name: "Acme".into(),
+        admin_email: None,
+    })
+    .await
+    .expect("partner");
+    let t = CustomerTemplate {
+        provisioning_id: "p1".into(),
+        partner_id: "acme".into(),
+        cluster_id: None,
+        name: "Template p1".into(),
+        settings: TemplateSettings {
+            enterprise_mode: true,
+            trusted_emails: true,
+            ..TemplateSettings::default()
+        },
+        provisioning_username: "prov-p1".into(),
+        provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        source: TemplateSource::Api,
+    };
+    b.upsert_template(&t).await.expect("template");
+    (a, b, t, url)
+}
+
+fn add_user(user: &str, sp: &str) -> Operation {
+    Operation::AddUser(NewSubscriber {
+        user_id: UserId::parse(user).expect("user id"),
+        service_provider_id: sp.into(),
+        group_id: "G1".into(),
+        first_name: "Alice".into(),
+        last_name: "Smith".into(),
+        email: Some(format!(
+            "{}@example.com",
+            user.split('@').next().unwrap_or(user)
+        )),
+        phone_number: None,
+        extension: None,
+        mobile_phone_number: None,
+        language: None,
+        time_zone: None,
+        package: None,
+        is_trunk_user: false,
+        has_route_list: false,
+    })
+}
+
+fn batch(
+    t: &CustomerTemplate,
+    tracking: &str,
+    request_id: Option<&str>,
+    op: Operation,
+) -> AcceptBatch {
+    AcceptBatch {
+        template: t.clone(),
+        tracking_id: tracking.into(),
+        request_id: request_id.map(str::to_string),
+        now: NOW,
+        operations: vec![(0, op)],
+        invalid: Vec::new(),
+        sent_user_ids: Vec::new(),
+        approvals: None,
+        activations: None,
+        self_activation: false,
+    }
+}
+
+/// One SQL answer from the schema behind `url` (psql, outside bwgate).
+fn sql(url: &str, query: &str) -> String {
+    let schema = url
+        .split("search_path=")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("schema in url");
+    PgCluster::shared()
+        .psql(&format!("SET search_path TO {schema}; {query}"))
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let url = PgCluster::shared().fresh_url();
+    let (a, b, c) = tokio::join!(open(&url), open(&url), open(&url));
+    drop((a, b, c));
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM bwgate_schema"),
+        super::migrations::latest_version().to_string(),
+        "each migration recorded once"
+    );
+    sql(
+        &url,
+        "INSERT INTO bwgate_schema (version, name, applied_at) VALUES (999, '0999_future', 0)",
+    );
+    let refused = PgStore::open(
+        &PgOptions {
+            url: url.clone(),
+            pool_size: 1,
+        },
+        None,
+    )
+    .await
+    .expect_err("a newer schema is refused");
+    assert!(
+        matches!(refused, StoreError::SchemaTooNew { found: 999, .. }),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_add_users_of_an_enterprise_on_two_nodes_make_one_organization() {
+    let (a, b, t, url) = two_nodes().await;
+    let mut calls = Vec::new();
+    for i in 0..24 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let t = t.clone();
+        calls.push(tokio::spawn(async move {
+            let user = format!("u{i}@acme.example");
+            store
+                .accept(batch(
+                    &t,
+                    &format!("trk-{i}"),
+                    None,
+                    add_user(&user, "SP-RACE"),
+                ))
+                .await
+        }));
+    }
+    for call in calls {
+        let outcome = call.await.expect("joined").expect("accepted");
+        assert!(
+            outcome.results.iter().all(|r| r.error_code.is_none()),
+            "{:?}",
+            outcome.results
+        );
+    }
+    assert_eq!(sql(&url, "SELECT count(*) FROM organizations"), "1");
+    assert_eq!(
+        sql(&url, "SELECT count(DISTINCT org_id) FROM subscribers"),
+        "1",
+        "every subscriber of the enterprise is in its one organization"
+    );
+    assert_eq!(sql(&url, "SELECT count(*) FROM subscribers"), "24");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_replays_whichever_node_receives_it() {
+    let (a, b, t, _url) = two_nodes().await;
+    let first = a
+        .accept(batch(
+            &t,
+            "trk-first",
+            Some("req-1"),
+            add_user("r1@acme.example", "SP1"),
+        ))
+        .await
+        .expect("accepted");
+    assert_eq!(first.replay_of, None);
+    let again = b
+        .accept(batch(
+            &t,
+            "trk-again",
+            Some("req-1"),
+            add_user("r1@acme.example", "SP1"),
+        ))
+        .await
+        .expect("accepted");
+    assert_eq!(again.replay_of.as_deref(), Some("trk-first"));
+    assert_eq!(again.results, first.results);
+    assert_eq!(again.commands_written, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_from_two_nodes_never_split_an_enterprise_and_keep_its_order() {
+    let (a, b, t, _url) = two_nodes().await;
+    // Six enterprises, four subscribers each: 24 AddUsers, each writing
+    // its enterprise's commands.
+    for e in 0..6 {
+        for u in 0..4 {
+            a.accept(batch(
+                &t,
+                &format!("trk-{e}-{u}"),
+                None,
+                add_user(&format!("e{e}u{u}@acme.example"), &format!("SP{e}")),
+            ))
+            .await
+            .expect("accepted");
+        }
+    }
+    let due = a.due_commands(NOW + 1, 10_000).await.expect("due");
+    assert!(due.len() >= 24, "{} commands written", due.len());
+    let mut pending_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for e in &due {
+        let key = e.envelope.enterprise_key.as_str().to_string();
+        pending_of.entry(key).or_default().push(e.seq);
+    }
+    // Both nodes claim in small bites, concurrently, until nothing is due.
+    let claim_all = |store: Arc<PgStore>, owner: &'static str| async move {
+        let mut got = Vec::new();
+        loop {
+            let lease = Lease {
+                owner: owner.into(),
+                now: NOW + 1,
+                until: NOW + 1_000_000,
+            };
+            let batch = store.claim_commands(&lease, 3).await.expect("claim");
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch);
+        }
+    };
+    let (got_a, got_b) = tokio::join!(
+        claim_all(Arc::clone(&a), "node-a"),
+        claim_all(Arc::clone(&b), "node-b")
+    );
+    let mut owner_of: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut claimed_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut seqs = BTreeSet::new();
+    for (owner, entries) in [("node-a", &got_a), ("node-b", &got_b)] {
+        let mut last_seq_of: BTreeMap<String, i64> = BTreeMap::new();
+        for e in entries.iter() {
+            assert!(seqs.insert(e.seq), "command {} claimed twice", e.seq);
+            let key = e.envelope.enterprise_key.as_str().to_string();
+            owner_of.entry(key.clone()).or_default().insert(owner);
+            claimed_of.entry(key.clone()).or_default().push(e.seq);
+            let last = last_seq_of.insert(key.clone(), e.seq);
+            assert!(last.is_none_or(|l| l < e.seq), "{key}: out of order");
+        }
+    }
+    // Leases never expire in this test, so an enterprise whose head one
+    // node holds is blocked for the other: each enterprise has one owner.
+    for (key, owners) in &owner_of {
+        assert_eq!(owners.len(), 1, "{key} split between {owners:?}");
+    }
+    // Nothing settles here, so what each enterprise gave is a prefix of
+    // its commands (at least its head): never a later one without an
+    // earlier one.
+    assert_eq!(
+        claimed_of.len(),
+        pending_of.len(),
+        "every enterprise's head claimed"
+    );
+    for (key, claimed) in &claimed_of {
+        let mut claimed = claimed.clone();
+        claimed.sort_unstable();
+        let all = &pending_of[key];
+        assert_eq!(
+            &all[..claimed.len()],
+            claimed.as_slice(),
+            "{key}: not a prefix"
+        );
+    }
+}
