@@ -71,6 +71,9 @@ pub struct StoreStats {
     /// Batches undone and run again with a savepoint per write because a
     /// write failed after changing rows (rare: see the SQLite writer).
     pub isolated_reruns: u64,
+    /// Units of work rolled back and run again because another
+    /// transaction changed the same rows first (shared databases only).
+    pub conflict_reruns: u64,
 }
 
 /// One change of the in-process license core's ledger: the subscriber's

@@ -27,6 +27,11 @@ mod tenancy;
 mod tx;
 
 #[cfg(test)]
+#[path = "../../../tests/support/pg_cluster.rs"]
+pub(crate) mod pg_cluster;
+#[cfg(test)]
+mod suite;
+#[cfg(test)]
 mod tests;
 
 use std::any::Any;
@@ -74,9 +79,20 @@ pub struct PgStore {
 
 #[derive(Debug, Default)]
 struct Counters {
-    units_committed: AtomicU64,
-    units_failed: AtomicU64,
+    writes_committed: AtomicU64,
+    writes_failed: AtomicU64,
     conflict_reruns: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a write (a unit of work or a single write) by its outcome.
+    fn count<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.writes_committed.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.writes_failed.fetch_add(1, Ordering::Relaxed),
+        };
+        result
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -136,6 +152,20 @@ impl PgStore {
         })
     }
 
+    /// Runs one write outside a unit of work, counting its outcome.
+    async fn counted<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.stats.count(write.await)
+    }
+
+    /// A pooled connection (the suite's probes look underneath the trait).
+    #[cfg(test)]
+    pub(crate) async fn test_client(&self) -> deadpool_postgres::Object {
+        self.pool.get().await.expect("a pooled connection")
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         if self.pool.is_closed() {
             return Err(StoreError::Closed);
@@ -185,10 +215,7 @@ fn run_unit(
             }
         };
         match outcome {
-            Ok(value) => {
-                counters.units_committed.fetch_add(1, Ordering::Relaxed);
-                return Ok(value);
-            }
+            Ok(value) => return Ok(value),
             Err(StoreError::Conflict(why)) if run < MAX_RUNS => {
                 counters.conflict_reruns.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(run, %why, "unit of work conflicted; running it again");
@@ -196,10 +223,7 @@ fn run_unit(
                 let jitter = rand::random::<u64>() % (2 << run.min(6));
                 std::thread::sleep(Duration::from_millis(jitter));
             }
-            Err(e) => {
-                counters.units_failed.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -207,15 +231,24 @@ fn run_unit(
 #[async_trait]
 impl Store for PgStore {
     async fn upsert_partner(&self, partner: &Partner) -> Result<(), StoreError> {
-        tenancy::upsert_partner(&self.client().await?, partner, now_millis()).await
+        self.counted(async {
+            tenancy::upsert_partner(&self.client().await?, partner, now_millis()).await
+        })
+        .await
     }
 
     async fn upsert_cluster(&self, cluster: &Cluster) -> Result<(), StoreError> {
-        tenancy::upsert_cluster(&self.client().await?, cluster, now_millis()).await
+        self.counted(async {
+            tenancy::upsert_cluster(&self.client().await?, cluster, now_millis()).await
+        })
+        .await
     }
 
     async fn upsert_template(&self, template: &CustomerTemplate) -> Result<(), StoreError> {
-        tenancy::upsert_template(&self.client().await?, template, now_millis()).await
+        self.counted(async {
+            tenancy::upsert_template(&self.client().await?, template, now_millis()).await
+        })
+        .await
     }
 
     async fn template(
@@ -237,9 +270,13 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let runtime = Handle::current();
         let counters = Arc::clone(&self.stats);
-        tokio::task::spawn_blocking(move || run_unit(&runtime, &mut client, &mut work, &counters))
-            .await
-            .map_err(|e| StoreError::Database(format!("a unit of work panicked: {e}")))?
+        let result = tokio::task::spawn_blocking(move || {
+            run_unit(&runtime, &mut client, &mut work, &counters)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("a unit of work panicked: {e}")))
+        .and_then(|r| r);
+        self.stats.count(result)
     }
 
     async fn subscriber_by_user_id(
@@ -332,6 +369,9 @@ impl Store for PgStore {
 
     /// Every write is committed before it is answered: nothing to wait for.
     async fn flush(&self) -> Result<(), StoreError> {
+        if self.pool.is_closed() {
+            return Err(StoreError::Closed);
+        }
         Ok(())
     }
 
@@ -342,13 +382,15 @@ impl Store for PgStore {
     }
 
     fn stats(&self) -> StoreStats {
-        let committed = self.stats.units_committed.load(Ordering::Relaxed);
+        let committed = self.stats.writes_committed.load(Ordering::Relaxed);
         StoreStats {
             writes_committed: committed,
             transactions_committed: committed,
-            writes_failed: self.stats.units_failed.load(Ordering::Relaxed),
+            writes_failed: self.stats.writes_failed.load(Ordering::Relaxed),
+            // One write per transaction: no group commit on this back-end.
             largest_batch: u64::from(committed > 0),
-            isolated_reruns: self.stats.conflict_reruns.load(Ordering::Relaxed),
+            isolated_reruns: 0,
+            conflict_reruns: self.stats.conflict_reruns.load(Ordering::Relaxed),
         }
     }
 
@@ -357,7 +399,8 @@ impl Store for PgStore {
     }
 
     async fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError> {
-        email::enqueue(&self.client().await?, msg, now).await
+        self.counted(async { email::enqueue(&self.client().await?, msg, now).await })
+            .await
     }
 
     async fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRecord>, StoreError> {
@@ -439,7 +482,11 @@ impl Store for PgStore {
         partner_id: &str,
         token_hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        tenancy::set_admin_token(&self.client().await?, partner_id, token_hash, now_millis()).await
+        self.counted(async {
+            tenancy::set_admin_token(&self.client().await?, partner_id, token_hash, now_millis())
+                .await
+        })
+        .await
     }
 
     async fn partner_admin_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {

@@ -239,3 +239,16 @@ pub(super) async fn of_org<C: GenericClient>(
     .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?)))
     .collect()
 }
+
+/// Every entry in any state, in seq order (the store suite's probe).
+#[cfg(test)]
+pub(super) async fn all<C: GenericClient>(c: &C) -> Result<Vec<OutboxEntry>, StoreError> {
+    decode_all(
+        rows(
+            c,
+            &format!("SELECT {COLUMNS} FROM outbox ORDER BY seq"),
+            &[],
+        )
+        .await?,
+    )
+}

@@ -15,9 +15,7 @@ use crate::provision::testing::UseCases;
 use crate::provision::AcceptBatch;
 use crate::store::{Lease, Store, StoreError};
 
-#[path = "../../../tests/support/pg_cluster.rs"]
-mod pg_cluster;
-use pg_cluster::PgCluster;
+use super::pg_cluster::PgCluster;
 
 const NOW: i64 = 1_700_000_000_000;
 

@@ -150,6 +150,7 @@ impl Stats {
             writes_failed: self.writes_failed.load(Ordering::Relaxed),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             isolated_reruns: self.isolated_reruns.load(Ordering::Relaxed),
+            conflict_reruns: 0,
         }
     }
 }

@@ -565,11 +565,15 @@ pub(crate) async fn a_failing_operation_does_not_undo_its_neighbours(factory: &d
         ]
     );
     assert_eq!(s.stats().writes_failed, 0, "the document itself succeeded");
-    assert_eq!(
-        s.stats().isolated_reruns,
-        1,
-        "the boom operation had changed rows: the document ran again isolated"
-    );
+    if s.backend_name() == "sqlite" {
+        // SQLite's writer runs batches without savepoints and undoes a
+        // batch only when a write fails after changing rows.
+        assert_eq!(
+            s.stats().isolated_reruns,
+            1,
+            "the boom operation had changed rows: the document ran again isolated"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- ModifyUser
@@ -1290,7 +1294,7 @@ pub(crate) async fn licenses_change_once_per_key_and_only_by_the_difference(
         count(
             s,
             "SELECT count(*) FROM (SELECT subscriber_id, license FROM licenses
-                  GROUP BY 1, 2 HAVING count(*) > 1)"
+                  GROUP BY 1, 2 HAVING count(*) > 1) AS doubled"
         )
         .await,
         0
@@ -1303,8 +1307,14 @@ pub(crate) async fn licenses_change_once_per_key_and_only_by_the_difference(
             &[],
         )
         .await;
+    // (A unique violation is a `Conflict` where another node may have
+    // inserted the same key, see store/postgres.)
     assert!(
-        matches!(dup, Err(StoreError::Database(ref m)) if m.contains("UNIQUE")),
+        matches!(
+            dup,
+            Err(StoreError::Database(ref m) | StoreError::Conflict(ref m))
+                if m.to_lowercase().contains("unique")
+        ),
         "{dup:?}"
     );
 }
