@@ -2,8 +2,9 @@
 # The test suite on a fresh machine: installs what the tests use besides the
 # Rust toolchain (xmllint for the XSD checks, Python's aiosmtpd as the real
 # SMTP receiver, Debian's Chromium and playwright-core for the browser
-# tests; npm and pip themselves when the machine lacks them), then runs
-# `cargo test --locked`.
+# tests, Debian's PostgreSQL server for the store suite, the crash and the
+# several-nodes tests, which start their own throwaway cluster; npm and pip
+# themselves when the machine lacks them), then runs `cargo test --locked`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -12,6 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt_packages=()
 command -v xmllint >/dev/null 2>&1 || apt_packages+=(libxml2-utils)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_packages+=(postgresql)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 if [ ${#apt_packages[@]} -gt 0 ]; then

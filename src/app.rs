@@ -64,7 +64,7 @@ impl App {
             verify_queue,
             xsp,
             xml_parses,
-            queries: Queries::new(store),
+            queries: Queries::following(store, provisioning.tenancy_generation()),
             metrics,
             provisioning,
             mailer,

@@ -49,6 +49,16 @@ pub enum LinkError {
 }
 
 impl LinkSigner {
+    /// Names the secret without revealing it: nodes sharing a database
+    /// compare this to find one that signs with another secret.
+    pub fn fingerprint(&self) -> String {
+        let tag = hmac::sign(&self.key, b"bwgate link secret fingerprint v1");
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn from_secret(secret: &[u8]) -> LinkSigner {
         LinkSigner {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
@@ -57,7 +67,12 @@ impl LinkSigner {
 
     /// Loads `{data_dir}/secret.key`, creating it (0600) on first use.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<LinkSigner> {
-        let path = data_dir.join(SECRET_FILE);
+        Self::load_or_create_file(&data_dir.join(SECRET_FILE))
+    }
+
+    /// Loads the secret in `path`, creating it (0600) on first use.
+    pub fn load_or_create_file(path: &Path) -> std::io::Result<LinkSigner> {
+        let path = path.to_path_buf();
         match std::fs::read(&path) {
             Ok(bytes) if bytes.len() >= 32 => {
                 // Whoever reads the key can forge every link and code.

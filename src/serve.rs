@@ -49,6 +49,12 @@ pub enum ServeError {
     Demo(#[from] demo::DemoError),
     #[error("email: {0}")]
     Mail(String),
+    #[error(
+        "{}: this secret differs from the one the other nodes on this database sign links \
+         with; copy the same secret file to every node (server.secret_file)",
+        path.display()
+    )]
+    SecretMismatch { path: PathBuf },
     #[error("template {provisioning_id}: {source}")]
     Credentials {
         provisioning_id: String,
@@ -115,6 +121,24 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let tls = TlsReloader::new(config.tls.clone(), tls::resolve_paths(&config.tls))?;
 
     let store = open_store(&config, &data_dir).await?;
+    // Nodes sharing a database must sign links with one secret: checked
+    // before anything listens.
+    let secret_path = resolve_under(&data_dir, &config.server.secret_file);
+    let link_signer = Arc::new(
+        crate::links::LinkSigner::load_or_create_file(&secret_path).map_err(|source| {
+            ServeError::Io {
+                what: "loading the server secret",
+                path: secret_path.clone(),
+                source,
+            }
+        })?,
+    );
+    let recorded = store
+        .link_secret_fingerprint(&link_signer.fingerprint())
+        .await?;
+    if recorded != link_signer.fingerprint() {
+        return Err(ServeError::SecretMismatch { path: secret_path });
+    }
     sync_tenancy(&config, store.as_ref()).await?;
     // Workers claim due work as this node. The id is stable across
     // restarts (configured, or kept in the data directory), so a node that
@@ -174,13 +198,6 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     write_listen_file(&data_dir, https_addr, admin_addr, portal_addr)?;
     print_banner(&config, https_addr, admin_addr, portal_addr, demo.as_ref());
 
-    let link_signer = Arc::new(crate::links::LinkSigner::load_or_create(&data_dir).map_err(
-        |source| ServeError::Io {
-            what: "loading the server secret",
-            path: data_dir.join(crate::links::SECRET_FILE),
-            source,
-        },
-    )?);
     let signer = crate::orgs::ApprovalSigner::new(link_signer.clone());
     let portal_base = config
         .server
@@ -248,6 +265,12 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         provisioning.outbox_ready.clone(),
         stop_rx.clone(),
     );
+    let tenancy_watch = crate::provision::tenancy::spawn_watch(
+        store.clone(),
+        provisioning.clone(),
+        Duration::from_secs(config.store.tenancy_check_secs),
+        stop_rx.clone(),
+    );
     let mail = notify::spawn_mailer(
         store.clone(),
         mail_transport,
@@ -292,6 +315,7 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         mail.abort();
         let _ = mail.await;
     }
+    let _ = tenancy_watch.await;
     store.close().await?;
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;
@@ -328,7 +352,24 @@ async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeErr
             .await?;
     }
     for t in &config.templates {
-        store.upsert_template(&template_from_config(t)?).await?;
+        let mut template = template_from_config(t)?;
+        if let (None, Some(plain)) = (&t.provisioning_password_hash, &t.provisioning_password) {
+            // Every start hashes a plain password with a new salt; keep the
+            // stored hash when it is of the same password, so nodes sharing
+            // a database with one file do not rewrite it at each start (and
+            // every node's verified-credential cache stays valid).
+            if let Some(stored) = store.template(&t.provisioning_id).await? {
+                let same = crate::domain::credentials::verify_password(
+                    plain,
+                    &stored.provisioning_password_hash,
+                )
+                .unwrap_or(false);
+                if same {
+                    template.provisioning_password_hash = stored.provisioning_password_hash;
+                }
+            }
+        }
+        store.upsert_template(&template).await?;
     }
     Ok(())
 }

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     /// email). Unset: a random one per start. A fixed one lets a restarted
     /// node take back at once what it held (instead of after the lease).
     pub node_id: Option<String>,
+    /// The HMAC key behind every link token and verification code.
+    /// Relative paths are under `data_dir`; created (0600) when missing.
+    /// Nodes sharing one database must use the same file.
+    pub secret_file: PathBuf,
 }
 
 /// `path` as configured: absolute as it is, relative under `dir` (the
@@ -88,6 +92,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             worker_threads: 0,
             node_id: None,
+            secret_file: PathBuf::from("secret.key"),
         }
     }
 }
@@ -301,6 +306,9 @@ pub struct StoreConfig {
     pub group_commit_max: usize,
     /// Read-only connections for concurrent readers.
     pub read_connections: usize,
+    /// How often (seconds) a node checks whether another node sharing the
+    /// database changed partners, clusters or templates.
+    pub tenancy_check_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -314,6 +322,7 @@ impl Default for StoreConfig {
             sqlite_synchronous: SqliteSync::Full,
             group_commit_max: 1024,
             read_connections: 4,
+            tenancy_check_secs: 2,
         }
     }
 }
@@ -443,6 +452,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("group_commit_max", &self.group_commit_max)
             .field("read_connections", &self.read_connections)
+            .field("tenancy_check_secs", &self.tenancy_check_secs)
             .finish()
     }
 }

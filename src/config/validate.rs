@@ -340,6 +340,11 @@ fn store(c: &Config, p: &mut Problems) {
         "must not be empty",
     );
     p.check(
+        (1..=3600).contains(&s.tenancy_check_secs),
+        "store.tenancy_check_secs",
+        "must be between 1 and 3600",
+    );
+    p.check(
         (1..=1024).contains(&s.postgres_pool_size),
         "store.postgres_pool_size",
         "must be between 1 and 1024",

@@ -120,6 +120,11 @@ pub fn apply(tx: &dyn Tx, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreErr
                 _ => StoreError::Database("transaction aborted by the database".into()),
             });
         }
+        if let Err(OpError::Store(e @ StoreError::Conflict(_))) = outcome {
+            // Another transaction changed what this one read (a shared
+            // database): the back-end runs the whole unit again.
+            return Err(e);
+        }
         match outcome {
             Ok(result) => {
                 tx.keep_part(part)?;

@@ -19,6 +19,7 @@ mod error;
 pub mod orgs;
 pub mod partner;
 pub mod queries;
+pub mod tenancy;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod verify_queue;
@@ -64,6 +65,8 @@ pub struct Provisioning {
     activations: Option<Arc<ActivationLinks>>,
     /// The mailer's wake-up, signalled after an acceptance wrote emails.
     mail_wake: Option<Arc<Notify>>,
+    /// Bumped when another node changed partners or templates.
+    tenancy: Arc<tenancy::TenancyGeneration>,
 }
 
 impl Provisioning {
@@ -83,6 +86,7 @@ impl Provisioning {
         Arc::new(Provisioning {
             store,
             templates: DashMap::new(),
+            tenancy: Arc::default(),
             credentials: CredentialCache::new(),
             outbox_ready: Arc::new(Notify::new()),
             approvals,

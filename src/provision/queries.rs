@@ -12,6 +12,9 @@ use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::org_report::ExistingOrgReport;
 use crate::domain::subscriber_query::SubscriberQuery;
 use crate::domain::Partner;
+use std::sync::Arc;
+
+use super::tenancy::TenancyGeneration;
 use crate::store::SharedStore;
 
 use super::DataError;
@@ -19,11 +22,26 @@ use super::DataError;
 /// Read-only lookups for the faces.
 pub struct Queries {
     store: SharedStore,
+    tenancy: Arc<TenancyGeneration>,
 }
 
 impl Queries {
+    /// Lookups on `store` that never see another node's tenancy changes
+    /// (tests, tools).
     pub fn new(store: SharedStore) -> Queries {
-        Queries { store }
+        Self::following(store, Arc::default())
+    }
+
+    /// Lookups whose tenancy caches follow `tenancy` (the node's
+    /// [`Provisioning::tenancy_generation`](super::Provisioning::tenancy_generation)).
+    pub fn following(store: SharedStore, tenancy: Arc<TenancyGeneration>) -> Queries {
+        Queries { store, tenancy }
+    }
+
+    /// Caches of partners' data compare this: another generation means
+    /// another node changed partners or templates since they were filled.
+    pub fn tenancy_generation(&self) -> u64 {
+        self.tenancy.current()
     }
 
     /// A subscriber by BroadWorks user id (any case: ids are compared in

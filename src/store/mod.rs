@@ -98,6 +98,18 @@ pub trait Store: Send + Sync + 'static {
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError>;
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError>;
 
+    /// Changes whenever a partner, cluster or template is written, by any
+    /// node sharing this store: nodes compare it to drop cached templates
+    /// and partner tokens another node changed.
+    async fn tenancy_revision(&self) -> Result<i64, StoreError>;
+    /// Records `fingerprint` (of this node's link secret) when none is
+    /// recorded yet and returns the recorded one: nodes sharing a database
+    /// must sign links with one secret. A store only one node uses keeps
+    /// nothing and returns `fingerprint`.
+    async fn link_secret_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError> {
+        Ok(fingerprint.to_string())
+    }
+
     // ---- units of work
 
     /// Runs `work` in one transaction and returns its result after the

@@ -75,7 +75,7 @@ fn next_doc(n: usize) -> Doc {
 
 /// Whether a 200 answer accepted every user of the document with `status`
 /// among `statuses`.
-fn accepted_all(xml: &str, users: &[String], statuses: &[&str]) -> bool {
+pub(crate) fn accepted_all(xml: &str, users: &[String], statuses: &[&str]) -> bool {
     users.iter().all(|u| {
         statuses
             .iter()
@@ -183,7 +183,7 @@ async fn settled(
 
 /// Provisioned, exactly one `ProvisionSubscriber` command (delivered), and
 /// every license granted once, by that command, and held.
-fn check_complete(user: &str, v: &serde_json::Value) -> Result<(), String> {
+pub(crate) fn check_complete(user: &str, v: &serde_json::Value) -> Result<(), String> {
     let fail = |what: &str| Err(format!("{user}: {what}: {v}"));
     if v["subscriber"]["status"] != "provisioned" {
         return fail("final status is not provisioned");
@@ -224,7 +224,7 @@ fn check_complete(user: &str, v: &serde_json::Value) -> Result<(), String> {
 
 /// Settles many users concurrently (8 read-backs at a time): user → its
 /// read-back, or None when absent.
-async fn settle_all(
+pub(crate) async fn settle_all(
     server: &Arc<Server>,
     users: Vec<String>,
     deadline: Instant,
@@ -256,6 +256,48 @@ async fn settle_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_and_duplicates_nothing() {
+    sigkill_under_load(None).await;
+}
+
+/// The same on PostgreSQL: a node killed while its transactions are in
+/// flight on the database server (which keeps running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_on_postgres_loses_and_duplicates_nothing() {
+    let url = tokio::task::spawn_blocking(|| crate::pg_cluster::PgCluster::shared().fresh_url())
+        .await
+        .expect("cluster");
+    sigkill_under_load(Some(&url)).await;
+}
+
+/// One integer from the database behind a test server: its SQLite file,
+/// or the PostgreSQL schema `pg_url` names.
+fn count(server: &Server, pg_url: Option<&str>, sql: &str) -> i64 {
+    match pg_url {
+        None => {
+            let db = rusqlite::Connection::open_with_flags(
+                server.path("data/bwgate.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open database");
+            db.query_row(sql, [], |r| r.get(0)).expect(sql)
+        }
+        Some(url) => {
+            let schema = url
+                .split("search_path=")
+                .nth(1)
+                .and_then(|s| s.split('\'').next())
+                .expect("schema in url");
+            crate::pg_cluster::PgCluster::shared()
+                .psql(&format!("SET search_path TO {schema}; {sql}"))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .parse()
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    }
+}
+
+/// `pg_url`: run on that PostgreSQL schema instead of the SQLite default.
+async fn sigkill_under_load(pg_url: Option<&str>) {
     let started = Instant::now();
     let seed: u64 = std::env::var("BWGATE_CRASH_SEED")
         .ok()
@@ -265,7 +307,14 @@ async fn sigkill_under_load_loses_and_duplicates_nothing() {
     let mut rng = StdRng::seed_from_u64(seed);
     let ctx = format!("[seed {seed}]");
 
-    let mut server = Server::start_with_env(None, &[], &[("BWGATE__LIMITS__RATE_PER_SEC", "0")]);
+    let mut envs = vec![("BWGATE__LIMITS__RATE_PER_SEC", "0")];
+    if let Some(url) = pg_url {
+        envs.extend([
+            ("BWGATE__STORE__BACKEND", "postgres"),
+            ("BWGATE__STORE__URL", url),
+        ]);
+    }
+    let mut server = Server::start_with_env(None, &[], &envs);
     let d = Arc::new(demo(&server));
     let next = Arc::new(AtomicUsize::new(0));
     let mut all = Outcome::default();
@@ -415,16 +464,18 @@ async fn sigkill_under_load_loses_and_duplicates_nothing() {
     // 4. The database as a whole: intact, nothing besides what was sent,
     // nothing left undelivered, no license granted twice anywhere.
     let expected_subscribers = all.acknowledged.len() + retried.len();
-    let db = rusqlite::Connection::open_with_flags(
-        server.path("data/bwgate.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database");
-    let one = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok", "{ctx}");
+    let one = |sql: &str| count(&server, pg_url, sql);
+    if pg_url.is_none() {
+        let db = rusqlite::Connection::open_with_flags(
+            server.path("data/bwgate.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open database");
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "{ctx}");
+    }
     assert_eq!(
         one("SELECT COUNT(*) FROM subscribers") as usize,
         expected_subscribers,
@@ -453,7 +504,7 @@ async fn sigkill_under_load_loses_and_duplicates_nothing() {
     assert_eq!(
         one(
             "SELECT COUNT(*) FROM (SELECT 1 FROM license_events WHERE action = 'grant'
-             GROUP BY subscriber_id, license HAVING COUNT(*) > 1)"
+             GROUP BY subscriber_id, license HAVING COUNT(*) > 1) AS doubled"
         ),
         0,
         "{ctx} a license granted twice"

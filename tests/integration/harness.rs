@@ -45,6 +45,14 @@ impl Server {
 
     /// As `start_with`, plus environment variables for the process.
     pub fn start_with_env(config: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut server = Self::unstarted(config, args, envs);
+        server.spawn();
+        server
+    }
+
+    /// Everything `start_with_env` prepares, without starting the process:
+    /// the test puts files into its directory first, then calls `spawn`.
+    pub fn unstarted(config: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut extra_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if let Some(cfg) = config {
@@ -65,7 +73,7 @@ impl Server {
             envs.push((OPS_TOKEN_ENV.into(), HARNESS_OPS_TOKEN_HASH.into()));
             HARNESS_OPS_TOKEN.to_string()
         });
-        let mut server = Server {
+        Server {
             dir,
             child: None,
             https: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -74,9 +82,7 @@ impl Server {
             extra_args,
             envs,
             ops_token,
-        };
-        server.spawn();
-        server
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -90,6 +96,14 @@ impl Server {
     /// (Re)starts the process on the same directory and waits until it
     /// has written its listen file.
     pub fn spawn(&mut self) {
+        if let Err(status) = self.try_spawn() {
+            panic!("bwgate exited early ({status}): {}", self.logs());
+        }
+    }
+
+    /// As `spawn`, but a process that exits before it listens is an
+    /// answer (its exit status), not a test failure.
+    pub fn try_spawn(&mut self) -> Result<(), ExitStatus> {
         let listen_file = self.path("data/listen.json");
         let _ = std::fs::remove_file(&listen_file);
         let stdout = std::fs::File::create(self.path("stdout.log")).expect("stdout log");
@@ -121,11 +135,12 @@ impl Server {
                     self.https = v["https"].as_str().unwrap().parse().unwrap();
                     self.admin = v["admin"].as_str().unwrap().parse().unwrap();
                     self.portal = v["portal"].as_str().unwrap().parse().unwrap();
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("bwgate exited early ({status}): {}", self.logs());
+                self.child = None;
+                return Err(status);
             }
             assert!(
                 Instant::now() < deadline,

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+#[path = "../support/pg_cluster.rs"]
+mod pg_cluster;
 
 mod abuse;
 mod activation;
@@ -21,6 +23,7 @@ mod limits;
 mod load;
 mod metrics;
 mod mtls;
+mod nodes;
 mod orgs;
 mod partner;
 mod reload;

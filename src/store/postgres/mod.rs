@@ -7,7 +7,7 @@
 //!   serialization failure, a deadlock, or a unique key another node just
 //!   inserted, such as the organization of an enterprise whose first
 //!   AddUsers reached two nodes at once) is rolled back and run again,
-//!   [`MAX_RUNS`] times at most; units may run more than once by contract.
+//!   [`MAX_RUNS`] times at most (with a short random pause); units may run more than once by contract.
 //! * Reads run on a pooled connection outside any explicit transaction.
 //! * Due commands are claimed under an advisory lock (per-enterprise order
 //!   across nodes, `outbox.rs`); due emails with `FOR UPDATE SKIP LOCKED`.
@@ -59,7 +59,7 @@ use crate::store::{
 
 /// Runs of one unit of work before a conflict is answered as an error
 /// (`Conflict`, retryable: the caller's client may send it again).
-pub const MAX_RUNS: u32 = 8;
+pub const MAX_RUNS: u32 = 30;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -219,8 +219,10 @@ fn run_unit(
             Err(StoreError::Conflict(why)) if run < MAX_RUNS => {
                 counters.conflict_reruns.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(run, %why, "unit of work conflicted; running it again");
-                // Spread the reruns of units that collided with each other.
-                let jitter = rand::random::<u64>() % (2 << run.min(6));
+                // Spread the reruns of units that collided with each other
+                // (up to 64 ms: PostgreSQL lets one of two colliding units
+                // through, so a rerun soon finds its way).
+                let jitter = rand::random::<u64>() % (1 << run.min(6));
                 std::thread::sleep(Duration::from_millis(jitter));
             }
             Err(e) => return Err(e),
@@ -264,6 +266,14 @@ impl Store for PgStore {
 
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError> {
         tenancy::partner(&self.client().await?, id).await
+    }
+
+    async fn tenancy_revision(&self) -> Result<i64, StoreError> {
+        tenancy::revision(&self.client().await?).await
+    }
+
+    async fn link_secret_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError> {
+        tenancy::link_secret_fingerprint(&self.client().await?, fingerprint).await
     }
 
     async fn transact_dyn(&self, mut work: DynWork) -> Result<Box<dyn Any + Send>, StoreError> {

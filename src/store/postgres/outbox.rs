@@ -144,6 +144,7 @@ pub(super) async fn insert<C: GenericClient>(
 ) -> Result<(), StoreError> {
     let json = serde_json::to_string(envelope)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
+    super::subscribers::lock_enterprise(c, envelope.enterprise_key.as_str()).await?;
     exec(
         c,
         "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,

@@ -316,11 +316,30 @@ pub(super) async fn set_trunk_flags<C: GenericClient>(
 
 // ---- organizations of enterprises
 
+/// Units of work about one enterprise run one at a time across nodes: its
+/// commands get their `seq` in commit order (the outbox delivers an
+/// enterprise's commands by `seq`; without this, a later-committed unit
+/// could hold a smaller `seq` and a claim in between would skip it), and
+/// the first AddUsers of a new enterprise wait for each other instead of
+/// both creating its organization. Held until the transaction ends.
+/// (Keyed by the enterprise key alone, as the outbox orders commands; two
+/// partners' enterprises of one name merely take turns.)
+pub(super) async fn lock_enterprise<C: GenericClient>(c: &C, key: &str) -> Result<(), StoreError> {
+    exec(
+        c,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn organization_by_key<C: GenericClient>(
     c: &C,
     partner_id: &str,
     key: &EnterpriseKey,
 ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+    lock_enterprise(c, key.as_str()).await?;
     let Some(r) = row(
         c,
         "SELECT id, name, origin FROM organizations

@@ -24,6 +24,7 @@ pub(super) async fn upsert_partner<C: GenericClient>(
          ON CONFLICT (id) DO UPDATE SET
              name = excluded.name,
              admin_email = excluded.admin_email,
+             revision = nextval('tenancy_revision'),
              updated_at = greatest(partners.updated_at, excluded.updated_at)",
         &[&p.id, &p.name, &p.admin_email, &now],
     )
@@ -51,6 +52,7 @@ pub(super) async fn upsert_cluster<C: GenericClient>(
              partner_id = excluded.partner_id,
              name = excluded.name,
              xsp_url = excluded.xsp_url,
+             revision = nextval('tenancy_revision'),
              updated_at = greatest(clusters.updated_at, excluded.updated_at)",
         &[&cl.id, &cl.partner_id, &cl.name, &cl.xsp_url, &now],
     )
@@ -95,6 +97,7 @@ pub(super) async fn upsert_template<C: GenericClient>(
              provisioning_username = excluded.provisioning_username,
              provisioning_password_hash = excluded.provisioning_password_hash,
              source = excluded.source,
+             revision = nextval('tenancy_revision'),
              updated_at = greatest(templates.updated_at, excluded.updated_at)",
         &[
             &t.provisioning_id,
@@ -195,7 +198,8 @@ pub(super) async fn set_admin_token<C: GenericClient>(
 ) -> Result<(), StoreError> {
     let changed = exec(
         c,
-        "UPDATE partners SET admin_token_hash = $2, updated_at = greatest(updated_at, $3)
+        "UPDATE partners SET admin_token_hash = $2, updated_at = greatest(updated_at, $3),
+                            revision = nextval('tenancy_revision')
          WHERE id = $1",
         &[&partner_id, &token_hash, &now],
     )
@@ -278,4 +282,36 @@ pub(super) async fn partner_subscriber<C: GenericClient>(
     )
     .await
     .map(|found| found.into_iter().next())
+}
+
+/// The sequence every tenancy write bumps (`last_value`: no lock, no row).
+pub(super) async fn revision<C: GenericClient>(c: &C) -> Result<i64, StoreError> {
+    match row(c, "SELECT last_value FROM tenancy_revision", &[]).await? {
+        Some(r) => get(&r, 0),
+        None => Ok(0),
+    }
+}
+
+/// The recorded link-secret fingerprint (`fingerprint` when none was).
+pub(super) async fn link_secret_fingerprint<C: GenericClient>(
+    c: &C,
+    fingerprint: &str,
+) -> Result<String, StoreError> {
+    exec(
+        c,
+        "INSERT INTO bwgate_settings (key, value) VALUES ('link_secret_fingerprint', $1)
+         ON CONFLICT (key) DO NOTHING",
+        &[&fingerprint],
+    )
+    .await?;
+    match row(
+        c,
+        "SELECT value FROM bwgate_settings WHERE key = 'link_secret_fingerprint'",
+        &[],
+    )
+    .await?
+    {
+        Some(r) => get(&r, 0),
+        None => Ok(fingerprint.to_string()),
+    }
 }

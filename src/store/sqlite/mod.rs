@@ -353,6 +353,10 @@ impl Store for SqliteStore {
         self.read(move |conn| tenancy::partner(conn, &id)).await
     }
 
+    async fn tenancy_revision(&self) -> Result<i64, StoreError> {
+        self.read(tenancy::revision).await
+    }
+
     async fn transact_dyn(
         &self,
         mut work: crate::store::tx::DynWork,

@@ -156,3 +156,15 @@ pub(super) fn template_row(row: &Row<'_>) -> rusqlite::Result<TemplateRow> {
         source: row.get(7)?,
     })
 }
+
+/// One node writes this database: the newest write time and the row
+/// counts change with every partner, cluster or template written.
+pub(super) fn revision(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT coalesce(max(updated_at), 0) + count(*) FROM partners)
+                  + (SELECT coalesce(max(updated_at), 0) + count(*) FROM clusters)
+                  + (SELECT coalesce(max(updated_at), 0) + count(*) FROM templates)",
+        )?
+        .query_row([], |r| r.get(0))?)
+}

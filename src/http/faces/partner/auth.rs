@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use dashmap::DashMap;
 use hyper::header::{HeaderMap, AUTHORIZATION, COOKIE};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::domain::credentials::verify_password;
 use crate::links::LinkSigner;
@@ -30,11 +30,15 @@ pub enum TokenCheck {
     Busy,
 }
 
+/// `(partner id, PHC)` of every partner with an admin token.
+type TokenHashes = Arc<Vec<(String, String)>>;
+
 /// Verified admin tokens, by SHA-256 of the token.
 pub struct PartnerAuth {
-    /// `(partner id, PHC)` of every partner with a token, read once from the
-    /// store (they are written at start, before the listeners open).
-    hashes: OnceCell<Arc<Vec<(String, String)>>>,
+    /// `(partner id, PHC)` of every partner with a token, read from the
+    /// store again when the tenancy generation moves (another node wrote
+    /// partners), with the generation they were read under.
+    hashes: Mutex<Option<(u64, TokenHashes)>>,
     /// Successful verifications only: at most one entry per partner token.
     verified: DashMap<[u8; 32], (String, String)>,
     /// argon2 verifications run so far (tests check the cache with it).
@@ -50,17 +54,23 @@ impl Default for PartnerAuth {
 impl PartnerAuth {
     pub fn new() -> Self {
         PartnerAuth {
-            hashes: OnceCell::new(),
+            hashes: Mutex::new(None),
             verified: DashMap::new(),
             argon2_runs: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    async fn hashes(&self, queries: &Queries) -> Result<Arc<Vec<(String, String)>>, DataError> {
-        self.hashes
-            .get_or_try_init(|| async { queries.partner_admin_tokens().await.map(Arc::new) })
-            .await
-            .cloned()
+    async fn hashes(&self, queries: &Queries) -> Result<TokenHashes, DataError> {
+        let generation = queries.tenancy_generation();
+        let mut cached = self.hashes.lock().await;
+        if let Some((seen, hashes)) = cached.as_ref() {
+            if *seen == generation {
+                return Ok(Arc::clone(hashes));
+            }
+        }
+        let fresh = Arc::new(queries.partner_admin_tokens().await?);
+        *cached = Some((generation, Arc::clone(&fresh)));
+        Ok(fresh)
     }
 
     /// The PHC hash of a partner's admin token.

@@ -4,11 +4,22 @@
 -- on SQLite (one encoding for both back-ends); e-mail addresses compare
 -- without case through lower(...) indexes (SQLite's COLLATE NOCASE).
 
+-- Bumped by every write of a partner, cluster or template: nodes compare
+-- its value to drop cached templates and tokens another node changed.
+CREATE SEQUENCE tenancy_revision;
+
+-- Facts every node must agree on (the link secret's fingerprint).
+CREATE TABLE bwgate_settings (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
 CREATE TABLE partners (
     id               TEXT NOT NULL PRIMARY KEY,
     name             TEXT NOT NULL,
     admin_email      TEXT,
     admin_token_hash TEXT,
+    revision         BIGINT NOT NULL DEFAULT nextval('tenancy_revision'),
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
 );
@@ -18,6 +29,7 @@ CREATE TABLE clusters (
     partner_id  TEXT NOT NULL REFERENCES partners (id),
     name        TEXT NOT NULL,
     xsp_url     TEXT,
+    revision    BIGINT NOT NULL DEFAULT nextval('tenancy_revision'),
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL
 );
@@ -32,6 +44,7 @@ CREATE TABLE templates (
     provisioning_username      TEXT NOT NULL,
     provisioning_password_hash TEXT NOT NULL,
     source                     TEXT NOT NULL,
+    revision                   BIGINT NOT NULL DEFAULT nextval('tenancy_revision'),
     created_at                 BIGINT NOT NULL,
     updated_at                 BIGINT NOT NULL
 );
