@@ -22,6 +22,7 @@ use crate::domain::subscriber::{NewSubscriber, Operation};
 use crate::domain::template::{CustomerTemplate, Partner, TemplateSettings, TemplateSource};
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::provision::{accept, AcceptBatch};
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::{SqliteStore, WRITER_THREAD};
 use crate::store::{SharedStore, StoreError};
 
@@ -37,6 +38,17 @@ pub struct StoreBenchArgs {
     /// directory, removed afterwards).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Run against this PostgreSQL database instead of a SQLite file (its
+    /// bwgate tables are created when missing; use a scratch database).
+    #[arg(long)]
+    pub store_url: Option<String>,
+    /// PostgreSQL connections (with `--store-url`).
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+    /// BroadWorks enterprises the users are spread over (1: every AddUser
+    /// in one enterprise, like `bwgate load`'s built-in body).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub enterprises: u64,
 }
 
 pub fn cli(args: StoreBenchArgs) -> ExitCode {
@@ -91,12 +103,16 @@ fn template() -> CustomerTemplate {
     }
 }
 
-fn add_user(run: u64, n: u64) -> Result<Operation, StoreError> {
+fn add_user(run: u64, n: u64, enterprises: u64) -> Result<Operation, StoreError> {
     let user_id = UserId::parse(&format!("load-{run}-{n}@load.bwgate.example"))
         .map_err(|e| StoreError::Database(format!("bench user id: {e}")))?;
     Ok(Operation::AddUser(NewSubscriber {
         user_id,
-        service_provider_id: "loadsp".into(),
+        service_provider_id: if enterprises == 1 {
+            "loadsp".into()
+        } else {
+            format!("loadsp{}", n % enterprises)
+        },
         group_id: "loadgroup".into(),
         first_name: "Load".into(),
         last_name: format!("User{n}"),
@@ -113,8 +129,16 @@ fn add_user(run: u64, n: u64) -> Result<Operation, StoreError> {
 }
 
 async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
-    let store: SharedStore =
-        Arc::new(SqliteStore::open(&dir.join("bwgate.db"), &StoreConfig::default()).await?);
+    let store: SharedStore = match &args.store_url {
+        Some(url) => {
+            let options = PgOptions {
+                url: url.clone(),
+                pool_size: args.pool_size,
+            };
+            Arc::new(PgStore::open(&options, None).await?)
+        }
+        None => Arc::new(SqliteStore::open(&dir.join("bwgate.db"), &StoreConfig::default()).await?),
+    };
     store
         .upsert_partner(&Partner {
             id: "bench".into(),
@@ -144,6 +168,7 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
+    let enterprises = args.enterprises;
     for _ in 0..args.concurrency.max(1) {
         let (store, template, next, done, wake) = (
             store.clone(),
@@ -162,7 +187,7 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
                         tracking_id: uuid::Uuid::now_v7().to_string(),
                         request_id: Some(format!("bench-{run_id}-{n}")),
                         now: crate::domain::now_millis(),
-                        operations: vec![(0, add_user(run_id, n)?)],
+                        operations: vec![(0, add_user(run_id, n, enterprises)?)],
                         invalid: Vec::new(),
                         sent_user_ids: vec![None],
                         approvals: None,
