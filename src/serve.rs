@@ -74,6 +74,8 @@ async fn open_store(config: &Config, data_dir: &Path) -> Result<SharedStore, Ser
             let options = PgOptions {
                 url: config.store.url.clone(),
                 pool_size: config.store.postgres_pool_size,
+                writers: config.store.postgres_writers,
+                max_batch: config.store.group_commit_max,
             };
             Arc::new(PgStore::open(&options, Some(tls)).await?)
         }

@@ -296,6 +296,9 @@ pub struct StoreConfig {
     pub url: String,
     /// PostgreSQL connections each node keeps open.
     pub postgres_pool_size: usize,
+    /// PostgreSQL writer lanes per node: connections that run units of
+    /// work in batches of up to `group_commit_max`.
+    pub postgres_writers: usize,
     /// Extra trust anchors (PEM) for the PostgreSQL server's certificate,
     /// besides the system's.
     pub postgres_ca_file: Option<PathBuf>,
@@ -317,6 +320,7 @@ impl Default for StoreConfig {
             backend: StoreBackend::Sqlite,
             url: String::new(),
             postgres_pool_size: 16,
+            postgres_writers: 2,
             postgres_ca_file: None,
             sqlite_path: PathBuf::from("bwgate.db"),
             sqlite_synchronous: SqliteSync::Full,
@@ -447,6 +451,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("backend", &self.backend)
             .field("url", &redact_url_password(&self.url))
             .field("postgres_pool_size", &self.postgres_pool_size)
+            .field("postgres_writers", &self.postgres_writers)
             .field("postgres_ca_file", &self.postgres_ca_file)
             .field("sqlite_path", &self.sqlite_path)
             .field("sqlite_synchronous", &self.sqlite_synchronous)

@@ -349,6 +349,11 @@ fn store(c: &Config, p: &mut Problems) {
         "store.postgres_pool_size",
         "must be between 1 and 1024",
     );
+    p.check(
+        (1..=64).contains(&s.postgres_writers),
+        "store.postgres_writers",
+        "must be between 1 and 64",
+    );
     if s.backend == StoreBackend::Postgres {
         p.check(
             !s.url.trim().is_empty(),

@@ -1,14 +1,16 @@
 //! PostgreSQL back-end: several bwgate nodes share one database.
 //!
-//! * Units of work (`Store::transact_dyn`) run in SERIALIZABLE transactions
-//!   on a pooled connection (deadpool): what the SQLite writer gives by
+//! * Units of work (`Store::transact_dyn`) queue to the node's writer
+//!   lanes (`lane.rs`), which run the waiting units in one SERIALIZABLE
+//!   transaction each (group commit): what the SQLite writer gives by
 //!   running one write at a time, PostgreSQL gives by aborting the later of
-//!   two conflicting transactions. A unit that hits a conflict (a
+//!   two conflicting transactions. A batch that hits a conflict (a
 //!   serialization failure, a deadlock, or a unique key another node just
 //!   inserted, such as the organization of an enterprise whose first
 //!   AddUsers reached two nodes at once) is rolled back and run again,
-//!   [`MAX_RUNS`] times at most (with a short random pause); units may run more than once by contract.
-//! * Reads run on a pooled connection outside any explicit transaction.
+//!   [`MAX_RUNS`] times at most (with a short random pause); units may run
+//!   more than once by contract.
+//! * Reads and the workers' claims run on pooled connections (deadpool).
 //! * Due commands are claimed under an advisory lock (per-enterprise order
 //!   across nodes, `outbox.rs`); due emails with `FOR UPDATE SKIP LOCKED`.
 //! * The schema is versioned in `bwgate_schema` (`migrations.rs`).
@@ -17,6 +19,8 @@
 //! shared `store::rows`, as SQLite's do.
 
 mod email;
+mod lane;
+pub use lane::LANE_THREAD;
 mod migrations;
 mod orgs;
 mod outbox;
@@ -41,9 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::runtime::Handle;
-use tokio_postgres::IsolationLevel;
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::domain::email::EmailMessage;
 use crate::domain::lifecycle::SubscriberRecord;
@@ -57,8 +59,8 @@ use crate::store::{
     SubscriberQuery,
 };
 
-/// Runs of one unit of work before a conflict is answered as an error
-/// (`Conflict`, retryable: the caller's client may send it again).
+/// Runs of one batch of units of work before a conflict is answered as an
+/// error (`Conflict`, retryable: the caller's client may send it again).
 pub const MAX_RUNS: u32 = 30;
 
 /// How to reach the database.
@@ -67,28 +69,55 @@ pub struct PgOptions {
     /// `postgres://user:password@host:port/database?sslmode=…` (or the
     /// key=value form).
     pub url: String,
-    /// Connections kept open: units of work and reads in flight at once.
+    /// Connections kept open for reads and the workers' claims.
     pub pool_size: usize,
+    /// Writer lanes: connections that run units of work, in batches.
+    pub writers: usize,
+    /// Most units of work one lane folds into one transaction.
+    pub max_batch: usize,
 }
 
 /// The PostgreSQL store: see the module documentation.
 pub struct PgStore {
     pool: Pool,
+    lanes: lane::Lanes,
     stats: Arc<Counters>,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     writes_committed: AtomicU64,
+    transactions_committed: AtomicU64,
     writes_failed: AtomicU64,
+    largest_batch: AtomicU64,
+    isolated_reruns: AtomicU64,
     conflict_reruns: AtomicU64,
 }
 
 impl Counters {
+    /// Counts a committed batch and each unit's outcome.
+    fn committed_batch<T>(&self, results: &[Result<T, StoreError>]) {
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+        self.writes_committed.fetch_add(ok, Ordering::Relaxed);
+        self.writes_failed
+            .fetch_add(results.len() as u64 - ok, Ordering::Relaxed);
+        self.transactions_committed.fetch_add(1, Ordering::Relaxed);
+        self.largest_batch
+            .fetch_max(results.len() as u64, Ordering::Relaxed);
+        metrics::histogram!("bwgate_store_batch_size").record(results.len() as f64);
+    }
+
+    fn failed_units(&self, n: usize) {
+        self.writes_failed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Counts a write (a unit of work or a single write) by its outcome.
     fn count<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match &result {
-            Ok(_) => self.writes_committed.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => {
+                self.transactions_committed.fetch_add(1, Ordering::Relaxed);
+                self.writes_committed.fetch_add(1, Ordering::Relaxed)
+            }
             Err(_) => self.writes_failed.fetch_add(1, Ordering::Relaxed),
         };
         result
@@ -119,13 +148,17 @@ impl PgStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
+        let tls = tls.map(|mut config| {
+            // PostgreSQL negotiates TLS itself: no ALPN of ours.
+            config.alpn_protocols.clear();
+            tokio_postgres_rustls::MakeRustlsConnect::new(config)
+        });
+        let connector = Arc::new(Connector {
+            config: pg.clone(),
+            tls: tls.clone(),
+        });
         let manager = match tls {
-            Some(mut config) => {
-                // PostgreSQL negotiates TLS itself: no ALPN of ours.
-                config.alpn_protocols.clear();
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
-                Manager::from_config(pg, tls, manager_config)
-            }
+            Some(tls) => Manager::from_config(pg, tls, manager_config),
             None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
@@ -140,16 +173,16 @@ impl PgStore {
         let applied = migrations::migrate(&tx, now_millis()).await?;
         tx.commit().await?;
         drop(client);
+        let stats = Arc::new(Counters::default());
+        let lanes = lane::Lanes::start(options.writers, options.max_batch, &connector, &stats)?;
         tracing::info!(
             schema_version = migrations::latest_version(),
             migrations_applied = applied,
             pool_size = options.pool_size.max(1),
+            writers = options.writers.max(1),
             "postgres store open"
         );
-        Ok(PgStore {
-            pool,
-            stats: Arc::new(Counters::default()),
-        })
+        Ok(PgStore { pool, lanes, stats })
     }
 
     /// Runs one write outside a unit of work, counting its outcome.
@@ -174,59 +207,39 @@ impl PgStore {
     }
 }
 
-/// Runs `work` until it commits, fails on its own, or conflicted
-/// [`MAX_RUNS`] times.
-fn run_unit(
-    runtime: &Handle,
-    client: &mut deadpool_postgres::Object,
-    work: &mut DynWork,
-    counters: &Counters,
-) -> Result<Box<dyn Any + Send>, StoreError> {
-    let mut run = 0;
-    loop {
-        run += 1;
-        let tx = runtime.block_on(
-            client
-                .build_transaction()
-                .isolation_level(IsolationLevel::Serializable)
-                .start(),
-        )?;
-        let (result, conflicted) = {
-            let unit = tx::PgTx::new(&tx, runtime);
-            let result = work(&unit);
-            (result, unit.conflict.get())
-        };
-        let outcome = match result {
-            Ok(value) if !conflicted => runtime
-                .block_on(tx.commit())
-                .map(|()| value)
-                .map_err(StoreError::from),
-            Ok(_) => {
-                let _ = runtime.block_on(tx.rollback());
-                Err(StoreError::Conflict(
-                    "a statement conflicted with another transaction".into(),
-                ))
+/// How a writer lane opens its own connection (outside the pool: the
+/// lane drives it on its own runtime).
+struct Connector {
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Connector {
+    /// Connects and spawns the connection's task on the current runtime.
+    async fn connect(&self) -> Result<ClientWrapper, StoreError> {
+        let task = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                (client, tokio::spawn(drive(connection)))
             }
-            Err(e) => {
-                // Dropping a transaction rolls it back; say so explicitly
-                // so the connection is clean before it returns to the pool.
-                let _ = runtime.block_on(tx.rollback());
-                Err(e)
+            None => {
+                let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+                (client, tokio::spawn(drive(connection)))
             }
         };
-        match outcome {
-            Ok(value) => return Ok(value),
-            Err(StoreError::Conflict(why)) if run < MAX_RUNS => {
-                counters.conflict_reruns.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(run, %why, "unit of work conflicted; running it again");
-                // Spread the reruns of units that collided with each other
-                // (up to 64 ms: PostgreSQL lets one of two colliding units
-                // through, so a rerun soon finds its way).
-                let jitter = rand::random::<u64>() % (1 << run.min(6));
-                std::thread::sleep(Duration::from_millis(jitter));
-            }
-            Err(e) => return Err(e),
-        }
+        Ok(ClientWrapper::new(task.0, task.1))
+    }
+}
+
+/// A connection's task: ends when the client is dropped or the server
+/// goes away (the lane then connects again).
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "writer lane's database connection ended");
     }
 }
 
@@ -276,17 +289,11 @@ impl Store for PgStore {
         tenancy::link_secret_fingerprint(&self.client().await?, fingerprint).await
     }
 
-    async fn transact_dyn(&self, mut work: DynWork) -> Result<Box<dyn Any + Send>, StoreError> {
-        let mut client = self.client().await?;
-        let runtime = Handle::current();
-        let counters = Arc::clone(&self.stats);
-        let result = tokio::task::spawn_blocking(move || {
-            run_unit(&runtime, &mut client, &mut work, &counters)
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("a unit of work panicked: {e}")))
-        .and_then(|r| r);
-        self.stats.count(result)
+    async fn transact_dyn(&self, work: DynWork) -> Result<Box<dyn Any + Send>, StoreError> {
+        if self.pool.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        self.lanes.run(work).await
     }
 
     async fn subscriber_by_user_id(
@@ -387,20 +394,20 @@ impl Store for PgStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.pool.close();
+        self.lanes.close().await;
         tracing::info!("postgres store closed");
         Ok(())
     }
 
     fn stats(&self) -> StoreStats {
-        let committed = self.stats.writes_committed.load(Ordering::Relaxed);
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
         StoreStats {
-            writes_committed: committed,
-            transactions_committed: committed,
-            writes_failed: self.stats.writes_failed.load(Ordering::Relaxed),
-            // One write per transaction: no group commit on this back-end.
-            largest_batch: u64::from(committed > 0),
-            isolated_reruns: 0,
-            conflict_reruns: self.stats.conflict_reruns.load(Ordering::Relaxed),
+            writes_committed: load(&self.stats.writes_committed),
+            transactions_committed: load(&self.stats.transactions_committed),
+            writes_failed: load(&self.stats.writes_failed),
+            largest_batch: load(&self.stats.largest_batch),
+            isolated_reruns: load(&self.stats.isolated_reruns),
+            conflict_reruns: load(&self.stats.conflict_reruns),
         }
     }
 

@@ -138,31 +138,92 @@ pub(super) async fn entry<C: GenericClient>(
         .transpose()
 }
 
-pub(super) async fn insert<C: GenericClient>(
+/// Takes the enterprise locks of `envelopes` (in key order, so two
+/// writers never wait for each other crosswise), then inserts them as
+/// pending in the order given: each enterprise's commands get their `seq`
+/// in commit order, because the lock is held until commit.
+pub(super) async fn insert_all<C: GenericClient>(
     c: &C,
-    envelope: &CommandEnvelope,
+    envelopes: &[CommandEnvelope],
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(envelope)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
-    super::subscribers::lock_enterprise(c, envelope.enterprise_key.as_str()).await?;
-    exec(
-        c,
-        "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
-                             envelope_json, org_id, state, attempts, next_attempt_at,
-                             created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-        &[
-            &envelope.idempotency_key,
-            &envelope.enterprise_key.as_str(),
-            &envelope.command.subscriber_id(),
-            &envelope.command.kind(),
-            &json,
-            &envelope.command.org_id(),
-            &envelope.issued_at,
-        ],
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<&str> = envelopes
+        .iter()
+        .map(|e| e.enterprise_key.as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut columns = InsertColumns::default();
+    for envelope in envelopes {
+        columns.push(envelope)?;
+    }
+    // Prepared first, so the two executions go out in this order.
+    let lock = c.prepare_cached(LOCK_ENTERPRISES).await?;
+    let insert = c.prepare_cached(INSERT_COMMANDS).await?;
+    let (locked, inserted) = futures_util::future::join(
+        c.execute(&lock, &[&keys]),
+        c.execute(
+            &insert,
+            &[
+                &columns.idempotency_key,
+                &columns.enterprise_key,
+                &columns.subscriber_id,
+                &columns.kind,
+                &columns.json,
+                &columns.org_id,
+                &columns.issued_at,
+            ],
+        ),
     )
-    .await?;
+    .await;
+    locked?;
+    inserted?;
     Ok(())
+}
+
+/// The enterprise lock of commands (`hashtextextended`: a 64-bit key);
+/// unnest keeps the array's (sorted) order.
+const LOCK_ENTERPRISES: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k";
+
+const INSERT_COMMANDS: &str =
+    "INSERT INTO outbox (idempotency_key, enterprise_key, subscriber_id, kind,
+                         envelope_json, org_id, state, attempts, next_attempt_at, created_at)
+     SELECT k, e, s, kd, j, o, 'pending', 0, t, t
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::bigint[]) WITH ORDINALITY AS u(k, e, s, kd, j, o, t, n)
+     ORDER BY n";
+
+/// One array per column of [`INSERT_COMMANDS`].
+#[derive(Default)]
+struct InsertColumns {
+    idempotency_key: Vec<String>,
+    enterprise_key: Vec<String>,
+    subscriber_id: Vec<Option<String>>,
+    kind: Vec<String>,
+    json: Vec<String>,
+    org_id: Vec<Option<String>>,
+    issued_at: Vec<i64>,
+}
+
+impl InsertColumns {
+    fn push(&mut self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
+        let json = serde_json::to_string(envelope)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode command: {e}")))?;
+        self.idempotency_key.push(envelope.idempotency_key.clone());
+        self.enterprise_key
+            .push(envelope.enterprise_key.as_str().to_string());
+        self.subscriber_id
+            .push(envelope.command.subscriber_id().map(str::to_string));
+        self.kind.push(envelope.command.kind().to_string());
+        self.json.push(json);
+        self.org_id
+            .push(envelope.command.org_id().map(str::to_string));
+        self.issued_at.push(envelope.issued_at);
+        Ok(())
+    }
 }
 
 pub(super) async fn has_pending<C: GenericClient>(

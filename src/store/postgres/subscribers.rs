@@ -108,21 +108,37 @@ pub(super) async fn with_email<C: GenericClient>(
     .await
 }
 
+/// Whether another live subscriber holds `email`. The email's guard row
+/// is touched in the same flight: two units of work that asked about one
+/// email and did not see each other's answer cannot both commit (snapshot
+/// isolation alone would let both through).
 pub(super) async fn email_taken<C: GenericClient>(
     c: &C,
     email: &str,
     except_id: Option<&str>,
 ) -> Result<bool, StoreError> {
-    Ok(row(
-        c,
-        "SELECT 1 FROM subscribers
-         WHERE lower(email) = lower($1) AND status <> 'removed'
-           AND ($2::TEXT IS NULL OR id <> $2)
-         LIMIT 1",
-        &[&email, &except_id],
+    // Prepared first, so the two executions go out in this order.
+    let guard = c
+        .prepare_cached(
+            "INSERT INTO email_guards (email) VALUES (lower($1))
+             ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email",
+        )
+        .await?;
+    let taken = c
+        .prepare_cached(
+            "SELECT 1 FROM subscribers
+             WHERE lower(email) = lower($1) AND status <> 'removed'
+               AND ($2::TEXT IS NULL OR id <> $2)
+             LIMIT 1",
+        )
+        .await?;
+    let (guarded, found) = futures_util::future::join(
+        c.execute(&guard, &[&email]),
+        c.query_opt(&taken, &[&email, &except_id]),
     )
-    .await?
-    .is_some())
+    .await;
+    guarded?;
+    Ok(found?.is_some())
 }
 
 pub(super) async fn of_org<C: GenericClient>(
@@ -316,30 +332,16 @@ pub(super) async fn set_trunk_flags<C: GenericClient>(
 
 // ---- organizations of enterprises
 
-/// Units of work about one enterprise run one at a time across nodes: its
-/// commands get their `seq` in commit order (the outbox delivers an
-/// enterprise's commands by `seq`; without this, a later-committed unit
-/// could hold a smaller `seq` and a claim in between would skip it), and
-/// the first AddUsers of a new enterprise wait for each other instead of
-/// both creating its organization. Held until the transaction ends.
-/// (Keyed by the enterprise key alone, as the outbox orders commands; two
-/// partners' enterprises of one name merely take turns.)
-pub(super) async fn lock_enterprise<C: GenericClient>(c: &C, key: &str) -> Result<(), StoreError> {
-    exec(
-        c,
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&key],
-    )
-    .await?;
-    Ok(())
-}
-
+/// The first AddUsers of a new enterprise on two nodes both find no
+/// organization; the second insert breaks the unique key
+/// `(partner_id, enterprise_key)`, a conflict, and its unit runs again and
+/// finds the first one's. (The enterprise lock that orders commands is
+/// taken when they are written, `outbox::insert_all`.)
 pub(super) async fn organization_by_key<C: GenericClient>(
     c: &C,
     partner_id: &str,
     key: &EnterpriseKey,
 ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
-    lock_enterprise(c, key.as_str()).await?;
     let Some(r) = row(
         c,
         "SELECT id, name, origin FROM organizations

@@ -77,6 +77,8 @@ impl TestDatabase for PgDatabase {
                 &PgOptions {
                     url: self.url.clone(),
                     pool_size: 8,
+                    writers: 2,
+                    max_batch: 64,
                 },
                 None,
             )

@@ -24,6 +24,8 @@ async fn open(url: &str) -> PgStore {
         &PgOptions {
             url: url.to_string(),
             pool_size: 8,
+            writers: 2,
+            max_batch: 64,
         },
         None,
     )
@@ -134,6 +136,8 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         &PgOptions {
             url: url.clone(),
             pool_size: 1,
+            writers: 2,
+            max_batch: 64,
         },
         None,
     )
@@ -293,4 +297,124 @@ async fn claims_from_two_nodes_never_split_an_enterprise_and_keep_its_order() {
             "{key}: not a prefix"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_email_added_on_two_nodes_at_once_is_taken_once() {
+    // Snapshot isolation alone lets two units that each find the email
+    // free both commit; the email's guard row makes the second one conflict
+    // and run again, and then it finds the email taken.
+    let (a, b, t, url) = two_nodes().await;
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let t = t.clone();
+        calls.push(tokio::spawn(async move {
+            let mut op = add_user(&format!("same{i}@acme.example"), &format!("SP{i}"));
+            if let Operation::AddUser(new) = &mut op {
+                new.email = Some("Shared@Example.com".into());
+            }
+            store.accept(batch(&t, &format!("trk-{i}"), None, op)).await
+        }));
+    }
+    for call in calls {
+        let outcome = call.await.expect("joined").expect("accepted");
+        assert!(
+            outcome.results.iter().all(|r| r.error_code.is_none()),
+            "{:?}",
+            outcome.results
+        );
+    }
+    assert_eq!(sql(&url, "SELECT count(*) FROM subscribers"), "16");
+    assert_eq!(
+        sql(
+            &url,
+            "SELECT count(*) FROM subscribers WHERE status <> 'pending_user_migration'"
+        ),
+        "1",
+        "one subscriber holds the email; the others wait for user migration"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_fails_after_writing_is_undone_alone_in_its_batch() {
+    use crate::domain::email::{EmailKind, EmailMessage};
+    let url = PgCluster::shared().fresh_url();
+    let store = Arc::new(
+        PgStore::open(
+            &PgOptions {
+                url: url.clone(),
+                pool_size: 2,
+                writers: 1,
+                max_batch: 64,
+            },
+            None,
+        )
+        .await
+        .expect("open"),
+    );
+    // Rounds of concurrent units on one lane until one batch held a unit
+    // that failed after writing (the lane then reruns it isolated).
+    let mut expected = 0;
+    for round in 0..20 {
+        let mut calls = Vec::new();
+        for i in 0..24 {
+            let store = Arc::clone(&store);
+            calls.push(tokio::spawn(async move {
+                crate::store::transact(store.as_ref(), move |tx| {
+                    let msg = EmailMessage::new(
+                        EmailKind::Test,
+                        [format!("r{round}u{i}@example.com")],
+                        "subject",
+                        "body",
+                    );
+                    tx.enqueue_email(&msg, NOW)?;
+                    if i % 4 == 0 {
+                        return Err(StoreError::Database("refused after writing".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        for (i, call) in calls.into_iter().enumerate() {
+            match call.await.expect("joined") {
+                Ok(n) => {
+                    assert_eq!(n, i, "each unit gets its own answer");
+                    assert_ne!(i % 4, 0, "unit {i} should have failed");
+                    expected += 1;
+                }
+                Err(e) => {
+                    assert_eq!(i % 4, 0, "unit {i} failed: {e}");
+                    assert!(e.to_string().contains("refused after writing"), "{e}");
+                }
+            }
+        }
+        if store.stats().isolated_reruns > 0 {
+            break;
+        }
+    }
+    let stats = store.stats();
+    assert!(
+        stats.isolated_reruns > 0,
+        "no batch ever held a failing unit: {stats:?}"
+    );
+    assert!(stats.largest_batch > 1, "{stats:?}");
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM emails"),
+        expected.to_string(),
+        "only the units that succeeded left their email"
+    );
+    assert_eq!(
+        sql(
+            &url,
+            "SELECT count(*) FROM emails WHERE to_json ~ 'u(0|4|8|12|16|20)@'"
+        ),
+        "0",
+        "no email of a failed unit"
+    );
 }

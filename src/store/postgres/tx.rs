@@ -1,20 +1,24 @@
-//! The unit of work on PostgreSQL: a `Tx` over one database transaction.
+//! The unit of work on PostgreSQL: a `Tx` over one database transaction,
+//! which a writer lane shares between the units of a batch (`lane.rs`).
 //! `Tx` is synchronous (a use case is plain code), the driver is async: the
-//! unit runs on a blocking thread and waits for each statement with the
-//! runtime's `block_on` (one round trip each, as SQLite's calls are one
-//! library call each).
+//! lane waits for each statement with its own runtime's `block_on`.
 //!
 //! Parts are savepoints: a refused operation rolls back to its savepoint,
 //! which also clears PostgreSQL's "transaction aborted" state after a
 //! failed statement. A statement failing outside a part aborts the unit
 //! (`aborted()`). A `Conflict` anywhere (another node changed the same
-//! rows first) makes the whole unit run again, see `mod.rs`.
+//! rows first) makes the whole batch run again.
+//!
+//! Two things wait instead of costing a round trip each: savepoint
+//! statements go out in one message with the next statement, and commands
+//! are written once per batch, just before the commit, under their
+//! enterprise locks (`Batch`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 
-use deadpool_postgres::Transaction;
-use tokio::runtime::Handle;
+use deadpool_postgres::{GenericClient, Transaction};
+use tokio::runtime::Runtime;
 
 use super::{email, orgs, outbox, records, subscribers, tenancy};
 use crate::commands::CommandEnvelope;
@@ -30,37 +34,127 @@ use crate::domain::CustomerTemplate;
 use crate::store::tx::{OrgOrigin, Part, Tx};
 use crate::store::{OutboxEntry, StoreError};
 
-pub(super) struct PgTx<'t, 'c> {
-    pub(super) tx: &'t Transaction<'c>,
-    pub(super) runtime: &'t Handle,
-    /// A statement failed with a conflict: the unit must run again.
-    pub(super) conflict: Cell<bool>,
-    /// A statement failed outside a part: PostgreSQL refuses every further
-    /// statement of this transaction.
-    pub(super) aborted: Cell<bool>,
-    /// Parts begun (savepoint names are per part, parts do not nest).
-    parts: Cell<u64>,
-    in_part: Cell<bool>,
+/// What the units of one batch leave for later in their transaction.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    /// Savepoint statements not sent yet (they go with the next one).
+    simple: RefCell<String>,
+    /// Whether `simple` undoes something (then it must run before commit;
+    /// a pending release or savepoint alone changes nothing).
+    simple_undoes: Cell<bool>,
+    /// Commands not written yet, in the order the units wrote them.
+    commands: RefCell<Vec<CommandEnvelope>>,
 }
 
-impl<'t, 'c> PgTx<'t, 'c> {
-    pub(super) fn new(tx: &'t Transaction<'c>, runtime: &'t Handle) -> Self {
-        PgTx {
-            tx,
-            runtime,
-            conflict: Cell::new(false),
-            aborted: Cell::new(false),
-            parts: Cell::new(0),
-            in_part: Cell::new(false),
+impl Batch {
+    /// Queues a savepoint statement (sent with the next statement).
+    pub(super) fn queue(&self, sql: &str) {
+        let mut simple = self.simple.borrow_mut();
+        if !simple.is_empty() {
+            simple.push_str("; ");
+        }
+        simple.push_str(sql);
+        if sql.starts_with("ROLLBACK") {
+            self.simple_undoes.set(true);
         }
     }
 
-    /// Waits for one statement and notes what its failure means.
+    fn take_simple(&self) -> String {
+        self.simple_undoes.set(false);
+        std::mem::take(&mut *self.simple.borrow_mut())
+    }
+}
+
+pub(super) struct PgTx<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    runtime: &'t Runtime,
+    batch: &'t Batch,
+    /// A statement failed with a conflict: the batch must run again.
+    conflict: Cell<bool>,
+    /// A statement failed outside a part: PostgreSQL refuses every further
+    /// statement of this transaction.
+    aborted: Cell<bool>,
+    /// This unit changed (or queued a change to) rows.
+    wrote: Cell<bool>,
+    /// Parts begun (savepoint names are per part, parts do not nest).
+    parts: Cell<u64>,
+    in_part: Cell<bool>,
+    /// How many of the batch's waiting commands came before this unit and
+    /// before its open part (an undo drops the ones after).
+    unit_mark: Cell<usize>,
+    part_mark: Cell<usize>,
+}
+
+impl<'t, 'c> PgTx<'t, 'c> {
+    pub(super) fn new(tx: &'t Transaction<'c>, runtime: &'t Runtime, batch: &'t Batch) -> Self {
+        let waiting = batch.commands.borrow().len();
+        PgTx {
+            tx,
+            runtime,
+            batch,
+            conflict: Cell::new(false),
+            aborted: Cell::new(false),
+            wrote: Cell::new(false),
+            parts: Cell::new(0),
+            in_part: Cell::new(false),
+            unit_mark: Cell::new(waiting),
+            part_mark: Cell::new(waiting),
+        }
+    }
+
+    pub(super) fn conflicted(&self) -> bool {
+        self.conflict.get()
+    }
+
+    pub(super) fn wrote(&self) -> bool {
+        self.wrote.get()
+    }
+
+    /// The unit is undone (its savepoint rolled back): its waiting
+    /// commands go too.
+    pub(super) fn forget_unit_commands(&self) {
+        self.batch
+            .commands
+            .borrow_mut()
+            .truncate(self.unit_mark.get());
+    }
+
+    /// Writes the batch's waiting commands (under their enterprise locks)
+    /// and sends an undo still waiting: the transaction can commit.
+    pub(super) fn finish(&self) -> Result<(), StoreError> {
+        let commands = std::mem::take(&mut *self.batch.commands.borrow_mut());
+        self.unit_mark.set(0);
+        self.part_mark.set(0);
+        if !commands.is_empty() {
+            return self.run(outbox::insert_all(self.tx, &commands));
+        }
+        if self.batch.simple_undoes.get() {
+            let simple = self.batch.take_simple();
+            return self.run_plain(self.tx.batch_execute(&simple));
+        }
+        // Releases alone change nothing: the commit ends them.
+        self.batch.take_simple();
+        Ok(())
+    }
+
+    /// Waits for one statement (after the savepoint statements queued
+    /// before it, sent in the same flight) and notes what its failure
+    /// means.
     fn run<T>(
         &self,
         statement: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let result = self.runtime.block_on(statement);
+        let simple = self.batch.take_simple();
+        let result = if simple.is_empty() {
+            self.runtime.block_on(statement)
+        } else {
+            self.runtime.block_on(async {
+                let (queued, result) =
+                    futures_util::future::join(self.tx.batch_execute(&simple), statement).await;
+                queued.map_err(StoreError::from)?;
+                result
+            })
+        };
         if let Err(e) = &result {
             if matches!(e, StoreError::Conflict(_)) {
                 self.conflict.set(true);
@@ -72,11 +166,20 @@ impl<'t, 'c> PgTx<'t, 'c> {
         result
     }
 
-    fn savepoint(&self, verb: &str, part: &Part) -> Result<(), StoreError> {
-        let sql = format!("{verb} bwgate_part_{}", part.0);
-        self.runtime
-            .block_on(self.tx.batch_execute(&sql))
-            .map_err(StoreError::from)
+    fn run_plain(
+        &self,
+        statement: impl Future<Output = Result<(), tokio_postgres::Error>>,
+    ) -> Result<(), StoreError> {
+        self.run(async { statement.await.map_err(StoreError::from) })
+    }
+
+    /// A statement that changes rows.
+    fn write<T>(
+        &self,
+        statement: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.wrote.set(true);
+        self.run(statement)
     }
 }
 
@@ -84,21 +187,30 @@ impl Tx for PgTx<'_, '_> {
     fn begin_part(&self) -> Result<Part, StoreError> {
         let n = self.parts.get() + 1;
         self.parts.set(n);
-        let part = Part(n);
-        self.savepoint("SAVEPOINT", &part)?;
+        self.batch.queue(&format!("SAVEPOINT bwgate_part_{n}"));
+        self.part_mark.set(self.batch.commands.borrow().len());
         self.in_part.set(true);
-        Ok(part)
+        Ok(Part(n))
     }
 
     fn keep_part(&self, part: Part) -> Result<(), StoreError> {
         self.in_part.set(false);
-        self.savepoint("RELEASE SAVEPOINT", &part)
+        self.batch
+            .queue(&format!("RELEASE SAVEPOINT bwgate_part_{}", part.0));
+        Ok(())
     }
 
     fn undo_part(&self, part: Part) -> Result<(), StoreError> {
         self.in_part.set(false);
-        self.savepoint("ROLLBACK TO SAVEPOINT", &part)?;
-        self.savepoint("RELEASE SAVEPOINT", &part)
+        self.batch.queue(&format!(
+            "ROLLBACK TO SAVEPOINT bwgate_part_{n}; RELEASE SAVEPOINT bwgate_part_{n}",
+            n = part.0
+        ));
+        self.batch
+            .commands
+            .borrow_mut()
+            .truncate(self.part_mark.get());
+        Ok(())
     }
 
     fn aborted(&self) -> bool {
@@ -134,11 +246,11 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_subscriber(&self, record: &SubscriberRecord, now: i64) -> Result<(), StoreError> {
-        self.run(subscribers::insert(self.tx, record, now))
+        self.write(subscribers::insert(self.tx, record, now))
     }
 
     fn update_subscriber(&self, record: &SubscriberRecord, now: i64) -> Result<(), StoreError> {
-        self.run(subscribers::update(self.tx, record, now))
+        self.write(subscribers::update(self.tx, record, now))
     }
 
     fn set_status_if(
@@ -150,7 +262,7 @@ impl Tx for PgTx<'_, '_> {
         errors: &[SubscriberError],
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.run(subscribers::set_status_if(
+        self.write(subscribers::set_status_if(
             self.tx, id, version, from, to, errors, now,
         ))
     }
@@ -162,7 +274,7 @@ impl Tx for PgTx<'_, '_> {
         status: Option<SubscriberStatus>,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run(subscribers::set_errors(self.tx, id, errors, status, now))
+        self.write(subscribers::set_errors(self.tx, id, errors, status, now))
     }
 
     fn trunk_flags(&self, id: &str) -> Result<TrunkFlags, StoreError> {
@@ -170,7 +282,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn set_trunk_flags(&self, id: &str, flags: TrunkFlags) -> Result<(), StoreError> {
-        self.run(subscribers::set_trunk_flags(self.tx, id, flags))
+        self.write(subscribers::set_trunk_flags(self.tx, id, flags))
     }
 
     fn organization_by_key(
@@ -189,7 +301,7 @@ impl Tx for PgTx<'_, '_> {
         origin: OrgOrigin,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run(subscribers::insert_organization(
+        self.write(subscribers::insert_organization(
             self.tx,
             org,
             partner_id,
@@ -204,7 +316,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError> {
-        self.run(subscribers::set_org_admin_if_unset(
+        self.write(subscribers::set_org_admin_if_unset(
             self.tx,
             org_id,
             subscriber_id,
@@ -212,7 +324,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError> {
-        self.run(subscribers::unlink_organization(self.tx, org_id))
+        self.write(subscribers::unlink_organization(self.tx, org_id))
     }
 
     fn orgs_with_user_email(&self, email: &str) -> Result<Vec<(String, bool)>, StoreError> {
@@ -235,7 +347,7 @@ impl Tx for PgTx<'_, '_> {
         source: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run(orgs::grant_role(
+        self.write(orgs::grant_role(
             self.tx, org_id, partner_id, role, source, now,
         ))
     }
@@ -251,7 +363,7 @@ impl Tx for PgTx<'_, '_> {
         partner_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run(orgs::record_approval(
+        self.write(orgs::record_approval(
             self.tx, signature, org_id, partner_id, now,
         ))
     }
@@ -261,11 +373,14 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn put_activation(&self, activation: &Activation, now: i64) -> Result<(), StoreError> {
-        self.run(records::put_activation(self.tx, activation, now))
+        self.write(records::put_activation(self.tx, activation, now))
     }
 
+    /// Waits for the batch's end (see `finish`).
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
-        self.run(outbox::insert(self.tx, envelope))
+        self.wrote.set(true);
+        self.batch.commands.borrow_mut().push(envelope.clone());
+        Ok(())
     }
 
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError> {
@@ -273,23 +388,32 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError> {
+        let waiting = self
+            .batch
+            .commands
+            .borrow()
+            .iter()
+            .any(|c| c.command.subscriber_id() == Some(subscriber_id));
+        if waiting {
+            return Ok(true);
+        }
         self.run(outbox::has_pending(self.tx, subscriber_id))
     }
 
     fn mark_delivered(&self, seq: i64, now: i64) -> Result<(), StoreError> {
-        self.run(outbox::mark_delivered(self.tx, seq, now))
+        self.write(outbox::mark_delivered(self.tx, seq, now))
     }
 
     fn mark_failed(&self, seq: i64, error: &str) -> Result<(), StoreError> {
-        self.run(outbox::mark_failed(self.tx, seq, error))
+        self.write(outbox::mark_failed(self.tx, seq, error))
     }
 
     fn schedule_retry(&self, seq: i64, retry_at: i64, error: &str) -> Result<(), StoreError> {
-        self.run(outbox::schedule_retry(self.tx, seq, retry_at, error))
+        self.write(outbox::schedule_retry(self.tx, seq, retry_at, error))
     }
 
     fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError> {
-        self.run(email::enqueue(self.tx, msg, now))
+        self.write(email::enqueue(self.tx, msg, now))
     }
 
     fn last_email_with_key_prefix(
@@ -320,7 +444,7 @@ impl Tx for PgTx<'_, '_> {
         results: &[OperationResult],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run(records::record_accepted_request(
+        self.write(records::record_accepted_request(
             self.tx,
             provisioning_id,
             request_id,

@@ -22,7 +22,7 @@ use crate::domain::subscriber::{NewSubscriber, Operation};
 use crate::domain::template::{CustomerTemplate, Partner, TemplateSettings, TemplateSource};
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::provision::{accept, AcceptBatch};
-use crate::store::postgres::{PgOptions, PgStore};
+use crate::store::postgres::{PgOptions, PgStore, LANE_THREAD as PG_LANE_THREAD};
 use crate::store::sqlite::{SqliteStore, WRITER_THREAD};
 use crate::store::{SharedStore, StoreError};
 
@@ -45,6 +45,9 @@ pub struct StoreBenchArgs {
     /// PostgreSQL connections (with `--store-url`).
     #[arg(long, default_value_t = 16)]
     pub pool_size: usize,
+    /// PostgreSQL writer lanes (with `--store-url`).
+    #[arg(long, default_value_t = 2)]
+    pub writers: usize,
     /// BroadWorks enterprises the users are spread over (1: every AddUser
     /// in one enterprise, like `bwgate load`'s built-in body).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -134,6 +137,8 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
             let options = PgOptions {
                 url: url.clone(),
                 pool_size: args.pool_size,
+                writers: args.writers,
+                max_batch: StoreConfig::default().group_commit_max,
             };
             Arc::new(PgStore::open(&options, None).await?)
         }
@@ -158,10 +163,14 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
         stop_rx,
     );
 
+    // Unique per run and process: two runs at once on one database (two
+    // "nodes") write different users.
     let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .unwrap_or(0)
+        * 1_000_000
+        + u64::from(std::process::id() % 1_000_000);
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let cpu_before = ThreadCpu::read();
@@ -226,6 +235,7 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
         }
         backlog += settled;
     }
+    let stats = store.stats();
     store.close().await?;
     let n = done.load(Ordering::Relaxed);
     let per = |ticks: u64| ticks as f64 * 1e6 / USER_HZ / (n.max(1) as f64);
@@ -236,6 +246,13 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
         "cpu_us_per_add_user": per(cpu.all).round(),
         "writer_cpu_us_per_add_user": per(cpu.writer).round(),
         "commands_pending_at_end": backlog,
+        "store_backend": store.backend_name(),
+        "store_transactions": stats.transactions_committed,
+        "store_writes_per_transaction":
+            stats.writes_committed as f64 / stats.transactions_committed.max(1) as f64,
+        "store_largest_batch": stats.largest_batch,
+        "store_conflict_reruns": stats.conflict_reruns,
+        "store_isolated_reruns": stats.isolated_reruns,
     });
     // Pretty: one key per line, as `bwgate load --json` (bench.sh greps it).
     serde_json::to_string_pretty(&report).map_err(|e| StoreError::Database(format!("report: {e}")))
@@ -278,7 +295,8 @@ impl ThreadCpu {
                 .sum();
             cpu.all += ticks;
             // Linux keeps the first 15 bytes of a thread's name.
-            if comm.as_bytes() == &WRITER_THREAD.as_bytes()[..WRITER_THREAD.len().min(15)] {
+            let sqlite_writer = &WRITER_THREAD.as_bytes()[..WRITER_THREAD.len().min(15)];
+            if comm.as_bytes() == sqlite_writer || comm.starts_with(PG_LANE_THREAD) {
                 cpu.writer += ticks;
             }
         }

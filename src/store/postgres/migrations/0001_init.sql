@@ -96,6 +96,13 @@ CREATE INDEX subscribers_by_enterprise ON subscribers (enterprise_key);
 CREATE INDEX subscribers_by_org ON subscribers (org_id) WHERE org_id IS NOT NULL;
 CREATE INDEX subscribers_by_template ON subscribers (provisioning_id, id);
 
+-- Units of work run under REPEATABLE READ: two that ask whether an email
+-- is taken, then write, would not see each other. Each also touches the
+-- email's row here, so the second to commit conflicts and runs again.
+CREATE TABLE email_guards (
+    email TEXT NOT NULL PRIMARY KEY
+);
+
 CREATE TABLE accepted_requests (
     provisioning_id TEXT NOT NULL,
     request_id      TEXT NOT NULL,
