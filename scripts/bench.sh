@@ -7,7 +7,8 @@
 #   (c) bwgate doing full flow-through AddUser provisioning, durable commit
 #       (sqlite_synchronous = FULL, the default),
 #   (d) the anchor for (c): `bwgate bench-store`, the same durable AddUser
-#       work handed straight to the store (no TLS, HTTP, XML, credentials).
+#       work handed straight to the store (no TLS, HTTP, XML, credentials),
+#   (e) (c) and (d) on PostgreSQL: one node, and two nodes on one database.
 # For each: keep-alive throughput at max rate, full handshakes/s (a new
 # TCP+TLS connection per request, resumption off), and p99 latency at half
 # of that server's own max rate (fixed rate, coordinated-omission-corrected).
@@ -30,7 +31,9 @@
 # (default 16), BENCH_SERVER_CPU / BENCH_LOAD_CPU (taskset pinning, default 0 / 1),
 # BENCH_PORT_BASE (default 18440; uses 4 ports from there), BENCH_SKIP_NGINX=1,
 # BENCH_DIAG=0 (skip the synchronous=NORMAL and disk-latency diagnostics),
-# BENCH_BIN (run this bwgate binary instead of building the checkout's).
+# BENCH_BIN (run this bwgate binary instead of building the checkout's),
+# BENCH_PG=0 (skip the PostgreSQL section (e); it needs Debian's postgresql;
+# uses 4 more ports after BENCH_PORT_BASE's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,6 +84,7 @@ stop_server() {
 }
 cleanup() {
     stop_server
+    [[ -d $WORK-pg ]] && scripts/pg-scratch.sh stop "$WORK-pg"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -266,6 +270,73 @@ STORE_CMD=("${SPIN[@]}" "$BIN" bench-store --seconds "$SECS" --concurrency "$CON
 COMMANDS+=("${STORE_CMD[*]}")
 "${STORE_CMD[@]}" >"$WORK/d-ka.json" 2>"$WORK/d-ka.err" || { echo "bench: bench-store failed: $(cat "$WORK/d-ka.err")" >&2; echo '{}' >"$WORK/d-ka.json"; }
 
+# (e) PostgreSQL (store.backend = "postgres") when Debian's server binaries
+# are here and BENCH_PG is not 0: a scratch cluster on loopback
+# (scripts/pg-scratch.sh), then the store alone and bwgate end to end, one
+# node and two nodes sharing the database. Nothing is pinned here: the
+# database needs the CPUs too, and two nodes on one pinned core would not
+# be two nodes.
+PG_URL=""
+# Beside $WORK, not in it: the server runs as the postgres user, which may
+# not enter $WORK (mode 0700).
+PG_DIR=$WORK-pg
+if [[ ${BENCH_PG:-1} != 0 ]] && PG_URL=$(scripts/pg-scratch.sh start "$PG_DIR" 2>"$WORK/pg.err"); then
+    PG_PORT1=$((PORT_BASE + 4)) PG_ADMIN1=$((PORT_BASE + 5)) PG_PORT2=$((PORT_BASE + 6)) PG_ADMIN2=$((PORT_BASE + 7))
+    echo "[e] PostgreSQL at $PG_URL: store alone, one process" >&2
+    PG_STORE_CMD=("$BIN" bench-store --seconds "$SECS" --concurrency "$CONNS" --store-url "$PG_URL")
+    COMMANDS+=("scripts/pg-scratch.sh start DIR   # prints the URL" "${PG_STORE_CMD[*]}")
+    "${PG_STORE_CMD[@]}" >"$WORK/dpg-ka.json" 2>"$WORK/dpg-ka.err" ||
+        { echo "bench: bench-store (postgres) failed: $(cat "$WORK/dpg-ka.err")" >&2; echo '{}' >"$WORK/dpg-ka.json"; }
+    echo "[e] store alone, two processes at once (two nodes)" >&2
+    "${PG_STORE_CMD[@]}" >"$WORK/dpg2a.json" 2>"$WORK/dpg2a.err" &
+    PG_B=$!
+    "${PG_STORE_CMD[@]}" >"$WORK/dpg2b.json" 2>"$WORK/dpg2b.err" || echo '{}' >"$WORK/dpg2b.json"
+    wait "$PG_B" || echo '{}' >"$WORK/dpg2a.json"
+    SAVED_SPIN=("${SPIN[@]}") SAVED_LPIN=("${LPIN[@]}")
+    SPIN=() LPIN=()
+    pg_node() { # PORT ADMIN DATA LOG
+        "$BIN" serve --listen "127.0.0.1:$1" --admin-listen "127.0.0.1:$2" --portal-listen 127.0.0.1:0 \
+            --data-dir "$3" --certs-dir "$CERTS" --log-level warn --store-backend postgres --store-url "$PG_URL" \
+            >"$4" 2>&1 &
+    }
+    COMMANDS+=("$BIN serve ... --store-backend postgres --store-url URL   # each node; the second gets the first's secret.key and demo-template.json")
+    pg_node "$PG_PORT1" "$PG_ADMIN1" "$WORK/data-pg1" "$WORK/bwgate-pg1.log"
+    SERVER_PID=$!
+    if wait_ready "$PG_PORT1" "$SERVER_PID" "$WORK/data-pg1/demo-template.json"; then
+        echo "[e] end to end, one node" >&2
+        keep_alive cpg "$(jstr "$WORK/data-pg1/demo-template.json" provisioningUrl)" --demo "$WORK/data-pg1/demo-template.json"
+        # The second node: same link secret and demo template (operators
+        # copy secret.key to every node).
+        mkdir -p "$WORK/data-pg2" && chmod 700 "$WORK/data-pg2"
+        cp "$WORK/data-pg1/secret.key" "$WORK/data-pg1/demo-template.json" "$WORK/data-pg2/"
+        cp "$WORK/data-pg1/ops-token.hash" "$WORK/data-pg2/" 2>/dev/null || true
+        pg_node "$PG_PORT2" "$PG_ADMIN2" "$WORK/data-pg2" "$WORK/bwgate-pg2.log"
+        PG_NODE2=$!
+        if wait_ready "$PG_PORT2" "$PG_NODE2"; then
+            sleep 1 # the demo file is rewritten with node 2's URL
+            echo "[e] end to end, two nodes (half the connections each)" >&2
+            HALF=$(((CONNS + 1) / 2))
+            load "$WORK/cpg2a.json" --url "$(jstr "$WORK/data-pg1/demo-template.json" provisioningUrl)" \
+                --demo "$WORK/data-pg1/demo-template.json" --connections "$HALF" &
+            PG_LOAD=$!
+            load "$WORK/cpg2b.json" --url "$(jstr "$WORK/data-pg2/demo-template.json" provisioningUrl)" \
+                --demo "$WORK/data-pg2/demo-template.json" --connections "$HALF"
+            wait "$PG_LOAD" || true
+        else
+            echo "bench: second PostgreSQL node did not start: $(cat "$WORK/bwgate-pg2.log")" >&2
+        fi
+        kill "$PG_NODE2" 2>/dev/null || true
+        wait "$PG_NODE2" 2>/dev/null || true
+    else
+        echo "bench: bwgate on PostgreSQL did not start: $(cat "$WORK/bwgate-pg1.log")" >&2
+    fi
+    stop_server
+    SPIN=("${SAVED_SPIN[@]}") LPIN=("${SAVED_LPIN[@]}")
+    scripts/pg-scratch.sh stop "$PG_DIR"
+elif [[ ${BENCH_PG:-1} != 0 ]]; then
+    echo "bench: no PostgreSQL (column skipped): $(cat "$WORK/pg.err" 2>/dev/null)" >&2
+fi
+
 # Diagnostics for what bounds (c): the same run without fsync per commit
 # (synchronous = NORMAL: not durable against power loss, never a default),
 # and the disk's own write+fdatasync latency in the data directory.
@@ -353,7 +424,27 @@ echo "Server CPU per request in the keep-alive runs (what bounds one core):" \
     "(SQLite: the AddUser's rows and indexes, the outbox, and the delivery that runs meanwhile: license ledger, status)." \
     "On one core c/a cannot exceed (a)/(c) CPU = $(ratio "$CPU_A" "$CPU_C"); the writer alone caps (c) at" \
     "$(awk -v w="$CPU_CW" 'BEGIN { if (w > 0) printf "%.0f", 1e6 / w; else print "-" }') req/s."
-PROBLEMS=$(for f in "$WORK"/[abcn]-*.json; do problems "$f"; done)
+if [[ -s $WORK/dpg-ka.json ]]; then
+    sum2() { awk -v x="$1" -v y="$2" 'BEGIN { if (x != "" && y != "") printf "%.1f", x + y }'; }
+    D1=$(val dpg ka ok_throughput)
+    D2=$(sum2 "$(jnum "$WORK/dpg2a.json" ok_throughput)" "$(jnum "$WORK/dpg2b.json" ok_throughput)")
+    C1=$(val cpg ka ok_throughput)
+    C2=""
+    [[ -s $WORK/cpg2a.json && -s $WORK/cpg2b.json ]] &&
+        C2=$(sum2 "$(jnum "$WORK/cpg2a.json" ok_throughput)" "$(jnum "$WORK/cpg2b.json" ok_throughput)")
+    echo
+    echo "PostgreSQL ($("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version | sed 's/.*) //'), scratch cluster on loopback, same machine; store.postgres_writers and pool at their defaults; not pinned):"
+    echo
+    echo "| AddUser/s | SQLite | PostgreSQL, one node | PostgreSQL, two nodes | one node / SQLite | two nodes / one |"
+    echo "|---|---|---|---|---|---|"
+    echo "| store alone (bench-store; two nodes: two processes) | $(fmt "$D_TPUT") | $(fmt "$D1") | $(fmt "$D2") | $(ratio "$D1" "$D_TPUT") | $(ratio "$D2" "$D1") |"
+    echo "| end to end, keep-alive (SQLite pinned as in (c)) | $(fmt "$(val c ka ok_throughput)") | $(fmt "$C1") | $(fmt "$C2") | $(ratio "$C1" "$(val c ka ok_throughput)") | $(ratio "$C2" "$C1") |"
+    echo
+    echo "Goals (issue 12): one node on PostgreSQL ≥ 0.5 of SQLite: store $(verdict "$(ratio "$D1" "$D_TPUT")" ">=" 0.5), end to end $(verdict "$(ratio "$C1" "$(val c ka ok_throughput)")" ">=" 0.5);" \
+        "two nodes beat one: store $(verdict "$(ratio "$D2" "$D1")" ">=" 1.0), end to end $(verdict "$(ratio "$C2" "$C1")" ">=" 1.0)." \
+        "bench-store on PostgreSQL: $(val dpg ka cpu_us_per_add_user) µs bwgate CPU per AddUser ($(val dpg ka writer_cpu_us_per_add_user) µs in the writer lanes), $(val dpg ka store_writes_per_transaction) units per transaction, $(val dpg ka store_conflict_reruns) conflict reruns."
+fi
+PROBLEMS=$(for f in "$WORK"/[abcn]-*.json "$WORK"/cpg*.json; do [[ -e $f ]] && problems "$f"; done)
 if [[ -n $PROBLEMS ]]; then
     echo
     echo "Errors (only ok responses count in the table):"

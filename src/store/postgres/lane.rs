@@ -1,7 +1,15 @@
 //! Group commit on PostgreSQL: units of work queue to a few writer lanes;
 //! each lane is a thread with its own connection that runs whatever units
-//! are waiting in one SERIALIZABLE transaction and answers them after one
-//! commit (as the SQLite writer does with its one connection).
+//! are waiting in one REPEATABLE READ transaction and answers them after
+//! one commit (as the SQLite writer does with its one connection).
+//!
+//! Why not SERIALIZABLE: its predicate locks are page-grained, so two
+//! batches that look up absent keys (a new user id, a new requestId) and
+//! insert near them always look like a cycle and one is aborted; with two
+//! lanes most batches ran twice. What the use cases decide from reads that
+//! another node could change at once is guarded by a row both touch
+//! instead (unique keys, updates of the same row, `email_guards`), and
+//! first-committer-wins turns that into a conflict.
 //!
 //! Why lanes and not a unit per pooled connection: a unit is a dozen
 //! statements that each wait for an answer, and the enterprise lock that

@@ -1,10 +1,10 @@
 //! PostgreSQL back-end: several bwgate nodes share one database.
 //!
 //! * Units of work (`Store::transact_dyn`) queue to the node's writer
-//!   lanes (`lane.rs`), which run the waiting units in one SERIALIZABLE
+//!   lanes (`lane.rs`), which run the waiting units in one REPEATABLE READ
 //!   transaction each (group commit): what the SQLite writer gives by
 //!   running one write at a time, PostgreSQL gives by aborting the later of
-//!   two conflicting transactions. A batch that hits a conflict (a
+//!   two transactions that touched the same row. A batch that hits a conflict (a
 //!   serialization failure, a deadlock, or a unique key another node just
 //!   inserted, such as the organization of an enterprise whose first
 //!   AddUsers reached two nodes at once) is rolled back and run again,
