@@ -40,6 +40,21 @@ fn decode_all(found: Vec<Row>) -> Result<Vec<EmailRecord>, StoreError> {
     found.iter().map(|r| email_row(r)?.decode()).collect()
 }
 
+/// Touches the guard row of a dedupe-key prefix (see `email_key_guards`).
+pub(super) async fn guard_key_prefix<C: GenericClient>(
+    c: &C,
+    prefix: &str,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO email_key_guards (key_prefix) VALUES ($1)
+         ON CONFLICT (key_prefix) DO UPDATE SET key_prefix = EXCLUDED.key_prefix",
+        &[&prefix],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn enqueue<C: GenericClient>(
     c: &C,
     msg: &EmailMessage,

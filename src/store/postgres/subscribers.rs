@@ -1,6 +1,7 @@
 //! Organizations (an enterprise's) and subscriber rows.
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 use super::sql::{exec, get, row, rows, Params};
@@ -437,6 +438,17 @@ pub(super) async fn unlink_organization<C: GenericClient>(
         &[&org_id],
     )
     .await?;
-    exec(c, "DELETE FROM organizations WHERE id = $1", &[&org_id]).await?;
-    Ok(())
+    // A subscriber still naming the organization was added by a transaction
+    // this snapshot cannot see (the update above let go of every one it
+    // can): another node got there first, so run again.
+    let delete = c
+        .prepare_cached("DELETE FROM organizations WHERE id = $1")
+        .await?;
+    match c.execute(&delete, &[&org_id]).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => Err(StoreError::Conflict(
+            format!("organization {org_id} gained a subscriber meanwhile: {e}"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

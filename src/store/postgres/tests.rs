@@ -418,3 +418,65 @@ async fn a_unit_that_fails_after_writing_is_undone_alone_in_its_batch() {
         "no email of a failed unit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_approval_email_per_window_when_two_nodes_refuse_at_once() {
+    // Each node finds no approval request in the window in its snapshot;
+    // the prefix's guard row lets only one of them commit its email.
+    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    let (a, b, t, url) = two_nodes().await;
+    a.upsert_existing_orgs(vec![ExistingOrganization {
+        id: "big".into(),
+        name: "Big".into(),
+        user_count: 150,
+        users: vec![
+            OrgUser {
+                email: "boss@big.example".into(),
+                is_admin: true,
+            },
+            OrgUser {
+                email: "ann@big.example".into(),
+                is_admin: false,
+            },
+        ],
+        verified_domains: vec![],
+        claimed_domains: vec![],
+        licenses: vec![],
+        auth_settings: serde_json::Value::Null,
+        email_suppression: false,
+        branding: None,
+    }])
+    .await
+    .expect("orgs");
+    let links = Arc::new(crate::orgs::ApprovalLinks {
+        signer: crate::orgs::ApprovalSigner::from_secret(&[3u8; 32]),
+        portal_base: "https://portal.example".into(),
+        notify_window_ms: 86_400_000,
+        token_ttl_ms: 60_000,
+    });
+    let mut calls = Vec::new();
+    for i in 0..12 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let mut op = add_user(&format!("ann{i}@bw.example"), "ent-big");
+        if let Operation::AddUser(new) = &mut op {
+            new.email = Some("ann@big.example".into());
+        }
+        let mut call = batch(&t, &format!("trk-{i}"), None, op);
+        call.now = NOW + i;
+        call.approvals = Some(Arc::clone(&links));
+        calls.push(tokio::spawn(async move { store.accept(call).await }));
+    }
+    for call in calls {
+        let outcome = call.await.expect("joined").expect("accepted");
+        assert_eq!(outcome.results[0].error_code, Some(2017), "{outcome:?}");
+    }
+    assert_eq!(
+        sql(&url, "SELECT count(*) FROM emails"),
+        "1",
+        "one approval request per organization and partner per window"
+    );
+}

@@ -83,6 +83,8 @@ pub(super) struct PgTx<'t, 'c> {
     /// before its open part (an undo drops the ones after).
     unit_mark: Cell<usize>,
     part_mark: Cell<usize>,
+    /// Dedupe-key prefixes this unit asked "when was the last email" of.
+    asked_prefixes: RefCell<Vec<String>>,
 }
 
 impl<'t, 'c> PgTx<'t, 'c> {
@@ -99,6 +101,7 @@ impl<'t, 'c> PgTx<'t, 'c> {
             in_part: Cell::new(false),
             unit_mark: Cell::new(waiting),
             part_mark: Cell::new(waiting),
+            asked_prefixes: RefCell::new(Vec::new()),
         }
     }
 
@@ -412,8 +415,23 @@ impl Tx for PgTx<'_, '_> {
         self.write(outbox::schedule_retry(self.tx, seq, retry_at, error))
     }
 
+    /// An email under a key prefix this unit asked about first touches
+    /// the prefix's guard row: two nodes that both found the window open
+    /// cannot both commit their email.
     fn enqueue_email(&self, msg: &EmailMessage, now: i64) -> Result<Option<i64>, StoreError> {
-        self.write(email::enqueue(self.tx, msg, now))
+        let asked = msg.dedupe_key.as_deref().and_then(|key| {
+            self.asked_prefixes
+                .borrow()
+                .iter()
+                .find(|prefix| key.starts_with(prefix.as_str()))
+                .cloned()
+        });
+        self.write(async {
+            if let Some(prefix) = &asked {
+                email::guard_key_prefix(self.tx, prefix).await?;
+            }
+            email::enqueue(self.tx, msg, now).await
+        })
     }
 
     fn last_email_with_key_prefix(
@@ -421,6 +439,7 @@ impl Tx for PgTx<'_, '_> {
         kind: EmailKind,
         prefix: &str,
     ) -> Result<Option<i64>, StoreError> {
+        self.asked_prefixes.borrow_mut().push(prefix.to_string());
         self.run(email::last_with_key_prefix(self.tx, kind, prefix))
     }
 

@@ -103,6 +103,13 @@ CREATE TABLE email_guards (
     email TEXT NOT NULL PRIMARY KEY
 );
 
+-- The same for "when did the last email of this kind and key prefix go
+-- out" (approval requests once per window): a unit that asked and then
+-- queues an email under that prefix touches the prefix's row.
+CREATE TABLE email_key_guards (
+    key_prefix TEXT NOT NULL PRIMARY KEY
+);
+
 CREATE TABLE accepted_requests (
     provisioning_id TEXT NOT NULL,
     request_id      TEXT NOT NULL,
