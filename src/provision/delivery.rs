@@ -52,42 +52,52 @@ fn status_target(command: &Command) -> Option<(&str, i64)> {
     }
 }
 
+/// One delivery attempt's outcome, with the command the worker delivered
+/// (as claimed: a stored command never changes).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub seq: i64,
+    pub command: Command,
+    pub outcome: DeliveryOutcome,
+}
+
 /// Records several commands' outcomes in one unit of work (all or
 /// nothing): a delivery pass settles a run of one enterprise's commands
 /// with one commit instead of one each.
 pub async fn record<S: Store + ?Sized>(
     store: &S,
-    outcomes: Vec<(i64, DeliveryOutcome)>,
+    attempts: Vec<Attempt>,
     now: i64,
 ) -> Result<(), StoreError> {
     transact(store, move |tx| {
-        outcomes
+        attempts
             .iter()
-            .try_for_each(|(seq, outcome)| complete_command(tx, *seq, outcome, now))
+            .try_for_each(|a| complete_command(tx, a.seq, &a.command, &a.outcome, now))
     })
     .await
 }
 
-/// Records one attempt's outcome. A settled command (delivered or failed)
-/// is left as it is: a repeated completion (at-least-once) changes nothing.
-/// An unknown seq is `MissingReference`.
+/// Records one attempt's outcome for the command `seq` (`command` is its
+/// content, so the unit of work reads only its state). A settled command
+/// (delivered or failed) is left as it is: a repeated completion
+/// (at-least-once) changes nothing. An unknown seq is `MissingReference`.
 pub fn complete_command(
     tx: &dyn Tx,
     seq: i64,
+    command: &Command,
     outcome: &DeliveryOutcome,
     now: i64,
 ) -> Result<(), StoreError> {
-    let Some(entry) = tx.command(seq)? else {
+    let Some(state) = tx.command_state(seq)? else {
         return Err(StoreError::MissingReference {
             entity: "outbox entry",
             id: seq.to_string(),
         });
     };
-    if entry.state != OutboxState::Pending {
-        tracing::debug!(seq, state = ?entry.state, "outbox entry already settled");
+    if state != OutboxState::Pending {
+        tracing::debug!(seq, ?state, "outbox entry already settled");
         return Ok(());
     }
-    let command = &entry.envelope.command;
     match outcome {
         DeliveryOutcome::Delivered => {
             tx.mark_delivered(seq, now)?;

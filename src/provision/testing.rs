@@ -65,7 +65,17 @@ impl<S: Store + ?Sized> UseCases for S {
         outcome: DeliveryOutcome,
         now: i64,
     ) -> Result<(), StoreError> {
-        delivery::record(self, vec![(seq, outcome)], now).await
+        // The worker knows the command it delivered; a test names it by seq.
+        transact(self, move |tx| {
+            let Some(entry) = tx.command(seq)? else {
+                return Err(StoreError::MissingReference {
+                    entity: "outbox entry",
+                    id: seq.to_string(),
+                });
+            };
+            delivery::complete_command(tx, seq, &entry.envelope.command, &outcome, now)
+        })
+        .await
     }
 
     async fn activation_step(

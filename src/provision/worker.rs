@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::delivery::{self, DeliveryOutcome};
+use super::delivery::{self, Attempt, DeliveryOutcome};
 use super::now_millis;
 use crate::license::{LicenseCore, LicenseError};
 use crate::store::{Lease, OutboxEntry, SharedStore};
@@ -170,7 +170,11 @@ async fn deliver_in_order(
         metrics::counter!("bwgate_outbox_deliveries_total", "command" => envelope.command.kind(), "result" => label)
             .increment(1);
         let retry = matches!(outcome, DeliveryOutcome::Retry { .. });
-        outcomes.push((seq, outcome));
+        outcomes.push(Attempt {
+            seq,
+            command: envelope.command.clone(),
+            outcome,
+        });
         if retry {
             // Later commands of this enterprise wait for this one.
             break;

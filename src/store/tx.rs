@@ -27,7 +27,7 @@ use crate::domain::lifecycle::{
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 
-use super::{OutboxEntry, StoreError};
+use super::{OutboxEntry, OutboxState, StoreError};
 
 /// How an organization came to be linked to its enterprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +186,8 @@ pub trait Tx {
     /// Inserts one command as pending, due at its `issued_at`.
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError>;
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError>;
+    /// A command's state alone (nothing decoded).
+    fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError>;
     /// Whether a command about the subscriber is still pending.
     fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError>;
     fn mark_delivered(&self, seq: i64, now: i64) -> Result<(), StoreError>;

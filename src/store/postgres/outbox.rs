@@ -226,6 +226,16 @@ impl InsertColumns {
     }
 }
 
+pub(super) async fn state<C: GenericClient>(
+    c: &C,
+    seq: i64,
+) -> Result<Option<OutboxState>, StoreError> {
+    row(c, "SELECT state FROM outbox WHERE seq = $1", &[&seq])
+        .await?
+        .map(|r| outbox_state(&get::<String>(&r, 0)?))
+        .transpose()
+}
+
 pub(super) async fn has_pending<C: GenericClient>(
     c: &C,
     subscriber_id: &str,

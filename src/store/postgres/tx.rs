@@ -32,7 +32,7 @@ use crate::domain::lifecycle::{
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 use crate::store::tx::{OrgOrigin, Part, Tx};
-use crate::store::{OutboxEntry, StoreError};
+use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 /// What the units of one batch leave for later in their transaction.
 #[derive(Debug, Default)]
@@ -384,6 +384,10 @@ impl Tx for PgTx<'_, '_> {
         self.wrote.set(true);
         self.batch.commands.borrow_mut().push(envelope.clone());
         Ok(())
+    }
+
+    fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError> {
+        self.run(outbox::state(self.tx, seq))
     }
 
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError> {

@@ -121,19 +121,25 @@ pub(super) fn claim_emails(
     now: i64,
     lease_until: i64,
     limit: usize,
-) -> Result<Vec<EmailRecord>, StoreError> {
+) -> Result<Vec<EmailRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE emails SET lease_owner = ?3, lease_until = ?4
-         WHERE id IN ({DUE_IDS})
-         RETURNING {COLUMNS}"
-    ))?;
-    let rows = stmt.query_map(params![now, limit, owner, lease_until], email_row)?;
-    let mut out: Vec<EmailRecord> = rows.map(|r| r?.decode()).collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(CLAIM_SQL.get_or_init(|| {
+        format!(
+            "UPDATE emails SET lease_owner = ?3, lease_until = ?4
+             WHERE id IN ({DUE_IDS})
+             RETURNING {COLUMNS}"
+        )
+    }))?;
+    let mut out = stmt
+        .query_map(params![now, limit, owner, lease_until], email_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     // RETURNING has no order.
     out.sort_by_key(|e| (e.next_attempt_at, e.id));
     Ok(out)
 }
+
+/// Built once: the statement cache is keyed by the SQL text.
+static CLAIM_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Ends `owner`'s leases on pending emails.
 pub(super) fn release_email_leases(conn: &Connection, owner: &str) -> Result<usize, StoreError> {

@@ -29,6 +29,7 @@
 
 mod activation;
 mod email;
+mod leases;
 mod licenses;
 mod migrations;
 mod orgs;
@@ -72,6 +73,8 @@ use crate::store::{
 use reader::ReadPool;
 use writer::{Job, Stats, Writer};
 
+use crate::store::rows::EmailRow;
+
 /// How long a connection waits for a lock held by another connection
 /// (another process, or a checkpoint) before failing with SQLITE_BUSY.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +99,8 @@ pub struct SqliteStore {
     queue: mpsc::Sender<Job>,
     readers: Arc<ReadPool>,
     stats: Arc<Stats>,
+    /// Who holds which due command (`leases.rs`).
+    leases: Arc<leases::LeaseBook>,
     /// The writer thread until `close` joined it.
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -136,7 +141,8 @@ impl SqliteStore {
         let capacity = max_batch.saturating_mul(4).clamp(256, 65_536);
         let (queue, rx) = mpsc::channel(capacity);
         let stats = Arc::new(Stats::default());
-        let writer = Writer::new(conn, rx, max_batch, Arc::clone(&stats));
+        let leases = Arc::new(leases::LeaseBook::default());
+        let writer = Writer::new(conn, rx, max_batch, Arc::clone(&stats), Arc::clone(&leases));
         let handle = std::thread::Builder::new()
             .name(WRITER_THREAD.into())
             .spawn(move || {
@@ -166,6 +172,7 @@ impl SqliteStore {
             queue,
             readers,
             stats,
+            leases,
             writer: tokio::sync::Mutex::new(Some(handle)),
         })
     }
@@ -216,12 +223,21 @@ pub(crate) struct WriteConn<'a> {
     /// with nested savepoints; when false, a write that fails after
     /// changing rows makes the writer rerun the batch isolated.
     isolated: bool,
+    /// Commands this transaction settled: their leases end once it
+    /// commits (`leases.rs`).
+    settled: &'a std::cell::RefCell<Vec<i64>>,
 }
 
 impl WriteConn<'_> {
     /// Whether this run of the write has its own savepoint.
     pub(crate) fn isolated(&self) -> bool {
         self.isolated
+    }
+
+    /// The command `seq` is settled (delivered, failed or retried later)
+    /// by this transaction.
+    pub(crate) fn settled(&self, seq: i64) {
+        self.settled.borrow_mut().push(seq);
     }
 }
 
@@ -389,29 +405,43 @@ impl Store for SqliteStore {
     }
 
     async fn due_commands(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.read(move |conn| outbox::due_commands(conn, now, limit))
-            .await
+        let running = self.leases.running_json(now);
+        let rows = self
+            .read(move |conn| outbox::due_rows(conn, now, limit, &running))
+            .await?;
+        rows.into_iter().map(|(row, _)| row.decode()).collect()
     }
 
+    /// On a reader, not the writer: the leases are in memory
+    /// (`leases.rs`), so a claim writes nothing.
     async fn claim_commands(
         &self,
         lease: &Lease,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let lease = lease.clone();
-        self.write(move |conn| {
-            outbox::claim_commands(conn, &lease.owner, lease.now, lease.until, limit)
-        })
-        .await
+        let _turn = self.leases.claim.lock().await;
+        let (now, running) = (lease.now, self.leases.running_json(lease.now));
+        let rows = self
+            .read(move |conn| outbox::due_rows(conn, now, limit, &running))
+            .await?;
+        let taken: Vec<(i64, String)> = rows.iter().map(|(r, key)| (r.seq, key.clone())).collect();
+        self.leases
+            .hold(&lease.owner, lease.now, lease.until, &taken);
+        rows.into_iter().map(|(row, _)| row.decode()).collect()
     }
 
     async fn release_leases(&self, owner: &str) -> Result<usize, StoreError> {
+        let commands = self.leases.release_owner(owner);
         let owner = owner.to_string();
-        self.write(move |conn| {
-            Ok(outbox::release_command_leases(conn, &owner)?
-                + email::release_email_leases(conn, &owner)?)
-        })
-        .await
+        // Rows leased by a version that wrote command leases down are
+        // released too (nothing reads those any more).
+        let emails = self
+            .write(move |conn| {
+                outbox::release_command_leases(conn, &owner)?;
+                email::release_email_leases(conn, &owner)
+            })
+            .await?;
+        Ok(commands + emails)
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError> {
@@ -523,10 +553,13 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<EmailRecord>, StoreError> {
         let lease = lease.clone();
-        self.write(move |conn| {
-            email::claim_emails(conn, &lease.owner, lease.now, lease.until, limit)
-        })
-        .await
+        // Decoded off the writer thread, as claimed commands.
+        let rows = self
+            .write(move |conn| {
+                email::claim_emails(conn, &lease.owner, lease.now, lease.until, limit)
+            })
+            .await?;
+        rows.into_iter().map(EmailRow::decode).collect()
     }
 
     async fn complete_email(

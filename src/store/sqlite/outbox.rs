@@ -10,24 +10,25 @@ use crate::store::{OutboxEntry, OutboxState, StoreError};
 const COLUMNS: &str = "o.seq, o.envelope_json, o.state, o.attempts, o.next_attempt_at,
      o.last_error, o.created_at, o.delivered_at";
 
-/// Pending commands due at `now` and not leased (`lease_until <= now`),
-/// in seq order, at most `limit`, where no returned command has an earlier
-/// pending command of its enterprise that is not returned: an enterprise
-/// contributes the prefix of its pending commands before its first one
-/// still backing off (`next_attempt_at > now`) or leased by a worker
-/// (`lease_until > now`), and nothing when that is its head. So a claim of
-/// this set never lets two workers hold commands of one enterprise, and
-/// keeps their order.
+/// Pending commands due at `now` and not leased, in seq order, at most
+/// `limit`, where no returned command has an earlier pending command of
+/// its enterprise that is not returned: an enterprise contributes the
+/// prefix of its pending commands before its first one still backing off
+/// (`next_attempt_at > now`) or leased by a worker, and nothing when that
+/// is its head. So a claim of this set never lets two workers hold
+/// commands of one enterprise, and keeps their order. The leases running
+/// at `now` come in as `?3`, a JSON array of `[enterprise_key, seq]`
+/// (`leases.rs`: SQLite keeps them in memory).
 ///
-/// Cost: `blocked` is two range scans of partial indexes over the commands
-/// backing off (few: a worker backs off only an enterprise's head) and the
-/// leased ones (at most what the workers hold: a pass's batch each). The
+/// Cost: `blocked` is a range scan of a partial index over the commands
+/// backing off (few: a worker backs off only an enterprise's head) plus
+/// the leases (at most what the workers hold: a pass's batch each). The
 /// outer loop walks `outbox_pending_by_seq` (only pending rows, already in
-/// seq order: no sort) checking enterprise, due time and lease from the
-/// index alone, and stops after `limit` hits. So an idle outbox costs one
-/// empty index probe, a normal backlog O(limit), however many delivered
-/// rows the table holds; only when nearly every pending command sits behind
-/// a blocked head does it read the whole pending index, cheaply.
+/// seq order: no sort) checking enterprise and due time from the index
+/// alone, and stops after `limit` hits. So an idle outbox costs one empty
+/// index probe, a normal backlog O(limit), however many delivered rows the
+/// table holds; only when nearly every pending command sits behind a
+/// blocked head does it read the whole pending index, cheaply.
 /// `INDEXED BY` pins the plans (a test checks them).
 const DUE_CTE: &str = "
     WITH blocked (enterprise_key, first_seq) AS MATERIALIZED (
@@ -36,80 +37,52 @@ const DUE_CTE: &str = "
             FROM outbox INDEXED BY outbox_pending_by_retry
             WHERE state = 'pending' AND next_attempt_at > ?1
             UNION ALL
-            SELECT enterprise_key, seq
-            FROM outbox INDEXED BY outbox_pending_leased
-            WHERE state = 'pending' AND lease_until > 0 AND lease_until > ?1
+            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+            FROM json_each(?3)
         )
         GROUP BY enterprise_key
     )";
 
+/// `<=`: a leased command blocks itself too; one backing off is not due
+/// anyway.
 const DUE_SEQS: &str = "
     SELECT o.seq
     FROM outbox AS o INDEXED BY outbox_pending_by_seq
     WHERE o.state = 'pending'
       AND o.next_attempt_at <= ?1
-      AND o.lease_until <= ?1
       AND NOT EXISTS (
           SELECT 1 FROM blocked AS b
-          WHERE b.enterprise_key = o.enterprise_key AND b.first_seq < o.seq
+          WHERE b.enterprise_key = o.enterprise_key AND b.first_seq <= o.seq
       )
     ORDER BY o.seq
     LIMIT ?2";
 
-/// What a claim would take now, without taking it (tests, read-back).
+/// What a claim takes (and the read-back of what is due).
 fn due_sql() -> String {
     format!(
         "{DUE_CTE}
-    SELECT {COLUMNS} FROM outbox AS o WHERE o.seq IN ({DUE_SEQS}) ORDER BY o.seq"
+    SELECT {COLUMNS}, o.enterprise_key FROM outbox AS o WHERE o.seq IN ({DUE_SEQS}) ORDER BY o.seq"
     )
 }
 
-/// The claim: one statement leases the due set to `?3` until `?4` and
-/// returns it (RETURNING has no order: sorted after).
-fn claim_sql() -> String {
-    format!(
-        "{DUE_CTE}
-    UPDATE outbox SET lease_owner = ?3, lease_until = ?4
-    WHERE seq IN ({DUE_SEQS})
-    RETURNING seq, envelope_json, state, attempts, next_attempt_at,
-              last_error, created_at, delivered_at"
-    )
-}
+/// Built once: the statement cache is keyed by the SQL text.
+static DUE_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-pub(super) fn due_commands(
+/// The due commands (see [`DUE_CTE`]) with their enterprise keys,
+/// undecoded: a claim records the keys in its leases, and decodes the rows
+/// off the reader.
+pub(super) fn due_rows(
     conn: &Connection,
     now: i64,
     limit: usize,
-) -> Result<Vec<OutboxEntry>, StoreError> {
+    running_leases: &str,
+) -> Result<Vec<(EntryRow, String)>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&due_sql())?;
-    let rows = stmt.query_map(params![now, limit], entry_row)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(row?.decode()?);
-    }
-    Ok(out)
-}
-
-/// Leases the commands [`due_commands`] would return to `owner` until
-/// `lease_until`, in one statement, and returns them in seq order. Runs on
-/// the writer (one transaction), so two claims never take one row.
-pub(super) fn claim_commands(
-    conn: &Connection,
-    owner: &str,
-    now: i64,
-    lease_until: i64,
-    limit: usize,
-) -> Result<Vec<OutboxEntry>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&claim_sql())?;
-    let rows = stmt.query_map(params![now, limit, owner, lease_until], entry_row)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(row?.decode()?);
-    }
-    out.sort_by_key(|e| e.seq);
-    Ok(out)
+    let mut stmt = conn.prepare_cached(DUE_SQL.get_or_init(due_sql))?;
+    let rows = stmt.query_map(params![now, limit, running_leases], |row| {
+        Ok((entry_row(row)?, row.get::<_, String>(8)?))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Ends `owner`'s leases on pending commands (a node restarting with a
@@ -126,11 +99,6 @@ pub(super) fn release_command_leases(conn: &Connection, owner: &str) -> Result<u
 #[cfg(test)]
 pub(super) fn due_sql_for_tests() -> String {
     due_sql()
-}
-
-#[cfg(test)]
-pub(super) fn claim_sql_for_tests() -> String {
-    claim_sql()
 }
 
 /// Every entry in any state, in seq order (tests).
@@ -190,6 +158,14 @@ pub(super) fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>, 
         .query_row([seq], entry_row)
         .optional()?;
     row.map(EntryRow::decode).transpose()
+}
+
+pub(super) fn state(conn: &Connection, seq: i64) -> Result<Option<OutboxState>, StoreError> {
+    conn.prepare_cached("SELECT state FROM outbox WHERE seq = ?1")?
+        .query_row([seq], |row| row.get::<_, String>(0))
+        .optional()?
+        .map(|s| outbox_state(&s))
+        .transpose()
 }
 
 /// Inserts one command as pending, due at its `issued_at`.

@@ -17,7 +17,7 @@ use crate::domain::lifecycle::{
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 use crate::store::tx::{OrgOrigin, Part, Tx};
-use crate::store::{OutboxEntry, StoreError};
+use crate::store::{OutboxEntry, OutboxState, StoreError};
 
 /// Per part when the write runs isolated, nested inside the writer's
 /// `bwgate_w` savepoint; run as cached statements.
@@ -265,6 +265,10 @@ impl Tx for SqliteTx<'_, '_> {
         outbox::entry(self.conn, seq)
     }
 
+    fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError> {
+        outbox::state(self.conn, seq)
+    }
+
     fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn
@@ -284,6 +288,7 @@ impl Tx for SqliteTx<'_, '_> {
                  WHERE seq = ?1",
             )?
             .execute(params![seq, now])?;
+        self.conn.settled(seq);
         Ok(())
     }
 
@@ -294,6 +299,7 @@ impl Tx for SqliteTx<'_, '_> {
                  WHERE seq = ?1",
             )?
             .execute(params![seq, error])?;
+        self.conn.settled(seq);
         Ok(())
     }
 
@@ -305,6 +311,7 @@ impl Tx for SqliteTx<'_, '_> {
                  WHERE seq = ?1",
             )?
             .execute(params![seq, retry_at, error])?;
+        self.conn.settled(seq);
         Ok(())
     }
 

@@ -21,6 +21,7 @@
 //! connection (their outcome reaches the caller only after commit).
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::leases::LeaseBook;
 use super::WriteConn;
 
 use crate::store::{StoreError, StoreStats};
@@ -160,6 +162,7 @@ pub(super) struct Writer {
     rx: mpsc::Receiver<Job>,
     max_batch: usize,
     stats: Arc<Stats>,
+    leases: Arc<LeaseBook>,
 }
 
 impl Writer {
@@ -168,12 +171,14 @@ impl Writer {
         rx: mpsc::Receiver<Job>,
         max_batch: usize,
         stats: Arc<Stats>,
+        leases: Arc<LeaseBook>,
     ) -> Writer {
         Writer {
             conn,
             rx,
             max_batch: max_batch.max(1),
             stats,
+            leases,
         }
     }
 
@@ -230,9 +235,11 @@ impl Writer {
                 self.finish(done, None);
                 return;
             }
+            let settled = RefCell::new(Vec::new());
             let conn = WriteConn {
                 conn: &self.conn,
                 isolated,
+                settled: &settled,
             };
             let mut done = Vec::with_capacity(pending.len());
             let mut aborted = false;
@@ -278,7 +285,11 @@ impl Writer {
                 continue;
             }
             match self.exec("COMMIT") {
-                Ok(()) => self.finish(done, Some(started)),
+                Ok(()) => {
+                    // Before anyone hears of the commit.
+                    self.leases.settled(&settled.into_inner());
+                    self.finish(done, Some(started));
+                }
                 Err(e) => {
                     let msg = format!("commit failed: {}", StoreError::from(e));
                     tracing::error!(error = %msg, writes = done.len(), "store batch failed");
@@ -299,6 +310,7 @@ impl Writer {
             job.fail(e.into());
             return;
         }
+        let settled_before = conn.settled.borrow().len();
         job.run(conn);
         if self.conn.is_autocommit() {
             return; // whole transaction gone; the caller handles it
@@ -307,9 +319,11 @@ impl Writer {
             if let Err(e) = self.exec(RELEASE) {
                 job.fail(e.into());
                 self.rollback_savepoint();
+                conn.settled.borrow_mut().truncate(settled_before);
             }
         } else {
             self.rollback_savepoint();
+            conn.settled.borrow_mut().truncate(settled_before);
         }
     }
 
