@@ -161,6 +161,37 @@ async fn add_user_is_accepted_then_provisioned_with_licenses() {
 }
 
 #[tokio::test]
+async fn the_operator_read_back_takes_a_percent_encoded_user_id() {
+    // Clients that encode every path segment send `@` as `%40`.
+    let server = Server::start();
+    let d = demo(&server);
+    let resp = post(
+        &server,
+        &d.path,
+        Some(&d.auth),
+        document(
+            Some("r-pct"),
+            &[add_user(
+                "pat@acme.example",
+                "acme",
+                Some("pat@acme.example"),
+            )],
+        ),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let (code, encoded) = subscriber(&server, "pat%40acme.example").await;
+    assert_eq!(code, 200, "{encoded}");
+    assert_eq!(encoded["subscriber"]["userId"], "pat@acme.example");
+    let (_, plain) = subscriber(&server, "pat@acme.example").await;
+    assert_eq!(encoded["subscriber"]["id"], plain["subscriber"]["id"]);
+    let (code, body) = server.admin_get("/admin/v1/subscribers/pat%4").await;
+    assert_eq!(code, 400, "a bad escape is refused: {body}");
+    assert!(body.contains("9017"), "{body}");
+}
+
+#[tokio::test]
 async fn bad_credentials_unknown_template_and_bad_documents_record_nothing() {
     let server = Server::start();
     let d = demo(&server);

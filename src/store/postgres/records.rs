@@ -147,43 +147,58 @@ pub(super) async fn apply_licenses<C: GenericClient>(
     }
     let held: BTreeSet<String> = held(c, subscriber_id).await?.into_iter().collect();
     let wanted: BTreeSet<&str> = licenses.iter().map(String::as_str).collect();
-    for license in held.iter().filter(|l| !wanted.contains(l.as_str())) {
-        exec(
-            c,
-            "DELETE FROM licenses WHERE subscriber_id = $1 AND license = $2",
-            &[&subscriber_id, license],
+    let revoked: Vec<&str> = held
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !wanted.contains(l))
+        .collect();
+    let granted: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|l| !held.contains(*l))
+        .collect();
+    // The ledger in event order (revocations, then grants), as SQLite's.
+    let (mut ledger, mut actions) = (Vec::new(), Vec::new());
+    for (license, action) in revoked
+        .iter()
+        .map(|l| (*l, "revoke"))
+        .chain(granted.iter().map(|l| (*l, "grant")))
+    {
+        ledger.push(license);
+        actions.push(action);
+    }
+    if ledger.is_empty() {
+        return Ok(true);
+    }
+    // Three statements whatever the number of licenses, sent in one flight
+    // (prepared first, so they go out in this order).
+    let revoke = c
+        .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
+        .await?;
+    let grant = c
+        .prepare_cached(
+            "INSERT INTO licenses (subscriber_id, license, granted_at)
+             SELECT $1, l, $3 FROM unnest($2::text[]) AS l",
         )
         .await?;
-        event(c, key, subscriber_id, license, "revoke", now).await?;
-    }
-    for license in wanted.iter().filter(|l| !held.contains(**l)) {
-        exec(
-            c,
-            "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES ($1, $2, $3)",
-            &[&subscriber_id, license, &now],
+    let record = c
+        .prepare_cached(
+            "INSERT INTO license_events (idempotency_key, subscriber_id, license, action, at)
+             SELECT $1, $2, l, a, $5
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(l, a, n)
+             ORDER BY n",
         )
         .await?;
-        event(c, key, subscriber_id, license, "grant", now).await?;
-    }
-    Ok(true)
-}
-
-async fn event<C: GenericClient>(
-    c: &C,
-    key: &str,
-    subscriber_id: &str,
-    license: &str,
-    action: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    exec(
-        c,
-        "INSERT INTO license_events (idempotency_key, subscriber_id, license, action, at)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&key, &subscriber_id, &license, &action, &now],
+    let (revoked_rows, granted_rows, recorded) = futures_util::future::join3(
+        c.execute(&revoke, &[&subscriber_id, &revoked]),
+        c.execute(&grant, &[&subscriber_id, &granted, &now]),
+        c.execute(&record, &[&key, &subscriber_id, &ledger, &actions, &now]),
     )
-    .await?;
-    Ok(())
+    .await;
+    revoked_rows?;
+    granted_rows?;
+    recorded?;
+    Ok(true)
 }
 
 pub(super) async fn held<C: GenericClient>(

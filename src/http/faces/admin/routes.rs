@@ -15,8 +15,8 @@
 //!
 //! An unknown path is 404 (9015), a known one with another method 405
 //! (9016) with `Allow`. Organization ids, partner ids and enterprise keys
-//! are percent-decoded (`+` stays `+`: group-mode keys); subscriber keys
-//! are taken as sent, as the lookups always took them.
+//! and subscriber keys (user ids or ids) are percent-decoded (`+` stays
+//! `+`: group-mode keys and user ids); a bad escape is 400 (9017).
 
 use hyper::Method;
 
@@ -89,6 +89,16 @@ impl Unrouted {
             allow: Some(allow),
         }
     }
+
+    fn bad_escape() -> Unrouted {
+        Unrouted {
+            refusal: Refusal::new(
+                ErrorCode::InvalidParameterValue,
+                "bad percent-encoding in the path",
+            ),
+            allow: None,
+        }
+    }
 }
 
 impl AdminRoute {
@@ -113,21 +123,17 @@ impl AdminRoute {
             _ => {}
         }
         if let Some(rest) = path.strip_prefix(SUBSCRIBERS_PREFIX) {
-            return match rest.strip_suffix(ACTIVATION_SUFFIX) {
-                Some(key) => only(
-                    post,
-                    POST,
-                    AdminRoute::ActivationRetry {
-                        key: key.to_string(),
-                    },
-                ),
-                None => only(
-                    read,
-                    READ,
-                    AdminRoute::SubscriberReport {
-                        key: rest.to_string(),
-                    },
-                ),
+            // `ann%40acme.example` is `ann@acme.example`, as clients that
+            // encode every path segment send it.
+            let (raw, activation) = match rest.strip_suffix(ACTIVATION_SUFFIX) {
+                Some(raw) => (raw, true),
+                None => (rest, false),
+            };
+            let key = percent_decode(raw).ok_or_else(Unrouted::bad_escape)?;
+            return if activation {
+                only(post, POST, AdminRoute::ActivationRetry { key })
+            } else {
+                only(read, READ, AdminRoute::SubscriberReport { key })
             };
         }
         if let Some(raw) = path.strip_prefix(ORGS_PREFIX) {
@@ -148,13 +154,7 @@ impl AdminRoute {
             let (Some(partner), Some(enterprise_key)) =
                 (percent_decode(partner), percent_decode(key))
             else {
-                return Err(Unrouted {
-                    refusal: Refusal::new(
-                        ErrorCode::InvalidParameterValue,
-                        "bad percent-encoding in the path",
-                    ),
-                    allow: None,
-                });
+                return Err(Unrouted::bad_escape());
             };
             return only(
                 post,
@@ -345,12 +345,22 @@ mod tests {
         ] {
             assert_eq!(refused("POST", path), (400, 9017, None), "{path}");
         }
-        // Subscriber keys are taken as sent.
+        // Subscriber keys are percent-decoded too; `+` stays.
         assert_eq!(
             parse("GET", "/admin/v1/subscribers/a%40b.example"),
             Ok(AdminRoute::SubscriberReport {
-                key: s("a%40b.example")
+                key: s("a@b.example")
             })
+        );
+        assert_eq!(
+            parse("POST", "/admin/v1/subscribers/a+x%40b.example/activation"),
+            Ok(AdminRoute::ActivationRetry {
+                key: s("a+x@b.example")
+            })
+        );
+        assert_eq!(
+            refused("GET", "/admin/v1/subscribers/a%4"),
+            (400, 9017, None)
         );
         assert_eq!(
             parse("POST", "/admin/v1/subscribers//activation"),
