@@ -21,25 +21,25 @@ const CLAIM_LOCK: i64 = 0x0062_7767_6174_6501; // "bwgate" 01
 /// Pending commands due at `$1` and not leased, in seq order, at most
 /// `$2`, where no returned command has an earlier pending command of its
 /// enterprise that is not returned (the SQLite back-end's rule, see
-/// `store/sqlite/outbox.rs`).
+/// `store/sqlite/outbox.rs`). `<=`: a leased command blocks itself too;
+/// one backing off is not due anyway. (Lease rows of settled commands are
+/// deleted when they settle, so a running lease is a pending command's.)
 const DUE_SEQS: &str = "
     WITH blocked AS MATERIALIZED (
         SELECT enterprise_key, min(seq) AS first_seq FROM (
             SELECT enterprise_key, seq FROM outbox
             WHERE state = 'pending' AND next_attempt_at > $1
             UNION ALL
-            SELECT enterprise_key, seq FROM outbox
-            WHERE state = 'pending' AND lease_until > 0 AND lease_until > $1
+            SELECT enterprise_key, seq FROM command_leases WHERE until > $1
         ) AS held
         GROUP BY enterprise_key
     )
     SELECT o.seq FROM outbox AS o
     WHERE o.state = 'pending'
       AND o.next_attempt_at <= $1
-      AND o.lease_until <= $1
       AND NOT EXISTS (
           SELECT 1 FROM blocked AS b
-          WHERE b.enterprise_key = o.enterprise_key AND b.first_seq < o.seq
+          WHERE b.enterprise_key = o.enterprise_key AND b.first_seq <= o.seq
       )
     ORDER BY o.seq
     LIMIT $2";
@@ -81,9 +81,13 @@ pub(super) async fn claim<C: GenericClient>(
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     exec(c, "SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK]).await?;
     let sql = format!(
-        "UPDATE outbox SET lease_owner = $3, lease_until = $4
-         WHERE state = 'pending' AND seq IN ({DUE_SEQS})
-         RETURNING {COLUMNS}"
+        "WITH taken AS (
+             INSERT INTO command_leases (seq, enterprise_key, owner, until)
+             SELECT seq, enterprise_key, $3, $4 FROM outbox WHERE seq IN ({DUE_SEQS})
+             ON CONFLICT (seq) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+             RETURNING seq
+         )
+         SELECT {COLUMNS} FROM outbox WHERE seq IN (SELECT seq FROM taken)"
     );
     // Planned afresh each time (not from the statement cache): a cached
     // statement soon gets PostgreSQL's generic plan, which guesses the
@@ -105,13 +109,7 @@ pub(super) async fn release_leases<C: GenericClient>(
     c: &C,
     owner: &str,
 ) -> Result<u64, StoreError> {
-    exec(
-        c,
-        "UPDATE outbox SET lease_until = 0
-         WHERE state = 'pending' AND lease_until > 0 AND lease_owner = $1",
-        &[&owner],
-    )
-    .await
+    exec(c, "DELETE FROM command_leases WHERE owner = $1", &[&owner]).await
 }
 
 pub(super) async fn of_subscriber<C: GenericClient>(
@@ -267,7 +265,8 @@ pub(super) async fn mark_delivered<C: GenericClient>(
 ) -> Result<(), StoreError> {
     exec(
         c,
-        "UPDATE outbox SET state = 'delivered', delivered_at = $2, attempts = attempts + 1
+        "WITH released AS (DELETE FROM command_leases WHERE seq = $1)
+         UPDATE outbox SET state = 'delivered', delivered_at = $2, attempts = attempts + 1
          WHERE seq = $1",
         &[&seq, &now],
     )
@@ -282,7 +281,8 @@ pub(super) async fn mark_failed<C: GenericClient>(
 ) -> Result<(), StoreError> {
     exec(
         c,
-        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $2
+        "WITH released AS (DELETE FROM command_leases WHERE seq = $1)
+         UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $2
          WHERE seq = $1",
         &[&seq, &error],
     )
@@ -298,8 +298,8 @@ pub(super) async fn schedule_retry<C: GenericClient>(
 ) -> Result<(), StoreError> {
     exec(
         c,
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
-                           lease_until = 0
+        "WITH released AS (DELETE FROM command_leases WHERE seq = $1)
+         UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
          WHERE seq = $1",
         &[&seq, &retry_at, &error],
     )

@@ -132,16 +132,28 @@ CREATE TABLE outbox (
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     last_error      TEXT,
-    lease_owner     TEXT,
-    lease_until     BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     delivered_at    BIGINT
 );
 CREATE INDEX outbox_pending_by_seq ON outbox (seq) WHERE state = 'pending';
 CREATE INDEX outbox_pending_by_retry ON outbox (next_attempt_at, enterprise_key)
     WHERE state = 'pending';
-CREATE INDEX outbox_pending_leased ON outbox (lease_until, enterprise_key)
-    WHERE state = 'pending' AND lease_until > 0;
+-- "Is a command about this subscriber still pending?" (each delivery):
+-- without it the planner may AND the pending index, which holds an entry
+-- for every command that was ever pending until vacuum runs.
+CREATE INDEX outbox_pending_by_subscriber ON outbox (subscriber_id)
+    WHERE state = 'pending' AND subscriber_id IS NOT NULL;
+-- Who holds which pending command, until when. Apart from the outbox: a
+-- lease written into the outbox row made every claim a non-HOT update of
+-- seven indexes per command. A settled command's lease row goes with the
+-- statement that settles it; an expired one is taken over by the next
+-- claim (or deleted with its node's other leases at its restart).
+CREATE TABLE command_leases (
+    seq            BIGINT NOT NULL PRIMARY KEY,
+    enterprise_key TEXT NOT NULL,
+    owner          TEXT NOT NULL,
+    until          BIGINT NOT NULL
+);
 CREATE INDEX outbox_by_subscriber ON outbox (subscriber_id, seq) WHERE subscriber_id IS NOT NULL;
 CREATE INDEX outbox_by_org ON outbox (org_id, seq) WHERE org_id IS NOT NULL;
 
