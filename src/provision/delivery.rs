@@ -24,6 +24,12 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// The kinds of command whose delivery settles the subscriber's status
+/// ([`status_target`]): only these, still in flight, keep it
+/// `provisioning` / `updating` (a device activation code or a removal in
+/// flight does not).
+const SETTLING: &[&str] = &["ProvisionSubscriber", "UpdateSubscriber", "ChangePackage"];
+
 /// The subscriber whose status a delivery outcome decides, and the record
 /// version the command was issued for.
 fn status_target(command: &Command) -> Option<(&str, i64)> {
@@ -105,7 +111,7 @@ pub fn complete_command(
                 // Only the latest change settles the status: a newer
                 // version, or another command of this version, still in
                 // flight keeps `provisioning` / `updating`.
-                if !tx.has_pending_commands(subscriber_id)? {
+                if !tx.has_pending_commands(subscriber_id, SETTLING)? {
                     tx.set_status_if(
                         subscriber_id,
                         version,

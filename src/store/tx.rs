@@ -188,8 +188,10 @@ pub trait Tx {
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError>;
     /// A command's state alone (nothing decoded).
     fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError>;
-    /// Whether a command about the subscriber is still pending.
-    fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError>;
+    /// Whether a command about the subscriber, of one of `kinds`
+    /// (`Command::kind` names), is still pending.
+    fn has_pending_commands(&self, subscriber_id: &str, kinds: &[&str])
+        -> Result<bool, StoreError>;
     fn mark_delivered(&self, seq: i64, now: i64) -> Result<(), StoreError>;
     fn mark_failed(&self, seq: i64, error: &str) -> Result<(), StoreError>;
     /// Counts an attempt, sets when to try again and releases the lease.

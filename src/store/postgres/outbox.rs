@@ -248,11 +248,14 @@ pub(super) async fn state<C: GenericClient>(
 pub(super) async fn has_pending<C: GenericClient>(
     c: &C,
     subscriber_id: &str,
+    kinds: &[&str],
 ) -> Result<bool, StoreError> {
     Ok(row(
         c,
-        "SELECT 1 FROM outbox WHERE subscriber_id = $1 AND state = 'pending' LIMIT 1",
-        &[&subscriber_id],
+        "SELECT 1 FROM outbox
+         WHERE subscriber_id = $1 AND state = 'pending' AND kind = ANY($2)
+         LIMIT 1",
+        &[&subscriber_id, &kinds],
     )
     .await?
     .is_some())

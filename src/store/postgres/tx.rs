@@ -394,17 +394,18 @@ impl Tx for PgTx<'_, '_> {
         self.run(outbox::entry(self.tx, seq))
     }
 
-    fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError> {
-        let waiting = self
-            .batch
-            .commands
-            .borrow()
-            .iter()
-            .any(|c| c.command.subscriber_id() == Some(subscriber_id));
+    fn has_pending_commands(
+        &self,
+        subscriber_id: &str,
+        kinds: &[&str],
+    ) -> Result<bool, StoreError> {
+        let waiting = self.batch.commands.borrow().iter().any(|c| {
+            c.command.subscriber_id() == Some(subscriber_id) && kinds.contains(&c.command.kind())
+        });
         if waiting {
             return Ok(true);
         }
-        self.run(outbox::has_pending(self.tx, subscriber_id))
+        self.run(outbox::has_pending(self.tx, subscriber_id, kinds))
     }
 
     fn mark_delivered(&self, seq: i64, now: i64) -> Result<(), StoreError> {

@@ -269,13 +269,22 @@ impl Tx for SqliteTx<'_, '_> {
         outbox::state(self.conn, seq)
     }
 
-    fn has_pending_commands(&self, subscriber_id: &str) -> Result<bool, StoreError> {
+    fn has_pending_commands(
+        &self,
+        subscriber_id: &str,
+        kinds: &[&str],
+    ) -> Result<bool, StoreError> {
+        let kinds = serde_json::to_string(kinds)
+            .map_err(|e| StoreError::Database(format!("kinds: {e}")))?;
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT 1 FROM outbox WHERE subscriber_id = ?1 AND state = 'pending' LIMIT 1",
+                "SELECT 1 FROM outbox
+                 WHERE subscriber_id = ?1 AND state = 'pending'
+                   AND kind IN (SELECT value FROM json_each(?2))
+                 LIMIT 1",
             )?
-            .query_row([subscriber_id], |_| Ok(()))
+            .query_row(params![subscriber_id, kinds], |_| Ok(()))
             .optional()?
             .is_some())
     }

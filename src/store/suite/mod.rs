@@ -389,6 +389,7 @@ macro_rules! store_suite {
                 delivery_outcomes_settle_the_subscriber_status,
                 a_rejected_older_command_records_the_error_but_not_the_status,
                 only_the_last_command_of_the_current_version_settles_the_status,
+                a_device_activation_code_in_flight_does_not_hold_the_status,
                 licenses_change_once_per_key_and_only_by_the_difference,
                 acknowledged_acceptances_survive_drop_without_close
                     [flavor = "multi_thread", worker_threads = 4],

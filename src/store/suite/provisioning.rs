@@ -1150,6 +1150,62 @@ pub(crate) async fn a_rejected_older_command_records_the_error_but_not_the_statu
     assert!(r.errors.is_empty(), "provisioned clears errors");
 }
 
+pub(crate) async fn a_device_activation_code_in_flight_does_not_hold_the_status(
+    factory: &dyn StoreFactory,
+) {
+    // AddUser, then at once a device activation code: both commands are in
+    // flight when the AddUser's is delivered. Only changes of the
+    // subscriber settle its status, so it is provisioned then (it used to
+    // stay `provisioning` for good: the code's delivery settles nothing).
+    let fx = fixture(factory).await;
+    let s = &fx;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add(
+            "dev@acme.example",
+            "SP1",
+            "G1",
+            Some("dev@acme.example"),
+        )],
+    )
+    .await;
+    let out = accept(
+        s,
+        &t,
+        "T2",
+        vec![Operation::RequestActivationCode(ActivationCodeRequest {
+            user_id: uid("dev@acme.example"),
+            device_type: Some("Polycom VVX 450".into()),
+            mac_address: Some("0004F2AABBCC".into()),
+        })],
+    )
+    .await;
+    assert_eq!(code_of(&out.results[0]), None, "{out:?}");
+    let id = sub(s, "dev@acme.example").await.id;
+    let cmds = s.subscriber_commands(&id).await.expect("cmds");
+    let kinds: Vec<&str> = cmds.iter().map(|e| e.envelope.command.kind()).collect();
+    assert_eq!(kinds, ["ProvisionSubscriber", "IssueActivationCode"]);
+
+    s.complete_command(cmds[0].seq, DeliveryOutcome::Delivered, NOW + 5)
+        .await
+        .expect("deliver");
+    assert_eq!(
+        sub(s, "dev@acme.example").await.status,
+        SubscriberStatus::Provisioned,
+        "the activation code still in flight does not hold the status"
+    );
+    s.complete_command(cmds[1].seq, DeliveryOutcome::Delivered, NOW + 6)
+        .await
+        .expect("deliver");
+    assert_eq!(
+        sub(s, "dev@acme.example").await.status,
+        SubscriberStatus::Provisioned
+    );
+}
+
 pub(crate) async fn only_the_last_command_of_the_current_version_settles_the_status(
     factory: &dyn StoreFactory,
 ) {
