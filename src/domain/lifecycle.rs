@@ -154,6 +154,14 @@ pub fn decide_add(
             "the template belongs to a wholesale customer",
         ));
     }
+    // The product makes the email mandatory in the trusted flow: without
+    // one there is nobody to provision and nowhere to send a link.
+    if settings.trusted_emails && op.email.is_none() {
+        return Err(Rejection::new(
+            ErrorCode::MissingParameter,
+            "email is mandatory when the customer template trusts emails (field: email)",
+        ));
+    }
     if let Some(existing) = ctx.existing {
         if existing.provisioning_id != ctx.template.provisioning_id
             || existing.enterprise_key.as_ref() != Some(ctx.enterprise_key)

@@ -305,11 +305,12 @@ async fn per_operation_errors_do_not_fail_the_document_and_replays_answer_the_sa
     let xml = first.text();
     assert!(xml.contains("errorCode=\"9001\""), "invalid email: {xml}");
     assert!(
-        xml.contains("status=\"pending_email_input\""),
-        "no email: untrusted path waits: {xml}"
+        xml.contains("errorCode=\"1001\""),
+        "no email on a template that trusts emails: {xml}"
     );
     wait_status(&server, "dana@acme.example", "provisioned").await;
     assert_eq!(subscriber(&server, "carl@acme.example").await.0, 404);
+    assert_eq!(subscriber(&server, "erin@acme.example").await.0, 404);
 
     let again = post(&server, &d.path, Some(&d.auth), doc, "application/xml").await;
     assert_eq!(again.status, 200);
@@ -427,7 +428,7 @@ async fn latin1_documents_decode() {
     body.extend_from_slice(b"rgen</firstName><lastName>M");
     body.push(0xFC);
     body.extend_from_slice(
-        b"ller</lastName><extension>1234</extension></AddUser></ProvisioningRequest>",
+        b"ller</lastName><emailAddress>jm@acme.example</emailAddress><extension>1234</extension></AddUser></ProvisioningRequest>",
     );
     let resp = post(
         &server,
@@ -549,7 +550,14 @@ async fn answers_echo_the_user_id_as_sent() {
         &server,
         &d.path,
         Some(&d.auth),
-        document(None, &[add_user("Mixed.Case@Acme.EXAMPLE", "acme", None)]),
+        document(
+            None,
+            &[add_user(
+                "Mixed.Case@Acme.EXAMPLE",
+                "acme",
+                Some("mixed.case@acme.example"),
+            )],
+        ),
         "application/xml",
     )
     .await;

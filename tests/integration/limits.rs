@@ -81,7 +81,11 @@ async fn flowthrough_rate_limit_per_template_and_client_identity() {
     let doc = |n: usize| {
         document(
             None,
-            &[add_user(&format!("u{n}@acme.example"), "acme", None)],
+            &[add_user(
+                &format!("u{n}@acme.example"),
+                "acme",
+                Some(&format!("u{n}@acme.example")),
+            )],
         )
     };
     let req = |n: usize| {

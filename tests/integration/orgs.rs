@@ -551,17 +551,21 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     put_org(&server, &org("det", 10, 1, &["d1@det.example"])).await;
     add(&server, &d, "d1@bw.example", "ent-det", "d1@det.example").await;
     wait_status(&server, "d1@bw.example", "provisioned").await;
-    // A pending user (no email: waits for one) and another subscriber.
+    // A pending user (d1's email: waits for its owner's consent) and
+    // another subscriber.
     let resp = post(
         &server,
         &d.path,
         Some(&d.auth),
-        document(None, &[add_user("p1@bw.example", "ent-det", None)]),
+        document(
+            None,
+            &[add_user("p1@bw.example", "ent-det", Some("d1@det.example"))],
+        ),
         "application/xml",
     )
     .await;
     assert!(
-        resp.text().contains("pending_email_input"),
+        resp.text().contains("pending_user_migration"),
         "{}",
         resp.text()
     );

@@ -549,9 +549,12 @@ pub(crate) async fn renewal_replaces_the_link_and_only_applies_to_waiting_users(
 pub(crate) async fn a_trusted_email_sent_later_by_modify_ends_the_wait(factory: &dyn StoreFactory) {
     let f = fixture(factory).await;
     let s = &f;
+    // Subscribers still waiting for an email when their template turns to
+    // trusted emails (a trusted AddUser without one is refused, 1001).
+    let waiting = template(s, "trusted", true, false).await;
+    add_users(s, &waiting, &[("u1@acme.example", None)]).await;
+    add_users(s, &waiting, &[("u2@acme.example", None)]).await;
     let t = template(s, "trusted", true, true).await;
-    add_users(s, &t, &[("u1@acme.example", None)]).await;
-    add_users(s, &t, &[("u2@acme.example", None)]).await;
     add_users(s, &t, &[("u3@acme.example", Some("taken@acme.example"))]).await;
     let u1 = sub(s, "u1@acme.example").await;
     assert_eq!(u1.status, SubscriberStatus::PendingEmailInput);

@@ -285,10 +285,34 @@ pub(crate) async fn email_flows_decide_the_initial_status(factory: &dyn StoreFac
     assert_eq!(
         statuses,
         [
-            Some(SubscriberStatus::PendingEmailInput),
+            None,
             Some(SubscriberStatus::Provisioning),
             Some(SubscriberStatus::PendingUserMigration),
         ]
+    );
+    // With trusted emails the email is mandatory: refused, nothing kept.
+    assert_eq!(code_of(&out.results[0]), Some(1001), "{out:?}");
+    assert!(out.results[0]
+        .error_message
+        .as_deref()
+        .unwrap_or("")
+        .contains("email"));
+    assert!(s
+        .subscriber_by_user_id("noemail@a.example")
+        .await
+        .expect("get")
+        .is_none());
+    // Without trusted emails an AddUser without one waits for its user.
+    let out = accept(
+        s,
+        &untrusted,
+        "U0",
+        vec![add("noemail@b.example", "SP2", "G", None)],
+    )
+    .await;
+    assert_eq!(
+        out.results[0].status,
+        Some(SubscriberStatus::PendingEmailInput)
     );
     let out = accept(
         s,
@@ -301,10 +325,10 @@ pub(crate) async fn email_flows_decide_the_initial_status(factory: &dyn StoreFac
         out.results[0].status,
         Some(SubscriberStatus::PendingEmailInput)
     );
-    // The org is made for the enterprise regardless; no ProvisionSubscriber
-    // for anyone still waiting for their user.
-    assert_eq!(out.commands_written, 1);
-    for user in ["noemail@a.example", "second@a.example", "u@b.example"] {
+    // The org was made for the enterprise by the first AddUser; no
+    // ProvisionSubscriber for anyone still waiting for their user.
+    assert_eq!(out.commands_written, 0);
+    for user in ["noemail@b.example", "second@a.example", "u@b.example"] {
         let r = sub(s, user).await;
         assert!(r.org_id.is_some(), "{user}");
         assert_eq!(
@@ -401,7 +425,12 @@ pub(crate) async fn a_user_id_of_another_template_or_enterprise_is_refused(
         s,
         &t1,
         "T1",
-        vec![add("alice@acme.example", "SP1", "G1", None)],
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
     )
     .await;
     let before = snapshot(s).await;
@@ -410,7 +439,12 @@ pub(crate) async fn a_user_id_of_another_template_or_enterprise_is_refused(
         s,
         &t2,
         "T2",
-        vec![add("alice@acme.example", "SP1", "G1", None)],
+        vec![add(
+            "alice@acme.example",
+            "SP1",
+            "G1",
+            Some("alice@acme.example"),
+        )],
     )
     .await;
     assert_eq!(code_of(&out.results[0]), Some(10022), "{out:?}");
@@ -418,7 +452,12 @@ pub(crate) async fn a_user_id_of_another_template_or_enterprise_is_refused(
         s,
         &t1,
         "T3",
-        vec![add("alice@acme.example", "SP9", "G1", None)],
+        vec![add(
+            "alice@acme.example",
+            "SP9",
+            "G1",
+            Some("alice@acme.example"),
+        )],
     )
     .await;
     assert_eq!(code_of(&out.results[0]), Some(10022), "{out:?}");
@@ -488,7 +527,7 @@ pub(crate) async fn a_replayed_request_id_returns_the_first_answer_and_changes_n
         &other,
         "T3",
         Some("R1"),
-        vec![add("c@other.example", "SP7", "G", None)],
+        vec![add("c@other.example", "SP7", "G", Some("c@other.example"))],
     );
     elsewhere.invalid = vec![];
     let out3 = s.accept(elsewhere).await.expect("other template");
@@ -678,7 +717,8 @@ pub(crate) async fn modify_of_a_waiting_subscriber_sends_nothing_to_the_core(
 ) {
     let fx = fixture(factory).await;
     let s = &fx;
-    let t = template(s, "tpl", true, true).await;
+    // Waiting for its user: a template without trusted emails.
+    let t = template(s, "tpl", true, false).await;
     accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
     let mut c = no_changes("w@acme.example");
     c.package = Some(Package::Premium);
@@ -837,7 +877,8 @@ pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activatio
 ) {
     let fx = fixture(factory).await;
     let s = &fx;
-    let t = template(s, "tpl", true, true).await;
+    // Waiting for its user: a template without trusted emails.
+    let t = template(s, "tpl", true, false).await;
     accept(s, &t, "T1", vec![add("w@acme.example", "SP1", "G", None)]).await;
     let w = sub(s, "w@acme.example").await;
 

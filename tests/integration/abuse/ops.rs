@@ -319,7 +319,10 @@ async fn user_ids_differing_in_case_are_one_subscriber() {
         "case@acme.example",
         "CASE@ACME.EXAMPLE",
     ] {
-        let doc = document(None, &[add_user(user, "ent-case", None)]);
+        let doc = document(
+            None,
+            &[add_user(user, "ent-case", Some("case@acme.example"))],
+        );
         let r = post(&server, &d.path, Some(&d.auth), doc, "application/xml").await;
         assert_eq!(r.status.as_u16(), 200, "{}", r.text());
     }
@@ -346,7 +349,14 @@ async fn user_ids_differing_in_case_are_one_subscriber() {
 async fn invisible_and_look_alike_user_id_characters_are_refused_with_9017() {
     let server = Server::start();
     let d = demo(&server);
-    let doc = document(None, &[add_user("zw@acme.example", "ent-zw", None)]);
+    let doc = document(
+        None,
+        &[add_user(
+            "zw@acme.example",
+            "ent-zw",
+            Some("zw@acme.example"),
+        )],
+    );
     let r = post(&server, &d.path, Some(&d.auth), doc, "application/xml").await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text());
     for (user, char_code) in [
