@@ -423,37 +423,10 @@ async fn a_unit_that_fails_after_writing_is_undone_alone_in_its_batch() {
 async fn one_approval_email_per_window_when_two_nodes_refuse_at_once() {
     // Each node finds no approval request in the window in its snapshot;
     // the prefix's guard row lets only one of them commit its email.
-    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    use crate::store::suite::provisioning::{approvals, big_org};
     let (a, b, t, url) = two_nodes().await;
-    a.upsert_existing_orgs(vec![ExistingOrganization {
-        id: "big".into(),
-        name: "Big".into(),
-        user_count: 150,
-        users: vec![
-            OrgUser {
-                email: "boss@big.example".into(),
-                is_admin: true,
-            },
-            OrgUser {
-                email: "ann@big.example".into(),
-                is_admin: false,
-            },
-        ],
-        verified_domains: vec![],
-        claimed_domains: vec![],
-        licenses: vec![],
-        auth_settings: serde_json::Value::Null,
-        email_suppression: false,
-        branding: None,
-    }])
-    .await
-    .expect("orgs");
-    let links = Arc::new(crate::orgs::ApprovalLinks {
-        signer: crate::orgs::ApprovalSigner::from_secret(&[3u8; 32]),
-        portal_base: "https://portal.example".into(),
-        notify_window_ms: 86_400_000,
-        token_ttl_ms: 60_000,
-    });
+    a.upsert_existing_orgs(vec![big_org()]).await.expect("orgs");
+    let links = approvals(86_400_000);
     let mut calls = Vec::new();
     for i in 0..12 {
         let store = if i % 2 == 0 {

@@ -1466,7 +1466,34 @@ pub(crate) async fn acknowledged_acceptances_survive_drop_without_close(
 
 // ---- org attach (existing organizations)
 
-fn approvals(window_ms: i64) -> Arc<crate::orgs::ApprovalLinks> {
+/// An existing organization with an admin (boss@) and a user (ann@), too
+/// big to attach without its admins' approval.
+pub(crate) fn big_org() -> crate::domain::organization::ExistingOrganization {
+    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    ExistingOrganization {
+        id: "big".into(),
+        name: "Big".into(),
+        user_count: 150,
+        users: vec![
+            OrgUser {
+                email: "boss@big.example".into(),
+                is_admin: true,
+            },
+            OrgUser {
+                email: "ann@big.example".into(),
+                is_admin: false,
+            },
+        ],
+        verified_domains: vec![],
+        claimed_domains: vec![],
+        licenses: vec![],
+        auth_settings: serde_json::Value::Null,
+        email_suppression: false,
+        branding: None,
+    }
+}
+
+pub(crate) fn approvals(window_ms: i64) -> Arc<crate::orgs::ApprovalLinks> {
     Arc::new(crate::orgs::ApprovalLinks {
         signer: crate::orgs::ApprovalSigner::from_secret(&[3u8; 32]),
         portal_base: "https://portal.example".into(),
@@ -1568,31 +1595,10 @@ pub(crate) async fn a_2017_keeps_its_email_through_the_rollback_once_per_window(
 pub(crate) async fn approval_notifications_use_a_sliding_window_from_the_last_email(
     factory: &dyn StoreFactory,
 ) {
-    use crate::domain::organization::{ExistingOrganization, OrgUser};
     let f = fixture(factory).await;
     let t = template(&f.store, "t1", true, true).await;
     f.store
-        .upsert_existing_orgs(vec![ExistingOrganization {
-            id: "big".into(),
-            name: "Big".into(),
-            user_count: 150,
-            users: vec![
-                OrgUser {
-                    email: "boss@big.example".into(),
-                    is_admin: true,
-                },
-                OrgUser {
-                    email: "ann@big.example".into(),
-                    is_admin: false,
-                },
-            ],
-            verified_domains: vec![],
-            claimed_domains: vec![],
-            licenses: vec![],
-            auth_settings: serde_json::Value::Null,
-            email_suppression: false,
-            branding: None,
-        }])
+        .upsert_existing_orgs(vec![big_org()])
         .await
         .expect("orgs");
     let window = 86_400_000;
