@@ -106,6 +106,28 @@ fn batch(
     }
 }
 
+/// `n` documents, `doc(i)` each, sent at once, alternately to `a` and `b`;
+/// their outcomes in order.
+async fn accept_on_both(
+    a: &Arc<PgStore>,
+    b: &Arc<PgStore>,
+    n: i64,
+    doc: impl Fn(i64) -> AcceptBatch,
+) -> Vec<crate::provision::AcceptOutcome> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { a } else { b });
+            let call = doc(i);
+            tokio::spawn(async move { store.accept(call).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for call in calls {
+        outcomes.push(call.await.expect("joined").expect("accepted"));
+    }
+    outcomes
+}
+
 /// One SQL answer from the schema behind `url` (psql, outside bwgate).
 fn sql(url: &str, query: &str) -> String {
     let schema = url
@@ -152,28 +174,12 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_add_users_of_an_enterprise_on_two_nodes_make_one_organization() {
     let (a, b, t, url) = two_nodes().await;
-    let mut calls = Vec::new();
-    for i in 0..24 {
-        let store = if i % 2 == 0 {
-            Arc::clone(&a)
-        } else {
-            Arc::clone(&b)
-        };
-        let t = t.clone();
-        calls.push(tokio::spawn(async move {
-            let user = format!("u{i}@acme.example");
-            store
-                .accept(batch(
-                    &t,
-                    &format!("trk-{i}"),
-                    None,
-                    add_user(&user, "SP-RACE"),
-                ))
-                .await
-        }));
-    }
-    for call in calls {
-        let outcome = call.await.expect("joined").expect("accepted");
+    let outcomes = accept_on_both(&a, &b, 24, |i| {
+        let user = format!("u{i}@acme.example");
+        batch(&t, &format!("trk-{i}"), None, add_user(&user, "SP-RACE"))
+    })
+    .await;
+    for outcome in outcomes {
         assert!(
             outcome.results.iter().all(|r| r.error_code.is_none()),
             "{:?}",
@@ -305,24 +311,15 @@ async fn one_email_added_on_two_nodes_at_once_is_taken_once() {
     // free both commit; the email's guard row makes the second one conflict
     // and run again, and then it finds the email taken.
     let (a, b, t, url) = two_nodes().await;
-    let mut calls = Vec::new();
-    for i in 0..16 {
-        let store = if i % 2 == 0 {
-            Arc::clone(&a)
-        } else {
-            Arc::clone(&b)
-        };
-        let t = t.clone();
-        calls.push(tokio::spawn(async move {
-            let mut op = add_user(&format!("same{i}@acme.example"), &format!("SP{i}"));
-            if let Operation::AddUser(new) = &mut op {
-                new.email = Some("Shared@Example.com".into());
-            }
-            store.accept(batch(&t, &format!("trk-{i}"), None, op)).await
-        }));
-    }
-    for call in calls {
-        let outcome = call.await.expect("joined").expect("accepted");
+    let outcomes = accept_on_both(&a, &b, 16, |i| {
+        let mut op = add_user(&format!("same{i}@acme.example"), &format!("SP{i}"));
+        if let Operation::AddUser(new) = &mut op {
+            new.email = Some("Shared@Example.com".into());
+        }
+        batch(&t, &format!("trk-{i}"), None, op)
+    })
+    .await;
+    for outcome in outcomes {
         assert!(
             outcome.results.iter().all(|r| r.error_code.is_none()),
             "{:?}",
@@ -427,13 +424,7 @@ async fn one_approval_email_per_window_when_two_nodes_refuse_at_once() {
     let (a, b, t, url) = two_nodes().await;
     a.upsert_existing_orgs(vec![big_org()]).await.expect("orgs");
     let links = approvals(86_400_000);
-    let mut calls = Vec::new();
-    for i in 0..12 {
-        let store = if i % 2 == 0 {
-            Arc::clone(&a)
-        } else {
-            Arc::clone(&b)
-        };
+    let outcomes = accept_on_both(&a, &b, 12, |i| {
         let mut op = add_user(&format!("ann{i}@bw.example"), "ent-big");
         if let Operation::AddUser(new) = &mut op {
             new.email = Some("ann@big.example".into());
@@ -441,10 +432,10 @@ async fn one_approval_email_per_window_when_two_nodes_refuse_at_once() {
         let mut call = batch(&t, &format!("trk-{i}"), None, op);
         call.now = NOW + i;
         call.approvals = Some(Arc::clone(&links));
-        calls.push(tokio::spawn(async move { store.accept(call).await }));
-    }
-    for call in calls {
-        let outcome = call.await.expect("joined").expect("accepted");
+        call
+    })
+    .await;
+    for outcome in outcomes {
         assert_eq!(outcome.results[0].error_code, Some(2017), "{outcome:?}");
     }
     assert_eq!(
