@@ -290,7 +290,9 @@ pub fn check_code(
 }
 
 /// "Provision admin first": a user other than the organization's admin
-/// cannot finish while the admin is not active yet.
+/// cannot finish while the admin is not active yet. A removed admin holds
+/// nobody (whoever finishes next becomes the admin, see
+/// `provision::activation::claim_org_admin`).
 pub fn admin_first_gate(
     provision_admin_first: bool,
     subscriber_id: &str,
@@ -302,7 +304,9 @@ pub fn admin_first_gate(
                 && admin_id != subscriber_id
                 && !matches!(
                     status,
-                    SubscriberStatus::Provisioned | SubscriberStatus::Updating
+                    SubscriberStatus::Provisioned
+                        | SubscriberStatus::Updating
+                        | SubscriberStatus::Removed
                 ) =>
         {
             Err(Rejection::new(
@@ -493,6 +497,10 @@ mod tests {
             Some(("admin", SubscriberStatus::Provisioned))
         )
         .is_ok());
+        // A deleted admin holds nobody.
+        assert!(
+            admin_first_gate(true, "other", Some(("admin", SubscriberStatus::Removed))).is_ok()
+        );
     }
 
     #[test]

@@ -561,7 +561,7 @@ impl OpContext<'_> {
             } else {
                 activation::complete(tx, &next.id, now)?;
                 if let Some(org_id) = &next.org_id {
-                    tx.set_org_admin_if_unset(org_id, &next.id)?;
+                    activation::claim_org_admin(tx, org_id, &next.id)?;
                 }
                 let key = next
                     .enterprise_key

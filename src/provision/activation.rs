@@ -324,7 +324,7 @@ impl Run<'_> {
         }
         tx.update_subscriber(&s, now)?;
         if let Some(org_id) = &s.org_id {
-            tx.set_org_admin_if_unset(org_id, &s.id)?;
+            claim_org_admin(tx, org_id, &s.id)?;
         }
         a.completed_at = Some(now);
         a.code_hash = None;
@@ -353,6 +353,22 @@ fn wrong_page() -> Rejection {
         ErrorCode::ActivationLinkInvalid,
         "this link is for another step of the activation",
     )
+}
+
+/// The subscriber becomes the organization's admin when it has none (a
+/// created organization), or when its admin was removed: a deleted admin
+/// must not leave the other users waiting for good (9028).
+pub(crate) fn claim_org_admin(
+    tx: &dyn Tx,
+    org_id: &str,
+    subscriber_id: &str,
+) -> Result<(), StoreError> {
+    match tx.org_admin(org_id)? {
+        Some((admin, SubscriberStatus::Removed)) if admin != subscriber_id => {
+            tx.replace_org_admin(org_id, &admin, subscriber_id)
+        }
+        _ => tx.set_org_admin_if_unset(org_id, subscriber_id),
+    }
 }
 
 pub(crate) fn renew(

@@ -145,6 +145,9 @@ pub trait Tx {
     /// none yet (compare-and-set: the first one wins; attached
     /// organizations never get one).
     fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError>;
+    /// Makes `to` the admin of the organization whose admin is `from`
+    /// (compare-and-set: a change in between wins).
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError>;
     /// The organization stops being its enterprise's: subscriber rows let
     /// go of it, then the link row goes.
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError>;

@@ -428,6 +428,22 @@ pub(super) async fn set_org_admin_if_unset<C: GenericClient>(
     Ok(())
 }
 
+pub(super) async fn replace_org_admin<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "UPDATE organizations SET admin_subscriber_id = $3
+         WHERE id = $1 AND admin_subscriber_id = $2",
+        &[&org_id, &from, &to],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn unlink_organization<C: GenericClient>(
     c: &C,
     org_id: &str,

@@ -326,6 +326,10 @@ impl Tx for PgTx<'_, '_> {
         ))
     }
 
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError> {
+        self.write(subscribers::replace_org_admin(self.tx, org_id, from, to))
+    }
+
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError> {
         self.write(subscribers::unlink_organization(self.tx, org_id))
     }

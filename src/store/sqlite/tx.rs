@@ -191,6 +191,16 @@ impl Tx for SqliteTx<'_, '_> {
         Ok(())
     }
 
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE organizations SET admin_subscriber_id = ?3
+                 WHERE id = ?1 AND admin_subscriber_id = ?2",
+            )?
+            .execute([org_id, from, to])?;
+        Ok(())
+    }
+
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE subscribers SET org_id = NULL WHERE org_id = ?1")?

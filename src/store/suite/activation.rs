@@ -350,6 +350,57 @@ pub(crate) async fn provision_admin_first_holds_other_users_until_the_admin_is_a
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
 }
 
+pub(crate) async fn a_deleted_admin_no_longer_holds_the_others(factory: &dyn StoreFactory) {
+    // The first user (the admin) is deleted before activating: the others
+    // used to wait for good (9028); now the next to finish is the admin.
+    let f = fixture(factory).await;
+    let s = &f;
+    let t = untrusted(s).await;
+    add_users(s, &t, &[("admin@acme.example", None)]).await;
+    add_users(s, &t, &[("bob@acme.example", None)]).await;
+    add_users(s, &t, &[("cy@acme.example", None)]).await;
+    let admin_id = sub(s, "admin@acme.example").await.id;
+    let bob = claim(s, "bob@acme.example").await;
+    step(s, &bob, email("bob@home.example"), NOW + 1)
+        .await
+        .unwrap();
+    let out = accept(s, &t, "T-del", vec![delete("admin@acme.example")]).await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Removed));
+
+    let v = step(
+        s,
+        &bob,
+        code(&sent_code(s, "bob@home.example").await),
+        NOW + 2,
+    )
+    .await
+    .expect("no longer held by the removed admin");
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    let org_id = v.subscriber.org_id.clone().expect("org");
+    let admin_now = crate::store::transact(&**s, move |tx| tx.org_admin(&org_id))
+        .await
+        .expect("org admin");
+    assert_eq!(
+        admin_now.map(|(id, _)| id),
+        Some(v.subscriber.id.clone()),
+        "bob is the organization's admin now (was {admin_id})"
+    );
+    // And bob holds the next user as the admin did.
+    let cy = claim(s, "cy@acme.example").await;
+    step(s, &cy, email("cy@home.example"), NOW + 3)
+        .await
+        .unwrap();
+    let err = step(
+        s,
+        &cy,
+        code(&sent_code(s, "cy@home.example").await),
+        NOW + 4,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AdminNotActive);
+}
+
 pub(crate) async fn without_admin_first_whoever_activates_first_becomes_admin(
     factory: &dyn StoreFactory,
 ) {

@@ -401,6 +401,7 @@ macro_rules! store_suite {
                 untrusted_add_waits_until_an_email_is_entered_and_verified,
                 too_many_wrong_codes_lock_the_activation_even_for_the_right_code,
                 provision_admin_first_holds_other_users_until_the_admin_is_active,
+                a_deleted_admin_no_longer_holds_the_others,
                 without_admin_first_whoever_activates_first_becomes_admin,
                 consent_removes_the_old_account_and_provisions_with_the_same_email,
                 consent_removes_others_waiting_for_the_email_each_with_its_command,
