@@ -258,6 +258,27 @@ impl ErrorCode {
         self.info().http_status
     }
 
+    /// Whether an operation refused with this code was refused because of
+    /// what the store held then (an organization awaiting approval, a user
+    /// id elsewhere, a subscriber not found, …), not because of what the
+    /// document said: a replay of its `requestId` decides that operation
+    /// again instead of repeating the first answer.
+    pub const fn decided_on_stored_state(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ExistingOrgNeedsApproval
+                | ErrorCode::EnterpriseLinkedElsewhere
+                | ErrorCode::UserIdAlreadyAssociated
+                | ErrorCode::NotFound
+                | ErrorCode::TrunkUserWithRouteList
+                | ErrorCode::NumberAlreadyAssigned
+                | ErrorCode::NewOrgNotAllowed
+                | ErrorCode::WholesaleRejected
+                | ErrorCode::PartnerNotAdmin
+                | ErrorCode::Internal
+        )
+    }
+
     pub fn from_code(code: u32) -> Option<ErrorCode> {
         Self::ALL.iter().copied().find(|c| c.code() == code)
     }

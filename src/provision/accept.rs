@@ -86,22 +86,51 @@ pub async fn run<S: Store + ?Sized>(
 /// rows is undone alone (its part); see [`Tx::undo_part`].
 pub fn apply(tx: &dyn Tx, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreError> {
     let provisioning_id = batch.template.provisioning_id.as_str();
+    // A replay repeats the first answer, except the lines refused on what
+    // the store held then (e.g. 2017 before the admins approved): those
+    // operations are decided again, and the merged answer is stored.
+    let mut first_answer = None;
     if let Some(request_id) = &batch.request_id {
-        if let Some((tracking_id, results)) = tx.accepted_request(provisioning_id, request_id)? {
-            return Ok(AcceptOutcome {
-                results,
-                replay_of: Some(tracking_id),
-                commands_written: 0,
-                emails_enqueued: 0,
-            });
+        if let Some((tracking_id, stored)) = tx.accepted_request(provisioning_id, request_id)? {
+            let again: Vec<usize> = stored
+                .iter()
+                .filter(|r| {
+                    r.error_code
+                        .and_then(ErrorCode::from_code)
+                        .is_some_and(ErrorCode::decided_on_stored_state)
+                })
+                .map(|r| r.index)
+                .collect();
+            if again.is_empty() {
+                return Ok(AcceptOutcome {
+                    results: stored,
+                    replay_of: Some(tracking_id),
+                    commands_written: 0,
+                    emails_enqueued: 0,
+                });
+            }
+            first_answer = Some((tracking_id, stored, again));
         }
     }
 
     let mut results = Vec::with_capacity(batch.operations.len() + batch.invalid.len());
-    results.extend(batch.invalid.iter().cloned());
+    let operations: Vec<&(usize, Operation)> = match &first_answer {
+        Some((_, stored, again)) => {
+            results.extend(stored.iter().filter(|r| !again.contains(&r.index)).cloned());
+            batch
+                .operations
+                .iter()
+                .filter(|(index, _)| again.contains(index))
+                .collect()
+        }
+        None => {
+            results.extend(batch.invalid.iter().cloned());
+            batch.operations.iter().collect()
+        }
+    };
     let mut commands_written = 0;
     let mut emails_enqueued = 0;
-    for (index, operation) in &batch.operations {
+    for (index, operation) in operations {
         let mut op = OpContext {
             tx,
             batch,
@@ -175,18 +204,20 @@ pub fn apply(tx: &dyn Tx, batch: &AcceptBatch) -> Result<AcceptOutcome, StoreErr
         }
     }
 
+    // The first tracking id stays the document's (replays report it).
+    let replay_of = first_answer.map(|(tracking_id, _, _)| tracking_id);
     if let Some(request_id) = &batch.request_id {
         tx.record_accepted_request(
             provisioning_id,
             request_id,
-            &batch.tracking_id,
+            replay_of.as_deref().unwrap_or(&batch.tracking_id),
             &results,
             batch.now,
         )?;
     }
     Ok(AcceptOutcome {
         results,
-        replay_of: None,
+        replay_of,
         commands_written,
         emails_enqueued,
     })

@@ -221,6 +221,9 @@ pub trait Tx {
         provisioning_id: &str,
         request_id: &str,
     ) -> Result<Option<(String, Vec<OperationResult>)>, StoreError>;
+    /// Stores a document's answer, or replaces the lines of the one stored
+    /// under the same `request_id` (a replay that decided some operations
+    /// again; the first tracking id stays).
     fn record_accepted_request(
         &self,
         provisioning_id: &str,

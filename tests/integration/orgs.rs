@@ -339,6 +339,70 @@ async fn domains_need_approval_and_the_portal_approval_lets_the_retry_attach() {
 }
 
 #[tokio::test]
+async fn a_request_id_retried_after_the_approval_attaches() {
+    // The AS retries the very document (same requestId) after the admins
+    // approved: the 2017 line is decided again, not repeated from the
+    // replay store; the merged answer is what later replays get.
+    let server = Server::start();
+    let d = demo(&server);
+    let mut claimed = org("claimed", 3, 1, &["cid@claimed.example"]);
+    claimed["claimedDomains"] = json!(["claimed.example"]);
+    put_org(&server, &claimed).await;
+    let doc = document(
+        Some("req-claimed"),
+        &[add_user(
+            "cid@bw.example",
+            "ent-claimed",
+            Some("cid@claimed.example"),
+        )],
+    );
+    let send = || {
+        post(
+            &server,
+            &d.path,
+            Some(&d.auth),
+            doc.clone(),
+            "application/xml",
+        )
+    };
+    let first = send().await.text();
+    assert!(first.contains("errorCode=\"2017\""), "{first}");
+    let again = send().await.text();
+    assert!(
+        again.contains("errorCode=\"2017\""),
+        "still waiting: {again}"
+    );
+
+    let mail = approval_emails(&server)
+        .await
+        .into_iter()
+        .find(|e| {
+            e["dedupeKey"]
+                .as_str()
+                .unwrap()
+                .starts_with("org-approval:claimed:")
+        })
+        .expect("an approval request");
+    let token = token_from_spool(&server, mail["id"].as_i64().unwrap()).await;
+    let (status, done) = portal_approve(&server, &token).await;
+    assert_eq!(status, 200, "{done}");
+
+    let after = send().await.text();
+    assert!(
+        after.contains("status=\"provisioning\""),
+        "the replay attaches after the approval: {after}"
+    );
+    let later = send().await.text();
+    assert_eq!(
+        crate::flowthrough::without_tracking_id(&later),
+        crate::flowthrough::without_tracking_id(&after),
+        "later replays repeat the merged answer"
+    );
+    let v = wait_status(&server, "cid@bw.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["orgId"], "claimed");
+}
+
+#[tokio::test]
 async fn forged_and_expired_tokens_are_refused_and_change_nothing() {
     let server = Server::start();
     let mut big = org("big", 500, 1, &[]);

@@ -120,7 +120,9 @@ pub(super) async fn record_accepted_request<C: GenericClient>(
         c,
         "INSERT INTO accepted_requests (provisioning_id, request_id, tracking_id,
                                         results_json, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (provisioning_id, request_id)
+         DO UPDATE SET results_json = EXCLUDED.results_json",
         &[&provisioning_id, &request_id, &tracking_id, &json, &now],
     )
     .await?;

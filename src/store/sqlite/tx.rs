@@ -386,7 +386,9 @@ impl Tx for SqliteTx<'_, '_> {
             .prepare_cached(
                 "INSERT INTO accepted_requests (provisioning_id, request_id, tracking_id,
                                                 results_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (provisioning_id, request_id)
+                 DO UPDATE SET results_json = excluded.results_json",
             )?
             .execute(params![provisioning_id, request_id, tracking_id, json, now])?;
         Ok(())
