@@ -72,7 +72,7 @@ pub struct Attempt {
 /// with one commit instead of one each.
 pub async fn record<S: Store + ?Sized>(
     store: &S,
-    attempts: Vec<Attempt>,
+    attempts: std::sync::Arc<[Attempt]>,
     now: i64,
 ) -> Result<(), StoreError> {
     transact(store, move |tx| {

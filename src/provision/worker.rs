@@ -147,7 +147,8 @@ async fn deliver_in_order(
     let results = core.apply_in_order(&envelopes).await;
     let mut outcomes = Vec::with_capacity(results.len());
     let mut settled = 0;
-    for ((&(seq, attempts), envelope), result) in meta.iter().zip(&envelopes).zip(results) {
+    // The envelopes move into the attempts (the core is done with them).
+    for ((&(seq, attempts), envelope), result) in meta.iter().zip(envelopes).zip(results) {
         let outcome = match result {
             Ok(()) => DeliveryOutcome::Delivered,
             Err(LicenseError::Rejected(refusal)) => DeliveryOutcome::Rejected {
@@ -172,7 +173,7 @@ async fn deliver_in_order(
         let retry = matches!(outcome, DeliveryOutcome::Retry { .. });
         outcomes.push(Attempt {
             seq,
-            command: envelope.command.clone(),
+            command: envelope.command,
             outcome,
         });
         if retry {
@@ -182,11 +183,12 @@ async fn deliver_in_order(
         settled += 1;
     }
     let now = now_millis();
-    if let Err(e) = delivery::record(store.as_ref(), outcomes.clone(), now).await {
+    let outcomes: Arc<[Attempt]> = outcomes.into();
+    if let Err(e) = delivery::record(store.as_ref(), Arc::clone(&outcomes), now).await {
         // One outcome that cannot be recorded must not hold the others.
         tracing::warn!(error = %e, "recording a delivery run failed; recording one by one");
-        for outcome in outcomes {
-            delivery::record(store.as_ref(), vec![outcome], now).await?;
+        for outcome in outcomes.iter() {
+            delivery::record(store.as_ref(), Arc::new([outcome.clone()]), now).await?;
         }
     }
     Ok(settled)

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::ClientWrapper;
+use deadpool_postgres::{ClientWrapper, Transaction};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::IsolationLevel;
@@ -48,7 +48,10 @@ use crate::store::StoreError;
 /// `bench-store` finds them by it).
 pub const LANE_THREAD: &str = "bwgate-pglane";
 
-type Reply = oneshot::Sender<Result<Box<dyn Any + Send>, StoreError>>;
+/// What a unit of work answers.
+type Answer = Result<Box<dyn Any + Send>, StoreError>;
+
+type Reply = oneshot::Sender<Answer>;
 
 /// One unit of work waiting for its lane.
 struct Job {
@@ -98,7 +101,7 @@ impl Lanes {
 
     /// Queues `work` on the next lane and waits for its answer (after the
     /// commit of its batch).
-    pub(super) async fn run(&self, work: DynWork) -> Result<Box<dyn Any + Send>, StoreError> {
+    pub(super) async fn run(&self, work: DynWork) -> Answer {
         let (reply, answer) = oneshot::channel();
         {
             let senders = self.senders.lock().map_err(|_| StoreError::Closed)?;
@@ -145,7 +148,7 @@ struct Lane {
 /// How one run of a batch ended.
 enum Run {
     /// Committed: each unit's result, in queue order.
-    Committed(Vec<Result<Box<dyn Any + Send>, StoreError>>),
+    Committed(Vec<Answer>),
     /// Rolled back: run again with a savepoint per unit.
     Isolate,
     /// Rolled back because another transaction got there first.
@@ -279,6 +282,26 @@ fn run_batch(
         Ok(tx) => tx,
         Err(e) => return failed(StoreError::from(e)),
     };
+    match run_units(runtime, &tx, jobs, isolated) {
+        Ok(results) => match runtime.block_on(tx.commit()) {
+            Ok(()) => Run::Committed(results),
+            Err(e) => failed(StoreError::from(e)),
+        },
+        Err(run) => {
+            let _ = runtime.block_on(tx.rollback());
+            run
+        }
+    }
+}
+
+/// The units' results when the transaction may commit, or what to do
+/// after rolling it back.
+fn run_units(
+    runtime: &Runtime,
+    tx: &Transaction<'_>,
+    jobs: &mut [Job],
+    isolated: bool,
+) -> Result<Vec<Answer>, Run> {
     let batch = Batch::default();
     let alone = jobs.len() == 1;
     let mut results = Vec::with_capacity(jobs.len());
@@ -286,57 +309,37 @@ fn run_batch(
         if isolated {
             batch.queue("SAVEPOINT bwgate_unit");
         }
-        let unit = PgTx::new(&tx, runtime, &batch);
+        let unit = PgTx::new(tx, runtime, &batch);
         let result = (job.work)(&unit);
         if unit.conflicted() || matches!(result, Err(StoreError::Conflict(_))) {
-            let why = match result {
+            return Err(Run::Conflict(match result {
                 Err(StoreError::Conflict(why)) => why,
                 _ => "a statement conflicted with another transaction".into(),
-            };
-            let _ = runtime.block_on(tx.rollback());
-            return Run::Conflict(why);
+            }));
         }
         if alone && result.is_err() {
             // Nothing else rides on this transaction: undo it all.
-            let _ = runtime.block_on(tx.rollback());
-            return Run::Committed(vec![result]);
+            return Err(Run::Committed(vec![result]));
         }
-        match &result {
-            Ok(_) if isolated => {
+        if isolated {
+            if result.is_ok() {
                 // Commands go in before the savepoint is released: a later
                 // unit's undo must not take them with it.
-                if let Err(e) = unit.finish() {
-                    let _ = runtime.block_on(tx.rollback());
-                    return failed(e);
-                }
+                unit.finish().map_err(failed)?;
                 batch.queue("RELEASE SAVEPOINT bwgate_unit");
-            }
-            Err(_) if isolated => {
+            } else {
                 unit.forget_unit_commands();
                 batch.queue("ROLLBACK TO SAVEPOINT bwgate_unit; RELEASE SAVEPOINT bwgate_unit");
             }
-            Err(_) if unit.wrote() || unit.aborted() => {
-                let _ = runtime.block_on(tx.rollback());
-                return Run::Isolate;
-            }
-            _ if unit.aborted() => {
-                let _ = runtime.block_on(tx.rollback());
-                return Run::Isolate;
-            }
-            _ => {}
+        } else if unit.aborted() || (result.is_err() && unit.wrote()) {
+            // Its failure cannot be undone alone without savepoints.
+            return Err(Run::Isolate);
         }
         results.push(result);
     }
     // The enterprise locks and the commands, then the commit.
-    let flushed = PgTx::new(&tx, runtime, &batch).finish();
-    if let Err(e) = flushed {
-        let _ = runtime.block_on(tx.rollback());
-        return failed(e);
-    }
-    match runtime.block_on(tx.commit()) {
-        Ok(()) => Run::Committed(results),
-        Err(e) => failed(StoreError::from(e)),
-    }
+    PgTx::new(tx, runtime, &batch).finish().map_err(failed)?;
+    Ok(results)
 }
 
 fn failed(e: StoreError) -> Run {

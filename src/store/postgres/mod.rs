@@ -217,7 +217,7 @@ struct Connector {
 impl Connector {
     /// Connects and spawns the connection's task on the current runtime.
     async fn connect(&self) -> Result<ClientWrapper, StoreError> {
-        let task = match &self.tls {
+        let (client, task) = match &self.tls {
             Some(tls) => {
                 let (client, connection) = self.config.connect(tls.clone()).await?;
                 (client, tokio::spawn(drive(connection)))
@@ -227,7 +227,7 @@ impl Connector {
                 (client, tokio::spawn(drive(connection)))
             }
         };
-        Ok(ClientWrapper::new(task.0, task.1))
+        Ok(ClientWrapper::new(client, task))
     }
 }
 

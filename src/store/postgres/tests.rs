@@ -128,6 +128,16 @@ async fn accept_on_both(
     outcomes
 }
 
+fn assert_all_accepted(outcomes: &[crate::provision::AcceptOutcome]) {
+    for outcome in outcomes {
+        assert!(
+            outcome.results.iter().all(|r| r.error_code.is_none()),
+            "{:?}",
+            outcome.results
+        );
+    }
+}
+
 /// One SQL answer from the schema behind `url` (psql, outside bwgate).
 fn sql(url: &str, query: &str) -> String {
     let schema = url
@@ -179,13 +189,7 @@ async fn first_add_users_of_an_enterprise_on_two_nodes_make_one_organization() {
         batch(&t, &format!("trk-{i}"), None, add_user(&user, "SP-RACE"))
     })
     .await;
-    for outcome in outcomes {
-        assert!(
-            outcome.results.iter().all(|r| r.error_code.is_none()),
-            "{:?}",
-            outcome.results
-        );
-    }
+    assert_all_accepted(&outcomes);
     assert_eq!(sql(&url, "SELECT count(*) FROM organizations"), "1");
     assert_eq!(
         sql(&url, "SELECT count(DISTINCT org_id) FROM subscribers"),
@@ -319,13 +323,7 @@ async fn one_email_added_on_two_nodes_at_once_is_taken_once() {
         batch(&t, &format!("trk-{i}"), None, op)
     })
     .await;
-    for outcome in outcomes {
-        assert!(
-            outcome.results.iter().all(|r| r.error_code.is_none()),
-            "{:?}",
-            outcome.results
-        );
-    }
+    assert_all_accepted(&outcomes);
     assert_eq!(sql(&url, "SELECT count(*) FROM subscribers"), "16");
     assert_eq!(
         sql(
