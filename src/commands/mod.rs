@@ -56,6 +56,12 @@ pub enum Command {
         time_zone: Option<String>,
         package: Package,
         subscriber_version: i64,
+        /// The subscriber is its organization's administrator (the first
+        /// user of an organization created here, or the one who replaced
+        /// a removed admin). Absent in commands stored before it existed:
+        /// `false`.
+        #[serde(default)]
+        org_admin: bool,
     },
     #[serde(rename_all = "camelCase")]
     UpdateSubscriber {
@@ -124,6 +130,26 @@ pub enum Command {
         /// "Restricted by partner" stays off (always false).
         restricted_by_partner: bool,
     },
+    /// An account of an existing organization (not one of the gateway's
+    /// subscribers) holding `email` moves to subscriber `subscriber_id`:
+    /// it leaves `from_org_id` (it was the first user of a new
+    /// organization, or consented); the `ProvisionSubscriber` or
+    /// `UpdateSubscriber` that follows gives the subscriber the email.
+    #[serde(rename_all = "camelCase")]
+    MoveAccount {
+        subscriber_id: String,
+        email: String,
+        from_org_id: String,
+    },
+    /// A partner admin named `subscriber_id` (provisioned) the
+    /// organization's administrator; `replaces` loses the role. (The first
+    /// admin is named by its `ProvisionSubscriber`'s `orgAdmin`.)
+    #[serde(rename_all = "camelCase")]
+    SetOrganizationAdmin {
+        org_id: String,
+        subscriber_id: String,
+        replaces: Option<String>,
+    },
     /// The enterprise was detached: its subscribers were removed before
     /// (their `RemoveSubscriber` precede this), the link is gone and the
     /// organization is on its own again.
@@ -138,7 +164,7 @@ pub enum Command {
 impl Command {
     /// `ProvisionSubscriber` with everything the core needs from a record;
     /// `None` while the record lacks a user id or an organization.
-    pub fn provision(record: &SubscriberRecord) -> Option<Command> {
+    pub fn provision(record: &SubscriberRecord, org_admin: bool) -> Option<Command> {
         Some(Command::ProvisionSubscriber {
             subscriber_id: record.id.clone(),
             org_id: record.org_id.clone()?,
@@ -153,6 +179,7 @@ impl Command {
             time_zone: record.time_zone.clone(),
             package: record.package,
             subscriber_version: record.version,
+            org_admin,
         })
     }
 
@@ -167,6 +194,8 @@ impl Command {
             Command::IssueActivationCode { .. } => "IssueActivationCode",
             Command::AttachOrganization { .. } => "AttachOrganization",
             Command::DetachOrganization { .. } => "DetachOrganization",
+            Command::MoveAccount { .. } => "MoveAccount",
+            Command::SetOrganizationAdmin { .. } => "SetOrganizationAdmin",
         }
     }
 
@@ -180,7 +209,9 @@ impl Command {
             | Command::RemoveSubscriber { org_id, .. }
             | Command::DiscardPendingSubscriber { org_id, .. }
             | Command::AttachOrganization { org_id, .. }
-            | Command::DetachOrganization { org_id, .. } => Some(org_id),
+            | Command::DetachOrganization { org_id, .. }
+            | Command::SetOrganizationAdmin { org_id, .. } => Some(org_id),
+            Command::MoveAccount { from_org_id, .. } => Some(from_org_id),
             Command::IssueActivationCode { org_id, .. } => org_id.as_deref(),
         }
     }
@@ -193,7 +224,9 @@ impl Command {
             | Command::ChangePackage { subscriber_id, .. }
             | Command::RemoveSubscriber { subscriber_id, .. }
             | Command::DiscardPendingSubscriber { subscriber_id, .. }
-            | Command::IssueActivationCode { subscriber_id, .. } => Some(subscriber_id),
+            | Command::IssueActivationCode { subscriber_id, .. }
+            | Command::MoveAccount { subscriber_id, .. }
+            | Command::SetOrganizationAdmin { subscriber_id, .. } => Some(subscriber_id),
             Command::EnsureOrganization { .. }
             | Command::AttachOrganization { .. }
             | Command::DetachOrganization { .. } => None,
@@ -234,6 +267,7 @@ mod tests {
             time_zone: None,
             package: Package::Standard,
             subscriber_version: 1,
+            org_admin: true,
         });
         let json = serde_json::to_value(&env).unwrap();
         assert_eq!(
@@ -258,7 +292,8 @@ mod tests {
                     "language": null,
                     "timeZone": null,
                     "package": "standard",
-                    "subscriberVersion": 1
+                    "subscriberVersion": 1,
+                    "orgAdmin": true
                 }
             })
         );
@@ -311,6 +346,16 @@ mod tests {
                 user_id: UserId::parse("a@b.example").unwrap(),
                 device_type: Some("Cisco 8851".into()),
                 mac_address: Some("0011AABBCCDD".into()),
+            },
+            Command::MoveAccount {
+                subscriber_id: "s".into(),
+                email: "a@b.example".into(),
+                from_org_id: "old".into(),
+            },
+            Command::SetOrganizationAdmin {
+                org_id: "o".into(),
+                subscriber_id: "s".into(),
+                replaces: Some("s0".into()),
             },
         ];
         for c in commands {

@@ -121,17 +121,25 @@ pub struct AddContext<'a> {
     pub enterprise_key: &'a EnterpriseKey,
     /// The subscriber already holding this BroadWorks user id, if any.
     pub existing: Option<&'a SubscriberRecord>,
-    /// The enterprise's organization, if it exists already.
+    /// The enterprise's organization (settled or pending), or the existing
+    /// one a trusted email attaches it to.
     pub organization: Option<&'a OrganizationRef>,
-    /// Another active subscriber already uses the email.
-    pub email_taken: bool,
+    /// Another account holds the (trusted) email: another live subscriber,
+    /// or a user of an existing organization other than `organization`.
+    pub email_held_elsewhere: bool,
+    /// The subscriber would be the first user of an organization created
+    /// here (trusted email, no settled organization, no attach): it takes
+    /// an email another account holds at once instead of waiting for
+    /// consent.
+    pub first_of_new_org: bool,
     pub now: i64,
 }
 
 /// Outcome of an AddUser decision.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AddDecision {
-    /// A new subscriber; `create_org` when it is the enterprise's first.
+    /// A new subscriber; `create_org` when it is the enterprise's first
+    /// and the template creates organizations.
     Create {
         record: SubscriberRecord,
         create_org: bool,
@@ -208,15 +216,20 @@ pub fn decide_add(
             },
         });
     }
-    let create_org = ctx.organization.is_none();
-    if create_org && !settings.create_new_orgs {
+    let create_org = ctx.organization.is_none() && settings.create_new_orgs;
+    // Without an organization to create, an untrusted user may still
+    // attach the enterprise to an existing one with the email it verifies.
+    let may_attach_later = !settings.trusted_emails && settings.provision_existing_orgs;
+    if ctx.organization.is_none() && !settings.create_new_orgs && !may_attach_later {
         return Err(Rejection::new(
             ErrorCode::NewOrgNotAllowed,
             "the template does not create new organizations and none is linked to this enterprise",
         ));
     }
     let status = match (&op.email, settings.trusted_emails) {
-        (Some(_), true) if ctx.email_taken => SubscriberStatus::PendingUserMigration,
+        (Some(_), true) if ctx.email_held_elsewhere && !ctx.first_of_new_org => {
+            SubscriberStatus::PendingUserMigration
+        }
         (Some(_), true) => SubscriberStatus::Provisioning,
         _ => SubscriberStatus::PendingEmailInput,
     };

@@ -112,7 +112,9 @@ fn license_change(env: &CommandEnvelope) -> Option<LicenseChange> {
         | Command::DetachOrganization { .. }
         | Command::DiscardPendingSubscriber { .. }
         | Command::UpdateSubscriber { .. }
-        | Command::IssueActivationCode { .. } => return None,
+        | Command::IssueActivationCode { .. }
+        | Command::MoveAccount { .. }
+        | Command::SetOrganizationAdmin { .. } => return None,
     };
     Some(LicenseChange {
         idempotency_key: env.idempotency_key.clone(),

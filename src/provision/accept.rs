@@ -14,7 +14,6 @@ use crate::domain::lifecycle::{
     self, AddContext, AddDecision, OperationResult, OrganizationRef, Rejection, SubscriberRecord,
     SubscriberStatus, TrunkFlags,
 };
-use crate::domain::organization::{self as organization, AttachDecision, PartnerRole};
 use crate::domain::subscriber::{
     ActivationCodeRequest, NewSubscriber, Operation, OperationKind, SubscriberChanges,
     SubscriberRef,
@@ -26,6 +25,8 @@ use crate::store::{transact, Store, StoreError};
 use super::activation;
 use super::change::{incomplete, store_change, store_partial_delete};
 use super::emit::Emitter;
+use super::new_id;
+use super::{accounts, admin, placement};
 
 /// One flow-through document's valid operations, applied in one
 /// transaction (each operation in its own part: one failing operation
@@ -257,19 +258,6 @@ struct OpContext<'a> {
     emails: usize,
 }
 
-/// An existing organization the enterprise's first subscriber attaches to.
-struct Attach {
-    org: organization::ExistingOrganization,
-    partner_role: PartnerRole,
-}
-
-/// Time-ordered (UUIDv7): new rows land at the right edge of the primary-key
-/// and foreign-key B-trees instead of on a random page each, which is most of
-/// the writer's page writes under load.
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 fn not_here(user_id: &UserId) -> Rejection {
     Rejection::new(
         ErrorCode::NotFound,
@@ -298,231 +286,178 @@ impl OpContext<'_> {
 
     fn add_user(&mut self, op: &NewSubscriber) -> Result<OperationResult, OpError> {
         let template = &self.batch.template;
+        let settings = &template.settings;
         let now = self.batch.now;
         let key = EnterpriseKey::derive(
             &op.service_provider_id,
             &op.group_id,
-            template.settings.enterprise_mode,
+            settings.enterprise_mode,
         );
         let existing = self.tx.subscriber_by_user_id(op.user_id.as_str())?;
-        let organization = self
-            .tx
-            .organization_by_key(&template.partner_id, &key)?
-            .map(|(org, _)| org);
-        let email_taken = match &op.email {
-            Some(email) => self
-                .tx
-                .email_taken(email, existing.as_ref().map(|r| r.id.as_str()))?,
-            None => false,
+        let current_org = self.tx.organization_by_key(&template.partner_id, &key)?;
+        let pending_org = match &current_org {
+            Some((org, OrgOrigin::Pending)) => Some(org.id.clone()),
+            _ => None,
         };
-        let settings = &template.settings;
-        let attach = match &op.email {
-            Some(email)
-                if organization.is_none()
-                    && existing.is_none()
-                    && !settings.wholesale
-                    && settings.provision_existing_orgs =>
-            {
-                self.attach_candidate(email)?
+        // A trusted email is one the gateway may rely on at once: for a new
+        // subscriber of an enterprise whose organization is not settled it
+        // decides the organization (an existing one listing it: attach).
+        // An untrusted one decides nothing until the user verifies it.
+        let trusted_email = op.email.as_deref().filter(|_| settings.trusted_emails);
+        let opens_org = existing.is_none()
+            && trusted_email.is_some()
+            && matches!(current_org, None | Some((_, OrgOrigin::Pending)));
+        let attach = match trusted_email {
+            Some(email) if opens_org => {
+                match placement::attach_candidate(
+                    self.tx,
+                    template,
+                    email,
+                    self.batch.approvals.as_deref(),
+                    now,
+                )? {
+                    Ok(found) => found,
+                    Err(refused) => {
+                        // Goes out although the operation is refused.
+                        self.deferred_emails.extend(refused.notify);
+                        return Err(refused.rejection.into());
+                    }
+                }
             }
             _ => None,
         };
-        let attached_ref = attach.as_ref().map(|a| OrganizationRef {
-            id: a.org.id.clone(),
-            enterprise_key: key.clone(),
-            name: a.org.name.clone(),
-        });
+        let organization = match &attach {
+            Some(a) => Some(OrganizationRef {
+                id: a.org.id.clone(),
+                enterprise_key: key.clone(),
+                name: a.org.name.clone(),
+            }),
+            None => current_org.as_ref().map(|(org, _)| org.clone()),
+        };
+        // The first user of an organization created here takes an email
+        // another account holds at once; anyone else waits for consent.
+        let first_of_new_org = opens_org && attach.is_none();
+        let email_held_elsewhere = match trusted_email {
+            Some(email) if existing.is_none() => accounts::held_elsewhere(
+                self.tx,
+                email,
+                None,
+                organization.as_ref().map(|o| o.id.as_str()),
+            )?,
+            _ => false,
+        };
         let decision = lifecycle::decide_add(
             op,
             &AddContext {
                 template,
                 enterprise_key: &key,
                 existing: existing.as_ref(),
-                organization: organization.as_ref().or(attached_ref.as_ref()),
-                email_taken,
+                organization: organization.as_ref(),
+                email_held_elsewhere,
+                first_of_new_org,
                 now,
             },
             new_id,
         )?;
-        if let (Some(a), Some(org), AddDecision::Create { .. }) =
-            (&attach, &attached_ref, &decision)
-        {
-            self.tx.insert_organization(
-                org,
-                &template.partner_id,
-                &template.provisioning_id,
-                OrgOrigin::Attached,
+        let AddDecision::Create {
+            mut record,
+            create_org,
+        } = decision
+        else {
+            return match decision {
+                AddDecision::Update { changes } => {
+                    let current = existing.ok_or_else(|| {
+                        StoreError::Database("decide_add chose Update without a subscriber".into())
+                    })?;
+                    self.change(OperationKind::AddUser, &op.user_id, &current, &changes)
+                }
+                AddDecision::Unchanged { record } | AddDecision::Create { record, .. } => {
+                    Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
+                }
+            };
+        };
+        let tx = self.tx;
+        if let Some(a) = &attach {
+            placement::attach(
+                tx,
+                template,
+                &key,
+                a,
+                pending_org.as_deref(),
+                &mut self.out,
                 now,
             )?;
-            self.tx
-                .grant_role(&org.id, &template.partner_id, a.partner_role, "attach", now)?;
-            self.out.emit(
-                &key,
-                Command::AttachOrganization {
-                    org_id: org.id.clone(),
-                    enterprise_key: key.clone(),
-                    partner_id: template.partner_id.clone(),
-                    partner_role: a.partner_role,
-                    keep_name: true,
-                    keep_auth_settings: true,
-                    keep_email_suppression: true,
-                    first_user_admin: false,
-                    restricted_by_partner: false,
+        } else if create_org {
+            // A trusted first user's organization is announced now; an
+            // untrusted one's waits (pending) for the first verified email,
+            // which may attach the enterprise elsewhere instead.
+            let origin = if first_of_new_org {
+                OrgOrigin::Created
+            } else {
+                OrgOrigin::Pending
+            };
+            let org = OrganizationRef {
+                id: new_id(),
+                enterprise_key: key.clone(),
+                // Until the org-naming rules land: the enterprise key.
+                name: key.as_str().to_string(),
+            };
+            tx.insert_organization(
+                &org,
+                &template.partner_id,
+                &template.provisioning_id,
+                origin,
+                now,
+            )?;
+            if origin == OrgOrigin::Created {
+                placement::announce(template, &org, &mut self.out)?;
+            }
+            record.org_id = Some(org.id);
+        } else if let (Some((org, _)), true) = (&current_org, first_of_new_org) {
+            // The enterprise's pending organization, settled by this
+            // trusted first user.
+            tx.settle_pending_organization(&org.id)?;
+            placement::announce(template, org, &mut self.out)?;
+        }
+        tx.insert_subscriber(&record, now)?;
+        if op.is_trunk_user || op.has_route_list {
+            // Both at once were refused at parse time (9006).
+            tx.set_trunk_flags(
+                &record.id,
+                TrunkFlags {
+                    is_trunk_user: op.is_trunk_user,
+                    has_route_list: op.has_route_list,
                 },
             )?;
         }
-        match decision {
-            AddDecision::Create {
-                mut record,
-                create_org,
-            } => {
-                if create_org {
-                    let org = OrganizationRef {
-                        id: new_id(),
-                        enterprise_key: key.clone(),
-                        // Until the org-naming rules land: the enterprise key.
-                        name: key.as_str().to_string(),
-                    };
-                    self.tx.insert_organization(
-                        &org,
-                        &template.partner_id,
-                        &template.provisioning_id,
-                        OrgOrigin::Created,
-                        now,
-                    )?;
-                    record.org_id = Some(org.id.clone());
-                    self.out.emit(
-                        &key,
-                        Command::EnsureOrganization {
-                            org_id: org.id,
-                            enterprise_key: key.clone(),
-                            partner_id: template.partner_id.clone(),
-                            provisioning_id: template.provisioning_id.clone(),
-                            name: org.name,
-                        },
-                    )?;
-                }
-                self.tx.insert_subscriber(&record, now)?;
-                if op.is_trunk_user || op.has_route_list {
-                    // Both at once were refused at parse time (9006).
-                    self.tx.set_trunk_flags(
-                        &record.id,
-                        TrunkFlags {
-                            is_trunk_user: op.is_trunk_user,
-                            has_route_list: op.has_route_list,
-                        },
-                    )?;
-                }
-                if create_org
-                    && (settings.provision_admin_first
-                        || record.status == SubscriberStatus::Provisioning)
-                {
-                    // The first user of a new organization is its admin
-                    // (with "provision admin first" off: whoever activates
-                    // first, see `activation::claim_org_admin`).
-                    if let Some(org_id) = &record.org_id {
-                        self.tx.set_org_admin_if_unset(org_id, &record.id)?;
-                    }
-                }
-                if record.status == SubscriberStatus::Provisioning {
-                    let command = Command::provision(&record)
-                        .ok_or_else(|| incomplete(&record, "organization"))?;
-                    self.out.emit(&key, command)?;
-                } else {
-                    // PendingEmailInput / PendingUserMigration: provisioned
-                    // once the user acts on the portal.
-                    self.emails += activation::start(
-                        self.tx,
-                        &record,
-                        self.batch.activations.as_deref(),
-                        self.batch.self_activation,
-                        settings,
-                        now,
-                    )?;
-                }
-                Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
-            }
-            AddDecision::Unchanged { record } => {
-                Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
-            }
-            AddDecision::Update { changes } => {
-                let current = existing.ok_or_else(|| {
-                    StoreError::Database("decide_add chose Update without a subscriber".into())
-                })?;
-                self.change(OperationKind::AddUser, &op.user_id, &current, &changes)
+        let new_org = create_org || (pending_org.is_some() && attach.is_none());
+        if new_org && settings.provision_admin_first && !first_of_new_org {
+            // "Provision admin first": the first user given the service
+            // is the admin-to-be; the others wait for it to activate.
+            if let Some(org_id) = &record.org_id {
+                tx.set_org_admin_if_unset(org_id, &record.id)?;
             }
         }
-    }
-
-    /// The enterprise has no organization yet and its first subscriber's
-    /// email matches a user of an existing organization: attach to it
-    /// (`Some`), or refuse with 9007 (linked to another enterprise) or 2017
-    /// (its admins must approve; the approval request is queued to go out
-    /// even though the operation is refused). `None`: no match.
-    fn attach_candidate(&mut self, email: &str) -> Result<Option<Attach>, OpError> {
-        let template = &self.batch.template;
-        let candidates = self.tx.orgs_with_user_email(email)?;
-        let Some((org_id, linked)) = candidates.into_iter().next() else {
-            return Ok(None);
-        };
-        if linked {
-            return Err(Rejection::new(
-                ErrorCode::EnterpriseLinkedElsewhere,
-                format!(
-                    "the existing organization of {email} is already linked to another enterprise"
-                ),
-            )
-            .into());
-        }
-        let org = self
-            .tx
-            .existing_org(&org_id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("existing org '{org_id}' vanished")))?;
-        let granted = self.tx.partner_role(&org.id, &template.partner_id)?;
-        match organization::decide_attach(&org, granted) {
-            AttachDecision::Attach { partner_role } => Ok(Some(Attach { org, partner_role })),
-            AttachDecision::NeedsApproval { notify, .. } => {
-                let settings = &template.settings;
-                if let Some(links) = &self.batch.approvals {
-                    // At most one notification per (org, partner) per
-                    // window, counted from the last one queued.
-                    let prefix =
-                        crate::orgs::ApprovalLinks::key_prefix(&org.id, &template.partner_id);
-                    let last = self.tx.last_email_with_key_prefix(
-                        crate::domain::email::EmailKind::OrgAttachApproval,
-                        &prefix,
-                    )?;
-                    let msg = links.may_notify(last, self.batch.now).then(|| {
-                        links.message(
-                            &crate::orgs::ApprovalRequest {
-                                org_id: &org.id,
-                                org_name: &org.name,
-                                partner_id: &template.partner_id,
-                                partner_admin_email: settings.partner_admin_email.as_deref(),
-                                partner_admin_name: settings.partner_admin_name.as_deref(),
-                                to: &notify,
-                            },
-                            self.batch.now,
-                        )
-                    });
-                    self.deferred_emails.extend(msg.flatten());
-                }
-                let admin = settings
-                    .partner_admin_email
-                    .as_deref()
-                    .unwrap_or("the partner administrator");
-                Err(Rejection::new(
-                    ErrorCode::ExistingOrgNeedsApproval,
-                    format!(
-                        "unable to provision subscriber in existing Webex organization '{}': \
-                         its administrators must approve {admin} as external full admin \
-                         (approval requested)",
-                        org.name
-                    ),
-                )
-                .into())
+        if record.status == SubscriberStatus::Provisioning {
+            if let (true, Some(email)) = (email_held_elsewhere, trusted_email) {
+                // Only the first user of a new organization gets here with
+                // an email another account holds (others wait for consent).
+                accounts::move_to(tx, email, &record, &mut self.out, now)?;
             }
+            admin::announce_provisioning(tx, &record, &mut self.out)?;
+            return Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status));
         }
+        // PendingEmailInput / PendingUserMigration: provisioned once the
+        // user acts on the portal.
+        self.emails += activation::start(
+            tx,
+            &record,
+            self.batch.activations.as_deref(),
+            self.batch.self_activation,
+            settings,
+            now,
+        )?;
+        Ok(self.accepted(OperationKind::AddUser, &op.user_id, record.status))
     }
 
     /// The subscriber holding `user_id`, if this template provisioned it.
@@ -559,7 +494,7 @@ impl OpContext<'_> {
         let now = self.batch.now;
         // The flags this change leaves, checked against the stored ones.
         let flags = lifecycle::trunk_flags_after(self.tx.trunk_flags(&current.id)?, changes)?;
-        let (mut next, package_change) = lifecycle::apply_changes(current, changes, now)?;
+        let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
         let tx = self.tx;
         tx.set_trunk_flags(&current.id, flags)?;
         // A trusted template's AS sends the email it lacked at the add:
@@ -573,36 +508,31 @@ impl OpContext<'_> {
             waiting_for_email,
             changes.email.as_deref(),
         ) {
-            let taken = tx.email_taken(email, Some(&current.id))?;
-            next.status = if taken {
-                SubscriberStatus::PendingUserMigration
-            } else {
-                SubscriberStatus::Provisioning
-            };
-            next.last_status_change = now;
-            tx.update_subscriber(&next, now)?;
-            if taken {
-                self.emails += activation::restart_as_consent(
-                    tx,
-                    &next,
-                    self.batch.activations.as_deref(),
-                    &self.batch.template.settings,
-                    now,
-                )?;
-            } else {
-                activation::complete(tx, &next.id, now)?;
-                if let Some(org_id) = &next.org_id {
-                    activation::claim_org_admin(tx, org_id, &next.id)?;
+            let onboarded = activation::onboard(
+                tx,
+                next,
+                email,
+                &self.batch.template,
+                self.batch.approvals.as_deref(),
+                self.batch.activations.as_deref(),
+                &mut self.out,
+                now,
+            )?;
+            let status = match onboarded {
+                Ok(activation::Onboarded::Provisioning(s)) => {
+                    activation::complete(tx, &s.id, now)?;
+                    s.status
                 }
-                let key = next
-                    .enterprise_key
-                    .clone()
-                    .ok_or_else(|| incomplete(&next, "enterprise key"))?;
-                let command =
-                    Command::provision(&next).ok_or_else(|| incomplete(&next, "organization"))?;
-                self.out.emit(&key, command)?;
-            }
-            return Ok(self.accepted(kind, user_id, next.status));
+                Ok(activation::Onboarded::AwaitingConsent { subscriber, emails }) => {
+                    self.emails += emails;
+                    subscriber.status
+                }
+                Err(refused) => {
+                    self.deferred_emails.extend(refused.notify);
+                    return Err(refused.rejection.into());
+                }
+            };
+            return Ok(self.accepted(kind, user_id, status));
         }
         store_change(tx, current, &next, package_change, now, &mut self.out)?;
         Ok(self.accepted(kind, user_id, next.status))

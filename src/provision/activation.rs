@@ -7,16 +7,19 @@
 use std::sync::Arc;
 
 use crate::activation::ActivationLinks;
-use crate::commands::Command;
 use crate::domain::activation::{self as rules, Activation, ActivationPurpose, CodeCheck};
-use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
-use crate::domain::{ErrorCode, TemplateSettings};
+use crate::domain::email::EmailMessage;
+use crate::domain::lifecycle::{Rejection, SubscriberRecord, SubscriberStatus};
+use crate::domain::{CustomerTemplate, ErrorCode, TemplateSettings};
 use crate::links::Reveal;
+use crate::orgs::ApprovalLinks;
 use crate::store::tx::Tx;
 use crate::store::{ActivationView, StoreError};
 
-use super::change::sent_to_core;
+use super::change::incomplete;
 use super::emit::Emitter;
+use super::placement::{self, Refused};
+use super::{accounts, admin};
 
 /// What the user did on the portal, with the link's claim.
 #[derive(Debug, Clone)]
@@ -71,6 +74,17 @@ pub(crate) fn start(
     }
 }
 
+/// Whether the gateway may email the subscriber on its own (activation
+/// and consent links): not when its organization, an existing one, has
+/// email suppression on (its admins onboard their users themselves; an
+/// admin's "retry activation" still hands them the link).
+fn may_email(tx: &dyn Tx, record: &SubscriberRecord) -> Result<bool, StoreError> {
+    match &record.org_id {
+        Some(org_id) => Ok(!tx.org_email_suppressed(org_id)?),
+        None => Ok(true),
+    }
+}
+
 /// The subscriber's email turned out to belong to another account: its
 /// activation becomes a consent (new link, older links stop working), with
 /// the consent email. Returns the number of emails written.
@@ -119,6 +133,10 @@ fn send_link(
     from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
+    if !may_email(tx, s)? {
+        tracing::info!(subscriber_id = %s.id, "no activation email: the organization suppresses emails");
+        return Ok(0);
+    }
     let msg = links.link_email(to, s, a, from);
     Ok(usize::from(tx.enqueue_email(&msg, now)?.is_some()))
 }
@@ -130,16 +148,10 @@ fn link_gone() -> Rejection {
     )
 }
 
-fn email_in_use() -> Rejection {
-    Rejection::new(
-        ErrorCode::InvalidEmail,
-        "this email address already belongs to another account; use another address",
-    )
-}
-
 pub(crate) fn step(
     tx: &dyn Tx,
     step: &ActivationStep,
+    approvals: Option<&ApprovalLinks>,
 ) -> Result<Result<ActivationView, Rejection>, StoreError> {
     let id = step.claim.subscriber_id.as_str();
     let (Some(subscriber), Some(activation)) = (tx.subscriber_by_id(id)?, tx.activation(id)?)
@@ -158,6 +170,7 @@ pub(crate) fn step(
     let mut run = Run {
         tx,
         step,
+        approvals,
         emails: 0,
         out: Emitter::new(tx, &step.tracking_id, "activation", step.now),
     };
@@ -181,6 +194,9 @@ type StepResult = Result<Result<(SubscriberRecord, Activation), Rejection>, Stor
 struct Run<'a> {
     tx: &'a dyn Tx,
     step: &'a ActivationStep,
+    /// How to ask an existing organization's admins to approve an attach
+    /// decided on the verified email.
+    approvals: Option<&'a ApprovalLinks>,
     emails: usize,
     /// The step's commands (`{trackingId}:activation:{n}`).
     out: Emitter<'a>,
@@ -192,9 +208,9 @@ impl Run<'_> {
         if a.purpose == ActivationPurpose::ConsentMigration {
             return Ok(Err(wrong_page()));
         }
-        if tx.email_taken(email, Some(&s.id))? {
-            return Ok(Err(email_in_use()));
-        }
+        // An address another account holds is not refused: once the user
+        // proves it, the move is offered (see `onboard`); telling here
+        // would also say which addresses have accounts.
         // The code is made from the link's nonce and its number under it
         // (so it is new for every send) with the server key; only its keyed
         // hash is stored, and the email holds how to make it again.
@@ -218,7 +234,7 @@ impl Run<'_> {
         Ok(Ok((s, next)))
     }
 
-    fn verify(&mut self, s: SubscriberRecord, a: Activation, code: &str) -> StepResult {
+    fn verify(&mut self, mut s: SubscriberRecord, a: Activation, code: &str) -> StepResult {
         let (tx, links, now) = (self.tx, &self.step.links, self.step.now);
         if a.purpose == ActivationPurpose::ConsentMigration {
             return Ok(Err(wrong_page()));
@@ -236,9 +252,6 @@ impl Run<'_> {
             }
             Ok(CodeCheck::Verified { email }) => email,
         };
-        if tx.email_taken(&email, Some(&s.id))? {
-            return Ok(Err(email_in_use()));
-        }
         let template =
             tx.template(&s.provisioning_id)?
                 .ok_or_else(|| StoreError::MissingReference {
@@ -256,11 +269,47 @@ impl Run<'_> {
         ) {
             return Ok(Err(r));
         }
-        self.finish(s, a, Some(email))
+        if a.purpose == ActivationPurpose::SelfActivation {
+            s.self_activated = true;
+        }
+        let links = self.step.links.clone();
+        let onboarded = onboard(
+            tx,
+            s,
+            &email,
+            &template,
+            self.approvals,
+            Some(&links),
+            &mut self.out,
+            now,
+        )?;
+        let s = match onboarded {
+            Ok(Onboarded::Provisioning(s)) => s,
+            Ok(Onboarded::AwaitingConsent { subscriber, emails }) => {
+                // The address is the user's, but another account holds it:
+                // the activation became a consent (its email went out).
+                self.emails += emails;
+                let a = tx.activation(&subscriber.id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("consent of '{}' not stored", subscriber.id))
+                })?;
+                return Ok(Ok((subscriber, a)));
+            }
+            Err(refused) => return self.refuse(refused),
+        };
+        self.complete_activation(s, a)
     }
 
-    /// The user consents: every other account holding the email is removed
-    /// and this subscriber is provisioned with it.
+    /// The placement refused (2017, 9007, the template creates no
+    /// organization) before anything was written: the approval request
+    /// goes out all the same, and the verified code stays usable, so the
+    /// user can try again once the admins approved.
+    fn refuse(&mut self, refused: Refused) -> StepResult {
+        queue_notification(self.tx, refused.notify, self.step.now, &mut self.emails)?;
+        Ok(Err(refused.rejection))
+    }
+
+    /// The user consents: every other account holding the email moves to
+    /// this subscriber, which is provisioned with it.
     fn consent(&mut self, s: SubscriberRecord, a: Activation) -> StepResult {
         let (tx, now) = (self.tx, self.step.now);
         if a.purpose != ActivationPurpose::ConsentMigration {
@@ -272,72 +321,110 @@ impl Run<'_> {
                 s.id
             )));
         };
-        for old in tx.subscribers_with_email(&email, &s.id)? {
-            let removed = lifecycle::partial_delete(&old, now);
-            tx.update_subscriber(&removed, now)?;
-            // Every removal is a normalized command, in this transaction:
-            // the core revokes what it granted, or forgets a subscriber it
-            // never provisioned (one still waiting, like a detach's).
-            let (Some(org_id), Some(key)) = (&old.org_id, &old.enterprise_key) else {
-                // No organization: nothing the core could key a command on.
-                tracing::warn!(subscriber_id = %old.id, "removed by a consent without an organization: no command");
-                continue;
-            };
-            let (subscriber_id, org_id, subscriber_version) =
-                (removed.id.clone(), org_id.clone(), removed.version);
-            let command = if sent_to_core(old.status) {
-                Command::RemoveSubscriber {
-                    subscriber_id,
-                    org_id,
-                    subscriber_version,
-                }
-            } else {
-                Command::DiscardPendingSubscriber {
-                    subscriber_id,
-                    org_id,
-                    subscriber_version,
-                }
-            };
-            self.out.emit(key, command)?;
-        }
-        self.finish(s, a, None)
+        accounts::move_to(tx, &email, &s, &mut self.out, now)?;
+        let s = provision_now(tx, s, &mut self.out, now)?;
+        self.complete_activation(s, a)
     }
 
-    /// Provisions the subscriber (with `email` when one was verified) and
-    /// uses the link up.
-    fn finish(
-        &mut self,
-        mut s: SubscriberRecord,
-        mut a: Activation,
-        email: Option<String>,
-    ) -> StepResult {
+    /// The link is used up.
+    fn complete_activation(&mut self, s: SubscriberRecord, mut a: Activation) -> StepResult {
         let (tx, now) = (self.tx, self.step.now);
-        if let Some(email) = email {
-            s.email = Some(email);
-        }
-        s.status = SubscriberStatus::Provisioning;
-        s.errors.clear();
-        s.version += 1;
-        s.last_status_change = now;
-        if a.purpose == ActivationPurpose::SelfActivation {
-            s.self_activated = true;
-        }
-        tx.update_subscriber(&s, now)?;
-        if let Some(org_id) = &s.org_id {
-            claim_org_admin(tx, org_id, &s.id)?;
-        }
         a.completed_at = Some(now);
         a.code_hash = None;
         tx.put_activation(&a, now)?;
-        let (Some(command), Some(key)) = (Command::provision(&s), s.enterprise_key.clone()) else {
-            return Err(StoreError::Corrupt(format!(
-                "subscriber '{}' has no user id, enterprise or organization",
-                s.id
-            )));
-        };
-        self.out.emit(&key, command)?;
         Ok(Ok((s, a)))
     }
+}
+
+/// Queues a refused placement's approval request.
+pub(crate) fn queue_notification(
+    tx: &dyn Tx,
+    msg: Option<EmailMessage>,
+    now: i64,
+    emails: &mut usize,
+) -> Result<(), StoreError> {
+    if let Some(msg) = msg {
+        if tx.enqueue_email(&msg, now)?.is_some() {
+            *emails += 1;
+        }
+    }
+    Ok(())
+}
+
+/// What [`onboard`] did.
+pub(crate) enum Onboarded {
+    /// Provisioning (its command is written).
+    Provisioning(SubscriberRecord),
+    /// Another account holds the email: the subscriber waits for its
+    /// user's consent (`emails` consent emails written).
+    AwaitingConsent {
+        subscriber: SubscriberRecord,
+        emails: usize,
+    },
+}
+
+/// The subscriber's email is one the gateway may rely on (trusted from
+/// BroadWorks, or just verified): the enterprise's organization is settled
+/// on it when still open (attach to an existing organization listing the
+/// email, else the pending one is announced), then the subscriber is
+/// provisioned with it, or waits for consent when another account holds
+/// the email and it is not the first user of a new organization (who
+/// takes it at once).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn onboard(
+    tx: &dyn Tx,
+    mut s: SubscriberRecord,
+    email: &str,
+    template: &CustomerTemplate,
+    approvals: Option<&ApprovalLinks>,
+    links: Option<&ActivationLinks>,
+    out: &mut Emitter<'_>,
+    now: i64,
+) -> Result<Result<Onboarded, Refused>, StoreError> {
+    let key = s
+        .enterprise_key
+        .clone()
+        .ok_or_else(|| incomplete(&s, "enterprise key"))?;
+    let (org, first) =
+        match placement::settle_first(tx, template, &key, email, approvals, out, now)? {
+            Ok(placed) => placed,
+            Err(refused) => return Ok(Err(refused)),
+        };
+    s.org_id = Some(org.id.clone());
+    s.email = Some(email.to_string());
+    let held = accounts::held_elsewhere(tx, email, Some(&s.id), Some(&org.id))?;
+    if held && !first {
+        s.status = SubscriberStatus::PendingUserMigration;
+        s.last_status_change = now;
+        tx.update_subscriber(&s, now)?;
+        let emails = restart_as_consent(tx, &s, links, &template.settings, now)?;
+        return Ok(Ok(Onboarded::AwaitingConsent {
+            subscriber: s,
+            emails,
+        }));
+    }
+    if held {
+        // The first user of a new organization takes the address at once.
+        accounts::move_to(tx, email, &s, out, now)?;
+    }
+    Ok(Ok(Onboarded::Provisioning(provision_now(tx, s, out, now)?)))
+}
+
+/// The subscriber goes to `provisioning` (new version, errors cleared)
+/// and its command is written (see [`admin::announce_provisioning`]).
+pub(crate) fn provision_now(
+    tx: &dyn Tx,
+    mut s: SubscriberRecord,
+    out: &mut Emitter<'_>,
+    now: i64,
+) -> Result<SubscriberRecord, StoreError> {
+    s.status = SubscriberStatus::Provisioning;
+    s.errors.clear();
+    s.version += 1;
+    s.last_status_change = now;
+    tx.update_subscriber(&s, now)?;
+    admin::announce_provisioning(tx, &s, out)?;
+    Ok(s)
 }
 
 /// The settings of the subscriber's template (language, partner admin).
@@ -353,22 +440,6 @@ fn wrong_page() -> Rejection {
         ErrorCode::ActivationLinkInvalid,
         "this link is for another step of the activation",
     )
-}
-
-/// The subscriber becomes the organization's admin when it has none (a
-/// created organization), or when its admin was removed: a deleted admin
-/// must not leave the other users waiting for good (9028).
-pub(crate) fn claim_org_admin(
-    tx: &dyn Tx,
-    org_id: &str,
-    subscriber_id: &str,
-) -> Result<(), StoreError> {
-    match tx.org_admin(org_id)? {
-        Some((admin, SubscriberStatus::Removed)) if admin != subscriber_id => {
-            tx.replace_org_admin(org_id, &admin, subscriber_id)
-        }
-        _ => tx.set_org_admin_if_unset(org_id, subscriber_id),
-    }
 }
 
 pub(crate) fn renew(

@@ -59,12 +59,7 @@ pub(crate) fn store_change(
     if current.status == SubscriberStatus::Error {
         // A change to a failed subscriber is a retry: provision the
         // whole current record again (the core applies by key).
-        let key = next
-            .enterprise_key
-            .clone()
-            .ok_or_else(|| incomplete(next, "enterprise key"))?;
-        let command = Command::provision(next).ok_or_else(|| incomplete(next, "organization"))?;
-        out.emit(&key, command)?;
+        super::admin::announce_provisioning(tx, next, out)?;
     } else if sent_to_core(current.status) {
         let key = next
             .enterprise_key

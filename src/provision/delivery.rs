@@ -54,7 +54,9 @@ fn status_target(command: &Command) -> Option<(&str, i64)> {
         | Command::EnsureOrganization { .. }
         | Command::AttachOrganization { .. }
         | Command::DetachOrganization { .. }
-        | Command::IssueActivationCode { .. } => None,
+        | Command::IssueActivationCode { .. }
+        | Command::MoveAccount { .. }
+        | Command::SetOrganizationAdmin { .. } => None,
     }
 }
 

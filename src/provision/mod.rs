@@ -10,7 +10,9 @@
 //! credentials for the flow-through face and the delivery worker.
 
 pub mod accept;
+mod accounts;
 pub mod activation;
+mod admin;
 mod change;
 pub mod credentials;
 pub mod delivery;
@@ -18,6 +20,7 @@ mod emit;
 mod error;
 pub mod orgs;
 pub mod partner;
+mod placement;
 pub mod queries;
 pub mod tenancy;
 #[cfg(test)]
@@ -50,6 +53,13 @@ pub use queries::Queries;
 pub use credentials::CredentialCache;
 
 pub use crate::domain::now_millis;
+
+/// A new row id. Time-ordered (UUIDv7): new rows land at the right edge of
+/// the primary-key and foreign-key B-trees instead of on a random page
+/// each, which is most of the writer's page writes under load.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// Shared provisioning state: hot template index, verified credentials,
 /// and a wake-up for the delivery worker.
@@ -247,7 +257,11 @@ impl Provisioning {
         &self,
         step: ActivationStep,
     ) -> Result<Result<ActivationView, Rejection>, DataError> {
-        let view = transact(&*self.store, move |tx| activation::step(tx, &step)).await?;
+        let approvals = self.approvals.clone();
+        let view = transact(&*self.store, move |tx| {
+            activation::step(tx, &step, approvals.as_deref())
+        })
+        .await?;
         if let Ok(v) = &view {
             self.wake(v.commands_written, v.emails_enqueued);
         }

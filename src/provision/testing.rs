@@ -82,7 +82,7 @@ impl<S: Store + ?Sized> UseCases for S {
         &self,
         step: ActivationStep,
     ) -> Result<Result<ActivationView, Rejection>, StoreError> {
-        transact(self, move |tx| activation::step(tx, &step)).await
+        transact(self, move |tx| activation::step(tx, &step, None)).await
     }
 
     async fn renew_activation(

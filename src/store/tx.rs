@@ -36,6 +36,11 @@ pub enum OrgOrigin {
     Created,
     /// An existing organization (same id) linked to the enterprise.
     Attached,
+    /// Created here for a first subscriber whose email is not trusted, and
+    /// not announced to the license core yet: the first email a user of
+    /// the enterprise verifies decides whether the enterprise attaches to
+    /// an existing organization instead (an unverified address must not).
+    Pending,
 }
 
 impl OrgOrigin {
@@ -43,13 +48,28 @@ impl OrgOrigin {
         match self {
             OrgOrigin::Created => "created",
             OrgOrigin::Attached => "attached",
+            OrgOrigin::Pending => "pending",
         }
     }
 
-    pub fn parse(s: &str) -> Option<OrgOrigin> {
-        [OrgOrigin::Created, OrgOrigin::Attached]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+    /// As stored: the `origin` column and the `pending` flag (a pending
+    /// organization is a created one not yet announced).
+    pub const fn columns(self) -> (&'static str, bool) {
+        match self {
+            OrgOrigin::Created => ("created", false),
+            OrgOrigin::Attached => ("attached", false),
+            OrgOrigin::Pending => ("created", true),
+        }
+    }
+
+    /// From the stored columns (see [`OrgOrigin::columns`]).
+    pub fn from_columns(origin: &str, pending: bool) -> Option<OrgOrigin> {
+        match (origin, pending) {
+            ("created", false) => Some(OrgOrigin::Created),
+            ("created", true) => Some(OrgOrigin::Pending),
+            ("attached", false) => Some(OrgOrigin::Attached),
+            _ => None,
+        }
     }
 }
 
@@ -143,11 +163,25 @@ pub trait Tx {
     fn org_admin(&self, org_id: &str) -> Result<Option<(String, SubscriberStatus)>, StoreError>;
     /// Makes `subscriber_id` the admin of a created organization that has
     /// none yet (compare-and-set: the first one wins; attached
-    /// organizations never get one).
-    fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError>;
+    /// organizations never get one). Returns whether it did.
+    fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str)
+        -> Result<bool, StoreError>;
     /// Makes `to` the admin of the organization whose admin is `from`
-    /// (compare-and-set: a change in between wins).
-    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError>;
+    /// (compare-and-set: a change in between wins). Returns whether it did.
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<bool, StoreError>;
+    /// The pending organization (see [`OrgOrigin::Pending`]) is announced:
+    /// it is the enterprise's created organization from now on.
+    fn settle_pending_organization(&self, org_id: &str) -> Result<(), StoreError>;
+    /// The pending organization `from` gives way to `to` (an attached
+    /// existing organization): its subscribers move to `to`, its row goes.
+    fn replace_pending_organization(
+        &self,
+        from: &str,
+        to: &OrganizationRef,
+        partner_id: &str,
+        provisioning_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// The organization stops being its enterprise's: subscriber rows let
     /// go of it, then the link row goes.
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError>;
@@ -158,6 +192,13 @@ pub trait Tx {
     /// whether it is linked to an enterprise already.
     fn orgs_with_user_email(&self, email: &str) -> Result<Vec<(String, bool)>, StoreError>;
     fn existing_org(&self, id: &str) -> Result<Option<ExistingOrganization>, StoreError>;
+    /// Whether the organization (an existing one, attached or not) asks
+    /// that its users get no emails; `false` for organizations created here.
+    fn org_email_suppressed(&self, org_id: &str) -> Result<bool, StoreError>;
+    /// The account holding `email` left the existing organization (moved
+    /// to a subscriber elsewhere): its user row goes and the count drops.
+    /// Returns whether the organization listed it.
+    fn remove_existing_org_user(&self, org_id: &str, email: &str) -> Result<bool, StoreError>;
     /// The partner's role in the organization (`None` role when none).
     fn partner_role(&self, org_id: &str, partner_id: &str) -> Result<PartnerRole, StoreError>;
     fn grant_role(

@@ -322,6 +322,16 @@ async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
     )
     .await;
     wait_status(&server, "old@acme.example", "provisioned").await;
+    // beta's organization exists already (its first user has its own
+    // address): a later user with an address another account holds waits.
+    add(
+        &server,
+        "trusted",
+        "first@beta.example",
+        "beta",
+        Some("first@beta.example"),
+    )
+    .await;
     add(
         &server,
         "trusted",
@@ -367,4 +377,69 @@ async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
     // The old account is gone (its BroadWorks mapping removed, licenses revoked).
     let (code, old) = subscriber(&server, "old@acme.example").await;
     assert_eq!(code, 404, "partial deletion drops the user id: {old}");
+}
+
+/// The ProvisionSubscriber commands written for a subscriber (read-back).
+fn provisions(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"] == "ProvisionSubscriber")
+        .map(|c| c["envelope"]["command"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_first_user_of_a_new_organization_takes_an_address_in_use_at_once_as_its_admin() {
+    let relay = Relay::new();
+    let _receiver = relay.start(0, false);
+    let server = Server::start_with(
+        Some(&config(&relay.smtp_config(_receiver.port, false))),
+        &[],
+    );
+    add(
+        &server,
+        "trusted",
+        "old@acme.example",
+        "acme",
+        Some("kim@acme.example"),
+    )
+    .await;
+    wait_status(&server, "old@acme.example", "provisioned").await;
+    // gamma has no organization yet: its first user, whose address another
+    // account (acme's user) holds, is moved at once, no consent wait.
+    add(
+        &server,
+        "trusted",
+        "kim@gamma.example",
+        "gamma",
+        Some("kim@acme.example"),
+    )
+    .await;
+    let v = wait_status(&server, "kim@gamma.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["email"], "kim@acme.example");
+    let sent = provisions(&v);
+    assert_eq!(sent.len(), 1, "{v}");
+    assert_eq!(
+        sent[0]["orgAdmin"], true,
+        "the first user is the admin: {v}"
+    );
+    let (code, old) = subscriber(&server, "old@acme.example").await;
+    assert_eq!(code, 404, "the old account moved (partial deletion): {old}");
+    assert!(
+        v["activation"].is_null(),
+        "no consent asked of a first user: {v}"
+    );
+    // gamma's second user is not the admin.
+    add(
+        &server,
+        "trusted",
+        "lee@gamma.example",
+        "gamma",
+        Some("lee@gamma.example"),
+    )
+    .await;
+    let v = wait_status(&server, "lee@gamma.example", "provisioned").await;
+    assert_eq!(provisions(&v)[0]["orgAdmin"], false, "{v}");
 }

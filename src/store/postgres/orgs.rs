@@ -121,6 +121,48 @@ pub(super) async fn existing<C: GenericClient>(
     }))
 }
 
+/// The organization's email-suppression flag (`false` when it is not an
+/// existing organization).
+pub(super) async fn email_suppressed<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<bool, StoreError> {
+    match row(
+        c,
+        "SELECT email_suppression FROM existing_orgs WHERE id = $1",
+        &[&org_id],
+    )
+    .await?
+    {
+        Some(r) => get(&r, 0),
+        None => Ok(false),
+    }
+}
+
+/// The user holding `email` leaves the organization (its account moved).
+pub(super) async fn remove_user<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    email: &str,
+) -> Result<bool, StoreError> {
+    let removed = exec(
+        c,
+        "DELETE FROM existing_org_users WHERE org_id = $1 AND lower(email) = lower($2)",
+        &[&org_id, &email],
+    )
+    .await?;
+    if removed > 0 {
+        let n = i64::try_from(removed).unwrap_or(i64::MAX);
+        exec(
+            c,
+            "UPDATE existing_orgs SET user_count = greatest(user_count - $2, 0) WHERE id = $1",
+            &[&org_id, &n],
+        )
+        .await?;
+    }
+    Ok(removed > 0)
+}
+
 /// Existing organizations with a user holding `email` (without case), each
 /// with whether an enterprise is linked to it already; unlinked first.
 pub(super) async fn with_user_email<C: GenericClient>(

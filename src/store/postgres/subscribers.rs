@@ -345,7 +345,7 @@ pub(super) async fn organization_by_key<C: GenericClient>(
 ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
     let Some(r) = row(
         c,
-        "SELECT id, name, origin FROM organizations
+        "SELECT id, name, origin, pending FROM organizations
          WHERE partner_id = $1 AND enterprise_key = $2",
         &[&partner_id, &key.as_str()],
     )
@@ -359,7 +359,7 @@ pub(super) async fn organization_by_key<C: GenericClient>(
         name: get(&r, 1)?,
     };
     let origin: String = get(&r, 2)?;
-    let origin = OrgOrigin::parse(&origin).ok_or_else(|| {
+    let origin = OrgOrigin::from_columns(&origin, get(&r, 3)?).ok_or_else(|| {
         StoreError::Corrupt(format!("organization '{}' has origin '{origin}'", org.id))
     })?;
     Ok(Some((org, origin)))
@@ -376,17 +376,66 @@ pub(super) async fn insert_organization<C: GenericClient>(
     exec(
         c,
         "INSERT INTO organizations (id, enterprise_key, partner_id, provisioning_id, name,
-                                    origin, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                    origin, pending, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &org.id,
             &org.enterprise_key.as_str(),
             &partner_id,
             &provisioning_id,
             &org.name,
-            &origin.as_str(),
+            &origin.columns().0,
+            &origin.columns().1,
             &now,
         ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn settle_pending_organization<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "UPDATE organizations SET pending = FALSE WHERE id = $1",
+        &[&org_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The pending organization `from` gives way to the attached `to` (see
+/// the SQLite store: members let go, rows swap, members join `to`).
+pub(super) async fn replace_pending_organization<C: GenericClient>(
+    c: &C,
+    from: &str,
+    to: &OrganizationRef,
+    partner_id: &str,
+    provisioning_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let members: Vec<String> = rows(
+        c,
+        "UPDATE subscribers SET org_id = NULL WHERE org_id = $1 RETURNING id",
+        &[&from],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0))
+    .collect::<Result<_, _>>()?;
+    exec(
+        c,
+        "DELETE FROM organizations WHERE id = $1 AND pending",
+        &[&from],
+    )
+    .await?;
+    insert_organization(c, to, partner_id, provisioning_id, OrgOrigin::Attached, now).await?;
+    exec(
+        c,
+        "UPDATE subscribers SET org_id = $2 WHERE id = ANY($1)",
+        &[&members, &to.id],
     )
     .await?;
     Ok(())
@@ -417,15 +466,15 @@ pub(super) async fn set_org_admin_if_unset<C: GenericClient>(
     c: &C,
     org_id: &str,
     subscriber_id: &str,
-) -> Result<(), StoreError> {
-    exec(
+) -> Result<bool, StoreError> {
+    let changed = exec(
         c,
         "UPDATE organizations SET admin_subscriber_id = $2
          WHERE id = $1 AND origin = 'created' AND admin_subscriber_id IS NULL",
         &[&org_id, &subscriber_id],
     )
     .await?;
-    Ok(())
+    Ok(changed > 0)
 }
 
 pub(super) async fn replace_org_admin<C: GenericClient>(
@@ -433,15 +482,15 @@ pub(super) async fn replace_org_admin<C: GenericClient>(
     org_id: &str,
     from: &str,
     to: &str,
-) -> Result<(), StoreError> {
-    exec(
+) -> Result<bool, StoreError> {
+    let changed = exec(
         c,
         "UPDATE organizations SET admin_subscriber_id = $3
          WHERE id = $1 AND admin_subscriber_id = $2",
         &[&org_id, &from, &to],
     )
     .await?;
-    Ok(())
+    Ok(changed > 0)
 }
 
 pub(super) async fn unlink_organization<C: GenericClient>(

@@ -318,7 +318,11 @@ impl Tx for PgTx<'_, '_> {
         self.run(subscribers::org_admin(self.tx, org_id))
     }
 
-    fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError> {
+    fn set_org_admin_if_unset(
+        &self,
+        org_id: &str,
+        subscriber_id: &str,
+    ) -> Result<bool, StoreError> {
         self.write(subscribers::set_org_admin_if_unset(
             self.tx,
             org_id,
@@ -326,8 +330,30 @@ impl Tx for PgTx<'_, '_> {
         ))
     }
 
-    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError> {
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
         self.write(subscribers::replace_org_admin(self.tx, org_id, from, to))
+    }
+
+    fn settle_pending_organization(&self, org_id: &str) -> Result<(), StoreError> {
+        self.write(subscribers::settle_pending_organization(self.tx, org_id))
+    }
+
+    fn replace_pending_organization(
+        &self,
+        from: &str,
+        to: &OrganizationRef,
+        partner_id: &str,
+        provisioning_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(subscribers::replace_pending_organization(
+            self.tx,
+            from,
+            to,
+            partner_id,
+            provisioning_id,
+            now,
+        ))
     }
 
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError> {
@@ -340,6 +366,14 @@ impl Tx for PgTx<'_, '_> {
 
     fn existing_org(&self, id: &str) -> Result<Option<ExistingOrganization>, StoreError> {
         self.run(orgs::existing(self.tx, id))
+    }
+
+    fn org_email_suppressed(&self, org_id: &str) -> Result<bool, StoreError> {
+        self.run(orgs::email_suppressed(self.tx, org_id))
+    }
+
+    fn remove_existing_org_user(&self, org_id: &str, email: &str) -> Result<bool, StoreError> {
+        self.write(orgs::remove_user(self.tx, org_id, email))
     }
 
     fn partner_role(&self, org_id: &str, partner_id: &str) -> Result<PartnerRole, StoreError> {

@@ -130,6 +130,36 @@ pub(super) fn existing_org(
     }))
 }
 
+/// The organization's email-suppression flag (`false` when it is not an
+/// existing organization).
+pub(super) fn email_suppressed(conn: &Connection, org_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT email_suppression FROM existing_orgs WHERE id = ?1")?
+        .query_row([org_id], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// The user holding `email` leaves the organization (its account moved).
+pub(super) fn remove_user(
+    conn: &Connection,
+    org_id: &str,
+    email: &str,
+) -> Result<bool, StoreError> {
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM existing_org_users WHERE org_id = ?1 AND email = ?2 COLLATE NOCASE",
+        )?
+        .execute([org_id, email])?;
+    if removed > 0 {
+        conn.prepare_cached(
+            "UPDATE existing_orgs SET user_count = max(user_count - ?2, 0) WHERE id = ?1",
+        )?
+        .execute(params![org_id, removed as i64])?;
+    }
+    Ok(removed > 0)
+}
+
 /// Ids of the existing organizations with a user whose email is `email`
 /// (case-insensitively), unlinked ones first, then by id.
 pub(super) fn orgs_with_user_email(

@@ -20,9 +20,9 @@ pub(super) fn organization_by_key(
     partner_id: &str,
     key: &EnterpriseKey,
 ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
-    let org: Option<(OrganizationRef, String)> = conn
+    let org: Option<(OrganizationRef, String, bool)> = conn
         .prepare_cached(
-            "SELECT id, name, origin FROM organizations
+            "SELECT id, name, origin, pending FROM organizations
              WHERE partner_id = ?1 AND enterprise_key = ?2",
         )?
         .query_row([partner_id, key.as_str()], |row| {
@@ -33,11 +33,12 @@ pub(super) fn organization_by_key(
                     name: row.get(1)?,
                 },
                 row.get(2)?,
+                row.get(3)?,
             ))
         })
         .optional()?;
-    org.map(|(org, origin)| {
-        OrgOrigin::parse(&origin)
+    org.map(|(org, origin, pending)| {
+        OrgOrigin::from_columns(&origin, pending)
             .map(|o| (org.clone(), o))
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("organization '{}' has origin '{origin}'", org.id))
@@ -58,8 +59,8 @@ pub(super) fn insert_organization(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO organizations (id, enterprise_key, partner_id, provisioning_id, name,
-                                    origin, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                    origin, pending, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         org.id,
@@ -67,9 +68,44 @@ pub(super) fn insert_organization(
         partner_id,
         provisioning_id,
         org.name,
-        origin.as_str(),
+        origin.columns().0,
+        origin.columns().1,
         now
     ])?;
+    Ok(())
+}
+
+/// The pending organization `from` gives way to the attached `to`: its
+/// subscribers are let go (the foreign key), the rows swap, and they join
+/// `to`.
+pub(super) fn replace_pending_organization(
+    conn: &Connection,
+    from: &str,
+    to: &OrganizationRef,
+    partner_id: &str,
+    provisioning_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let members: Vec<String> = conn
+        .prepare_cached("SELECT id FROM subscribers WHERE org_id = ?1")?
+        .query_map([from], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    conn.prepare_cached("UPDATE subscribers SET org_id = NULL WHERE org_id = ?1")?
+        .execute([from])?;
+    conn.prepare_cached("DELETE FROM organizations WHERE id = ?1 AND pending = 1")?
+        .execute([from])?;
+    insert_organization(
+        conn,
+        to,
+        partner_id,
+        provisioning_id,
+        OrgOrigin::Attached,
+        now,
+    )?;
+    let mut join = conn.prepare_cached("UPDATE subscribers SET org_id = ?2 WHERE id = ?1")?;
+    for id in &members {
+        join.execute([id.as_str(), to.id.as_str()])?;
+    }
     Ok(())
 }
 

@@ -181,24 +181,55 @@ impl Tx for SqliteTx<'_, '_> {
         .transpose()
     }
 
-    fn set_org_admin_if_unset(&self, org_id: &str, subscriber_id: &str) -> Result<(), StoreError> {
-        self.conn
+    fn set_org_admin_if_unset(
+        &self,
+        org_id: &str,
+        subscriber_id: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
             .prepare_cached(
                 "UPDATE organizations SET admin_subscriber_id = ?2
                  WHERE id = ?1 AND origin = 'created' AND admin_subscriber_id IS NULL",
             )?
             .execute([org_id, subscriber_id])?;
-        Ok(())
+        Ok(changed > 0)
     }
 
-    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<(), StoreError> {
-        self.conn
+    fn replace_org_admin(&self, org_id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
             .prepare_cached(
                 "UPDATE organizations SET admin_subscriber_id = ?3
                  WHERE id = ?1 AND admin_subscriber_id = ?2",
             )?
             .execute([org_id, from, to])?;
+        Ok(changed > 0)
+    }
+
+    fn settle_pending_organization(&self, org_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE organizations SET pending = 0 WHERE id = ?1")?
+            .execute([org_id])?;
         Ok(())
+    }
+
+    fn replace_pending_organization(
+        &self,
+        from: &str,
+        to: &OrganizationRef,
+        partner_id: &str,
+        provisioning_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        subscribers::replace_pending_organization(
+            self.conn,
+            from,
+            to,
+            partner_id,
+            provisioning_id,
+            now,
+        )
     }
 
     fn unlink_organization(&self, org_id: &str) -> Result<(), StoreError> {
@@ -217,6 +248,14 @@ impl Tx for SqliteTx<'_, '_> {
 
     fn existing_org(&self, id: &str) -> Result<Option<ExistingOrganization>, StoreError> {
         orgs::existing_org(self.conn, id)
+    }
+
+    fn org_email_suppressed(&self, org_id: &str) -> Result<bool, StoreError> {
+        orgs::email_suppressed(self.conn, org_id)
+    }
+
+    fn remove_existing_org_user(&self, org_id: &str, email: &str) -> Result<bool, StoreError> {
+        orgs::remove_user(self.conn, org_id, email)
     }
 
     fn partner_role(&self, org_id: &str, partner_id: &str) -> Result<PartnerRole, StoreError> {

@@ -135,6 +135,9 @@ pub(crate) async fn untrusted_add_waits_until_an_email_is_entered_and_verified(
         kinds_for(s, &u1.id).await.is_empty(),
         "nothing provisioned yet"
     );
+    // The enterprise's organization waits too: an unverified address
+    // decides nothing (the verified one may attach it elsewhere).
+    assert!(outbox(s).await.is_empty(), "no organization announced yet");
     // The activation link went to the (untrusted) address from BroadWorks.
     let sent = mails(s, EmailKind::ActivationLink).await;
     assert_eq!(sent.len(), 1);
@@ -209,9 +212,15 @@ pub(crate) async fn untrusted_add_waits_until_an_email_is_entered_and_verified(
         .unwrap();
     assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
     assert_eq!(v.subscriber.email.as_deref(), Some("me@home.example"));
-    assert_eq!(v.commands_written, 1);
+    assert_eq!(v.commands_written, 2, "the organization, then the user");
     assert!(v.activation.completed_at.is_some());
     assert_eq!(kinds_for(s, &u1.id).await, ["ProvisionSubscriber"]);
+    let kinds: Vec<&str> = outbox(s)
+        .await
+        .iter()
+        .map(|e| e.envelope.command.kind())
+        .collect();
+    assert_eq!(kinds, ["EnsureOrganization", "ProvisionSubscriber"]);
     let provision = outbox(s).await.into_iter().last().unwrap();
     match provision.envelope.command {
         Command::ProvisionSubscriber { email, .. } => {
@@ -655,4 +664,240 @@ pub(crate) async fn a_trusted_email_sent_later_by_modify_ends_the_wait(factory: 
         claim(s, "u2@acme.example").await.purpose,
         ActivationPurpose::ConsentMigration
     );
+}
+
+/// A small existing organization (attaches without approval) listing
+/// `users`.
+async fn existing_org(store: &Fixture, id: &str, users: &[&str]) {
+    use crate::domain::organization::{ExistingOrganization, OrgUser};
+    store
+        .upsert_existing_orgs(vec![ExistingOrganization {
+            id: id.into(),
+            name: format!("Org {id}"),
+            user_count: 10,
+            users: users
+                .iter()
+                .map(|u| OrgUser {
+                    email: (*u).into(),
+                    is_admin: false,
+                })
+                .collect(),
+            verified_domains: vec![],
+            claimed_domains: vec![],
+            licenses: vec![],
+            auth_settings: serde_json::Value::Null,
+            email_suppression: false,
+            branding: None,
+        }])
+        .await
+        .expect("existing org");
+}
+
+/// AddUsers for one enterprise (`sp`) with activation links on.
+async fn add_in(store: &Fixture, t: &CustomerTemplate, sp: &str, user: &str, email: Option<&str>) {
+    let mut b = batch(
+        t,
+        &format!("T-{user}"),
+        None,
+        vec![add(user, sp, "G1", email)],
+    );
+    b.activations = Some(links());
+    let out = store.accept(b).await.expect("accept");
+    assert!(out.results[0].error_code.is_none(), "{out:?}");
+}
+
+/// Enters and verifies `address` on the subscriber's current link.
+async fn verify_address(store: &Fixture, user: &str, address: &str, now: i64) -> ActivationView {
+    let c = claim(store, user).await;
+    step(store, &c, email(address), now)
+        .await
+        .expect("code sent, whoever holds the address");
+    let code = sent_code(store, address).await;
+    step(store, &c, code_action(&code), now + 1)
+        .await
+        .expect("verified")
+}
+
+fn code_action(c: &str) -> ActivationAction {
+    code(c)
+}
+
+fn all_kinds(entries: &[crate::store::OutboxEntry]) -> Vec<&'static str> {
+    entries.iter().map(|e| e.envelope.command.kind()).collect()
+}
+
+pub(crate) async fn an_existing_org_user_named_by_a_later_user_waits_for_consent_and_leaves_that_org(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    existing_org(s, "ext", &["pat@ext.example", "kim@ext.example"]).await;
+    let t = template(s, "trusted", true, true).await;
+    // SP1's organization is made by its first user…
+    add_in(
+        s,
+        &t,
+        "SP1",
+        "first@acme.example",
+        Some("first@acme.example"),
+    )
+    .await;
+    // …so a later user whose address an existing organization's user holds
+    // (not a subscriber here) is not provisioned in a second organization.
+    add_in(s, &t, "SP1", "pat@acme.example", Some("pat@ext.example")).await;
+    let pat = sub(s, "pat@acme.example").await;
+    assert_eq!(pat.status, SubscriberStatus::PendingUserMigration);
+    assert!(
+        kinds_for(s, &pat.id).await.is_empty(),
+        "nothing provisioned"
+    );
+    let consent = mails(s, EmailKind::ConsentMigration).await;
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].message.to, ["pat@ext.example"]);
+
+    let c = claim(s, "pat@acme.example").await;
+    let v = step(s, &c, ActivationAction::Consent, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(
+        kinds_for(s, &pat.id).await,
+        ["MoveAccount", "ProvisionSubscriber"],
+        "the account leaves its organization first"
+    );
+    let moved = outbox(s)
+        .await
+        .into_iter()
+        .find(|e| e.envelope.command.kind() == "MoveAccount")
+        .expect("MoveAccount");
+    match moved.envelope.command {
+        Command::MoveAccount {
+            email, from_org_id, ..
+        } => {
+            assert_eq!(
+                (email.as_str(), from_org_id.as_str()),
+                ("pat@ext.example", "ext")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let ext = s.existing_org("ext").await.unwrap().unwrap().organization;
+    assert_eq!(
+        ext.users
+            .iter()
+            .map(|u| u.email.as_str())
+            .collect::<Vec<_>>(),
+        ["kim@ext.example"],
+        "pat left ext"
+    );
+    assert_eq!(ext.user_count, 9);
+}
+
+pub(crate) async fn untrusted_addresses_held_elsewhere_are_verified_then_moved_by_consent(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    let trusted = template(s, "trusted", true, true).await;
+    add_in(
+        s,
+        &trusted,
+        "OLD",
+        "old@acme.example",
+        Some("kim@home.example"),
+    )
+    .await;
+    let old = sub_id(s, "old@acme.example").await;
+    let t = untrusted(s).await;
+    add_in(s, &t, "SP1", "one@acme.example", None).await;
+    add_in(s, &t, "SP1", "two@acme.example", None).await;
+    // The enterprise's first verified user settles its organization.
+    let v = verify_address(s, "one@acme.example", "one@home.example", NOW).await;
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    deliver_all(s).await; // the admin is active: the others may finish
+
+    // A later user enters an address another account holds: no 9001, a
+    // code goes there (telling would say which addresses have accounts)…
+    let v = verify_address(s, "two@acme.example", "kim@home.example", NOW + 10).await;
+    // …and once verified, the move waits for the user's consent.
+    assert_eq!(v.subscriber.status, SubscriberStatus::PendingUserMigration);
+    assert_eq!(v.subscriber.email.as_deref(), Some("kim@home.example"));
+    assert_eq!(v.activation.purpose, ActivationPurpose::ConsentMigration);
+    assert_eq!(v.commands_written, 0);
+    let consent = mails(s, EmailKind::ConsentMigration).await;
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].message.to, ["kim@home.example"]);
+    let two = sub(s, "two@acme.example").await;
+    let c = claim(s, "two@acme.example").await;
+    let v = step(s, &c, ActivationAction::Consent, NOW + 20)
+        .await
+        .unwrap();
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(sub_by_id(s, &old).await.status, SubscriberStatus::Removed);
+    assert_eq!(kinds_for(s, &two.id).await, ["ProvisionSubscriber"]);
+
+    // The first user of another enterprise takes a held address at once.
+    add_in(s, &t, "SP2", "three@acme.example", None).await;
+    let v = verify_address(s, "three@acme.example", "kim@home.example", NOW + 30).await;
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(
+        sub_by_id(s, &two.id).await.status,
+        SubscriberStatus::Removed,
+        "moved to the first user of SP2's new organization"
+    );
+}
+
+async fn sub_id(store: &Fixture, user: &str) -> String {
+    sub(store, user).await.id
+}
+
+async fn sub_by_id(store: &Fixture, id: &str) -> SubscriberRecord {
+    store.subscriber(id).await.unwrap().expect("stored")
+}
+
+pub(crate) async fn an_untrusted_address_attaches_the_enterprise_only_once_verified(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    existing_org(s, "small", &["boss@small.example"]).await;
+    let t = untrusted(s).await;
+    // BroadWorks sends an address of the small organization: unverified,
+    // it attaches nothing and grants the partner nothing.
+    add_in(s, &t, "SP1", "u1@acme.example", Some("boss@small.example")).await;
+    assert!(
+        outbox(s).await.is_empty(),
+        "{:?}",
+        all_kinds(&outbox(s).await)
+    );
+    let report = s.existing_org("small").await.unwrap().unwrap();
+    assert!(report.link.is_none());
+    assert!(report.partner_roles.is_empty());
+    // The user verifies another address: SP1 gets its own organization.
+    let v = verify_address(s, "u1@acme.example", "me@home.example", NOW).await;
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(
+        all_kinds(&outbox(s).await),
+        ["EnsureOrganization", "ProvisionSubscriber"]
+    );
+    assert!(s
+        .existing_org("small")
+        .await
+        .unwrap()
+        .unwrap()
+        .link
+        .is_none());
+
+    // In SP2 the verified address is the small organization's: attach.
+    add_in(s, &t, "SP2", "u2@acme.example", None).await;
+    let v = verify_address(s, "u2@acme.example", "boss@small.example", NOW + 10).await;
+    assert_eq!(v.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(v.subscriber.org_id.as_deref(), Some("small"));
+    assert_eq!(
+        all_kinds(&outbox(s).await)[2..],
+        ["AttachOrganization", "ProvisionSubscriber"]
+    );
+    let report = s.existing_org("small").await.unwrap().unwrap();
+    assert!(report.link.is_some(), "linked to SP2");
+    assert_eq!(report.partner_roles.len(), 1);
 }

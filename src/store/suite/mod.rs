@@ -407,6 +407,9 @@ macro_rules! store_suite {
                 consent_removes_others_waiting_for_the_email_each_with_its_command,
                 renewal_replaces_the_link_and_only_applies_to_waiting_users,
                 a_trusted_email_sent_later_by_modify_ends_the_wait,
+                an_existing_org_user_named_by_a_later_user_waits_for_consent_and_leaves_that_org,
+                untrusted_addresses_held_elsewhere_are_verified_then_moved_by_consent,
+                an_untrusted_address_attaches_the_enterprise_only_once_verified,
             ],
             outbox: [
                 two_claimers_never_share_an_enterprise_and_keep_its_order,

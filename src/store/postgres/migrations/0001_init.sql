@@ -58,6 +58,9 @@ CREATE TABLE organizations (
     name                TEXT NOT NULL,
     origin              TEXT NOT NULL CHECK (origin IN ('created', 'attached')),
     admin_subscriber_id TEXT,
+    -- a created organization not yet announced (untrusted first user: the
+    -- first verified email decides whether to attach instead)
+    pending             BOOLEAN NOT NULL DEFAULT FALSE,
     created_at          BIGINT NOT NULL,
     -- one enterprise of a partner maps to exactly one organization, also
     -- when its first AddUsers reach two nodes at once (the loser reruns)
