@@ -443,3 +443,193 @@ async fn the_first_user_of_a_new_organization_takes_an_address_in_use_at_once_as
     let v = wait_status(&server, "lee@gamma.example", "provisioned").await;
     assert_eq!(provisions(&v)[0]["orgAdmin"], false, "{v}");
 }
+
+/// The token of a subscriber's current activation link (read-back).
+async fn link_token(server: &Server, user: &str) -> String {
+    let v = status_of(server, user).await;
+    let url = v["activation"]["activationUrl"]
+        .as_str()
+        .unwrap_or_default();
+    url.split_once("token=")
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_else(|| panic!("{user} has an activation link: {v}"))
+}
+
+/// Enters `address` on the portal and confirms the code mailed to it (the
+/// `n`-th message); the page after the code.
+async fn enter_and_confirm(
+    server: &Server,
+    receiver: &Receiver,
+    token: &str,
+    address: &str,
+    n: usize,
+) -> String {
+    let (status, _, page) = server
+        .portal_form("/activate/email", &[("token", token), ("email", address)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let code = code_in(&message_to(receiver, n, address).await);
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", token), ("code", &code)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+#[tokio::test]
+async fn an_untrusted_user_proving_an_address_in_use_is_asked_to_consent_not_refused() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    // Another account holds kim@home.example.
+    add(
+        &server,
+        "trusted",
+        "old@acme.example",
+        "acme",
+        Some("kim@home.example"),
+    )
+    .await;
+    wait_status(&server, "old@acme.example", "provisioned").await;
+    // beta's first user settles its organization (and is its admin).
+    add(&server, "untrusted", "one@beta.example", "beta", None).await;
+    add(&server, "untrusted", "two@beta.example", "beta", None).await;
+    let one = link_token(&server, "one@beta.example").await;
+    let page = enter_and_confirm(&server, &receiver, &one, "one@home.example", 1).await;
+    assert!(page.contains("Account activated"), "{page}");
+    wait_status(&server, "one@beta.example", "provisioned").await;
+
+    // two proves kim@home.example: not refused (no 9001), the move waits
+    // for consent, asked at that address.
+    let two = link_token(&server, "two@beta.example").await;
+    let page = enter_and_confirm(&server, &receiver, &two, "kim@home.example", 2).await;
+    assert!(page.contains("Confirm the move"), "{page}");
+    assert!(!page.contains("9001"), "{page}");
+    let v = status_of(&server, "two@beta.example").await;
+    assert_eq!(v["subscriber"]["status"], "pending_user_migration", "{v}");
+    let mail = message_to(&receiver, 3, "kim@home.example").await;
+    assert_eq!(
+        header(&mail, "X-Bwgate-Kind").as_deref(),
+        Some("consent_migration")
+    );
+    let consent = token_in(&mail, "/consent");
+    let (status, _, page) = server.portal_form("/consent", &[("token", &consent)]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Account activated"), "{page}");
+    let v = wait_status(&server, "two@beta.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["email"], "kim@home.example");
+    let (code, old) = subscriber(&server, "old@acme.example").await;
+    assert_eq!(code, 404, "the old account moved: {old}");
+}
+
+async fn put_org(server: &Server, id: &str, users: &[&str], suppress: bool) {
+    let body = serde_json::json!({
+        "id": id,
+        "name": format!("Existing {id}"),
+        "userCount": 5,
+        "users": users.iter().map(|u| serde_json::json!({"email": u})).collect::<Vec<_>>(),
+        "emailSuppression": suppress,
+    });
+    let (status, text) = server
+        .admin_send(
+            "PUT",
+            &format!("/admin/v1/organizations/{id}"),
+            Some("application/json"),
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+}
+
+async fn org_report(server: &Server, id: &str) -> Value {
+    let (status, body) = server
+        .admin_get(&format!("/admin/v1/organizations/{id}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn existing_organizations_are_decided_on_verified_addresses_and_their_users_consent_to_move()
+{
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    put_org(
+        &server,
+        "small",
+        &["boss@small.example", "pat@small.example"],
+        false,
+    )
+    .await;
+
+    // Untrusted: the address BroadWorks sent is the small organization's,
+    // but unverified it attaches nothing.
+    add(
+        &server,
+        "untrusted",
+        "u1@gamma.example",
+        "gamma",
+        Some("boss@small.example"),
+    )
+    .await;
+    assert!(
+        org_report(&server, "small").await["link"].is_null(),
+        "nothing attached before the address is verified"
+    );
+    let token = token_in(
+        &message_to(&receiver, 1, "boss@small.example").await,
+        "/activate",
+    );
+    let page = enter_and_confirm(&server, &receiver, &token, "boss@small.example", 2).await;
+    assert!(page.contains("Account activated"), "{page}");
+    let v = wait_status(&server, "u1@gamma.example", "provisioned").await;
+    assert_eq!(
+        v["subscriber"]["orgId"], "small",
+        "attached once verified: {v}"
+    );
+    let report = org_report(&server, "small").await;
+    assert!(!report["link"].is_null(), "{report}");
+
+    // Trusted: a later user of an enterprise that has its organization,
+    // with the address of an existing organization's user (not a
+    // subscriber here), waits for consent instead of being provisioned in
+    // a second organization; the consent takes the account out of it.
+    add(
+        &server,
+        "trusted",
+        "first@delta.example",
+        "delta",
+        Some("first@delta.example"),
+    )
+    .await;
+    add(
+        &server,
+        "trusted",
+        "pat@delta.example",
+        "delta",
+        Some("pat@small.example"),
+    )
+    .await;
+    let v = status_of(&server, "pat@delta.example").await;
+    assert_eq!(v["subscriber"]["status"], "pending_user_migration", "{v}");
+    let mail = message_to(&receiver, 3, "pat@small.example").await;
+    let consent = token_in(&mail, "/consent");
+    let (status, _, page) = server.portal_form("/consent", &[("token", &consent)]).await;
+    assert_eq!(status, 200, "{page}");
+    let v = wait_status(&server, "pat@delta.example", "provisioned").await;
+    let kinds: Vec<&str> = v["commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["MoveAccount", "ProvisionSubscriber"], "{v}");
+    let users: Vec<String> = org_report(&server, "small").await["organization"]["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["email"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(users, ["boss@small.example"], "pat left small");
+}

@@ -325,10 +325,14 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
         match app.provisioning.activation_step(step).await {
             Ok(Ok(view)) => {
                 let done = view.activation.completed_at.is_some();
+                let became_consent = view.activation.purpose == ActivationPurpose::ConsentMigration
+                    && self.claim.purpose != ActivationPurpose::ConsentMigration;
                 self.view = view;
                 if done {
                     tracing::info!(subscriber_id = %self.view.subscriber.id, tracking_id = %self.tracking_id, "activation completed");
                     self.completed()
+                } else if became_consent {
+                    self.consent_sent()
                 } else {
                     self.show(None)
                 }
@@ -347,6 +351,24 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
 
     fn refused(&self, r: &Refusal) -> Response<ResponseBody> {
         self.show(Some(r))
+    }
+
+    /// The verified address belongs to another account: the move waits
+    /// for the user's consent, asked at that address.
+    fn consent_sent(&self) -> Response<ResponseBody> {
+        let email = self.view.subscriber.email.as_deref().unwrap_or("");
+        html(
+            StatusCode::OK,
+            page(
+                "Confirm the move",
+                &format!(
+                    "<h1>Confirm the move</h1><p role=\"status\">The address <strong>{e}</strong> \
+belongs to an existing account. We sent an email to <strong>{e}</strong>: open the link in it to \
+move that account to your new service. Nothing changes until you do.</p>",
+                    e = esc(email)
+                ),
+            ),
+        )
     }
 
     fn completed(&self) -> Response<ResponseBody> {
