@@ -442,6 +442,111 @@ fn wrong_page() -> Rejection {
     )
 }
 
+/// What an admin's (or the user's) "retry activation" did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub subscriber: SubscriberRecord,
+    /// The new link's activation; `None` when the subscriber was
+    /// provisioned again at once (a trusted email, see [`retry`]).
+    pub activation: Option<Activation>,
+    pub emails_enqueued: usize,
+    pub commands_written: usize,
+}
+
+/// "Retry activation" (Partner Hub's action, the operators' route, and a
+/// user in `error` signing in on the portal): for a user still waiting,
+/// a new link ([`renew`]); for a user in `error`, the activation starts
+/// again — with trusted emails the subscriber is provisioned again with
+/// `email` (or the address on record; another account holding it means
+/// consent), else a new activation link goes to that address and the
+/// user verifies an address again. `send_email` off: the caller shows the
+/// link itself (the user is on the portal).
+pub(crate) fn retry(
+    tx: &dyn Tx,
+    links: &ActivationLinks,
+    subscriber_id: &str,
+    email: Option<String>,
+    send_email: bool,
+    now: i64,
+) -> Result<Result<Retry, Rejection>, StoreError> {
+    let Some(mut s) = tx.subscriber_by_id(subscriber_id)? else {
+        return Ok(Err(Rejection::new(
+            ErrorCode::NotFound,
+            "no such subscriber",
+        )));
+    };
+    if s.status != SubscriberStatus::Error {
+        return Ok(renew(tx, links, subscriber_id, email, now)?.map(|v| Retry {
+            subscriber: v.subscriber,
+            activation: Some(v.activation),
+            emails_enqueued: v.emails_enqueued,
+            commands_written: v.commands_written,
+        }));
+    }
+    let template =
+        tx.template(&s.provisioning_id)?
+            .ok_or_else(|| StoreError::MissingReference {
+                entity: "template",
+                id: s.provisioning_id.clone(),
+            })?;
+    let tracking_id = format!("BWG_RETRY_{}", super::new_id());
+    let mut out = Emitter::new(tx, &tracking_id, "retry", now);
+    let address = email.clone().or_else(|| s.email.clone());
+    if template.settings.trusted_emails {
+        let Some(address) = address else {
+            return Ok(Err(Rejection::new(
+                ErrorCode::MissingParameter,
+                "the template trusts emails: give the address to provision with (field: email)",
+            )));
+        };
+        let links = send_email.then_some(links);
+        let onboarded = match onboard(tx, s, &address, &template, None, links, &mut out, now)? {
+            Ok(o) => o,
+            Err(refused) => return Ok(Err(refused.rejection)),
+        };
+        let (subscriber, emails) = match onboarded {
+            Onboarded::Provisioning(s) => (s, 0),
+            Onboarded::AwaitingConsent { subscriber, emails } => (subscriber, emails),
+        };
+        let activation = tx
+            .activation(&subscriber.id)?
+            .filter(|a| a.completed_at.is_none());
+        return Ok(Ok(Retry {
+            subscriber,
+            activation,
+            emails_enqueued: emails,
+            commands_written: out.written,
+        }));
+    }
+    // Untrusted: the user proves an address again from a new link.
+    s.status = SubscriberStatus::PendingEmailInput;
+    s.errors.clear();
+    s.version += 1;
+    s.last_status_change = now;
+    tx.update_subscriber(&s, now)?;
+    let a = Activation {
+        pending_email: email,
+        ..Activation::new(
+            &s.id,
+            ActivationPurpose::EmailInput,
+            new_nonce(),
+            now,
+            &links.policy,
+        )
+    };
+    tx.put_activation(&a, now)?;
+    let emails = match (&address, send_email) {
+        (Some(to), true) => send_link(tx, links, &s, &a, to, &template.settings, now)?,
+        _ => 0,
+    };
+    Ok(Ok(Retry {
+        subscriber: s,
+        activation: Some(a),
+        emails_enqueued: emails,
+        commands_written: 0,
+    }))
+}
+
 pub(crate) fn renew(
     tx: &dyn Tx,
     links: &ActivationLinks,
@@ -459,7 +564,7 @@ pub(crate) fn renew(
         return Ok(Err(Rejection::new(
             ErrorCode::WrongState,
             format!(
-                "the subscriber is {} and does not wait for activation",
+                "the subscriber is {} and does not wait for activation (only waiting or failed users can be retried)",
                 s.status.as_str()
             ),
         )));

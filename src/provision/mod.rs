@@ -43,7 +43,7 @@ use crate::orgs::{ApprovalClaim, ApprovalLinks};
 use crate::store::{transact, ActivationView, SharedStore, StoreError};
 
 pub use accept::{AcceptBatch, AcceptOutcome};
-pub use activation::{ActivationAction, ActivationStep};
+pub use activation::{ActivationAction, ActivationStep, Retry};
 pub use delivery::DeliveryOutcome;
 pub use error::DataError;
 pub use orgs::{ApproveOutcome, DetachOutcome, DetachReport};
@@ -268,25 +268,27 @@ impl Provisioning {
         Ok(view)
     }
 
-    /// An admin's "retry activation": a new link (older ones stop working),
-    /// sent to `email` (or the address on record); for a consent, the
-    /// consent email again.
-    pub async fn renew_activation(
+    /// "Retry activation" (see [`activation::retry`]): a new link for a
+    /// waiting user (older ones stop working), sent to `email` (or the
+    /// address on record; for a consent, the consent email again); a user
+    /// in `error` starts again.
+    pub async fn retry_activation(
         &self,
         links: Arc<ActivationLinks>,
         subscriber_id: &str,
         email: Option<String>,
+        send_email: bool,
         now: i64,
-    ) -> Result<Result<ActivationView, Rejection>, DataError> {
+    ) -> Result<Result<Retry, Rejection>, DataError> {
         let id = subscriber_id.to_string();
-        let view = transact(&*self.store, move |tx| {
-            activation::renew(tx, &links, &id, email.clone(), now)
+        let retry = transact(&*self.store, move |tx| {
+            activation::retry(tx, &links, &id, email.clone(), send_email, now)
         })
         .await?;
-        if let Ok(v) = &view {
-            self.wake(v.commands_written, v.emails_enqueued);
+        if let Ok(r) = &retry {
+            self.wake(r.commands_written, r.emails_enqueued);
         }
-        Ok(view)
+        Ok(retry)
     }
 
     /// An organization's admin approves the partner (the emailed link).

@@ -597,6 +597,23 @@ async fn partner_api_actions_go_through_the_outbox() {
     )
     .await;
     assert_eq!((status, code(&v)), (409, 9029), "{v}");
+    // A failed subscriber retries: with trusted emails it is provisioned
+    // again, with the address given (no link needed).
+    let cy = id_of(&server, "cy@acme.example").await;
+    let (status, v) = api(
+        &server,
+        "POST",
+        &format!("{base}/{cy}/activation"),
+        SP_TOKEN,
+        Some(r#"{"email":"cy.new@acme.example"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "provisioning", "{v}");
+    assert!(v["activationUrl"].is_null(), "{v}");
+    let after = wait_status(&server, "cy@acme.example", "provisioned").await;
+    assert_eq!(after["subscriber"]["email"], "cy.new@acme.example");
+    assert_eq!(after["subscriber"]["errors"], serde_json::json!([]));
 
     // Delete: partial deletion, RemoveSubscriber revokes the licenses.
     let bob = id_of(&server, "bob@acme.example").await;

@@ -248,3 +248,56 @@ async fn a_waiting_user_signs_in_with_broadworks_credentials_to_reach_the_activa
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Step 1"), "{page}");
 }
+
+#[tokio::test]
+async fn a_failed_user_signs_in_to_retry_its_activation() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let dir = tempfile::tempdir().unwrap();
+    let xsp = Xsp::start(&relay, dir.path());
+    let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
+    let resp = post(
+        &server,
+        "/uc-one/v1/provisioning/noself",
+        Some(AUTH),
+        document(None, &[add_user("lee@bw.example", "initech", None)]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let first = subscriber(&server, "lee@bw.example").await.1["activation"]["activationUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The user's provisioning failed (as the license core would record it).
+    let conn = rusqlite::Connection::open(server.path("data/bwgate.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let n = conn
+        .execute(
+            "UPDATE subscribers SET status = 'error', \
+             errors_json = '[{\"errorCode\":9008,\"description\":\"no\"}]' \
+             WHERE user_id = 'lee@bw.example'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+
+    // Signing in starts the activation again (a new link, shown at once).
+    let (status, location, page) = server
+        .portal_form(
+            "/activate/signin",
+            &[("userId", "lee@bw.example"), ("password", "Lee-secret-1")],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(location.starts_with("/activate?token="), "{location}");
+    assert!(!first.ends_with(&location), "a new link, not the old one");
+    let v = subscriber(&server, "lee@bw.example").await.1;
+    assert_eq!(v["subscriber"]["status"], "pending_email_input", "{v}");
+    assert_eq!(v["subscriber"]["errors"], serde_json::json!([]), "{v}");
+    let (status, page) = server.portal_get(&location).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Step 1"), "{page}");
+}

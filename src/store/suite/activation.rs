@@ -669,6 +669,10 @@ pub(crate) async fn a_trusted_email_sent_later_by_modify_ends_the_wait(factory: 
 /// A small existing organization (attaches without approval) listing
 /// `users`.
 async fn existing_org(store: &Fixture, id: &str, users: &[&str]) {
+    existing_org_with(store, id, users, false).await
+}
+
+async fn existing_org_with(store: &Fixture, id: &str, users: &[&str], email_suppression: bool) {
     use crate::domain::organization::{ExistingOrganization, OrgUser};
     store
         .upsert_existing_orgs(vec![ExistingOrganization {
@@ -686,7 +690,7 @@ async fn existing_org(store: &Fixture, id: &str, users: &[&str]) {
             claimed_domains: vec![],
             licenses: vec![],
             auth_settings: serde_json::Value::Null,
-            email_suppression: false,
+            email_suppression,
             branding: None,
         }])
         .await
@@ -900,4 +904,75 @@ pub(crate) async fn an_untrusted_address_attaches_the_enterprise_only_once_verif
     let report = s.existing_org("small").await.unwrap().unwrap();
     assert!(report.link.is_some(), "linked to SP2");
     assert_eq!(report.partner_roles.len(), 1);
+}
+
+pub(crate) async fn an_organization_that_suppresses_emails_gets_no_activation_or_consent_emails(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    existing_org_with(s, "quiet", &["boss@quiet.example"], true).await;
+    existing_org(s, "loud", &["boss@loud.example"]).await;
+    let trusted = template(s, "trusted", true, true).await;
+    add_in(
+        s,
+        &trusted,
+        "SP1",
+        "boss@acme.example",
+        Some("boss@quiet.example"),
+    )
+    .await;
+    add_in(
+        s,
+        &trusted,
+        "SP2",
+        "boss@bw.example",
+        Some("boss@loud.example"),
+    )
+    .await;
+    assert_eq!(
+        sub(s, "boss@acme.example").await.org_id.as_deref(),
+        Some("quiet")
+    );
+    // An address another account holds: consent, but no consent email in
+    // the quiet organization (an admin's retry hands out the link)…
+    add_in(
+        s,
+        &trusted,
+        "SP9",
+        "kim@acme.example",
+        Some("kim@home.example"),
+    )
+    .await;
+    add_in(
+        s,
+        &trusted,
+        "SP1",
+        "kim2@acme.example",
+        Some("kim@home.example"),
+    )
+    .await;
+    assert_eq!(
+        sub(s, "kim2@acme.example").await.status,
+        SubscriberStatus::PendingUserMigration
+    );
+    assert!(mails(s, EmailKind::ConsentMigration).await.is_empty());
+    // …nor an activation link for an untrusted user joining it, while the
+    // same user joining the loud organization gets one.
+    let t = untrusted(s).await;
+    add_in(s, &t, "SP1", "u1@acme.example", Some("u1@quiet.example")).await;
+    add_in(s, &t, "SP2", "u2@acme.example", Some("u2@loud.example")).await;
+    let links_sent: Vec<Vec<String>> = mails(s, EmailKind::ActivationLink)
+        .await
+        .into_iter()
+        .map(|m| m.message.to)
+        .collect();
+    assert_eq!(links_sent, [vec!["u2@loud.example".to_string()]]);
+    // The code the user asks for on the portal still goes (it proves the
+    // address; without it the user could not finish).
+    let c = claim(s, "u1@acme.example").await;
+    step(s, &c, email("u1@home.example"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(mails(s, EmailKind::VerificationCode).await.len(), 1);
 }

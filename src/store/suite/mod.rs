@@ -410,6 +410,7 @@ macro_rules! store_suite {
                 an_existing_org_user_named_by_a_later_user_waits_for_consent_and_leaves_that_org,
                 untrusted_addresses_held_elsewhere_are_verified_then_moved_by_consent,
                 an_untrusted_address_attaches_the_enterprise_only_once_verified,
+                an_organization_that_suppresses_emails_gets_no_activation_or_consent_emails,
             ],
             outbox: [
                 two_claimers_never_share_an_enterprise_and_keep_its_order,

@@ -1,13 +1,16 @@
 //! Admin listener: "retry activation" for a subscriber waiting for its user
 //! (`pending_email_input`, `pending_email_validation`,
-//! `pending_user_migration`):
+//! `pending_user_migration`) or failed (`error`):
 //!
 //! `POST /admin/v1/subscribers/{userId or id}/activation` with an optional
 //! JSON body `{"email": "…"}` issues a new link (older links stop working)
 //! and emails it to that address, else to the address on record; for a
-//! consent (`pending_user_migration`) it resends the consent email. The
+//! consent (`pending_user_migration`) it resends the consent email. A
+//! failed user starts again: with trusted emails it is provisioned again
+//! with that address (no link), else a new activation link goes out. The
 //! answer carries the link, so an operator can also hand it over:
-//! `{"subscriberId","status","activationUrl","linkExpiresAt","emailQueued"}`.
+//! `{"subscriberId","status","purpose","activationUrl","linkExpiresAt",
+//! "emailQueued"}` (link fields `null` when no link was needed).
 
 use std::time::Duration;
 
@@ -85,18 +88,19 @@ pub(in crate::http) async fn renew(
     let now = crate::provision::now_millis();
     match app
         .provisioning
-        .renew_activation(links.clone(), subscriber_id, email, now)
+        .retry_activation(links.clone(), subscriber_id, email, true, now)
         .await
     {
-        Ok(Ok(view)) => {
-            tracing::info!(subscriber_id = %view.subscriber.id, emailed = view.emails_enqueued, "activation renewed by an admin");
+        Ok(Ok(retry)) => {
+            tracing::info!(subscriber_id = %retry.subscriber.id, status = %retry.subscriber.status.as_str(), emailed = retry.emails_enqueued, "activation retried by an admin");
+            let a = retry.activation.as_ref();
             Ok(json!({
-                "subscriberId": view.subscriber.id,
-                "status": view.subscriber.status,
-                "purpose": view.activation.purpose,
-                "activationUrl": links.url(&view.activation),
-                "linkExpiresAt": view.activation.link_expires_at,
-                "emailQueued": view.emails_enqueued > 0,
+                "subscriberId": retry.subscriber.id,
+                "status": retry.subscriber.status,
+                "purpose": a.map(|a| a.purpose),
+                "activationUrl": a.map(|a| links.url(a)),
+                "linkExpiresAt": a.map(|a| a.link_expires_at),
+                "emailQueued": retry.emails_enqueued > 0,
             }))
         }
         Ok(Err(r)) => Err(RenewError::Refused(r)),

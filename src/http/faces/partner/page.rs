@@ -604,7 +604,8 @@ impl StatusView<'_> {
                 h = self.hidden(&r.id),
                 w = esc(&who)
             ));
-            if r.status.is_pending_user() {
+            // Waiting users get a new link; failed ones start again.
+            if r.status.is_pending_user() || r.status == SubscriberStatus::Error {
                 let (field, label) = if r.status == SubscriberStatus::PendingUserMigration {
                     (String::new(), "Resend consent email")
                 } else {

@@ -28,7 +28,7 @@ use hyper::{Response, StatusCode};
 
 use crate::app::App;
 use crate::domain::ids::UserId;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
 use crate::domain::subscriber::NewSubscriber;
 use crate::domain::{CustomerTemplate, ErrorCode, Refusal};
 use crate::html::escape as esc;
@@ -273,9 +273,23 @@ fn see_other(location: &str) -> Response<ResponseBody> {
     resp
 }
 
+/// Where a signed-in user goes next.
+enum Next {
+    /// The page of its activation link (relative).
+    Page(String),
+    /// It was in `error` and is being provisioned again (trusted email).
+    Retried,
+}
+
+/// Whether a signed-in user has something to do on the portal: it waits
+/// for activation, or it failed and may retry.
+fn may_continue(s: &SubscriberRecord) -> bool {
+    s.status.is_pending_user() || s.status == SubscriberStatus::Error
+}
+
 /// The page of the subscriber's current activation link (a new link when
-/// the old one expired).
-async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Refusal> {
+/// the old one expired); a user in `error` retries its activation first.
+async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<Next, Refusal> {
     let Some(links) = app.provisioning.activations().cloned() else {
         return Err(wrong_credentials());
     };
@@ -283,34 +297,60 @@ async fn to_activation(app: &App, s: &SubscriberRecord) -> Result<String, Refusa
         tracing::warn!(error = %e, "sign-in: store unavailable");
         Refusal::new(ErrorCode::StorageUnavailable, "try again in a few minutes")
     };
-    let view = app
-        .queries
-        .activation(&s.id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(wrong_credentials)?;
     let now = crate::provision::now_millis();
-    let activation = if now >= view.activation.link_expires_at {
-        match app
+    let activation = if s.status == SubscriberStatus::Error {
+        // The user is here: no email with the link it is about to see.
+        let retry = app
             .provisioning
-            .renew_activation(links.clone(), &s.id, None, now)
+            .retry_activation(links.clone(), &s.id, None, false, now)
             .await
-            .map_err(unavailable)?
-        {
-            Ok(v) => v.activation,
-            Err(r) => return Err(r),
+            .map_err(unavailable)??;
+        tracing::info!(subscriber_id = %s.id, status = %retry.subscriber.status.as_str(), "a failed user retried its activation on the portal");
+        match retry.activation {
+            Some(a) => a,
+            None => return Ok(Next::Retried),
         }
     } else {
-        view.activation
+        let view = app
+            .queries
+            .activation(&s.id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(wrong_credentials)?;
+        if now >= view.activation.link_expires_at {
+            app.provisioning
+                .retry_activation(links.clone(), &s.id, None, true, now)
+                .await
+                .map_err(unavailable)??
+                .activation
+                .ok_or_else(wrong_credentials)?
+        } else {
+            view.activation
+        }
     };
     // Relative: the portal may sit behind a proxy with another base URL.
     let url = links.url(&activation);
-    Ok(
+    Ok(Next::Page(
         match url.find("/activate?").or_else(|| url.find("/consent?")) {
             Some(i) => url[i..].to_string(),
             None => url,
         },
-    )
+    ))
+}
+
+/// The page for what comes next.
+fn next_page(next: Next) -> Response<ResponseBody> {
+    match next {
+        Next::Page(location) => see_other(&location),
+        Next::Retried => html(
+            StatusCode::OK,
+            page(
+                "Activation retried",
+                "<h1>Activation retried</h1><p role=\"status\">Your Webex account is being \
+set up again now; you can sign in with it in a few minutes.</p>",
+            ),
+        ),
+    }
 }
 
 /// `POST /activate/signin`. An unknown user id, one with nothing waiting,
@@ -328,7 +368,7 @@ pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<Response
     };
     let subscriber = match UserId::parse(&c.user_id) {
         Ok(user_id) => match app.queries.subscriber_by_user_id(user_id.as_str()).await {
-            Ok(Some(s)) if s.status.is_pending_user() => Some(s),
+            Ok(Some(s)) if may_continue(&s) => Some(s),
             Ok(_) => None,
             Err(_) => {
                 return refuse(Refusal::new(
@@ -364,7 +404,7 @@ pub async fn signin(app: &State, peer: IpAddr, body: &[u8]) -> Response<Response
         return refuse(wrong_credentials());
     };
     match to_activation(app, &subscriber).await {
-        Ok(location) => see_other(&location),
+        Ok(next) => next_page(next),
         Err(r) => refuse(r),
     }
 }
@@ -403,9 +443,9 @@ then enter your email address and confirm it with the code we send you.";
         return refuse(&wrong_credentials());
     };
     match app.queries.subscriber_by_user_id(user_id.as_str()).await {
-        Ok(Some(s)) if s.status.is_pending_user() => {
+        Ok(Some(s)) if may_continue(&s) => {
             return match to_activation(app, &s).await {
-                Ok(location) => see_other(&location),
+                Ok(next) => next_page(next),
                 Err(r) => refuse(&r),
             }
         }
@@ -453,7 +493,7 @@ then enter your email address and confirm it with the code we send you.";
     tracing::info!(user_id = %key, provisioning_id, tracking_id, "self-activation started");
     match app.queries.subscriber_by_user_id(&key).await {
         Ok(Some(s)) => match to_activation(app, &s).await {
-            Ok(location) => see_other(&location),
+            Ok(next) => next_page(next),
             Err(r) => refuse(&r),
         },
         _ => refuse(&Refusal::new(
