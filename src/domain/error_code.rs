@@ -166,7 +166,7 @@ impl ErrorCode {
             PartnerNotAdmin => (
                 9024,
                 403,
-                "The partner has no admin role in the organization; it cannot detach it.",
+                "The partner is not a full admin of the organization; it cannot detach it.",
                 false,
             ),
             ActivationLinkInvalid => (

@@ -396,6 +396,7 @@ macro_rules! store_suite {
                 a_2017_keeps_its_email_through_the_rollback_once_per_window,
                 approval_notifications_use_a_sliding_window_from_the_last_email,
                 trunk_flags_are_stored_and_rechecked_on_modify,
+                detach_needs_full_admin_deletes_the_users_data_and_drops_the_role,
             ],
             activation: [
                 untrusted_add_waits_until_an_email_is_entered_and_verified,

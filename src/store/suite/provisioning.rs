@@ -1724,3 +1724,180 @@ pub(crate) async fn trunk_flags_are_stored_and_rechecked_on_modify(factory: &dyn
     assert_eq!(out.results[0].error_code, None, "{out:?}");
     assert_eq!(flags(id).await, (false, true));
 }
+
+// ---------------------------------------------------------------- detach
+
+/// An existing organization with `users` (non-admin) and one admin.
+fn existing_org(
+    id: &str,
+    user_count: u32,
+    active_license: bool,
+    users: &[&str],
+) -> crate::domain::organization::ExistingOrganization {
+    use crate::domain::organization::{ExistingOrganization, LicenseState, OrgLicense, OrgUser};
+    ExistingOrganization {
+        id: id.into(),
+        name: format!("Existing {id}"),
+        user_count,
+        users: std::iter::once(OrgUser {
+            email: format!("boss@{id}.example"),
+            is_admin: true,
+        })
+        .chain(users.iter().map(|u| OrgUser {
+            email: (*u).to_string(),
+            is_admin: false,
+        }))
+        .collect(),
+        verified_domains: vec![],
+        claimed_domains: vec![],
+        licenses: if active_license {
+            vec![OrgLicense {
+                name: "webex-meetings".into(),
+                state: LicenseState::Active,
+            }]
+        } else {
+            vec![]
+        },
+        auth_settings: serde_json::Value::Null,
+        email_suppression: false,
+        branding: None,
+    }
+}
+
+pub(crate) async fn detach_needs_full_admin_deletes_the_users_data_and_drops_the_role(
+    factory: &dyn StoreFactory,
+) {
+    use crate::domain::organization::PartnerRole;
+    use crate::provision::DetachOutcome;
+    use crate::store::transact;
+    let f = fixture(factory).await;
+    let t = template(&f.store, "t1", true, true).await;
+    f.store
+        .upsert_existing_orgs(vec![
+            // Needs approval (150 users): the admins approved the partner.
+            existing_org("big", 150, true, &["ann@big.example", "bob@big.example"]),
+            // Auto-attached with a license: provisioning admin only.
+            existing_org("small", 10, true, &["cid@small.example"]),
+        ])
+        .await
+        .expect("orgs");
+    transact(&*f.store, |tx| {
+        tx.grant_role("big", "acme", PartnerRole::FullAdmin, "approval", NOW)
+    })
+    .await
+    .expect("approval");
+    let out = accept(
+        &f,
+        &t,
+        "T1",
+        vec![
+            add("ann@bw.example", "ent-big", "g", Some("ann@big.example")),
+            add("bob@bw.example", "ent-big", "g", Some("bob@big.example")),
+            add(
+                "cid@bw.example",
+                "ent-small",
+                "g",
+                Some("cid@small.example"),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        out.results.iter().all(|r| r.error_code.is_none()),
+        "{out:?}"
+    );
+    let role = |org: &'static str| {
+        let store = f.store.clone();
+        async move {
+            let report = store.existing_org(org).await.expect("report").expect(org);
+            report
+                .partner_roles
+                .iter()
+                .find(|r| r.partner_id == "acme")
+                .map(|r| (r.role, r.source.clone()))
+        }
+    };
+    assert_eq!(
+        role("small").await,
+        Some((PartnerRole::ProvisioningAdmin, "attach".to_string()))
+    );
+
+    // Provisioning admin is not enough: refused, nothing written.
+    let before = snapshot(&f).await;
+    let refused = f.store.detach("acme", "ent-small", "D0", NOW).await;
+    assert_eq!(
+        refused.expect("detach"),
+        DetachOutcome::NotAdmin {
+            org_id: "small".into()
+        }
+    );
+    assert_eq!(
+        snapshot(&f).await,
+        before,
+        "a refused detach writes nothing"
+    );
+    assert!(f
+        .store
+        .existing_org("small")
+        .await
+        .expect("report")
+        .expect("small")
+        .link
+        .is_some());
+
+    // Full admin: detached; the users' data is gone, the role too.
+    let ann_id = sub(&f, "ann@bw.example").await.id;
+    let bob_id = sub(&f, "bob@bw.example").await.id;
+    let outcome = f
+        .store
+        .detach("acme", "ent-big", "D1", NOW + 5)
+        .await
+        .expect("detach");
+    let DetachOutcome::Detached(report) = outcome else {
+        panic!("detached: {outcome:?}");
+    };
+    assert_eq!(report.subscribers_removed, 2, "{report:?}");
+    for id in [&ann_id, &bob_id] {
+        let s = f.store.subscriber(id).await.expect("read").expect("row");
+        assert_eq!(s.status, SubscriberStatus::Removed);
+        assert_eq!((s.first_name.as_str(), s.last_name.as_str()), ("", ""));
+        assert_eq!(s.email, None);
+        assert_eq!((s.language, s.time_zone), (None, None));
+        assert_eq!(
+            (s.user_id, s.phone_number, s.mobile_phone_number),
+            (None, None, None)
+        );
+    }
+    assert_eq!(
+        role("big").await,
+        Some((PartnerRole::None, "detach".to_string()))
+    );
+    let big = f
+        .store
+        .existing_org("big")
+        .await
+        .expect("report")
+        .expect("big");
+    assert!(big.link.is_none());
+
+    // Attaching again is decided afresh: the approval does not carry over.
+    let out = accept(
+        &f,
+        &t,
+        "T2",
+        vec![add(
+            "ann@bw.example",
+            "ent-big",
+            "g",
+            Some("ann@big.example"),
+        )],
+    )
+    .await;
+    assert_eq!(out.results[0].error_code, Some(2017), "{out:?}");
+    assert!(f
+        .store
+        .subscriber_by_user_id("ann@bw.example")
+        .await
+        .expect("read")
+        .is_none());
+}
