@@ -8,10 +8,11 @@ use crate::domain::activation::ActivationView;
 use crate::domain::email::{EmailFilter, EmailRecord};
 use crate::domain::ids::UserId;
 use crate::domain::license_ledger::LicenseEvent;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::org_report::ExistingOrgReport;
 use crate::domain::subscriber_query::SubscriberQuery;
 use crate::domain::Partner;
+use crate::store::tx::OrgOrigin;
 use std::sync::Arc;
 
 use super::tenancy::TenancyGeneration;
@@ -105,6 +106,15 @@ impl Queries {
     /// emails and commands.
     pub async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, DataError> {
         Ok(self.store.existing_org(id).await?)
+    }
+
+    /// An enterprise's organization (created or attached) by id, with how
+    /// it came to be the enterprise's.
+    pub async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, OrgOrigin)>, DataError> {
+        Ok(self.store.organization(id).await?)
     }
 
     pub async fn partner(&self, id: &str) -> Result<Option<Partner>, DataError> {
@@ -202,6 +212,8 @@ mod tests {
             package: None,
             is_trunk_user: false,
             has_route_list: false,
+            service_provider_name: None,
+            group_name: None,
         });
         let out = store
             .accept(AcceptBatch {

@@ -106,6 +106,8 @@ fn add(user: &str, enterprise: &str) -> Operation {
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 

@@ -17,7 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::domain::email::EmailMessage;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 
@@ -231,6 +231,11 @@ pub trait Store: Send + Sync + 'static {
     /// An existing organization with its link, partner roles and the
     /// approval emails sent about it.
     async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError>;
+    /// An enterprise's organization (created or attached) by its id.
+    async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, tx::OrgOrigin)>, StoreError>;
 
     // ---- activation portal (untrusted email, consent, self-activation)
 

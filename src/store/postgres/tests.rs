@@ -83,6 +83,8 @@ fn add_user(user: &str, sp: &str) -> Operation {
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 

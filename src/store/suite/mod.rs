@@ -166,6 +166,8 @@ pub(crate) fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) ->
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     }
 }
 
@@ -397,6 +399,7 @@ macro_rules! store_suite {
                 approval_notifications_use_a_sliding_window_from_the_last_email,
                 trunk_flags_are_stored_and_rechecked_on_modify,
                 detach_needs_full_admin_deletes_the_users_data_and_drops_the_role,
+                created_orgs_are_named_after_the_broadworks_names,
             ],
             activation: [
                 untrusted_add_waits_until_an_email_is_entered_and_verified,

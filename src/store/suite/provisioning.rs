@@ -1901,3 +1901,82 @@ pub(crate) async fn detach_needs_full_admin_deletes_the_users_data_and_drops_the
         .expect("read")
         .is_none());
 }
+
+// ---------------------------------------------------------------- org names
+
+pub(crate) async fn created_orgs_are_named_after_the_broadworks_names(factory: &dyn StoreFactory) {
+    use crate::store::tx::OrgOrigin;
+    let f = fixture(factory).await;
+    let ent = template(&f.store, "ent", true, true).await;
+    let grp = template(&f.store, "grp", false, true).await;
+    let named = |user: &str, sp: &str, group: &str, sp_name: Option<&str>, g_name: Option<&str>| {
+        let mut s = new_sub(user, sp, group, Some(&user.replace('@', ".at@")));
+        s.service_provider_name = sp_name.map(str::to_string);
+        s.group_name = g_name.map(str::to_string);
+        Operation::AddUser(s)
+    };
+    accept(
+        &f,
+        &ent,
+        "E1",
+        vec![
+            named("a@bw.example", "acme", "hq", Some("Acme Inc"), Some("HQ")),
+            named("b@bw.example", "bare", "hq", None, Some("HQ")),
+        ],
+    )
+    .await;
+    accept(
+        &f,
+        &grp,
+        "G1",
+        vec![
+            named("c@bw.example", "acme", "hq", Some("Acme Inc"), Some("HQ")),
+            named("d@bw.example", "acme", "lab", None, Some("Lab")),
+            named("e@bw.example", "acme", "ops", Some("Acme Inc"), None),
+            // The enterprise exists: a later subscriber's names change nothing.
+            named("f@bw.example", "acme", "hq", Some("Other"), Some("Other")),
+        ],
+    )
+    .await;
+    let mut names = Vec::new();
+    for user in ["a", "b", "c", "d", "e", "f"] {
+        let s = sub(&f, &format!("{user}@bw.example")).await;
+        let org_id = s.org_id.expect("in an organization");
+        let (org, origin) = f
+            .store
+            .organization(&org_id)
+            .await
+            .expect("read")
+            .expect("organization");
+        assert_eq!(origin, OrgOrigin::Created);
+        assert_eq!(Some(&org.enterprise_key), s.enterprise_key.as_ref());
+        names.push(org.name);
+    }
+    assert_eq!(
+        names,
+        [
+            "Acme Inc",
+            "bare",
+            "Acme Inc — HQ",
+            "Lab",
+            "acme+ops",
+            "Acme Inc — HQ"
+        ]
+    );
+    // The license core is told the same name.
+    let ensured: Vec<String> = outbox(&f)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.envelope.command {
+            Command::EnsureOrganization { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ensured, names[..5]);
+    assert!(f
+        .store
+        .organization("no-such-org")
+        .await
+        .expect("read")
+        .is_none());
+}

@@ -128,6 +128,8 @@ fn add_user(run: u64, n: u64, enterprises: u64) -> Result<Operation, StoreError>
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     }))
 }
 

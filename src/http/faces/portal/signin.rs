@@ -497,6 +497,8 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Refusal
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 
