@@ -96,6 +96,16 @@ pub trait Store: Send + Sync + 'static {
     async fn template(&self, provisioning_id: &str)
         -> Result<Option<CustomerTemplate>, StoreError>;
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError>;
+    /// The configuration file declares exactly the `config` templates in
+    /// `keep`: the others of source `config` are disabled (kept, with
+    /// their subscribers and organizations), those in `keep` enabled.
+    /// Returns the ids this call disabled. `demo` and `api` templates are
+    /// not touched.
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError>;
 
     /// Changes whenever a partner, cluster or template is written, by any

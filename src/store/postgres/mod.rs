@@ -274,6 +274,17 @@ impl Store for PgStore {
         tenancy::template(&self.client().await?, provisioning_id).await
     }
 
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.counted(async {
+            tenancy::sync_config_templates(&self.client().await?, keep, now).await
+        })
+        .await
+    }
+
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
         tenancy::templates(&self.client().await?).await
     }

@@ -72,6 +72,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0010_leases_and_intents",
         sql: include_str!("migrations/0010_leases_and_intents.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_template_disabled",
+        sql: include_str!("migrations/0011_template_disabled.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

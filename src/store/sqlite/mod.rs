@@ -361,6 +361,17 @@ impl Store for SqliteStore {
         self.read(move |conn| tenancy::template(conn, &id)).await
     }
 
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let keep_json = serde_json::to_string(keep)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode template ids: {e}")))?;
+        self.write(move |conn| tenancy::sync_config_templates(conn, &keep_json, now))
+            .await
+    }
+
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
         self.read(tenancy::templates).await
     }

@@ -137,6 +137,7 @@ pub(crate) async fn template(
         provisioning_username: format!("prov-{pid}"),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     };
     store.upsert_template(&t).await.expect("template");
     t
@@ -411,6 +412,7 @@ macro_rules! store_suite {
                 consent_removes_others_waiting_for_the_email_each_with_its_command,
                 renewal_replaces_the_link_and_only_applies_to_waiting_users,
                 a_trusted_email_sent_later_by_modify_ends_the_wait,
+                a_template_removed_from_the_config_is_disabled_kept_and_refuses_activation,
             ],
             outbox: [
                 two_claimers_never_share_an_enterprise_and_keep_its_order,

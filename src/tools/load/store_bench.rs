@@ -103,6 +103,7 @@ fn template() -> CustomerTemplate {
         // Never checked: this benchmark has no credentials step.
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     }
 }
 
