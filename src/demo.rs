@@ -143,6 +143,7 @@ pub async fn ensure_demo(
             provisioning_username: DEMO_USERNAME.into(),
             provisioning_password_hash: hash_password(&password)?,
             source: TemplateSource::Demo,
+            disabled_at: None,
         })
         .await?;
     let (admin_token, new_admin_token) =

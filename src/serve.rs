@@ -329,7 +329,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
 }
 
 /// Declared partners, clusters and templates are upserted at every start:
-/// the config file is their source of truth.
+/// the config file is their source of truth (a `config` template it no
+/// longer declares is disabled).
 async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeError> {
     for p in &config.partners {
         store
@@ -373,6 +374,22 @@ async fn sync_tenancy(config: &Config, store: &dyn Store) -> Result<(), ServeErr
         }
         store.upsert_template(&template).await?;
     }
+    // A template the file no longer declares is disabled, not deleted (its
+    // subscribers and organizations stay); one declared again is enabled.
+    let declared: Vec<String> = config
+        .templates
+        .iter()
+        .map(|t| t.provisioning_id.clone())
+        .collect();
+    let disabled = store
+        .sync_config_templates(&declared, crate::domain::now_millis())
+        .await?;
+    for id in &disabled {
+        tracing::warn!(
+            provisioning_id = %id,
+            "template removed from the configuration: disabled (it accepts no provisioning; its subscribers stay)"
+        );
+    }
     Ok(())
 }
 
@@ -400,6 +417,7 @@ fn template_from_config(t: &TemplateConfig) -> Result<CustomerTemplate, ServeErr
         provisioning_username: t.provisioning_username.clone(),
         provisioning_password_hash: hash,
         source: TemplateSource::Config,
+        disabled_at: None,
     })
 }
 

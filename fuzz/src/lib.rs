@@ -299,6 +299,7 @@ async fn seed_tenancy(store: &dyn Store) {
                 provisioning_username: USERNAME.into(),
                 provisioning_password_hash: hash.clone(),
                 source: bwgate::domain::template::TemplateSource::Config,
+                disabled_at: None,
             })
             .await
             .expect("template");

@@ -151,8 +151,11 @@ pub enum Command {
         replaces: Option<String>,
     },
     /// The enterprise was detached: its subscribers were removed before
-    /// (their `RemoveSubscriber` precede this), the link is gone and the
-    /// organization is on its own again.
+    /// (their `RemoveSubscriber` precede this; a full deletion, their
+    /// names, email, language and time zone are gone from the gateway),
+    /// the link is gone and the organization is on its own again. The
+    /// core must drop the partner's admin role in the organization (the
+    /// gateway records it as `none`); a later attach grants it afresh.
     #[serde(rename_all = "camelCase")]
     DetachOrganization {
         org_id: String,

@@ -48,6 +48,7 @@ pub enum ErrorCode {
     MalformedRequest,
     VerificationBusy,
     ServerBusy,
+    TemplateDisabled,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -104,6 +105,7 @@ impl ErrorCode {
         ErrorCode::MalformedRequest,
         ErrorCode::VerificationBusy,
         ErrorCode::ServerBusy,
+        ErrorCode::TemplateDisabled,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -166,7 +168,7 @@ impl ErrorCode {
             PartnerNotAdmin => (
                 9024,
                 403,
-                "The partner has no admin role in the organization; it cannot detach it.",
+                "The partner is not a full admin of the organization; it cannot detach it.",
                 false,
             ),
             ActivationLinkInvalid => (
@@ -239,6 +241,12 @@ impl ErrorCode {
                 9036,
                 503,
                 "The server holds as much request data as it allows; retry later.",
+                false,
+            ),
+            TemplateDisabled => (
+                9037,
+                409,
+                "The subscriber's customer template was removed from the configuration; it accepts no provisioning.",
                 false,
             ),
         };

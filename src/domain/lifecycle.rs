@@ -385,6 +385,21 @@ pub fn partial_delete(current: &SubscriberRecord, now: i64) -> SubscriberRecord 
     }
 }
 
+/// Full deletion (what a detach does to the enterprise's users): a
+/// partial deletion that also drops the personal data the partial one
+/// keeps: names (empty: the columns hold text), email, language and time
+/// zone. The row stays, `removed`, so commands and licenses still name it.
+pub fn full_delete(current: &SubscriberRecord, now: i64) -> SubscriberRecord {
+    SubscriberRecord {
+        first_name: String::new(),
+        last_name: String::new(),
+        email: None,
+        language: None,
+        time_zone: None,
+        ..partial_delete(current, now)
+    }
+}
+
 /// The answer for one operation of a document, as stored for replays.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -429,5 +444,72 @@ impl OperationResult {
             error_code: Some(rejection.code.code()),
             error_message: Some(rejection.message().to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provisioned() -> SubscriberRecord {
+        SubscriberRecord {
+            id: "s-1".into(),
+            provisioning_id: "t1".into(),
+            user_id: UserId::parse("ann@bw.example").ok(),
+            enterprise_key: Some(EnterpriseKey::from_stored("ent-1")),
+            org_id: Some("org-1".into()),
+            service_provider_id: Some("sp".into()),
+            group_id: Some("g".into()),
+            first_name: "Ann".into(),
+            last_name: "Lee".into(),
+            email: Some("ann@example.com".into()),
+            phone_number: E164::parse("+12405550100").ok(),
+            extension: Some("100".into()),
+            mobile_phone_number: E164::parse("+12405550199").ok(),
+            language: Some("English".into()),
+            time_zone: Some("America/New_York".into()),
+            package: Package::Standard,
+            status: SubscriberStatus::Provisioned,
+            errors: vec![],
+            self_activated: false,
+            version: 3,
+            created_at: 1,
+            last_status_change: 2,
+        }
+    }
+
+    #[test]
+    fn partial_delete_keeps_names_email_and_language() {
+        let s = provisioned();
+        let p = partial_delete(&s, 10);
+        assert_eq!(p.status, SubscriberStatus::Removed);
+        assert_eq!((p.user_id, p.phone_number, p.extension), (None, None, None));
+        assert_eq!((p.service_provider_id, p.group_id), (None, None));
+        assert_eq!(p.first_name, "Ann");
+        assert_eq!(p.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(p.language.as_deref(), Some("English"));
+        assert_eq!((p.version, p.last_status_change), (4, 10));
+    }
+
+    #[test]
+    fn full_delete_also_drops_names_email_language_and_time_zone() {
+        let s = provisioned();
+        let f = full_delete(&s, 10);
+        let expected = SubscriberRecord {
+            first_name: String::new(),
+            last_name: String::new(),
+            email: None,
+            language: None,
+            time_zone: None,
+            ..partial_delete(&s, 10)
+        };
+        assert_eq!(f, expected);
+        assert_eq!(f.status, SubscriberStatus::Removed);
+        assert_eq!(f.mobile_phone_number, None);
+        // What stays: the row's identity, its organization and package
+        // (commands and licenses still name them).
+        assert_eq!((f.id.as_str(), f.org_id.as_deref()), ("s-1", Some("org-1")));
+        assert_eq!(f.package, Package::Standard);
+        assert_eq!(f.version, 4);
     }
 }

@@ -20,7 +20,7 @@ pub struct OrgLink {
 pub struct PartnerRoleEntry {
     pub partner_id: String,
     pub role: PartnerRole,
-    /// `attach` | `approval`.
+    /// `attach` | `approval` | `detach` (role `none`).
     pub source: String,
     pub updated_at: i64,
 }

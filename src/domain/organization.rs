@@ -153,6 +153,35 @@ pub fn decide_attach(org: &ExistingOrganization, granted: PartnerRole) -> Attach
     }
 }
 
+/// The name of an organization created for an enterprise, from the names
+/// BroadWorks sent with its first subscriber (`serviceProviderName`,
+/// `groupName`; blank ones count as absent):
+///
+/// * enterprise mode (the enterprise is the service provider): its name,
+///   else the enterprise key (the `serviceProviderId`);
+/// * group mode (each group is a customer): `"{serviceProviderName} — {groupName}"`
+///   when both are sent, else the group's name alone, else the enterprise
+///   key (`serviceProviderId+groupId`). The service provider's name alone
+///   does not name a group's organization (every group of the provider
+///   would get the same name), so it falls back to the key.
+pub fn new_org_name(
+    enterprise_mode: bool,
+    service_provider_name: Option<&str>,
+    group_name: Option<&str>,
+    key: &super::ids::EnterpriseKey,
+) -> String {
+    fn present(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|s| !s.is_empty())
+    }
+    let (sp, group) = (present(service_provider_name), present(group_name));
+    match (enterprise_mode, sp, group) {
+        (true, Some(sp), _) => sp.to_string(),
+        (false, Some(sp), Some(group)) => format!("{sp} — {group}"),
+        (false, None, Some(group)) => group.to_string(),
+        _ => key.as_str().to_string(),
+    }
+}
+
 /// Prefix of the dedupe keys of every org-attach approval email about
 /// `org_id` (any partner). Ids are escaped (`%` → `%25`, `:` → `%3A`) so
 /// one (org, partner) pair never reads as another.
@@ -177,6 +206,37 @@ fn key_part(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_orgs_are_named_after_the_enterprise_or_group_else_the_key() {
+        use crate::domain::ids::EnterpriseKey;
+        let ent = EnterpriseKey::derive("acme-sp", "hq", true);
+        let grp = EnterpriseKey::derive("acme-sp", "hq", false);
+        // Enterprise mode: the service provider's name, else the key.
+        assert_eq!(
+            new_org_name(true, Some("Acme Inc"), Some("HQ"), &ent),
+            "Acme Inc"
+        );
+        assert_eq!(new_org_name(true, None, Some("HQ"), &ent), ent.as_str());
+        assert_eq!(new_org_name(true, Some("  "), None, &ent), ent.as_str());
+        assert_eq!(new_org_name(true, None, None, &ent), "acme-sp");
+        // Group mode: both names, else the group's, else the key.
+        assert_eq!(
+            new_org_name(false, Some("Acme Inc"), Some("HQ"), &grp),
+            "Acme Inc — HQ"
+        );
+        assert_eq!(new_org_name(false, None, Some("HQ"), &grp), "HQ");
+        assert_eq!(
+            new_org_name(false, Some("Acme Inc"), None, &grp),
+            grp.as_str()
+        );
+        assert_eq!(
+            new_org_name(false, Some("Acme Inc"), Some(""), &grp),
+            grp.as_str()
+        );
+        assert_eq!(new_org_name(false, None, None, &grp), grp.as_str());
+        assert_ne!(grp.as_str(), ent.as_str());
+    }
 
     fn org(user_count: u32) -> ExistingOrganization {
         ExistingOrganization {

@@ -28,6 +28,8 @@ pub const EXTENSION_MAX_DIGITS: usize = 20;
 pub const LANGUAGE_MAX_CHARS: usize = 40;
 pub const TIME_ZONE_MAX_CHARS: usize = 127;
 pub const DEVICE_TYPE_MAX_CHARS: usize = 40;
+/// `serviceProviderName` and `groupName` (OCI-P allows 80 for names).
+pub const ORG_NAME_PART_MAX_CHARS: usize = 80;
 
 /// One invalid field of one operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,11 +128,28 @@ pub struct NewSubscriber {
     pub package: Option<Package>,
     pub is_trunk_user: bool,
     pub has_route_list: bool,
+    /// The enterprise's (service provider's) name, when BroadWorks sent one.
+    #[serde(default)]
+    pub service_provider_name: Option<String>,
+    /// The group's name, when BroadWorks sent one.
+    #[serde(default)]
+    pub group_name: Option<String>,
 }
 
 impl NewSubscriber {
     pub fn enterprise_key(&self, enterprise_mode: bool) -> EnterpriseKey {
         EnterpriseKey::derive(&self.service_provider_id, &self.group_id, enterprise_mode)
+    }
+
+    /// The name of the organization this subscriber's enterprise gets when
+    /// it is created for it ([`super::organization::new_org_name`]).
+    pub fn new_org_name(&self, enterprise_mode: bool) -> String {
+        super::organization::new_org_name(
+            enterprise_mode,
+            self.service_provider_name.as_deref(),
+            self.group_name.as_deref(),
+            &self.enterprise_key(enterprise_mode),
+        )
     }
 }
 
@@ -296,6 +315,8 @@ pub struct RawFields<'a> {
     pub has_route_list: Option<Cow<'a, str>>,
     pub device_type: Option<Cow<'a, str>>,
     pub mac_address: Option<Cow<'a, str>>,
+    pub service_provider_name: Option<Cow<'a, str>>,
+    pub group_name: Option<Cow<'a, str>>,
 }
 
 impl NewSubscriber {
@@ -318,6 +339,12 @@ impl NewSubscriber {
         let package = optional_package(&raw.package)?;
         let is_trunk_user = optional_bool("isTrunkUser", &raw.is_trunk_user)?.unwrap_or(false);
         let has_route_list = optional_bool("hasRouteList", &raw.has_route_list)?.unwrap_or(false);
+        let service_provider_name = optional_text(
+            "serviceProviderName",
+            &raw.service_provider_name,
+            ORG_NAME_PART_MAX_CHARS,
+        )?;
+        let group_name = optional_text("groupName", &raw.group_name, ORG_NAME_PART_MAX_CHARS)?;
         if phone_number.is_none() && extension.is_none() {
             return Err(FieldError::new(
                 ErrorCode::MissingParameter,
@@ -343,6 +370,8 @@ impl NewSubscriber {
             package,
             is_trunk_user,
             has_route_list,
+            service_provider_name,
+            group_name,
         })
     }
 }

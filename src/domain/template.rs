@@ -112,6 +112,18 @@ pub struct CustomerTemplate {
     pub provisioning_password_hash: String,
     /// Where the template was declared: `config`, `demo`, or `api`.
     pub source: TemplateSource,
+    /// When the template was disabled (a `config` template no longer in
+    /// the configuration file), `None` while it is enabled. A disabled
+    /// template accepts no provisioning and no self-activation; its
+    /// subscribers and organizations stay and can be read back.
+    #[serde(default)]
+    pub disabled_at: Option<i64>,
+}
+
+impl CustomerTemplate {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -405,6 +405,8 @@ enum Field {
     HasRouteList,
     DeviceType,
     MacAddress,
+    ServiceProviderName,
+    GroupName,
 }
 
 impl Field {
@@ -427,11 +429,15 @@ impl Field {
             b"hasRouteList" => HasRouteList,
             b"deviceType" => DeviceType,
             b"macAddress" => MacAddress,
+            b"serviceProviderName" => ServiceProviderName,
+            b"groupName" => GroupName,
             _ => return None,
         };
         let applies = match kind {
-            OperationKind::AddUser | OperationKind::ModifyUser => {
-                !matches!(f, DeviceType | MacAddress)
+            // The names only matter when an organization is created.
+            OperationKind::AddUser => !matches!(f, DeviceType | MacAddress),
+            OperationKind::ModifyUser => {
+                !matches!(f, DeviceType | MacAddress | ServiceProviderName | GroupName)
             }
             OperationKind::DeleteUser => matches!(f, UserId | ServiceProviderId | GroupId),
             OperationKind::RequestActivationCode => matches!(f, UserId | DeviceType | MacAddress),
@@ -458,6 +464,8 @@ impl Field {
             HasRouteList => "hasRouteList",
             DeviceType => "deviceType",
             MacAddress => "macAddress",
+            ServiceProviderName => "serviceProviderName",
+            GroupName => "groupName",
         }
     }
 
@@ -478,6 +486,8 @@ impl Field {
             Package => &mut raw.package,
             IsTrunkUser => &mut raw.is_trunk_user,
             HasRouteList => &mut raw.has_route_list,
+            ServiceProviderName => &mut raw.service_provider_name,
+            GroupName => &mut raw.group_name,
             DeviceType => &mut raw.device_type,
             MacAddress => &mut raw.mac_address,
         }

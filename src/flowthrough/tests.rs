@@ -97,6 +97,8 @@ fn expected_minimal() -> NewSubscriber {
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     }
 }
 
@@ -1371,4 +1373,67 @@ fn characters_xml_cannot_carry_refuse_the_whole_document() {
     assert_eq!(e.code, MalformedXml, "{e:?}");
     // Tab, CR and LF are fine anywhere.
     assert!(parse(&add_user("<note>\t\r\n</note>")).is_ok());
+}
+
+// ---------------------------------------------------------------- org names
+
+#[test]
+fn add_user_carries_the_enterprise_and_group_names() {
+    let op = only_op(&add_user(
+        "<serviceProviderName> Acme Inc. </serviceProviderName><groupName>Head office</groupName>",
+    ));
+    let Operation::AddUser(s) = op else {
+        panic!("an AddUser: {op:?}");
+    };
+    assert_eq!(s.service_provider_name.as_deref(), Some("Acme Inc."));
+    assert_eq!(s.group_name.as_deref(), Some("Head office"));
+    assert_eq!(s.new_org_name(true), "Acme Inc.");
+    assert_eq!(s.new_org_name(false), "Acme Inc. — Head office");
+    // Absent or empty: none (the key names the organization).
+    let Operation::AddUser(s) = only_op(&add_user("<groupName></groupName>")) else {
+        panic!("an AddUser");
+    };
+    assert_eq!((s.service_provider_name, s.group_name), (None, None));
+    // 80 characters are allowed, 81 are not (1002), and control
+    // characters are refused like in any other name (9017).
+    let eighty = "é".repeat(80);
+    let Operation::AddUser(s) = only_op(&add_user(&format!(
+        "<serviceProviderName>{eighty}</serviceProviderName>"
+    ))) else {
+        panic!("an AddUser");
+    };
+    assert_eq!(s.service_provider_name.as_deref(), Some(eighty.as_str()));
+    for (field, xml) in [
+        (
+            "serviceProviderName",
+            format!(
+                "<serviceProviderName>{}</serviceProviderName>",
+                "x".repeat(81)
+            ),
+        ),
+        (
+            "groupName",
+            format!("<groupName>{}</groupName>", "g".repeat(81)),
+        ),
+    ] {
+        let e = only_op_err(&add_user(&xml));
+        assert_eq!((e.code, e.field), (InvalidParameterSize, field), "{e}");
+    }
+    let e = only_op_err(&add_user("<groupName>a&#x9;b</groupName>"));
+    assert_eq!(
+        (e.code, e.field),
+        (InvalidParameterValue, "groupName"),
+        "{e}"
+    );
+}
+
+#[test]
+fn org_names_are_not_part_of_other_operations() {
+    let p = parse(&wrap(
+        "<ModifyUser><userId>jdoe@acme.example.com</userId><serviceProviderId>Reseller1</serviceProviderId>\
+         <groupId>AcmeCorp</groupId><groupName>Head office</groupName></ModifyUser>",
+    ))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(p.operations[0].result.is_ok(), "{p:?}");
+    assert_eq!(p.unknown_elements.len(), 1, "{p:?}");
 }

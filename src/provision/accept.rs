@@ -399,8 +399,9 @@ impl OpContext<'_> {
             let org = OrganizationRef {
                 id: new_id(),
                 enterprise_key: key.clone(),
-                // Until the org-naming rules land: the enterprise key.
-                name: key.as_str().to_string(),
+                // The enterprise's (or group's) name from BroadWorks,
+                // else the key.
+                name: op.new_org_name(settings.enterprise_mode),
             };
             tx.insert_organization(
                 &org,

@@ -141,6 +141,13 @@ fn send_link(
     Ok(usize::from(tx.enqueue_email(&msg, now)?.is_some()))
 }
 
+fn template_disabled() -> Rejection {
+    Rejection::new(
+        ErrorCode::TemplateDisabled,
+        "your service provider no longer activates Webex through this service; ask them for help",
+    )
+}
+
 fn link_gone() -> Rejection {
     Rejection::new(
         ErrorCode::ActivationLinkInvalid,
@@ -166,6 +173,15 @@ pub(crate) fn step(
         step.now,
     ) {
         return Ok(Err(r));
+    }
+    // A template removed from the configuration provisions nobody, also
+    // not the users it left waiting (they stay, and work again when the
+    // template comes back).
+    if tx
+        .template(&subscriber.provisioning_id)?
+        .is_some_and(|t| t.is_disabled())
+    {
+        return Ok(Err(template_disabled()));
     }
     let mut run = Run {
         tx,

@@ -92,6 +92,9 @@ impl CredentialCache {
         username: &str,
         password: &str,
     ) -> AuthResult {
+        // A disabled template authenticates nobody: checked like an
+        // unknown provisioningId (same work, same answer).
+        let template = template.filter(|t| !t.is_disabled());
         let presented = crate::domain::credentials::secret_digest(password);
         if template.is_some_and(|t| self.is_cached(t, username, &presented)) {
             return AuthResult::Ok;
@@ -163,11 +166,12 @@ impl CredentialCache {
     /// Whether `username`/`password` were verified before against the
     /// template's current hash (a digest compare, no argon2).
     pub fn is_verified(&self, template: &CustomerTemplate, username: &str, password: &str) -> bool {
-        self.is_cached(
-            template,
-            username,
-            &crate::domain::credentials::secret_digest(password),
-        )
+        !template.is_disabled()
+            && self.is_cached(
+                template,
+                username,
+                &crate::domain::credentials::secret_digest(password),
+            )
     }
 
     /// Whether this exact secret was verified against the template's
@@ -218,6 +222,7 @@ mod tests {
             provisioning_username: "prov".into(),
             provisioning_password_hash: hash_password(password).expect("hash"),
             source: TemplateSource::Api,
+            disabled_at: None,
         }
     }
 

@@ -201,6 +201,16 @@ impl Provisioning {
         Ok(found)
     }
 
+    /// The template for a provisioningId if it accepts provisioning: a
+    /// disabled one (removed from the configuration) is `None`, like an
+    /// unknown one. Reads and activation settings use [`Self::template`].
+    pub async fn active_template(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<CustomerTemplate>>, DataError> {
+        Ok(self.template(id).await?.filter(|t| !t.is_disabled()))
+    }
+
     /// Records a parsed document: every valid operation in one transaction
     /// with its outbox commands; invalid ones answered with their error.
     /// Returns after the commit.

@@ -30,7 +30,8 @@ pub enum DetachOutcome {
     NotAttached {
         org_id: String,
     },
-    /// The partner holds no admin role in the organization.
+    /// The partner is not a full admin of the organization (none, or
+    /// only provisioning admin): detaching needs full admin.
     NotAdmin {
         org_id: String,
     },
@@ -43,7 +44,8 @@ pub struct DetachReport {
     pub org_id: String,
     /// Workspaces removed (the gateway has none yet: always 0).
     pub workspaces_removed: usize,
-    /// Subscribers (provisioning, provisioned, updating, error) removed.
+    /// Subscribers (provisioning, provisioned, updating, error) removed
+    /// (full deletion: their names, email, language and time zone too).
     pub subscribers_removed: usize,
     /// Pending users (pending_*) removed.
     pub pending_users_removed: usize,
@@ -72,10 +74,14 @@ pub fn approve(tx: &dyn Tx, claim: &ApprovalClaim, now: i64) -> Result<ApproveOu
     Ok(ApproveOutcome::Approved { org_name: org.name })
 }
 
-/// Detaches an enterprise from its attached organization: removes its
-/// subscribers and pending users (`RemoveSubscriber` for those the core
-/// knows, `DiscardPendingSubscriber` for pending ones), then the link,
-/// then emits `DetachOrganization`.
+/// Detaches an enterprise from its attached organization, when the
+/// partner is a full admin of it: removes its subscribers and pending
+/// users (a full deletion, `lifecycle::full_delete`; `RemoveSubscriber`
+/// for those the core knows, `DiscardPendingSubscriber` for pending
+/// ones), then the link and the partner's role in the organization (it
+/// becomes `none`, source `detach`: attaching again is decided afresh,
+/// with the admins' approval where the organization needs one), then
+/// emits `DetachOrganization`.
 pub fn detach(
     tx: &dyn Tx,
     partner_id: &str,
@@ -91,7 +97,7 @@ pub fn detach(
     if origin != OrgOrigin::Attached {
         return Ok(DetachOutcome::NotAttached { org_id });
     }
-    if tx.partner_role(&org_id, partner_id)? < PartnerRole::ProvisioningAdmin {
+    if tx.partner_role(&org_id, partner_id)? < PartnerRole::FullAdmin {
         return Ok(DetachOutcome::NotAdmin { org_id });
     }
     let mut report = DetachReport {
@@ -107,7 +113,7 @@ pub fn detach(
         if current.status == SubscriberStatus::Removed {
             continue;
         }
-        let next = lifecycle::partial_delete(&current, now);
+        let next = lifecycle::full_delete(&current, now);
         tx.update_subscriber(&next, now)?;
         let (subscriber_id, org_id, subscriber_version) =
             (next.id.clone(), org_id.clone(), next.version);
@@ -138,6 +144,9 @@ pub fn detach(
     // The organization stops being the enterprise's: its subscriber rows
     // (all removed now) let go of it, then the link goes.
     tx.unlink_organization(&org_id)?;
+    // The partner's rights in the organization end with the link (an
+    // approval given for this attach does not carry over to the next).
+    tx.revoke_role(&org_id, partner_id, "detach", now)?;
     out.emit(
         &key,
         Command::DetachOrganization {

@@ -8,10 +8,11 @@ use crate::domain::activation::ActivationView;
 use crate::domain::email::{EmailFilter, EmailRecord};
 use crate::domain::ids::UserId;
 use crate::domain::license_ledger::LicenseEvent;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::org_report::ExistingOrgReport;
 use crate::domain::subscriber_query::SubscriberQuery;
 use crate::domain::Partner;
+use crate::store::tx::OrgOrigin;
 use std::sync::Arc;
 
 use super::tenancy::TenancyGeneration;
@@ -107,6 +108,15 @@ impl Queries {
         Ok(self.store.existing_org(id).await?)
     }
 
+    /// An enterprise's organization (created or attached) by id, with how
+    /// it came to be the enterprise's.
+    pub async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, OrgOrigin)>, DataError> {
+        Ok(self.store.organization(id).await?)
+    }
+
     pub async fn partner(&self, id: &str) -> Result<Option<Partner>, DataError> {
         Ok(self.store.partner(id).await?)
     }
@@ -185,6 +195,7 @@ mod tests {
             provisioning_username: "prov".into(),
             provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             source: TemplateSource::Api,
+            disabled_at: None,
         };
         store.upsert_template(&template).await.expect("template");
         let add = Operation::AddUser(NewSubscriber {
@@ -202,6 +213,8 @@ mod tests {
             package: None,
             is_trunk_user: false,
             has_route_list: false,
+            service_provider_name: None,
+            group_name: None,
         });
         let out = store
             .accept(AcceptBatch {

@@ -12,8 +12,8 @@ use crate::domain::Package;
 use crate::store::{transact, ActivationView, Store, StoreError};
 
 use super::{
-    accept, activation, delivery, partner, AcceptBatch, AcceptOutcome, ActivationStep, AdminChange,
-    DeliveryOutcome,
+    accept, activation, delivery, orgs, partner, AcceptBatch, AcceptOutcome, ActivationStep,
+    AdminChange, DeliveryOutcome, DetachOutcome,
 };
 
 #[async_trait]
@@ -51,6 +51,13 @@ pub(crate) trait UseCases {
         tracking_id: &str,
         now: i64,
     ) -> Result<Result<AdminChange, Rejection>, StoreError>;
+    async fn detach(
+        &self,
+        partner_id: &str,
+        enterprise_key: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<DetachOutcome, StoreError>;
 }
 
 #[async_trait]
@@ -131,5 +138,20 @@ impl<S: Store + ?Sized> UseCases for S {
             partner::change_package(tx, &p, &id, package, &t, now)
         })
         .await
+    }
+
+    async fn detach(
+        &self,
+        partner_id: &str,
+        enterprise_key: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<DetachOutcome, StoreError> {
+        let (p, k, t) = (
+            partner_id.to_string(),
+            enterprise_key.to_string(),
+            tracking_id.to_string(),
+        );
+        transact(self, move |tx| orgs::detach(tx, &p, &k, &t, now)).await
     }
 }

@@ -106,6 +106,8 @@ fn add(user: &str, enterprise: &str) -> Operation {
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 
@@ -155,6 +157,7 @@ async fn store_with_template(dir: &tempfile::TempDir) -> (Arc<SqliteStore>, Cust
         provisioning_username: "prov".into(),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     };
     store.upsert_template(&template).await.expect("template");
     (store, template)

@@ -17,7 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::domain::email::EmailMessage;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 
@@ -96,6 +96,16 @@ pub trait Store: Send + Sync + 'static {
     async fn template(&self, provisioning_id: &str)
         -> Result<Option<CustomerTemplate>, StoreError>;
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError>;
+    /// The configuration file declares exactly the `config` templates in
+    /// `keep`: the others of source `config` are disabled (kept, with
+    /// their subscribers and organizations), those in `keep` enabled.
+    /// Returns the ids this call disabled. `demo` and `api` templates are
+    /// not touched.
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
     async fn partner(&self, id: &str) -> Result<Option<Partner>, StoreError>;
 
     /// Changes whenever a partner, cluster or template is written, by any
@@ -231,6 +241,11 @@ pub trait Store: Send + Sync + 'static {
     /// An existing organization with its link, partner roles and the
     /// approval emails sent about it.
     async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError>;
+    /// An enterprise's organization (created or attached) by its id.
+    async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, tx::OrgOrigin)>, StoreError>;
 
     // ---- activation portal (untrusted email, consent, self-activation)
 

@@ -117,6 +117,7 @@ pub(crate) struct TemplateRow {
     pub provisioning_username: String,
     pub provisioning_password_hash: String,
     pub source: String,
+    pub disabled_at: Option<i64>,
 }
 
 impl TemplateRow {
@@ -143,6 +144,7 @@ impl TemplateRow {
             provisioning_username: self.provisioning_username,
             provisioning_password_hash: self.provisioning_password_hash,
             source,
+            disabled_at: self.disabled_at,
         })
     }
 }

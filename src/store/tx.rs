@@ -209,6 +209,15 @@ pub trait Tx {
         source: &str,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// The partner holds no role in the organization any more: its row
+    /// becomes `none` with `source` (a detach), whatever it was.
+    fn revoke_role(
+        &self,
+        org_id: &str,
+        partner_id: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Whether an approval with this token MAC was recorded.
     fn approval_used(&self, signature: &str) -> Result<bool, StoreError>;
     fn record_approval(

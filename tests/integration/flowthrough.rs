@@ -597,3 +597,43 @@ async fn oversized_http1_uploads_read_the_413_instead_of_a_reset() {
         assert!(resp.text().contains("<errorCode>9010</errorCode>"));
     }
 }
+
+#[tokio::test]
+async fn a_new_organization_is_named_after_the_enterprise_name_broadworks_sends() {
+    let server = Server::start();
+    let d = demo(&server);
+    let named = |user: &str, sp: &str, names: &str| {
+        add_user(user, sp, Some(&user.replace('@', ".mail@")))
+            .replace("</AddUser>", &format!("{names}</AddUser>"))
+    };
+    let resp = post(
+        &server,
+        &d.path,
+        Some(&d.auth),
+        document(
+            None,
+            &[
+                named(
+                    "n1@bw.example",
+                    "ent-named",
+                    "<serviceProviderName>Acme Holdings, Inc.</serviceProviderName>\
+                     <groupName>Head office</groupName>",
+                ),
+                named("n2@bw.example", "ent-bare", ""),
+            ],
+        ),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    // The demo template is in enterprise mode: the enterprise's name.
+    let (code, v) = subscriber(&server, "n1@bw.example").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["organization"]["name"], "Acme Holdings, Inc.", "{v}");
+    assert_eq!(v["organization"]["enterpriseKey"], "ent-named", "{v}");
+    assert_eq!(v["organization"]["origin"], "created", "{v}");
+    assert_eq!(v["organization"]["id"], v["subscriber"]["orgId"], "{v}");
+    // Without a name: the enterprise key.
+    let (_, v) = subscriber(&server, "n2@bw.example").await;
+    assert_eq!(v["organization"]["name"], "ent-bare", "{v}");
+}

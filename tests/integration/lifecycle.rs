@@ -126,3 +126,98 @@ async fn grace_period_bounds_the_drain() {
         "grace not enforced: {took:?}"
     );
 }
+
+/// Two templates of one partner; `with_gone` declares the second.
+fn two_templates(with_gone: bool) -> String {
+    let mut cfg = String::from(
+        "[server]\nshutdown_grace_secs = 1\n\n[[partners]]\nid = \"sp\"\nname = \"SP\"\n\n\
+         [[templates]]\nprovisioning_id = \"t-keep\"\npartner = \"sp\"\nname = \"Keep\"\n\
+         provisioning_username = \"prov\"\nprovisioning_password = \"prov-pw-1\"\n",
+    );
+    if with_gone {
+        cfg.push_str(
+            "\n[[templates]]\nprovisioning_id = \"t-gone\"\npartner = \"sp\"\nname = \"Gone\"\n\
+             provisioning_username = \"prov\"\nprovisioning_password = \"prov-pw-1\"\n",
+        );
+    }
+    cfg
+}
+
+async fn add_on(server: &Server, template: &str, user: &str) -> bwgate::client::ClientResponse {
+    crate::flowthrough::post(
+        server,
+        &format!("/uc-one/v1/provisioning/{template}"),
+        Some("Basic cHJvdjpwcm92LXB3LTE="), // prov:prov-pw-1
+        crate::flowthrough::document(
+            None,
+            &[crate::flowthrough::add_user(
+                user,
+                "ent-gone",
+                Some(&user.replace('@', ".m@")),
+            )],
+        ),
+        "application/xml",
+    )
+    .await
+}
+
+fn restart_with(server: &mut Server, config: &str) {
+    server.signal("TERM");
+    let status = server.wait_exit(std::time::Duration::from_secs(15));
+    assert!(status.success(), "{status}: {}", server.logs());
+    std::fs::write(server.path("bwgate.toml"), config).expect("config");
+    server.spawn();
+}
+
+#[tokio::test]
+async fn a_template_removed_from_the_config_refuses_provisioning_and_keeps_its_subscribers() {
+    let mut server = Server::start_with(Some(&two_templates(true)), &[]);
+    let resp = add_on(&server, "t-gone", "g1@bw.example").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    crate::flowthrough::wait_status(&server, "g1@bw.example", "provisioned").await;
+
+    // Restarted without it: refused like an unknown provisioningId (401,
+    // 9004: nothing says the template exists), its subscriber stays.
+    restart_with(&mut server, &two_templates(false));
+    let gone = add_on(&server, "t-gone", "g2@bw.example").await;
+    let unknown = add_on(&server, "t-never", "g2@bw.example").await;
+    assert_eq!(gone.status, 401, "{}", gone.text());
+    assert!(gone.text().contains("9004"), "{}", gone.text());
+    assert_eq!(unknown.status, 401, "{}", unknown.text());
+    assert!(unknown.text().contains("9004"), "{}", unknown.text());
+    assert_eq!(
+        gone.header("www-authenticate"),
+        unknown.header("www-authenticate"),
+        "the same answer as for an unknown provisioningId"
+    );
+    let (code, v) = crate::flowthrough::subscriber(&server, "g1@bw.example").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["subscriber"]["status"], "provisioned", "{v}");
+    assert_eq!(v["template"]["provisioningId"], "t-gone", "{v}");
+    assert_eq!(v["template"]["disabled"], true, "{v}");
+    assert!(v["template"]["disabledAt"].is_i64(), "{v}");
+    assert_eq!(
+        crate::flowthrough::subscriber(&server, "g2@bw.example")
+            .await
+            .0,
+        404
+    );
+    // The other template still works.
+    let kept = add_on(&server, "t-keep", "k1@bw.example").await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    assert!(server
+        .logs()
+        .contains("template removed from the configuration"));
+
+    // Declared again: enabled, provisioning works.
+    restart_with(&mut server, &two_templates(true));
+    let back = add_on(&server, "t-gone", "g2@bw.example").await;
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert!(
+        back.text().contains("status=\"provisioning\""),
+        "{}",
+        back.text()
+    );
+    let (_, v) = crate::flowthrough::subscriber(&server, "g1@bw.example").await;
+    assert_eq!(v["template"]["disabled"], false, "{v}");
+}

@@ -612,9 +612,17 @@ async fn concurrent_first_adds_attach_exactly_once() {
 async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     let server = Server::start();
     let d = demo(&server);
-    put_org(&server, &org("det", 10, 1, &["d1@det.example"])).await;
+    // Only suspended licenses: the auto-attach makes the partner full
+    // admin, which a detach needs.
+    let mut det = org("det", 10, 1, &["d1@det.example"]);
+    det["licenses"] = json!([{"name": "webex-meetings", "state": "suspended"}]);
+    put_org(&server, &det).await;
     add(&server, &d, "d1@bw.example", "ent-det", "d1@det.example").await;
     wait_status(&server, "d1@bw.example", "provisioned").await;
+    assert_eq!(
+        org_report(&server, "det").await["partnerRoles"][0]["role"],
+        "full_admin"
+    );
     // A pending user (d1's email: waits for its owner's consent) and
     // another subscriber.
     let resp = post(
@@ -734,6 +742,24 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
         .collect();
     assert_eq!(p1_commands, ["DiscardPendingSubscriber"], "{p1}");
     assert!(p1["licenses"].as_array().unwrap().is_empty(), "{p1}");
+    // A full deletion: the users' names, email, language and time zone
+    // are gone too, not only their BroadWorks ids and numbers.
+    for (id, who) in [(&d1_id, "d1"), (&p1_id, "p1")] {
+        let (code, r) = subscriber(&server, id).await;
+        assert_eq!(code, 200, "{r}");
+        let s = &r["subscriber"];
+        assert_eq!(s["status"], "removed", "{who}: {r}");
+        assert_eq!(s["firstName"], "", "{who}: {r}");
+        assert_eq!(s["lastName"], "", "{who}: {r}");
+        assert!(s["email"].is_null(), "{who}: {r}");
+        assert!(s["language"].is_null(), "{who}: {r}");
+        assert!(s["timeZone"].is_null(), "{who}: {r}");
+        assert!(s["userId"].is_null(), "{who}: {r}");
+    }
+    // The partner's role in the organization is gone with the link.
+    let roles = &org_report(&server, "det").await["partnerRoles"];
+    assert_eq!(roles[0]["role"], "none", "{roles}");
+    assert_eq!(roles[0]["source"], "detach", "{roles}");
     // RemoveSubscriber revokes the licenses once delivered.
     let r = eventually("licenses revoked", Duration::from_secs(15), || async {
         let (code, r) = subscriber(&server, &d1_id).await;
@@ -750,6 +776,93 @@ async fn detach_is_refused_without_rights_and_removes_everything_in_order() {
     add(&server, &d, "d1@bw.example", "ent-det", "d1@det.example").await;
     let v = wait_status(&server, "d1@bw.example", "provisioned").await;
     assert_eq!(v["subscriber"]["orgId"], "det");
+    assert_eq!(
+        org_report(&server, "det").await["partnerRoles"][0]["role"],
+        "full_admin",
+        "granted afresh by the new attach"
+    );
+}
+
+#[tokio::test]
+async fn after_a_detach_an_organization_needing_approval_needs_it_again() {
+    let server = Server::start();
+    let d = demo(&server);
+    let mut org_v = org("again", 10, 1, &["a1@again.example"]);
+    org_v["licenses"] = json!([]);
+    put_org(&server, &org_v).await;
+    add(
+        &server,
+        &d,
+        "a1@bw.example",
+        "ent-again",
+        "a1@again.example",
+    )
+    .await;
+    wait_status(&server, "a1@bw.example", "provisioned").await;
+    let (status, body) = admin(
+        &server,
+        "POST",
+        "/admin/v1/enterprises/demo-partner/ent-again/detach",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Meanwhile the organization claimed a domain: attaching needs its
+    // admins' approval. The full admin role the partner held before the
+    // detach does not count as one.
+    org_v["claimedDomains"] = json!(["again.example"]);
+    put_org(&server, &org_v).await;
+    let xml = add(
+        &server,
+        &d,
+        "a1@bw.example",
+        "ent-again",
+        "a1@again.example",
+    )
+    .await;
+    assert!(xml.contains("errorCode=\"2017\""), "{xml}");
+    assert_eq!(subscriber(&server, "a1@bw.example").await.0, 404);
+    let r = org_report(&server, "again").await;
+    assert!(r["link"].is_null(), "{r}");
+    assert_eq!(r["partnerRoles"][0]["role"], "none", "{r}");
+}
+
+#[tokio::test]
+async fn detach_as_provisioning_admin_is_refused_with_9024() {
+    let server = Server::start();
+    let d = demo(&server);
+    // An active license: the auto-attach makes the partner provisioning
+    // admin only, and a detach needs full admin.
+    put_org(&server, &org("prov", 10, 1, &["x@prov.example"])).await;
+    add(&server, &d, "x@bw.example", "ent-x", "x@prov.example").await;
+    wait_status(&server, "x@bw.example", "provisioned").await;
+    assert_eq!(
+        org_report(&server, "prov").await["partnerRoles"][0]["role"],
+        "provisioning_admin"
+    );
+    let (status, body) = admin(
+        &server,
+        "POST",
+        "/admin/v1/enterprises/demo-partner/ent-x/detach",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errors"][0]["errorCode"], 9024, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not a full admin"),
+        "{v}"
+    );
+    // Nothing changed: the link, the role, the subscriber and its data.
+    let r = org_report(&server, "prov").await;
+    assert_eq!(r["link"]["enterpriseKey"], "ent-x");
+    assert_eq!(r["partnerRoles"][0]["role"], "provisioning_admin");
+    let (code, x) = subscriber(&server, "x@bw.example").await;
+    assert_eq!(code, 200, "{x}");
+    assert_eq!(x["subscriber"]["email"], "x@prov.example", "{x}");
 }
 
 #[tokio::test]
@@ -782,10 +895,6 @@ async fn detach_without_an_admin_role_is_refused_with_9024() {
     assert_eq!(status, 403, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["errors"][0]["errorCode"], 9024, "{v}");
-    assert!(
-        v["message"].as_str().unwrap().contains("no admin role"),
-        "{v}"
-    );
     // Nothing changed.
     assert_eq!(
         org_report(&server, "norole").await["link"]["enterpriseKey"],

@@ -130,7 +130,9 @@ async fn authenticate(
     peer: IpAddr,
     provisioning_id: &str,
 ) -> Result<Arc<CustomerTemplate>, Refusal> {
-    let template = app.provisioning.template(provisioning_id).await?;
+    // A disabled template (removed from the configuration) is answered
+    // like an unknown provisioningId: nobody learns that it exists.
+    let template = app.provisioning.active_template(provisioning_id).await?;
     let presented = basic_credentials(parts);
     let (user, password) = match &presented {
         Presented::Missing => return Err(unauthorized()),

@@ -48,11 +48,12 @@ use async_trait::async_trait;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::domain::email::EmailMessage;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::now_millis;
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::tx::DynWork;
+use crate::store::tx::OrgOrigin;
 use crate::store::{
     ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
     LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
@@ -273,6 +274,17 @@ impl Store for PgStore {
         tenancy::template(&self.client().await?, provisioning_id).await
     }
 
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.counted(async {
+            tenancy::sync_config_templates(&self.client().await?, keep, now).await
+        })
+        .await
+    }
+
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
         tenancy::templates(&self.client().await?).await
     }
@@ -477,6 +489,13 @@ impl Store for PgStore {
 
     async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError> {
         orgs::report(&self.client().await?, id).await
+    }
+
+    async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+        subscribers::organization_by_id(&self.client().await?, id).await
     }
 
     async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError> {

@@ -226,6 +226,32 @@ pub(super) async fn grant_role<C: GenericClient>(
     Ok(())
 }
 
+/// Sets the partner's role to `none` (a detach: the only way down).
+pub(super) async fn revoke_role<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    partner_id: &str,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO org_partner_roles (org_id, partner_id, role, source, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (org_id, partner_id) DO UPDATE SET
+             role = excluded.role, source = excluded.source, updated_at = excluded.updated_at",
+        &[
+            &org_id,
+            &partner_id,
+            &role_as_str(PartnerRole::None),
+            &source,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn approval_used<C: GenericClient>(
     c: &C,
     signature: &str,

@@ -365,6 +365,32 @@ pub(super) async fn organization_by_key<C: GenericClient>(
     Ok(Some((org, origin)))
 }
 
+/// An organization by id (the operator's read-back).
+pub(super) async fn organization_by_id<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+    let Some(r) = row(
+        c,
+        "SELECT id, name, origin, enterprise_key, pending FROM organizations WHERE id = $1",
+        &[&id],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let org = OrganizationRef {
+        id: get(&r, 0)?,
+        name: get(&r, 1)?,
+        enterprise_key: EnterpriseKey::from_stored(get::<String>(&r, 3)?),
+    };
+    let origin: String = get(&r, 2)?;
+    let origin = OrgOrigin::from_columns(&origin, get(&r, 4)?).ok_or_else(|| {
+        StoreError::Corrupt(format!("organization '{}' has origin '{origin}'", org.id))
+    })?;
+    Ok(Some((org, origin)))
+}
+
 pub(super) async fn insert_organization<C: GenericClient>(
     c: &C,
     org: &OrganizationRef,

@@ -87,8 +87,8 @@ pub(super) async fn upsert_template<C: GenericClient>(
         c,
         "INSERT INTO templates (provisioning_id, partner_id, cluster_id, name, settings_json,
                                 provisioning_username, provisioning_password_hash, source,
-                                created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                                disabled_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)
          ON CONFLICT (provisioning_id) DO UPDATE SET
              partner_id = excluded.partner_id,
              cluster_id = excluded.cluster_id,
@@ -97,6 +97,7 @@ pub(super) async fn upsert_template<C: GenericClient>(
              provisioning_username = excluded.provisioning_username,
              provisioning_password_hash = excluded.provisioning_password_hash,
              source = excluded.source,
+             disabled_at = excluded.disabled_at,
              revision = nextval('tenancy_revision'),
              updated_at = greatest(templates.updated_at, excluded.updated_at)",
         &[
@@ -109,6 +110,7 @@ pub(super) async fn upsert_template<C: GenericClient>(
             &t.provisioning_password_hash,
             &t.source.as_str(),
             &now,
+            &t.disabled_at,
         ],
     )
     .await?;
@@ -153,7 +155,7 @@ pub(super) async fn partner<C: GenericClient>(
 }
 
 const TEMPLATE_COLUMNS: &str = "provisioning_id, partner_id, cluster_id, name, settings_json,
-     provisioning_username, provisioning_password_hash, source";
+     provisioning_username, provisioning_password_hash, source, disabled_at";
 
 fn template_row(r: &Row) -> Result<TemplateRow, StoreError> {
     Ok(TemplateRow {
@@ -165,6 +167,7 @@ fn template_row(r: &Row) -> Result<TemplateRow, StoreError> {
         provisioning_username: get(r, 5)?,
         provisioning_password_hash: get(r, 6)?,
         source: get(r, 7)?,
+        disabled_at: get(r, 8)?,
     })
 }
 
@@ -188,6 +191,40 @@ pub(super) async fn templates<C: GenericClient>(
         .iter()
         .map(|r| template_row(r)?.decode())
         .collect()
+}
+
+/// Disables every `config` template whose id is not in `keep` and enables
+/// those that are; returns the ids disabled by this call. `demo` and `api`
+/// templates are left alone.
+pub(super) async fn sync_config_templates<C: GenericClient>(
+    c: &C,
+    keep: &[String],
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    exec(
+        c,
+        "UPDATE templates SET disabled_at = NULL, revision = nextval('tenancy_revision'),
+                             updated_at = greatest(updated_at, $2)
+         WHERE source = 'config' AND disabled_at IS NOT NULL
+           AND provisioning_id = ANY($1)",
+        &[&keep, &now],
+    )
+    .await?;
+    let mut ids: Vec<String> = rows(
+        c,
+        "UPDATE templates SET disabled_at = $2, revision = nextval('tenancy_revision'),
+                             updated_at = greatest(updated_at, $2)
+         WHERE source = 'config' AND disabled_at IS NULL
+           AND NOT (provisioning_id = ANY($1))
+         RETURNING provisioning_id",
+        &[&keep, &now],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0))
+    .collect::<Result<_, _>>()?;
+    ids.sort();
+    Ok(ids)
 }
 
 pub(super) async fn set_admin_token<C: GenericClient>(

@@ -59,6 +59,7 @@ async fn two_nodes() -> (Arc<PgStore>, Arc<PgStore>, CustomerTemplate, String) {
         provisioning_username: "prov-p1".into(),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     };
     b.upsert_template(&t).await.expect("template");
     (a, b, t, url)
@@ -83,6 +84,8 @@ fn add_user(user: &str, sp: &str) -> Operation {
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 

@@ -393,6 +393,16 @@ impl Tx for PgTx<'_, '_> {
         ))
     }
 
+    fn revoke_role(
+        &self,
+        org_id: &str,
+        partner_id: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(orgs::revoke_role(self.tx, org_id, partner_id, source, now))
+    }
+
     fn approval_used(&self, signature: &str) -> Result<bool, StoreError> {
         self.run(orgs::approval_used(self.tx, signature))
     }

@@ -74,8 +74,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 11,
-        name: "0011_pending_organizations",
-        sql: include_str!("migrations/0011_pending_organizations.sql"),
+        name: "0011_template_disabled",
+        sql: include_str!("migrations/0011_template_disabled.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "0012_pending_organizations",
+        sql: include_str!("migrations/0012_pending_organizations.sql"),
     },
 ];
 

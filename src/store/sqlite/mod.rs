@@ -60,10 +60,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::email::EmailMessage;
-use crate::domain::lifecycle::SubscriberRecord;
+use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::private_files;
+use crate::store::tx::OrgOrigin;
 use crate::store::{
     ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
     LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
@@ -360,6 +361,17 @@ impl Store for SqliteStore {
         self.read(move |conn| tenancy::template(conn, &id)).await
     }
 
+    async fn sync_config_templates(
+        &self,
+        keep: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let keep_json = serde_json::to_string(keep)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode template ids: {e}")))?;
+        self.write(move |conn| tenancy::sync_config_templates(conn, &keep_json, now))
+            .await
+    }
+
     async fn templates(&self) -> Result<Vec<CustomerTemplate>, StoreError> {
         self.read(tenancy::templates).await
     }
@@ -597,6 +609,15 @@ impl Store for SqliteStore {
     async fn existing_org(&self, id: &str) -> Result<Option<ExistingOrgReport>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| orgs::report(conn, &id)).await
+    }
+
+    async fn organization(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| subscribers::organization_by_id(conn, &id))
+            .await
     }
 
     async fn activation(&self, subscriber_id: &str) -> Result<Option<ActivationView>, StoreError> {

@@ -237,6 +237,30 @@ pub(super) fn grant_role(
     Ok(())
 }
 
+/// Sets the partner's role to `none` (a detach: the only way down).
+pub(super) fn revoke_role(
+    conn: &Connection,
+    org_id: &str,
+    partner_id: &str,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO org_partner_roles (org_id, partner_id, role, source, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (org_id, partner_id) DO UPDATE SET
+             role = excluded.role, source = excluded.source, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        org_id,
+        partner_id,
+        role_as_str(PartnerRole::None),
+        source,
+        now
+    ])?;
+    Ok(())
+}
+
 fn roles(conn: &Connection, org_id: &str) -> Result<Vec<PartnerRoleEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT partner_id, role, source, updated_at FROM org_partner_roles

@@ -47,6 +47,39 @@ pub(super) fn organization_by_key(
     .transpose()
 }
 
+/// An organization by id (the operator's read-back).
+pub(super) fn organization_by_id(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(OrganizationRef, OrgOrigin)>, StoreError> {
+    let org: Option<(OrganizationRef, String, bool)> = conn
+        .prepare_cached(
+            "SELECT id, name, origin, enterprise_key, pending FROM organizations WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                OrganizationRef {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    enterprise_key: EnterpriseKey::from_stored(row.get::<_, String>(3)?),
+                },
+                row.get(2)?,
+                row.get(4)?,
+            ))
+        })
+        .optional()?;
+    org.map(
+        |(org, origin, pending)| match OrgOrigin::from_columns(&origin, pending) {
+            Some(o) => Ok((org, o)),
+            None => Err(StoreError::Corrupt(format!(
+                "organization '{}' has origin '{origin}'",
+                org.id
+            ))),
+        },
+    )
+    .transpose()
+}
+
 /// Inserts an organization. A second organization for the same enterprise
 /// fails on the UNIQUE constraint (never two, whatever the caller did).
 pub(super) fn insert_organization(

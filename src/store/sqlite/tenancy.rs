@@ -55,8 +55,8 @@ pub(super) fn upsert_template(
     conn.prepare_cached(
         "INSERT INTO templates (provisioning_id, partner_id, cluster_id, name, settings_json,
                                 provisioning_username, provisioning_password_hash, source,
-                                created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                                disabled_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?9, ?9)
          ON CONFLICT (provisioning_id) DO UPDATE SET
              partner_id = excluded.partner_id,
              cluster_id = excluded.cluster_id,
@@ -65,6 +65,7 @@ pub(super) fn upsert_template(
              provisioning_username = excluded.provisioning_username,
              provisioning_password_hash = excluded.provisioning_password_hash,
              source = excluded.source,
+             disabled_at = excluded.disabled_at,
              updated_at = max(updated_at, excluded.updated_at)",
     )?
     .execute(params![
@@ -76,7 +77,8 @@ pub(super) fn upsert_template(
         t.provisioning_username,
         t.provisioning_password_hash,
         t.source.as_str(),
-        now
+        now,
+        t.disabled_at
     ])?;
     Ok(())
 }
@@ -116,7 +118,7 @@ pub(super) fn partner(conn: &Connection, id: &str) -> Result<Option<Partner>, St
 }
 
 const TEMPLATE_COLUMNS: &str = "provisioning_id, partner_id, cluster_id, name, settings_json,
-     provisioning_username, provisioning_password_hash, source";
+     provisioning_username, provisioning_password_hash, source, disabled_at";
 
 pub(super) fn template(
     conn: &Connection,
@@ -154,7 +156,35 @@ pub(super) fn template_row(row: &Row<'_>) -> rusqlite::Result<TemplateRow> {
         provisioning_username: row.get(5)?,
         provisioning_password_hash: row.get(6)?,
         source: row.get(7)?,
+        disabled_at: row.get(8)?,
     })
+}
+
+/// Disables every `config` template whose id is not in `keep` (a JSON
+/// array of ids) and enables those that are; returns the ids disabled by
+/// this call. `demo` and `api` templates are left alone.
+pub(super) fn sync_config_templates(
+    conn: &Connection,
+    keep_json: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE templates SET disabled_at = NULL, updated_at = max(updated_at, ?2)
+         WHERE source = 'config' AND disabled_at IS NOT NULL
+           AND provisioning_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute(params![keep_json, now])?;
+    let mut stmt = conn.prepare_cached(
+        "UPDATE templates SET disabled_at = ?2, updated_at = max(updated_at, ?2)
+         WHERE source = 'config' AND disabled_at IS NULL
+           AND provisioning_id NOT IN (SELECT value FROM json_each(?1))
+         RETURNING provisioning_id",
+    )?;
+    let mut ids = stmt
+        .query_map(params![keep_json, now], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort();
+    Ok(ids)
 }
 
 /// One node writes this database: the newest write time and the row

@@ -273,6 +273,16 @@ impl Tx for SqliteTx<'_, '_> {
         orgs::grant_role(self.conn, org_id, partner_id, role, source, now)
     }
 
+    fn revoke_role(
+        &self,
+        org_id: &str,
+        partner_id: &str,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        orgs::revoke_role(self.conn, org_id, partner_id, source, now)
+    }
+
     fn approval_used(&self, signature: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn

@@ -976,3 +976,74 @@ pub(crate) async fn an_organization_that_suppresses_emails_gets_no_activation_or
         .unwrap();
     assert_eq!(mails(s, EmailKind::VerificationCode).await.len(), 1);
 }
+
+pub(crate) async fn a_template_removed_from_the_config_is_disabled_kept_and_refuses_activation(
+    factory: &dyn StoreFactory,
+) {
+    use crate::domain::template::TemplateSource;
+    let s = fixture(factory).await;
+    // Declared in the configuration file (source config) …
+    let t = CustomerTemplate {
+        source: TemplateSource::Config,
+        ..untrusted(&s).await
+    };
+    s.upsert_template(&t).await.expect("config template");
+    // … and one created otherwise, which the config sync leaves alone.
+    let api = template(&s, "api-made", true, true).await;
+    add_users(&s, &t, &[("wait@bw.example", Some("wait@x.example"))]).await;
+    let c = claim(&s, "wait@bw.example").await;
+
+    // The file no longer declares it: disabled, nothing deleted.
+    let disabled = s.sync_config_templates(&[], NOW + 1).await.expect("sync");
+    assert_eq!(disabled, ["untrusted"]);
+    let stored = s.template("untrusted").await.unwrap().expect("kept");
+    assert_eq!(stored.disabled_at, Some(NOW + 1));
+    assert!(stored.is_disabled());
+    let listed = s.templates().await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|x| x.provisioning_id == "untrusted" && x.is_disabled()));
+    let other = s.template("api-made").await.unwrap().expect("api template");
+    assert_eq!(other, api, "an api template is not touched");
+    let waiting = sub(&s, "wait@bw.example").await;
+    assert_eq!(waiting.status, SubscriberStatus::PendingEmailInput);
+    // Its waiting users cannot finish on the portal (a clear code).
+    let r = step(&s, &c, email("wait@x.example"), NOW + 2)
+        .await
+        .expect_err("refused");
+    assert_eq!(r.code, ErrorCode::TemplateDisabled);
+    assert_eq!(
+        sub(&s, "wait@bw.example").await.status,
+        SubscriberStatus::PendingEmailInput
+    );
+    // Again without it: nothing more to disable, the time stays.
+    assert!(s
+        .sync_config_templates(&[], NOW + 3)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.template("untrusted").await.unwrap().unwrap().disabled_at,
+        Some(NOW + 1)
+    );
+
+    // Declared again: enabled, and the activation goes on.
+    let back = s
+        .sync_config_templates(&["untrusted".to_string()], NOW + 4)
+        .await
+        .expect("sync");
+    assert!(back.is_empty());
+    assert!(!s
+        .template("untrusted")
+        .await
+        .unwrap()
+        .unwrap()
+        .is_disabled());
+    let v = step(&s, &c, email("wait@x.example"), NOW + 5)
+        .await
+        .expect("accepted again");
+    assert_eq!(
+        v.subscriber.status,
+        SubscriberStatus::PendingEmailValidation
+    );
+}

@@ -75,6 +75,7 @@ pub(crate) fn full_template(
         provisioning_username: format!("prov-{pid}"),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     }
 }
 

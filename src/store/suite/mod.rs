@@ -137,6 +137,7 @@ pub(crate) async fn template(
         provisioning_username: format!("prov-{pid}"),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     };
     store.upsert_template(&t).await.expect("template");
     t
@@ -166,6 +167,8 @@ pub(crate) fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) ->
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     }
 }
 
@@ -396,6 +399,8 @@ macro_rules! store_suite {
                 a_2017_keeps_its_email_through_the_rollback_once_per_window,
                 approval_notifications_use_a_sliding_window_from_the_last_email,
                 trunk_flags_are_stored_and_rechecked_on_modify,
+                detach_needs_full_admin_deletes_the_users_data_and_drops_the_role,
+                created_orgs_are_named_after_the_broadworks_names,
             ],
             activation: [
                 untrusted_add_waits_until_an_email_is_entered_and_verified,
@@ -411,6 +416,7 @@ macro_rules! store_suite {
                 untrusted_addresses_held_elsewhere_are_verified_then_moved_by_consent,
                 an_untrusted_address_attaches_the_enterprise_only_once_verified,
                 an_organization_that_suppresses_emails_gets_no_activation_or_consent_emails,
+                a_template_removed_from_the_config_is_disabled_kept_and_refuses_activation,
             ],
             outbox: [
                 two_claimers_never_share_an_enterprise_and_keep_its_order,

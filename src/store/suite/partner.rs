@@ -30,6 +30,7 @@ async fn other_partner(s: &Fixture) -> CustomerTemplate {
         provisioning_username: "prov-g".into(),
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     };
     s.upsert_template(&t).await.expect("template");
     t

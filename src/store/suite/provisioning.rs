@@ -1724,3 +1724,259 @@ pub(crate) async fn trunk_flags_are_stored_and_rechecked_on_modify(factory: &dyn
     assert_eq!(out.results[0].error_code, None, "{out:?}");
     assert_eq!(flags(id).await, (false, true));
 }
+
+// ---------------------------------------------------------------- detach
+
+/// An existing organization with `users` (non-admin) and one admin.
+fn existing_org(
+    id: &str,
+    user_count: u32,
+    active_license: bool,
+    users: &[&str],
+) -> crate::domain::organization::ExistingOrganization {
+    use crate::domain::organization::{ExistingOrganization, LicenseState, OrgLicense, OrgUser};
+    ExistingOrganization {
+        id: id.into(),
+        name: format!("Existing {id}"),
+        user_count,
+        users: std::iter::once(OrgUser {
+            email: format!("boss@{id}.example"),
+            is_admin: true,
+        })
+        .chain(users.iter().map(|u| OrgUser {
+            email: (*u).to_string(),
+            is_admin: false,
+        }))
+        .collect(),
+        verified_domains: vec![],
+        claimed_domains: vec![],
+        licenses: if active_license {
+            vec![OrgLicense {
+                name: "webex-meetings".into(),
+                state: LicenseState::Active,
+            }]
+        } else {
+            vec![]
+        },
+        auth_settings: serde_json::Value::Null,
+        email_suppression: false,
+        branding: None,
+    }
+}
+
+pub(crate) async fn detach_needs_full_admin_deletes_the_users_data_and_drops_the_role(
+    factory: &dyn StoreFactory,
+) {
+    use crate::domain::organization::PartnerRole;
+    use crate::provision::DetachOutcome;
+    use crate::store::transact;
+    let f = fixture(factory).await;
+    let t = template(&f.store, "t1", true, true).await;
+    f.store
+        .upsert_existing_orgs(vec![
+            // Needs approval (150 users): the admins approved the partner.
+            existing_org("big", 150, true, &["ann@big.example", "bob@big.example"]),
+            // Auto-attached with a license: provisioning admin only.
+            existing_org("small", 10, true, &["cid@small.example"]),
+        ])
+        .await
+        .expect("orgs");
+    transact(&*f.store, |tx| {
+        tx.grant_role("big", "acme", PartnerRole::FullAdmin, "approval", NOW)
+    })
+    .await
+    .expect("approval");
+    let out = accept(
+        &f,
+        &t,
+        "T1",
+        vec![
+            add("ann@bw.example", "ent-big", "g", Some("ann@big.example")),
+            add("bob@bw.example", "ent-big", "g", Some("bob@big.example")),
+            add(
+                "cid@bw.example",
+                "ent-small",
+                "g",
+                Some("cid@small.example"),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        out.results.iter().all(|r| r.error_code.is_none()),
+        "{out:?}"
+    );
+    let role = |org: &'static str| {
+        let store = f.store.clone();
+        async move {
+            let report = store.existing_org(org).await.expect("report").expect(org);
+            report
+                .partner_roles
+                .iter()
+                .find(|r| r.partner_id == "acme")
+                .map(|r| (r.role, r.source.clone()))
+        }
+    };
+    assert_eq!(
+        role("small").await,
+        Some((PartnerRole::ProvisioningAdmin, "attach".to_string()))
+    );
+
+    // Provisioning admin is not enough: refused, nothing written.
+    let before = snapshot(&f).await;
+    let refused = f.store.detach("acme", "ent-small", "D0", NOW).await;
+    assert_eq!(
+        refused.expect("detach"),
+        DetachOutcome::NotAdmin {
+            org_id: "small".into()
+        }
+    );
+    assert_eq!(
+        snapshot(&f).await,
+        before,
+        "a refused detach writes nothing"
+    );
+    assert!(f
+        .store
+        .existing_org("small")
+        .await
+        .expect("report")
+        .expect("small")
+        .link
+        .is_some());
+
+    // Full admin: detached; the users' data is gone, the role too.
+    let ann_id = sub(&f, "ann@bw.example").await.id;
+    let bob_id = sub(&f, "bob@bw.example").await.id;
+    let outcome = f
+        .store
+        .detach("acme", "ent-big", "D1", NOW + 5)
+        .await
+        .expect("detach");
+    let DetachOutcome::Detached(report) = outcome else {
+        panic!("detached: {outcome:?}");
+    };
+    assert_eq!(report.subscribers_removed, 2, "{report:?}");
+    for id in [&ann_id, &bob_id] {
+        let s = f.store.subscriber(id).await.expect("read").expect("row");
+        assert_eq!(s.status, SubscriberStatus::Removed);
+        assert_eq!((s.first_name.as_str(), s.last_name.as_str()), ("", ""));
+        assert_eq!(s.email, None);
+        assert_eq!((s.language, s.time_zone), (None, None));
+        assert_eq!(
+            (s.user_id, s.phone_number, s.mobile_phone_number),
+            (None, None, None)
+        );
+    }
+    assert_eq!(
+        role("big").await,
+        Some((PartnerRole::None, "detach".to_string()))
+    );
+    let big = f
+        .store
+        .existing_org("big")
+        .await
+        .expect("report")
+        .expect("big");
+    assert!(big.link.is_none());
+
+    // Attaching again is decided afresh: the approval does not carry over.
+    let out = accept(
+        &f,
+        &t,
+        "T2",
+        vec![add(
+            "ann@bw.example",
+            "ent-big",
+            "g",
+            Some("ann@big.example"),
+        )],
+    )
+    .await;
+    assert_eq!(out.results[0].error_code, Some(2017), "{out:?}");
+    assert!(f
+        .store
+        .subscriber_by_user_id("ann@bw.example")
+        .await
+        .expect("read")
+        .is_none());
+}
+
+// ---------------------------------------------------------------- org names
+
+pub(crate) async fn created_orgs_are_named_after_the_broadworks_names(factory: &dyn StoreFactory) {
+    use crate::store::tx::OrgOrigin;
+    let f = fixture(factory).await;
+    let ent = template(&f.store, "ent", true, true).await;
+    let grp = template(&f.store, "grp", false, true).await;
+    let named = |user: &str, sp: &str, group: &str, sp_name: Option<&str>, g_name: Option<&str>| {
+        let mut s = new_sub(user, sp, group, Some(&user.replace('@', ".at@")));
+        s.service_provider_name = sp_name.map(str::to_string);
+        s.group_name = g_name.map(str::to_string);
+        Operation::AddUser(s)
+    };
+    accept(
+        &f,
+        &ent,
+        "E1",
+        vec![
+            named("a@bw.example", "acme", "hq", Some("Acme Inc"), Some("HQ")),
+            named("b@bw.example", "bare", "hq", None, Some("HQ")),
+        ],
+    )
+    .await;
+    accept(
+        &f,
+        &grp,
+        "G1",
+        vec![
+            named("c@bw.example", "acme", "hq", Some("Acme Inc"), Some("HQ")),
+            named("d@bw.example", "acme", "lab", None, Some("Lab")),
+            named("e@bw.example", "acme", "ops", Some("Acme Inc"), None),
+            // The enterprise exists: a later subscriber's names change nothing.
+            named("f@bw.example", "acme", "hq", Some("Other"), Some("Other")),
+        ],
+    )
+    .await;
+    let mut names = Vec::new();
+    for user in ["a", "b", "c", "d", "e", "f"] {
+        let s = sub(&f, &format!("{user}@bw.example")).await;
+        let org_id = s.org_id.expect("in an organization");
+        let (org, origin) = f
+            .store
+            .organization(&org_id)
+            .await
+            .expect("read")
+            .expect("organization");
+        assert_eq!(origin, OrgOrigin::Created);
+        assert_eq!(Some(&org.enterprise_key), s.enterprise_key.as_ref());
+        names.push(org.name);
+    }
+    assert_eq!(
+        names,
+        [
+            "Acme Inc",
+            "bare",
+            "Acme Inc — HQ",
+            "Lab",
+            "acme+ops",
+            "Acme Inc — HQ"
+        ]
+    );
+    // The license core is told the same name.
+    let ensured: Vec<String> = outbox(&f)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.envelope.command {
+            Command::EnsureOrganization { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ensured, names[..5]);
+    assert!(f
+        .store
+        .organization("no-such-org")
+        .await
+        .expect("read")
+        .is_none());
+}

@@ -103,6 +103,7 @@ fn template() -> CustomerTemplate {
         // Never checked: this benchmark has no credentials step.
         provisioning_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         source: TemplateSource::Api,
+        disabled_at: None,
     }
 }
 
@@ -128,6 +129,8 @@ fn add_user(run: u64, n: u64, enterprises: u64) -> Result<Operation, StoreError>
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     }))
 }
 

@@ -235,6 +235,36 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
             })
         })
         .collect();
+    // The organization the subscriber belongs to (its name: from
+    // BroadWorks' names when it was created here, else the key).
+    let organization = match &sub.org_id {
+        Some(org_id) => match queries.organization(org_id).await {
+            Ok(found) => found.map(|(org, origin)| {
+                serde_json::json!({
+                    "id": org.id,
+                    "name": org.name,
+                    "enterpriseKey": org.enterprise_key,
+                    "origin": origin.as_str(),
+                })
+            }),
+            Err(e) => return unavailable(&e),
+        },
+        None => None,
+    };
+    // Its template, and whether it is disabled (removed from the
+    // configuration: its subscribers stay readable).
+    let template = match app.provisioning.template(&sub.provisioning_id).await {
+        Ok(found) => found.map(|t| {
+            serde_json::json!({
+                "provisioningId": t.provisioning_id,
+                "name": t.name,
+                "source": t.source,
+                "disabled": t.is_disabled(),
+                "disabledAt": t.disabled_at,
+            })
+        }),
+        Err(e) => return unavailable(&e),
+    };
     // The activation (if any) with its current link, so an operator can
     // hand it to a user who has no email on record.
     let activation = match queries.activation(&sub.id).await {
@@ -246,7 +276,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     };
     json(
         StatusCode::OK,
-        serde_json::json!({"subscriber": sub, "licenses": licenses, "licenseEvents": events, "commands": commands, "activation": activation}),
+        serde_json::json!({"subscriber": sub, "template": template, "organization": organization, "licenses": licenses, "licenseEvents": events, "commands": commands, "activation": activation}),
     )
 }
 

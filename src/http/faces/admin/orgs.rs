@@ -124,8 +124,9 @@ pub(super) async fn detach(app: &App, partner: &str, key: &str) -> Response<Resp
         Ok(DetachOutcome::NotAdmin { org_id }) => error(
             ErrorCode::PartnerNotAdmin,
             &format!(
-                "partner '{partner}' holds no admin role in organization '{org_id}'; \
-                 its administrators must grant one before the enterprise can be detached"
+                "partner '{partner}' is not a full admin of organization '{org_id}': \
+                 detaching needs full admin; its administrators must approve the \
+                 partner as external full admin first"
             ),
             vec![],
         ),

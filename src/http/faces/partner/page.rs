@@ -870,12 +870,12 @@ mod tests {
         // CSRF on every form, escaped.
         assert_eq!(
             html.matches("name=\"csrf\" value=\"CSRF&quot;x\"").count(),
-            1 + 3 + 2,
-            "sign-out, three package forms, two activation forms"
+            1 + 3 + 3,
+            "sign-out, three package forms, three activation forms (the failed user retries too)"
         );
         assert!(html.contains("action=\"/partner/status/activation\""));
         assert!(html.contains("Resend consent email"));
-        assert_eq!(html.matches("type=\"email\" name=\"email\"").count(), 1);
+        assert_eq!(html.matches("type=\"email\" name=\"email\"").count(), 2);
         assert!(html.contains("<em>removed</em>"));
         assert_eq!(html.matches("/partner/status/delete?").count(), 3);
         assert!(html.contains("href=\"/partner/status.csv?excludeProvisioned=true\""));

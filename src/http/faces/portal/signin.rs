@@ -418,7 +418,8 @@ pub async fn self_activate(
     tracking_id: &str,
 ) -> Response<ResponseBody> {
     let action = format!("/self-activate/{provisioning_id}");
-    let template = match app.provisioning.template(provisioning_id).await {
+    // A disabled template's link is answered like an unknown one's.
+    let template = match app.provisioning.active_template(provisioning_id).await {
         Ok(Some(t)) if t.settings.allow_self_activation && !t.settings.wholesale => t,
         _ => {
             let r = Refusal::new(
@@ -537,6 +538,8 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Refusal
         package: None,
         is_trunk_user: false,
         has_route_list: false,
+        service_provider_name: None,
+        group_name: None,
     })
 }
 

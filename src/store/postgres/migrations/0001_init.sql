@@ -44,6 +44,9 @@ CREATE TABLE templates (
     provisioning_username      TEXT NOT NULL,
     provisioning_password_hash TEXT NOT NULL,
     source                     TEXT NOT NULL,
+    -- NULL: enabled; else when the start-up sync disabled it (removed
+    -- from the configuration; its subscribers and organizations stay)
+    disabled_at                BIGINT,
     revision                   BIGINT NOT NULL DEFAULT nextval('tenancy_revision'),
     created_at                 BIGINT NOT NULL,
     updated_at                 BIGINT NOT NULL

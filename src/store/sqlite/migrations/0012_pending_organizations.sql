@@ -1,4 +1,4 @@
--- 0011_pending_organizations: an organization created for an enterprise
+-- 0012_pending_organizations: an organization created for an enterprise
 -- whose first subscriber's email is not trusted waits, unannounced to the
 -- license core, until a user of the enterprise verifies an email: that
 -- email decides whether the enterprise attaches to an existing
