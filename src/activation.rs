@@ -67,7 +67,9 @@ impl ActivationLinks {
     fn url_with_token(&self, a: &Activation, token: &str) -> String {
         let page = match a.purpose {
             ActivationPurpose::ConsentMigration => "consent",
-            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => "activate",
+            ActivationPurpose::EmailInput
+            | ActivationPurpose::SelfActivation
+            | ActivationPurpose::EmailChange => "activate",
         };
         format!("{}/{page}?token={token}", self.portal_base)
     }
@@ -113,9 +115,9 @@ impl ActivationLinks {
     ) -> EmailMessage {
         let kind = match a.purpose {
             ActivationPurpose::ConsentMigration => EmailKind::ConsentMigration,
-            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {
-                EmailKind::ActivationLink
-            }
+            ActivationPurpose::EmailInput
+            | ActivationPurpose::SelfActivation
+            | ActivationPurpose::EmailChange => EmailKind::ActivationLink,
         };
         let intent = EmailIntent::ActivationLink(LinkIntent {
             portal_base: self.portal_base.clone(),

@@ -20,6 +20,10 @@ pub enum ActivationPurpose {
     ConsentMigration,
     /// The user started from the template's self-activation link.
     SelfActivation,
+    /// An active subscriber's new email (ModifyUser, untrusted template)
+    /// waits until a code sent to it is confirmed; the account keeps the
+    /// old address meanwhile.
+    EmailChange,
 }
 
 impl ActivationPurpose {
@@ -28,6 +32,7 @@ impl ActivationPurpose {
             ActivationPurpose::EmailInput => "email_input",
             ActivationPurpose::ConsentMigration => "consent_migration",
             ActivationPurpose::SelfActivation => "self_activation",
+            ActivationPurpose::EmailChange => "email_change",
         }
     }
 
@@ -36,6 +41,7 @@ impl ActivationPurpose {
             ActivationPurpose::EmailInput,
             ActivationPurpose::ConsentMigration,
             ActivationPurpose::SelfActivation,
+            ActivationPurpose::EmailChange,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -133,6 +139,13 @@ impl Activation {
         }
     }
 
+    /// It changes an active subscriber's email (to `pending_email`) rather
+    /// than activating a waiting one.
+    pub fn changes_email(&self) -> bool {
+        self.purpose == ActivationPurpose::EmailChange
+            || (self.purpose == ActivationPurpose::ConsentMigration && self.pending_email.is_some())
+    }
+
     pub fn locked(&self, now: i64) -> Option<i64> {
         self.locked_until.filter(|until| *until > now)
     }
@@ -154,7 +167,9 @@ fn locked_out(until: i64, now: i64) -> Rejection {
 }
 
 /// The link's nonce and purpose still name this activation, which is not
-/// finished, and the subscriber still waits for the user.
+/// finished, and the subscriber still waits for the user — or, for a
+/// change of an active subscriber's email (an [`ActivationPurpose::
+/// EmailChange`], or a consent carrying the new address), is not removed.
 pub fn check_link(
     activation: &Activation,
     purpose: ActivationPurpose,
@@ -176,7 +191,9 @@ pub fn check_link(
     if now >= activation.link_expires_at {
         return Err(link_invalid("this link has expired"));
     }
-    if !status.is_pending_user() {
+    if !status.is_pending_user()
+        && !(activation.changes_email() && status != SubscriberStatus::Removed)
+    {
         return Err(Rejection::new(
             ErrorCode::WrongState,
             format!(

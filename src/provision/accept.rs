@@ -495,8 +495,34 @@ impl OpContext<'_> {
         let now = self.batch.now;
         // The flags this change leaves, checked against the stored ones.
         let flags = lifecycle::trunk_flags_after(self.tx.trunk_flags(&current.id)?, changes)?;
-        let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
         let tx = self.tx;
+        // A new address for an active subscriber is confirmed (untrusted
+        // template: a code to it) or consented to (another account holds
+        // it) before it is taken; the rest of the change applies now.
+        let mut held_email = None;
+        if let Some(new) = changes.email.as_deref().filter(|e| {
+            current.email.as_deref() != Some(*e)
+                && !current.status.is_pending_user()
+                && current.status != SubscriberStatus::Removed
+        }) {
+            let (held, emails) = activation::hold_email_change(
+                tx,
+                current,
+                new,
+                &self.batch.template,
+                self.batch.activations.as_deref(),
+                now,
+            )?;
+            self.emails += emails;
+            if held {
+                held_email = Some(SubscriberChanges {
+                    email: None,
+                    ..changes.clone()
+                });
+            }
+        }
+        let changes = held_email.as_ref().unwrap_or(changes);
+        let (next, package_change) = lifecycle::apply_changes(current, changes, now)?;
         tx.set_trunk_flags(&current.id, flags)?;
         // A trusted template's AS sends the email it lacked at the add:
         // it is used at once, as if it had come with the AddUser.

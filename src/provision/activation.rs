@@ -221,7 +221,10 @@ struct Run<'a> {
 impl Run<'_> {
     fn submit_email(&mut self, mut s: SubscriberRecord, a: Activation, email: &str) -> StepResult {
         let (tx, links, now) = (self.tx, &self.step.links, self.step.now);
-        if a.purpose == ActivationPurpose::ConsentMigration {
+        if matches!(
+            a.purpose,
+            ActivationPurpose::ConsentMigration | ActivationPurpose::EmailChange
+        ) {
             return Ok(Err(wrong_page()));
         }
         // An address another account holds is not refused: once the user
@@ -268,6 +271,9 @@ impl Run<'_> {
             }
             Ok(CodeCheck::Verified { email }) => email,
         };
+        if a.purpose == ActivationPurpose::EmailChange {
+            return self.confirm_change(s, a, &email);
+        }
         let template =
             tx.template(&s.provisioning_id)?
                 .ok_or_else(|| StoreError::MissingReference {
@@ -324,12 +330,48 @@ impl Run<'_> {
         Ok(Err(refused.rejection))
     }
 
+    /// An active subscriber proved its new address: it takes it, unless
+    /// another account holds it, whose user is asked to consent there.
+    fn confirm_change(&mut self, s: SubscriberRecord, a: Activation, email: &str) -> StepResult {
+        let (tx, now) = (self.tx, self.step.now);
+        if accounts::held_elsewhere(tx, email, Some(&s.id), s.org_id.as_deref())? {
+            let consent = Activation {
+                pending_email: Some(email.to_string()),
+                ..Activation::new(
+                    &s.id,
+                    ActivationPurpose::ConsentMigration,
+                    new_nonce(),
+                    now,
+                    &self.step.links.policy,
+                )
+            };
+            tx.put_activation(&consent, now)?;
+            let from = template_settings(tx, &s)?;
+            self.emails += send_link(tx, &self.step.links, &s, &consent, email, &from, now)?;
+            return Ok(Ok((s, consent)));
+        }
+        let s = match apply_email(tx, &s, email, &mut self.out, now)? {
+            Ok(next) => next,
+            Err(r) => return Ok(Err(r)),
+        };
+        self.complete_activation(s, a)
+    }
+
     /// The user consents: every other account holding the email moves to
-    /// this subscriber, which is provisioned with it.
+    /// this subscriber, which is provisioned with it (or, for an active
+    /// subscriber changing its address, takes it).
     fn consent(&mut self, s: SubscriberRecord, a: Activation) -> StepResult {
         let (tx, now) = (self.tx, self.step.now);
         if a.purpose != ActivationPurpose::ConsentMigration {
             return Ok(Err(wrong_page()));
+        }
+        if let (true, Some(email)) = (a.changes_email(), a.pending_email.clone()) {
+            accounts::move_to(tx, &email, &s, &mut self.out, now)?;
+            let s = match apply_email(tx, &s, &email, &mut self.out, now)? {
+                Ok(next) => next,
+                Err(r) => return Ok(Err(r)),
+            };
+            return self.complete_activation(s, a);
         }
         let Some(email) = s.email.clone() else {
             return Err(StoreError::Corrupt(format!(
@@ -365,6 +407,94 @@ pub(crate) fn queue_notification(
         }
     }
     Ok(())
+}
+
+/// A ModifyUser changes an active subscriber's email to `new`. Returns
+/// whether the change must wait (the account keeps its old address
+/// meanwhile) and the emails written: with an untrusted template a code
+/// goes to the new address first (an [`ActivationPurpose::EmailChange`]);
+/// when another account holds it, its user's consent is asked there (a
+/// consent carrying the new address). No two live subscribers ever hold
+/// one address.
+pub(crate) fn hold_email_change(
+    tx: &dyn Tx,
+    s: &SubscriberRecord,
+    new: &str,
+    template: &CustomerTemplate,
+    links: Option<&ActivationLinks>,
+    now: i64,
+) -> Result<(bool, usize), StoreError> {
+    let policy = links.map(|l| l.policy).unwrap_or_default();
+    if template.settings.trusted_emails {
+        if !accounts::held_elsewhere(tx, new, Some(&s.id), s.org_id.as_deref())? {
+            return Ok((false, 0));
+        }
+        let consent = Activation {
+            pending_email: Some(new.to_string()),
+            ..Activation::new(
+                &s.id,
+                ActivationPurpose::ConsentMigration,
+                new_nonce(),
+                now,
+                &policy,
+            )
+        };
+        tx.put_activation(&consent, now)?;
+        let emails = match links {
+            Some(links) => send_link(tx, links, s, &consent, new, &template.settings, now)?,
+            None => 0,
+        };
+        return Ok((true, emails));
+    }
+    let a = Activation::new(
+        &s.id,
+        ActivationPurpose::EmailChange,
+        new_nonce(),
+        now,
+        &policy,
+    );
+    let Some(links) = links else {
+        // No portal to confirm on: the change waits, visible to operators.
+        tx.put_activation(
+            &Activation {
+                pending_email: Some(new.to_string()),
+                ..a
+            },
+            now,
+        )?;
+        return Ok((true, 0));
+    };
+    let code = links.code_secret(&s.id, &a.nonce, 1);
+    let code_hash = links.code_hash(&s.id, &code.reveal(&links.signer));
+    let a = rules::submit_email(&a, new, code_hash, now, &links.policy)
+        .map_err(|r| StoreError::Corrupt(format!("a new activation refused a code: {r}")))?;
+    tx.put_activation(&a, now)?;
+    let msg = links.code_email(new, s, &a, code, &template.settings);
+    Ok((true, usize::from(tx.enqueue_email(&msg, now)?.is_some())))
+}
+
+/// The subscriber takes `email` (a confirmed change): `UpdateSubscriber`
+/// as for any modify.
+fn apply_email(
+    tx: &dyn Tx,
+    s: &SubscriberRecord,
+    email: &str,
+    out: &mut Emitter<'_>,
+    now: i64,
+) -> Result<Result<SubscriberRecord, Rejection>, StoreError> {
+    let user_id = s.user_id.clone().ok_or_else(|| incomplete(s, "user id"))?;
+    let mut changes = crate::domain::subscriber::SubscriberChanges::only_ids(
+        user_id,
+        s.service_provider_id.clone().unwrap_or_default(),
+        s.group_id.clone().unwrap_or_default(),
+    );
+    changes.email = Some(email.to_string());
+    let (next, _) = match crate::domain::lifecycle::apply_changes(s, &changes, now) {
+        Ok(done) => done,
+        Err(r) => return Ok(Err(r)),
+    };
+    super::change::store_change(tx, s, &next, None, now, out)?;
+    Ok(Ok(next))
 }
 
 /// What [`onboard`] did.

@@ -633,3 +633,59 @@ async fn existing_organizations_are_decided_on_verified_addresses_and_their_user
         .collect();
     assert_eq!(users, ["boss@small.example"], "pat left small");
 }
+
+#[tokio::test]
+async fn a_new_email_for_an_active_untrusted_user_is_confirmed_by_a_code_before_it_is_used() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    add(&server, "untrusted", "ann@acme.example", "acme", None).await;
+    let token = link_token(&server, "ann@acme.example").await;
+    enter_and_confirm(&server, &receiver, &token, "ann@home.example", 1).await;
+    wait_status(&server, "ann@acme.example", "provisioned").await;
+
+    let modify =
+        "<ModifyUser><userId>ann@acme.example</userId><serviceProviderId>acme</serviceProviderId>\
+<groupId>grp1</groupId><emailAddress>ann@new.example</emailAddress></ModifyUser>"
+            .to_string();
+    let resp = post(
+        &server,
+        "/uc-one/v1/provisioning/untrusted",
+        Some(AUTH),
+        document(None, &[modify]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let v = status_of(&server, "ann@acme.example").await;
+    assert_eq!(
+        v["subscriber"]["email"], "ann@home.example",
+        "not before the code: {v}"
+    );
+    assert_eq!(
+        v["activation"]["activation"]["purpose"], "email_change",
+        "{v}"
+    );
+
+    // The code goes to the new address, with a link that fills it in.
+    let mail = message_to(&receiver, 2, "ann@new.example").await;
+    let code = code_in(&mail);
+    let token = token_in(&mail, "/activate/verify");
+    let (status, page) = server.portal_get(&format!("/activate?token={token}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Confirm your new email address"), "{page}");
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &token), ("code", &code)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Email address changed"), "{page}");
+    let v = wait_status(&server, "ann@acme.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["email"], "ann@new.example");
+    let kinds: Vec<&str> = v["commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"UpdateSubscriber"), "{v}");
+}

@@ -15,7 +15,9 @@ pub(super) fn link_draft(intent: &LinkIntent) -> Draft {
     let all = texts(&intent.language);
     let t = match intent.purpose {
         ActivationPurpose::ConsentMigration => all.consent,
-        ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => all.activation,
+        ActivationPurpose::EmailInput
+        | ActivationPurpose::SelfActivation
+        | ActivationPurpose::EmailChange => all.activation,
     };
     let vars = [
         (
@@ -27,7 +29,9 @@ pub(super) fn link_draft(intent: &LinkIntent) -> Draft {
     ];
     let page = match intent.purpose {
         ActivationPurpose::ConsentMigration => "consent",
-        ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => "activate",
+        ActivationPurpose::EmailInput
+        | ActivationPurpose::SelfActivation
+        | ActivationPurpose::EmailChange => "activate",
     };
     let link = format!("{}/{page}?token={}", intent.portal_base, placeholder(0));
     let (text, html) = render(t, &vars, &link, &intent.language, &intent.contact);

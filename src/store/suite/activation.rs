@@ -1047,3 +1047,86 @@ pub(crate) async fn a_template_removed_from_the_config_is_disabled_kept_and_refu
         SubscriberStatus::PendingEmailValidation
     );
 }
+
+/// A ModifyUser changing only the email of `user` (SP1/G1).
+async fn change_email(
+    store: &Fixture,
+    t: &CustomerTemplate,
+    user: &str,
+    to: &str,
+) -> AcceptOutcome {
+    let mut changes = no_changes(user);
+    changes.email = Some(to.into());
+    let mut b = batch(
+        t,
+        &format!("T-mod-{user}-{to}"),
+        None,
+        vec![Operation::ModifyUser(changes)],
+    );
+    b.activations = Some(links());
+    let out = store.accept(b).await.expect("accept");
+    assert!(out.results[0].error_code.is_none(), "{out:?}");
+    out
+}
+
+pub(crate) async fn an_active_subscribers_new_email_is_confirmed_or_consented_before_it_is_taken(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    // Untrusted: the new address gets a code first; the account keeps the
+    // old one meanwhile.
+    let t = untrusted(s).await;
+    add_in(s, &t, "SP1", "u1@acme.example", None).await;
+    verify_address(s, "u1@acme.example", "u1@home.example", NOW).await;
+    deliver_all(s).await;
+    let before = outbox(s).await.len();
+    let out = change_email(s, &t, "u1@acme.example", "u1@new.example").await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Provisioned));
+    let u1 = sub(s, "u1@acme.example").await;
+    assert_eq!(u1.email.as_deref(), Some("u1@home.example"), "not yet");
+    assert_eq!(outbox(s).await.len(), before, "nothing for the core yet");
+    let c = claim(s, "u1@acme.example").await;
+    assert_eq!(c.purpose, ActivationPurpose::EmailChange);
+    let code = sent_code(s, "u1@new.example").await;
+    let v = step(s, &c, code_action(&code), NOW + 10).await.unwrap();
+    assert_eq!(v.subscriber.email.as_deref(), Some("u1@new.example"));
+    assert_eq!(v.subscriber.status, SubscriberStatus::Updating);
+    assert_eq!(all_kinds(&outbox(s).await)[before..], ["UpdateSubscriber"]);
+
+    // Trusted: a free address is taken at once; one another account holds
+    // waits for its user's consent, asked at that address.
+    let tt = template(s, "trusted", true, true).await;
+    add_in(s, &tt, "SP2", "a@acme.example", Some("a@acme.example")).await;
+    add_in(s, &tt, "SP2", "b@acme.example", Some("b@acme.example")).await;
+    deliver_all(s).await;
+    change_email(s, &tt, "a@acme.example", "a2@acme.example").await;
+    assert_eq!(
+        sub(s, "a@acme.example").await.email.as_deref(),
+        Some("a2@acme.example")
+    );
+    deliver_all(s).await;
+    let out = change_email(s, &tt, "a@acme.example", "b@acme.example").await;
+    assert_eq!(out.results[0].status, Some(SubscriberStatus::Provisioned));
+    assert_eq!(
+        sub(s, "a@acme.example").await.email.as_deref(),
+        Some("a2@acme.example"),
+        "never two live subscribers with one address"
+    );
+    let consent = mails(s, EmailKind::ConsentMigration).await;
+    assert_eq!(consent.len(), 1);
+    assert_eq!(consent[0].message.to, ["b@acme.example"]);
+    let b = sub_id(s, "b@acme.example").await;
+    let c = claim(s, "a@acme.example").await;
+    let v = step(s, &c, ActivationAction::Consent, NOW + 20)
+        .await
+        .unwrap();
+    assert_eq!(v.subscriber.email.as_deref(), Some("b@acme.example"));
+    assert_eq!(sub_by_id(s, &b).await.status, SubscriberStatus::Removed);
+    let live_with_b = count(
+        s,
+        "SELECT count(*) FROM subscribers WHERE lower(email) = 'b@acme.example' AND status <> 'removed'",
+    )
+    .await;
+    assert_eq!(live_with_b, 1);
+}

@@ -416,6 +416,7 @@ macro_rules! store_suite {
                 untrusted_addresses_held_elsewhere_are_verified_then_moved_by_consent,
                 an_untrusted_address_attaches_the_enterprise_only_once_verified,
                 an_organization_that_suppresses_emails_gets_no_activation_or_consent_emails,
+                an_active_subscribers_new_email_is_confirmed_or_consented_before_it_is_taken,
                 a_template_removed_from_the_config_is_disabled_kept_and_refuses_activation,
             ],
             outbox: [

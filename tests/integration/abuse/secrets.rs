@@ -390,7 +390,14 @@ async fn a_consent_link_is_not_stored_and_every_removal_it_causes_is_a_delivered
     )
     .await;
     wait_status(&server, "old@acme.example", "provisioned").await;
-    // Two new subscribers of other enterprises wait for the same address.
+    // Two new subscribers of other enterprises (whose organizations their
+    // first users made) wait for the same address.
+    for (user, sp) in [
+        ("first@beta.example", "beta"),
+        ("first@gamma.example", "gamma"),
+    ] {
+        add(&server, "trusted", user, sp, user).await;
+    }
     add(
         &server,
         "trusted",

@@ -182,8 +182,10 @@ impl Context {
     /// The page for the current state, with an error above the form (and
     /// the error's status).
     fn show(&self, error: Option<&Refusal>) -> Response<ResponseBody> {
-        if self.claim.purpose == ActivationPurpose::ConsentMigration {
-            return self.consent_page(error);
+        match self.claim.purpose {
+            ActivationPurpose::ConsentMigration => return self.consent_page(error),
+            ActivationPurpose::EmailChange => return self.change_page(error),
+            ActivationPurpose::EmailInput | ActivationPurpose::SelfActivation => {}
         }
         let s = &self.view.subscriber;
         let a = &self.view.activation;
@@ -248,8 +250,40 @@ required value=\"{prefill}\"{invalid}>\
         )
     }
 
+    /// An active account's new address, sent by the service provider,
+    /// waits for the code mailed to it.
+    fn change_page(&self, error: Option<&Refusal>) -> Response<ResponseBody> {
+        let body = format!(
+            "<h1>Confirm your new email address</h1>{alert}<p>Hello <strong>{name}</strong>. \
+Your service provider changed your email address to <strong>{email}</strong>. We sent a \
+{CODE_DIGITS}-digit code to it; enter it to confirm. Until then your account keeps its \
+current address.</p><form method=\"post\" action=\"/activate/verify\">{hidden}\
+<label for=\"code\">Verification code</label>\
+<input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{{CODE_DIGITS}}}\" \
+maxlength=\"{CODE_DIGITS}\" autocomplete=\"one-time-code\" required{invalid}>\
+<button type=\"submit\">Confirm</button></form>",
+            alert = error.map(render::form_alert).unwrap_or_default(),
+            name = esc(&self.name()),
+            email = esc(self.view.activation.pending_email.as_deref().unwrap_or("")),
+            hidden = self.hidden(),
+            invalid = aria_invalid(error, &[ErrorCode::VerificationCodeInvalid]),
+        );
+        answer(error, page("Confirm your new email address", &body))
+    }
+
+    /// The address the flow is about: a change's new one, else the
+    /// subscriber's.
+    fn address(&self) -> &str {
+        let v = &self.view;
+        v.activation
+            .pending_email
+            .as_deref()
+            .filter(|_| v.activation.changes_email())
+            .or(v.subscriber.email.as_deref())
+            .unwrap_or("")
+    }
+
     fn consent_page(&self, error: Option<&Refusal>) -> Response<ResponseBody> {
-        let s = &self.view.subscriber;
         let body = format!(
             "<h1>Move your account</h1>{alert}<p>Hello <strong>{name}</strong>. Your service \
 provider is moving you to its Webex service.</p><p>The address <strong>{email}</strong> already \
@@ -259,7 +293,7 @@ uses the same address.</p><form method=\"post\" action=\"/consent\">{hidden}\
 <p>If you do not want this, close this page: nothing changes without your consent.</p>",
             alert = error.map(render::form_alert).unwrap_or_default(),
             name = esc(&self.name()),
-            email = esc(s.email.as_deref().unwrap_or("")),
+            email = esc(self.address()),
             hidden = self.hidden(),
         );
         answer(error, page("Move your account", &body))
@@ -356,7 +390,7 @@ activate your account.</p><form method=\"post\" action=\"/activate/verify\">{hid
     /// The verified address belongs to another account: the move waits
     /// for the user's consent, asked at that address.
     fn consent_sent(&self) -> Response<ResponseBody> {
-        let email = self.view.subscriber.email.as_deref().unwrap_or("");
+        let email = self.address();
         html(
             StatusCode::OK,
             page(
@@ -373,6 +407,19 @@ move that account to your new service. Nothing changes until you do.</p>",
 
     fn completed(&self) -> Response<ResponseBody> {
         let email = self.view.subscriber.email.as_deref().unwrap_or("");
+        if self.view.activation.changes_email() {
+            return html(
+                StatusCode::OK,
+                page(
+                    "Email address changed",
+                    &format!(
+                        "<h1>Email address changed</h1><p role=\"status\">Your account now uses \
+<strong>{}</strong>.</p>",
+                        esc(email)
+                    ),
+                ),
+            );
+        }
         html(
             StatusCode::OK,
             page(
