@@ -191,9 +191,8 @@ pub fn check_link(
     if now >= activation.link_expires_at {
         return Err(link_invalid("this link has expired"));
     }
-    if !status.is_pending_user()
-        && !(activation.changes_email() && status != SubscriberStatus::Removed)
-    {
+    let changing = activation.changes_email() && status != SubscriberStatus::Removed;
+    if !(status.is_pending_user() || changing) {
         return Err(Rejection::new(
             ErrorCode::WrongState,
             format!(
