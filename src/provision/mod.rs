@@ -386,4 +386,27 @@ impl Provisioning {
         }
         Ok(change)
     }
+
+    /// A partner admin makes a subscriber its organization's admin.
+    pub async fn partner_make_admin(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<AdminChange, Rejection>, DataError> {
+        let (p, id, t) = (
+            partner_id.to_string(),
+            subscriber_id.to_string(),
+            tracking_id.to_string(),
+        );
+        let change = transact(&*self.store, move |tx| {
+            partner::make_admin(tx, &p, &id, &t, now)
+        })
+        .await?;
+        if let Ok(c) = &change {
+            self.wake(c.commands_written, 0);
+        }
+        Ok(change)
+    }
 }

@@ -1,12 +1,14 @@
 //! Partner admins' actions on a subscriber (status page and JSON API):
-//! delete and change package, with the flow-through rules
+//! delete, change package and make organization admin, with the
+//! flow-through rules
 //! (`lifecycle::partial_delete`, `lifecycle::apply_changes`) and their
 //! commands (`{trackingId}:partner:{n}`), in one unit of work.
 
+use crate::commands::Command;
 use crate::domain::lifecycle::{self, Rejection, SubscriberRecord, SubscriberStatus};
 use crate::domain::subscriber::SubscriberChanges;
 use crate::domain::{ErrorCode, Package};
-use crate::store::tx::Tx;
+use crate::store::tx::{OrgOrigin, Tx};
 use crate::store::StoreError;
 
 use super::change::{store_change, store_partial_delete};
@@ -97,6 +99,82 @@ pub fn change_package(
     store_change(tx, &current, &next, package_change, now, &mut out)?;
     Ok(Ok(AdminChange {
         subscriber: next,
+        commands_written: out.written,
+    }))
+}
+
+/// Makes a provisioned subscriber its organization's administrator (an
+/// organization created here: an attached one keeps its own admins); the
+/// previous admin loses the role. `SetOrganizationAdmin` tells the core.
+/// Naming the admin again changes nothing.
+pub fn make_admin(
+    tx: &dyn Tx,
+    partner_id: &str,
+    subscriber_id: &str,
+    tracking_id: &str,
+    now: i64,
+) -> Result<Result<AdminChange, Rejection>, StoreError> {
+    let Some(s) = owned(tx, partner_id, subscriber_id)? else {
+        return Ok(Err(no_such_subscriber()));
+    };
+    if s.status == SubscriberStatus::Removed {
+        return Ok(Err(removed()));
+    }
+    if !matches!(
+        s.status,
+        SubscriberStatus::Provisioned | SubscriberStatus::Updating
+    ) {
+        return Ok(Err(Rejection::new(
+            ErrorCode::WrongState,
+            format!(
+                "the subscriber is {}: only a provisioned user can be made admin",
+                s.status.as_str()
+            ),
+        )));
+    }
+    let (Some(org_id), Some(key)) = (s.org_id.clone(), s.enterprise_key.clone()) else {
+        return Err(super::change::incomplete(&s, "organization"));
+    };
+    match tx.organization_by_key(partner_id, &key)? {
+        Some((_, OrgOrigin::Created)) => {}
+        _ => return Ok(Err(Rejection::new(
+            ErrorCode::WrongState,
+            "the subscriber's organization was attached: its own administrators name its admins",
+        ))),
+    }
+    let current = tx.org_admin(&org_id)?;
+    let replaces = match &current {
+        Some((admin, _)) if *admin == s.id => {
+            return Ok(Ok(AdminChange {
+                subscriber: s,
+                commands_written: 0,
+            }))
+        }
+        Some((admin, status)) => {
+            if !tx.replace_org_admin(&org_id, admin, &s.id)? {
+                return Err(StoreError::Conflict(
+                    "the organization's admin changed".into(),
+                ));
+            }
+            // A removed admin lost the role with its own removal.
+            (*status != SubscriberStatus::Removed).then(|| admin.clone())
+        }
+        None => {
+            tx.set_org_admin_if_unset(&org_id, &s.id)?;
+            None
+        }
+    };
+    let mut out = Emitter::new(tx, tracking_id, "partner", now);
+    out.emit(
+        &key,
+        Command::SetOrganizationAdmin {
+            org_id,
+            subscriber_id: s.id.clone(),
+            replaces,
+        },
+    )?;
+    Ok(Ok(AdminChange {
+        subscriber: s,
         commands_written: out.written,
     }))
 }

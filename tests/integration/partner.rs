@@ -970,3 +970,83 @@ async fn demo_partner_gets_an_admin_token_that_survives_a_restart() {
     let (status, _) = api(&server, "GET", "/partner/v1/subscribers", &token, None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_partner_admin_names_an_organizations_admin_and_the_core_is_told() {
+    let server = Server::start_with(Some(&config()), &[]);
+    population(&server).await;
+    let base = "/partner/v1/subscribers";
+    let (ann, bob, cy, dee) = (
+        id_of(&server, "ann@acme.example").await,
+        id_of(&server, "bob@acme.example").await,
+        id_of(&server, "cy@acme.example").await,
+        id_of(&server, "dee@acme.example").await,
+    );
+    // ann, acme's first user, was provisioned as its admin.
+    let v = subscriber(&server, &ann).await.1;
+    let provision = v["commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "ProvisionSubscriber")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(provision["envelope"]["command"]["orgAdmin"], true, "{v}");
+
+    let (status, v) = api(
+        &server,
+        "POST",
+        &format!("{base}/{bob}/admin"),
+        SP_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let admin_commands = |v: &Value| -> Vec<Value> {
+        v["commands"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["type"] == "SetOrganizationAdmin")
+            .map(|c| c["envelope"]["command"].clone())
+            .collect()
+    };
+    let sent = admin_commands(&subscriber(&server, &bob).await.1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["replaces"], ann.as_str(), "{sent:?}");
+    // Again: nothing new.
+    let (status, _) = api(
+        &server,
+        "POST",
+        &format!("{base}/{bob}/admin"),
+        SP_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(admin_commands(&subscriber(&server, &bob).await.1).len(), 1);
+    // Only provisioned users: a failed or waiting one is refused, nothing
+    // written.
+    for id in [&cy, &dee] {
+        let (status, v) = api(
+            &server,
+            "POST",
+            &format!("{base}/{id}/admin"),
+            SP_TOKEN,
+            None,
+        )
+        .await;
+        assert_eq!((status, code(&v)), (409, 9029), "{v}");
+        assert!(admin_commands(&subscriber(&server, id).await.1).is_empty());
+    }
+    // Another partner's token does not see the subscriber.
+    let (status, v) = api(
+        &server,
+        "POST",
+        &format!("{base}/{bob}/admin"),
+        OTHER_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&v)), (404, 9015), "{v}");
+}

@@ -1,7 +1,7 @@
 //! The partner admin JSON API (portal listener, `Authorization: Bearer
 //! <admin token>`): the subscriber list with filters and keyset
 //! pagination, its CSV export, one subscriber, and the actions retry
-//! activation, delete and change package. Only the token's partner's
+//! activation, delete, change package and make organization admin. Only the token's partner's
 //! subscribers exist here: another partner's answer 404 like unknown ids.
 
 use std::net::IpAddr;
@@ -123,6 +123,15 @@ async fn handle(
                 .await?
                 .map_err(rejected)?;
             Ok(changed(change, partner, "package changed"))
+        }
+        PartnerRoute::ApiAdmin { id } => {
+            let now = crate::provision::now_millis();
+            let change = app
+                .provisioning
+                .partner_make_admin(partner, id, tracking_id, now)
+                .await?
+                .map_err(rejected)?;
+            Ok(changed(change, partner, "made its organization's admin"))
         }
         _ => Err(Refusal::new(
             ErrorCode::NotFound,

@@ -49,6 +49,9 @@ pub enum PartnerRoute {
     ApiDelete { id: String },
     /// `PUT /partner/v1/subscribers/{id}/package` `{"package"}`
     ApiPackage { id: String },
+    /// `POST /partner/v1/subscribers/{id}/admin`: makes the subscriber its
+    /// organization's administrator.
+    ApiAdmin { id: String },
     /// Any other path under `/partner/v1/` (a JSON 404).
     ApiNotFound,
     /// `GET /partner/status`: the sign-in form or the subscriber table.
@@ -80,6 +83,7 @@ impl PartnerRoute {
             }
             PartnerRoute::ApiDelete { .. } => "portal:DELETE /partner/v1/subscribers/{id}",
             PartnerRoute::ApiPackage { .. } => "portal:PUT /partner/v1/subscribers/{id}/package",
+            PartnerRoute::ApiAdmin { .. } => "portal:POST /partner/v1/subscribers/{id}/admin",
             PartnerRoute::ApiNotFound => "portal:/partner/v1/unmatched",
             PartnerRoute::StatusPage => "portal:/partner/status",
             PartnerRoute::StatusCsv => "portal:/partner/status.csv",
@@ -101,6 +105,7 @@ impl PartnerRoute {
             | PartnerRoute::ApiActivation { .. }
             | PartnerRoute::ApiDelete { .. }
             | PartnerRoute::ApiPackage { .. }
+            | PartnerRoute::ApiAdmin { .. }
             | PartnerRoute::ApiNotFound => ErrorFormat::Json,
             _ => ErrorFormat::Html,
         }
@@ -146,6 +151,8 @@ pub fn route(method: &Method, path: &str) -> Route {
             ("activation", _) => not_allowed("POST", json),
             ("package", &Method::PUT) => Route::Partner(PartnerRoute::ApiPackage { id }),
             ("package", _) => not_allowed("PUT", json),
+            ("admin", &Method::POST) => Route::Partner(PartnerRoute::ApiAdmin { id }),
+            ("admin", _) => not_allowed("POST", json),
             _ => Route::Partner(PartnerRoute::ApiNotFound),
         };
     }
@@ -358,6 +365,10 @@ mod tests {
         assert_eq!(
             r(Method::PUT, "/partner/v1/subscribers/abc/package"),
             p(PartnerRoute::ApiPackage { id: "abc".into() })
+        );
+        assert_eq!(
+            r(Method::POST, "/partner/v1/subscribers/abc/admin"),
+            p(PartnerRoute::ApiAdmin { id: "abc".into() })
         );
         for (m, path, allow) in [
             (Method::POST, "/partner/v1/subscribers", "GET, HEAD"),
