@@ -621,6 +621,12 @@ pub(crate) fn retry(
             "no such subscriber",
         )));
     };
+    if tx
+        .template(&s.provisioning_id)?
+        .is_some_and(|t| t.is_disabled())
+    {
+        return Ok(Err(template_disabled()));
+    }
     if s.status != SubscriberStatus::Error {
         return Ok(renew(tx, links, subscriber_id, email, now)?.map(|v| Retry {
             subscriber: v.subscriber,

@@ -689,3 +689,77 @@ async fn a_new_email_for_an_active_untrusted_user_is_confirmed_by_a_code_before_
         .collect();
     assert_eq!(kinds.last(), Some(&"UpdateSubscriber"), "{v}");
 }
+
+/// The emails of `kind` queued for a subscriber (operator read-back).
+async fn emails_of(server: &Server, subscriber_id: &str, kind: &str) -> Vec<Value> {
+    let (status, body) = server
+        .admin_get(&format!(
+            "/admin/v1/emails?subscriber={subscriber_id}&kind={kind}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    v["emails"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_organization_with_email_suppression_gets_no_activation_emails() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    put_org(&server, "quiet", &["boss@quiet.example"], true).await;
+    add(
+        &server,
+        "trusted",
+        "boss@q.example",
+        "qent",
+        Some("boss@quiet.example"),
+    )
+    .await;
+    let v = wait_status(&server, "boss@q.example", "provisioned").await;
+    assert_eq!(v["subscriber"]["orgId"], "quiet", "{v}");
+
+    // A new untrusted user of the quiet organization: no activation email,
+    // the link is still there for an admin to hand over.
+    add(
+        &server,
+        "untrusted",
+        "u1@q.example",
+        "qent",
+        Some("u1@home.example"),
+    )
+    .await;
+    let quiet = status_of(&server, "u1@q.example").await;
+    let quiet_id = quiet["subscriber"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(quiet["activation"]["activationUrl"].is_string(), "{quiet}");
+    // The same user elsewhere gets one (and it is the only mail sent).
+    add(
+        &server,
+        "untrusted",
+        "u2@l.example",
+        "lent",
+        Some("u2@home.example"),
+    )
+    .await;
+    let mail = message_to(&receiver, 1, "u2@home.example").await;
+    assert_eq!(
+        header(&mail, "X-Bwgate-Kind").as_deref(),
+        Some("activation_link")
+    );
+    assert!(emails_of(&server, &quiet_id, "activation_link")
+        .await
+        .is_empty());
+    // An admin's retry does not mail it either, but returns the link.
+    let (status, body) =
+        admin_post(&server, "/admin/v1/subscribers/u1@q.example/activation", "").await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    assert_eq!(answer["emailQueued"], false, "{answer}");
+    assert!(answer["activationUrl"].is_string(), "{answer}");
+    assert!(emails_of(&server, &quiet_id, "activation_link")
+        .await
+        .is_empty());
+}
