@@ -763,3 +763,57 @@ async fn an_organization_with_email_suppression_gets_no_activation_emails() {
         .await
         .is_empty());
 }
+
+#[tokio::test]
+async fn the_admin_first_holds_the_others_until_it_is_deleted_then_the_next_user_is_admin() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    // "Provision admin first" (the default): ann, given the service first,
+    // is the admin-to-be; bob cannot finish before her.
+    add(&server, "untrusted", "ann@e.example", "ent", None).await;
+    add(&server, "untrusted", "bob@e.example", "ent", None).await;
+    let bob = link_token(&server, "bob@e.example").await;
+    let (status, _, page) = server
+        .portal_form(
+            "/activate/email",
+            &[("token", &bob), ("email", "bob@home.example")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let code = code_in(&message_to(&receiver, 1, "bob@home.example").await);
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &bob), ("code", &code)])
+        .await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("error 9028"), "{page}");
+
+    // ann is deleted before she activated: she holds nobody any more.
+    let delete = "<DeleteUser><userId>ann@e.example</userId></DeleteUser>".to_string();
+    let resp = post(
+        &server,
+        "/uc-one/v1/provisioning/untrusted",
+        Some(AUTH),
+        document(None, &[delete]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let (status, _, page) = server
+        .portal_form("/activate/verify", &[("token", &bob), ("code", &code)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Account activated"), "{page}");
+    let v = wait_status(&server, "bob@e.example", "provisioned").await;
+    let provision = v["commands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "ProvisionSubscriber")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        provision["envelope"]["command"]["orgAdmin"], true,
+        "bob is the admin now, and the core is told: {v}"
+    );
+}
