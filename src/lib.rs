@@ -22,10 +22,12 @@ pub mod flowthrough;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
-// Signed links; the license core; XSI documents; demo seeding.
+// Signed links and XSI tokens; the license core; XSI documents; demo
+// seeding.
 pub(crate) mod demo;
 pub(crate) mod license;
 pub(crate) mod links;
+pub mod tokens;
 pub mod xsi;
 // Email; the XSP client; activation and approval links and their emails.
 pub(crate) mod activation;

@@ -18,8 +18,9 @@ pub const LAYERS: &[&[&str]] = &[
     // Data access; TLS set-up; logging/metrics; the flow-through wire
     // contract (parse, respond).
     &["store", "tls", "telemetry", "flowthrough"],
-    // Signed links; the license core; XSI documents; demo seeding.
-    &["links", "license", "xsi", "demo"],
+    // Signed links and XSI tokens; the license core; XSI documents; demo
+    // seeding.
+    &["links", "tokens", "license", "xsi", "demo"],
     // Email (outbox, composition, mailer); the XSP client.
     &["notify", "xsp"],
     // Activation and organization-approval links and their emails.
