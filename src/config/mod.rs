@@ -26,6 +26,7 @@ pub struct Config {
     pub orgs: OrgsConfig,
     pub activation: ActivationConfig,
     pub broadworks: BroadWorksConfig,
+    pub xsi: XsiConfig,
     pub partners: Vec<PartnerConfig>,
     pub clusters: Vec<ClusterConfig>,
     pub templates: Vec<TemplateConfig>,
@@ -579,6 +580,35 @@ impl Default for BroadWorksConfig {
         BroadWorksConfig {
             xsp_ca_file: None,
             xsp_timeout_secs: 10,
+        }
+    }
+}
+
+/// The XSI-style face (`/com.broadsoft.xsi-actions/v2.0/…`, the auth
+/// service `/authService/…`) on the mTLS listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XsiConfig {
+    /// `iss` of the tokens the auth service issues (BroadWorks' own
+    /// AuthService default is `BroadWorks`).
+    pub token_issuer: String,
+    /// Lifetime of a bearer token (BroadWorks' `tokenDurationInHours`).
+    pub token_lifetime_hours: u64,
+    /// How long a Basic password the XSP accepted is trusted without
+    /// asking the XSP again (0: ask every time).
+    pub basic_cache_secs: u64,
+    /// `results` of `directories/Enterprise` when the request gives none,
+    /// and the most one page holds.
+    pub directory_max_results: u32,
+}
+
+impl Default for XsiConfig {
+    fn default() -> Self {
+        XsiConfig {
+            token_issuer: "BroadWorks".into(),
+            token_lifetime_hours: 720,
+            basic_cache_secs: 300,
+            directory_max_results: 100,
         }
     }
 }

@@ -38,6 +38,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     smtp(c, &mut p);
     orgs(c, &mut p);
     activation(c, &mut p);
+    xsi(c, &mut p);
     broadworks(c, &mut p);
     tenancy(c, &mut p);
     if p.0.is_empty() {
@@ -396,6 +397,30 @@ fn broadworks(c: &Config, p: &mut Problems) {
         (1..=120).contains(&b.xsp_timeout_secs),
         "broadworks.xsp_timeout_secs",
         "must be between 1 and 120",
+    );
+}
+
+fn xsi(c: &Config, p: &mut Problems) {
+    let x = &c.xsi;
+    p.check(
+        !x.token_issuer.trim().is_empty() && x.token_issuer.len() <= 200,
+        "xsi.token_issuer",
+        "must be 1 to 200 characters",
+    );
+    p.check(
+        (1..=8_760).contains(&x.token_lifetime_hours),
+        "xsi.token_lifetime_hours",
+        "must be between 1 and 8760 (one year)",
+    );
+    p.check(
+        x.basic_cache_secs <= 3_600,
+        "xsi.basic_cache_secs",
+        "must be between 0 and 3600",
+    );
+    p.check(
+        (1..=1_000).contains(&x.directory_max_results),
+        "xsi.directory_max_results",
+        "must be between 1 and 1000",
     );
 }
 

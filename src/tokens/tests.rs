@@ -81,7 +81,10 @@ fn altered_foreign_and_wrong_kind_tokens_are_refused() {
     let login = issuer.issue_login("ann@acme.example", NOW).unwrap();
     assert_eq!(issuer.verify_bearer(&login, NOW), Err(Rejected::WrongKind));
     assert_eq!(issuer.redeem_login(&token, NOW), Err(Rejected::WrongKind));
-    assert_eq!(issuer.verify_bearer("not.a.jwt", NOW), Err(Rejected::Invalid));
+    assert_eq!(
+        issuer.verify_bearer("not.a.jwt", NOW),
+        Err(Rejected::Invalid)
+    );
 }
 
 #[test]
@@ -128,10 +131,7 @@ fn after_a_rotation_the_previous_key_still_verifies_and_both_are_published() {
     // A second rotation drops the oldest key: its tokens stop working.
     TokenIssuer::rotate(dir.path()).unwrap();
     let later = TokenIssuer::load_or_create(dir.path(), settings()).unwrap();
-    assert_eq!(
-        later.verify_bearer(&old_token, NOW),
-        Err(Rejected::Invalid)
-    );
+    assert_eq!(later.verify_bearer(&old_token, NOW), Err(Rejected::Invalid));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! pages, and the operator API on the ops listener.
 
 pub mod admin;
+pub mod broadworks_credentials;
 pub mod flowthrough;
 pub mod partner;
 pub mod portal;

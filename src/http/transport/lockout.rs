@@ -47,6 +47,8 @@ pub enum Realm {
     Provisioning,
     /// Partner admin tokens (status page sign-in, JSON API).
     PartnerToken,
+    /// XSI Basic auth (BroadWorks credentials at the XSP).
+    XsiBasic,
 }
 
 impl Realm {
@@ -55,6 +57,7 @@ impl Realm {
             Realm::PortalSignIn => "portal_signin",
             Realm::Provisioning => "provisioning",
             Realm::PartnerToken => "partner_token",
+            Realm::XsiBasic => "xsi_basic",
         }
     }
 }

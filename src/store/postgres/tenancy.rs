@@ -278,10 +278,15 @@ pub(super) async fn partner_subscribers<C: GenericClient>(
         "provisioning_id IN (SELECT provisioning_id FROM templates WHERE partner_id = $1)"
             .to_string(),
     ];
+    let key = q.enterprise_key.as_ref().map(|k| k.as_str());
     let mut values: Vec<&(dyn ToSql + Sync)> = vec![&q.partner_id];
     if let Some(pid) = &q.provisioning_id {
         values.push(pid);
         clauses.push(format!("provisioning_id = ${}", values.len()));
+    }
+    if let Some(key) = &key {
+        values.push(key);
+        clauses.push(format!("enterprise_key = ${}", values.len()));
     }
     if statuses.is_empty() {
         clauses.push("status <> 'removed'".into());

@@ -58,6 +58,12 @@ pub(super) fn list_sql(q: &SubscriberQuery) -> (String, Vec<Value>) {
             bind(Value::Text(pid.clone()))
         ));
     }
+    if let Some(key) = &q.enterprise_key {
+        clauses.push(format!(
+            "enterprise_key = {}",
+            bind(Value::Text(key.as_str().to_string()))
+        ));
+    }
     if q.statuses.is_empty() {
         clauses.push("status <> 'removed'".into());
     } else {

@@ -94,6 +94,7 @@ impl Filters {
             statuses: self.statuses.clone(),
             exclude_provisioned: self.exclude_provisioned,
             provisioning_id: self.provisioning_id.clone(),
+            enterprise_key: None,
             after: self.after.clone(),
             limit,
         }
