@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod credentials;
+pub mod directory;
 pub mod email;
 pub mod error_code;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod subscriber;
 pub mod subscriber_query;
 pub mod template;
 
+pub use directory::{DirectoryEntry, DirectoryPage, DirectoryQuery, SearchPattern, SortColumn};
 pub use error_code::ErrorCode;
 pub use refusal::Refusal;
 

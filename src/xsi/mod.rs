@@ -14,14 +14,25 @@
 //! - [`error_info`]: the `ErrorInfo` body of an XSI error (what an XSP
 //!   answers on failure, and what bwgate's XML faces write, see
 //!   `crate::http::error::error_info_xml`).
+//! - [`actions`]: bwgate's own Xsi-Actions documents (issue 14): the
+//!   `Profile`, `Services`, `IntegratedIMP` (and its `PUT` reader),
+//!   `Enterprise` directory page, `LoginToken` and `Versions` it answers
+//!   with, as trees.
+//! - [`badgerfish`]: any tree as the BadgerFish JSON Xsi-Actions answers
+//!   `?format=json` / `Accept: application/json` with.
 //!
 //! Readers of typed documents take the tree, so every XSI document goes
 //! through the same limits and refusals, and match elements by local name
 //! (any prefix or namespace, or none), as BroadWorks clients do.
 
+pub mod actions;
+pub mod badgerfish;
 pub mod document;
 pub mod error_info;
 pub mod profile;
+
+pub use actions::ProfileView;
+pub use badgerfish::to_badgerfish;
 
 pub use document::{
     parse, parse_str, Element, XsiLimits, XsiParseError, XSI_INSTANCE_NAMESPACE, XSI_NAMESPACE,
