@@ -32,6 +32,9 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// XSI token keys.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Print the error-code table shared by every face.
     Errors {
         #[arg(long, value_enum, default_value = "markdown")]
@@ -96,6 +99,17 @@ enum CertsCommand {
 }
 
 #[derive(Subcommand)]
+enum TokensCommand {
+    /// Make a new XSI token signing key; the current one keeps verifying
+    /// the tokens it signed (until the next rotation). Restart the nodes
+    /// (and copy the key files to each) to sign with it.
+    RotateKey {
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate a config file (with the environment's overrides) and explain every error.
     Check { file: PathBuf },
@@ -145,6 +159,18 @@ fn main() -> ExitCode {
             }
         }
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
+        Command::Tokens(TokensCommand::RotateKey { data_dir }) => {
+            match bwgate::tokens::TokenIssuer::rotate(&data_dir) {
+                Ok(kid) => {
+                    println!(
+                        "new XSI token key {kid} in {}; the previous key keeps verifying its tokens",
+                        data_dir.join(bwgate::tokens::KEY_FILE).display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, &format!("tokens rotate-key: {e}")),
+            }
+        }
         Command::Errors { format } => {
             match format {
                 TableFormat::Markdown => print!("{}", ErrorCode::markdown_table()),

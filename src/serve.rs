@@ -49,6 +49,8 @@ pub enum ServeError {
     Demo(#[from] demo::DemoError),
     #[error("email: {0}")]
     Mail(String),
+    #[error("XSI tokens: {0}")]
+    Tokens(String),
     #[error(
         "{}: this secret differs from the one the other nodes on this database sign links \
          with; copy the same secret file to every node (server.secret_file)",
@@ -237,7 +239,18 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     );
     // One for both HTTPS listeners: rate limits, lockouts and the body
     // budget count across them.
-    let https_state = crate::http::State::new(app.clone());
+    let tokens = crate::tokens::TokenIssuer::load_or_create(
+        &data_dir,
+        crate::tokens::TokenSettings {
+            issuer: config.xsi.token_issuer.clone(),
+            bearer_lifetime_secs: i64::try_from(config.xsi.token_lifetime_hours)
+                .unwrap_or(720)
+                .saturating_mul(3600),
+        },
+    )
+    .map_err(|e| ServeError::Tokens(e.to_string()))?;
+    tracing::info!(kid = tokens.key_id(), "XSI token key loaded");
+    let https_state = crate::http::State::with_tokens(app.clone(), Some(Arc::new(tokens)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();

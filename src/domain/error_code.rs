@@ -49,6 +49,7 @@ pub enum ErrorCode {
     VerificationBusy,
     ServerBusy,
     TemplateDisabled,
+    XsiOtherUser,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -106,6 +107,7 @@ impl ErrorCode {
         ErrorCode::VerificationBusy,
         ErrorCode::ServerBusy,
         ErrorCode::TemplateDisabled,
+        ErrorCode::XsiOtherUser,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -247,6 +249,12 @@ impl ErrorCode {
                 9037,
                 409,
                 "The subscriber's customer template was removed from the configuration; it accepts no provisioning.",
+                false,
+            ),
+            XsiOtherUser => (
+                9038,
+                403,
+                "These credentials are another user's: an XSI user acts on itself only.",
                 false,
             ),
         };

@@ -11,7 +11,7 @@ pub mod transport;
 // the rest of the crate, the tests and the fuzz targets.
 pub use faces::admin::{self, activation as admin_activation, auth as admin_auth};
 pub use faces::portal::{self, activation, org_approval, signin};
-pub use faces::{broadworks_credentials, flowthrough, partner};
+pub use faces::{broadworks_credentials, flowthrough, partner, xsi};
 pub use transport::render as error;
 pub use transport::{
     body, body_budget, handler, host_header, lockout, metrics, ratelimit, router, server, tracking,

@@ -175,6 +175,36 @@ impl Provisioning {
         Ok(outcome)
     }
 
+    /// One operation for a subscriber of `template` from another face (XSI
+    /// assigning or removing the service), committed like a flow-through
+    /// document of one operation.
+    pub async fn one_operation(
+        &self,
+        template: &CustomerTemplate,
+        operation: crate::domain::subscriber::Operation,
+        tracking_id: &str,
+    ) -> Result<AcceptOutcome, DataError> {
+        let sent = Some(operation.user_id().as_str().to_string());
+        let outcome = accept::run(
+            &*self.store,
+            AcceptBatch {
+                template: template.clone(),
+                tracking_id: tracking_id.to_string(),
+                request_id: None,
+                now: now_millis(),
+                operations: vec![(0, operation)],
+                invalid: Vec::new(),
+                sent_user_ids: vec![sent],
+                approvals: self.approvals.clone(),
+                activations: self.activations.clone(),
+                self_activation: false,
+            },
+        )
+        .await?;
+        self.wake(outcome.commands_written, outcome.emails_enqueued);
+        Ok(outcome)
+    }
+
     /// Loads every template into the index (at start).
     pub async fn load_templates(&self) -> Result<usize, StoreError> {
         let all = self.store.templates().await?;

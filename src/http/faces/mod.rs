@@ -9,3 +9,4 @@ pub mod broadworks_credentials;
 pub mod flowthrough;
 pub mod partner;
 pub mod portal;
+pub mod xsi;

@@ -155,6 +155,9 @@ async fn dispatch(
             )
             .await
         }
+        Route::Xsi(r) => {
+            Ok(crate::http::xsi::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
+        }
         Route::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(

@@ -33,6 +33,8 @@ pub enum Route {
     FlowThrough {
         provisioning_id: String,
     },
+    /// Xsi-Actions and the auth service (`http::xsi`).
+    Xsi(crate::http::xsi::XsiRoute),
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -55,6 +57,7 @@ impl Route {
             }
             Route::Partner(r) => r.label(),
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
+            Route::Xsi(r) => r.label(),
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -157,6 +160,9 @@ fn portal_route(method: &Method, path: &str) -> Route {
 pub const SELF_ACTIVATE_PREFIX: &str = "/self-activate/";
 
 fn provisioning_route(method: &Method, path: &str) -> Route {
+    if crate::http::xsi::routes::is_xsi(path) {
+        return Route::Xsi(crate::http::xsi::routes::route(method, path));
+    }
     if let Some(id) = path.strip_prefix(FLOWTHROUGH_PREFIX) {
         if id.is_empty() || id.contains('/') {
             return Route::NotFound;

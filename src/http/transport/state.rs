@@ -11,6 +11,8 @@ use crate::http::body_budget::{BodyBudget, BudgetScope};
 use crate::http::lockout::Lockout;
 use crate::http::partner::auth::PartnerAuth;
 use crate::http::ratelimit::RateLimiter;
+use crate::http::xsi::XsiState;
+use crate::tokens::TokenIssuer;
 
 pub struct State {
     pub app: Arc<App>,
@@ -23,16 +25,26 @@ pub struct State {
     /// Request bodies buffered at once, every listener
     /// (`limits.max_buffered_body_bytes`).
     pub body_budget: BodyBudget,
+    /// The XSI face: token issuer, Basic cache.
+    pub xsi: XsiState,
 }
 
 impl State {
+    /// Without XSI tokens (tests that do not need them).
     pub fn new(app: Arc<App>) -> Arc<State> {
+        Self::with_tokens(app, None)
+    }
+
+    /// With the XSI token issuer start-up loaded.
+    pub fn with_tokens(app: Arc<App>, tokens: Option<Arc<TokenIssuer>>) -> Arc<State> {
         let limits = &app.config.limits;
+        let basic_cache = std::time::Duration::from_secs(app.config.xsi.basic_cache_secs);
         Arc::new(State {
             rate_limiter: RateLimiter::new(limits),
             lockout: Lockout::new(limits),
             partner_auth: PartnerAuth::new(),
             body_budget: BodyBudget::new(limits.max_buffered_body_bytes, BudgetScope::Process),
+            xsi: XsiState::new(tokens, basic_cache),
             app,
         })
     }

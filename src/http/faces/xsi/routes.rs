@@ -1,0 +1,265 @@
+//! The XSI face's routes on the mTLS listener: Xsi-Actions under
+//! `/com.broadsoft.xsi-actions/v2.0/` and the auth service under
+//! `/authService/`. User ids are full `user@domain` ids, percent-decoded
+//! (`%40`); service names match without case (the specification writes
+//! its URIs in lower case).
+
+use hyper::Method;
+
+pub const ACTIONS_PREFIX: &str = "/com.broadsoft.xsi-actions/v2.0/";
+pub const AUTH_PREFIX: &str = "/authService/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XsiRoute {
+    /// `GET …/versions`
+    Versions,
+    /// `GET …/user/{userId}/profile`
+    Profile { user: String },
+    /// `POST …/user/{userId}/profile/LoginToken`
+    LoginToken { user: String },
+    /// `GET …/user/{userId}/services`
+    Services { user: String },
+    /// `GET|PUT …/user/{userId}/services/IntegratedIMP`
+    IntegratedImp { user: String, put: bool },
+    /// `GET …/user/{userId}/directories/Enterprise`
+    EnterpriseDirectory { user: String },
+    /// `GET /authService/token/{userId}`
+    AuthToken { user: String },
+    /// `GET /authService/jwks`: the public keys of the tokens.
+    Jwks,
+    /// Under an XSI prefix, but nothing here (an `ErrorInfo` 404).
+    NotFound,
+    /// A known resource, another method (an `ErrorInfo` 405 with `Allow`).
+    MethodNotAllowed { allow: &'static str },
+    /// The user id in the path is not valid percent-encoding or UTF-8.
+    BadUserId,
+}
+
+impl XsiRoute {
+    pub fn label(&self) -> &'static str {
+        match self {
+            XsiRoute::Versions => "xsi:/versions",
+            XsiRoute::Profile { .. } => "xsi:/user/{userId}/profile",
+            XsiRoute::LoginToken { .. } => "xsi:POST /user/{userId}/profile/LoginToken",
+            XsiRoute::Services { .. } => "xsi:/user/{userId}/services",
+            XsiRoute::IntegratedImp { put: false, .. } => {
+                "xsi:/user/{userId}/services/IntegratedIMP"
+            }
+            XsiRoute::IntegratedImp { put: true, .. } => {
+                "xsi:PUT /user/{userId}/services/IntegratedIMP"
+            }
+            XsiRoute::EnterpriseDirectory { .. } => "xsi:/user/{userId}/directories/Enterprise",
+            XsiRoute::AuthToken { .. } => "xsi:/authService/token/{userId}",
+            XsiRoute::Jwks => "xsi:/authService/jwks",
+            XsiRoute::NotFound => "xsi:unmatched",
+            XsiRoute::MethodNotAllowed { .. } => "xsi:method_not_allowed",
+            XsiRoute::BadUserId => "xsi:bad_user_id",
+        }
+    }
+
+    /// The user the request is about (the one it must authenticate as).
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            XsiRoute::Profile { user }
+            | XsiRoute::LoginToken { user }
+            | XsiRoute::Services { user }
+            | XsiRoute::IntegratedImp { user, .. }
+            | XsiRoute::EnterpriseDirectory { user }
+            | XsiRoute::AuthToken { user } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `path` belongs to this face.
+pub fn is_xsi(path: &str) -> bool {
+    path.starts_with(ACTIONS_PREFIX)
+        || path.starts_with(AUTH_PREFIX)
+        || path == ACTIONS_PREFIX.trim_end_matches('/')
+}
+
+fn decode(segment: &str) -> Option<String> {
+    percent_decode(segment).filter(|s| !s.is_empty() && !s.contains('/'))
+}
+
+/// `%XX` escapes decoded; `None` for a bad escape or bytes that are not
+/// UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn only(method: &Method, allowed: &[Method], allow: &'static str, route: XsiRoute) -> XsiRoute {
+    let head_ok = allowed.contains(&Method::GET) && *method == Method::HEAD;
+    if allowed.contains(method) || head_ok {
+        route
+    } else {
+        XsiRoute::MethodNotAllowed { allow }
+    }
+}
+
+pub fn route(method: &Method, path: &str) -> XsiRoute {
+    if let Some(rest) = path.strip_prefix(AUTH_PREFIX) {
+        return match rest.split('/').collect::<Vec<_>>().as_slice() {
+            ["jwks"] => only(method, &[Method::GET], "GET, HEAD", XsiRoute::Jwks),
+            ["token", user] => match decode(user) {
+                Some(user) => only(
+                    method,
+                    &[Method::GET],
+                    "GET, HEAD",
+                    XsiRoute::AuthToken { user },
+                ),
+                None => XsiRoute::BadUserId,
+            },
+            _ => XsiRoute::NotFound,
+        };
+    }
+    let Some(rest) = path.strip_prefix(ACTIONS_PREFIX) else {
+        return XsiRoute::NotFound;
+    };
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["versions"] => only(method, &[Method::GET], "GET, HEAD", XsiRoute::Versions),
+        ["user", user, tail @ ..] => {
+            let Some(user) = decode(user) else {
+                return XsiRoute::BadUserId;
+            };
+            let lower: Vec<String> = tail.iter().map(|s| s.to_ascii_lowercase()).collect();
+            let tail: Vec<&str> = lower.iter().map(String::as_str).collect();
+            match tail.as_slice() {
+                ["profile"] => only(
+                    method,
+                    &[Method::GET],
+                    "GET, HEAD",
+                    XsiRoute::Profile { user },
+                ),
+                ["profile", "logintoken"] => only(
+                    method,
+                    &[Method::POST],
+                    "POST",
+                    XsiRoute::LoginToken { user },
+                ),
+                ["services"] => only(
+                    method,
+                    &[Method::GET],
+                    "GET, HEAD",
+                    XsiRoute::Services { user },
+                ),
+                ["services", "integratedimp"] => match *method {
+                    Method::GET | Method::HEAD => XsiRoute::IntegratedImp { user, put: false },
+                    Method::PUT => XsiRoute::IntegratedImp { user, put: true },
+                    _ => XsiRoute::MethodNotAllowed {
+                        allow: "GET, HEAD, PUT",
+                    },
+                },
+                ["directories", "enterprise"] => only(
+                    method,
+                    &[Method::GET],
+                    "GET, HEAD",
+                    XsiRoute::EnterpriseDirectory { user },
+                ),
+                _ => XsiRoute::NotFound,
+            }
+        }
+        _ => XsiRoute::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> XsiRoute {
+        route(&Method::GET, path)
+    }
+
+    #[test]
+    fn actions_paths_decode_the_user_and_match_services_without_case() {
+        let ann = || "ann@acme.example".to_string();
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann%40acme.example/profile"),
+            XsiRoute::Profile { user: ann() }
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/services/integratedimp"),
+            XsiRoute::IntegratedImp {
+                user: ann(),
+                put: false
+            }
+        );
+        assert_eq!(
+            route(
+                &Method::PUT,
+                "/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/services/IntegratedIMP"
+            ),
+            XsiRoute::IntegratedImp {
+                user: ann(),
+                put: true
+            }
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/profile/LoginToken"
+            ),
+            XsiRoute::LoginToken { user: ann() }
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/directories/Enterprise"),
+            XsiRoute::EnterpriseDirectory { user: ann() }
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/versions"),
+            XsiRoute::Versions
+        );
+        assert_eq!(
+            get("/authService/token/ann%40acme.example"),
+            XsiRoute::AuthToken { user: ann() }
+        );
+        assert_eq!(get("/authService/jwks"), XsiRoute::Jwks);
+    }
+
+    #[test]
+    fn unknown_paths_methods_and_bad_escapes_are_classified() {
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/calls"),
+            XsiRoute::NotFound
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/nothing"),
+            XsiRoute::NotFound
+        );
+        assert_eq!(get("/authService/other"), XsiRoute::NotFound);
+        assert_eq!(
+            route(
+                &Method::DELETE,
+                "/com.broadsoft.xsi-actions/v2.0/user/ann@acme.example/profile"
+            ),
+            XsiRoute::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann%4/profile"),
+            XsiRoute::BadUserId
+        );
+        assert_eq!(
+            get("/com.broadsoft.xsi-actions/v2.0/user/ann%FF/profile"),
+            XsiRoute::BadUserId
+        );
+        assert!(is_xsi("/com.broadsoft.xsi-actions/v2.0/versions"));
+        assert!(is_xsi("/authService/jwks"));
+        assert!(!is_xsi("/uc-one/v1/provisioning/t"));
+    }
+}
