@@ -28,3 +28,4 @@ mod orgs;
 mod partner;
 mod reload;
 mod signin;
+mod xsi;
