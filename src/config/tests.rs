@@ -151,6 +151,42 @@ fn xml_attribute_limits_are_validated() {
 }
 
 #[test]
+fn xsi_settings_are_validated_by_key() {
+    let cfg = from_toml_str(
+        "[xsi]\ntoken_issuer = \" \"\ntoken_lifetime_hours = 0\nbasic_cache_secs = 3601\ndirectory_max_results = 1001\n",
+    )
+    .unwrap();
+    let ConfigError::Invalid(problems) = validate(&cfg).unwrap_err() else {
+        panic!("expected Invalid")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "xsi.token_issuer",
+            "xsi.token_lifetime_hours",
+            "xsi.basic_cache_secs",
+            "xsi.directory_max_results"
+        ]
+    );
+    let ok = from_toml_str(
+        "[xsi]\ntoken_issuer = \"bw\"\ntoken_lifetime_hours = 8760\nbasic_cache_secs = 0\ndirectory_max_results = 1\n",
+    )
+    .unwrap();
+    validate(&ok).unwrap();
+    let d = Config::default().xsi;
+    assert_eq!(
+        (
+            d.token_issuer.as_str(),
+            d.token_lifetime_hours,
+            d.basic_cache_secs,
+            d.directory_max_results
+        ),
+        ("BroadWorks", 720, 300, 100)
+    );
+}
+
+#[test]
 fn partner_admin_token_hash_must_be_an_argon2_phc_string() {
     let base = |hash: &str| {
         format!("[[partners]]\nid = \"p\"\nname = \"P\"\nadmin_token_hash = \"{hash}\"\n")
