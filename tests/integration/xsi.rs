@@ -341,3 +341,57 @@ async fn xsi_actions_answer_basic_bearer_and_login_tokens_for_the_user_itself() 
     let r = call(&server, Method::GET, &profile, Some(&bearer), &[], "").await;
     assert_eq!(r.status, 401, "the token died with the subscriber");
 }
+
+#[tokio::test]
+async fn bwgate_load_drives_the_profile_get_with_a_bearer_token() {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let dir = tempfile::tempdir().unwrap();
+    let xsp = Xsp::start(&relay, dir.path());
+    let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
+    let resp = post(
+        &server,
+        "/uc-one/v1/provisioning/noself",
+        Some(AUTH),
+        document(None, &[add("kim@bw.example", "Kim", "Ito", "sales")]),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let r = call(
+        &server,
+        Method::GET,
+        "/authService/token/kim@bw.example",
+        Some(&basic("kim@bw.example", "Kim-secret-1")),
+        &[],
+        "",
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let jwt = v["token"]["bearer"].as_str().unwrap().to_string();
+    let certs = server.certs();
+    let url = format!(
+        "https://localhost:{}{ACTIONS}/user/kim@bw.example/profile",
+        server.https.port()
+    );
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["load", "--url", &url, "--method", "get", "--requests", "60"])
+        .args(["--connections", "2", "--timeout", "20s", "--json"])
+        .arg("--cacert")
+        .arg(certs.join("ca.crt"))
+        .arg("--cert")
+        .arg(certs.join("client.crt"))
+        .arg("--key")
+        .arg(certs.join("client.key"))
+        .env("BWGATE_LOAD_BEARER", &jwt)
+        .output()
+        .expect("run bwgate load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], 60, "{report}");
+    assert_eq!(report["status"], serde_json::json!({"200": 60}), "{report}");
+}

@@ -99,6 +99,11 @@ pub struct LoadArgs {
     pub user: Option<String>,
     #[arg(long)]
     pub password: Option<String>,
+    /// Send `Authorization: Bearer TOKEN` instead of Basic (an XSI token
+    /// from `/authService/token/{userId}`, e.g. with `--method get` on
+    /// `…/com.broadsoft.xsi-actions/v2.0/user/{userId}/profile`).
+    #[arg(long, env = "BWGATE_LOAD_BEARER", conflicts_with_all = ["user", "password"])]
+    pub bearer: Option<String>,
     #[arg(
         long,
         // Not spelled out: clap turns the request-number placeholder into a line break.
@@ -297,6 +302,7 @@ impl Plan {
             .clone()
             .or_else(|| demo.as_ref().map(|d| d.password.clone()));
         let auth = match (user, password) {
+            _ if a.bearer.is_some() => a.bearer.as_ref().map(|t| format!("Bearer {}", t.trim())),
             (Some(u), Some(p)) => Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
