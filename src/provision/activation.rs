@@ -335,19 +335,10 @@ impl Run<'_> {
     fn confirm_change(&mut self, s: SubscriberRecord, a: Activation, email: &str) -> StepResult {
         let (tx, now) = (self.tx, self.step.now);
         if accounts::held_elsewhere(tx, email, Some(&s.id), s.org_id.as_deref())? {
-            let consent = Activation {
-                pending_email: Some(email.to_string()),
-                ..Activation::new(
-                    &s.id,
-                    ActivationPurpose::ConsentMigration,
-                    new_nonce(),
-                    now,
-                    &self.step.links.policy,
-                )
-            };
-            tx.put_activation(&consent, now)?;
             let from = template_settings(tx, &s)?;
-            self.emails += send_link(tx, &self.step.links, &s, &consent, email, &from, now)?;
+            let (consent, emails) =
+                consent_to_change(tx, &s, email, Some(&self.step.links), &from, now)?;
+            self.emails += emails;
             return Ok(Ok((s, consent)));
         }
         let s = match apply_email(tx, &s, email, &mut self.out, now)? {
@@ -429,21 +420,7 @@ pub(crate) fn hold_email_change(
         if !accounts::held_elsewhere(tx, new, Some(&s.id), s.org_id.as_deref())? {
             return Ok((false, 0));
         }
-        let consent = Activation {
-            pending_email: Some(new.to_string()),
-            ..Activation::new(
-                &s.id,
-                ActivationPurpose::ConsentMigration,
-                new_nonce(),
-                now,
-                &policy,
-            )
-        };
-        tx.put_activation(&consent, now)?;
-        let emails = match links {
-            Some(links) => send_link(tx, links, s, &consent, new, &template.settings, now)?,
-            None => 0,
-        };
+        let (_, emails) = consent_to_change(tx, s, new, links, &template.settings, now)?;
         return Ok((true, emails));
     }
     let a = Activation::new(
@@ -471,6 +448,35 @@ pub(crate) fn hold_email_change(
     tx.put_activation(&a, now)?;
     let msg = links.code_email(new, s, &a, code, &template.settings);
     Ok((true, usize::from(tx.enqueue_email(&msg, now)?.is_some())))
+}
+
+/// Another account holds `new`, an active subscriber's new address: a
+/// consent carrying it (older links stop working), asked at that address.
+fn consent_to_change(
+    tx: &dyn Tx,
+    s: &SubscriberRecord,
+    new: &str,
+    links: Option<&ActivationLinks>,
+    from: &TemplateSettings,
+    now: i64,
+) -> Result<(Activation, usize), StoreError> {
+    let policy = links.map(|l| l.policy).unwrap_or_default();
+    let consent = Activation {
+        pending_email: Some(new.to_string()),
+        ..Activation::new(
+            &s.id,
+            ActivationPurpose::ConsentMigration,
+            new_nonce(),
+            now,
+            &policy,
+        )
+    };
+    tx.put_activation(&consent, now)?;
+    let emails = match links {
+        Some(links) => send_link(tx, links, s, &consent, new, from, now)?,
+        None => 0,
+    };
+    Ok((consent, emails))
 }
 
 /// The subscriber takes `email` (a confirmed change): `UpdateSubscriber`

@@ -148,31 +148,12 @@ impl Provisioning {
         subscriber: crate::domain::subscriber::NewSubscriber,
         tracking_id: &str,
     ) -> Result<AcceptOutcome, DataError> {
-        let sent = Some(subscriber.user_id.as_str().to_string());
-        let outcome = accept::run(
-            &*self.store,
-            AcceptBatch {
-                template: template.clone(),
-                tracking_id: tracking_id.to_string(),
-                request_id: None,
-                now: now_millis(),
-                operations: vec![(
-                    0,
-                    crate::domain::subscriber::Operation::AddUser(NewSubscriber {
-                        email: None,
-                        ..subscriber
-                    }),
-                )],
-                invalid: Vec::new(),
-                sent_user_ids: vec![sent],
-                approvals: None,
-                activations: self.activations.clone(),
-                self_activation: true,
-            },
-        )
-        .await?;
-        self.wake(outcome.commands_written, outcome.emails_enqueued);
-        Ok(outcome)
+        let operation = crate::domain::subscriber::Operation::AddUser(NewSubscriber {
+            email: None,
+            ..subscriber
+        });
+        self.accept_one(template, operation, tracking_id, true)
+            .await
     }
 
     /// One operation for a subscriber of `template` from another face (XSI
@@ -183,6 +164,19 @@ impl Provisioning {
         template: &CustomerTemplate,
         operation: crate::domain::subscriber::Operation,
         tracking_id: &str,
+    ) -> Result<AcceptOutcome, DataError> {
+        self.accept_one(template, operation, tracking_id, false)
+            .await
+    }
+
+    /// A document of one operation (a self-activation's carries no approval
+    /// links: its AddUser has no email to attach on).
+    async fn accept_one(
+        &self,
+        template: &CustomerTemplate,
+        operation: crate::domain::subscriber::Operation,
+        tracking_id: &str,
+        self_activation: bool,
     ) -> Result<AcceptOutcome, DataError> {
         let sent = Some(operation.user_id().as_str().to_string());
         let outcome = accept::run(
@@ -195,9 +189,13 @@ impl Provisioning {
                 operations: vec![(0, operation)],
                 invalid: Vec::new(),
                 sent_user_ids: vec![sent],
-                approvals: self.approvals.clone(),
+                approvals: if self_activation {
+                    None
+                } else {
+                    self.approvals.clone()
+                },
                 activations: self.activations.clone(),
-                self_activation: false,
+                self_activation,
             },
         )
         .await?;

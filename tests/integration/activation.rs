@@ -26,6 +26,15 @@ provisioning_username = \"act\"\nprovisioning_password = \"act-pw-1\"\n"
     )
 }
 
+/// A server with the activation config and a real SMTP receiver (the
+/// relay lives as long as the returned value).
+fn started() -> (Relay, Receiver, Server) {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    (relay, receiver, server)
+}
+
 async fn add(server: &Server, template: &str, user: &str, sp: &str, email: Option<&str>) {
     let resp = post(
         server,
@@ -91,9 +100,7 @@ async fn status_of(server: &Server, user: &str) -> Value {
 
 #[tokio::test]
 async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
 
     add(
         &server,
@@ -220,9 +227,7 @@ async fn untrusted_user_activates_through_the_portal_with_an_emailed_code() {
 
 #[tokio::test]
 async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     add(&server, "untrusted", "bo@acme.example", "acme", None).await;
     let v = status_of(&server, "bo@acme.example").await;
     let link = v["activation"]["activationUrl"].as_str().unwrap();
@@ -310,9 +315,7 @@ async fn wrong_codes_lock_and_an_admin_retry_sends_a_new_link() {
 
 #[tokio::test]
 async fn trusted_email_of_another_account_waits_for_consent_then_moves() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     add(
         &server,
         "trusted",
@@ -392,12 +395,7 @@ fn provisions(v: &serde_json::Value) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn the_first_user_of_a_new_organization_takes_an_address_in_use_at_once_as_its_admin() {
-    let relay = Relay::new();
-    let _receiver = relay.start(0, false);
-    let server = Server::start_with(
-        Some(&config(&relay.smtp_config(_receiver.port, false))),
-        &[],
-    );
+    let (_relay, _receiver, server) = started();
     add(
         &server,
         "trusted",
@@ -478,9 +476,7 @@ async fn enter_and_confirm(
 
 #[tokio::test]
 async fn an_untrusted_user_proving_an_address_in_use_is_asked_to_consent_not_refused() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     // Another account holds kim@home.example.
     add(
         &server,
@@ -552,9 +548,7 @@ async fn org_report(server: &Server, id: &str) -> Value {
 #[tokio::test]
 async fn existing_organizations_are_decided_on_verified_addresses_and_their_users_consent_to_move()
 {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     put_org(
         &server,
         "small",
@@ -636,9 +630,7 @@ async fn existing_organizations_are_decided_on_verified_addresses_and_their_user
 
 #[tokio::test]
 async fn a_new_email_for_an_active_untrusted_user_is_confirmed_by_a_code_before_it_is_used() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     add(&server, "untrusted", "ann@acme.example", "acme", None).await;
     let token = link_token(&server, "ann@acme.example").await;
     enter_and_confirm(&server, &receiver, &token, "ann@home.example", 1).await;
@@ -704,9 +696,7 @@ async fn emails_of(server: &Server, subscriber_id: &str, kind: &str) -> Vec<Valu
 
 #[tokio::test]
 async fn an_organization_with_email_suppression_gets_no_activation_emails() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     put_org(&server, "quiet", &["boss@quiet.example"], true).await;
     add(
         &server,
@@ -766,9 +756,7 @@ async fn an_organization_with_email_suppression_gets_no_activation_emails() {
 
 #[tokio::test]
 async fn the_admin_first_holds_the_others_until_it_is_deleted_then_the_next_user_is_admin() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let server = Server::start_with(Some(&config(&relay.smtp_config(receiver.port, false))), &[]);
+    let (_relay, receiver, server) = started();
     // "Provision admin first" (the default): ann, given the service first,
     // is the admin-to-be; bob cannot finish before her.
     add(&server, "untrusted", "ann@e.example", "ent", None).await;

@@ -51,6 +51,23 @@ fn add(user: &str, first: &str, last: &str, group: &str) -> String {
     )
 }
 
+/// The signin tests' server (templates with a cluster whose XSP is the
+/// stand-in) with its relay, receiver, stub directory and stub.
+fn started() -> (
+    Relay,
+    crate::email::Receiver,
+    tempfile::TempDir,
+    Xsp,
+    Server,
+) {
+    let relay = Relay::new();
+    let receiver = relay.start(0, false);
+    let dir = tempfile::tempdir().unwrap();
+    let xsp = Xsp::start(&relay, dir.path());
+    let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
+    (relay, receiver, dir, xsp, server)
+}
+
 fn error_code(xml: &str) -> String {
     let start = xml.find("<errorCode>").map(|i| i + 11).unwrap_or(0);
     let end = xml.find("</errorCode>").unwrap_or(start);
@@ -59,11 +76,7 @@ fn error_code(xml: &str) -> String {
 
 #[tokio::test]
 async fn xsi_actions_answer_basic_bearer_and_login_tokens_for_the_user_itself() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let dir = tempfile::tempdir().unwrap();
-    let xsp = Xsp::start(&relay, dir.path());
-    let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
+    let (_relay, _receiver, _dir, xsp, server) = started();
     let resp = post(
         &server,
         "/uc-one/v1/provisioning/noself",
@@ -344,11 +357,7 @@ async fn xsi_actions_answer_basic_bearer_and_login_tokens_for_the_user_itself() 
 
 #[tokio::test]
 async fn bwgate_load_drives_the_profile_get_with_a_bearer_token() {
-    let relay = Relay::new();
-    let receiver = relay.start(0, false);
-    let dir = tempfile::tempdir().unwrap();
-    let xsp = Xsp::start(&relay, dir.path());
-    let server = Server::start_with(Some(&config(&relay, receiver.port, xsp.port)), &[]);
+    let (_relay, _receiver, _dir, _xsp, server) = started();
     let resp = post(
         &server,
         "/uc-one/v1/provisioning/noself",
