@@ -127,7 +127,7 @@ pub(crate) async fn partner_list_filters_by_status_template_and_exclude_provisio
 ) {
     let fx = fixture(factory).await;
     let s = &fx;
-    population(s).await;
+    let (trusted, _, _) = population(s).await;
     assert_eq!(
         sub(s, "e1@acme.example").await.status,
         SubscriberStatus::Error
@@ -195,6 +195,44 @@ pub(crate) async fn partner_list_filters_by_status_template_and_exclude_provisio
         ..query("acme")
     };
     assert_eq!(users(s, &q).await, ["p1@acme.example"]);
+
+    // One enterprise (the XSI enterprise directory): exactly the live
+    // subscribers whose enterprise key it is.
+    s.accept(batch(
+        &trusted,
+        "T-other-enterprise",
+        None,
+        vec![add("x1@acme.example", "SP9", "G1", Some("x1@acme.example"))],
+    ))
+    .await
+    .expect("accept");
+    let all = users(s, &query("acme")).await;
+    let key = sub(s, "a1@acme.example").await.enterprise_key.expect("key");
+    let mut expected = Vec::new();
+    for u in all.iter() {
+        if sub(s, u).await.enterprise_key.as_ref() == Some(&key) {
+            expected.push(u.clone());
+        }
+    }
+    assert!(
+        !expected.is_empty() && expected.len() < all.len(),
+        "{expected:?} of {all:?}"
+    );
+    let q = SubscriberQuery {
+        enterprise_key: Some(key),
+        ..query("acme")
+    };
+    let mut got = users(s, &q).await;
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    let q = SubscriberQuery {
+        enterprise_key: Some(crate::domain::ids::EnterpriseKey::derive(
+            "nobody", "g", true,
+        )),
+        ..query("acme")
+    };
+    assert!(users(s, &q).await.is_empty());
 
     // Another partner's template or subscribers never show.
     let q = SubscriberQuery {
