@@ -404,3 +404,46 @@ async fn bwgate_load_drives_the_profile_get_with_a_bearer_token() {
     assert_eq!(report["ok"], 60, "{report}");
     assert_eq!(report["status"], serde_json::json!({"200": 60}), "{report}");
 }
+
+#[tokio::test]
+async fn the_xsi_conformance_cases_pass_against_the_real_server() {
+    let (_relay, _receiver, _dir, _xsp, server) = started();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/xsi");
+    let user = std::fs::read_to_string(format!("{dir}/user.xml"))
+        .unwrap()
+        .replace("{{user}}", "kim@bw.example");
+    let resp = post(
+        &server,
+        "/uc-one/v1/provisioning/noself",
+        Some(AUTH),
+        user,
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let certs = server.certs();
+    for _ in 0..2 {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(["replay", "--xsi", dir])
+            .args([
+                "--url",
+                &format!("https://localhost:{}", server.https.port()),
+            ])
+            .args(["--user", "kim@bw.example", "--password", "Kim-secret-1"])
+            .arg("--cacert")
+            .arg(certs.join("ca.crt"))
+            .arg("--cert")
+            .arg(certs.join("client.crt"))
+            .arg("--key")
+            .arg(certs.join("client.key"))
+            .output()
+            .expect("run bwgate replay --xsi");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
+    }
+}

@@ -15,6 +15,8 @@ use crate::domain::ErrorCode;
 
 /// The optional per-case settings file.
 pub const CASE_FILE: &str = "case.toml";
+/// The subdirectory of XSI cases, which the flow-through loader skips.
+pub const XSI_DIR: &str = "xsi";
 /// Template name used when a step names none.
 pub const DEFAULT_TEMPLATE: &str = "trusted";
 /// Largest `repeat` and `pad_bytes` a step may ask for.
@@ -165,7 +167,8 @@ pub struct Case {
 pub fn load_cases(dir: &Path) -> Result<Vec<Case>, ConformanceError> {
     let mut dirs = Vec::new();
     for (name, path, is_dir) in entries(dir)? {
-        if !is_dir {
+        // `xsi/` holds the XSI cases (`bwgate replay --xsi`).
+        if !is_dir || name == XSI_DIR {
             continue;
         }
         if case_number(&name).is_none() {

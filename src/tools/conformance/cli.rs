@@ -48,11 +48,18 @@ pub struct ReplayArgs {
     /// Use HTTP/1.1 only (default: offer h2 and http/1.1 by ALPN; bwgate picks h2).
     #[arg(long)]
     pub http1: bool,
+    /// DIR holds XSI cases (`tests/conformance/xsi`): `--user` /
+    /// `--password` are then an XSI user's BroadWorks credentials.
+    #[arg(long)]
+    pub xsi: bool,
 }
 
 /// `bwgate replay`: 0 when every case passes, 1 when one fails (or the
 /// run cannot proceed), 2 for a bad directory or bad flags.
 pub fn cli(args: ReplayArgs) -> ExitCode {
+    if args.xsi {
+        return xsi_cli(args);
+    }
     let mut cases = match conf::load_cases(&args.dir) {
         Ok(c) => c,
         Err(e) => return fail(2, &format!("replay: {e}")),
@@ -112,6 +119,92 @@ pub fn cli(args: ReplayArgs) -> ExitCode {
         let report = conf::run_each(&cases, &target, |case| print!("{case}")).await;
         println!("{}", report.summary());
         if report.all_passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// `bwgate replay --xsi`: the XSI cases, as one user.
+fn xsi_cli(args: ReplayArgs) -> ExitCode {
+    use super::xsi;
+    let mut cases = match xsi::load(&args.dir) {
+        Ok(c) => c,
+        Err(e) => return fail(2, &format!("replay: {e}")),
+    };
+    cases.retain(|c| {
+        args.cases.is_empty() || args.cases.iter().any(|f| c.name.contains(f.as_str()))
+    });
+    let Some(rest) = args.url.strip_prefix("https://") else {
+        return fail(2, "replay: --url must be https://host:port");
+    };
+    let tls = match crate::tls::client_config(
+        &args.cacert,
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        !args.http1,
+    ) {
+        Ok(t) => t,
+        Err(e) => return fail(2, &format!("replay: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(1, &format!("replay: cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let authority = rest.trim_end_matches('/');
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .to_string();
+        let addr = match tokio::net::lookup_host(authority)
+            .await
+            .map(|mut a| a.next())
+        {
+            Ok(Some(a)) => a,
+            _ => return fail(2, &format!("replay: cannot resolve {authority}")),
+        };
+        let client = match crate::client::HttpsClient::new(addr, &host, tls) {
+            Ok(c) => c,
+            Err(e) => return fail(2, &format!("replay: {e}")),
+        };
+        let target = xsi::XsiTarget {
+            client,
+            user: args.user.clone(),
+            password: args.password.clone(),
+            timeout: std::time::Duration::from_secs(args.timeout_secs.max(1)),
+        };
+        let bearer = match target.bearer().await {
+            Ok(t) => t,
+            Err(e) => {
+                return fail(
+                    1,
+                    &format!("replay: no bearer token for {}: {e}", args.user),
+                )
+            }
+        };
+        println!(
+            "replaying {} XSI case(s) from {} as {}",
+            cases.len(),
+            args.dir.display(),
+            args.user
+        );
+        let mut failed = 0;
+        for case in &cases {
+            match target.run(case, &bearer).await {
+                Ok(()) => println!("PASS {} - {}", case.name, case.description),
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL {} - {}\n{e}", case.name, case.description);
+                }
+            }
+        }
+        println!("{} passed, {failed} failed", cases.len() - failed);
+        if failed == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

@@ -27,6 +27,7 @@ mod cli;
 pub mod matcher;
 pub mod render;
 pub mod runner;
+pub mod xsi;
 
 use std::path::PathBuf;
 
