@@ -500,19 +500,43 @@ impl OpContext<'_> {
         // template: a code to it) or consented to (another account holds
         // it) before it is taken; the rest of the change applies now.
         let mut held_email = None;
-        if let Some(new) = changes.email.as_deref().filter(|e| {
-            current.email.as_deref() != Some(*e)
-                && !current.status.is_pending_user()
-                && current.status != SubscriberStatus::Removed
+        let new_email = changes
+            .email
+            .as_deref()
+            .filter(|e| current.email.as_deref() != Some(*e));
+        let trusted = self.batch.template.settings.trusted_emails;
+        if let (Some(_), SubscriberStatus::PendingUserMigration, false) =
+            (new_email, current.status, trusted)
+        {
+            // The address waiting for consent is one the user verified:
+            // an untrusted address from the AS does not replace it.
+            held_email = Some(SubscriberChanges {
+                email: None,
+                ..changes.clone()
+            });
+        }
+        if let Some(new) = new_email.filter(|_| {
+            !current.status.is_pending_user() && current.status != SubscriberStatus::Removed
         }) {
-            let (held, emails) = activation::hold_email_change(
-                tx,
-                current,
-                new,
-                &self.batch.template,
-                self.batch.activations.as_deref(),
-                now,
-            )?;
+            // The same change again (an AS sending the whole record): the
+            // code or consent already sent stands.
+            let waiting = tx.activation(&current.id)?.is_some_and(|a| {
+                a.completed_at.is_none()
+                    && a.changes_email()
+                    && a.pending_email.as_deref() == Some(new)
+            });
+            let (held, emails) = if waiting {
+                (true, 0)
+            } else {
+                activation::hold_email_change(
+                    tx,
+                    current,
+                    new,
+                    &self.batch.template,
+                    self.batch.activations.as_deref(),
+                    now,
+                )?
+            };
             self.emails += emails;
             if held {
                 held_email = Some(SubscriberChanges {
@@ -526,10 +550,13 @@ impl OpContext<'_> {
         tx.set_trunk_flags(&current.id, flags)?;
         // A trusted template's AS sends the email it lacked at the add:
         // it is used at once, as if it had come with the AddUser.
+        // So does a new address for one waiting for consent: the decision
+        // is made again on it (the old consent link stops working).
         let waiting_for_email = matches!(
             current.status,
             SubscriberStatus::PendingEmailInput | SubscriberStatus::PendingEmailValidation
-        );
+        ) || (current.status == SubscriberStatus::PendingUserMigration
+            && new_email.is_some());
         if let (true, true, Some(email)) = (
             self.batch.template.settings.trusted_emails,
             waiting_for_email,

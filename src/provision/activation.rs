@@ -356,6 +356,19 @@ impl Run<'_> {
         if a.purpose != ActivationPurpose::ConsentMigration {
             return Ok(Err(wrong_page()));
         }
+        // Touches the address's guard row first (PostgreSQL): a unit of
+        // work taking the same address on another node conflicts with
+        // this one instead of both committing.
+        let address = match (a.changes_email(), &a.pending_email, &s.email) {
+            (true, Some(e), _) | (false, _, Some(e)) => e.clone(),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "subscriber '{}' waits for consent without an email",
+                    s.id
+                )))
+            }
+        };
+        tx.email_taken(&address, Some(&s.id))?;
         if let (true, Some(email)) = (a.changes_email(), a.pending_email.clone()) {
             accounts::move_to(tx, &email, &s, &mut self.out, now)?;
             let s = match apply_email(tx, &s, &email, &mut self.out, now)? {
@@ -649,59 +662,44 @@ pub(crate) fn retry(
             })?;
     let tracking_id = format!("BWG_RETRY_{}", super::new_id());
     let mut out = Emitter::new(tx, &tracking_id, "retry", now);
-    let address = email.clone().or_else(|| s.email.clone());
-    if template.settings.trusted_emails {
-        let Some(address) = address else {
-            return Ok(Err(Rejection::new(
-                ErrorCode::MissingParameter,
-                "the template trusts emails: give the address to provision with (field: email)",
-            )));
-        };
-        let links = send_email.then_some(links);
-        let onboarded = match onboard(tx, s, &address, &template, None, links, &mut out, now)? {
-            Ok(o) => o,
-            Err(refused) => return Ok(Err(refused.rejection)),
-        };
-        let (subscriber, emails) = match onboarded {
-            Onboarded::Provisioning(s) => (s, 0),
-            Onboarded::AwaitingConsent { subscriber, emails } => (subscriber, emails),
-        };
-        let activation = tx
-            .activation(&subscriber.id)?
-            .filter(|a| a.completed_at.is_none());
-        return Ok(Ok(Retry {
-            subscriber,
-            activation,
-            emails_enqueued: emails,
-            commands_written: out.written,
-        }));
+    // The license core knows a failed subscriber (it was sent to it):
+    // it is provisioned again, never sent back to a pending status (that
+    // would lose track of what the core holds). A new address is taken at
+    // once when it may be (trusted, held by nobody else), else it waits
+    // like a ModifyUser's email change (a code, or the holder's consent).
+    if s.email.is_none() && email.is_none() {
+        return Ok(Err(Rejection::new(
+            ErrorCode::MissingParameter,
+            "no address on record: give the address to provision with (field: email)",
+        )));
     }
-    // Untrusted: the user proves an address again from a new link.
-    s.status = SubscriberStatus::PendingEmailInput;
-    s.errors.clear();
-    s.version += 1;
-    s.last_status_change = now;
-    tx.update_subscriber(&s, now)?;
-    let a = Activation {
-        pending_email: email,
-        ..Activation::new(
-            &s.id,
-            ActivationPurpose::EmailInput,
-            new_nonce(),
-            now,
-            &links.policy,
-        )
-    };
-    tx.put_activation(&a, now)?;
-    let emails = match (&address, send_email) {
-        (Some(to), true) => send_link(tx, links, &s, &a, to, &template.settings, now)?,
-        _ => 0,
-    };
+    let new_address = email.filter(|e| s.email.as_deref() != Some(e.as_str()));
+    let mut hold = None;
+    if let Some(new) = new_address {
+        let free = template.settings.trusted_emails
+            && !accounts::held_elsewhere(tx, &new, Some(&s.id), s.org_id.as_deref())?;
+        if free || s.email.is_none() {
+            s.email = Some(new);
+        } else {
+            hold = Some(new);
+        }
+    }
+    let s = provision_now(tx, s, &mut out, now)?;
+    let mut emails = 0;
+    if let Some(new) = hold {
+        let links = send_email.then_some(links);
+        let (held, sent) = hold_email_change(tx, &s, &new, &template, links, now)?;
+        emails += sent;
+        debug_assert!(held, "a held address is held");
+    }
+    let activation = tx
+        .activation(&s.id)?
+        .filter(|a| a.completed_at.is_none() && a.changes_email());
     Ok(Ok(Retry {
         subscriber: s,
-        activation: Some(a),
+        activation,
         emails_enqueued: emails,
-        commands_written: 0,
+        commands_written: out.written,
     }))
 }
 

@@ -36,6 +36,13 @@ pub(crate) trait UseCases {
         email: Option<String>,
         now: i64,
     ) -> Result<Result<ActivationView, Rejection>, StoreError>;
+    async fn retry_activation(
+        &self,
+        links: Arc<ActivationLinks>,
+        subscriber_id: &str,
+        email: Option<String>,
+        now: i64,
+    ) -> Result<Result<activation::Retry, Rejection>, StoreError>;
     async fn partner_delete_subscriber(
         &self,
         partner_id: &str,
@@ -102,6 +109,20 @@ impl<S: Store + ?Sized> UseCases for S {
         let id = subscriber_id.to_string();
         transact(self, move |tx| {
             activation::renew(tx, &links, &id, email.clone(), now)
+        })
+        .await
+    }
+
+    async fn retry_activation(
+        &self,
+        links: Arc<ActivationLinks>,
+        subscriber_id: &str,
+        email: Option<String>,
+        now: i64,
+    ) -> Result<Result<activation::Retry, Rejection>, StoreError> {
+        let id = subscriber_id.to_string();
+        transact(self, move |tx| {
+            activation::retry(tx, &links, &id, email.clone(), true, now)
         })
         .await
     }

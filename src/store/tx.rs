@@ -103,15 +103,17 @@ pub trait Tx {
 
     fn subscriber_by_id(&self, id: &str) -> Result<Option<SubscriberRecord>, StoreError>;
     fn subscriber_by_user_id(&self, user_id: &str) -> Result<Option<SubscriberRecord>, StoreError>;
-    /// Subscribers other than `except_id`, not removed, holding `email`
-    /// (compared without case).
+    /// Subscribers other than `except_id` holding `email` (compared
+    /// without case) as an account does: not removed, and not still
+    /// waiting to enter or verify it (an address from an untrusted
+    /// template is nobody's until verified).
     fn subscribers_with_email(
         &self,
         email: &str,
         except_id: &str,
     ) -> Result<Vec<SubscriberRecord>, StoreError>;
-    /// Whether a subscriber other than `except_id`, not removed, holds
-    /// `email` (without case).
+    /// Whether a subscriber other than `except_id` holds `email` (without
+    /// case) as [`Tx::subscribers_with_email`] counts it.
     fn email_taken(&self, email: &str, except_id: Option<&str>) -> Result<bool, StoreError>;
     /// Every subscriber of an organization (any status), in id order.
     fn subscribers_of_org(&self, org_id: &str) -> Result<Vec<SubscriberRecord>, StoreError>;

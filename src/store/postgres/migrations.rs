@@ -14,11 +14,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_disabled_templates_and_pending_organizations",
+        sql: include_str!("migrations/0002_disabled_templates_and_pending_organizations.sql"),
+    },
+];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00
 

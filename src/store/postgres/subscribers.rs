@@ -103,7 +103,9 @@ pub(super) async fn with_email<C: GenericClient>(
 ) -> Result<Vec<SubscriberRecord>, StoreError> {
     query_subscribers(
         c,
-        "WHERE lower(email) = lower($1) AND status <> 'removed' AND id <> $2 ORDER BY id",
+        "WHERE lower(email) = lower($1)
+           AND status NOT IN ('removed', 'pending_email_input', 'pending_email_validation')
+           AND id <> $2 ORDER BY id",
         &[&email, &except_id],
     )
     .await
@@ -128,7 +130,8 @@ pub(super) async fn email_taken<C: GenericClient>(
     let taken = c
         .prepare_cached(
             "SELECT 1 FROM subscribers
-             WHERE lower(email) = lower($1) AND status <> 'removed'
+             WHERE lower(email) = lower($1)
+               AND status NOT IN ('removed', 'pending_email_input', 'pending_email_validation')
                AND ($2::TEXT IS NULL OR id <> $2)
              LIMIT 1",
         )

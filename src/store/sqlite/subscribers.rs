@@ -153,7 +153,7 @@ pub(super) fn email_taken(
         .prepare_cached(
             "SELECT 1 FROM subscribers
              WHERE email = ?1 COLLATE NOCASE
-               AND status <> 'removed'
+               AND status NOT IN ('removed', 'pending_email_input', 'pending_email_validation')
                AND (?2 IS NULL OR id <> ?2)
              LIMIT 1",
         )?

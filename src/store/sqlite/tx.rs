@@ -91,7 +91,9 @@ impl Tx for SqliteTx<'_, '_> {
     ) -> Result<Vec<SubscriberRecord>, StoreError> {
         subscribers::query_subscribers(
             self.conn,
-            "WHERE email = ?1 COLLATE NOCASE AND status <> 'removed' AND id <> ?2 ORDER BY id",
+            "WHERE email = ?1 COLLATE NOCASE
+               AND status NOT IN ('removed', 'pending_email_input', 'pending_email_validation')
+               AND id <> ?2 ORDER BY id",
             params![email, except_id],
         )
     }

@@ -1130,3 +1130,125 @@ pub(crate) async fn an_active_subscribers_new_email_is_confirmed_or_consented_be
     .await;
     assert_eq!(live_with_b, 1);
 }
+
+pub(crate) async fn a_failed_subscriber_retried_is_provisioned_again_never_sent_back_to_waiting(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    let t = untrusted(s).await;
+    add_in(s, &t, "SP1", "u1@acme.example", None).await;
+    verify_address(s, "u1@acme.example", "u1@home.example", NOW).await;
+    deliver_all(s).await;
+    // A change the license core refuses: the subscriber is in error.
+    let mut changes = no_changes("u1@acme.example");
+    changes.first_name = Some("Una".into());
+    let b = batch(&t, "T-mod", None, vec![Operation::ModifyUser(changes)]);
+    s.accept(b).await.expect("accept");
+    let last = outbox(s).await.last().expect("update").seq;
+    s.complete_command(
+        last,
+        DeliveryOutcome::Rejected {
+            error_code: 9008,
+            description: "no".into(),
+        },
+        NOW + 5,
+    )
+    .await
+    .expect("reject");
+    let u1 = sub(s, "u1@acme.example").await;
+    assert_eq!(u1.status, SubscriberStatus::Error);
+    let r = s
+        .retry_activation(links(), &u1.id, None, NOW + 6)
+        .await
+        .expect("store")
+        .expect("retried");
+    assert_eq!(r.subscriber.status, SubscriberStatus::Provisioning);
+    assert_eq!(r.subscriber.email.as_deref(), Some("u1@home.example"));
+    assert!(r.activation.is_none(), "no link: it is provisioned again");
+    assert_eq!(
+        all_kinds(&outbox(s).await).last(),
+        Some(&"ProvisionSubscriber")
+    );
+    // The core still knows it: a DeleteUser revokes what it holds.
+    let b = batch(&t, "T-del", None, vec![delete("u1@acme.example")]);
+    s.accept(b).await.expect("accept");
+    assert_eq!(
+        all_kinds(&outbox(s).await).last(),
+        Some(&"RemoveSubscriber")
+    );
+}
+
+pub(crate) async fn a_new_address_for_a_user_waiting_for_consent_is_decided_again(
+    factory: &dyn StoreFactory,
+) {
+    let f = fixture(factory).await;
+    let s = &f;
+    let t = template(s, "trusted", true, true).await;
+    add_in(
+        s,
+        &t,
+        "SP1",
+        "first@acme.example",
+        Some("first@acme.example"),
+    )
+    .await;
+    add_in(s, &t, "OLD", "old@acme.example", Some("pat@acme.example")).await;
+    add_in(s, &t, "SP1", "new@acme.example", Some("pat@acme.example")).await;
+    let old = sub_id(s, "old@acme.example").await;
+    let before = claim(s, "new@acme.example").await;
+    // The AS sends another address, free: provisioned with it at once, and
+    // the consent for the first address is dead (it would move pat's).
+    let mut changes = no_changes("new@acme.example");
+    changes.email = Some("new@home.example".into());
+    let mut b = batch(&t, "T-mod", None, vec![Operation::ModifyUser(changes)]);
+    b.activations = Some(links());
+    s.accept(b).await.expect("accept");
+    let new = sub(s, "new@acme.example").await;
+    assert_eq!(new.status, SubscriberStatus::Provisioning);
+    assert_eq!(new.email.as_deref(), Some("new@home.example"));
+    let err = step(s, &before, ActivationAction::Consent, NOW + 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.code,
+            ErrorCode::ActivationLinkInvalid | ErrorCode::WrongState
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        sub_by_id(s, &old).await.status,
+        SubscriberStatus::Provisioning,
+        "pat's account is untouched"
+    );
+}
+
+pub(crate) async fn an_unverified_address_belongs_to_nobody(factory: &dyn StoreFactory) {
+    let f = fixture(factory).await;
+    let s = &f;
+    // BroadWorks gave A an address through an untrusted template: A has
+    // not proven it, so it is nobody's yet.
+    let u = untrusted(s).await;
+    add_in(s, &u, "SP1", "a@acme.example", Some("x@home.example")).await;
+    let t = template(s, "trusted", true, true).await;
+    add_in(s, &t, "SP2", "b@acme.example", Some("x@home.example")).await;
+    assert_eq!(
+        sub(s, "b@acme.example").await.status,
+        SubscriberStatus::Provisioning
+    );
+    assert_eq!(
+        sub(s, "a@acme.example").await.status,
+        SubscriberStatus::PendingEmailInput,
+        "not moved away: it held nothing"
+    );
+    // And a trusted user of an existing organization is not held up by it.
+    add_in(s, &t, "SP2", "c@acme.example", Some("c@home.example")).await;
+    add_in(s, &u, "SP1", "d@acme.example", Some("c2@home.example")).await;
+    add_in(s, &t, "SP2", "e@acme.example", Some("c2@home.example")).await;
+    assert_eq!(
+        sub(s, "e@acme.example").await.status,
+        SubscriberStatus::Provisioning,
+        "no consent wait for an address nobody proved"
+    );
+}

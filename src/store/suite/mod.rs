@@ -417,6 +417,9 @@ macro_rules! store_suite {
                 an_untrusted_address_attaches_the_enterprise_only_once_verified,
                 an_organization_that_suppresses_emails_gets_no_activation_or_consent_emails,
                 an_active_subscribers_new_email_is_confirmed_or_consented_before_it_is_taken,
+                a_failed_subscriber_retried_is_provisioned_again_never_sent_back_to_waiting,
+                a_new_address_for_a_user_waiting_for_consent_is_decided_again,
+                an_unverified_address_belongs_to_nobody,
                 a_template_removed_from_the_config_is_disabled_kept_and_refuses_activation,
             ],
             outbox: [

@@ -6,8 +6,8 @@
 //! JSON body `{"email": "…"}` issues a new link (older links stop working)
 //! and emails it to that address, else to the address on record; for a
 //! consent (`pending_user_migration`) it resends the consent email. A
-//! failed user starts again: with trusted emails it is provisioned again
-//! with that address (no link), else a new activation link goes out. The
+//! failed user is provisioned again (with a new address when one is given
+//! and may be taken at once; else it waits for its code or consent). The
 //! answer carries the link, so an operator can also hand it over:
 //! `{"subscriberId","status","purpose","activationUrl","linkExpiresAt",
 //! "emailQueued"}` (link fields `null` when no link was needed).

@@ -196,7 +196,16 @@ pub async fn authenticate(
                     &password,
                     wrong_credentials,
                 )
-                .await?;
+                .await
+                .map_err(|r| {
+                    // "Not set up" (no XSP for the template) would say the
+                    // user id exists here: answered like a wrong password.
+                    if r.code == ErrorCode::WrongState {
+                        wrong_credentials()
+                    } else {
+                        r
+                    }
+                })?;
                 state.xsi.basic.remember(&key, &password);
                 (user, Scheme::Basic, None)
             }

@@ -430,6 +430,9 @@ async fn set_integrated_imp(
     active: bool,
     tracking_id: &str,
 ) -> Result<(), Refusal> {
+    if c.template.is_disabled() {
+        return Err(Refusal::bare(ErrorCode::TemplateDisabled));
+    }
     let s = &c.subscriber;
     let user_id: UserId = s
         .user_id

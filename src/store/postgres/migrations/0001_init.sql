@@ -44,9 +44,6 @@ CREATE TABLE templates (
     provisioning_username      TEXT NOT NULL,
     provisioning_password_hash TEXT NOT NULL,
     source                     TEXT NOT NULL,
-    -- NULL: enabled; else when the start-up sync disabled it (removed
-    -- from the configuration; its subscribers and organizations stay)
-    disabled_at                BIGINT,
     revision                   BIGINT NOT NULL DEFAULT nextval('tenancy_revision'),
     created_at                 BIGINT NOT NULL,
     updated_at                 BIGINT NOT NULL
@@ -61,9 +58,6 @@ CREATE TABLE organizations (
     name                TEXT NOT NULL,
     origin              TEXT NOT NULL CHECK (origin IN ('created', 'attached')),
     admin_subscriber_id TEXT,
-    -- a created organization not yet announced (untrusted first user: the
-    -- first verified email decides whether to attach instead)
-    pending             BOOLEAN NOT NULL DEFAULT FALSE,
     created_at          BIGINT NOT NULL,
     -- one enterprise of a partner maps to exactly one organization, also
     -- when its first AddUsers reach two nodes at once (the loser reruns)
