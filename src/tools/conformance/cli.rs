@@ -77,21 +77,9 @@ pub fn cli(args: ReplayArgs) -> ExitCode {
             Err(e) => return fail(2, &format!("replay: {e}")),
         }
     }
-    let tls = match crate::tls::client_config(
-        &args.cacert,
-        args.cert.as_deref(),
-        args.key.as_deref(),
-        !args.http1,
-    ) {
-        Ok(t) => t,
-        Err(e) => return fail(2, &format!("replay: {e}")),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(1, &format!("replay: cannot start the runtime: {e}")),
+    let (tls, runtime) = match client_and_runtime(&args) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let target = match ReplayTarget::new(&args.url, tls, &args.user, &args.password).await {
@@ -139,21 +127,9 @@ fn xsi_cli(args: ReplayArgs) -> ExitCode {
     let Some(rest) = args.url.strip_prefix("https://") else {
         return fail(2, "replay: --url must be https://host:port");
     };
-    let tls = match crate::tls::client_config(
-        &args.cacert,
-        args.cert.as_deref(),
-        args.key.as_deref(),
-        !args.http1,
-    ) {
-        Ok(t) => t,
-        Err(e) => return fail(2, &format!("replay: {e}")),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(1, &format!("replay: cannot start the runtime: {e}")),
+    let (tls, runtime) = match client_and_runtime(&args) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let authority = rest.trim_end_matches('/');
@@ -210,6 +186,24 @@ fn xsi_cli(args: ReplayArgs) -> ExitCode {
             ExitCode::from(1)
         }
     })
+}
+
+/// The TLS client settings and the runtime a replay runs on.
+fn client_and_runtime(
+    args: &ReplayArgs,
+) -> Result<(rustls::ClientConfig, tokio::runtime::Runtime), ExitCode> {
+    let tls = crate::tls::client_config(
+        &args.cacert,
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        !args.http1,
+    )
+    .map_err(|e| fail(2, &format!("replay: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(1, &format!("replay: cannot start the runtime: {e}")))?;
+    Ok((tls, runtime))
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
