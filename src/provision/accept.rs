@@ -391,28 +391,18 @@ impl OpContext<'_> {
             // A trusted first user's organization is announced now; an
             // untrusted one's waits (pending) for the first verified email,
             // which may attach the enterprise elsewhere instead.
-            let origin = if first_of_new_org {
-                OrgOrigin::Created
-            } else {
-                OrgOrigin::Pending
-            };
-            let org = OrganizationRef {
-                id: new_id(),
-                enterprise_key: key.clone(),
-                // The enterprise's (or group's) name from BroadWorks,
-                // else the key.
-                name: op.new_org_name(settings.enterprise_mode),
-            };
-            tx.insert_organization(
-                &org,
-                &template.partner_id,
-                &template.provisioning_id,
-                origin,
+            // The enterprise's (or group's) name from BroadWorks, else
+            // the key.
+            let name = op.new_org_name(settings.enterprise_mode);
+            let org = placement::create(
+                tx,
+                template,
+                &key,
+                name,
+                first_of_new_org,
+                &mut self.out,
                 now,
             )?;
-            if origin == OrgOrigin::Created {
-                placement::announce(template, &org, &mut self.out)?;
-            }
             record.org_id = Some(org.id);
         } else if let (Some((org, _)), true) = (&current_org, first_of_new_org) {
             // The enterprise's pending organization, settled by this

@@ -65,13 +65,35 @@ pub(crate) fn start(
         SubscriberStatus::PendingUserMigration => ActivationPurpose::ConsentMigration,
         _ => return Ok(0),
     };
+    let to = record.email.as_deref();
+    Ok(begin(tx, record, purpose, None, to, links, from, now)?.1)
+}
+
+/// A new activation of `purpose` for the subscriber (a new nonce: older
+/// links stop working), carrying `pending` when it is about a new
+/// address, with its link mailed to `to` when there are links to make.
+#[allow(clippy::too_many_arguments)]
+fn begin(
+    tx: &dyn Tx,
+    record: &SubscriberRecord,
+    purpose: ActivationPurpose,
+    pending: Option<&str>,
+    to: Option<&str>,
+    links: Option<&ActivationLinks>,
+    from: &TemplateSettings,
+    now: i64,
+) -> Result<(Activation, usize), StoreError> {
     let policy = links.map(|l| l.policy).unwrap_or_default();
-    let activation = Activation::new(&record.id, purpose, new_nonce(), now, &policy);
+    let activation = Activation {
+        pending_email: pending.map(str::to_string),
+        ..Activation::new(&record.id, purpose, new_nonce(), now, &policy)
+    };
     tx.put_activation(&activation, now)?;
-    match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(tx, links, record, &activation, to, from, now),
-        _ => Ok(0),
-    }
+    let emails = match (links, to) {
+        (Some(links), Some(to)) => send_link(tx, links, record, &activation, to, from, now)?,
+        _ => 0,
+    };
+    Ok((activation, emails))
 }
 
 /// Whether the gateway may email the subscriber on its own (activation
@@ -95,19 +117,9 @@ pub(crate) fn restart_as_consent(
     from: &TemplateSettings,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let policy = links.map(|l| l.policy).unwrap_or_default();
-    let activation = Activation::new(
-        &record.id,
-        ActivationPurpose::ConsentMigration,
-        new_nonce(),
-        now,
-        &policy,
-    );
-    tx.put_activation(&activation, now)?;
-    match (links, &record.email) {
-        (Some(links), Some(to)) => send_link(tx, links, record, &activation, to, from, now),
-        _ => Ok(0),
-    }
+    let purpose = ActivationPurpose::ConsentMigration;
+    let to = record.email.as_deref();
+    Ok(begin(tx, record, purpose, None, to, links, from, now)?.1)
 }
 
 /// The flow ended another way (the AS sent a trusted email): the link is
@@ -473,23 +485,8 @@ fn consent_to_change(
     from: &TemplateSettings,
     now: i64,
 ) -> Result<(Activation, usize), StoreError> {
-    let policy = links.map(|l| l.policy).unwrap_or_default();
-    let consent = Activation {
-        pending_email: Some(new.to_string()),
-        ..Activation::new(
-            &s.id,
-            ActivationPurpose::ConsentMigration,
-            new_nonce(),
-            now,
-            &policy,
-        )
-    };
-    tx.put_activation(&consent, now)?;
-    let emails = match links {
-        Some(links) => send_link(tx, links, s, &consent, new, from, now)?,
-        None => 0,
-    };
-    Ok((consent, emails))
+    let purpose = ActivationPurpose::ConsentMigration;
+    begin(tx, s, purpose, Some(new), Some(new), links, from, now)
 }
 
 /// The subscriber takes `email` (a confirmed change): `UpdateSubscriber`

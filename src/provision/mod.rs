@@ -376,19 +376,13 @@ impl Provisioning {
         tracking_id: &str,
         now: i64,
     ) -> Result<Result<AdminChange, Rejection>, DataError> {
-        let (p, id, t) = (
-            partner_id.to_string(),
-            subscriber_id.to_string(),
-            tracking_id.to_string(),
-        );
-        let change = transact(&*self.store, move |tx| {
-            partner::delete(tx, &p, &id, &t, now)
-        })
-        .await?;
-        if let Ok(c) = &change {
-            self.wake(c.commands_written, 0);
-        }
-        Ok(change)
+        self.partner_action(
+            partner_id,
+            subscriber_id,
+            tracking_id,
+            move |tx, p, id, t| partner::delete(tx, p, id, t, now),
+        )
+        .await
     }
 
     /// A partner admin changes a subscriber's package.
@@ -400,19 +394,13 @@ impl Provisioning {
         tracking_id: &str,
         now: i64,
     ) -> Result<Result<AdminChange, Rejection>, DataError> {
-        let (p, id, t) = (
-            partner_id.to_string(),
-            subscriber_id.to_string(),
-            tracking_id.to_string(),
-        );
-        let change = transact(&*self.store, move |tx| {
-            partner::change_package(tx, &p, &id, package, &t, now)
-        })
-        .await?;
-        if let Ok(c) = &change {
-            self.wake(c.commands_written, 0);
-        }
-        Ok(change)
+        self.partner_action(
+            partner_id,
+            subscriber_id,
+            tracking_id,
+            move |tx, p, id, t| partner::change_package(tx, p, id, package, t, now),
+        )
+        .await
     }
 
     /// A partner admin makes a subscriber its organization's admin.
@@ -423,15 +411,40 @@ impl Provisioning {
         tracking_id: &str,
         now: i64,
     ) -> Result<Result<AdminChange, Rejection>, DataError> {
+        self.partner_action(
+            partner_id,
+            subscriber_id,
+            tracking_id,
+            move |tx, p, id, t| partner::make_admin(tx, p, id, t, now),
+        )
+        .await
+    }
+
+    /// One partner admin action as a unit of work (partner, subscriber,
+    /// tracking id), waking the delivery worker for what it wrote.
+    async fn partner_action<F>(
+        &self,
+        partner_id: &str,
+        subscriber_id: &str,
+        tracking_id: &str,
+        action: F,
+    ) -> Result<Result<AdminChange, Rejection>, DataError>
+    where
+        F: Fn(
+                &dyn crate::store::tx::Tx,
+                &str,
+                &str,
+                &str,
+            ) -> Result<Result<AdminChange, Rejection>, StoreError>
+            + Send
+            + 'static,
+    {
         let (p, id, t) = (
             partner_id.to_string(),
             subscriber_id.to_string(),
             tracking_id.to_string(),
         );
-        let change = transact(&*self.store, move |tx| {
-            partner::make_admin(tx, &p, &id, &t, now)
-        })
-        .await?;
+        let change = transact(&*self.store, move |tx| action(tx, &p, &id, &t)).await?;
         if let Ok(c) = &change {
             self.wake(c.commands_written, 0);
         }

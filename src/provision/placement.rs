@@ -231,23 +231,48 @@ pub(crate) fn settle_first(
             if !template.settings.create_new_orgs {
                 return Ok(Err(no_new_orgs().into()));
             }
-            let org = OrganizationRef {
-                id: super::new_id(),
-                enterprise_key: key.clone(),
-                name: key.as_str().to_string(),
-            };
-            tx.insert_organization(
-                &org,
-                &template.partner_id,
-                &template.provisioning_id,
-                OrgOrigin::Created,
-                now,
-            )?;
-            org
+            // No BroadWorks name at hand here: the key.
+            let name = key.as_str().to_string();
+            return Ok(Ok((create(tx, template, key, name, true, out, now)?, true)));
         }
     };
     announce(template, &org, out)?;
     Ok(Ok((org, true)))
+}
+
+/// A new organization for the enterprise: announced to the license core
+/// now (`announce`), or pending until its first user's address is known
+/// good (`OrgOrigin::Pending`).
+pub(crate) fn create(
+    tx: &dyn Tx,
+    template: &CustomerTemplate,
+    key: &EnterpriseKey,
+    name: String,
+    announce_now: bool,
+    out: &mut Emitter<'_>,
+    now: i64,
+) -> Result<OrganizationRef, StoreError> {
+    let org = OrganizationRef {
+        id: super::new_id(),
+        enterprise_key: key.clone(),
+        name,
+    };
+    let origin = if announce_now {
+        OrgOrigin::Created
+    } else {
+        OrgOrigin::Pending
+    };
+    tx.insert_organization(
+        &org,
+        &template.partner_id,
+        &template.provisioning_id,
+        origin,
+        now,
+    )?;
+    if announce_now {
+        announce(template, &org, out)?;
+    }
+    Ok(org)
 }
 
 pub(crate) fn no_new_orgs() -> Rejection {

@@ -179,12 +179,14 @@ pub async fn authenticate(
 ) -> Result<Caller, Refusal> {
     let presented = presented(headers)?;
     let tokens = state.xsi.tokens.as_deref();
-    let (user_id, scheme, issued_at) = match presented {
+    // Basic reads the subscriber first (its template names the XSP);
+    // tokens name the user, read after the token checked out.
+    let (user_id, scheme, issued_at, found) = match presented {
         Presented::Basic(user, password) if schemes.contains(&Scheme::Basic) => {
             let found = subscriber(state, &user).await?;
             let key = user.to_ascii_lowercase();
             if let (Some(_), true) = (&found, state.xsi.basic.hit(&key, &password)) {
-                (user, Scheme::Basic, None)
+                (user, Scheme::Basic, None, Some(found))
             } else {
                 let template = found.as_ref().map(|(_, t)| t.as_ref());
                 check(
@@ -207,7 +209,7 @@ pub async fn authenticate(
                     }
                 })?;
                 state.xsi.basic.remember(&key, &password);
-                (user, Scheme::Basic, None)
+                (user, Scheme::Basic, None, Some(found))
             }
         }
         Presented::Bearer(token) if schemes.contains(&Scheme::Bearer) => {
@@ -215,14 +217,14 @@ pub async fn authenticate(
             let v = issuer
                 .verify_bearer(&token, now_secs())
                 .map_err(token_refused)?;
-            (v.user_id, Scheme::Bearer, Some(v.issued_at))
+            (v.user_id, Scheme::Bearer, Some(v.issued_at), None)
         }
         Presented::Sso(token) if schemes.contains(&Scheme::Sso) => {
             let issuer = tokens.ok_or_else(|| unauthenticated("tokens are not available"))?;
             let v = issuer
                 .redeem_login(&token, now_secs())
                 .map_err(token_refused)?;
-            (v.user_id, Scheme::Sso, Some(v.issued_at))
+            (v.user_id, Scheme::Sso, Some(v.issued_at), None)
         }
         _ => {
             return Err(unauthenticated(
@@ -230,7 +232,11 @@ pub async fn authenticate(
             ))
         }
     };
-    let Some((subscriber, template)) = subscriber(state, &user_id).await? else {
+    let found = match found {
+        Some(found) => found,
+        None => subscriber(state, &user_id).await?,
+    };
+    let Some((subscriber, template)) = found else {
         return Err(match scheme {
             Scheme::Basic => wrong_credentials(),
             _ => unauthenticated("the token's user is not provisioned here any more"),
