@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod directory;
 pub mod email;
 pub mod error_code;
+pub mod event;
 pub mod ids;
 pub mod license_ledger;
 pub mod lifecycle;

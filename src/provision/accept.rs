@@ -411,6 +411,7 @@ impl OpContext<'_> {
             placement::announce(template, org, &mut self.out)?;
         }
         tx.insert_subscriber(&record, now)?;
+        super::events::subscriber_changed(tx, None, None, &record, now)?;
         if op.is_trunk_user || op.has_route_list {
             // Both at once were refused at parse time (9006).
             tx.set_trunk_flags(

@@ -52,6 +52,7 @@ pub(crate) fn move_to(
     for old in tx.subscribers_with_email(email, &to.id)? {
         let removed = lifecycle::partial_delete(&old, now);
         tx.update_subscriber(&removed, now)?;
+        super::events::subscriber_updated(tx, &old, &removed, now)?;
         moved += 1;
         let (Some(org_id), Some(key)) = (&old.org_id, &old.enterprise_key) else {
             // No organization: nothing the core could key a command on.

@@ -253,9 +253,11 @@ impl Run<'_> {
         };
         tx.put_activation(&next, now)?;
         if s.status != SubscriberStatus::PendingEmailValidation {
+            let from = s.status;
             s.status = SubscriberStatus::PendingEmailValidation;
             s.last_status_change = now;
             tx.update_subscriber(&s, now)?;
+            super::events::subscriber_changed(tx, Some(from), None, &s, now)?;
         }
         let from = template_settings(tx, &s)?;
         let msg = links.code_email(email, &s, &next, code, &from);
@@ -556,9 +558,11 @@ pub(crate) fn onboard(
     s.email = Some(email.to_string());
     let held = accounts::held_elsewhere(tx, email, Some(&s.id), Some(&org.id))?;
     if held && !first {
+        let from = s.status;
         s.status = SubscriberStatus::PendingUserMigration;
         s.last_status_change = now;
         tx.update_subscriber(&s, now)?;
+        super::events::subscriber_changed(tx, Some(from), None, &s, now)?;
         let emails = restart_as_consent(tx, &s, links, &template.settings, now)?;
         return Ok(Ok(Onboarded::AwaitingConsent {
             subscriber: s,
@@ -580,11 +584,13 @@ pub(crate) fn provision_now(
     out: &mut Emitter<'_>,
     now: i64,
 ) -> Result<SubscriberRecord, StoreError> {
+    let from = s.status;
     s.status = SubscriberStatus::Provisioning;
     s.errors.clear();
     s.version += 1;
     s.last_status_change = now;
     tx.update_subscriber(&s, now)?;
+    super::events::subscriber_changed(tx, Some(from), None, &s, now)?;
     admin::announce_provisioning(tx, &s, out)?;
     Ok(s)
 }
@@ -750,6 +756,13 @@ pub(crate) fn renew(
         s.status = SubscriberStatus::PendingEmailInput;
         s.last_status_change = now;
         tx.update_subscriber(&s, now)?;
+        super::events::subscriber_changed(
+            tx,
+            Some(SubscriberStatus::PendingEmailValidation),
+            None,
+            &s,
+            now,
+        )?;
     }
     let emails = match email.as_ref().or(s.email.as_ref()) {
         Some(to) => send_link(tx, links, &s, &a, to, &template_settings(tx, &s)?, now)?,

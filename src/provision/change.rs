@@ -56,6 +56,7 @@ pub(crate) fn store_change(
         return Ok(());
     }
     tx.update_subscriber(next, now)?;
+    super::events::subscriber_updated(tx, current, next, now)?;
     if current.status == SubscriberStatus::Error {
         // A change to a failed subscriber is a retry: provision the
         // whole current record again (the core applies by key).
@@ -113,6 +114,7 @@ pub(crate) fn store_partial_delete(
 ) -> Result<SubscriberRecord, StoreError> {
     let next = lifecycle::partial_delete(current, now);
     tx.update_subscriber(&next, now)?;
+    super::events::subscriber_updated(tx, current, &next, now)?;
     if sent_to_core(current.status) {
         if let Some(org_id) = current.org_id.clone() {
             let key = current

@@ -4,7 +4,7 @@
 //! `errors[]` when a command about its current version is rejected).
 
 use crate::commands::Command;
-use crate::domain::lifecycle::{SubscriberError, SubscriberStatus};
+use crate::domain::lifecycle::{SubscriberError, SubscriberRecord, SubscriberStatus};
 use crate::store::tx::Tx;
 use crate::store::{transact, OutboxState, Store, StoreError};
 
@@ -114,7 +114,7 @@ pub fn complete_command(
                 // version, or another command of this version, still in
                 // flight keeps `provisioning` / `updating`.
                 if !tx.has_pending_commands(subscriber_id, SETTLING)? {
-                    tx.set_status_if(
+                    let settled = tx.set_status_if(
                         subscriber_id,
                         version,
                         &[SubscriberStatus::Provisioning, SubscriberStatus::Updating],
@@ -122,6 +122,19 @@ pub fn complete_command(
                         &[],
                         now,
                     )?;
+                    if settled {
+                        if let Some(s) = tx.subscriber_by_id(subscriber_id)? {
+                            // From provisioning or updating: either way
+                            // not `provisioned` before.
+                            super::events::subscriber_changed(
+                                tx,
+                                Some(SubscriberStatus::Provisioning),
+                                None,
+                                &s,
+                                now,
+                            )?;
+                        }
+                    }
                 }
             }
         }
@@ -163,7 +176,8 @@ fn record_failure(
         tracing::warn!(subscriber_id, "failed command for an unknown subscriber");
         return Ok(());
     };
-    let mut errors = s.errors;
+    let s_status = s.status;
+    let mut errors = s.errors.clone();
     errors.push(error);
     let to_error = status_version == Some(s.version)
         && !matches!(
@@ -175,5 +189,14 @@ fn record_failure(
         &errors,
         to_error.then_some(SubscriberStatus::Error),
         now,
-    )
+    )?;
+    if to_error {
+        let failed = SubscriberRecord {
+            status: SubscriberStatus::Error,
+            errors,
+            ..s
+        };
+        super::events::subscriber_changed(tx, Some(s_status), None, &failed, now)?;
+    }
+    Ok(())
 }

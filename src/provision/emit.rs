@@ -37,6 +37,16 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The unit of work the commands go to (events go there too).
+    pub(crate) fn tx(&self) -> &'a dyn Tx {
+        self.tx
+    }
+
+    /// The use case's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.now
+    }
+
     /// Writes `command` about enterprise `key` as the next command.
     pub(crate) fn emit(&mut self, key: &EnterpriseKey, command: Command) -> Result<(), StoreError> {
         let envelope = CommandEnvelope {

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod delivery;
 mod emit;
 mod error;
+pub(crate) mod events;
 pub mod orgs;
 pub mod partner;
 mod placement;

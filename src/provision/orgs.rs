@@ -115,6 +115,7 @@ pub fn detach(
         }
         let next = lifecycle::full_delete(&current, now);
         tx.update_subscriber(&next, now)?;
+        super::events::subscriber_updated(tx, &current, &next, now)?;
         let (subscriber_id, org_id, subscriber_version) =
             (next.id.clone(), org_id.clone(), next.version);
         if current.status.is_pending_user() {

@@ -150,6 +150,7 @@ pub(crate) fn attach(
         )?,
     }
     tx.grant_role(&org.id, &template.partner_id, a.partner_role, "attach", now)?;
+    super::events::organization_attached(tx, template, &org, now)?;
     out.emit(
         key,
         Command::AttachOrganization {
@@ -173,6 +174,7 @@ pub(crate) fn announce(
     org: &OrganizationRef,
     out: &mut Emitter<'_>,
 ) -> Result<(), StoreError> {
+    super::events::organization_attached(out.tx(), template, org, out.now())?;
     out.emit(
         &org.enterprise_key,
         Command::EnsureOrganization {

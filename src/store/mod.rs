@@ -17,6 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::domain::email::EmailMessage;
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
@@ -274,6 +275,28 @@ pub trait Store: Send + Sync + 'static {
         partner_id: &str,
         subscriber_id: &str,
     ) -> Result<Option<SubscriberRecord>, StoreError>;
+
+    // ---- provisioning events (Xsi-Events)
+
+    /// Events with `seq > after`, in `seq` order, at most `limit`.
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ProvisioningEvent>, StoreError>;
+    /// The highest `seq` written so far (0: none).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
+    /// Deletes events older than `before_at` (unix ms) whose `seq` is at
+    /// most `up_to_seq`; returns how many.
+    async fn prune_events(&self, before_at: i64, up_to_seq: i64) -> Result<u64, StoreError>;
+    /// Inserts or replaces a subscription (its cursor never moves back).
+    async fn put_event_subscription(&self, s: &EventSubscription) -> Result<(), StoreError>;
+    /// Whether a subscription with this id was there.
+    async fn delete_event_subscription(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every subscription, oldest first.
+    async fn event_subscriptions(&self) -> Result<Vec<EventSubscription>, StoreError>;
+    /// Moves a subscription's `acked_seq` forward (never back).
+    async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError>;
 }
 
 /// A claim on due work: `owner` (a node id, `server.node_id`) holds the

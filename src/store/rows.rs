@@ -6,6 +6,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::commands::CommandEnvelope;
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::email::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{SubscriberError, SubscriberRecord, SubscriberStatus};
@@ -303,4 +304,33 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("existing org '{id}': {what}: {e}")))
+}
+
+/// A provisioning event as its row's `body`.
+pub(crate) fn encode_event(event: &ProvisioningEvent) -> Result<String, StoreError> {
+    to_json(event, "provisioning event")
+}
+
+/// A provisioning event row (`seq` is the row's, not the body's).
+pub(crate) fn decode_event(seq: i64, body: &str) -> Result<ProvisioningEvent, StoreError> {
+    let mut event: ProvisioningEvent = serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("provisioning event {seq}: {e}")))?;
+    event.seq = seq;
+    Ok(event)
+}
+
+pub(crate) fn encode_subscription(s: &EventSubscription) -> Result<String, StoreError> {
+    to_json(s, "event subscription")
+}
+
+/// A subscription row; its `acked_seq` column is the truth (cursor moves
+/// do not rewrite the body).
+pub(crate) fn decode_subscription(
+    body: &str,
+    acked_seq: i64,
+) -> Result<EventSubscription, StoreError> {
+    let mut s: EventSubscription = serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("event subscription: {e}")))?;
+    s.acked_seq = acked_seq;
+    Ok(s)
 }

@@ -16,6 +16,7 @@
 
 use std::any::Any;
 
+use crate::domain::event::ProvisioningEvent;
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
@@ -240,6 +241,12 @@ pub trait Tx {
 
     /// Inserts one command as pending, due at its `issued_at`.
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError>;
+
+    // ---- provisioning events (Xsi-Events)
+
+    /// Appends `event` to the event log (its `seq` is given on insert);
+    /// it commits, or not, with the change it reports.
+    fn append_event(&self, event: &ProvisioningEvent) -> Result<(), StoreError>;
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError>;
     /// A command's state alone (nothing decoded).
     fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError>;

@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0002_disabled_templates_and_pending_organizations",
         sql: include_str!("migrations/0002_disabled_templates_and_pending_organizations.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_provisioning_events",
+        sql: include_str!("migrations/0003_provisioning_events.sql"),
+    },
 ];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00

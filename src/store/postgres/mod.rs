@@ -19,6 +19,7 @@
 //! shared `store::rows`, as SQLite's do.
 
 mod email;
+mod events;
 mod lane;
 pub use lane::LANE_THREAD;
 mod migrations;
@@ -48,6 +49,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::domain::email::EmailMessage;
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::now_millis;
 use crate::domain::organization::ExistingOrganization;
@@ -389,6 +391,38 @@ impl Store for PgStore {
 
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
         records::license_events(&self.client().await?, subscriber_id).await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ProvisioningEvent>, StoreError> {
+        events::after(&self.client().await?, after, limit).await
+    }
+
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        events::last_seq(&self.client().await?).await
+    }
+
+    async fn prune_events(&self, before_at: i64, up_to_seq: i64) -> Result<u64, StoreError> {
+        events::prune(&self.client().await?, before_at, up_to_seq).await
+    }
+
+    async fn put_event_subscription(&self, s: &EventSubscription) -> Result<(), StoreError> {
+        events::put_subscription(&self.client().await?, s).await
+    }
+
+    async fn delete_event_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        events::delete_subscription(&self.client().await?, id).await
+    }
+
+    async fn event_subscriptions(&self) -> Result<Vec<EventSubscription>, StoreError> {
+        events::subscriptions(&self.client().await?).await
+    }
+
+    async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError> {
+        events::advance_cursor(&self.client().await?, id, acked_seq).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

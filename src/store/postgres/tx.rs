@@ -20,10 +20,11 @@ use std::future::Future;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio::runtime::Runtime;
 
-use super::{email, orgs, outbox, records, subscribers, tenancy};
+use super::{email, events, orgs, outbox, records, subscribers, tenancy};
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
+use crate::domain::event::ProvisioningEvent;
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
@@ -44,6 +45,8 @@ pub(super) struct Batch {
     simple_undoes: Cell<bool>,
     /// Commands not written yet, in the order the units wrote them.
     commands: RefCell<Vec<CommandEnvelope>>,
+    /// Provisioning events not written yet, likewise.
+    events: RefCell<Vec<ProvisioningEvent>>,
 }
 
 impl Batch {
@@ -83,6 +86,9 @@ pub(super) struct PgTx<'t, 'c> {
     /// before its open part (an undo drops the ones after).
     unit_mark: Cell<usize>,
     part_mark: Cell<usize>,
+    /// The same marks for the batch's waiting events.
+    unit_event_mark: Cell<usize>,
+    part_event_mark: Cell<usize>,
     /// Dedupe-key prefixes this unit asked "when was the last email" of.
     asked_prefixes: RefCell<Vec<String>>,
 }
@@ -90,6 +96,7 @@ pub(super) struct PgTx<'t, 'c> {
 impl<'t, 'c> PgTx<'t, 'c> {
     pub(super) fn new(tx: &'t Transaction<'c>, runtime: &'t Runtime, batch: &'t Batch) -> Self {
         let waiting = batch.commands.borrow().len();
+        let waiting_events = batch.events.borrow().len();
         PgTx {
             tx,
             runtime,
@@ -101,6 +108,8 @@ impl<'t, 'c> PgTx<'t, 'c> {
             in_part: Cell::new(false),
             unit_mark: Cell::new(waiting),
             part_mark: Cell::new(waiting),
+            unit_event_mark: Cell::new(waiting_events),
+            part_event_mark: Cell::new(waiting_events),
             asked_prefixes: RefCell::new(Vec::new()),
         }
     }
@@ -120,16 +129,30 @@ impl<'t, 'c> PgTx<'t, 'c> {
             .commands
             .borrow_mut()
             .truncate(self.unit_mark.get());
+        self.batch
+            .events
+            .borrow_mut()
+            .truncate(self.unit_event_mark.get());
     }
 
     /// Writes the batch's waiting commands (under their enterprise locks)
     /// and sends an undo still waiting: the transaction can commit.
     pub(super) fn finish(&self) -> Result<(), StoreError> {
         let commands = std::mem::take(&mut *self.batch.commands.borrow_mut());
+        let events = std::mem::take(&mut *self.batch.events.borrow_mut());
         self.unit_mark.set(0);
         self.part_mark.set(0);
-        if !commands.is_empty() {
-            return self.run(outbox::insert_all(self.tx, &commands));
+        self.unit_event_mark.set(0);
+        self.part_event_mark.set(0);
+        if !commands.is_empty() || !events.is_empty() {
+            // Each `run` sends what `simple` still holds first.
+            if !commands.is_empty() {
+                self.run(outbox::insert_all(self.tx, &commands))?;
+            }
+            if !events.is_empty() {
+                self.run(events::insert_all(self.tx, &events))?;
+            }
+            return Ok(());
         }
         if self.batch.simple_undoes.get() {
             let simple = self.batch.take_simple();
@@ -192,6 +215,8 @@ impl Tx for PgTx<'_, '_> {
         self.parts.set(n);
         self.batch.queue(&format!("SAVEPOINT bwgate_part_{n}"));
         self.part_mark.set(self.batch.commands.borrow().len());
+        self.part_event_mark
+            .set(self.batch.events.borrow().len());
         self.in_part.set(true);
         Ok(Part(n))
     }
@@ -213,6 +238,10 @@ impl Tx for PgTx<'_, '_> {
             .commands
             .borrow_mut()
             .truncate(self.part_mark.get());
+        self.batch
+            .events
+            .borrow_mut()
+            .truncate(self.part_event_mark.get());
         Ok(())
     }
 
@@ -431,6 +460,13 @@ impl Tx for PgTx<'_, '_> {
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
         self.wrote.set(true);
         self.batch.commands.borrow_mut().push(envelope.clone());
+        Ok(())
+    }
+
+    /// Waits for the batch's end (see `finish`).
+    fn append_event(&self, event: &ProvisioningEvent) -> Result<(), StoreError> {
+        self.wrote.set(true);
+        self.batch.events.borrow_mut().push(event.clone());
         Ok(())
     }
 

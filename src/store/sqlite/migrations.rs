@@ -82,6 +82,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0012_pending_organizations",
         sql: include_str!("migrations/0012_pending_organizations.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_provisioning_events",
+        sql: include_str!("migrations/0013_provisioning_events.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

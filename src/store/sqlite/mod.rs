@@ -29,6 +29,7 @@
 
 mod activation;
 mod email;
+mod events;
 mod leases;
 mod licenses;
 mod migrations;
@@ -60,6 +61,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{SqliteSync, StoreConfig};
 use crate::domain::email::EmailMessage;
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::{Cluster, CustomerTemplate, Partner};
@@ -502,6 +504,45 @@ impl Store for SqliteStore {
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
         let id = subscriber_id.to_string();
         self.read(move |conn| licenses::license_events(conn, &id))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ProvisioningEvent>, StoreError> {
+        self.read(move |conn| events::after(conn, after, limit)).await
+    }
+
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        self.read(events::last_seq).await
+    }
+
+    async fn prune_events(&self, before_at: i64, up_to_seq: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| events::prune(conn, before_at, up_to_seq))
+            .await
+    }
+
+    async fn put_event_subscription(&self, s: &EventSubscription) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.write(move |conn| events::put_subscription(conn, &s))
+            .await
+    }
+
+    async fn delete_event_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| events::delete_subscription(conn, &id))
+            .await
+    }
+
+    async fn event_subscriptions(&self) -> Result<Vec<EventSubscription>, StoreError> {
+        self.read(events::subscriptions).await
+    }
+
+    async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| events::advance_cursor(conn, &id, acked_seq))
             .await
     }
 

@@ -5,10 +5,11 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{activation, email, orgs, outbox, subscribers, tenancy, trunk, WriteConn};
+use super::{activation, email, events, orgs, outbox, subscribers, tenancy, trunk, WriteConn};
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
+use crate::domain::event::ProvisioningEvent;
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
@@ -320,6 +321,10 @@ impl Tx for SqliteTx<'_, '_> {
 
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
         outbox::insert_command(self.conn, envelope)
+    }
+
+    fn append_event(&self, event: &ProvisioningEvent) -> Result<(), StoreError> {
+        events::append(self.conn, event)
     }
 
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError> {

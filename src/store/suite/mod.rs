@@ -23,6 +23,7 @@
 pub(crate) mod activation;
 pub(crate) mod basics;
 pub(crate) mod emails;
+pub(crate) mod events;
 pub(crate) mod outbox;
 pub(crate) mod partner;
 pub(crate) mod provisioning;
@@ -435,6 +436,12 @@ macro_rules! store_suite {
                 emails_filter_by_subscriber_kind_and_state_newest_first,
                 pending_emails_survive_a_reopen,
                 two_claimers_never_take_one_email_and_an_expired_lease_is_retaken,
+            ],
+            events: [
+                provisioning_changes_append_events_in_commit_order,
+                an_undone_operation_leaves_no_event,
+                subscriptions_persist_and_their_cursor_only_moves_forward,
+                pruning_removes_only_old_events_up_to_the_given_seq,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,
