@@ -18,6 +18,8 @@
 //!   `Profile`, `Services`, `IntegratedIMP` (and its `PUT` reader),
 //!   `Enterprise` directory page, `LoginToken` and `Versions` it answers
 //!   with, as trees.
+//! - [`events`]: the Xsi-Events documents (channels, subscriptions, event
+//!   responses, `Provisioning` events) and their channel-stream chunks.
 //! - [`badgerfish`]: any tree as the BadgerFish JSON Xsi-Actions answers
 //!   `?format=json` / `Accept: application/json` with.
 //!
@@ -29,6 +31,7 @@ pub mod actions;
 pub mod badgerfish;
 pub mod document;
 pub mod error_info;
+pub mod events;
 pub mod profile;
 
 pub use actions::ProfileView;
