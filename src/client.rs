@@ -29,6 +29,10 @@ pub enum ClientError {
     ServerName(String),
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
+    #[error("unusable URL '{0}': {1}")]
+    Url(String, &'static str),
+    #[error("resolve {0}: {1}")]
+    Resolve(String, String),
 }
 
 /// A response read whole.
@@ -216,4 +220,76 @@ pub fn request(
         // Only an invalid method or path gets here; callers pass constants.
         Request::new(Full::new(Bytes::new()))
     })
+}
+
+/// One `POST` of `body` to `url` (`http://` or `https://`, HTTP/1.1, a
+/// fresh connection, `tls` for https): the answer's status (its body is
+/// read and dropped). For callbacks to other services (Xsi-Events HTTP
+/// contacts).
+pub async fn post_once(
+    url: &str,
+    content_type: &str,
+    body: Bytes,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<StatusCode, ClientError> {
+    let bad = |why| ClientError::Url(url.chars().take(200).collect(), why);
+    let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(bad("only http and https")),
+    };
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    let host = host.trim_matches(['[', ']']).to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| ClientError::Resolve(host.clone(), e.to_string()))?
+        .next()
+        .ok_or_else(|| ClientError::Resolve(host.clone(), "no address".into()))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| host.clone());
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(Full::new(body))
+        .map_err(|_| bad("not a usable request target"))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|source| ClientError::Connect { addr, source })?;
+    let _ = tcp.set_nodelay(true);
+    let resp = if https {
+        let name = ServerName::try_from(host.clone()).map_err(|_| ClientError::ServerName(host))?;
+        let stream = TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|source| ClientError::Handshake { addr, source })?;
+        send_http1(TokioIo::new(stream), req).await?
+    } else {
+        send_http1(TokioIo::new(tcp), req).await?
+    };
+    Ok(resp)
+}
+
+async fn send_http1<I>(io: I, req: Request<Full<Bytes>>) -> Result<StatusCode, ClientError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = http1::handshake(io).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    // Read to the end so the server sees its answer taken.
+    let _ = resp.into_body().collect().await;
+    Ok(status)
 }

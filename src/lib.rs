@@ -34,8 +34,10 @@ pub(crate) mod activation;
 pub mod notify;
 pub mod orgs;
 pub(crate) mod xsp;
-// The use cases; state shared by the faces; the faces; start-up.
+// The use cases and Xsi-Events delivery; state shared by the faces; the
+// faces; start-up.
 pub mod app;
+pub mod events;
 pub mod http;
 pub mod provision;
 pub mod serve;

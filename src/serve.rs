@@ -250,8 +250,21 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     )
     .map_err(|e| ServeError::Tokens(e.to_string()))?;
     tracing::info!(kid = tokens.key_id(), "XSI token key loaded");
-    let https_state = crate::http::State::with_tokens(app.clone(), Some(Arc::new(tokens)));
+    // Xsi-Events: HTTP contacts are called with the system's trust store.
+    let contact_tls = Arc::new(tls::client::service_client_config(None)?);
+    let event_hub = crate::events::EventHub::new(
+        config.xsi.events.clone(),
+        node_id.to_string(),
+        store.clone(),
+        provisioning.events_ready.clone(),
+        contact_tls,
+    );
+    let https_state =
+        crate::http::State::with_xsi(app.clone(), Some(Arc::new(tokens)), Some(event_hub.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Ends every channel's stream at the stop signal, so the drain below
+    // is not held by them.
+    let events_task = tokio::spawn(event_hub.run(stop_rx.clone()));
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let watcher = tls.spawn_watcher(stop_rx.clone());
@@ -331,6 +344,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
         let _ = mail.await;
     }
     let _ = tenancy_watch.await;
+    // Cursors are written back before the store closes.
+    let _ = events_task.await;
     store.close().await?;
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;

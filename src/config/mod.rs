@@ -600,6 +600,68 @@ pub struct XsiConfig {
     /// `results` of `directories/Enterprise` when the request gives none,
     /// and the most one page holds.
     pub directory_max_results: u32,
+    /// `[xsi.events]`: Xsi-Events channels, subscriptions and delivery.
+    pub events: XsiEventsConfig,
+}
+
+/// Xsi-Events (`/com.broadsoft.xsi-events/v2.0/…`): limits and timing of
+/// channels, subscriptions and event delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XsiEventsConfig {
+    /// A channel without a heartbeat for this long is closed (XSI's
+    /// `eventTimeout`; clients beat every half of it).
+    pub heartbeat_timeout_secs: u64,
+    /// The most `expires` a channel gets (a larger request is cut to it).
+    pub channel_max_expires_secs: u64,
+    /// The most `expires` a subscription gets.
+    pub subscription_max_expires_secs: u64,
+    /// Open channels one user (or partner admin) may hold on this node.
+    pub max_channels_per_owner: usize,
+    /// Open channels on this node, all owners.
+    pub max_channels: usize,
+    /// Subscriptions bound to one channel set (or one owner's HTTP
+    /// contacts).
+    pub max_subscriptions_per_channel_set: usize,
+    /// Chunks waiting to be written to one channel; a client reading
+    /// slower than events come is closed when it is full (bounded memory).
+    pub channel_queue_len: usize,
+    /// Events matched but not yet sent, per subscription, held in memory;
+    /// beyond it they are read again from the log when there is room.
+    pub subscription_backlog: usize,
+    /// An event not acknowledged (`eventresponse`) within this is sent
+    /// again, with the same `eventID`.
+    pub ack_timeout_secs: u64,
+    /// Sends of one event before it is given up (logged and counted).
+    pub max_delivery_attempts: u32,
+    /// Events older than this are pruned once every subscription is past
+    /// them.
+    pub retention_hours: u64,
+    /// How often the event log is read for new events (the use cases on
+    /// this node also wake the reader at once).
+    pub poll_interval_ms: u64,
+    /// Timeout of one POST to an HTTP contact.
+    pub contact_timeout_ms: u64,
+}
+
+impl Default for XsiEventsConfig {
+    fn default() -> Self {
+        XsiEventsConfig {
+            heartbeat_timeout_secs: 60,
+            channel_max_expires_secs: 86_400,
+            subscription_max_expires_secs: 86_400,
+            max_channels_per_owner: 10,
+            max_channels: 10_000,
+            max_subscriptions_per_channel_set: 100,
+            channel_queue_len: 1_000,
+            subscription_backlog: 1_000,
+            ack_timeout_secs: 30,
+            max_delivery_attempts: 10,
+            retention_hours: 72,
+            poll_interval_ms: 200,
+            contact_timeout_ms: 5_000,
+        }
+    }
 }
 
 impl Default for XsiConfig {
@@ -609,6 +671,7 @@ impl Default for XsiConfig {
             token_lifetime_hours: 720,
             basic_cache_secs: 300,
             directory_max_results: 100,
+            events: XsiEventsConfig::default(),
         }
     }
 }

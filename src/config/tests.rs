@@ -174,6 +174,22 @@ fn xsi_settings_are_validated_by_key() {
     )
     .unwrap();
     validate(&ok).unwrap();
+    let bad = from_toml_str(
+        "[xsi.events]\nheartbeat_timeout_secs = 1\nchannel_queue_len = 0\ncontact_timeout_ms = 10\n",
+    )
+    .unwrap();
+    let ConfigError::Invalid(problems) = validate(&bad).unwrap_err() else {
+        panic!("expected Invalid")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "xsi.events.heartbeat_timeout_secs",
+            "xsi.events.channel_queue_len",
+            "xsi.events.contact_timeout_ms"
+        ]
+    );
     let d = Config::default().xsi;
     assert_eq!(
         (

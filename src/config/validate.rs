@@ -422,6 +422,63 @@ fn xsi(c: &Config, p: &mut Problems) {
         "xsi.directory_max_results",
         "must be between 1 and 1000",
     );
+    let e = &x.events;
+    let ranges: [(&str, u64, u64, u64); 12] = [
+        ("heartbeat_timeout_secs", e.heartbeat_timeout_secs, 5, 3_600),
+        (
+            "channel_max_expires_secs",
+            e.channel_max_expires_secs,
+            60,
+            7 * 86_400,
+        ),
+        (
+            "subscription_max_expires_secs",
+            e.subscription_max_expires_secs,
+            60,
+            7 * 86_400,
+        ),
+        (
+            "max_channels_per_owner",
+            e.max_channels_per_owner as u64,
+            1,
+            1_000,
+        ),
+        ("max_channels", e.max_channels as u64, 1, 1_000_000),
+        (
+            "max_subscriptions_per_channel_set",
+            e.max_subscriptions_per_channel_set as u64,
+            1,
+            10_000,
+        ),
+        ("channel_queue_len", e.channel_queue_len as u64, 8, 100_000),
+        (
+            "subscription_backlog",
+            e.subscription_backlog as u64,
+            8,
+            100_000,
+        ),
+        ("ack_timeout_secs", e.ack_timeout_secs, 1, 3_600),
+        (
+            "max_delivery_attempts",
+            u64::from(e.max_delivery_attempts),
+            1,
+            1_000,
+        ),
+        ("retention_hours", e.retention_hours, 1, 24 * 366),
+        ("poll_interval_ms", e.poll_interval_ms, 10, 60_000),
+    ];
+    for (key, value, min, max) in ranges {
+        p.check(
+            (min..=max).contains(&value),
+            format!("xsi.events.{key}"),
+            format!("must be between {min} and {max}"),
+        );
+    }
+    p.check(
+        (100..=120_000).contains(&e.contact_timeout_ms),
+        "xsi.events.contact_timeout_ms",
+        "must be between 100 and 120000",
+    );
 }
 
 fn activation(c: &Config, p: &mut Problems) {

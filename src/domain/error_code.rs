@@ -50,6 +50,8 @@ pub enum ErrorCode {
     ServerBusy,
     TemplateDisabled,
     XsiOtherUser,
+    XsiEventLimit,
+    XsiTargetForbidden,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -108,6 +110,8 @@ impl ErrorCode {
         ErrorCode::ServerBusy,
         ErrorCode::TemplateDisabled,
         ErrorCode::XsiOtherUser,
+        ErrorCode::XsiEventLimit,
+        ErrorCode::XsiTargetForbidden,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -255,6 +259,18 @@ impl ErrorCode {
                 9038,
                 403,
                 "These credentials are another user's: an XSI user acts on itself only.",
+                false,
+            ),
+            XsiEventLimit => (
+                9039,
+                403,
+                "An Xsi-Events limit is reached (channels per user or in all, subscriptions per channel set).",
+                false,
+            ),
+            XsiTargetForbidden => (
+                9040,
+                403,
+                "This event subscription target is not the caller's: enterprise, group and system targets need a partner admin token.",
                 false,
             ),
         };

@@ -167,6 +167,10 @@ pub struct EventSubscription {
     pub owner: String,
     /// The owner's partner: only events of this partner's templates match.
     pub partner_id: String,
+    /// The node (`server.node_id`) that delivers it: the one it was made
+    /// on (channels are per node; an HTTP contact is called by one node).
+    #[serde(default)]
+    pub node: String,
     pub target: EventTarget,
     /// The `<event>` package (always [`EVENT_PACKAGE`] today).
     pub event_package: String,

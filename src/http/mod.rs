@@ -26,8 +26,8 @@ pub enum Face {
     Portal,
 }
 
-/// Response body type of every route.
-pub type ResponseBody = http_body_util::Full<bytes::Bytes>;
+/// Response body type of every route: whole, or streamed (Xsi-Events).
+pub use transport::response_body::ResponseBody;
 
 pub use error::ErrorFormat;
 pub use server::{serve_https, ConnInfo};

@@ -4,7 +4,7 @@
 //! its change committed. The rules live here, not in a back-end.
 
 use crate::domain::event::{EventKind, ProvisioningEvent};
-use crate::domain::ids::{EnterpriseKey, UserId};
+use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{OrganizationRef, SubscriberRecord, SubscriberStatus};
 use crate::domain::CustomerTemplate;
 use crate::store::tx::Tx;
@@ -37,12 +37,13 @@ pub(crate) fn kind_of(from: Option<SubscriberStatus>, to: SubscriberStatus) -> O
 }
 
 /// Appends the event of `after`'s change from `from` (see [`kind_of`]).
-/// `user_id`: the user id it had before (a removal clears it, the event
-/// still names it).
+/// `before`: the record before the change, when the caller has it: a
+/// removal clears the user id, service provider and group, and the event
+/// still names them (subscriptions match on them).
 pub(crate) fn subscriber_changed(
     tx: &dyn Tx,
     from: Option<SubscriberStatus>,
-    user_id: Option<&UserId>,
+    before: Option<&SubscriberRecord>,
     after: &SubscriberRecord,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -57,17 +58,26 @@ pub(crate) fn subscriber_changed(
         kind,
         at: now,
         provisioning_id: after.provisioning_id.clone(),
-        service_provider_id: after.service_provider_id.clone(),
-        group_id: after.group_id.clone(),
+        service_provider_id: after
+            .service_provider_id
+            .clone()
+            .or_else(|| before.and_then(|b| b.service_provider_id.clone())),
+        group_id: after
+            .group_id
+            .clone()
+            .or_else(|| before.and_then(|b| b.group_id.clone())),
         user_id: after
             .user_id
             .as_ref()
-            .or(user_id)
+            .or(before.and_then(|b| b.user_id.as_ref()))
             .map(|u| u.as_str().to_string()),
         subscriber_id: Some(after.id.clone()),
         status: Some(after.status.as_str().to_string()),
         package: Some(after.package.as_str().to_string()),
-        organization_id: after.org_id.clone(),
+        organization_id: after
+            .org_id
+            .clone()
+            .or_else(|| before.and_then(|b| b.org_id.clone())),
         organization_name: None,
         error_code: failure.map(|e| e.error_code),
         reason: failure.map(|e| e.description.clone()),
@@ -81,7 +91,7 @@ pub(crate) fn subscriber_updated(
     after: &SubscriberRecord,
     now: i64,
 ) -> Result<(), StoreError> {
-    subscriber_changed(tx, Some(before.status), before.user_id.as_ref(), after, now)
+    subscriber_changed(tx, Some(before.status), Some(before), after, now)
 }
 
 /// The enterprise `org.enterprise_key` now maps to `org` (created and

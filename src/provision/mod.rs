@@ -70,6 +70,9 @@ pub struct Provisioning {
     pub credentials: CredentialCache,
     /// Signalled after each acceptance that wrote commands.
     pub outbox_ready: Arc<Notify>,
+    /// Signalled after every write a face reports (it may have appended
+    /// provisioning events): the Xsi-Events reader looks at once.
+    pub events_ready: Arc<Notify>,
     /// Org-attach approval links (None: 2017 without a notification).
     approvals: Option<Arc<ApprovalLinks>>,
     /// Activation and consent links (None: pending users get no email).
@@ -100,6 +103,7 @@ impl Provisioning {
             tenancy: Arc::default(),
             credentials: CredentialCache::new(),
             outbox_ready: Arc::new(Notify::new()),
+            events_ready: Arc::new(Notify::new()),
             approvals,
             activations,
             mail_wake,
@@ -130,6 +134,7 @@ impl Provisioning {
 
     /// Wakes the workers after a write outside `accept` (portal, admin).
     pub fn wake(&self, commands_written: usize, emails_enqueued: usize) {
+        self.events_ready.notify_one();
         if commands_written > 0 {
             self.outbox_ready.notify_one();
         }

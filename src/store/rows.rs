@@ -6,8 +6,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::commands::CommandEnvelope;
-use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::email::{EmailIntent, EmailKind, EmailMessage, PlainMessage};
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{SubscriberError, SubscriberRecord, SubscriberStatus};
 use crate::domain::organization::PartnerRole;

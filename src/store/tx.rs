@@ -16,10 +16,10 @@
 
 use std::any::Any;
 
-use crate::domain::event::ProvisioningEvent;
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
+use crate::domain::event::ProvisioningEvent;
 use crate::domain::ids::EnterpriseKey;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,

@@ -29,3 +29,4 @@ mod partner;
 mod reload;
 mod signin;
 mod xsi;
+mod xsi_events;

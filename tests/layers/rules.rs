@@ -25,8 +25,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["notify", "xsp"],
     // Activation and organization-approval links and their emails.
     &["activation", "orgs"],
-    // The use cases (accept, workers, credentials).
-    &["provision"],
+    // The use cases (accept, workers, credentials); Xsi-Events delivery.
+    &["provision", "events"],
     // State shared by the faces.
     &["app"],
     // Transport and faces (flow-through, portal, partner, admin).

@@ -26,7 +26,7 @@ pub async fn handle(
     state: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let _in_progress = state.begin_request();
+    let in_progress = state.begin_request();
     let started = Instant::now();
     let tracking_id = tracking::generate();
     let client_tracking_id =
@@ -62,6 +62,13 @@ pub async fn handle(
         .and_then(|c| HeaderValue::from_str(c).ok())
     {
         response.headers_mut().insert(tracking::CLIENT_HEADER, v);
+    }
+    if response.body().is_streaming() {
+        // A channel is a request in progress for as long as it streams:
+        // the connection is not idle meanwhile.
+        response.body_mut().hold(in_progress);
+    } else {
+        drop(in_progress);
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

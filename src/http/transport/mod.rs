@@ -12,6 +12,7 @@ pub mod lockout;
 pub mod metrics;
 pub mod ratelimit;
 pub mod render;
+pub mod response_body;
 pub mod router;
 pub mod server;
 pub mod state;

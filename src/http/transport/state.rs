@@ -37,6 +37,15 @@ impl State {
 
     /// With the XSI token issuer start-up loaded.
     pub fn with_tokens(app: Arc<App>, tokens: Option<Arc<TokenIssuer>>) -> Arc<State> {
+        Self::with_xsi(app, tokens, None)
+    }
+
+    /// With the XSI token issuer and the Xsi-Events hub start-up made.
+    pub fn with_xsi(
+        app: Arc<App>,
+        tokens: Option<Arc<TokenIssuer>>,
+        events: Option<Arc<crate::events::EventHub>>,
+    ) -> Arc<State> {
         let limits = &app.config.limits;
         let basic_cache = std::time::Duration::from_secs(app.config.xsi.basic_cache_secs);
         Arc::new(State {
@@ -44,7 +53,10 @@ impl State {
             lockout: Lockout::new(limits),
             partner_auth: PartnerAuth::new(),
             body_budget: BodyBudget::new(limits.max_buffered_body_bytes, BudgetScope::Process),
-            xsi: XsiState::new(tokens, basic_cache),
+            xsi: XsiState {
+                events,
+                ..XsiState::new(tokens, basic_cache)
+            },
             app,
         })
     }

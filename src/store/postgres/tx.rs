@@ -215,8 +215,7 @@ impl Tx for PgTx<'_, '_> {
         self.parts.set(n);
         self.batch.queue(&format!("SAVEPOINT bwgate_part_{n}"));
         self.part_mark.set(self.batch.commands.borrow().len());
-        self.part_event_mark
-            .set(self.batch.events.borrow().len());
+        self.part_event_mark.set(self.batch.events.borrow().len());
         self.in_part.set(true);
         Ok(Part(n))
     }

@@ -512,7 +512,8 @@ impl Store for SqliteStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<ProvisioningEvent>, StoreError> {
-        self.read(move |conn| events::after(conn, after, limit)).await
+        self.read(move |conn| events::after(conn, after, limit))
+            .await
     }
 
     async fn last_event_seq(&self) -> Result<i64, StoreError> {

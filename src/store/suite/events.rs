@@ -107,6 +107,16 @@ pub(crate) async fn provisioning_changes_append_events_in_commit_order(factory: 
         ),
         (Some(9099), Some("no license left"), Some("error"))
     );
+    // The removal still names where the subscriber was (subscriptions
+    // to its service provider or group match it).
+    assert_eq!(
+        (
+            events[5].service_provider_id.as_deref(),
+            events[5].group_id.as_deref()
+        ),
+        (Some("SP1"), Some("G1"))
+    );
+    assert_eq!(events[5].organization_id, alice.org_id);
     // Paging: after the third, at most two.
     let page = s.events_after(events[2].seq, 2).await.expect("page");
     assert_eq!(page, events[3..5].to_vec());
@@ -148,6 +158,7 @@ fn subscription(id: &str, acked_seq: i64) -> EventSubscription {
         id: id.into(),
         owner: "alice@acme.example".into(),
         partner_id: "acme".into(),
+        node: "n1".into(),
         target: EventTarget::User {
             user_id: "alice@acme.example".into(),
         },

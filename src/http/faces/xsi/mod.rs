@@ -8,6 +8,7 @@
 //! challenge unless `X-BroadWorks-No-AuthChallenge: true`.
 
 pub mod auth;
+mod events;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -38,6 +39,8 @@ pub struct XsiState {
     /// `None`: the token key could not be loaded (tokens refused).
     pub tokens: Option<Arc<TokenIssuer>>,
     pub basic: auth::BasicCache,
+    /// Xsi-Events (`None`: not running here; its requests get 503).
+    pub events: Option<Arc<crate::events::EventHub>>,
 }
 
 impl XsiState {
@@ -45,6 +48,7 @@ impl XsiState {
         XsiState {
             tokens,
             basic: auth::BasicCache::new(basic_cache),
+            events: None,
         }
     }
 }
@@ -187,6 +191,9 @@ async fn handle(
         authenticate(state, peer, &parts.headers, user, schemes).await
     };
     const ANY: &[Scheme] = &[Scheme::Basic, Scheme::Bearer, Scheme::Sso];
+    if route.is_events() {
+        return events::handle(state, peer, route, parts, body, format).await;
+    }
     match route {
         XsiRoute::Versions => Ok(document(StatusCode::OK, &actions::versions(), format)),
         XsiRoute::Jwks => {
@@ -278,6 +285,16 @@ async fn handle(
                 format,
             ))
         }
+        XsiRoute::AddChannel
+        | XsiRoute::Heartbeat { .. }
+        | XsiRoute::Channel { .. }
+        | XsiRoute::EventResponse
+        | XsiRoute::ChannelSet { .. }
+        | XsiRoute::Subscribe { .. }
+        | XsiRoute::Subscription { .. } => Err(Refusal::new(
+            ErrorCode::Internal,
+            "an Xsi-Events route reached Xsi-Actions",
+        )),
         XsiRoute::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(

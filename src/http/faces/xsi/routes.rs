@@ -7,7 +7,30 @@
 use hyper::Method;
 
 pub const ACTIONS_PREFIX: &str = "/com.broadsoft.xsi-actions/v2.0/";
+pub const EVENTS_PREFIX: &str = "/com.broadsoft.xsi-events/v2.0/";
+/// The one streaming (Comet) URL: adding a channel.
+pub const ASYNC_EVENTS_PREFIX: &str = "/com.broadsoft.async/com.broadsoft.xsi-events/v2.0/";
 pub const AUTH_PREFIX: &str = "/authService/";
+
+/// What an Xsi-Events subscription's URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPath {
+    User(String),
+    /// `/enterprise/{id}` and `/serviceprovider/{id}` alike.
+    ServiceProvider(String),
+    Group {
+        service_provider: String,
+        group: String,
+    },
+    System,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionMethod {
+    Get,
+    Refresh,
+    Delete,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XsiRoute {
@@ -27,6 +50,23 @@ pub enum XsiRoute {
     AuthToken { user: String },
     /// `GET /authService/jwks`: the public keys of the tokens.
     Jwks,
+    /// `POST /com.broadsoft.async/…/channel`: a streaming channel.
+    AddChannel,
+    /// `PUT …/channel/{channelId}/heartbeat`
+    Heartbeat { channel: String },
+    /// `PUT|DELETE …/channel/{channelId}`
+    Channel { channel: String, delete: bool },
+    /// `POST …/channel/eventresponse`
+    EventResponse,
+    /// `GET …/channelset/{channelSetId}`
+    ChannelSet { set: String },
+    /// `POST …/user/{userId}`, `…/enterprise|serviceprovider/{id}[/group/{groupId}]`, `…/system`
+    Subscribe { target: TargetPath },
+    /// `GET|PUT|DELETE …/subscription/{subscriptionId}`
+    Subscription {
+        id: String,
+        method: SubscriptionMethod,
+    },
     /// Under an XSI prefix, but nothing here (an `ErrorInfo` 404).
     NotFound,
     /// A known resource, another method (an `ErrorInfo` 405 with `Allow`).
@@ -51,10 +91,32 @@ impl XsiRoute {
             XsiRoute::EnterpriseDirectory { .. } => "xsi:/user/{userId}/directories/Enterprise",
             XsiRoute::AuthToken { .. } => "xsi:/authService/token/{userId}",
             XsiRoute::Jwks => "xsi:/authService/jwks",
+            XsiRoute::AddChannel => "xsi-events:POST /channel",
+            XsiRoute::Heartbeat { .. } => "xsi-events:PUT /channel/{id}/heartbeat",
+            XsiRoute::Channel { delete: false, .. } => "xsi-events:PUT /channel/{id}",
+            XsiRoute::Channel { delete: true, .. } => "xsi-events:DELETE /channel/{id}",
+            XsiRoute::EventResponse => "xsi-events:POST /channel/eventresponse",
+            XsiRoute::ChannelSet { .. } => "xsi-events:/channelset/{id}",
+            XsiRoute::Subscribe { .. } => "xsi-events:POST subscription",
+            XsiRoute::Subscription { .. } => "xsi-events:/subscription/{id}",
             XsiRoute::NotFound => "xsi:unmatched",
             XsiRoute::MethodNotAllowed { .. } => "xsi:method_not_allowed",
             XsiRoute::BadUserId => "xsi:bad_user_id",
         }
+    }
+
+    /// Whether Xsi-Events answers it.
+    pub fn is_events(&self) -> bool {
+        matches!(
+            self,
+            XsiRoute::AddChannel
+                | XsiRoute::Heartbeat { .. }
+                | XsiRoute::Channel { .. }
+                | XsiRoute::EventResponse
+                | XsiRoute::ChannelSet { .. }
+                | XsiRoute::Subscribe { .. }
+                | XsiRoute::Subscription { .. }
+        )
     }
 
     /// The user the request is about (the one it must authenticate as).
@@ -75,6 +137,8 @@ impl XsiRoute {
 pub fn is_xsi(path: &str) -> bool {
     path.starts_with(ACTIONS_PREFIX)
         || path.starts_with(AUTH_PREFIX)
+        || path.starts_with(EVENTS_PREFIX)
+        || path.starts_with(ASYNC_EVENTS_PREFIX)
         || path == ACTIONS_PREFIX.trim_end_matches('/')
 }
 
@@ -127,6 +191,15 @@ pub fn route(method: &Method, path: &str) -> XsiRoute {
             _ => XsiRoute::NotFound,
         };
     }
+    if let Some(rest) = path.strip_prefix(ASYNC_EVENTS_PREFIX) {
+        return match rest.trim_end_matches('/') {
+            "channel" => only(method, &[Method::POST], "POST", XsiRoute::AddChannel),
+            _ => XsiRoute::NotFound,
+        };
+    }
+    if let Some(rest) = path.strip_prefix(EVENTS_PREFIX) {
+        return events_route(method, rest);
+    }
     let Some(rest) = path.strip_prefix(ACTIONS_PREFIX) else {
         return XsiRoute::NotFound;
     };
@@ -174,6 +247,97 @@ pub fn route(method: &Method, path: &str) -> XsiRoute {
                 _ => XsiRoute::NotFound,
             }
         }
+        _ => XsiRoute::NotFound,
+    }
+}
+
+/// An id segment of an Xsi-Events path (channel, set, subscription,
+/// service provider, group): decoded, not empty.
+fn id_segment(segment: &str) -> Option<String> {
+    decode(segment)
+}
+
+fn events_route(method: &Method, rest: &str) -> XsiRoute {
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let subscribe = |target: Option<TargetPath>| match target {
+        Some(target) => only(
+            method,
+            &[Method::POST],
+            "POST",
+            XsiRoute::Subscribe { target },
+        ),
+        None => XsiRoute::BadUserId,
+    };
+    match segments.as_slice() {
+        // The specification adds channels under the async prefix only;
+        // a client that leaves it out gets the same stream.
+        ["channel"] => only(method, &[Method::POST], "POST", XsiRoute::AddChannel),
+        ["channel", "eventresponse"] => {
+            only(method, &[Method::POST], "POST", XsiRoute::EventResponse)
+        }
+        ["channel", id, "heartbeat"] => match id_segment(id) {
+            Some(channel) => only(
+                method,
+                &[Method::PUT],
+                "PUT",
+                XsiRoute::Heartbeat { channel },
+            ),
+            None => XsiRoute::BadUserId,
+        },
+        ["channel", id] => match (id_segment(id), method) {
+            (Some(channel), &Method::PUT) => XsiRoute::Channel {
+                channel,
+                delete: false,
+            },
+            (Some(channel), &Method::DELETE) => XsiRoute::Channel {
+                channel,
+                delete: true,
+            },
+            (Some(_), _) => XsiRoute::MethodNotAllowed {
+                allow: "PUT, DELETE",
+            },
+            (None, _) => XsiRoute::BadUserId,
+        },
+        ["channelset", id] => match id_segment(id) {
+            Some(set) => only(
+                method,
+                &[Method::GET],
+                "GET, HEAD",
+                XsiRoute::ChannelSet { set },
+            ),
+            None => XsiRoute::BadUserId,
+        },
+        ["subscription", id] => match id_segment(id) {
+            Some(id) => {
+                let method = match *method {
+                    Method::GET | Method::HEAD => SubscriptionMethod::Get,
+                    Method::PUT => SubscriptionMethod::Refresh,
+                    Method::DELETE => SubscriptionMethod::Delete,
+                    _ => {
+                        return XsiRoute::MethodNotAllowed {
+                            allow: "GET, HEAD, PUT, DELETE",
+                        }
+                    }
+                };
+                XsiRoute::Subscription { id, method }
+            }
+            None => XsiRoute::BadUserId,
+        },
+        ["user", user] | ["user", user, "subscription"] => {
+            subscribe(decode(user).map(TargetPath::User))
+        }
+        ["enterprise" | "serviceprovider", sp] => {
+            subscribe(id_segment(sp).map(TargetPath::ServiceProvider))
+        }
+        ["enterprise" | "serviceprovider", sp, "group", group] => subscribe(
+            id_segment(sp)
+                .zip(id_segment(group))
+                .map(|(service_provider, group)| TargetPath::Group {
+                    service_provider,
+                    group,
+                }),
+        ),
+        ["system"] => subscribe(Some(TargetPath::System)),
         _ => XsiRoute::NotFound,
     }
 }
@@ -230,6 +394,90 @@ mod tests {
             XsiRoute::AuthToken { user: ann() }
         );
         assert_eq!(get("/authService/jwks"), XsiRoute::Jwks);
+    }
+
+    #[test]
+    fn events_paths_name_channels_sets_subscriptions_and_targets() {
+        let ev = |m: Method, p: &str| route(&m, &format!("/com.broadsoft.xsi-events/v2.0/{p}"));
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/com.broadsoft.async/com.broadsoft.xsi-events/v2.0/channel"
+            ),
+            XsiRoute::AddChannel
+        );
+        assert_eq!(
+            ev(Method::PUT, "channel/c1/heartbeat"),
+            XsiRoute::Heartbeat {
+                channel: "c1".into()
+            }
+        );
+        assert_eq!(
+            ev(Method::PUT, "channel/c1"),
+            XsiRoute::Channel {
+                channel: "c1".into(),
+                delete: false
+            }
+        );
+        assert_eq!(
+            ev(Method::DELETE, "channel/c1"),
+            XsiRoute::Channel {
+                channel: "c1".into(),
+                delete: true
+            }
+        );
+        assert_eq!(
+            ev(Method::GET, "channel/c1"),
+            XsiRoute::MethodNotAllowed {
+                allow: "PUT, DELETE"
+            }
+        );
+        assert_eq!(
+            ev(Method::POST, "channel/eventresponse"),
+            XsiRoute::EventResponse
+        );
+        assert_eq!(
+            ev(Method::GET, "channelset/s1"),
+            XsiRoute::ChannelSet { set: "s1".into() }
+        );
+        assert_eq!(
+            ev(Method::DELETE, "subscription/x"),
+            XsiRoute::Subscription {
+                id: "x".into(),
+                method: SubscriptionMethod::Delete
+            }
+        );
+        let user = XsiRoute::Subscribe {
+            target: TargetPath::User("ann@acme.example".into()),
+        };
+        assert_eq!(ev(Method::POST, "user/ann%40acme.example"), user);
+        assert_eq!(ev(Method::POST, "user/ann@acme.example/subscription"), user);
+        let sp = XsiRoute::Subscribe {
+            target: TargetPath::ServiceProvider("SP1".into()),
+        };
+        assert_eq!(ev(Method::POST, "enterprise/SP1"), sp);
+        assert_eq!(ev(Method::POST, "serviceprovider/SP1"), sp);
+        assert_eq!(
+            ev(Method::POST, "serviceprovider/SP1/group/G1"),
+            XsiRoute::Subscribe {
+                target: TargetPath::Group {
+                    service_provider: "SP1".into(),
+                    group: "G1".into()
+                }
+            }
+        );
+        assert_eq!(
+            ev(Method::POST, "system"),
+            XsiRoute::Subscribe {
+                target: TargetPath::System
+            }
+        );
+        assert_eq!(
+            ev(Method::GET, "system"),
+            XsiRoute::MethodNotAllowed { allow: "POST" }
+        );
+        assert_eq!(ev(Method::POST, "elsewhere"), XsiRoute::NotFound);
+        assert!(is_xsi("/com.broadsoft.xsi-events/v2.0/system"));
     }
 
     #[test]
