@@ -252,14 +252,30 @@ fn example_file_documents_every_key() {
     let toml::Value::Table(sections) = defaults else {
         unreachable!()
     };
+    // Keys of a section, and of its sub-tables (`[xsi.events]`) in turn.
+    fn walk(
+        example: &str,
+        path: &str,
+        keys: &toml::map::Map<String, toml::Value>,
+        missing: &mut Vec<String>,
+    ) {
+        for (key, value) in keys {
+            let name = format!("{path}.{key}");
+            match value {
+                toml::Value::Table(sub) => {
+                    if !example.contains(&format!("[{name}]")) {
+                        missing.push(name.clone());
+                    }
+                    walk(example, &name, sub, missing);
+                }
+                _ if !example.contains(&format!("{key} =")) => missing.push(name),
+                _ => {}
+            }
+        }
+    }
     for (section, value) in sections {
         if let toml::Value::Table(keys) = value {
-            for key in keys.keys() {
-                let needle = format!("{key} =");
-                if !example.contains(&needle) {
-                    missing.push(format!("{section}.{key}"));
-                }
-            }
+            walk(example, &section, &keys, &mut missing);
         }
     }
     assert!(missing.is_empty(), "undocumented keys: {missing:?}");
