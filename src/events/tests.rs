@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::*;
 use crate::config::XsiEventsConfig;
 use crate::domain::event::EventKind;
+use crate::store::postgres::suite::PgFactory;
 use crate::store::sqlite::suite::SqliteFactory;
+use crate::store::suite::StoreFactory;
 use crate::store::suite::{add, delete, fixture, template, Fixture};
 use crate::xsi::events::{read_event, SubscriptionDelivery, SubscriptionRequest};
 
@@ -79,9 +81,10 @@ async fn next_event(
     (env, kind)
 }
 
-#[tokio::test]
-async fn a_service_provider_subscription_gets_its_events_on_its_channel() {
-    let fx = fixture(&SqliteFactory).await;
+async fn a_service_provider_subscription_gets_its_events_on_its_channel(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
     let t = template(&fx, "tpl", true, true).await;
     let run = start(&fx, fast()).await;
     let owner = Owner::partner_admin("acme");
@@ -133,9 +136,8 @@ async fn a_service_provider_subscription_gets_its_events_on_its_channel() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_does_not_read_is_closed_when_its_queue_is_full() {
-    let fx = fixture(&SqliteFactory).await;
+async fn a_client_that_does_not_read_is_closed_when_its_queue_is_full(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
     let t = template(&fx, "tpl", true, true).await;
     let run = start(
         &fx,
@@ -210,9 +212,8 @@ async fn a_client_that_does_not_read_is_closed_when_its_queue_is_full() {
     let _ = run.task.await;
 }
 
-#[tokio::test]
-async fn limits_refuse_channels_and_subscriptions_beyond_them() {
-    let fx = fixture(&SqliteFactory).await;
+async fn limits_refuse_channels_and_subscriptions_beyond_them(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
     let run = start(
         &fx,
         XsiEventsConfig {
@@ -257,3 +258,276 @@ async fn limits_refuse_channels_and_subscriptions_beyond_them() {
     let _ = run.stop.send(true);
     let _ = run.task.await;
 }
+
+async fn a_new_channel_set_with_the_same_application_replaces_the_old_one(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let run = start(&fx, fast()).await;
+    let owner = Owner::user("ann@x.example", "acme");
+    let mut old = run
+        .hub
+        .add_channel(&owner, channel_req("old"))
+        .expect("old channel");
+    next_chunk(&mut old.chunks).await;
+    let target = || EventTarget::User {
+        user_id: "ann@x.example".into(),
+    };
+    let with_app = |set: &str| SubscriptionRequest {
+        application_id: Some("ann-app".into()),
+        ..sub_req(set)
+    };
+    let (first, _) = run
+        .hub
+        .subscribe(&owner, target(), with_app("old"))
+        .await
+        .expect("first");
+    // Another application on the old set is not touched by ann-app.
+    let other = SubscriptionRequest {
+        application_id: Some("other-app".into()),
+        ..sub_req("third")
+    };
+    let (kept, _) = run
+        .hub
+        .subscribe(&owner, target(), other)
+        .await
+        .expect("other");
+    let (second, _) = run
+        .hub
+        .subscribe(&owner, target(), with_app("new"))
+        .await
+        .expect("second");
+
+    // The old set ends: its subscription (SubscriptionTerminatedEvent),
+    // then its channel (ChannelTerminatedEvent), then the stream.
+    let terminated = next_chunk(&mut old.chunks)
+        .await
+        .expect("subscription terminated");
+    assert!(
+        terminated.contains("xsi:SubscriptionTerminatedEvent"),
+        "{terminated}"
+    );
+    assert!(terminated.contains(&first), "{terminated}");
+    let closed = next_chunk(&mut old.chunks)
+        .await
+        .expect("channel terminated");
+    assert!(
+        closed.contains("xsi:ChannelTerminatedEvent") && closed.contains("ChannelSetReplaced"),
+        "{closed}"
+    );
+    assert!(old.chunks.recv().await.is_none());
+    assert!(
+        run.hub.subscription(&owner, &first).is_err(),
+        "gone from memory"
+    );
+    assert!(run.hub.subscription(&owner, &second).is_ok());
+    assert!(run.hub.subscription(&owner, &kept).is_ok());
+    let stored: Vec<String> = fx
+        .store
+        .event_subscriptions()
+        .await
+        .expect("stored")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert!(
+        !stored.contains(&first) && stored.contains(&second) && stored.contains(&kept),
+        "{stored:?}"
+    );
+    let _ = run.stop.send(true);
+    let _ = run.task.await;
+}
+
+async fn subscriptions_and_channels_end_at_their_expiry_unless_refreshed(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let run = start(
+        &fx,
+        XsiEventsConfig {
+            // Requests ask for an hour; the server gives one second.
+            subscription_max_expires_secs: 1,
+            channel_max_expires_secs: 1,
+            ..fast()
+        },
+    )
+    .await;
+    let owner = Owner::partner_admin("acme");
+    let mut keep = run
+        .hub
+        .add_channel(&owner, channel_req("keep"))
+        .expect("keep");
+    let mut lapse = run
+        .hub
+        .add_channel(&owner, channel_req("lapse"))
+        .expect("lapse");
+    assert_eq!((keep.expires, lapse.expires), (1, 1), "cut to the maximum");
+    next_chunk(&mut keep.chunks).await;
+    next_chunk(&mut lapse.chunks).await;
+    let (kept, expires) = run
+        .hub
+        .subscribe(&owner, EventTarget::System, sub_req("keep"))
+        .await
+        .expect("kept");
+    assert_eq!(expires, 1);
+    let (lapsed, _) = run
+        .hub
+        .subscribe(&owner, EventTarget::System, sub_req("keep"))
+        .await
+        .expect("lapsed");
+    // Refreshed at half time: the kept ones live on (still cut to 1 s, so
+    // refreshed again).
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        run.hub
+            .refresh_channel(&owner, &keep.channel_id, 3600)
+            .expect("refresh channel");
+        run.hub
+            .refresh_subscription(&owner, &kept, 3600)
+            .await
+            .expect("refresh subscription");
+    }
+    // The lapsed subscription ended with a SubscriptionTerminatedEvent on
+    // the kept channel; the lapsed channel with ChannelTerminatedEvent.
+    let ended = next_chunk(&mut keep.chunks).await.expect("terminated");
+    assert!(
+        ended.contains("xsi:SubscriptionTerminatedEvent") && ended.contains(&lapsed),
+        "{ended}"
+    );
+    let mut last = String::new();
+    while let Some(chunk) = next_chunk(&mut lapse.chunks).await {
+        last = chunk;
+    }
+    assert!(
+        last.contains("xsi:ChannelTerminatedEvent") && last.contains("Expired"),
+        "{last}"
+    );
+    assert!(run.hub.subscription(&owner, &kept).is_ok());
+    assert!(run.hub.subscription(&owner, &lapsed).is_err());
+    let stored: Vec<String> = fx
+        .store
+        .event_subscriptions()
+        .await
+        .expect("stored")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(stored, vec![kept.clone()], "the expired one left the store");
+    assert_eq!(run.hub.counts().channels, 1);
+    let _ = run.stop.send(true);
+    let _ = run.task.await;
+}
+
+async fn a_negative_event_response_has_the_event_sent_again_at_once(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let t = template(&fx, "tpl", true, true).await;
+    let run = start(&fx, fast()).await;
+    let owner = Owner::partner_admin("acme");
+    let mut open = run
+        .hub
+        .add_channel(&owner, channel_req("set"))
+        .expect("channel");
+    next_chunk(&mut open.chunks).await;
+    run.hub
+        .subscribe(&owner, EventTarget::System, sub_req("set"))
+        .await
+        .expect("subscribe");
+    crate::store::suite::accept(
+        &fx,
+        &t,
+        "T1",
+        vec![add("a@x.example", "SP1", "G1", Some("a@x.example"))],
+    )
+    .await;
+    let (org, _) = next_event(&mut open.chunks).await;
+    let (accepted, _) = next_event(&mut open.chunks).await;
+    let respond = |event_id: &str, status_code: u16| crate::xsi::events::EventResponse {
+        event_id: event_id.into(),
+        status_code,
+        reason: String::new(),
+    };
+    run.hub
+        .event_response(&owner, &respond(&accepted.event_id, 200))
+        .expect("ack");
+    run.hub
+        .event_response(&owner, &respond(&org.event_id, 500))
+        .expect("nack");
+    // Not the default 30 s: at once, the same event.
+    let (again, kind) = next_event(&mut open.chunks).await;
+    assert_eq!(
+        (again.event_id.as_str(), kind),
+        (org.event_id.as_str(), EventKind::OrganizationAttached)
+    );
+    assert_eq!(again.sequence_number, org.sequence_number);
+    // Another owner's response changes nothing; a made-up id is refused.
+    let other = Owner::partner_admin("globex");
+    assert!(run
+        .hub
+        .event_response(&other, &respond(&again.event_id, 200))
+        .is_err());
+    assert!(run
+        .hub
+        .event_response(&owner, &respond("not-an-id", 200))
+        .is_err());
+    run.hub
+        .event_response(&owner, &respond(&again.event_id, 200))
+        .expect("ack");
+    crate::testing::eventually("nothing in flight", Duration::from_secs(5), || {
+        let counts = run.hub.counts();
+        async move {
+            if counts.in_flight == 0 {
+                Ok(())
+            } else {
+                Err(counts)
+            }
+        }
+    })
+    .await;
+    // The cursor passes what was acknowledged (written back within a second).
+    let last = fx.store.last_event_seq().await.expect("last");
+    crate::testing::eventually("the cursor stored", Duration::from_secs(5), || {
+        let store = fx.store.clone();
+        async move {
+            let subs = store.event_subscriptions().await.expect("subs");
+            if subs[0].acked_seq == last {
+                Ok(())
+            } else {
+                Err(subs[0].acked_seq)
+            }
+        }
+    })
+    .await;
+    let _ = run.stop.send(true);
+    let _ = run.task.await;
+}
+
+/// Each case on both back-ends (PostgreSQL: the scratch cluster).
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&super::SqliteFactory).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&super::PgFactory).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_new_channel_set_with_the_same_application_replaces_the_old_one,
+    subscriptions_and_channels_end_at_their_expiry_unless_refreshed,
+    a_negative_event_response_has_the_event_sent_again_at_once,
+    a_service_provider_subscription_gets_its_events_on_its_channel,
+    a_client_that_does_not_read_is_closed_when_its_queue_is_full,
+    limits_refuse_channels_and_subscriptions_beyond_them
+);

@@ -35,7 +35,7 @@ mod tx;
 #[path = "../../../tests/support/pg_cluster.rs"]
 pub(crate) mod pg_cluster;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 #[cfg(test)]
 mod tests;
 
