@@ -89,6 +89,29 @@ pub struct ProvisioningEvent {
     pub reason: Option<String>,
 }
 
+impl ProvisioningEvent {
+    /// An event of `kind` at `at` through `provisioning_id`, nothing else
+    /// set yet (not stored: `seq` 0).
+    pub fn bare(kind: EventKind, at: i64, provisioning_id: impl Into<String>) -> ProvisioningEvent {
+        ProvisioningEvent {
+            seq: 0,
+            kind,
+            at,
+            provisioning_id: provisioning_id.into(),
+            service_provider_id: None,
+            group_id: None,
+            user_id: None,
+            subscriber_id: None,
+            status: None,
+            package: None,
+            organization_id: None,
+            organization_name: None,
+            error_code: None,
+            reason: None,
+        }
+    }
+}
+
 /// What a subscription watches (the XSI subscription target).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]

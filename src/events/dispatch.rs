@@ -648,19 +648,7 @@ mod tests {
     fn ev(seq: i64) -> ProvisioningEvent {
         ProvisioningEvent {
             seq,
-            kind: EventKind::SubscriberAccepted,
-            at: 0,
-            provisioning_id: "t".into(),
-            service_provider_id: None,
-            group_id: None,
-            user_id: None,
-            subscriber_id: None,
-            status: None,
-            package: None,
-            organization_id: None,
-            organization_name: None,
-            error_code: None,
-            reason: None,
+            ..ProvisioningEvent::bare(EventKind::SubscriberAccepted, 0, "t")
         }
     }
 

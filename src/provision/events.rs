@@ -105,20 +105,15 @@ pub(crate) fn organization_attached(
     let (service_provider_id, group_id) =
         enterprise_parts(&org.enterprise_key, template.settings.enterprise_mode);
     tx.append_event(&ProvisioningEvent {
-        seq: 0,
-        kind: EventKind::OrganizationAttached,
-        at: now,
-        provisioning_id: template.provisioning_id.clone(),
         service_provider_id: Some(service_provider_id),
         group_id,
-        user_id: None,
-        subscriber_id: None,
-        status: None,
-        package: None,
         organization_id: Some(org.id.clone()),
         organization_name: Some(org.name.clone()),
-        error_code: None,
-        reason: None,
+        ..ProvisioningEvent::bare(
+            EventKind::OrganizationAttached,
+            now,
+            &template.provisioning_id,
+        )
     })
 }
 

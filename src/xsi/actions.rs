@@ -24,7 +24,10 @@
 //! - [`versions`]: `Versions`, bwgate's shape (the spec names `/versions`
 //!   but shows no body).
 
-use super::document::{Element, XSI_NAMESPACE};
+use super::build::{parent, push_some, text, xsi};
+use super::document::Element;
+#[cfg(test)]
+use super::document::XSI_NAMESPACE;
 use crate::domain::directory::{DirectoryEntry, DirectoryPage};
 use crate::domain::{ErrorCode, Refusal};
 
@@ -264,20 +267,6 @@ pub fn versions() -> Element {
     parent("Versions", vec![text("version", XSI_VERSION)])
 }
 
-fn xsi(name: &str) -> Element {
-    Element {
-        namespace: Some(XSI_NAMESPACE.into()),
-        ..Element::new(name)
-    }
-}
-
-fn text(name: &str, value: &str) -> Element {
-    Element {
-        text: value.into(),
-        ..xsi(name)
-    }
-}
-
 fn text_or_nil(name: &str, value: Option<&str>) -> Element {
     match value {
         Some(v) => text(name, v),
@@ -285,19 +274,6 @@ fn text_or_nil(name: &str, value: Option<&str>) -> Element {
             nil: true,
             ..xsi(name)
         },
-    }
-}
-
-fn parent(name: &str, children: Vec<Element>) -> Element {
-    Element {
-        children,
-        ..xsi(name)
-    }
-}
-
-fn push_some(out: &mut Vec<Element>, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        out.push(text(name, v));
     }
 }
 

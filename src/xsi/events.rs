@@ -64,6 +64,7 @@
 //! written: `sequenceNumber` numbers the subscription's events, and the
 //! template is bwgate's routing, not the subscriber's business.
 
+use super::build::{parent, push_some, text, xsi};
 use bytes::Bytes;
 
 use super::document::{Element, XSI_INSTANCE_NAMESPACE, XSI_NAMESPACE};
@@ -800,33 +801,6 @@ fn typed(name: &str, type_name: &str, children: Vec<Element>) -> Element {
     el.attributes
         .push(("type".into(), format!("xsi:{type_name}")));
     el
-}
-
-fn xsi(name: &str) -> Element {
-    Element {
-        namespace: Some(XSI_NAMESPACE.into()),
-        ..Element::new(name)
-    }
-}
-
-fn text(name: &str, value: &str) -> Element {
-    Element {
-        text: value.into(),
-        ..xsi(name)
-    }
-}
-
-fn parent(name: &str, children: Vec<Element>) -> Element {
-    Element {
-        children,
-        ..xsi(name)
-    }
-}
-
-fn push_some(out: &mut Vec<Element>, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        out.push(text(name, v));
-    }
 }
 
 // ------------------------------------------------------------- time

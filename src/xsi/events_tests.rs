@@ -341,22 +341,7 @@ fn full_event(kind: EventKind) -> ProvisioningEvent {
 }
 
 fn bare_event(kind: EventKind) -> ProvisioningEvent {
-    ProvisioningEvent {
-        seq: 0,
-        kind,
-        at: AT,
-        provisioning_id: String::new(),
-        service_provider_id: None,
-        group_id: None,
-        user_id: None,
-        subscriber_id: None,
-        status: None,
-        package: None,
-        organization_id: None,
-        organization_name: None,
-        error_code: None,
-        reason: None,
-    }
+    ProvisioningEvent::bare(kind, AT, String::new())
 }
 
 fn full_envelope() -> EventEnvelope<'static> {

@@ -29,6 +29,7 @@
 
 pub mod actions;
 pub mod badgerfish;
+mod build;
 pub mod document;
 pub mod error_info;
 pub mod events;
