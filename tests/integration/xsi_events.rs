@@ -2,8 +2,8 @@
 //! chunk over real mTLS, subscriptions of a partner admin and of a user,
 //! provisioning through the flow-through face showing up as events in
 //! order, acknowledgements and redelivery, heartbeats and their timeout,
-//! limits, HTTP-contact delivery to a local receiver, and events that
-//! survive a restart.
+//! limits, HTTP-contact delivery to a local receiver, and unacknowledged
+//! events that survive a crash (SIGKILL).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -636,7 +636,7 @@ async fn contact_receiver(status: u16) -> (u16, Arc<Mutex<Vec<(String, String)>>
 }
 
 #[tokio::test]
-async fn http_contacts_get_each_event_once_in_order_and_unacknowledged_events_survive_a_restart() {
+async fn http_contacts_get_each_event_once_in_order_and_unacknowledged_events_survive_a_crash() {
     let s = started("ack_timeout_secs = 1\npoll_interval_ms = 50\n");
     let mut server = s.server;
     let (port, got) = contact_receiver(200).await;
@@ -717,8 +717,10 @@ async fn http_contacts_get_each_event_once_in_order_and_unacknowledged_events_su
         (EventKind::SubscriberRemoved, Some("dan@bw.example".into()))
     );
     drop(stream);
-    server.signal("TERM");
-    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    // A crash, not a drain: nothing is written back on the way out.
+    server.signal("KILL");
+    let killed = server.wait_exit(Duration::from_secs(20));
+    assert!(!killed.success(), "killed: {killed:?}");
     server.spawn();
     let mut stream = open_channel(&server, &admin(), "durable").await.unwrap();
     let after = stream.event().await;
@@ -752,4 +754,244 @@ async fn http_contacts_get_each_event_once_in_order_and_unacknowledged_events_su
     assert!(got.lock().unwrap()[2]
         .1
         .contains("xsi:SubscriberRemovedEvent"));
+}
+
+/// `tests/support/xsi_events_client.py`, a real streaming client in
+/// another process: killed if the test ends before it does.
+struct PythonClient {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl PythonClient {
+    fn start(server: &Server, args: &[&str]) -> PythonClient {
+        use std::io::{BufRead, Read};
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/xsi_events_client.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--port", &server.https.port().to_string()])
+            .arg("--certs")
+            .arg(server.certs())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run python3 tests/support/xsi_events_client.py");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        PythonClient {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next stdout line as JSON; `None` when stdout closed (or nothing
+    /// came in `wait`).
+    async fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
+        let line = tokio::time::timeout(wait, self.lines.recv()).await.ok()??;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+    }
+
+    /// Waits for the exit (at most `wait`); its status and stderr.
+    fn finish(mut self, wait: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = std::time::Instant::now() + wait;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (status, stderr.join().unwrap_or_default())
+    }
+}
+
+impl Drop for PythonClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_python_streaming_client_subscribes_acknowledges_and_sees_provisioning_in_order() {
+    let s = started("poll_interval_ms = 50\n");
+    let server = &s.server;
+    let auth = admin();
+    let mut client = PythonClient::start(
+        server,
+        &[
+            "--auth",
+            &auth,
+            "--target",
+            "serviceprovider/globex",
+            "--channel-set",
+            "py-set",
+            "--application-id",
+            "py-app",
+            "--events",
+            "5",
+            "--timeout",
+            "12",
+        ],
+    );
+    let mut lines = Vec::new();
+    // The channel, then the subscription: only then is there something
+    // to see.
+    while lines.len() < 2 {
+        let Some(line) = client.next(Duration::from_secs(8)).await else {
+            let (status, stderr) = client.finish(Duration::from_secs(1));
+            panic!(
+                "the client did not subscribe ({status}): {lines:?}\n{stderr}\n{}",
+                server.logs()
+            );
+        };
+        lines.push(line);
+    }
+    assert_eq!(lines[0]["type"], "Channel", "{lines:?}");
+    assert_eq!(lines[0]["expires"], "3600", "{lines:?}");
+    let channel = lines[0]["channelId"].as_str().unwrap().to_string();
+    assert_eq!(lines[1]["type"], "Subscribed", "{lines:?}");
+    let sub = lines[1]["subscriptionId"].as_str().unwrap().to_string();
+    assert!(!sub.is_empty());
+
+    provision(
+        server,
+        &[add("amy@bw.example", "sales"), add("bob@bw.example", "ops")],
+    )
+    .await;
+    while let Some(line) = client.next(Duration::from_secs(12)).await {
+        lines.push(line);
+    }
+    let (status, stderr) = client.finish(Duration::from_secs(3));
+    assert!(
+        status.success(),
+        "the client failed ({status}): {lines:#?}\n{stderr}\n{}",
+        server.logs()
+    );
+
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    // Every event of the subscription, on this channel, acknowledged (no
+    // resend: each eventID once).
+    let events: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "SubscriptionEvent")
+        .collect();
+    for e in &events {
+        assert_eq!(e["subscriptionId"], sub.as_str(), "{e}");
+        assert_eq!(e["channelId"], channel.as_str(), "{e}");
+        assert_eq!(e["targetId"], "globex", "{e}");
+        assert_eq!(e["userId"], "partner:sp", "{e}");
+    }
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "no event twice: {lines:#?}");
+    let numbers: Vec<u64> = events
+        .iter()
+        .map(|e| e["sequenceNumber"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    let seen: Vec<(String, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["eventData"].as_str().unwrap().to_string(),
+                e["eventDataUserId"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let amy = || Some("amy@bw.example".to_string());
+    let bob = || Some("bob@bw.example".to_string());
+    let pos = |kind: &str, user: Option<String>| {
+        seen.iter()
+            .position(|x| x.0 == kind && x.1 == user)
+            .unwrap_or_else(|| panic!("{kind} {user:?} in {seen:?}"))
+    };
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen[0], ("OrganizationAttachedEvent".to_string(), None));
+    assert!(pos("SubscriberAcceptedEvent", amy()) < pos("SubscriberProvisionedEvent", amy()));
+    assert!(pos("SubscriberAcceptedEvent", bob()) < pos("SubscriberProvisionedEvent", bob()));
+
+    // The order of the whole conversation: Channel, Subscribed, the five
+    // events, the heartbeat the client sent then, ChannelTerminatedEvent,
+    // and the client's summary.
+    let last_event = types
+        .iter()
+        .rposition(|t| *t == "SubscriptionEvent")
+        .unwrap();
+    let beat = types
+        .iter()
+        .position(|t| *t == "ChannelHeartBeat")
+        .unwrap_or_else(|| panic!("a heartbeat in {types:?}"));
+    assert!(beat > last_event, "{types:?}");
+    assert_eq!(
+        types[types.len() - 2..],
+        ["ChannelTerminatedEvent", "Done"],
+        "{types:?}"
+    );
+    let terminated = &lines[lines.len() - 2];
+    assert_eq!(terminated["channelId"], channel.as_str(), "{terminated}");
+    assert_eq!(terminated["reason"], "ChannelDeleted", "{terminated}");
+    assert_eq!(lines[lines.len() - 1]["events"], 5);
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t != "SubscriptionEvent" && **t != "ChannelHeartBeat")
+            .collect::<Vec<_>>(),
+        [
+            &"Channel",
+            &"Subscribed",
+            &"ChannelTerminatedEvent",
+            &"Done"
+        ],
+        "{types:?}"
+    );
+
+    // The channel is gone; the subscription stays until deleted.
+    let r = call(
+        server,
+        Method::GET,
+        &format!("{EVENTS}/channelset/py-set"),
+        &admin(),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = call(
+        server,
+        Method::GET,
+        &format!("{EVENTS}/subscription/{sub}"),
+        &admin(),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
