@@ -270,8 +270,7 @@ impl EventHub {
     /// Ends the channel: a `ChannelTerminatedEvent` is its last chunk.
     pub fn delete_channel(&self, owner: &Owner, channel_id: &str) -> Result<(), Refusal> {
         let mut r = self.registry();
-        if r
-            .channels
+        if r.channels
             .get(channel_id)
             .is_none_or(|c| c.owner != owner.key)
         {
