@@ -21,6 +21,7 @@ mod flowthrough;
 mod lifecycle;
 mod limits;
 mod load;
+mod load_channels;
 mod metrics;
 mod mtls;
 mod nodes;

@@ -155,15 +155,18 @@ pub struct Outcome {
     pub close: bool,
 }
 
-pub async fn connect(target: &Target) -> Result<(Conn, Negotiated), Failure> {
-    let addr = target.addr;
+/// TCP connect and TLS handshake (no HTTP yet), and what was negotiated.
+pub(super) async fn tls_connect(
+    addr: SocketAddr,
+    server_name: &ServerName<'static>,
+    connector: &TlsConnector,
+) -> Result<(TlsStream<TcpStream>, Negotiated), Failure> {
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| (TransportError::Connect, format!("connect {addr}: {e}")))?;
     let _ = tcp.set_nodelay(true);
-    let tls = target
-        .connector
-        .connect(target.server_name.clone(), tcp)
+    let tls = connector
+        .connect(server_name.clone(), tcp)
         .await
         .map_err(|e| {
             (
@@ -194,6 +197,12 @@ pub async fn connect(target: &Target) -> Result<(Conn, Negotiated), Failure> {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_else(|| "none".into()),
     };
+    Ok((tls, negotiated))
+}
+
+pub async fn connect(target: &Target) -> Result<(Conn, Negotiated), Failure> {
+    let (tls, negotiated) =
+        tls_connect(target.addr, &target.server_name, &target.connector).await?;
     if negotiated.alpn == "h2" {
         let (sender, driver) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(tls))

@@ -13,9 +13,12 @@
 //!   client-side resumption disabled: every request is a full handshake.
 //! - HTTP/1.1 uses a hand-rolled exchange over rustls (pre-rendered head,
 //!   reused buffers); HTTP/2 uses hyper's client.
+//! - `--hold-channels N` holds N Xsi-Events channels instead of sending
+//!   requests (heartbeats, events, DELETE; see [`channels`]).
 //! - Only loopback targets: this tool must never load another machine.
 
 pub mod baseline;
+pub mod channels;
 pub mod conn;
 pub mod pace;
 pub mod report;
@@ -145,6 +148,28 @@ pub struct LoadArgs {
     /// `--mode handshake`). The client certificate is still presented.
     #[arg(long)]
     pub no_verify: bool,
+    /// Instead of the request loop: open N Xsi-Events channels (1..=10000;
+    /// needs --bearer or --user/--password), hold them for --duration with
+    /// heartbeats, then DELETE them. HTTP/2: spread over --connections
+    /// connections; HTTP/1.1: one connection per channel plus
+    /// --connections for heartbeats and DELETEs. The URL's path is not used.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with_all = ["rate", "template", "path_override", "mode", "method", "requests"]
+    )]
+    pub hold_channels: Option<usize>,
+    /// With --hold-channels: PUT a heartbeat on every channel this often (default 15s).
+    #[arg(long, value_parser = parse_duration, requires = "hold_channels")]
+    pub heartbeat_every: Option<Duration>,
+    /// With --hold-channels: put every channel in this one channel set
+    /// (default: one set per channel, `bwgate-load-{run}-{i}`).
+    #[arg(long, value_name = "ID", requires = "hold_channels")]
+    pub channel_set: Option<String>,
+    /// With --hold-channels: the server's pid, to report its RSS
+    /// (/proc/PID/status VmRSS) before, while holding and after.
+    #[arg(long, value_name = "PID", requires = "hold_channels")]
+    pub server_pid: Option<u32>,
 }
 
 /// `10s`, `250ms`, `2m`, `1.5s` or a bare number of seconds.
@@ -257,6 +282,8 @@ pub struct Plan {
     pub method: Method,
     pub threads: usize,
     pub timeout: Duration,
+    /// `--hold-channels`: hold Xsi-Events channels instead of the request loop.
+    pub hold: Option<channels::Hold>,
 }
 
 #[derive(serde::Deserialize)]
@@ -355,6 +382,20 @@ impl Plan {
             tls.dangerous()
                 .set_certificate_verifier(Arc::new(conn::NoVerify::new()));
         }
+        let hold = match a.hold_channels {
+            Some(n) => {
+                if auth.is_none() {
+                    return Err("--hold-channels needs --bearer or --user/--password".into());
+                }
+                Some(channels::Hold::new(
+                    n,
+                    a.heartbeat_every,
+                    a.channel_set.clone(),
+                    a.server_pid,
+                )?)
+            }
+            None => None,
+        };
         let server_name = ServerName::try_from(parsed.host.clone())
             .map_err(|_| format!("invalid server name '{}'", parsed.host))?;
         let host_header = if parsed.host.contains(':') {
@@ -380,6 +421,7 @@ impl Plan {
             method: a.method,
             threads,
             timeout: a.timeout,
+            hold,
         })
     }
 }
@@ -393,7 +435,8 @@ pub fn cli(args: LoadArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if plan.method == Method::Post && !plan.template.is_unique_per_request() {
+    if plan.hold.is_none() && plan.method == Method::Post && !plan.template.is_unique_per_request()
+    {
         eprintln!(
             "bwgate load: warning: the template has no {{{{n}}}} placeholder; every request sends the same document"
         );
@@ -417,27 +460,42 @@ pub fn cli(args: LoadArgs) -> ExitCode {
              latencies are quantized to that (try pinning to another CPU)"
         );
     }
+    if let Some(hold) = plan.hold.clone() {
+        return match rt.block_on(channels::run(&plan, &hold)) {
+            Ok(mut report) => {
+                report.clock_step_ns = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+                let answered = report.channels_opened + report.channels_refused > 0;
+                conclude(
+                    json,
+                    || (report.to_json(), report.to_text()),
+                    answered.then_some(()).ok_or_else(|| {
+                        format!(
+                            "no channel answered at all{}",
+                            detail(report.first_error.as_deref())
+                        )
+                    }),
+                )
+            }
+            Err(e) => {
+                eprintln!("bwgate load: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match rt.block_on(run(plan)) {
         Ok(mut report) => {
             report.info.clock_step_ns = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_text());
-            }
-            if report.responses == 0 {
-                eprintln!(
-                    "bwgate load: no response at all{}",
-                    report
-                        .first_transport_error
-                        .as_deref()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
-                );
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            let answered = report.responses > 0;
+            conclude(
+                json,
+                || (report.to_json(), report.to_text()),
+                answered.then_some(()).ok_or_else(|| {
+                    format!(
+                        "no response at all{}",
+                        detail(report.first_transport_error.as_deref())
+                    )
+                }),
+            )
         }
         Err(e) => {
             eprintln!("bwgate load: {e}");
@@ -757,6 +815,33 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
         }
     }
     out.extend_from_slice(&digits[i..]);
+}
+
+/// Prints a report (JSON or text); exit 1 with `nothing`'s message when
+/// nothing answered, else 0.
+fn conclude(
+    json: bool,
+    render: impl FnOnce() -> (String, String),
+    nothing: Result<(), String>,
+) -> ExitCode {
+    let (as_json, as_text) = render();
+    if json {
+        println!("{as_json}");
+    } else {
+        print!("{as_text}");
+    }
+    match nothing {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bwgate load: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// ` (first error)` when there is one.
+fn detail(first_error: Option<&str>) -> String {
+    first_error.map(|e| format!(" ({e})")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -153,6 +153,12 @@ impl Tally {
     }
 }
 
+/// Records `d` in µs, clamped to the histogram's bounds.
+pub fn record_us(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    h.saturating_record(us.clamp(1, HIST_MAX_US));
+}
+
 pub fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 60 s at 3 significant digits: ~0.1% resolution, ~50 KiB.
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
@@ -381,7 +387,8 @@ impl Report {
     }
 }
 
-fn counts(m: &BTreeMap<String, u64>) -> String {
+/// `k=v k=v` (or `none`), as the text report prints counts.
+pub fn counts(m: &BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "none".into();
     }
