@@ -122,7 +122,7 @@ pub fn complete_command(
                         &[],
                         now,
                     )?;
-                    if settled {
+                    if settled && tx.events_wanted()? {
                         if let Some(s) = tx.subscriber_by_id(subscriber_id)? {
                             // From provisioning or updating: either way
                             // not `provisioned` before.

@@ -2,6 +2,12 @@
 //! package): the use cases call these right after storing a change, in
 //! the same unit of work, so the event log holds an event exactly when
 //! its change committed. The rules live here, not in a back-end.
+//!
+//! While no subscription exists no event is written: a subscription starts
+//! at the log's end, so such an event could never reach anyone, and the
+//! store's work per AddUser (the throughput bound) stays what it was. The
+//! check runs in the same transaction as the append, after any
+//! subscription made before it committed, so no subscriber misses one.
 
 use crate::domain::event::{EventKind, ProvisioningEvent};
 use crate::domain::ids::EnterpriseKey;
@@ -50,6 +56,9 @@ pub(crate) fn subscriber_changed(
     let Some(kind) = kind_of(from, after.status) else {
         return Ok(());
     };
+    if !tx.events_wanted()? {
+        return Ok(());
+    }
     let failure = (kind == EventKind::SubscriberFailed)
         .then(|| after.errors.last())
         .flatten();
@@ -102,6 +111,9 @@ pub(crate) fn organization_attached(
     org: &OrganizationRef,
     now: i64,
 ) -> Result<(), StoreError> {
+    if !tx.events_wanted()? {
+        return Ok(());
+    }
     let (service_provider_id, group_id) =
         enterprise_parts(&org.enterprise_key, template.settings.enterprise_mode);
     tx.append_event(&ProvisioningEvent {

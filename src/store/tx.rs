@@ -247,6 +247,12 @@ pub trait Tx {
     /// Appends `event` to the event log (its `seq` is given on insert);
     /// it commits, or not, with the change it reports.
     fn append_event(&self, event: &ProvisioningEvent) -> Result<(), StoreError>;
+    /// Whether any subscription exists (an event appended now could reach
+    /// someone). A back-end for which the check costs more than the append
+    /// answers true.
+    fn events_wanted(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError>;
     /// A command's state alone (nothing decoded).
     fn command_state(&self, seq: i64) -> Result<Option<OutboxState>, StoreError>;

@@ -14,6 +14,13 @@ pub(super) fn append(conn: &Connection, event: &ProvisioningEvent) -> Result<(),
     Ok(())
 }
 
+/// One cached lookup (a few µs, far less than an append).
+pub(super) fn any_subscription(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_subscriptions)")?
+        .query_row([], |row| row.get(0))?)
+}
+
 pub(super) fn after(
     conn: &Connection,
     after: i64,

@@ -327,6 +327,10 @@ impl Tx for SqliteTx<'_, '_> {
         events::append(self.conn, event)
     }
 
+    fn events_wanted(&self) -> Result<bool, StoreError> {
+        events::any_subscription(self.conn)
+    }
+
     fn command(&self, seq: i64) -> Result<Option<OutboxEntry>, StoreError> {
         outbox::entry(self.conn, seq)
     }

@@ -20,10 +20,50 @@ fn kinds(events: &[ProvisioningEvent]) -> Vec<(EventKind, Option<&str>)> {
         .collect()
 }
 
+/// Someone listens (events are written only then).
+async fn watched(s: &Fixture) {
+    s.put_event_subscription(&subscription("watcher", 0))
+        .await
+        .expect("subscription");
+}
+
+pub(crate) async fn without_subscriptions_no_event_is_written(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let s = &fx;
+    let t = template(s, "tpl", true, true).await;
+    accept(
+        s,
+        &t,
+        "T1",
+        vec![add("a@e1.example", "E1", "G", Some("a@e1.example"))],
+    )
+    .await;
+    if s.backend_name() == "sqlite" {
+        // Nobody could ever receive them: not written.
+        assert!(all_events(s).await.is_empty());
+    }
+    // From the first subscription on, they are.
+    watched(s).await;
+    accept(
+        s,
+        &t,
+        "T2",
+        vec![add("b@e1.example", "E1", "G", Some("b@e1.example"))],
+    )
+    .await;
+    let events = all_events(s).await;
+    let last = events.last().expect("an event");
+    assert_eq!(
+        (last.kind, last.user_id.as_deref()),
+        (EventKind::SubscriberAccepted, Some("b@e1.example"))
+    );
+}
+
 pub(crate) async fn provisioning_changes_append_events_in_commit_order(factory: &dyn StoreFactory) {
     let fx = fixture(factory).await;
     let s = &fx;
     let t = template(s, "tpl", true, true).await;
+    watched(s).await;
     assert_eq!(s.last_event_seq().await.expect("last"), 0);
     accept(
         s,
@@ -126,6 +166,7 @@ pub(crate) async fn an_undone_operation_leaves_no_event(factory: &dyn StoreFacto
     let fx = fixture(factory).await;
     let s = &fx;
     let t = template(s, "tpl", true, true).await;
+    watched(s).await;
     s.db.fail_subscriber_inserts_named("Boom").await;
     let mut boom = new_sub("boom@e2.example", "E2", "G", Some("boom@e2.example"));
     boom.first_name = "Boom".into();
@@ -224,6 +265,7 @@ pub(crate) async fn pruning_removes_only_old_events_up_to_the_given_seq(
     let fx = fixture(factory).await;
     let s = &fx;
     let t = template(s, "tpl", true, true).await;
+    watched(s).await;
     accept(
         s,
         &t,

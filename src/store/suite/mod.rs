@@ -438,6 +438,7 @@ macro_rules! store_suite {
                 two_claimers_never_take_one_email_and_an_expired_lease_is_retaken,
             ],
             events: [
+                without_subscriptions_no_event_is_written,
                 provisioning_changes_append_events_in_commit_order,
                 an_undone_operation_leaves_no_event,
                 subscriptions_persist_and_their_cursor_only_moves_forward,
