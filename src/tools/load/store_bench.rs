@@ -52,6 +52,11 @@ pub struct StoreBenchArgs {
     /// in one enterprise, like `bwgate load`'s built-in body).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub enterprises: u64,
+    /// Make an Xsi-Events subscription (to the whole partner) first, so
+    /// every status change also appends a provisioning event (without one,
+    /// none is written): the event log's cost.
+    #[arg(long)]
+    pub event_subscription: bool,
 }
 
 pub fn cli(args: StoreBenchArgs) -> ExitCode {
@@ -156,6 +161,26 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
         .await?;
     let template = template();
     store.upsert_template(&template).await?;
+    if args.event_subscription {
+        use crate::domain::event::{EventDelivery, EventSubscription, EventTarget, EVENT_PACKAGE};
+        store
+            .put_event_subscription(&EventSubscription {
+                id: "bench".into(),
+                owner: "partner:bench".into(),
+                partner_id: "bench".into(),
+                node: "bench".into(),
+                target: EventTarget::System,
+                event_package: EVENT_PACKAGE.into(),
+                delivery: EventDelivery::ChannelSet {
+                    channel_set_id: "bench".into(),
+                },
+                application_id: None,
+                expires_at: i64::MAX,
+                acked_seq: 0,
+                created_at: 0,
+            })
+            .await?;
+    }
     let core: Arc<dyn LicenseCore> = LocalLicenseCore::new(store.clone());
     let wake = Arc::new(tokio::sync::Notify::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
