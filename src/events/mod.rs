@@ -474,6 +474,11 @@ impl EventHub {
             )
         };
         let (sub_id, seq) = state::parse_event_id(&resp.event_id).ok_or_else(unknown)?;
+        if seq == 0 {
+            // A SubscriptionTerminatedEvent's: its subscription is gone,
+            // and nothing waits for the answer.
+            return Ok(());
+        }
         let mut r = self.registry();
         let live = r
             .subs

@@ -316,6 +316,15 @@ async fn a_new_channel_set_with_the_same_application_replaces_the_old_one(
         "{closed}"
     );
     assert!(old.chunks.recv().await.is_none());
+    // Its acknowledgement (clients answer every event but
+    // ChannelTerminated) is taken although the subscription is gone.
+    let ack = crate::xsi::events::EventResponse {
+        event_id: format!("{first}.0"),
+        status_code: 200,
+        reason: "OK".into(),
+    };
+    assert!(terminated.contains(&ack.event_id), "{terminated}");
+    run.hub.event_response(&owner, &ack).expect("acknowledged");
     assert!(
         run.hub.subscription(&owner, &first).is_err(),
         "gone from memory"

@@ -189,6 +189,17 @@ pub(super) async fn handle(
         XsiRoute::Subscribe { target: path } => {
             let target = target(&owner, path)?;
             let req = wire::read_subscription(&parse_body(state, parts, body, "Subscription")?)?;
+            if matches!(req.delivery, wire::SubscriptionDelivery::HttpContact { .. })
+                && !owner.is_partner_admin()
+            {
+                // The gateway would POST wherever a user asks, inside the
+                // operator's network too: applications with an HTTP
+                // contact are a partner admin's.
+                return Err(Refusal::new(
+                    ErrorCode::XsiTargetForbidden,
+                    "HTTP-contact subscriptions need a partner admin token; a user's events go to its channels",
+                ));
+            }
             let (id, expires) = hub.subscribe(&owner, target, req).await?;
             Ok(document(
                 StatusCode::OK,
