@@ -132,6 +132,16 @@ impl Provisioning {
         self.activations.as_ref()
     }
 
+    /// Uses up a single-use key (an XSI login token's id) until
+    /// `expires_at` (unix seconds): true the first time, false after,
+    /// whichever node is asked (the store keeps it).
+    pub async fn use_once(&self, key: &str, expires_at: i64) -> Result<bool, DataError> {
+        Ok(self
+            .store
+            .use_once(key, expires_at, now_millis() / 1000)
+            .await?)
+    }
+
     /// Wakes the workers after a write outside `accept` (portal, admin).
     pub fn wake(&self, commands_written: usize, emails_enqueued: usize) {
         self.events_ready.notify_one();

@@ -297,6 +297,13 @@ pub trait Store: Send + Sync + 'static {
     async fn event_subscriptions(&self) -> Result<Vec<EventSubscription>, StoreError>;
     /// Moves a subscription's `acked_seq` forward (never back).
     async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError>;
+
+    // ---- single-use keys (XSI login tokens)
+
+    /// Records `key` as used until `expires_at` (unix seconds): true the
+    /// first time, false while it is recorded (whichever node asks).
+    /// Keys expired at `now` are forgotten.
+    async fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
 }
 
 /// A claim on due work: `owner` (a node id, `server.node_id`) holds the

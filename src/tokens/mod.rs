@@ -17,9 +17,7 @@
 //! `provision`'s XSI queries.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use dashmap::DashMap;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -87,6 +85,13 @@ pub struct Verified {
     pub expires_at: i64,
 }
 
+/// A login token that checked out, and its id (`jti`): it is good once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginToken {
+    pub id: String,
+    pub verified: Verified,
+}
+
 /// Token settings (`[xsi]` in the config).
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -129,10 +134,6 @@ pub struct TokenIssuer {
     current: SigningKey,
     previous: Option<SigningKey>,
     settings: TokenSettings,
-    /// Login tokens already used (`jti` → expiry), dropped once expired.
-    used_logins: DashMap<String, i64>,
-    /// When the used set was last swept (unix seconds).
-    swept_at: Mutex<i64>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -218,8 +219,6 @@ impl TokenIssuer {
             current,
             previous,
             settings,
-            used_logins: DashMap::new(),
-            swept_at: Mutex::new(0),
         })
     }
 
@@ -324,32 +323,19 @@ impl TokenIssuer {
         })
     }
 
-    /// Checks a login token and uses it up: a second use is refused.
-    /// (Kept per process: behind a load balancer a login token works once
-    /// per node within its 60 seconds; see docs/xsi.md.)
-    pub fn redeem_login(&self, token: &str, now_secs: i64) -> Result<Verified, Rejected> {
+    /// Checks a login token (signature, kind, expiry) and returns it with
+    /// its id: using it up is the caller's (`Provisioning::use_once`, in
+    /// the store, so it works once whichever node it reaches).
+    pub fn check_login(&self, token: &str, now_secs: i64) -> Result<LoginToken, Rejected> {
         let c = self.check(token, TokenKind::Login, now_secs)?;
-        self.sweep(now_secs);
-        if self.used_logins.insert(c.jti.clone(), c.exp).is_some() {
-            return Err(Rejected::Used);
-        }
-        Ok(Verified {
-            user_id: c.sub,
-            issued_at: c.iat,
-            expires_at: c.exp,
+        Ok(LoginToken {
+            id: c.jti,
+            verified: Verified {
+                user_id: c.sub,
+                issued_at: c.iat,
+                expires_at: c.exp,
+            },
         })
-    }
-
-    /// Drops used login tokens that expired (at most once a minute).
-    fn sweep(&self, now_secs: i64) {
-        let Ok(mut at) = self.swept_at.lock() else {
-            return;
-        };
-        if now_secs - *at < LOGIN_TOKEN_SECS {
-            return;
-        }
-        *at = now_secs;
-        self.used_logins.retain(|_, exp| *exp > now_secs);
     }
 
     /// The public keys (current first) as a JWKS document.

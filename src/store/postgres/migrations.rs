@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_provisioning_events",
         sql: include_str!("migrations/0003_provisioning_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_used_once",
+        sql: include_str!("migrations/0004_used_once.sql"),
+    },
 ];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00

@@ -421,6 +421,23 @@ impl Store for PgStore {
         events::subscriptions(&self.client().await?).await
     }
 
+    async fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        sql::exec(
+            &client,
+            "DELETE FROM used_once WHERE expires_at <= $1",
+            &[&now],
+        )
+        .await?;
+        let inserted = sql::exec(
+            &client,
+            "INSERT INTO used_once (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &expires_at],
+        )
+        .await?;
+        Ok(inserted == 1)
+    }
+
     async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError> {
         events::advance_cursor(&self.client().await?, id, acked_seq).await
     }

@@ -87,6 +87,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0013_provisioning_events",
         sql: include_str!("migrations/0013_provisioning_events.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_used_once",
+        sql: include_str!("migrations/0014_used_once.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

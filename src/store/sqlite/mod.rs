@@ -541,6 +541,21 @@ impl Store for SqliteStore {
         self.read(events::subscriptions).await
     }
 
+    async fn use_once(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM used_once WHERE expires_at <= ?1")?
+                .execute([now])?;
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO used_once (key, expires_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                )?
+                .execute(rusqlite::params![key, expires_at])?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
     async fn advance_event_cursor(&self, id: &str, acked_seq: i64) -> Result<(), StoreError> {
         let id = id.to_string();
         self.write(move |conn| events::advance_cursor(conn, &id, acked_seq))

@@ -251,3 +251,35 @@ pub(crate) async fn undecodable_rows_are_corrupt(factory: &dyn StoreFactory) {
         Err(StoreError::Corrupt(_))
     ));
 }
+
+/// XSI login tokens are good once whichever node sees them: the store
+/// keeps their ids until they expire.
+pub(crate) async fn single_use_keys_are_good_once_until_they_expire(factory: &dyn StoreFactory) {
+    let fx = empty(factory).await;
+    let s = &fx;
+    let now = 1_700_000_000;
+    assert!(s
+        .use_once("login-token:a", now + 60, now)
+        .await
+        .expect("first"));
+    assert!(!s
+        .use_once("login-token:a", now + 60, now + 1)
+        .await
+        .expect("again"));
+    assert!(s
+        .use_once("login-token:b", now + 60, now + 1)
+        .await
+        .expect("another"));
+    // Reopened (another node, or after a restart): still used.
+    s.close().await.expect("close");
+    let reopened = fx.db.open().await;
+    assert!(!reopened
+        .use_once("login-token:a", now + 60, now + 2)
+        .await
+        .expect("after reopen"));
+    // Once expired it is forgotten (the token itself is refused by then).
+    assert!(reopened
+        .use_once("login-token:a", now + 200, now + 60)
+        .await
+        .expect("expired"));
+}

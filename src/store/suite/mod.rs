@@ -374,6 +374,7 @@ macro_rules! store_suite {
                 missing_references_are_reported_and_nothing_is_written,
                 after_close_operations_fail_with_closed,
                 undecodable_rows_are_corrupt,
+                single_use_keys_are_good_once_until_they_expire,
             ],
             provisioning: [
                 trusted_add_creates_the_org_once_and_writes_commands_in_order,

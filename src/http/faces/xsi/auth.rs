@@ -221,9 +221,21 @@ pub async fn authenticate(
         }
         Presented::Sso(token) if schemes.contains(&Scheme::Sso) => {
             let issuer = tokens.ok_or_else(|| unauthenticated("tokens are not available"))?;
-            let v = issuer
-                .redeem_login(&token, now_secs())
+            let login = issuer
+                .check_login(&token, now_secs())
                 .map_err(token_refused)?;
+            // Good once, whichever node it reaches.
+            let first = state
+                .provisioning
+                .use_once(
+                    &format!("login-token:{}", login.id),
+                    login.verified.expires_at,
+                )
+                .await?;
+            if !first {
+                return Err(token_refused(crate::tokens::Rejected::Used));
+            }
+            let v = login.verified;
             (v.user_id, Scheme::Sso, Some(v.issued_at), None)
         }
         _ => {
