@@ -25,7 +25,7 @@ fn load(server: &Server, args: &[&str]) -> Output {
         .expect("run bwgate load")
 }
 
-fn report(out: &Output) -> serde_json::Value {
+pub fn report(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "bwgate load failed ({}): {}\n{}",

@@ -56,19 +56,7 @@ fn hold(server: &Server, jwt: &str, http: &str) -> Value {
         .env("BWGATE_LOAD_BEARER", jwt)
         .output()
         .expect("run bwgate load --hold-channels");
-    assert!(
-        out.status.success(),
-        "bwgate load failed ({}): {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "report is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    crate::load::report(&out)
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::signin::{config, Xsp, AUTH};
 
 const ACTIONS: &str = "/com.broadsoft.xsi-actions/v2.0";
 
-fn basic(user: &str, password: &str) -> String {
+pub fn basic(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -68,7 +68,7 @@ fn started() -> (
     (relay, receiver, dir, xsp, server)
 }
 
-fn error_code(xml: &str) -> String {
+pub fn error_code(xml: &str) -> String {
     let start = xml.find("<errorCode>").map(|i| i + 11).unwrap_or(0);
     let end = xml.find("</errorCode>").unwrap_or(start);
     xml[start..end].to_string()

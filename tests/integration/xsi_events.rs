@@ -21,6 +21,7 @@ use crate::email::Relay;
 use crate::flowthrough::{document, post};
 use crate::harness::Server;
 use crate::signin::{Xsp, AUTH};
+use crate::xsi::{basic, error_code};
 
 const EVENTS: &str = "/com.broadsoft.xsi-events/v2.0";
 const ADD_CHANNEL: &str = "/com.broadsoft.async/com.broadsoft.xsi-events/v2.0/channel";
@@ -97,14 +98,6 @@ fn admin() -> String {
     format!("Bearer {ADMIN_TOKEN}")
 }
 
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 async fn call(
     server: &Server,
     method: Method,
@@ -122,12 +115,6 @@ async fn call(
     server.client().request(req).await.expect("request")
 }
 
-fn error_code(xml: &str) -> String {
-    let start = xml.find("<errorCode>").map(|i| i + 11).unwrap_or(0);
-    let end = xml.find("</errorCode>").unwrap_or(start);
-    xml[start..end].to_string()
-}
-
 fn text_of(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     let start = xml.find(&open).map(|i| i + open.len()).unwrap_or(0);
@@ -135,6 +122,18 @@ fn text_of(xml: &str, tag: &str) -> String {
         .find(&format!("</{tag}>"))
         .map_or(start, |e| start + e);
     xml[start..end].to_string()
+}
+
+/// A request that must be refused: its status and `errorCode`.
+async fn refused(
+    server: &Server,
+    method: Method,
+    path: &str,
+    auth: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let r = call(server, method, path, auth, body).await;
+    (r.status.as_u16(), error_code(&r.text()), r.text())
 }
 
 /// One open channel: its id and its stream, read chunk by chunk.
@@ -483,7 +482,7 @@ async fn users_see_their_own_events_only_and_limits_and_heartbeat_timeouts_hold(
     let kim = basic("kim@bw.example", "Kim-secret-1");
 
     // Kim may not watch Lee, nor the enterprise.
-    let r = call(
+    let (status, code, text) = refused(
         server,
         Method::POST,
         &format!("{EVENTS}/user/lee@bw.example"),
@@ -491,13 +490,8 @@ async fn users_see_their_own_events_only_and_limits_and_heartbeat_timeouts_hold(
         &subscription("k", "a"),
     )
     .await;
-    assert_eq!(
-        (r.status.as_u16(), error_code(&r.text())),
-        (403, "9038".to_string()),
-        "{}",
-        r.text()
-    );
-    let r = call(
+    assert_eq!((status, code.as_str()), (403, "9038"), "{text}");
+    let (status, code, text) = refused(
         server,
         Method::POST,
         &format!("{EVENTS}/enterprise/globex"),
@@ -505,15 +499,10 @@ async fn users_see_their_own_events_only_and_limits_and_heartbeat_timeouts_hold(
         &subscription("k", "a"),
     )
     .await;
-    assert_eq!(
-        (r.status.as_u16(), error_code(&r.text())),
-        (403, "9040".to_string()),
-        "{}",
-        r.text()
-    );
+    assert_eq!((status, code.as_str()), (403, "9040"), "{text}");
     // Another package is not served; a bad document is refused.
     let other = subscription("k", "a").replace("Provisioning", "Basic Call");
-    let r = call(
+    let (status, code, text) = refused(
         server,
         Method::POST,
         &format!("{EVENTS}/user/kim@bw.example"),
@@ -521,12 +510,7 @@ async fn users_see_their_own_events_only_and_limits_and_heartbeat_timeouts_hold(
         &other,
     )
     .await;
-    assert_eq!(
-        (r.status.as_u16(), error_code(&r.text())),
-        (400, "9017".to_string()),
-        "{}",
-        r.text()
-    );
+    assert_eq!((status, code.as_str()), (400, "9017"), "{text}");
     let r = call(
         server,
         Method::POST,
