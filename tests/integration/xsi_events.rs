@@ -140,21 +140,40 @@ async fn refused(
 struct Stream {
     id: String,
     body: Incoming,
+    /// Bytes read and not yet returned as a document: the client's reads
+    /// need not end where the server's chunks do.
+    buffered: String,
     /// The server's log files (shown when an expected chunk never comes).
     logs: std::path::PathBuf,
 }
 
+/// How XSI clients find a document's end in the stream.
+const DOCUMENT_ENDS: [&str; 3] = [
+    "</Channel>",
+    "<ChannelHeartBeat xmlns=\"http://schema.broadsoft.com/xsi\"/>",
+    "</xsi:Event>",
+];
+
 impl Stream {
-    /// The next chunk, or `None` when the stream ended (or nothing came in
-    /// `wait`).
+    /// The next document, or `None` when the stream ended (or nothing
+    /// came in `wait`). Documents are split as XSI clients split them, by
+    /// their closing tags.
     async fn next(&mut self, wait: Duration) -> Option<String> {
         loop {
+            let end = DOCUMENT_ENDS
+                .iter()
+                .filter_map(|m| self.buffered.find(m).map(|i| i + m.len()))
+                .min();
+            if let Some(end) = end {
+                let rest = self.buffered.split_off(end);
+                return Some(std::mem::replace(&mut self.buffered, rest));
+            }
             let frame = tokio::time::timeout(wait, self.body.frame())
                 .await
                 .ok()??
                 .ok()?;
             if let Ok(data) = frame.into_data() {
-                return Some(String::from_utf8(data.to_vec()).unwrap());
+                self.buffered.push_str(std::str::from_utf8(&data).unwrap());
             }
         }
     }
@@ -216,6 +235,7 @@ async fn open_channel(server: &Server, auth: &str, set: &str) -> Result<Stream, 
     let mut stream = Stream {
         id: String::new(),
         body: resp.into_body(),
+        buffered: String::new(),
         logs: server.path(""),
     };
     let first = stream
@@ -978,4 +998,98 @@ async fn a_python_streaming_client_subscribes_acknowledges_and_sees_provisioning
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Two nodes on one PostgreSQL database: a channel on node A gets the
+/// events of provisioning done through node B as well as through A, each
+/// user's accepted before its provisioned, every user, none lost, while
+/// both nodes commit at once (sequence values can commit out of order;
+/// the reader waits on the holes).
+#[tokio::test]
+async fn a_channel_on_one_node_sees_what_every_node_provisions() {
+    use crate::pg_cluster::PgCluster;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let url = tokio::task::spawn_blocking(|| PgCluster::shared().fresh_url())
+        .await
+        .expect("cluster");
+    let hash = bwgate::domain::credentials::hash_password(ADMIN_TOKEN).unwrap();
+    let cfg = format!(
+        "[xsi.events]\npoll_interval_ms = 50\n\n\
+         [[partners]]\nid = \"sp\"\nname = \"SP\"\nadmin_token_hash = \"{hash}\"\n\n\
+         [[templates]]\nprovisioning_id = \"trusted\"\npartner = \"sp\"\nname = \"Trusted\"\n\
+         provisioning_username = \"act\"\nprovisioning_password = \"act-pw-1\"\n"
+    );
+    let env = [
+        ("BWGATE__STORE__BACKEND", "postgres"),
+        ("BWGATE__STORE__URL", url.as_str()),
+        ("BWGATE__LIMITS__RATE_PER_SEC", "0"),
+    ];
+    let mut a = Server::unstarted(Some(&cfg), &[], &env);
+    a.spawn();
+    let mut b = Server::unstarted(Some(&cfg), &[], &env);
+    // Nodes share the link secret (operators copy one file).
+    std::fs::create_dir_all(b.path("data")).unwrap();
+    std::fs::copy(a.path("data/secret.key"), b.path("data/secret.key")).unwrap();
+    b.spawn();
+
+    let mut stream = open_channel(&a, &admin(), "nodes").await.unwrap();
+    subscribe(&a, &admin(), "serviceprovider/globex", "nodes", "nodes-app").await;
+
+    // Ten one-user documents to each node, at once.
+    let send = |server: &Server, node: &'static str| {
+        let docs: Vec<String> = (0..10)
+            .map(|i| document(None, &[add(&format!("{node}{i}@bw.example"), "ops")]))
+            .collect();
+        let client = server.client();
+        async move {
+            for doc in docs {
+                let mut req = bwgate::client::request(
+                    "POST",
+                    "/uc-one/v1/provisioning/trusted",
+                    Bytes::from(doc),
+                    Some("application/xml"),
+                );
+                req.headers_mut()
+                    .insert("authorization", AUTH.parse().unwrap());
+                let r = client.request(req).await.expect("post");
+                assert_eq!(r.status, 200, "{}", r.text());
+                assert!(!r.text().contains("<error"), "{}", r.text());
+            }
+        }
+    };
+    tokio::join!(send(&a, "a"), send(&b, "b"));
+
+    // Every user accepted then provisioned, whichever node took it.
+    let mut seen: BTreeMap<String, Vec<EventKind>> = BTreeMap::new();
+    let mut ids = BTreeSet::new();
+    let done = |seen: &BTreeMap<String, Vec<EventKind>>| {
+        seen.len() == 20
+            && seen
+                .values()
+                .all(|k| k.contains(&EventKind::SubscriberProvisioned))
+    };
+    while !done(&seen) {
+        let (env, event) = stream.event().await;
+        ack(&a, &admin(), &env.event_id).await;
+        if !ids.insert(env.event_id.clone()) {
+            continue;
+        }
+        let event = event.expect("a provisioning event");
+        if let Some(user) = event.user_id {
+            seen.entry(user).or_default().push(event.kind);
+        }
+    }
+    for (user, kinds) in &seen {
+        assert_eq!(
+            kinds,
+            &vec![
+                EventKind::SubscriberAccepted,
+                EventKind::SubscriberProvisioned
+            ],
+            "{user}"
+        );
+    }
+    let users: BTreeSet<&str> = seen.keys().map(String::as_str).collect();
+    assert!(users.contains("a0@bw.example") && users.contains("b9@bw.example"));
 }
