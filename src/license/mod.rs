@@ -3,6 +3,8 @@
 //! with the same command JSON. Delivery is at least once, so every
 //! implementation must treat a repeated idempotency key as done.
 
+pub mod subscriptions;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
