@@ -4,6 +4,7 @@
 //! implementation must treat a repeated idempotency key as done.
 
 pub mod subscriptions;
+pub mod templates;
 
 use std::sync::Arc;
 
