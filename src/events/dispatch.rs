@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::state::{event_id, InFlight, Live, Registry, DUE_NOW};
+use super::state::{chosen_channel, event_id, InFlight, Live, Registry, DUE_NOW};
 use super::{EventHub, MAX_IN_FLIGHT};
 use crate::domain::event::{EventDelivery, ProvisioningEvent};
 use crate::domain::now_millis;
@@ -234,8 +234,8 @@ impl EventHub {
             let full = read.len() == READ_BATCH;
             let fresh = tail.take(read, now);
             if !fresh.is_empty() {
-                self.learn_partners(&fresh).await?;
-                self.hand_out(&fresh);
+                let partners = self.partners_of(&fresh).await?;
+                self.hand_out(&fresh, &partners);
             }
             if !full {
                 break;
@@ -259,10 +259,12 @@ impl EventHub {
         partners.get(provisioning_id).cloned()
     }
 
-    async fn learn_partners(
+    /// The partner of each event (its template's), learnt from the store
+    /// the first time a template is seen (templates never change partner).
+    async fn partners_of(
         &self,
         events: &[ProvisioningEvent],
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<Vec<Option<String>>, crate::store::StoreError> {
         let unknown: HashSet<&str> = events
             .iter()
             .map(|e| e.provisioning_id.as_str())
@@ -276,16 +278,18 @@ impl EventHub {
                     .insert(pid.to_string(), t.partner_id);
             }
         }
-        Ok(())
+        Ok(events
+            .iter()
+            .map(|e| self.partner_of(&e.provisioning_id))
+            .collect())
     }
 
-    fn hand_out(&self, events: &[ProvisioningEvent]) {
+    fn hand_out(&self, events: &[ProvisioningEvent], partners: &[Option<String>]) {
         let cap = self.config.subscription_backlog;
-        let partner_of = |pid: &str| self.partner_of(pid);
         let mut r = self.registry();
         for live in r.subs.values_mut() {
-            for e in events {
-                let wanted = live.wants(e, &partner_of);
+            for (e, partner) in events.iter().zip(partners) {
+                let wanted = live.wants(e, partner.as_deref());
                 live.offer(e, wanted, cap);
             }
         }
@@ -308,20 +312,22 @@ impl EventHub {
                 .store
                 .events_after(scanned, room.min(READ_BATCH))
                 .await?;
-            self.learn_partners(&read).await?;
-            let partner_of = |pid: &str| self.partner_of(pid);
+            let partners = self.partners_of(&read).await?;
             let mut r = self.registry();
             let Some(live) = r.subs.get_mut(&id) else {
                 continue;
             };
             let mut last = scanned;
             let mut queued = 0;
-            for e in read.iter().filter(|e| e.seq > live.scanned) {
+            for (e, partner) in read.iter().zip(&partners) {
+                if e.seq <= live.scanned {
+                    continue;
+                }
                 // Only up to where the tail is: later ones come from it.
                 if e.seq > read_to || queued == room {
                     break;
                 }
-                if live.wants(e, &partner_of) {
+                if live.wants(e, partner.as_deref()) {
                     live.backlog.push_back(e.clone());
                     queued += 1;
                 }
@@ -372,25 +378,12 @@ impl EventHub {
 
         let mut sends = Vec::new();
         let mut slow: Vec<(String, &'static str)> = Vec::new();
-        let ids: Vec<String> = r.subs.keys().cloned().collect();
-        for id in ids {
-            let Registry { channels, subs, .. } = &mut *r;
-            let Some(live) = subs.get_mut(&id) else {
-                continue;
-            };
+        let Registry { channels, subs, .. } = &mut *r;
+        for live in subs.values_mut() {
             give_up_old(live, max_attempts, now, ack_timeout);
             match live.sub.delivery.clone() {
                 EventDelivery::ChannelSet { channel_set_id } => {
-                    let chosen = channels
-                        .values()
-                        .filter(|c| c.owner == live.sub.owner && c.set_id == channel_set_id)
-                        .min_by(|a, b| {
-                            a.priority
-                                .cmp(&b.priority)
-                                .then(b.weight.cmp(&a.weight))
-                                .then(a.id.cmp(&b.id))
-                        })
-                        .map(|c| c.id.clone());
+                    let chosen = chosen_channel(channels, &live.sub.owner, &channel_set_id);
                     let Some(channel) = chosen.and_then(|id| channels.get_mut(&id)) else {
                         continue;
                     };

@@ -93,15 +93,10 @@ impl Live {
         }
     }
 
-    /// Whether `event` is for this subscription: its partner's, and its
-    /// target's.
-    pub(super) fn wants(
-        &self,
-        event: &ProvisioningEvent,
-        partner_of: &dyn Fn(&str) -> Option<String>,
-    ) -> bool {
-        self.sub.target.matches(event)
-            && partner_of(&event.provisioning_id).as_deref() == Some(self.sub.partner_id.as_str())
+    /// Whether `event` (of `partner`, its template's) is for this
+    /// subscription: its partner's, and its target's.
+    pub(super) fn wants(&self, event: &ProvisioningEvent, partner: Option<&str>) -> bool {
+        partner == Some(self.sub.partner_id.as_str()) && self.sub.target.matches(event)
     }
 
     /// Offers one event read from the tail (in seq order). Returns whether
@@ -155,6 +150,25 @@ pub(super) fn parse_event_id(event_id: &str) -> Option<(&str, i64)> {
     Some((sub, seq.parse().ok()?))
 }
 
+/// The id of `owner`'s channel in set `set_id` that events go to: the best
+/// (lowest) priority, then the highest weight, then the lowest id.
+pub(super) fn chosen_channel(
+    channels: &HashMap<String, Channel>,
+    owner: &str,
+    set_id: &str,
+) -> Option<String> {
+    channels
+        .values()
+        .filter(|c| c.owner == owner && c.set_id == set_id)
+        .min_by(|a, b| {
+            a.priority
+                .cmp(&b.priority)
+                .then(b.weight.cmp(&a.weight))
+                .then(a.id.cmp(&b.id))
+        })
+        .map(|c| c.id.clone())
+}
+
 /// Everything the hub keeps in memory.
 #[derive(Default)]
 pub(super) struct Registry {
@@ -170,18 +184,9 @@ impl Registry {
         self.channels.values().filter(|c| c.owner == owner).count()
     }
 
-    /// The channel of `owner`'s set `set_id` events go to: the best
-    /// (lowest) priority, then the highest weight, then the oldest id.
+    /// The channel of `owner`'s set `set_id` events go to.
     pub(super) fn channel_for(&self, owner: &str, set_id: &str) -> Option<&Channel> {
-        self.channels
-            .values()
-            .filter(|c| c.owner == owner && c.set_id == set_id)
-            .min_by(|a, b| {
-                a.priority
-                    .cmp(&b.priority)
-                    .then(b.weight.cmp(&a.weight))
-                    .then(a.id.cmp(&b.id))
-            })
+        chosen_channel(&self.channels, owner, set_id).and_then(|id| self.channels.get(&id))
     }
 
     /// Subscriptions bound to `owner`'s set `set_id` (or, for `None`, to
@@ -203,19 +208,10 @@ mod tests {
     fn event(seq: i64, user: &str) -> ProvisioningEvent {
         ProvisioningEvent {
             seq,
-            kind: EventKind::SubscriberAccepted,
-            at: 0,
-            provisioning_id: "t".into(),
             service_provider_id: Some("sp".into()),
             group_id: Some("g".into()),
             user_id: Some(user.into()),
-            subscriber_id: None,
-            status: None,
-            package: None,
-            organization_id: None,
-            organization_name: None,
-            error_code: None,
-            reason: None,
+            ..ProvisioningEvent::bare(EventKind::SubscriberAccepted, 0, "t")
         }
     }
 

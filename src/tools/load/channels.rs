@@ -1424,19 +1424,9 @@ mod tests {
         };
         let event = ProvisioningEvent {
             seq: 7,
-            kind: EventKind::SubscriberAccepted,
-            at: 1_700_000_000_000,
-            provisioning_id: "p".into(),
             service_provider_id: Some("sp".into()),
-            group_id: None,
             user_id: Some("kim@bw.example".into()),
-            subscriber_id: None,
-            status: None,
-            package: None,
-            organization_id: None,
-            organization_name: None,
-            error_code: None,
-            reason: None,
+            ..ProvisioningEvent::bare(EventKind::SubscriberAccepted, 1_700_000_000_000, "p")
         };
         let chunk = wire::to_chunk(&wire::subscription_event(&env, &event));
         assert_eq!(
