@@ -328,7 +328,7 @@ fn run_units(
                 unit.finish().map_err(failed)?;
                 batch.queue("RELEASE SAVEPOINT bwgate_unit");
             } else {
-                unit.forget_unit_commands();
+                unit.forget_unit_writes();
                 batch.queue("ROLLBACK TO SAVEPOINT bwgate_unit; RELEASE SAVEPOINT bwgate_unit");
             }
         } else if unit.aborted() || (result.is_err() && unit.wrote()) {

@@ -43,10 +43,37 @@ pub(super) struct Batch {
     /// Whether `simple` undoes something (then it must run before commit;
     /// a pending release or savepoint alone changes nothing).
     simple_undoes: Cell<bool>,
-    /// Commands not written yet, in the order the units wrote them.
-    commands: RefCell<Vec<CommandEnvelope>>,
-    /// Provisioning events not written yet, likewise.
-    events: RefCell<Vec<ProvisioningEvent>>,
+    /// Rows written once, just before the commit.
+    waiting: RefCell<Waiting>,
+}
+
+/// What the units of a batch wrote that goes to the database at its end,
+/// in the order they wrote it.
+#[derive(Debug, Default)]
+struct Waiting {
+    commands: Vec<CommandEnvelope>,
+    events: Vec<ProvisioningEvent>,
+}
+
+/// How much was waiting at some point (an undo drops what came after).
+#[derive(Debug, Clone, Copy, Default)]
+struct Mark {
+    commands: usize,
+    events: usize,
+}
+
+impl Waiting {
+    fn mark(&self) -> Mark {
+        Mark {
+            commands: self.commands.len(),
+            events: self.events.len(),
+        }
+    }
+
+    fn truncate(&mut self, mark: Mark) {
+        self.commands.truncate(mark.commands);
+        self.events.truncate(mark.events);
+    }
 }
 
 impl Batch {
@@ -84,19 +111,15 @@ pub(super) struct PgTx<'t, 'c> {
     in_part: Cell<bool>,
     /// How many of the batch's waiting commands came before this unit and
     /// before its open part (an undo drops the ones after).
-    unit_mark: Cell<usize>,
-    part_mark: Cell<usize>,
-    /// The same marks for the batch's waiting events.
-    unit_event_mark: Cell<usize>,
-    part_event_mark: Cell<usize>,
+    unit_mark: Cell<Mark>,
+    part_mark: Cell<Mark>,
     /// Dedupe-key prefixes this unit asked "when was the last email" of.
     asked_prefixes: RefCell<Vec<String>>,
 }
 
 impl<'t, 'c> PgTx<'t, 'c> {
     pub(super) fn new(tx: &'t Transaction<'c>, runtime: &'t Runtime, batch: &'t Batch) -> Self {
-        let waiting = batch.commands.borrow().len();
-        let waiting_events = batch.events.borrow().len();
+        let waiting = batch.waiting.borrow().mark();
         PgTx {
             tx,
             runtime,
@@ -108,8 +131,6 @@ impl<'t, 'c> PgTx<'t, 'c> {
             in_part: Cell::new(false),
             unit_mark: Cell::new(waiting),
             part_mark: Cell::new(waiting),
-            unit_event_mark: Cell::new(waiting_events),
-            part_event_mark: Cell::new(waiting_events),
             asked_prefixes: RefCell::new(Vec::new()),
         }
     }
@@ -123,27 +144,21 @@ impl<'t, 'c> PgTx<'t, 'c> {
     }
 
     /// The unit is undone (its savepoint rolled back): its waiting
-    /// commands go too.
-    pub(super) fn forget_unit_commands(&self) {
+    /// commands and events go too.
+    pub(super) fn forget_unit_writes(&self) {
         self.batch
-            .commands
+            .waiting
             .borrow_mut()
             .truncate(self.unit_mark.get());
-        self.batch
-            .events
-            .borrow_mut()
-            .truncate(self.unit_event_mark.get());
     }
 
     /// Writes the batch's waiting commands (under their enterprise locks)
-    /// and sends an undo still waiting: the transaction can commit.
+    /// and events, and sends an undo still waiting: the transaction can
+    /// commit.
     pub(super) fn finish(&self) -> Result<(), StoreError> {
-        let commands = std::mem::take(&mut *self.batch.commands.borrow_mut());
-        let events = std::mem::take(&mut *self.batch.events.borrow_mut());
-        self.unit_mark.set(0);
-        self.part_mark.set(0);
-        self.unit_event_mark.set(0);
-        self.part_event_mark.set(0);
+        let Waiting { commands, events } = std::mem::take(&mut *self.batch.waiting.borrow_mut());
+        self.unit_mark.set(Mark::default());
+        self.part_mark.set(Mark::default());
         if !commands.is_empty() || !events.is_empty() {
             // Each `run` sends what `simple` still holds first.
             if !commands.is_empty() {
@@ -214,8 +229,7 @@ impl Tx for PgTx<'_, '_> {
         let n = self.parts.get() + 1;
         self.parts.set(n);
         self.batch.queue(&format!("SAVEPOINT bwgate_part_{n}"));
-        self.part_mark.set(self.batch.commands.borrow().len());
-        self.part_event_mark.set(self.batch.events.borrow().len());
+        self.part_mark.set(self.batch.waiting.borrow().mark());
         self.in_part.set(true);
         Ok(Part(n))
     }
@@ -234,13 +248,9 @@ impl Tx for PgTx<'_, '_> {
             n = part.0
         ));
         self.batch
-            .commands
+            .waiting
             .borrow_mut()
             .truncate(self.part_mark.get());
-        self.batch
-            .events
-            .borrow_mut()
-            .truncate(self.part_event_mark.get());
         Ok(())
     }
 
@@ -458,14 +468,18 @@ impl Tx for PgTx<'_, '_> {
     /// Waits for the batch's end (see `finish`).
     fn insert_command(&self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
         self.wrote.set(true);
-        self.batch.commands.borrow_mut().push(envelope.clone());
+        self.batch
+            .waiting
+            .borrow_mut()
+            .commands
+            .push(envelope.clone());
         Ok(())
     }
 
     /// Waits for the batch's end (see `finish`).
     fn append_event(&self, event: &ProvisioningEvent) -> Result<(), StoreError> {
         self.wrote.set(true);
-        self.batch.events.borrow_mut().push(event.clone());
+        self.batch.waiting.borrow_mut().events.push(event.clone());
         Ok(())
     }
 
@@ -482,7 +496,7 @@ impl Tx for PgTx<'_, '_> {
         subscriber_id: &str,
         kinds: &[&str],
     ) -> Result<bool, StoreError> {
-        let waiting = self.batch.commands.borrow().iter().any(|c| {
+        let waiting = self.batch.waiting.borrow().commands.iter().any(|c| {
             c.command.subscriber_id() == Some(subscriber_id) && kinds.contains(&c.command.kind())
         });
         if waiting {
