@@ -177,7 +177,7 @@ fn record_failure(
         return Ok(());
     };
     let s_status = s.status;
-    let mut errors = s.errors.clone();
+    let mut errors = s.errors;
     errors.push(error);
     let to_error = status_version == Some(s.version)
         && !matches!(
