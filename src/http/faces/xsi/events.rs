@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
@@ -38,10 +38,7 @@ fn hub(state: &State) -> Result<&Arc<EventHub>, Refusal> {
 /// A bearer that is not a JWT (three dot-separated parts) is a partner
 /// admin token.
 fn partner_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && token.split('.').count() != 3).then_some(token)
+    crate::http::partner::auth::bearer(&parts.headers).filter(|t| t.split('.').count() != 3)
 }
 
 async fn owner(state: &State, peer: IpAddr, parts: &Parts) -> Result<Owner, Refusal> {
@@ -126,8 +123,7 @@ fn parse_body(
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let limits = crate::xsi::XsiLimits::from(&state.config.limits);
-    crate::xsi::parse(body, content_type, &limits).map_err(|e| e.to_refusal())
+    super::xml_body(state, content_type, body)
 }
 
 /// Answers one Xsi-Events request (`route` is one of the events routes).

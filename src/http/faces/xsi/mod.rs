@@ -432,9 +432,17 @@ fn read_put_body(state: &State, parts: &Parts, body: &[u8]) -> Result<bool, Refu
             )),
         };
     }
+    actions::read_integrated_imp(&xml_body(state, content_type, body)?)
+}
+
+/// A request body as an XSI document, within the configured limits.
+fn xml_body(
+    state: &State,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<crate::xsi::Element, Refusal> {
     let limits = crate::xsi::XsiLimits::from(&state.config.limits);
-    let doc = crate::xsi::parse(body, content_type, &limits).map_err(|e| e.to_refusal())?;
-    actions::read_integrated_imp(&doc)
+    crate::xsi::parse(body, content_type, &limits).map_err(|e| e.to_refusal())
 }
 
 /// Assigning or removing the service, through the flow-through's use
