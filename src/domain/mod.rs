@@ -17,6 +17,7 @@ pub mod refusal;
 pub mod subscriber;
 pub mod subscriber_query;
 pub mod template;
+pub mod timestamp;
 
 pub use directory::{DirectoryEntry, DirectoryPage, DirectoryQuery, SearchPattern, SortColumn};
 pub use error_code::ErrorCode;

@@ -69,6 +69,7 @@ use bytes::Bytes;
 
 use super::document::{Element, XSI_INSTANCE_NAMESPACE, XSI_NAMESPACE};
 use crate::domain::event::{EventKind, ProvisioningEvent};
+pub use crate::domain::timestamp::{iso_millis, parse_iso_millis};
 use crate::domain::{ErrorCode, Refusal};
 use crate::flowthrough::response::escape_into;
 
@@ -801,67 +802,6 @@ fn typed(name: &str, type_name: &str, children: Vec<Element>) -> Element {
     el.attributes
         .push(("type".into(), format!("xsi:{type_name}")));
     el
-}
-
-// ------------------------------------------------------------- time
-
-/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z in Unix ms: the
-/// range of a four-digit year.
-const MIN_ISO_MILLIS: i64 = -62_167_219_200_000;
-const MAX_ISO_MILLIS: i64 = 253_402_300_799_999;
-
-/// Unix milliseconds as ISO 8601 UTC with milliseconds
-/// (`2026-11-24T10:15:00.123Z`), clamped to years 0000–9999.
-pub fn iso_millis(ms: i64) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    let ms = ms.clamp(MIN_ISO_MILLIS, MAX_ISO_MILLIS);
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_default()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` → Unix ms (the fraction's digits
-/// after the third are dropped).
-pub fn parse_iso_millis(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' || *b.last()? != b'Z' {
-        return None;
-    }
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = s.get(range)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let year = i32::try_from(digits(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(digits(8..10)?).ok()?;
-    let hour = u8::try_from(digits(11..13)?).ok()?;
-    let minute = u8::try_from(digits(14..16)?).ok()?;
-    let second = u8::try_from(digits(17..19)?).ok()?;
-    let fraction = &s[19..s.len() - 1];
-    let millis = match fraction.strip_prefix('.') {
-        None if fraction.is_empty() => 0,
-        Some(f) if !f.is_empty() && f.bytes().all(|c| c.is_ascii_digit()) => {
-            let three: String = f.chars().chain("00".chars()).take(3).collect();
-            three.parse::<u16>().ok()?
-        }
-        _ => return None,
-    };
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let time = time::Time::from_hms_milli(hour, minute, second, millis).ok()?;
-    let nanos = time::PrimitiveDateTime::new(date, time)
-        .assume_utc()
-        .unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).ok()
 }
 
 // ------------------------------------------------------------- reading

@@ -129,13 +129,7 @@ impl Filters {
 /// Unix milliseconds as ISO 8601 UTC with milliseconds, as Cisco writes
 /// them (`2019-10-18T14:26:16.000Z`).
 pub fn iso(ms: i64) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_default()
+    crate::domain::timestamp::iso_millis(ms)
 }
 
 /// The Subscriber object (names as in Cisco's Webex for BroadWorks API).
