@@ -60,7 +60,7 @@ use tokio_rustls::TlsConnector;
 
 use super::conn::{tls_connect, Negotiated};
 use super::report::{
-    counts, for_each_error_code, new_histogram, record_us, Latency, TransportError,
+    counts, for_each_error_code, new_histogram, record_us, round3, Latency, TransportError,
 };
 use super::Plan;
 use crate::xsi::events::{self as wire, ChannelRequest, EventType};
@@ -1328,10 +1328,6 @@ pub async fn run(plan: &Plan, hold_plan: &Hold) -> Result<ChannelsReport, String
         terminated_by_reason: total.terminated.clone(),
         server_rss,
     })
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]
