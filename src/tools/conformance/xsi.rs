@@ -45,7 +45,7 @@ const SAVED_PREFIX: &str = "(saved as ";
 fn saved_name(text: &str) -> Option<&str> {
     let name = text.strip_prefix(SAVED_PREFIX)?.strip_suffix(')')?;
     let valid = !name.is_empty()
-        && name != "user"
+        && name != USER
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -91,7 +91,10 @@ fn fill_json(v: &serde_json::Value, fill: &dyn Fn(&str) -> String) -> serde_json
     }
 }
 
-/// Every `NAME` of a `{{NAME}}` in `text` (`{{user}}` left out).
+/// The value every case starts with: `{{user}}`, the replay's user id.
+const USER: &str = "user";
+
+/// Every `NAME` of a `{{NAME}}` in `text`.
 fn placeholders(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = text;
@@ -99,7 +102,7 @@ fn placeholders(text: &str) -> Vec<String> {
         rest = &rest[start + 2..];
         let Some(end) = rest.find("}}") else { break };
         let name = &rest[..end];
-        if name != "user" && saved_name(&format!("{SAVED_PREFIX}{name})")).is_some() {
+        if name == USER || saved_name(&format!("{SAVED_PREFIX}{name})")).is_some() {
             names.push(name.to_string());
         }
         rest = &rest[end + 2..];
@@ -222,7 +225,7 @@ pub fn load(dir: &Path) -> Result<Vec<XsiCase>, String> {
         let file: CaseFile = toml::from_str(&text).map_err(|e| problem(&toml_path, e))?;
         let mut steps = Vec::new();
         // `{{NAME}}`s the earlier steps save.
-        let mut known: Vec<String> = Vec::new();
+        let mut known: Vec<String> = vec![USER.to_string()];
         for (i, spec) in file.step.into_iter().enumerate() {
             let n = format!("{:02}", i + 1);
             let body = read(&path.join(format!("{n}-request.xml")))?;
@@ -467,16 +470,13 @@ impl XsiTarget {
 
     /// Runs one case; `Err` names the step and the first difference.
     pub async fn run(&self, case: &XsiCase, bearer: &str) -> Result<(), String> {
-        let mut saved = Saved::new();
+        // `{{user}}` is a value saved before the first step.
+        let mut saved: Saved = vec![(USER.to_string(), self.user.clone())];
         for (i, step) in case.steps.iter().enumerate() {
             let n = i + 1;
             let s = &step.spec;
-            let fill = |t: &str| fill_saved(&t.replace("{{user}}", &self.user), &saved, false);
-            let fill_xml = |t: &str| {
-                let mut user = String::new();
-                crate::flowthrough::response::escape_into(&mut user, &self.user, true);
-                fill_saved(&t.replace("{{user}}", &user), &saved, true)
-            };
+            let fill = |t: &str| fill_saved(t, &saved, false);
+            let fill_xml = |t: &str| fill_saved(t, &saved, true);
             let auth = match s.auth {
                 XsiAuth::Bearer => Some(format!("Bearer {bearer}")),
                 XsiAuth::Basic => Some(basic(&self.user, &self.password)),
