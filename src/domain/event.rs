@@ -178,6 +178,16 @@ pub enum EventDelivery {
     HttpContact { uri: String },
 }
 
+impl EventDelivery {
+    /// The channel set, for channel delivery.
+    pub fn channel_set_id(&self) -> Option<&str> {
+        match self {
+            EventDelivery::ChannelSet { channel_set_id } => Some(channel_set_id),
+            EventDelivery::HttpContact { .. } => None,
+        }
+    }
+}
+
 /// A subscription to the `Provisioning` package, as the store keeps it
 /// (it outlives channels and restarts; channels do not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -327,16 +327,8 @@ impl EventHub {
             ));
         }
         let expires = req.expires.min(self.config.subscription_max_expires_secs);
-        let delivery = match req.delivery {
-            wire::SubscriptionDelivery::Channel { channel_set_id } => {
-                EventDelivery::ChannelSet { channel_set_id }
-            }
-            wire::SubscriptionDelivery::HttpContact { uri } => EventDelivery::HttpContact { uri },
-        };
-        let set: Option<String> = match &delivery {
-            EventDelivery::ChannelSet { channel_set_id } => Some(channel_set_id.clone()),
-            EventDelivery::HttpContact { .. } => None,
-        };
+        let delivery = EventDelivery::from(req.delivery);
+        let set: Option<String> = delivery.channel_set_id().map(str::to_string);
         let set = set.as_deref();
         {
             let r = self.registry();
@@ -412,16 +404,7 @@ impl EventHub {
                 target_id: sub.target.target_id().map(str::to_string),
                 event: sub.event_package.clone(),
                 expires,
-                delivery: match &sub.delivery {
-                    EventDelivery::ChannelSet { channel_set_id } => {
-                        wire::SubscriptionDelivery::Channel {
-                            channel_set_id: channel_set_id.clone(),
-                        }
-                    }
-                    EventDelivery::HttpContact { uri } => {
-                        wire::SubscriptionDelivery::HttpContact { uri: uri.clone() }
-                    }
-                },
+                delivery: wire::SubscriptionDelivery::from(sub.delivery.clone()),
                 application_id: sub.application_id.clone(),
             },
         })

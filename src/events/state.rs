@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::domain::event::{EventDelivery, EventSubscription, ProvisioningEvent};
+use crate::domain::event::{EventSubscription, ProvisioningEvent};
 
 /// One open channel (a streaming response on this node).
 pub(super) struct Channel {
@@ -130,10 +130,7 @@ impl Live {
     }
 
     pub(super) fn channel_set(&self) -> Option<&str> {
-        match &self.sub.delivery {
-            EventDelivery::ChannelSet { channel_set_id } => Some(channel_set_id),
-            EventDelivery::HttpContact { .. } => None,
-        }
+        self.sub.delivery.channel_set_id()
     }
 }
 
@@ -203,7 +200,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{EventKind, EventTarget, EVENT_PACKAGE};
+    use crate::domain::event::{EventDelivery, EventKind, EventTarget, EVENT_PACKAGE};
 
     fn event(seq: i64, user: &str) -> ProvisioningEvent {
         ProvisioningEvent {

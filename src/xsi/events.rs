@@ -68,7 +68,7 @@ use super::build::{parent, push_some, text, xsi};
 use bytes::Bytes;
 
 use super::document::{Element, XSI_INSTANCE_NAMESPACE, XSI_NAMESPACE};
-use crate::domain::event::{EventKind, ProvisioningEvent};
+use crate::domain::event::{EventDelivery, EventKind, ProvisioningEvent};
 pub use crate::domain::timestamp::{iso_millis, parse_iso_millis};
 use crate::domain::{ErrorCode, Refusal};
 use crate::flowthrough::response::escape_into;
@@ -148,6 +148,29 @@ pub enum SubscriptionDelivery {
     /// POSTed to this URI, kept as the client wrote it (echoed as such in
     /// `httpContact/uri`); [`http_contact_url`] gives the URL to POST to.
     HttpContact { uri: String },
+}
+
+/// The wire's delivery as the domain keeps it, and back.
+impl From<SubscriptionDelivery> for EventDelivery {
+    fn from(d: SubscriptionDelivery) -> Self {
+        match d {
+            SubscriptionDelivery::Channel { channel_set_id } => {
+                EventDelivery::ChannelSet { channel_set_id }
+            }
+            SubscriptionDelivery::HttpContact { uri } => EventDelivery::HttpContact { uri },
+        }
+    }
+}
+
+impl From<EventDelivery> for SubscriptionDelivery {
+    fn from(d: EventDelivery) -> Self {
+        match d {
+            EventDelivery::ChannelSet { channel_set_id } => {
+                SubscriptionDelivery::Channel { channel_set_id }
+            }
+            EventDelivery::HttpContact { uri } => SubscriptionDelivery::HttpContact { uri },
+        }
+    }
 }
 
 /// A subscription `POST` (`/user/{id}`, `/enterprise/{id}`, …, `/system`).
