@@ -122,18 +122,8 @@ pub fn complete_command(
                         &[],
                         now,
                     )?;
-                    if settled && tx.events_wanted()? {
-                        if let Some(s) = tx.subscriber_by_id(subscriber_id)? {
-                            // From provisioning or updating: either way
-                            // not `provisioned` before.
-                            super::events::subscriber_changed(
-                                tx,
-                                Some(SubscriberStatus::Provisioning),
-                                None,
-                                &s,
-                                now,
-                            )?;
-                        }
+                    if settled {
+                        super::events::subscriber_provisioned(tx, subscriber_id, now)?;
                     }
                 }
             }

@@ -59,6 +59,28 @@ pub(crate) fn subscriber_changed(
     if !tx.events_wanted()? {
         return Ok(());
     }
+    append(tx, kind, before, after, now)
+}
+
+/// The license core applied subscriber `id`'s provisioning (its status
+/// just became `provisioned`): read only when someone listens.
+pub(crate) fn subscriber_provisioned(tx: &dyn Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    if !tx.events_wanted()? {
+        return Ok(());
+    }
+    match tx.subscriber_by_id(id)? {
+        Some(s) => append(tx, EventKind::SubscriberProvisioned, None, &s, now),
+        None => Ok(()),
+    }
+}
+
+fn append(
+    tx: &dyn Tx,
+    kind: EventKind,
+    before: Option<&SubscriberRecord>,
+    after: &SubscriberRecord,
+    now: i64,
+) -> Result<(), StoreError> {
     let failure = (kind == EventKind::SubscriberFailed)
         .then(|| after.errors.last())
         .flatten();
