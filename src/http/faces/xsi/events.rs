@@ -13,7 +13,7 @@ use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
 use super::auth::{authenticate, Scheme};
-use super::routes::{SubscriptionMethod, TargetPath, XsiRoute};
+use super::routes::{EventsRoute, SubscriptionMethod, TargetPath};
 use super::{document, empty, user_id_of, Format};
 use crate::domain::event::EventTarget;
 use crate::domain::{ErrorCode, Refusal};
@@ -130,7 +130,7 @@ fn parse_body(
 pub(super) async fn handle(
     state: &State,
     peer: IpAddr,
-    route: &XsiRoute,
+    route: &EventsRoute,
     parts: &Parts,
     body: &[u8],
     format: Format,
@@ -138,7 +138,7 @@ pub(super) async fn handle(
     let hub = hub(state)?;
     let owner = owner(state, peer, parts).await?;
     match route {
-        XsiRoute::AddChannel => {
+        EventsRoute::AddChannel => {
             let req = wire::read_channel(&parse_body(state, parts, body, "Channel")?)?;
             let open = hub.add_channel(&owner, req)?;
             tracing::info!(channel_id = %open.channel_id, owner = %owner.key, "xsi-events channel opened");
@@ -147,12 +147,12 @@ pub(super) async fn handle(
                 .insert(CONTENT_TYPE, HeaderValue::from_static(STREAM_CONTENT_TYPE));
             Ok(resp)
         }
-        XsiRoute::Heartbeat { channel } => {
+        EventsRoute::Heartbeat { channel } => {
             // A body (some clients send one) is ignored.
             hub.heartbeat(&owner, channel)?;
             Ok(empty(StatusCode::OK))
         }
-        XsiRoute::Channel {
+        EventsRoute::Channel {
             channel,
             delete: false,
         } => {
@@ -161,20 +161,20 @@ pub(super) async fn handle(
             hub.refresh_channel(&owner, channel, expires)?;
             Ok(empty(StatusCode::OK))
         }
-        XsiRoute::Channel {
+        EventsRoute::Channel {
             channel,
             delete: true,
         } => {
             hub.delete_channel(&owner, channel)?;
             Ok(empty(StatusCode::OK))
         }
-        XsiRoute::EventResponse => {
+        EventsRoute::EventResponse => {
             let resp =
                 wire::read_event_response(&parse_body(state, parts, body, "EventResponse")?)?;
             hub.event_response(&owner, &resp)?;
             Ok(empty(StatusCode::OK))
         }
-        XsiRoute::ChannelSet { set } => {
+        EventsRoute::ChannelSet { set } => {
             let views = hub.channel_set(&owner, set)?;
             Ok(document(
                 StatusCode::OK,
@@ -182,7 +182,7 @@ pub(super) async fn handle(
                 format,
             ))
         }
-        XsiRoute::Subscribe { target: path } => {
+        EventsRoute::Subscribe { target: path } => {
             let target = target(&owner, path)?;
             let req = wire::read_subscription(&parse_body(state, parts, body, "Subscription")?)?;
             if matches!(req.delivery, wire::SubscriptionDelivery::HttpContact { .. })
@@ -203,7 +203,7 @@ pub(super) async fn handle(
                 format,
             ))
         }
-        XsiRoute::Subscription { id, method } => match method {
+        EventsRoute::Subscription { id, method } => match method {
             SubscriptionMethod::Get => {
                 let info = hub.subscription(&owner, id)?;
                 Ok(document(
@@ -229,6 +229,5 @@ pub(super) async fn handle(
                 Ok(empty(StatusCode::OK))
             }
         },
-        _ => Err(Refusal::new(ErrorCode::Internal, "not an Xsi-Events route")),
     }
 }

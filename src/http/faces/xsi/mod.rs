@@ -32,7 +32,7 @@ use crate::tokens::TokenIssuer;
 use crate::xsi::{actions, Element, XSI_NAMESPACE};
 
 use auth::{authenticate, Caller, Scheme};
-pub use routes::XsiRoute;
+pub use routes::{EventsRoute, XsiRoute};
 
 /// The XSI face's own state: the token issuer and the Basic cache.
 pub struct XsiState {
@@ -191,9 +191,6 @@ async fn handle(
         authenticate(state, peer, &parts.headers, user, schemes).await
     };
     const ANY: &[Scheme] = &[Scheme::Basic, Scheme::Bearer, Scheme::Sso];
-    if route.is_events() {
-        return events::handle(state, peer, route, parts, body, format).await;
-    }
     match route {
         XsiRoute::Versions => Ok(document(StatusCode::OK, &actions::versions(), format)),
         XsiRoute::Jwks => {
@@ -285,16 +282,7 @@ async fn handle(
                 format,
             ))
         }
-        XsiRoute::AddChannel
-        | XsiRoute::Heartbeat { .. }
-        | XsiRoute::Channel { .. }
-        | XsiRoute::EventResponse
-        | XsiRoute::ChannelSet { .. }
-        | XsiRoute::Subscribe { .. }
-        | XsiRoute::Subscription { .. } => Err(Refusal::new(
-            ErrorCode::Internal,
-            "an Xsi-Events route reached Xsi-Actions",
-        )),
+        XsiRoute::Events(e) => events::handle(state, peer, e, parts, body, format).await,
         XsiRoute::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(

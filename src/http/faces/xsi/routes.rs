@@ -32,6 +32,28 @@ pub enum SubscriptionMethod {
     Delete,
 }
 
+/// The Xsi-Events resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsRoute {
+    /// `POST /com.broadsoft.async/…/channel`: a streaming channel.
+    AddChannel,
+    /// `PUT …/channel/{channelId}/heartbeat`
+    Heartbeat { channel: String },
+    /// `PUT|DELETE …/channel/{channelId}`
+    Channel { channel: String, delete: bool },
+    /// `POST …/channel/eventresponse`
+    EventResponse,
+    /// `GET …/channelset/{channelSetId}`
+    ChannelSet { set: String },
+    /// `POST …/user/{userId}`, `…/enterprise|serviceprovider/{id}[/group/{groupId}]`, `…/system`
+    Subscribe { target: TargetPath },
+    /// `GET|PUT|DELETE …/subscription/{subscriptionId}`
+    Subscription {
+        id: String,
+        method: SubscriptionMethod,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XsiRoute {
     /// `GET …/versions`
@@ -50,29 +72,29 @@ pub enum XsiRoute {
     AuthToken { user: String },
     /// `GET /authService/jwks`: the public keys of the tokens.
     Jwks,
-    /// `POST /com.broadsoft.async/…/channel`: a streaming channel.
-    AddChannel,
-    /// `PUT …/channel/{channelId}/heartbeat`
-    Heartbeat { channel: String },
-    /// `PUT|DELETE …/channel/{channelId}`
-    Channel { channel: String, delete: bool },
-    /// `POST …/channel/eventresponse`
-    EventResponse,
-    /// `GET …/channelset/{channelSetId}`
-    ChannelSet { set: String },
-    /// `POST …/user/{userId}`, `…/enterprise|serviceprovider/{id}[/group/{groupId}]`, `…/system`
-    Subscribe { target: TargetPath },
-    /// `GET|PUT|DELETE …/subscription/{subscriptionId}`
-    Subscription {
-        id: String,
-        method: SubscriptionMethod,
-    },
+    /// Xsi-Events (`http::xsi::events`).
+    Events(EventsRoute),
     /// Under an XSI prefix, but nothing here (an `ErrorInfo` 404).
     NotFound,
     /// A known resource, another method (an `ErrorInfo` 405 with `Allow`).
     MethodNotAllowed { allow: &'static str },
     /// The user id in the path is not valid percent-encoding or UTF-8.
     BadUserId,
+}
+
+impl EventsRoute {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EventsRoute::AddChannel => "xsi-events:POST /channel",
+            EventsRoute::Heartbeat { .. } => "xsi-events:PUT /channel/{id}/heartbeat",
+            EventsRoute::Channel { delete: false, .. } => "xsi-events:PUT /channel/{id}",
+            EventsRoute::Channel { delete: true, .. } => "xsi-events:DELETE /channel/{id}",
+            EventsRoute::EventResponse => "xsi-events:POST /channel/eventresponse",
+            EventsRoute::ChannelSet { .. } => "xsi-events:/channelset/{id}",
+            EventsRoute::Subscribe { .. } => "xsi-events:POST subscription",
+            EventsRoute::Subscription { .. } => "xsi-events:/subscription/{id}",
+        }
+    }
 }
 
 impl XsiRoute {
@@ -91,32 +113,11 @@ impl XsiRoute {
             XsiRoute::EnterpriseDirectory { .. } => "xsi:/user/{userId}/directories/Enterprise",
             XsiRoute::AuthToken { .. } => "xsi:/authService/token/{userId}",
             XsiRoute::Jwks => "xsi:/authService/jwks",
-            XsiRoute::AddChannel => "xsi-events:POST /channel",
-            XsiRoute::Heartbeat { .. } => "xsi-events:PUT /channel/{id}/heartbeat",
-            XsiRoute::Channel { delete: false, .. } => "xsi-events:PUT /channel/{id}",
-            XsiRoute::Channel { delete: true, .. } => "xsi-events:DELETE /channel/{id}",
-            XsiRoute::EventResponse => "xsi-events:POST /channel/eventresponse",
-            XsiRoute::ChannelSet { .. } => "xsi-events:/channelset/{id}",
-            XsiRoute::Subscribe { .. } => "xsi-events:POST subscription",
-            XsiRoute::Subscription { .. } => "xsi-events:/subscription/{id}",
+            XsiRoute::Events(e) => e.label(),
             XsiRoute::NotFound => "xsi:unmatched",
             XsiRoute::MethodNotAllowed { .. } => "xsi:method_not_allowed",
             XsiRoute::BadUserId => "xsi:bad_user_id",
         }
-    }
-
-    /// Whether Xsi-Events answers it.
-    pub fn is_events(&self) -> bool {
-        matches!(
-            self,
-            XsiRoute::AddChannel
-                | XsiRoute::Heartbeat { .. }
-                | XsiRoute::Channel { .. }
-                | XsiRoute::EventResponse
-                | XsiRoute::ChannelSet { .. }
-                | XsiRoute::Subscribe { .. }
-                | XsiRoute::Subscription { .. }
-        )
     }
 
     /// The user the request is about (the one it must authenticate as).
@@ -193,7 +194,12 @@ pub fn route(method: &Method, path: &str) -> XsiRoute {
     }
     if let Some(rest) = path.strip_prefix(ASYNC_EVENTS_PREFIX) {
         return match rest.trim_end_matches('/') {
-            "channel" => only(method, &[Method::POST], "POST", XsiRoute::AddChannel),
+            "channel" => only(
+                method,
+                &[Method::POST],
+                "POST",
+                XsiRoute::Events(EventsRoute::AddChannel),
+            ),
             _ => XsiRoute::NotFound,
         };
     }
@@ -264,35 +270,43 @@ fn events_route(method: &Method, rest: &str) -> XsiRoute {
             method,
             &[Method::POST],
             "POST",
-            XsiRoute::Subscribe { target },
+            XsiRoute::Events(EventsRoute::Subscribe { target }),
         ),
         None => XsiRoute::BadUserId,
     };
     match segments.as_slice() {
         // The specification adds channels under the async prefix only;
         // a client that leaves it out gets the same stream.
-        ["channel"] => only(method, &[Method::POST], "POST", XsiRoute::AddChannel),
-        ["channel", "eventresponse"] => {
-            only(method, &[Method::POST], "POST", XsiRoute::EventResponse)
-        }
+        ["channel"] => only(
+            method,
+            &[Method::POST],
+            "POST",
+            XsiRoute::Events(EventsRoute::AddChannel),
+        ),
+        ["channel", "eventresponse"] => only(
+            method,
+            &[Method::POST],
+            "POST",
+            XsiRoute::Events(EventsRoute::EventResponse),
+        ),
         ["channel", id, "heartbeat"] => match id_segment(id) {
             Some(channel) => only(
                 method,
                 &[Method::PUT],
                 "PUT",
-                XsiRoute::Heartbeat { channel },
+                XsiRoute::Events(EventsRoute::Heartbeat { channel }),
             ),
             None => XsiRoute::BadUserId,
         },
         ["channel", id] => match (id_segment(id), method) {
-            (Some(channel), &Method::PUT) => XsiRoute::Channel {
+            (Some(channel), &Method::PUT) => XsiRoute::Events(EventsRoute::Channel {
                 channel,
                 delete: false,
-            },
-            (Some(channel), &Method::DELETE) => XsiRoute::Channel {
+            }),
+            (Some(channel), &Method::DELETE) => XsiRoute::Events(EventsRoute::Channel {
                 channel,
                 delete: true,
-            },
+            }),
             (Some(_), _) => XsiRoute::MethodNotAllowed {
                 allow: "PUT, DELETE",
             },
@@ -303,7 +317,7 @@ fn events_route(method: &Method, rest: &str) -> XsiRoute {
                 method,
                 &[Method::GET],
                 "GET, HEAD",
-                XsiRoute::ChannelSet { set },
+                XsiRoute::Events(EventsRoute::ChannelSet { set }),
             ),
             None => XsiRoute::BadUserId,
         },
@@ -319,7 +333,7 @@ fn events_route(method: &Method, rest: &str) -> XsiRoute {
                         }
                     }
                 };
-                XsiRoute::Subscription { id, method }
+                XsiRoute::Events(EventsRoute::Subscription { id, method })
             }
             None => XsiRoute::BadUserId,
         },
@@ -404,27 +418,27 @@ mod tests {
                 &Method::POST,
                 "/com.broadsoft.async/com.broadsoft.xsi-events/v2.0/channel"
             ),
-            XsiRoute::AddChannel
+            XsiRoute::Events(EventsRoute::AddChannel)
         );
         assert_eq!(
             ev(Method::PUT, "channel/c1/heartbeat"),
-            XsiRoute::Heartbeat {
+            XsiRoute::Events(EventsRoute::Heartbeat {
                 channel: "c1".into()
-            }
+            })
         );
         assert_eq!(
             ev(Method::PUT, "channel/c1"),
-            XsiRoute::Channel {
+            XsiRoute::Events(EventsRoute::Channel {
                 channel: "c1".into(),
                 delete: false
-            }
+            })
         );
         assert_eq!(
             ev(Method::DELETE, "channel/c1"),
-            XsiRoute::Channel {
+            XsiRoute::Events(EventsRoute::Channel {
                 channel: "c1".into(),
                 delete: true
-            }
+            })
         );
         assert_eq!(
             ev(Method::GET, "channel/c1"),
@@ -434,43 +448,43 @@ mod tests {
         );
         assert_eq!(
             ev(Method::POST, "channel/eventresponse"),
-            XsiRoute::EventResponse
+            XsiRoute::Events(EventsRoute::EventResponse)
         );
         assert_eq!(
             ev(Method::GET, "channelset/s1"),
-            XsiRoute::ChannelSet { set: "s1".into() }
+            XsiRoute::Events(EventsRoute::ChannelSet { set: "s1".into() })
         );
         assert_eq!(
             ev(Method::DELETE, "subscription/x"),
-            XsiRoute::Subscription {
+            XsiRoute::Events(EventsRoute::Subscription {
                 id: "x".into(),
                 method: SubscriptionMethod::Delete
-            }
+            })
         );
-        let user = XsiRoute::Subscribe {
+        let user = XsiRoute::Events(EventsRoute::Subscribe {
             target: TargetPath::User("ann@acme.example".into()),
-        };
+        });
         assert_eq!(ev(Method::POST, "user/ann%40acme.example"), user);
         assert_eq!(ev(Method::POST, "user/ann@acme.example/subscription"), user);
-        let sp = XsiRoute::Subscribe {
+        let sp = XsiRoute::Events(EventsRoute::Subscribe {
             target: TargetPath::ServiceProvider("SP1".into()),
-        };
+        });
         assert_eq!(ev(Method::POST, "enterprise/SP1"), sp);
         assert_eq!(ev(Method::POST, "serviceprovider/SP1"), sp);
         assert_eq!(
             ev(Method::POST, "serviceprovider/SP1/group/G1"),
-            XsiRoute::Subscribe {
+            XsiRoute::Events(EventsRoute::Subscribe {
                 target: TargetPath::Group {
                     service_provider: "SP1".into(),
                     group: "G1".into()
                 }
-            }
+            })
         );
         assert_eq!(
             ev(Method::POST, "system"),
-            XsiRoute::Subscribe {
+            XsiRoute::Events(EventsRoute::Subscribe {
                 target: TargetPath::System
-            }
+            })
         );
         assert_eq!(
             ev(Method::GET, "system"),
