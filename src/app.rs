@@ -20,6 +20,9 @@ pub struct App {
     pub queries: Queries,
     pub metrics: PrometheusHandle,
     pub provisioning: Arc<Provisioning>,
+    /// Subscriptions, holdings and the license ledger (operator and
+    /// partner admin APIs).
+    pub licenses: crate::license::admin::LicenseAdmin,
     /// Outgoing email: `mailer.send(msg)` enqueues durably and wakes the worker.
     pub mailer: Arc<Mailer>,
     pub started_at: Instant,
@@ -64,6 +67,7 @@ impl App {
             verify_queue,
             xsp,
             xml_parses,
+            licenses: crate::license::admin::LicenseAdmin::new(store.clone()),
             queries: Queries::following(store, provisioning.tenancy_generation()),
             metrics,
             provisioning,

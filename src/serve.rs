@@ -229,7 +229,8 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     );
     let templates = provisioning.load_templates().await?;
     tracing::info!(templates, "customer templates loaded");
-    let license_core: Arc<dyn LicenseCore> = LocalLicenseCore::new(store.clone());
+    let license_core: Arc<dyn LicenseCore> =
+        LocalLicenseCore::new(store.clone(), config.license.policy());
     let app = App::new(
         config.clone(),
         store.clone(),

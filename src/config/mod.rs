@@ -24,6 +24,7 @@ pub struct Config {
     pub demo: DemoConfig,
     pub smtp: SmtpConfig,
     pub orgs: OrgsConfig,
+    pub license: LicenseConfig,
     pub activation: ActivationConfig,
     pub broadworks: BroadWorksConfig,
     pub xsi: XsiConfig,
@@ -518,6 +519,24 @@ impl Default for OrgsConfig {
         OrgsConfig {
             approval_notify_window_secs: 86_400,
             approval_token_ttl_secs: 14 * 86_400,
+        }
+    }
+}
+
+/// `[license]`: the in-process license core (docs/licenses.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LicenseConfig {
+    /// An organization without any license subscription grants nothing
+    /// (its subscribers go to `error`, 9041). Off (the default), such an
+    /// organization is unmetered until its first subscription is added.
+    pub require_subscription: bool,
+}
+
+impl LicenseConfig {
+    pub fn policy(&self) -> crate::license::LicensePolicy {
+        crate::license::LicensePolicy {
+            require_subscription: self.require_subscription,
         }
     }
 }

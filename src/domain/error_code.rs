@@ -52,6 +52,8 @@ pub enum ErrorCode {
     XsiOtherUser,
     XsiEventLimit,
     XsiTargetForbidden,
+    LicenseShortage,
+    SubscriptionBelowAssigned,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -112,6 +114,8 @@ impl ErrorCode {
         ErrorCode::XsiOtherUser,
         ErrorCode::XsiEventLimit,
         ErrorCode::XsiTargetForbidden,
+        ErrorCode::LicenseShortage,
+        ErrorCode::SubscriptionBelowAssigned,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -271,6 +275,18 @@ impl ErrorCode {
                 9040,
                 403,
                 "This event subscription target is not the caller's: enterprise, group and system targets need a partner admin token.",
+                false,
+            ),
+            LicenseShortage => (
+                9041,
+                409,
+                "Not enough licenses: the organization's subscriptions have none left of a license this subscriber needs.",
+                true,
+            ),
+            SubscriptionBelowAssigned => (
+                9042,
+                409,
+                "A subscription's quantity cannot go below the licenses already assigned from it.",
                 false,
             ),
         };

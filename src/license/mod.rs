@@ -3,6 +3,9 @@
 //! with the same command JSON. Delivery is at least once, so every
 //! implementation must treat a repeated idempotency key as done.
 
+pub mod admin;
+pub mod apply;
+pub mod holding;
 pub mod subscriptions;
 pub mod templates;
 
@@ -10,10 +13,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::commands::{Command, CommandEnvelope};
+use crate::commands::CommandEnvelope;
 use crate::domain::template::Package;
 use crate::domain::Refusal;
-use crate::store::{LicenseChange, SharedStore, StoreError};
+use crate::store::{SharedStore, StoreError};
+
+pub use apply::{apply_run, LicensePolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LicenseError {
@@ -63,9 +68,8 @@ pub async fn apply_each<C: LicenseCore + ?Sized>(
     out
 }
 
-/// Licenses a package grants. The full rules (subscriptions consumed
-/// oldest first, auto-license templates, Webex Calling locations and
-/// numbers) come with the license-core issue.
+/// Licenses a package grants (docs/licenses.md has the table); they are
+/// taken from the organization's subscriptions (`apply.rs`).
 pub fn package_licenses(package: Package) -> Vec<String> {
     let names: &[&str] = match package {
         Package::Softphone => &["webex-calling-softphone", "webex-messaging"],
@@ -84,80 +88,51 @@ pub fn package_licenses(package: Package) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// The in-process core: keeps which licenses each subscriber holds in the
-/// store's license ledger, once per idempotency key.
+/// The in-process core: runs the license rules (`apply.rs`) in the
+/// store's units of work.
 pub struct LocalLicenseCore {
     store: SharedStore,
+    policy: LicensePolicy,
 }
 
 impl LocalLicenseCore {
-    pub fn new(store: SharedStore) -> Arc<Self> {
-        Arc::new(LocalLicenseCore { store })
+    pub fn new(store: SharedStore, policy: LicensePolicy) -> Arc<Self> {
+        Arc::new(LocalLicenseCore { store, policy })
     }
-}
-
-/// The ledger change a command asks for (`None`: it moves no license).
-fn license_change(env: &CommandEnvelope) -> Option<LicenseChange> {
-    let (subscriber_id, licenses) = match &env.command {
-        Command::ProvisionSubscriber {
-            subscriber_id,
-            package,
-            ..
-        }
-        | Command::ChangePackage {
-            subscriber_id,
-            package,
-            ..
-        } => (subscriber_id, package_licenses(*package)),
-        Command::RemoveSubscriber { subscriber_id, .. } => (subscriber_id, Vec::new()),
-        Command::EnsureOrganization { .. }
-        | Command::AttachOrganization { .. }
-        | Command::DetachOrganization { .. }
-        | Command::DiscardPendingSubscriber { .. }
-        | Command::UpdateSubscriber { .. }
-        | Command::IssueActivationCode { .. }
-        | Command::MoveAccount { .. }
-        | Command::SetOrganizationAdmin { .. } => return None,
-    };
-    Some(LicenseChange {
-        idempotency_key: env.idempotency_key.clone(),
-        subscriber_id: subscriber_id.clone(),
-        licenses,
-    })
 }
 
 #[async_trait]
 impl LicenseCore for LocalLicenseCore {
     async fn apply(&self, env: &CommandEnvelope) -> Result<(), LicenseError> {
-        if let Some(change) = license_change(env) {
-            self.store
-                .apply_license_changes(vec![change], crate::domain::now_millis())
-                .await?;
-        }
-        Ok(())
+        let mut results = self.apply_in_order(std::slice::from_ref(env)).await;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(LicenseError::Unavailable("no answer".into())))
     }
 
     fn name(&self) -> &'static str {
         "local"
     }
 
-    /// The whole run in one ledger transaction; if that fails, one by one,
-    /// so that one bad command cannot hold back the others.
+    /// The whole run in one unit of work; a command the store fails on is
+    /// undone alone and the run stops there (the rest waits for it).
     async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
-        let changes: Vec<LicenseChange> = envelopes.iter().filter_map(license_change).collect();
-        let batch = if changes.is_empty() {
-            Ok(())
-        } else {
-            self.store
-                .apply_license_changes(changes, crate::domain::now_millis())
-                .await
-        };
-        match batch {
-            Ok(()) => envelopes.iter().map(|_| Ok(())).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "license batch failed; applying one by one");
-                apply_each(self, envelopes).await
-            }
+        let run = envelopes.to_vec();
+        let policy = self.policy;
+        let done = crate::store::transact(self.store.as_ref(), move |tx| {
+            apply_run(tx, &run, policy, crate::domain::now_millis())
+        })
+        .await;
+        match done {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(refusal)) => Err(LicenseError::Rejected(refusal)),
+                    Err(e) => Err(LicenseError::from(e)),
+                })
+                .collect(),
+            Err(e) => vec![Err(LicenseError::from(e))],
         }
     }
 }

@@ -1,28 +1,34 @@
-//! License subscriptions (issue 15, first rule; not wired to the core
-//! yet): an organization's subscriptions hold licenses by name and
+//! License subscriptions: an organization's subscriptions hold licenses by name and
 //! quantity; a subscriber's licenses are taken from the oldest
 //! subscription that still has room, then the next; a subscriber never
 //! holds one license twice; a change is all or nothing (not enough of one
 //! license: nothing moves, and the shortage says which and how many).
 //!
-//! Plain data and rules: the store will keep subscriptions and who holds
-//! what (with the subscription each license came from), the core will run
-//! [`Pool::assign`] inside the unit of work that records the result.
-
-// Used by its tests only until the core is wired to it (issue 15's next
-// increment, which removes this line).
-#![cfg_attr(not(test), allow(dead_code))]
+//! Plain data and rules: the store keeps subscriptions and who holds what
+//! (with the subscription each license came from); the core runs
+//! [`Pool::assign`] inside the unit of work that records the result
+//! (`apply.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One subscription of an organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LicenseSubscription {
     pub id: String,
     /// When it starts (unix ms): older subscriptions are used up first.
     pub starts_at: i64,
     /// Licenses bought, by license name.
     pub quantities: BTreeMap<String, u32>,
+}
+
+/// A subscription and how many of each license it has assigned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionUsage {
+    #[serde(flatten)]
+    pub subscription: LicenseSubscription,
+    pub assigned: BTreeMap<String, u32>,
 }
 
 /// A license a subscriber holds, and the subscription it came from.
@@ -52,13 +58,25 @@ pub struct Pool {
 
 impl Pool {
     /// `held`: every license every subscriber of the organization holds.
-    pub fn new(mut subscriptions: Vec<LicenseSubscription>, held: &[Held]) -> Pool {
+    #[cfg(test)]
+    pub fn new(subscriptions: Vec<LicenseSubscription>, held: &[Held]) -> Pool {
+        Pool::with_usage(
+            subscriptions,
+            held.iter()
+                .map(|h| (h.subscription_id.clone(), h.license.clone(), 1)),
+        )
+    }
+
+    /// `usage`: how many of each license each subscription has assigned,
+    /// as `(subscription id, license, count)` (a pair may come twice).
+    pub fn with_usage(
+        mut subscriptions: Vec<LicenseSubscription>,
+        usage: impl IntoIterator<Item = (String, String, u32)>,
+    ) -> Pool {
         subscriptions.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
         let mut used = BTreeMap::new();
-        for h in held {
-            *used
-                .entry((h.subscription_id.clone(), h.license.clone()))
-                .or_insert(0) += 1;
+        for (subscription, license, n) in usage {
+            *used.entry((subscription, license)).or_insert(0) += n;
         }
         Pool {
             subscriptions,
@@ -66,7 +84,14 @@ impl Pool {
         }
     }
 
+    /// No subscription at all (the organization is unmetered, or short of
+    /// everything when subscriptions are required).
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty()
+    }
+
     /// Licenses of `license` not assigned yet, in all subscriptions.
+    #[cfg(test)]
     pub fn available(&self, license: &str) -> u32 {
         self.subscriptions
             .iter()

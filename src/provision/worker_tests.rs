@@ -362,7 +362,8 @@ async fn one_enterprise_backlog_is_delivered_in_runs_not_one_commit_per_command(
         .collect();
     accept(&store, &template, "T-big", ops).await;
     let shared: SharedStore = store.clone();
-    let core: Arc<dyn LicenseCore> = crate::license::LocalLicenseCore::new(shared.clone());
+    let core: Arc<dyn LicenseCore> =
+        crate::license::LocalLicenseCore::new(shared.clone(), Default::default());
     let before = store.stats().transactions_committed;
     let mut settled = 0;
     let mut passes = 0;

@@ -4,6 +4,7 @@
 //! that run in those units of work live in `provision`, so a back-end
 //! (SQLite today, PostgreSQL next) only maps rows.
 
+pub mod license_rows;
 pub mod postgres;
 pub mod private_files;
 pub(crate) mod rows;
@@ -75,15 +76,6 @@ pub struct StoreStats {
     /// Units of work rolled back and run again because another
     /// transaction changed the same rows first (shared databases only).
     pub conflict_reruns: u64,
-}
-
-/// One change of the in-process license core's ledger: the subscriber's
-/// licenses become exactly `licenses`, once per idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LicenseChange {
-    pub idempotency_key: String,
-    pub subscriber_id: String,
-    pub licenses: Vec<String>,
 }
 
 #[async_trait]
@@ -166,27 +158,23 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of outbox rows by state.
     async fn outbox_counts(&self) -> Result<Vec<(OutboxState, u64)>, StoreError>;
 
-    // ---- in-process license core ledger
+    // ---- license core reads (its writes are units of work: `LicenseRows`)
 
-    /// Applies a license change at most once per idempotency key: the
-    /// subscriber's licenses become exactly `licenses` (empty = revoke all).
-    /// Returns false when the key was applied before (nothing changed).
-    async fn apply_licenses(
-        &self,
-        idempotency_key: &str,
-        subscriber_id: &str,
-        licenses: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError>;
-    /// `apply_licenses` for several changes, in order, in one transaction
-    /// (all or nothing).
-    async fn apply_license_changes(
-        &self,
-        changes: Vec<LicenseChange>,
-        now: i64,
-    ) -> Result<(), StoreError>;
     async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError>;
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError>;
+    /// The organization's subscriptions with what each has assigned,
+    /// oldest first.
+    async fn license_subscriptions(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<SubscriptionUsage>, StoreError>;
+    /// Every license held by a subscriber of the organization, by user
+    /// then license.
+    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError>;
+    /// The ledger after `after` (an event id), oldest first: the billing
+    /// feed.
+    async fn license_feed(&self, after: i64, limit: usize)
+        -> Result<Vec<LicenseEvent>, StoreError>;
 
     /// Cheap round trip through reader and writer paths, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -335,6 +323,8 @@ pub use crate::domain::email::{EmailFilter, EmailRecord, EmailState};
 pub use crate::domain::license_ledger::LicenseEvent;
 pub use crate::domain::org_report::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry};
 pub use crate::domain::subscriber_query::SubscriberQuery;
+pub use crate::license::holding::HolderRow;
+pub use crate::license::subscriptions::SubscriptionUsage;
 
 pub type SharedStore = Arc<dyn Store>;
 

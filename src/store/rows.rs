@@ -3,6 +3,8 @@
 //! database. A back-end fills a row struct from its driver's row; the
 //! decoding here turns it into domain types.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 
 use crate::commands::CommandEnvelope;
@@ -333,4 +335,15 @@ pub(crate) fn decode_subscription(
         .map_err(|e| StoreError::Corrupt(format!("event subscription: {e}")))?;
     s.acked_seq = acked_seq;
     Ok(s)
+}
+
+/// A license subscription's `quantities_json` (`{"license": n}`).
+pub(crate) fn encode_quantities(q: &BTreeMap<String, u32>) -> Result<String, StoreError> {
+    to_json(q, "subscription quantities")
+}
+
+pub(crate) fn decode_quantities(id: &str, json: &str) -> Result<BTreeMap<String, u32>, StoreError> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::Corrupt(format!("license subscription '{id}': quantities_json: {e}"))
+    })
 }

@@ -28,6 +28,7 @@ use crate::domain::lifecycle::{
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 
+use super::license_rows::LicenseRows;
 use super::{OutboxEntry, OutboxState, StoreError};
 
 /// How an organization came to be linked to its enterprise.
@@ -79,8 +80,9 @@ impl OrgOrigin {
 #[derive(Debug)]
 pub struct Part(pub(crate) u64);
 
-/// The row operations a use case may run inside one transaction.
-pub trait Tx {
+/// The row operations a use case may run inside one transaction (the
+/// license core's are in [`LicenseRows`]).
+pub trait Tx: LicenseRows {
     // ---- parts
 
     /// Starts a part that [`Tx::undo_part`] can undo without touching what

@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_used_once",
         sql: include_str!("migrations/0004_used_once.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_license_subscriptions",
+        sql: include_str!("migrations/0005_license_subscriptions.sql"),
+    },
 ];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00

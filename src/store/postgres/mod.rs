@@ -21,6 +21,7 @@
 mod email;
 mod events;
 mod lane;
+mod licenses;
 pub use lane::LANE_THREAD;
 mod migrations;
 mod orgs;
@@ -57,9 +58,9 @@ use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::tx::DynWork;
 use crate::store::tx::OrgOrigin;
 use crate::store::{
-    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
-    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
-    SubscriberQuery,
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderRow, Lease,
+    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
+    SubscriptionUsage,
 };
 
 /// Runs of one batch of units of work before a conflict is answered as an
@@ -355,42 +356,31 @@ impl Store for PgStore {
         outbox::counts(&self.client().await?).await
     }
 
-    async fn apply_licenses(
-        &self,
-        idempotency_key: &str,
-        subscriber_id: &str,
-        licenses: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let applied =
-            records::apply_licenses(&tx, idempotency_key, subscriber_id, licenses, now).await?;
-        tx.commit().await?;
-        Ok(applied)
-    }
-
-    async fn apply_license_changes(
-        &self,
-        changes: Vec<LicenseChange>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        for c in &changes {
-            records::apply_licenses(&tx, &c.idempotency_key, &c.subscriber_id, &c.licenses, now)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
-        records::held(&self.client().await?, subscriber_id).await
+        licenses::licenses(&self.client().await?, subscriber_id).await
     }
 
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
-        records::license_events(&self.client().await?, subscriber_id).await
+        licenses::license_events(&self.client().await?, subscriber_id).await
+    }
+
+    async fn license_subscriptions(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<SubscriptionUsage>, StoreError> {
+        licenses::subscription_usage(&self.client().await?, org_id).await
+    }
+
+    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
+        licenses::holders(&self.client().await?, org_id).await
+    }
+
+    async fn license_feed(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<LicenseEvent>, StoreError> {
+        licenses::feed(&self.client().await?, after, limit).await
     }
 
     async fn events_after(

@@ -1,14 +1,11 @@
-//! Activations, accepted documents (replays) and the in-process license
-//! core's ledger.
-
-use std::collections::BTreeSet;
+//! Activations and accepted documents (replays).
 
 use deadpool_postgres::GenericClient;
 
-use super::sql::{exec, get, row, rows};
+use super::sql::{exec, get, row};
 use crate::domain::activation::{Activation, ActivationPurpose};
 use crate::domain::lifecycle::OperationResult;
-use crate::store::{LicenseEvent, StoreError};
+use crate::store::StoreError;
 
 const ACTIVATION_COLUMNS: &str = "subscriber_id, purpose, nonce, link_expires_at,
      pending_email, code_hash, code_expires_at, code_attempts, codes_sent, locked_until,
@@ -127,117 +124,4 @@ pub(super) async fn record_accepted_request<C: GenericClient>(
     )
     .await?;
     Ok(())
-}
-
-/// The subscriber's licenses become exactly `licenses`, once per key.
-pub(super) async fn apply_licenses<C: GenericClient>(
-    c: &C,
-    key: &str,
-    subscriber_id: &str,
-    licenses: &[String],
-    now: i64,
-) -> Result<bool, StoreError> {
-    let first = row(
-        c,
-        "INSERT INTO license_applied (idempotency_key, applied_at) VALUES ($1, $2)
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
-        &[&key, &now],
-    )
-    .await?;
-    if first.is_none() {
-        return Ok(false);
-    }
-    let held: BTreeSet<String> = held(c, subscriber_id).await?.into_iter().collect();
-    let wanted: BTreeSet<&str> = licenses.iter().map(String::as_str).collect();
-    let revoked: Vec<&str> = held
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !wanted.contains(l))
-        .collect();
-    let granted: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|l| !held.contains(*l))
-        .collect();
-    // The ledger in event order (revocations, then grants), as SQLite's.
-    let (mut ledger, mut actions) = (Vec::new(), Vec::new());
-    for (license, action) in revoked
-        .iter()
-        .map(|l| (*l, "revoke"))
-        .chain(granted.iter().map(|l| (*l, "grant")))
-    {
-        ledger.push(license);
-        actions.push(action);
-    }
-    if ledger.is_empty() {
-        return Ok(true);
-    }
-    // Three statements whatever the number of licenses, sent in one flight
-    // (prepared first, so they go out in this order).
-    let revoke = c
-        .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
-        .await?;
-    let grant = c
-        .prepare_cached(
-            "INSERT INTO licenses (subscriber_id, license, granted_at)
-             SELECT $1, l, $3 FROM unnest($2::text[]) AS l",
-        )
-        .await?;
-    let record = c
-        .prepare_cached(
-            "INSERT INTO license_events (idempotency_key, subscriber_id, license, action, at)
-             SELECT $1, $2, l, a, $5
-             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(l, a, n)
-             ORDER BY n",
-        )
-        .await?;
-    let (revoked_rows, granted_rows, recorded) = futures_util::future::join3(
-        c.execute(&revoke, &[&subscriber_id, &revoked]),
-        c.execute(&grant, &[&subscriber_id, &granted, &now]),
-        c.execute(&record, &[&key, &subscriber_id, &ledger, &actions, &now]),
-    )
-    .await;
-    revoked_rows?;
-    granted_rows?;
-    recorded?;
-    Ok(true)
-}
-
-pub(super) async fn held<C: GenericClient>(
-    c: &C,
-    subscriber_id: &str,
-) -> Result<Vec<String>, StoreError> {
-    rows(
-        c,
-        "SELECT license FROM licenses WHERE subscriber_id = $1 ORDER BY license",
-        &[&subscriber_id],
-    )
-    .await?
-    .iter()
-    .map(|r| get(r, 0))
-    .collect()
-}
-
-pub(super) async fn license_events<C: GenericClient>(
-    c: &C,
-    subscriber_id: &str,
-) -> Result<Vec<LicenseEvent>, StoreError> {
-    rows(
-        c,
-        "SELECT idempotency_key, subscriber_id, license, action, at
-         FROM license_events WHERE subscriber_id = $1 ORDER BY id",
-        &[&subscriber_id],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(LicenseEvent {
-            idempotency_key: get(r, 0)?,
-            subscriber_id: get(r, 1)?,
-            license: get(r, 2)?,
-            action: get(r, 3)?,
-            at: get(r, 4)?,
-        })
-    })
-    .collect()
 }

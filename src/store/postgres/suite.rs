@@ -100,6 +100,7 @@ impl TestDatabase for PgDatabase {
             "licenses",
             "license_events",
             "license_applied",
+            "license_subscriptions",
             "activations",
         ] {
             let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1");

@@ -20,18 +20,22 @@ use std::future::Future;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio::runtime::Runtime;
 
-use super::{email, events, orgs, outbox, records, subscribers, tenancy};
+use super::{email, events, licenses, orgs, outbox, records, subscribers, tenancy};
 use crate::commands::CommandEnvelope;
 use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::event::ProvisioningEvent;
 use crate::domain::ids::EnterpriseKey;
+use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
     TrunkFlags,
 };
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
+use crate::license::holding::Holding;
+use crate::license::subscriptions::LicenseSubscription;
+use crate::store::license_rows::{KeyOutcome, LicenseRows};
 use crate::store::tx::{OrgOrigin, Part, Tx};
 use crate::store::{OutboxEntry, OutboxState, StoreError};
 
@@ -221,6 +225,70 @@ impl<'t, 'c> PgTx<'t, 'c> {
     ) -> Result<T, StoreError> {
         self.wrote.set(true);
         self.run(statement)
+    }
+}
+
+impl LicenseRows for PgTx<'_, '_> {
+    fn license_outcome(&self, key: &str) -> Result<Option<KeyOutcome>, StoreError> {
+        self.run(licenses::outcome(self.tx, key))
+    }
+
+    fn record_license_outcome(
+        &self,
+        key: &str,
+        outcome: &KeyOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(licenses::record_outcome(self.tx, key, outcome, now))
+    }
+
+    fn org_subscriptions(&self, org_id: &str) -> Result<Vec<LicenseSubscription>, StoreError> {
+        self.write(licenses::subscriptions(self.tx, org_id, true))
+    }
+
+    fn org_license_usage(&self, org_id: &str) -> Result<Vec<(String, String, u32)>, StoreError> {
+        self.run(licenses::usage(self.tx, org_id))
+    }
+
+    fn license_subscription(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, LicenseSubscription)>, StoreError> {
+        self.run(licenses::subscription_by_id(self.tx, id))
+    }
+
+    fn put_license_subscription(
+        &self,
+        org_id: &str,
+        subscription: &LicenseSubscription,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(licenses::put_subscription(
+            self.tx,
+            org_id,
+            subscription,
+            now,
+        ))
+    }
+
+    fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError> {
+        self.run(licenses::holdings(self.tx, subscriber_id))
+    }
+
+    fn change_holdings(
+        &self,
+        subscriber_id: &str,
+        revoked: &[String],
+        granted: &[Holding],
+        ledger: &[LicenseEvent],
+    ) -> Result<(), StoreError> {
+        self.write(licenses::change_holdings(
+            self.tx,
+            subscriber_id,
+            revoked,
+            granted,
+            ledger,
+        ))
     }
 }
 

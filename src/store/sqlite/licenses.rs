@@ -1,66 +1,142 @@
-//! The in-process license core's ledger: which licenses each subscriber
-//! holds, the idempotency keys already applied, and an audit trail.
+//! The license core's rows: subscriptions, who holds what (with the
+//! subscription and the reason), the ledger and each command key's outcome.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::store::{LicenseEvent, StoreError};
+use super::tx::SqliteTx;
+use crate::domain::license_ledger::LicenseEvent;
+use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
+use crate::store::license_rows::{KeyOutcome, LicenseRows};
+use crate::store::rows::{decode_quantities, encode_quantities};
+use crate::store::StoreError;
 
-/// Runs on the writer thread (one transaction). Returns false, changing
-/// nothing, when `key` was applied before.
-pub(super) fn apply_licenses(
-    conn: &Connection,
-    key: &str,
-    subscriber_id: &str,
-    licenses: &[String],
-    now: i64,
-) -> Result<bool, StoreError> {
-    let seen = conn
-        .prepare_cached("SELECT 1 FROM license_applied WHERE idempotency_key = ?1")?
-        .query_row([key], |_| Ok(()))
-        .optional()?;
-    if seen.is_some() {
-        return Ok(false);
-    }
-    let held: BTreeSet<String> = held(conn, subscriber_id)?.into_iter().collect();
-    let wanted: BTreeSet<&str> = licenses.iter().map(String::as_str).collect();
+const HOLDING_COLUMNS: &str =
+    "l.license, l.subscription_id, l.source, l.source_ref, l.command_key, l.granted_at";
+const EVENT_COLUMNS: &str = "id, idempotency_key, subscriber_id, org_id, license, action,
+     subscription_id, source, source_ref, at";
 
-    let mut event = conn.prepare_cached(
-        "INSERT INTO license_events (idempotency_key, subscriber_id, license, action, at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    let mut revoke =
-        conn.prepare_cached("DELETE FROM licenses WHERE subscriber_id = ?1 AND license = ?2")?;
-    for license in held.iter().filter(|l| !wanted.contains(l.as_str())) {
-        revoke.execute(params![subscriber_id, license])?;
-        event.execute(params![key, subscriber_id, license, "revoke", now])?;
-    }
-    // A plain INSERT: the primary key refuses a second grant outright.
-    let mut grant = conn.prepare_cached(
-        "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES (?1, ?2, ?3)",
-    )?;
-    for license in wanted.iter().filter(|l| !held.contains(**l)) {
-        grant.execute(params![subscriber_id, license, now])?;
-        event.execute(params![key, subscriber_id, license, "grant", now])?;
-    }
-    conn.prepare_cached(
-        "INSERT INTO license_applied (idempotency_key, applied_at) VALUES (?1, ?2)",
-    )?
-    .execute(params![key, now])?;
-    Ok(true)
+fn holding(row: &Row<'_>, at: usize) -> rusqlite::Result<Holding> {
+    let source: String = row.get(at + 2)?;
+    Ok(Holding {
+        license: row.get(at)?,
+        subscription_id: row.get(at + 1)?,
+        // A source this build does not know reads as the package (the
+        // column's default).
+        source: GrantSource::parse(&source).unwrap_or(GrantSource::Package),
+        source_ref: row.get(at + 3)?,
+        command_key: row.get(at + 4)?,
+        granted_at: row.get(at + 5)?,
+    })
 }
 
-fn held(conn: &Connection, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT license FROM licenses WHERE subscriber_id = ?1 ORDER BY license")?;
-    let rows = stmt.query_map([subscriber_id], |row| row.get(0))?;
+fn event(row: &Row<'_>) -> rusqlite::Result<LicenseEvent> {
+    Ok(LicenseEvent {
+        id: row.get(0)?,
+        idempotency_key: row.get(1)?,
+        subscriber_id: row.get(2)?,
+        org_id: row.get(3)?,
+        license: row.get(4)?,
+        action: row.get(5)?,
+        subscription_id: row.get(6)?,
+        source: row.get(7)?,
+        source_ref: row.get(8)?,
+        at: row.get(9)?,
+    })
+}
+
+fn subscriptions(conn: &Connection, org_id: &str) -> Result<Vec<LicenseSubscription>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, starts_at, quantities_json FROM license_subscriptions
+         WHERE org_id = ?1 ORDER BY starts_at, id",
+    )?;
+    let rows = stmt.query_map([org_id], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (id, starts_at, json) = r?;
+        Ok(LicenseSubscription {
+            quantities: decode_quantities(&id, &json)?,
+            id,
+            starts_at,
+        })
+    })
+    .collect()
+}
+
+fn usage(conn: &Connection, org_id: &str) -> Result<Vec<(String, String, u32)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.subscription_id, l.license, count(*)
+         FROM license_subscriptions s
+         JOIN licenses l ON l.subscription_id = s.id
+         WHERE s.org_id = ?1
+         GROUP BY 1, 2",
+    )?;
+    let rows = stmt.query_map([org_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get::<_, u32>(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn subscription_usage(
+    conn: &Connection,
+    org_id: &str,
+) -> Result<Vec<SubscriptionUsage>, StoreError> {
+    let mut assigned: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    for (subscription, license, n) in usage(conn, org_id)? {
+        assigned.entry(subscription).or_default().insert(license, n);
+    }
+    Ok(subscriptions(conn, org_id)?
+        .into_iter()
+        .map(|s| SubscriptionUsage {
+            assigned: assigned.remove(&s.id).unwrap_or_default(),
+            subscription: s,
+        })
+        .collect())
+}
+
+pub(super) fn holders(conn: &Connection, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT s.id, COALESCE(s.user_id, ''), {HOLDING_COLUMNS}
+         FROM subscribers s JOIN licenses l ON l.subscriber_id = s.id
+         WHERE s.org_id = ?1
+         ORDER BY 2, s.id, l.license"
+    ))?;
+    let rows = stmt.query_map([org_id], |row| {
+        Ok(HolderRow {
+            subscriber_id: row.get(0)?,
+            user_id: row.get(1)?,
+            holding: holding(row, 2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn feed(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<LicenseEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM license_events WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after, limit], event)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The subscriber's licenses, sorted.
 pub(super) fn licenses(conn: &Connection, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
-    held(conn, subscriber_id)
+    let mut stmt = conn
+        .prepare_cached("SELECT license FROM licenses WHERE subscriber_id = ?1 ORDER BY license")?;
+    let rows = stmt.query_map([subscriber_id], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The subscriber's license changes, oldest first.
@@ -68,18 +144,176 @@ pub(super) fn license_events(
     conn: &Connection,
     subscriber_id: &str,
 ) -> Result<Vec<LicenseEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT idempotency_key, subscriber_id, license, action, at
-         FROM license_events WHERE subscriber_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([subscriber_id], |row| {
-        Ok(LicenseEvent {
-            idempotency_key: row.get(0)?,
-            subscriber_id: row.get(1)?,
-            license: row.get(2)?,
-            action: row.get(3)?,
-            at: row.get(4)?,
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM license_events WHERE subscriber_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([subscriber_id], event)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl LicenseRows for SqliteTx<'_, '_> {
+    fn license_outcome(&self, key: &str) -> Result<Option<KeyOutcome>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT refused_code, refused_detail FROM license_applied
+                 WHERE idempotency_key = ?1",
+            )?
+            .query_row([key], |row| {
+                Ok((
+                    row.get::<_, Option<u32>>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                ))
+            })
+            .optional()?;
+        Ok(row.map(|(code, detail)| match code {
+            Some(code) => KeyOutcome::Refused(StoredRefusal {
+                code,
+                detail: detail.unwrap_or_default(),
+            }),
+            None => KeyOutcome::Applied,
+        }))
+    }
+
+    fn record_license_outcome(
+        &self,
+        key: &str,
+        outcome: &KeyOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (code, detail) = match outcome {
+            KeyOutcome::Applied => (None, None),
+            KeyOutcome::Refused(r) => (Some(r.code), Some(r.detail.as_str())),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO license_applied (idempotency_key, applied_at, refused_code, refused_detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![key, now, code, detail])?;
+        Ok(())
+    }
+
+    fn org_subscriptions(&self, org_id: &str) -> Result<Vec<LicenseSubscription>, StoreError> {
+        // One writer: nothing to lock.
+        subscriptions(self.conn, org_id)
+    }
+
+    fn org_license_usage(&self, org_id: &str) -> Result<Vec<(String, String, u32)>, StoreError> {
+        usage(self.conn, org_id)
+    }
+
+    fn license_subscription(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, LicenseSubscription)>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT org_id, starts_at, quantities_json FROM license_subscriptions WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(org_id, starts_at, json)| {
+            Ok((
+                org_id,
+                LicenseSubscription {
+                    id: id.to_string(),
+                    starts_at,
+                    quantities: decode_quantities(id, &json)?,
+                },
+            ))
+        })
+        .transpose()
+    }
+
+    fn put_license_subscription(
+        &self,
+        org_id: &str,
+        s: &LicenseSubscription,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO license_subscriptions
+                     (id, org_id, starts_at, quantities_json, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (id) DO UPDATE SET
+                     org_id = excluded.org_id, starts_at = excluded.starts_at,
+                     quantities_json = excluded.quantities_json, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                s.id,
+                org_id,
+                s.starts_at,
+                encode_quantities(&s.quantities)?,
+                now
+            ])?;
+        Ok(())
+    }
+
+    fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {HOLDING_COLUMNS} FROM licenses l WHERE l.subscriber_id = ?1 ORDER BY l.license"
+        ))?;
+        let rows = stmt.query_map([subscriber_id], |row| holding(row, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn change_holdings(
+        &self,
+        subscriber_id: &str,
+        revoked: &[String],
+        granted: &[Holding],
+        ledger: &[LicenseEvent],
+    ) -> Result<(), StoreError> {
+        let mut revoke = self
+            .conn
+            .prepare_cached("DELETE FROM licenses WHERE subscriber_id = ?1 AND license = ?2")?;
+        for license in revoked {
+            revoke.execute(params![subscriber_id, license])?;
+        }
+        // A plain INSERT: the primary key refuses a second grant outright.
+        let mut grant = self.conn.prepare_cached(
+            "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
+                                   command_key, granted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for h in granted {
+            grant.execute(params![
+                subscriber_id,
+                h.license,
+                h.subscription_id,
+                h.source.as_str(),
+                h.source_ref,
+                h.command_key,
+                h.granted_at
+            ])?;
+        }
+        let mut record = self.conn.prepare_cached(
+            "INSERT INTO license_events (idempotency_key, subscriber_id, org_id, license, action,
+                                         subscription_id, source, source_ref, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for e in ledger {
+            record.execute(params![
+                e.idempotency_key,
+                e.subscriber_id,
+                e.org_id,
+                e.license,
+                e.action,
+                e.subscription_id,
+                e.source,
+                e.source_ref,
+                e.at
+            ])?;
+        }
+        Ok(())
+    }
 }

@@ -92,6 +92,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0014_used_once",
         sql: include_str!("migrations/0014_used_once.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_license_subscriptions",
+        sql: include_str!("migrations/0015_license_subscriptions.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

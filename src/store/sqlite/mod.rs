@@ -68,9 +68,9 @@ use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::private_files;
 use crate::store::tx::OrgOrigin;
 use crate::store::{
-    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, Lease,
-    LicenseChange, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
-    SubscriberQuery,
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderRow, Lease,
+    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
+    SubscriptionUsage,
 };
 
 use reader::ReadPool;
@@ -462,40 +462,6 @@ impl Store for SqliteStore {
         self.read(outbox::outbox_counts).await
     }
 
-    async fn apply_licenses(
-        &self,
-        idempotency_key: &str,
-        subscriber_id: &str,
-        licenses: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let key = idempotency_key.to_string();
-        let id = subscriber_id.to_string();
-        let licenses = licenses.to_vec();
-        self.write(move |conn| licenses::apply_licenses(conn, &key, &id, &licenses, now))
-            .await
-    }
-
-    async fn apply_license_changes(
-        &self,
-        changes: Vec<LicenseChange>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            changes.iter().try_for_each(|c| {
-                licenses::apply_licenses(
-                    conn,
-                    &c.idempotency_key,
-                    &c.subscriber_id,
-                    &c.licenses,
-                    now,
-                )
-                .map(|_| ())
-            })
-        })
-        .await
-    }
-
     async fn licenses(&self, subscriber_id: &str) -> Result<Vec<String>, StoreError> {
         let id = subscriber_id.to_string();
         self.read(move |conn| licenses::licenses(conn, &id)).await
@@ -504,6 +470,29 @@ impl Store for SqliteStore {
     async fn license_events(&self, subscriber_id: &str) -> Result<Vec<LicenseEvent>, StoreError> {
         let id = subscriber_id.to_string();
         self.read(move |conn| licenses::license_events(conn, &id))
+            .await
+    }
+
+    async fn license_subscriptions(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<SubscriptionUsage>, StoreError> {
+        let id = org_id.to_string();
+        self.read(move |conn| licenses::subscription_usage(conn, &id))
+            .await
+    }
+
+    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
+        let id = org_id.to_string();
+        self.read(move |conn| licenses::holders(conn, &id)).await
+    }
+
+    async fn license_feed(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<LicenseEvent>, StoreError> {
+        self.read(move |conn| licenses::feed(conn, after, limit))
             .await
     }
 

@@ -93,6 +93,7 @@ impl TestDatabase for SqliteDatabase {
                     "licenses",
                     "license_events",
                     "license_applied",
+                    "license_subscriptions",
                     "activations",
                 ] {
                     let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;

@@ -2,7 +2,7 @@
 //!
 //! The cases here test behaviour, not a database: accept and its
 //! replay/idempotency, organizations, activation, the outbox with its
-//! leased claims, emails, partner admin, the license ledger. Each case is
+//! leased claims, emails, partner admin, the license core. Each case is
 //! an `async fn case(f: &dyn StoreFactory)` that gets its stores from the
 //! factory, so it runs unchanged on every back-end. Tests of one
 //! back-end's internals (SQLite's writer batching, migrations, query
@@ -24,6 +24,7 @@ pub(crate) mod activation;
 pub(crate) mod basics;
 pub(crate) mod emails;
 pub(crate) mod events;
+pub(crate) mod licenses;
 pub(crate) mod outbox;
 pub(crate) mod partner;
 pub(crate) mod provisioning;
@@ -395,7 +396,6 @@ macro_rules! store_suite {
                 a_rejected_older_command_records_the_error_but_not_the_status,
                 only_the_last_command_of_the_current_version_settles_the_status,
                 a_device_activation_code_in_flight_does_not_hold_the_status,
-                licenses_change_once_per_key_and_only_by_the_difference,
                 acknowledged_acceptances_survive_drop_without_close
                     [flavor = "multi_thread", worker_threads = 4],
                 a_2017_keeps_its_email_through_the_rollback_once_per_window,
@@ -444,6 +444,14 @@ macro_rules! store_suite {
                 an_undone_operation_leaves_no_event,
                 subscriptions_persist_and_their_cursor_only_moves_forward,
                 pruning_removes_only_old_events_up_to_the_given_seq,
+            ],
+            licenses: [
+                licenses_come_from_the_oldest_subscription_and_a_shortage_is_answered_once,
+                package_changes_move_only_the_difference_and_keys_apply_once,
+                an_organization_without_subscriptions_grants_nothing_when_required,
+                subscriptions_are_checked_and_never_drop_below_what_they_assigned,
+                concurrent_runs_never_assign_more_than_bought
+                    [flavor = "multi_thread", worker_threads = 4],
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

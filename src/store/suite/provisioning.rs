@@ -1,5 +1,5 @@
 //! Flow-through provisioning on any store: `accept`, replay and
-//! idempotency, organizations, the outbox and the license ledger.
+//! idempotency, organizations and the outbox.
 
 use std::sync::Arc;
 
@@ -1312,110 +1312,6 @@ pub(crate) async fn only_the_last_command_of_the_current_version_settles_the_sta
     );
 }
 
-// ---------------------------------------------------------------- licenses
-
-pub(crate) async fn licenses_change_once_per_key_and_only_by_the_difference(
-    factory: &dyn StoreFactory,
-) {
-    let fx = fixture(factory).await;
-    let s = &fx;
-    let l = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-
-    assert!(s
-        .apply_licenses("k1", "sub1", &l(&["messaging", "calling-basic"]), NOW)
-        .await
-        .expect("k1"));
-    assert_eq!(
-        s.licenses("sub1").await.expect("get"),
-        l(&["calling-basic", "messaging"])
-    );
-    let before = s.license_events("sub1").await.expect("events");
-    assert_eq!(before.len(), 2);
-    assert!(before
-        .iter()
-        .all(|e| e.action == "grant" && e.idempotency_key == "k1" && e.at == NOW));
-
-    // The same key again (a redelivery), even with other content: no-op.
-    assert!(!s
-        .apply_licenses("k1", "sub1", &l(&["premium"]), NOW + 1)
-        .await
-        .expect("again"));
-    assert_eq!(
-        s.licenses("sub1").await.expect("get"),
-        l(&["calling-basic", "messaging"])
-    );
-    assert_eq!(s.license_events("sub1").await.expect("events"), before);
-
-    // A package change: revoke and grant only what differs.
-    assert!(s
-        .apply_licenses(
-            "k2",
-            "sub1",
-            &l(&["messaging", "calling-premium", "meetings", "meetings"]),
-            NOW + 2
-        )
-        .await
-        .expect("k2"));
-    assert_eq!(
-        s.licenses("sub1").await.expect("get"),
-        l(&["calling-premium", "meetings", "messaging"])
-    );
-    let events: Vec<(String, String)> = s
-        .license_events("sub1")
-        .await
-        .expect("events")
-        .into_iter()
-        .skip(2)
-        .map(|e| (e.action, e.license))
-        .collect();
-    assert_eq!(
-        events,
-        [
-            ("revoke".to_string(), "calling-basic".to_string()),
-            ("grant".to_string(), "calling-premium".to_string()),
-            ("grant".to_string(), "meetings".to_string()),
-        ]
-    );
-    // Revoke all; other subscribers are untouched.
-    assert!(s
-        .apply_licenses("k0", "sub2", &l(&["messaging"]), NOW)
-        .await
-        .expect("sub2"));
-    assert!(s
-        .apply_licenses("k3", "sub1", &[], NOW + 3)
-        .await
-        .expect("k3"));
-    assert_eq!(s.licenses("sub1").await.expect("get"), Vec::<String>::new());
-    assert_eq!(s.licenses("sub2").await.expect("get"), l(&["messaging"]));
-    assert_eq!(
-        count(
-            s,
-            "SELECT count(*) FROM (SELECT subscriber_id, license FROM licenses
-                  GROUP BY 1, 2 HAVING count(*) > 1) AS doubled"
-        )
-        .await,
-        0
-    );
-    // The schema itself refuses a second grant of a held license.
-    let dup = s
-        .db
-        .execute(
-            "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES ('sub2', 'messaging', 0)",
-            &[],
-        )
-        .await;
-    // (A unique violation is a `Conflict` where another node may have
-    // inserted the same key, see store/postgres.)
-    assert!(
-        matches!(
-            dup,
-            Err(StoreError::Database(ref m) | StoreError::Conflict(ref m))
-                if m.to_lowercase().contains("unique")
-        ),
-        "{dup:?}"
-    );
-}
-
 // ---------------------------------------------------------------- durability
 
 pub(crate) async fn acknowledged_acceptances_survive_drop_without_close(
@@ -1728,7 +1624,7 @@ pub(crate) async fn trunk_flags_are_stored_and_rechecked_on_modify(factory: &dyn
 // ---------------------------------------------------------------- detach
 
 /// An existing organization with `users` (non-admin) and one admin.
-fn existing_org(
+pub(crate) fn existing_org(
     id: &str,
     user_count: u32,
     active_license: bool,

@@ -181,7 +181,8 @@ async fn run(dir: &Path, args: &StoreBenchArgs) -> Result<String, StoreError> {
             })
             .await?;
     }
-    let core: Arc<dyn LicenseCore> = LocalLicenseCore::new(store.clone());
+    let core: Arc<dyn LicenseCore> =
+        LocalLicenseCore::new(store.clone(), crate::license::LicensePolicy::default());
     let wake = Arc::new(tokio::sync::Notify::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = crate::provision::worker::spawn_delivery(

@@ -11,6 +11,7 @@
 pub mod activation;
 pub mod auth;
 mod guard;
+mod licenses;
 pub mod orgs;
 mod routes;
 
@@ -123,6 +124,13 @@ async fn handle(
         AdminRoute::OrgImport => orgs::import_orgs(app, req).await,
         AdminRoute::OrgPut { id } => orgs::put_org(app, &id, req).await,
         AdminRoute::OrgGet { id } => orgs::get_org(app, &id).await,
+        AdminRoute::Subscriptions { org_id } => licenses::subscriptions(app, &org_id).await,
+        AdminRoute::SubscriptionPut {
+            org_id,
+            subscription_id,
+        } => licenses::put_subscription(app, &org_id, &subscription_id, req).await,
+        AdminRoute::LicenseHolders { org_id } => licenses::holders(app, &org_id, &req).await,
+        AdminRoute::LicenseLedger => licenses::ledger(app, &req).await,
         AdminRoute::Detach {
             partner,
             enterprise_key,

@@ -11,6 +11,10 @@
 //! | `/admin/v1/emails/test` | POST |
 //! | `/admin/v1/organizations/import` | POST |
 //! | `/admin/v1/organizations/{id}` | GET, HEAD, PUT |
+//! | `/admin/v1/organizations/{id}/subscriptions` | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}` | PUT |
+//! | `/admin/v1/organizations/{id}/licenses` (JSON, or CSV) | GET, HEAD |
+//! | `/admin/v1/licenses/ledger?after=&limit=` | GET, HEAD |
 //! | `/admin/v1/enterprises/{partnerId}/{enterpriseKey}/detach` | POST |
 //!
 //! An unknown path is 404 (9015), a known one with another method 405
@@ -30,12 +34,16 @@ const EMAILS_TEST: &str = "/admin/v1/emails/test";
 /// The import route, which also takes CSV (see `guard`).
 pub const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
+const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
+const LICENSES_SUFFIX: &str = "/licenses";
+const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
 
 const READ: &str = "GET, HEAD";
 const POST: &str = "POST";
 const ORG: &str = "GET, HEAD, PUT";
+const PUT: &str = "PUT";
 
 /// One route of the ops listener, with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +68,17 @@ pub enum AdminRoute {
     OrgPut { id: String },
     /// `GET /admin/v1/organizations/{id}`.
     OrgGet { id: String },
+    /// `GET /admin/v1/organizations/{id}/subscriptions`.
+    Subscriptions { org_id: String },
+    /// `PUT /admin/v1/organizations/{id}/subscriptions/{subscription_id}`.
+    SubscriptionPut {
+        org_id: String,
+        subscription_id: String,
+    },
+    /// `GET /admin/v1/organizations/{id}/licenses`: who holds what, why.
+    LicenseHolders { org_id: String },
+    /// `GET /admin/v1/licenses/ledger`: grants and removals (billing).
+    LicenseLedger,
     /// `POST /admin/v1/enterprises/{partner}/{enterprise_key}/detach`.
     Detach {
         partner: String,
@@ -120,6 +139,7 @@ impl AdminRoute {
             EMAILS => return only(read, READ, AdminRoute::EmailList),
             EMAILS_TEST => return only(post, POST, AdminRoute::EmailTest),
             ORGS_IMPORT => return only(post, POST, AdminRoute::OrgImport),
+            LICENSE_LEDGER => return only(read, READ, AdminRoute::LicenseLedger),
             _ => {}
         }
         if let Some(rest) = path.strip_prefix(SUBSCRIBERS_PREFIX) {
@@ -137,6 +157,9 @@ impl AdminRoute {
             };
         }
         if let Some(raw) = path.strip_prefix(ORGS_PREFIX) {
+            if let Some(route) = org_license_route(method, raw) {
+                return route;
+            }
             let Some(id) = percent_decode(raw).filter(|i| !i.is_empty() && !i.contains('/')) else {
                 return Err(Unrouted::not_found("no such organization"));
             };
@@ -173,6 +196,50 @@ impl AdminRoute {
     pub fn is_operator_path(path: &str) -> bool {
         path.starts_with(ADMIN_PREFIX)
     }
+}
+
+/// The license routes under an organization (`raw` is the path after the
+/// organizations prefix), or `None` for another path.
+fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Unrouted>> {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let org = |raw: &str| {
+        percent_decode(raw)
+            .filter(|i| !i.is_empty() && !i.contains('/'))
+            .ok_or_else(|| Unrouted::not_found("no such organization"))
+    };
+    if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
+        return Some(org(raw_org).and_then(|org_id| {
+            if read {
+                Ok(AdminRoute::LicenseHolders { org_id })
+            } else {
+                Err(Unrouted::method(READ))
+            }
+        }));
+    }
+    if let Some(raw_org) = raw.strip_suffix(SUBSCRIPTIONS_SEGMENT) {
+        return Some(org(raw_org).and_then(|org_id| {
+            if read {
+                Ok(AdminRoute::Subscriptions { org_id })
+            } else {
+                Err(Unrouted::method(READ))
+            }
+        }));
+    }
+    let (raw_org, raw_sub) = raw.split_once(SUBSCRIPTIONS_SEGMENT)?;
+    let raw_sub = raw_sub.strip_prefix('/')?;
+    Some(org(raw_org).and_then(|org_id| {
+        let subscription_id = percent_decode(raw_sub)
+            .filter(|i| !i.is_empty() && !i.contains('/'))
+            .ok_or_else(|| Unrouted::not_found("no such subscription"))?;
+        if *method == Method::PUT {
+            Ok(AdminRoute::SubscriptionPut {
+                org_id,
+                subscription_id,
+            })
+        } else {
+            Err(Unrouted::method(PUT))
+        }
+    }))
 }
 
 /// `%XX` decoding of one path segment (`+` stays `+`: group-mode keys);
@@ -253,6 +320,25 @@ mod tests {
                 OrgGet { id: s("org-1") },
             ),
             (
+                "GET",
+                "/admin/v1/organizations/org%201/subscriptions",
+                Subscriptions { org_id: s("org 1") },
+            ),
+            (
+                "PUT",
+                "/admin/v1/organizations/org-1/subscriptions/sub%3A1",
+                SubscriptionPut {
+                    org_id: s("org-1"),
+                    subscription_id: s("sub:1"),
+                },
+            ),
+            (
+                "HEAD",
+                "/admin/v1/organizations/org-1/licenses",
+                LicenseHolders { org_id: s("org-1") },
+            ),
+            ("GET", "/admin/v1/licenses/ledger", LicenseLedger),
+            (
                 "POST",
                 "/admin/v1/enterprises/demo-partner/ent-1/detach",
                 Detach {
@@ -278,6 +364,10 @@ mod tests {
             ("DELETE", "/admin/v1/organizations/org-1", ORG),
             ("POST", "/admin/v1/organizations/org-1", ORG),
             ("GET", "/admin/v1/enterprises/p/e/detach", POST),
+            ("PUT", "/admin/v1/organizations/o/licenses", READ),
+            ("POST", "/admin/v1/organizations/o/subscriptions", READ),
+            ("GET", "/admin/v1/organizations/o/subscriptions/s1", PUT),
+            ("POST", "/admin/v1/licenses/ledger", READ),
         ] {
             assert_eq!(
                 refused(method, path),
@@ -300,6 +390,9 @@ mod tests {
             ("POST", "/admin/v1/enterprises/p/e"),
             ("GET", "/healthz/"),
             ("GET", "/HEALTHZ"),
+            ("GET", "/admin/v1/organizations//licenses"),
+            ("PUT", "/admin/v1/organizations/o/subscriptions/"),
+            ("PUT", "/admin/v1/organizations/o/subscriptions/a/b"),
         ] {
             assert_eq!(refused(method, path), (404, 9015, None), "{method} {path}");
         }

@@ -1,0 +1,341 @@
+//! Ops listener routes for the license core (docs/licenses.md):
+//!
+//! * `PUT /admin/v1/organizations/{id}/subscriptions/{subscriptionId}`:
+//!   `{"startsAt", "quantities": {"license": n}}`, add or replace.
+//! * `GET /admin/v1/organizations/{id}/subscriptions`: with what each has
+//!   assigned and has left.
+//! * `GET /admin/v1/organizations/{id}/licenses`: who holds what and why,
+//!   JSON, or CSV with `Accept: text/csv` or `?format=csv`.
+//! * `GET /admin/v1/licenses/ledger?after=&limit=`: every grant and
+//!   removal, timestamped, oldest first (the billing feed; CSV as above).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::domain::license_ledger::LicenseEvent;
+use crate::domain::timestamp::{iso_millis, parse_iso_millis};
+use crate::domain::{ErrorCode, Refusal};
+use crate::http::error::json as render;
+use crate::http::ResponseBody;
+use crate::license::admin::LicenseAdminError;
+use crate::license::subscriptions::LicenseSubscription;
+use crate::store::{HolderRow, SubscriptionUsage};
+
+/// A subscription document is small; this bounds a wrong upload.
+const MAX_BODY: usize = 64 * 1024;
+const LEDGER_DEFAULT: usize = 500;
+const LEDGER_MAX: usize = 5_000;
+
+/// The body of a subscription PUT.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SubscriptionDoc {
+    /// ISO 8601 instant (`2026-01-01T00:00:00Z`) or date (`2026-01-01`).
+    starts_at: String,
+    quantities: BTreeMap<String, u32>,
+}
+
+pub(super) async fn put_subscription(
+    app: &App,
+    org_id: &str,
+    subscription_id: &str,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return super::body_refused(e),
+        };
+    let doc: SubscriptionDoc = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(e) => return invalid(format!("subscription document: {e}")),
+    };
+    let Some(starts_at) = parse_start(&doc.starts_at) else {
+        return invalid(format!(
+            "startsAt '{}': an ISO 8601 instant (2026-01-01T00:00:00Z) or date (2026-01-01)",
+            doc.starts_at
+        ));
+    };
+    let subscription = LicenseSubscription {
+        id: subscription_id.to_string(),
+        starts_at,
+        quantities: doc.quantities,
+    };
+    let now = crate::provision::now_millis();
+    match app
+        .licenses
+        .put_subscription(org_id, subscription, now)
+        .await
+    {
+        Ok(put) => {
+            let status = if put.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            super::json(status, subscription_json(&put.usage))
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+pub(super) async fn subscriptions(app: &App, org_id: &str) -> Response<ResponseBody> {
+    match app.licenses.subscriptions(org_id).await {
+        Ok(list) => super::json(
+            StatusCode::OK,
+            json!({
+                "organization": org_id,
+                "subscriptions": list.iter().map(subscription_json).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+pub(super) async fn holders(
+    app: &App,
+    org_id: &str,
+    req: &Request<Incoming>,
+) -> Response<ResponseBody> {
+    let rows = match app.licenses.holders(org_id).await {
+        Ok(rows) => rows,
+        Err(e) => return refused(&e),
+    };
+    if wants_csv(req) {
+        return csv_response(holders_csv(&rows), &format!("licenses-{org_id}.csv"));
+    }
+    super::json(
+        StatusCode::OK,
+        json!({
+            "organization": org_id,
+            "holders": rows.iter().map(holder_json).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+pub(super) async fn ledger(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {
+    let (after, limit) = match ledger_query(req.uri().query()) {
+        Ok(q) => q,
+        Err(problem) => return invalid(problem),
+    };
+    let now = crate::provision::now_millis();
+    let events = match app.licenses.feed(after, limit, now).await {
+        Ok(events) => events,
+        Err(e) => return refused(&e),
+    };
+    if wants_csv(req) {
+        return csv_response(ledger_csv(&events), "license-ledger.csv");
+    }
+    let next = events.last().map_or(after, |e| e.id);
+    super::json(
+        StatusCode::OK,
+        json!({
+            "events": events.iter().map(event_json).collect::<Vec<_>>(),
+            "next": next,
+        }),
+    )
+}
+
+fn parse_start(s: &str) -> Option<i64> {
+    parse_iso_millis(s).or_else(|| {
+        let date =
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+        Some(date.midnight().assume_utc().unix_timestamp() * 1000)
+    })
+}
+
+fn ledger_query(query: Option<&str>) -> Result<(i64, usize), String> {
+    let mut after = 0;
+    let mut limit = LEDGER_DEFAULT;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "after" => {
+                after = value
+                    .parse()
+                    .ok()
+                    .filter(|n: &i64| *n >= 0)
+                    .ok_or_else(|| format!("after '{value}': a ledger id (0 or more)"))?
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=LEDGER_MAX).contains(n))
+                    .ok_or_else(|| format!("limit must be between 1 and {LEDGER_MAX}"))?
+            }
+            "format" => {}
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}' (after, limit, format)"
+                ))
+            }
+        }
+    }
+    Ok((after, limit))
+}
+
+/// CSV when the query says `format=csv` or the client accepts `text/csv`
+/// (and not JSON first).
+fn wants_csv(req: &Request<Incoming>) -> bool {
+    let by_query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "format" && v == "csv");
+    let by_accept = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.trim_start().starts_with("text/csv"));
+    by_query || by_accept
+}
+
+fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
+    let available: BTreeMap<&String, u32> = u
+        .subscription
+        .quantities
+        .iter()
+        .map(|(l, n)| (l, n.saturating_sub(u.assigned.get(l).copied().unwrap_or(0))))
+        .collect();
+    json!({
+        "id": u.subscription.id,
+        "startsAt": iso_millis(u.subscription.starts_at),
+        "quantities": u.subscription.quantities,
+        "assigned": u.assigned,
+        "available": available,
+    })
+}
+
+fn holder_json(r: &HolderRow) -> serde_json::Value {
+    let h = &r.holding;
+    json!({
+        "subscriberId": r.subscriber_id,
+        "userId": r.user_id,
+        "license": h.license,
+        "subscriptionId": h.subscription_id,
+        "source": h.source.as_str(),
+        "sourceRef": h.source_ref,
+        "commandKey": h.command_key,
+        "grantedAt": iso_millis(h.granted_at),
+    })
+}
+
+fn event_json(e: &LicenseEvent) -> serde_json::Value {
+    json!({
+        "id": e.id,
+        "at": iso_millis(e.at),
+        "action": e.action,
+        "license": e.license,
+        "subscriberId": e.subscriber_id,
+        "organizationId": e.org_id,
+        "subscriptionId": e.subscription_id,
+        "source": e.source,
+        "sourceRef": e.source_ref,
+        "commandKey": e.idempotency_key,
+    })
+}
+
+fn holders_csv(rows: &[HolderRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "subscriber_id",
+        "user_id",
+        "license",
+        "subscription_id",
+        "source",
+        "source_ref",
+        "command_key",
+        "granted_at",
+    ])?;
+    for r in rows {
+        let h = &r.holding;
+        w.write_record([
+            r.subscriber_id.as_str(),
+            &r.user_id,
+            &h.license,
+            h.subscription_id.as_deref().unwrap_or(""),
+            h.source.as_str(),
+            &h.source_ref,
+            &h.command_key,
+            &iso_millis(h.granted_at),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn ledger_csv(events: &[LicenseEvent]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "at",
+        "action",
+        "license",
+        "subscriber_id",
+        "organization_id",
+        "subscription_id",
+        "source",
+        "source_ref",
+        "command_key",
+    ])?;
+    for e in events {
+        w.write_record([
+            e.id.to_string().as_str(),
+            &iso_millis(e.at),
+            &e.action,
+            &e.license,
+            &e.subscriber_id,
+            e.org_id.as_deref().unwrap_or(""),
+            e.subscription_id.as_deref().unwrap_or(""),
+            &e.source,
+            &e.source_ref,
+            &e.idempotency_key,
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn csv_response(body: Result<Vec<u8>, csv::Error>, filename: &str) -> Response<ResponseBody> {
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) => return render::operator(&Refusal::new(ErrorCode::Internal, e.to_string())),
+    };
+    let mut resp = Response::new(ResponseBody::new(bytes::Bytes::from(bytes)));
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    // The organization id is not trusted in a header: keep it to safe bytes.
+    let safe: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+fn invalid(problem: String) -> Response<ResponseBody> {
+    render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
+}
+
+fn refused(e: &LicenseAdminError) -> Response<ResponseBody> {
+    match e {
+        LicenseAdminError::Refused(r) => render::operator(r),
+        LicenseAdminError::Data(d) => super::unavailable(d),
+    }
+}

@@ -1,0 +1,246 @@
+//! What operators and partner admins do with licenses: add or change an
+//! organization's subscriptions, see who holds what and why, and read the
+//! ledger as a billing feed. Faces call these; the rules live here.
+
+use std::collections::BTreeMap;
+
+use crate::domain::license_ledger::LicenseEvent;
+use crate::domain::{ErrorCode, Refusal};
+use crate::provision::DataError;
+use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
+
+use super::subscriptions::LicenseSubscription;
+
+/// How long a gap in the ledger's ids is taken for a transaction still
+/// committing (PostgreSQL hands out ids before the commit; a rolled-back
+/// one leaves a gap for good).
+const GAP_WAIT_MS: i64 = 5_000;
+/// Longest id and license name accepted.
+const MAX_NAME: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LicenseAdminError {
+    #[error("{}", .0.summary())]
+    Refused(Refusal),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl From<StoreError> for LicenseAdminError {
+    fn from(e: StoreError) -> Self {
+        LicenseAdminError::Data(DataError::from(e))
+    }
+}
+
+fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
+    LicenseAdminError::Refused(Refusal::new(code, detail))
+}
+
+/// A subscription was added, or an existing one changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutSubscription {
+    pub created: bool,
+    pub usage: SubscriptionUsage,
+}
+
+pub struct LicenseAdmin {
+    store: SharedStore,
+}
+
+impl LicenseAdmin {
+    pub fn new(store: SharedStore) -> LicenseAdmin {
+        LicenseAdmin { store }
+    }
+
+    /// Adds or replaces subscription `subscription.id` of `org_id`. Its
+    /// quantities may not go below what it has assigned (9042); an id of
+    /// another organization's subscription is refused (9017).
+    pub async fn put_subscription(
+        &self,
+        org_id: &str,
+        subscription: LicenseSubscription,
+        now: i64,
+    ) -> Result<PutSubscription, LicenseAdminError> {
+        check_name("subscription id", &subscription.id)?;
+        for license in subscription.quantities.keys() {
+            check_name("license", license)?;
+        }
+        self.known_org(org_id).await?;
+        let org = org_id.to_string();
+        let outcome = crate::store::transact(self.store.as_ref(), move |tx| {
+            put_in(tx, &org, &subscription, now)
+        })
+        .await?;
+        outcome.map_err(LicenseAdminError::Refused)
+    }
+
+    /// The organization's subscriptions and what each has assigned.
+    pub async fn subscriptions(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<SubscriptionUsage>, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        Ok(self.store.license_subscriptions(org_id).await?)
+    }
+
+    /// Every license held in the organization, with why.
+    pub async fn holders(&self, org_id: &str) -> Result<Vec<HolderRow>, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        Ok(self.store.license_holders(org_id).await?)
+    }
+
+    /// Up to `limit` ledger entries after `after`, oldest first, stopping
+    /// before a gap that may still fill (see [`settled`]).
+    pub async fn feed(
+        &self,
+        after: i64,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<LicenseEvent>, LicenseAdminError> {
+        let events = self.store.license_feed(after, limit).await?;
+        Ok(settled(after, events, now))
+    }
+
+    async fn known_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
+        if self.store.organization(org_id).await?.is_some()
+            || self.store.existing_org(org_id).await?.is_some()
+        {
+            return Ok(());
+        }
+        Err(refused(
+            ErrorCode::NotFound,
+            format!("no organization '{org_id}'"),
+        ))
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), LicenseAdminError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        return Ok(());
+    }
+    Err(refused(
+        ErrorCode::InvalidParameterValue,
+        format!(
+            "{what} '{name}': 1 to {MAX_NAME} characters of letters, digits, '-', '_', '.', ':'"
+        ),
+    ))
+}
+
+/// The unit of work of [`LicenseAdmin::put_subscription`].
+fn put_in(
+    tx: &dyn crate::store::tx::Tx,
+    org_id: &str,
+    subscription: &LicenseSubscription,
+    now: i64,
+) -> Result<Result<PutSubscription, Refusal>, StoreError> {
+    let existing = tx.license_subscription(&subscription.id)?;
+    if let Some((owner, _)) = &existing {
+        if owner != org_id {
+            return Ok(Err(Refusal::new(
+                ErrorCode::InvalidParameterValue,
+                format!(
+                    "subscription '{}' belongs to another organization",
+                    subscription.id
+                ),
+            )));
+        }
+    }
+    // Marks the organization's subscriptions: a grant committed beside
+    // this one makes one of the two run again.
+    tx.org_subscriptions(org_id)?;
+    let assigned: BTreeMap<String, u32> = tx
+        .org_license_usage(org_id)?
+        .into_iter()
+        .filter(|(s, _, _)| *s == subscription.id)
+        .map(|(_, license, n)| (license, n))
+        .collect();
+    for (license, used) in &assigned {
+        let bought = subscription.quantities.get(license).copied().unwrap_or(0);
+        if bought < *used {
+            return Ok(Err(Refusal::new(
+                ErrorCode::SubscriptionBelowAssigned,
+                format!("'{license}': {used} assigned from this subscription, {bought} asked"),
+            )));
+        }
+    }
+    tx.put_license_subscription(org_id, subscription, now)?;
+    Ok(Ok(PutSubscription {
+        created: existing.is_none(),
+        usage: SubscriptionUsage {
+            subscription: subscription.clone(),
+            assigned,
+        },
+    }))
+}
+
+/// The entries a reader may move its cursor past: up to the first gap in
+/// the ids that is younger than [`GAP_WAIT_MS`] (an id handed out to a
+/// transaction not committed yet would otherwise be skipped for good).
+pub fn settled(after: i64, events: Vec<LicenseEvent>, now: i64) -> Vec<LicenseEvent> {
+    let mut expected = after + 1;
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        if e.id != expected && now - e.at < GAP_WAIT_MS {
+            break;
+        }
+        expected = e.id + 1;
+        out.push(e);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: i64, at: i64) -> LicenseEvent {
+        LicenseEvent {
+            id,
+            idempotency_key: format!("k{id}"),
+            subscriber_id: "s".into(),
+            org_id: None,
+            license: "l".into(),
+            action: "grant".into(),
+            subscription_id: None,
+            source: "package".into(),
+            source_ref: "basic".into(),
+            at,
+        }
+    }
+
+    fn ids(events: &[LicenseEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn the_feed_stops_before_a_young_gap_and_passes_an_old_one() {
+        let now = 100_000;
+        // 3 is missing and 4 is a second old: 3 may still commit.
+        let young = settled(0, vec![ev(1, 1), ev(2, 1), ev(4, now - 1_000)], now);
+        assert_eq!(ids(&young), [1, 2]);
+        // The same gap a minute on: 3 was rolled back, read past it.
+        let old = settled(0, vec![ev(1, 1), ev(2, 1), ev(4, now - 60_000)], now);
+        assert_eq!(ids(&old), [1, 2, 4]);
+        // A gap right after the cursor counts too.
+        assert!(settled(5, vec![ev(7, now)], now).is_empty());
+        assert_eq!(ids(&settled(6, vec![ev(7, now)], now)), [7]);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("license", "webex-calling-basic").is_ok());
+        assert!(check_name("license", "meetings-host:acme.webex.com").is_ok());
+        for bad in ["", "a b", "x/y", &"a".repeat(129)] {
+            let err = check_name("license", bad).unwrap_err();
+            assert!(
+                matches!(&err, LicenseAdminError::Refused(r) if r.code == ErrorCode::InvalidParameterValue),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Who holds which license, and why: the rows the core keeps per
+//! subscriber, and the reason each grant is recorded with (the CSV export
+//! and the admin API show it).
+
+use serde::{Deserialize, Serialize};
+
+/// Why a license was granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantSource {
+    /// The subscriber's package (`source_ref` names it).
+    Package,
+    /// An auto-license template (`source_ref` is the template's id).
+    Template,
+    /// An administrator (`source_ref` says who).
+    Admin,
+}
+
+impl GrantSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GrantSource::Package => "package",
+            GrantSource::Template => "template",
+            GrantSource::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantSource> {
+        match s {
+            "package" => Some(GrantSource::Package),
+            "template" => Some(GrantSource::Template),
+            "admin" => Some(GrantSource::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// One license a subscriber holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holding {
+    pub license: String,
+    /// The subscription it is counted against; `None` for a license
+    /// granted while its organization had no subscription (unmetered).
+    pub subscription_id: Option<String>,
+    pub source: GrantSource,
+    /// The package, template or admin behind `source`.
+    pub source_ref: String,
+    /// The idempotency key of the command that granted it.
+    pub command_key: String,
+    pub granted_at: i64,
+}
+
+/// A license holding as the organization report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HolderRow {
+    pub subscriber_id: String,
+    pub user_id: String,
+    #[serde(flatten)]
+    pub holding: Holding,
+}
+
+/// A command the core refused, kept with its key so that a repeat of the
+/// key gets the same answer (the core is idempotent by command key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefusal {
+    pub code: u32,
+    pub detail: String,
+}

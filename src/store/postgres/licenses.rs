@@ -1,0 +1,379 @@
+//! The license core's rows on PostgreSQL: subscriptions, who holds what
+//! (with the subscription and the reason), the ledger and each command
+//! key's outcome. See SQLite's `licenses.rs` for the same rows.
+
+use std::collections::BTreeMap;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::sql::{exec, get, limit, row, rows};
+use crate::domain::license_ledger::LicenseEvent;
+use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
+use crate::store::license_rows::KeyOutcome;
+use crate::store::rows::{decode_quantities, encode_quantities};
+use crate::store::StoreError;
+
+const HOLDING_COLUMNS: &str =
+    "l.license, l.subscription_id, l.source, l.source_ref, l.command_key, l.granted_at";
+const EVENT_COLUMNS: &str = "id, idempotency_key, subscriber_id, org_id, license, action,
+     subscription_id, source, source_ref, at";
+
+fn holding(r: &Row, at: usize) -> Result<Holding, StoreError> {
+    let source: String = get(r, at + 2)?;
+    Ok(Holding {
+        license: get(r, at)?,
+        subscription_id: get(r, at + 1)?,
+        source: GrantSource::parse(&source).unwrap_or(GrantSource::Package),
+        source_ref: get(r, at + 3)?,
+        command_key: get(r, at + 4)?,
+        granted_at: get(r, at + 5)?,
+    })
+}
+
+fn event(r: &Row) -> Result<LicenseEvent, StoreError> {
+    Ok(LicenseEvent {
+        id: get(r, 0)?,
+        idempotency_key: get(r, 1)?,
+        subscriber_id: get(r, 2)?,
+        org_id: get(r, 3)?,
+        license: get(r, 4)?,
+        action: get(r, 5)?,
+        subscription_id: get(r, 6)?,
+        source: get(r, 7)?,
+        source_ref: get(r, 8)?,
+        at: get(r, 9)?,
+    })
+}
+
+fn count(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("license count {n}")))
+}
+
+fn subscription(r: &Row) -> Result<LicenseSubscription, StoreError> {
+    let id: String = get(r, 0)?;
+    let json: String = get(r, 2)?;
+    Ok(LicenseSubscription {
+        quantities: decode_quantities(&id, &json)?,
+        starts_at: get(r, 1)?,
+        id,
+    })
+}
+
+/// `touch`: the rows are rewritten unchanged as they are read. Under
+/// REPEATABLE READ (see `lane.rs`) a lock alone would not do: a second
+/// transaction whose snapshot predates the first one's commit would wait,
+/// then count from its old snapshot. Writing the rows makes first
+/// committer win (the other gets a conflict and runs again), so two
+/// assignments from one organization's subscriptions never both stand.
+pub(super) async fn subscriptions<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    touch: bool,
+) -> Result<Vec<LicenseSubscription>, StoreError> {
+    let sql = if touch {
+        "UPDATE license_subscriptions SET org_id = org_id WHERE org_id = $1
+         RETURNING id, starts_at, quantities_json"
+    } else {
+        "SELECT id, starts_at, quantities_json FROM license_subscriptions
+         WHERE org_id = $1 ORDER BY starts_at, id"
+    };
+    rows(c, sql, &[&org_id])
+        .await?
+        .iter()
+        .map(subscription)
+        .collect()
+}
+
+pub(super) async fn usage<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Vec<(String, String, u32)>, StoreError> {
+    rows(
+        c,
+        "SELECT l.subscription_id, l.license, count(*)
+         FROM license_subscriptions s
+         JOIN licenses l ON l.subscription_id = s.id
+         WHERE s.org_id = $1
+         GROUP BY 1, 2",
+        &[&org_id],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((get(r, 0)?, get(r, 1)?, count(get(r, 2)?)?)))
+    .collect()
+}
+
+pub(super) async fn subscription_usage<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Vec<SubscriptionUsage>, StoreError> {
+    let mut assigned: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    for (subscription, license, n) in usage(c, org_id).await? {
+        assigned.entry(subscription).or_default().insert(license, n);
+    }
+    Ok(subscriptions(c, org_id, false)
+        .await?
+        .into_iter()
+        .map(|s| SubscriptionUsage {
+            assigned: assigned.remove(&s.id).unwrap_or_default(),
+            subscription: s,
+        })
+        .collect())
+}
+
+pub(super) async fn subscription_by_id<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<(String, LicenseSubscription)>, StoreError> {
+    let Some(r) = row(
+        c,
+        "SELECT id, starts_at, quantities_json, org_id FROM license_subscriptions WHERE id = $1",
+        &[&id],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((get(&r, 3)?, subscription(&r)?)))
+}
+
+pub(super) async fn put_subscription<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    s: &LicenseSubscription,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO license_subscriptions
+             (id, org_id, starts_at, quantities_json, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (id) DO UPDATE SET
+             org_id = excluded.org_id, starts_at = excluded.starts_at,
+             quantities_json = excluded.quantities_json, updated_at = excluded.updated_at",
+        &[
+            &s.id,
+            &org_id,
+            &s.starts_at,
+            &encode_quantities(&s.quantities)?,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn holders<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Vec<HolderRow>, StoreError> {
+    let sql = format!(
+        "SELECT s.id, COALESCE(s.user_id, ''), {HOLDING_COLUMNS}
+         FROM subscribers s JOIN licenses l ON l.subscriber_id = s.id
+         WHERE s.org_id = $1
+         ORDER BY 2, s.id, l.license"
+    );
+    rows(c, &sql, &[&org_id])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(HolderRow {
+                subscriber_id: get(r, 0)?,
+                user_id: get(r, 1)?,
+                holding: holding(r, 2)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn holdings<C: GenericClient>(
+    c: &C,
+    subscriber_id: &str,
+) -> Result<Vec<Holding>, StoreError> {
+    let sql = format!(
+        "SELECT {HOLDING_COLUMNS} FROM licenses l WHERE l.subscriber_id = $1 ORDER BY l.license"
+    );
+    rows(c, &sql, &[&subscriber_id])
+        .await?
+        .iter()
+        .map(|r| holding(r, 0))
+        .collect()
+}
+
+/// The subscriber's licenses, sorted.
+pub(super) async fn licenses<C: GenericClient>(
+    c: &C,
+    subscriber_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    rows(
+        c,
+        "SELECT license FROM licenses WHERE subscriber_id = $1 ORDER BY license",
+        &[&subscriber_id],
+    )
+    .await?
+    .iter()
+    .map(|r| get(r, 0))
+    .collect()
+}
+
+pub(super) async fn license_events<C: GenericClient>(
+    c: &C,
+    subscriber_id: &str,
+) -> Result<Vec<LicenseEvent>, StoreError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM license_events WHERE subscriber_id = $1 ORDER BY id");
+    rows(c, &sql, &[&subscriber_id])
+        .await?
+        .iter()
+        .map(event)
+        .collect()
+}
+
+pub(super) async fn feed<C: GenericClient>(
+    c: &C,
+    after: i64,
+    n: usize,
+) -> Result<Vec<LicenseEvent>, StoreError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM license_events WHERE id > $1 ORDER BY id LIMIT $2");
+    rows(c, &sql, &[&after, &limit(n)])
+        .await?
+        .iter()
+        .map(event)
+        .collect()
+}
+
+pub(super) async fn outcome<C: GenericClient>(
+    c: &C,
+    key: &str,
+) -> Result<Option<KeyOutcome>, StoreError> {
+    let Some(r) = row(
+        c,
+        "SELECT refused_code, refused_detail FROM license_applied WHERE idempotency_key = $1",
+        &[&key],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let code: Option<i32> = get(&r, 0)?;
+    let detail: Option<String> = get(&r, 1)?;
+    Ok(Some(match code {
+        Some(code) => KeyOutcome::Refused(StoredRefusal {
+            code: u32::try_from(code)
+                .map_err(|_| StoreError::Corrupt(format!("license outcome code {code}")))?,
+            detail: detail.unwrap_or_default(),
+        }),
+        None => KeyOutcome::Applied,
+    }))
+}
+
+pub(super) async fn record_outcome<C: GenericClient>(
+    c: &C,
+    key: &str,
+    outcome: &KeyOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (code, detail): (Option<i32>, Option<&str>) = match outcome {
+        KeyOutcome::Applied => (None, None),
+        KeyOutcome::Refused(r) => (i32::try_from(r.code).ok(), Some(r.detail.as_str())),
+    };
+    exec(
+        c,
+        "INSERT INTO license_applied (idempotency_key, applied_at, refused_code, refused_detail)
+         VALUES ($1, $2, $3, $4)",
+        &[&key, &now, &code, &detail],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Three statements whatever the number of licenses, sent in one flight
+/// (prepared first, so they go out in this order).
+pub(super) async fn change_holdings<C: GenericClient>(
+    c: &C,
+    subscriber_id: &str,
+    revoked: &[String],
+    granted: &[Holding],
+    ledger: &[LicenseEvent],
+) -> Result<(), StoreError> {
+    let revoke = c
+        .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
+        .await?;
+    let grant = c
+        .prepare_cached(
+            "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
+                                   command_key, granted_at)
+             SELECT $1, l, s, src, r, k, t
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+                  AS g(l, s, src, r, k, t)",
+        )
+        .await?;
+    let record = c
+        .prepare_cached(
+            "INSERT INTO license_events (idempotency_key, subscriber_id, org_id, license, action,
+                                         subscription_id, source, source_ref, at)
+             SELECT k, $1, o, l, a, s, src, r, t
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::bigint[])
+                  WITH ORDINALITY AS e(k, o, l, a, s, src, r, t, n)
+             ORDER BY n",
+        )
+        .await?;
+    let g_license: Vec<&str> = granted.iter().map(|h| h.license.as_str()).collect();
+    let g_subscription: Vec<Option<&str>> = granted
+        .iter()
+        .map(|h| h.subscription_id.as_deref())
+        .collect();
+    let g_source: Vec<&str> = granted.iter().map(|h| h.source.as_str()).collect();
+    let g_ref: Vec<&str> = granted.iter().map(|h| h.source_ref.as_str()).collect();
+    let g_key: Vec<&str> = granted.iter().map(|h| h.command_key.as_str()).collect();
+    let g_at: Vec<i64> = granted.iter().map(|h| h.granted_at).collect();
+    let e_key: Vec<&str> = ledger.iter().map(|e| e.idempotency_key.as_str()).collect();
+    let e_org: Vec<Option<&str>> = ledger.iter().map(|e| e.org_id.as_deref()).collect();
+    let e_license: Vec<&str> = ledger.iter().map(|e| e.license.as_str()).collect();
+    let e_action: Vec<&str> = ledger.iter().map(|e| e.action.as_str()).collect();
+    let e_subscription: Vec<Option<&str>> = ledger
+        .iter()
+        .map(|e| e.subscription_id.as_deref())
+        .collect();
+    let e_source: Vec<&str> = ledger.iter().map(|e| e.source.as_str()).collect();
+    let e_ref: Vec<&str> = ledger.iter().map(|e| e.source_ref.as_str()).collect();
+    let e_at: Vec<i64> = ledger.iter().map(|e| e.at).collect();
+    let (revoked_rows, granted_rows, recorded) = futures_util::future::join3(
+        c.execute(&revoke, &[&subscriber_id, &revoked]),
+        c.execute(
+            &grant,
+            &[
+                &subscriber_id,
+                &g_license,
+                &g_subscription,
+                &g_source,
+                &g_ref,
+                &g_key,
+                &g_at,
+            ],
+        ),
+        c.execute(
+            &record,
+            &[
+                &subscriber_id,
+                &e_key,
+                &e_org,
+                &e_license,
+                &e_action,
+                &e_subscription,
+                &e_source,
+                &e_ref,
+                &e_at,
+            ],
+        ),
+    )
+    .await;
+    revoked_rows?;
+    granted_rows?;
+    recorded?;
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! The license core on any store: package licenses taken from an
+//! organization's subscriptions (oldest first, all or nothing), each key
+//! answered once, the ledger (billing feed) and the admin rules.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::commands::{Command, CommandEnvelope};
+use crate::domain::{ErrorCode, Package};
+use crate::license::admin::{LicenseAdmin, LicenseAdminError};
+use crate::license::subscriptions::LicenseSubscription;
+use crate::license::{
+    package_licenses, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
+};
+
+const CALLING: &str = "webex-calling-basic";
+const MESSAGING: &str = "webex-messaging";
+
+/// `users` added to one enterprise (template default package: Basic),
+/// their organization's id, and the commands that move licenses.
+async fn org_with_users(fx: &Fixture, users: &[&str]) -> (String, Vec<CommandEnvelope>) {
+    let t = template(fx, "tpl", true, true).await;
+    let ops = users.iter().map(|u| add(u, "SP1", "G1", Some(u))).collect();
+    accept(fx, &t, "T1", ops).await;
+    let org_id = value(fx, "SELECT id FROM organizations", &[])
+        .await
+        .expect("org");
+    let commands = provisions(fx).await;
+    assert_eq!(commands.len(), users.len());
+    (org_id, commands)
+}
+
+async fn provisions(fx: &Fixture) -> Vec<CommandEnvelope> {
+    outbox(fx)
+        .await
+        .into_iter()
+        .map(|e| e.envelope)
+        .filter(|e| matches!(e.command, Command::ProvisionSubscriber { .. }))
+        .collect()
+}
+
+fn subscription(id: &str, starts_at: i64, quantities: &[(&str, u32)]) -> LicenseSubscription {
+    LicenseSubscription {
+        id: id.into(),
+        starts_at,
+        quantities: quantities
+            .iter()
+            .map(|(l, n)| (l.to_string(), *n))
+            .collect(),
+    }
+}
+
+fn core(fx: &Fixture, policy: LicensePolicy) -> std::sync::Arc<LocalLicenseCore> {
+    LocalLicenseCore::new(fx.store.clone(), policy)
+}
+
+/// `Ok` or the refusal's code, per command.
+fn codes(results: &[Result<(), LicenseError>]) -> Vec<Option<u32>> {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(()) => None,
+            Err(LicenseError::Rejected(refusal)) => Some(refusal.code.code()),
+            Err(e) => panic!("unexpected {e}"),
+        })
+        .collect()
+}
+
+fn subscriber_of(env: &CommandEnvelope) -> String {
+    match &env.command {
+        Command::ProvisionSubscriber { subscriber_id, .. } => subscriber_id.clone(),
+        other => panic!("not a provision: {other:?}"),
+    }
+}
+
+/// Who holds what from which subscription: `(user, license) → subscription`.
+async fn holdings(fx: &Fixture, org_id: &str) -> BTreeMap<(String, String), Option<String>> {
+    fx.license_holders(org_id)
+        .await
+        .expect("holders")
+        .into_iter()
+        .map(|r| ((r.user_id, r.holding.license), r.holding.subscription_id))
+        .collect()
+}
+
+fn key(user: &str, license: &str) -> (String, String) {
+    (user.to_string(), license.to_string())
+}
+
+pub(crate) async fn licenses_come_from_the_oldest_subscription_and_a_shortage_is_answered_once(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) =
+        org_with_users(&fx, &["a@acme.example", "b@acme.example", "c@acme.example"]).await;
+    let admin = LicenseAdmin::new(fx.store.clone());
+    // Added newest first: age decides, not the order of adding.
+    for s in [
+        subscription("new", NOW, &[(CALLING, 1), (MESSAGING, 5)]),
+        subscription("old", NOW - 1_000, &[(CALLING, 1), (MESSAGING, 1)]),
+    ] {
+        assert!(
+            admin
+                .put_subscription(&org, s, NOW)
+                .await
+                .expect("put")
+                .created
+        );
+    }
+    let core = core(&fx, LicensePolicy::default());
+
+    let results = core.apply_in_order(&commands).await;
+    assert_eq!(
+        codes(&results),
+        [None, None, Some(ErrorCode::LicenseShortage.code())]
+    );
+    let Err(LicenseError::Rejected(shortage)) = &results[2] else {
+        unreachable!()
+    };
+    assert!(
+        shortage.message().contains(CALLING) && shortage.message().contains("hold 2"),
+        "{}",
+        shortage.message()
+    );
+    let held = holdings(&fx, &org).await;
+    let from = |u: &str, l: &str| held.get(&key(u, l)).cloned().flatten();
+    assert_eq!(from("a@acme.example", CALLING).as_deref(), Some("old"));
+    assert_eq!(from("a@acme.example", MESSAGING).as_deref(), Some("old"));
+    assert_eq!(from("b@acme.example", CALLING).as_deref(), Some("new"));
+    assert_eq!(from("b@acme.example", MESSAGING).as_deref(), Some("new"));
+    assert_eq!(
+        held.len(),
+        4,
+        "all or nothing: c holds no messaging license"
+    );
+
+    // The same keys again (a redelivery): the same answers, nothing new.
+    let before = snapshot(&fx).await;
+    assert_eq!(
+        codes(&core.apply_in_order(&commands).await),
+        codes(&results)
+    );
+    assert_eq!(snapshot(&fx).await, before);
+
+    // Usage per subscription, oldest first.
+    let usage = fx.license_subscriptions(&org).await.expect("usage");
+    let ids: Vec<&str> = usage.iter().map(|u| u.subscription.id.as_str()).collect();
+    assert_eq!(ids, ["old", "new"]);
+    assert_eq!(usage[0].assigned.get(CALLING), Some(&1));
+    assert_eq!(usage[1].assigned.get(MESSAGING), Some(&1));
+
+    // The ledger: four grants, with organization, subscription and time.
+    let feed = fx.license_feed(0, 100).await.expect("feed");
+    assert_eq!(feed.len(), 4, "{feed:?}");
+    assert!(feed.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(feed.iter().all(|e| e.action == "grant"
+        && e.org_id.as_deref() == Some(org.as_str())
+        && e.subscription_id.is_some()
+        && e.source == "package"
+        && e.source_ref == "basic"
+        && e.at >= NOW));
+    assert_eq!(
+        fx.license_feed(feed[1].id, 100).await.expect("rest").len(),
+        2
+    );
+
+    // A leaves: its licenses go back to "old", and C's next command takes
+    // them (oldest subscription with room again).
+    let a = subscriber_of(&commands[0]);
+    let remove = CommandEnvelope {
+        idempotency_key: "remove-a".into(),
+        command: Command::RemoveSubscriber {
+            subscriber_id: a.clone(),
+            org_id: org.clone(),
+            subscriber_version: 2,
+        },
+        ..commands[0].clone()
+    };
+    let mut retry_c = commands[2].clone();
+    retry_c.idempotency_key = "retry-c".into();
+    assert_eq!(
+        codes(&core.apply_in_order(&[remove, retry_c]).await),
+        [None, None]
+    );
+    assert!(fx.licenses(&a).await.expect("a").is_empty());
+    let held = holdings(&fx, &org).await;
+    assert_eq!(
+        held.get(&key("c@acme.example", CALLING))
+            .cloned()
+            .flatten()
+            .as_deref(),
+        Some("old")
+    );
+    let revoked: Vec<_> = fx
+        .license_events(&a)
+        .await
+        .expect("a's ledger")
+        .into_iter()
+        .filter(|e| e.action == "revoke")
+        .map(|e| (e.license, e.subscription_id))
+        .collect();
+    assert_eq!(
+        revoked,
+        [
+            (CALLING.to_string(), Some("old".to_string())),
+            (MESSAGING.to_string(), Some("old".to_string()))
+        ]
+    );
+}
+
+pub(crate) async fn package_changes_move_only_the_difference_and_keys_apply_once(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example"]).await;
+    let core = core(&fx, LicensePolicy::default());
+    let a = subscriber_of(&commands[0]);
+    // No subscription: unmetered.
+    assert_eq!(codes(&core.apply_in_order(&commands).await), [None]);
+    let mut basic = package_licenses(Package::Basic);
+    basic.sort();
+    assert_eq!(fx.licenses(&a).await.expect("a"), basic);
+    assert!(holdings(&fx, &org).await.values().all(Option::is_none));
+
+    let change = |key: &str, package: Package| CommandEnvelope {
+        idempotency_key: key.into(),
+        command: Command::ChangePackage {
+            subscriber_id: a.clone(),
+            org_id: org.clone(),
+            package,
+            subscriber_version: 2,
+        },
+        ..commands[0].clone()
+    };
+    assert_eq!(
+        codes(&core.apply_in_order(&[change("k2", Package::Premium)]).await),
+        [None]
+    );
+    let mut premium = package_licenses(Package::Premium);
+    premium.sort();
+    assert_eq!(fx.licenses(&a).await.expect("a"), premium);
+    let moved: Vec<(String, String)> = fx
+        .license_events(&a)
+        .await
+        .expect("ledger")
+        .into_iter()
+        .filter(|e| e.idempotency_key == "k2")
+        .map(|e| (e.action, e.license))
+        .collect();
+    // Messaging stays (in both packages): not revoked and granted again.
+    assert!(!moved.iter().any(|(_, l)| l == MESSAGING), "{moved:?}");
+    assert_eq!(moved.iter().filter(|(a, _)| a == "revoke").count(), 1);
+    assert_eq!(moved.iter().filter(|(a, _)| a == "grant").count(), 2);
+    // The key again, with other content: already applied, nothing moves.
+    assert_eq!(
+        codes(&core.apply_in_order(&[change("k2", Package::Basic)]).await),
+        [None]
+    );
+    assert_eq!(fx.licenses(&a).await.expect("a"), premium);
+    // The schema itself refuses a second grant of a held license.
+    let dup = fx
+        .db
+        .execute(
+            "INSERT INTO licenses (subscriber_id, license, granted_at) VALUES (?1, ?2, 0)",
+            &[&a, MESSAGING],
+        )
+        .await;
+    assert!(
+        matches!(
+            dup,
+            Err(StoreError::Database(ref m) | StoreError::Conflict(ref m))
+                if m.to_lowercase().contains("unique")
+        ),
+        "{dup:?}"
+    );
+
+    // Once the organization has a subscription, a license held unmetered
+    // is counted from it at the subscriber's next change.
+    let admin = LicenseAdmin::new(fx.store.clone());
+    let all: Vec<(&str, u32)> = premium.iter().map(|l| (l.as_str(), 1)).collect();
+    admin
+        .put_subscription(&org, subscription("s1", NOW, &all), NOW)
+        .await
+        .expect("put");
+    assert_eq!(
+        codes(&core.apply_in_order(&[change("k3", Package::Premium)]).await),
+        [None]
+    );
+    assert!(
+        holdings(&fx, &org)
+            .await
+            .values()
+            .all(|s| s.as_deref() == Some("s1")),
+        "every license now counts against s1"
+    );
+}
+
+pub(crate) async fn an_organization_without_subscriptions_grants_nothing_when_required(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example"]).await;
+    let core = core(
+        &fx,
+        LicensePolicy {
+            require_subscription: true,
+        },
+    );
+    let results = core.apply_in_order(&commands).await;
+    assert_eq!(codes(&results), [Some(ErrorCode::LicenseShortage.code())]);
+    let Err(LicenseError::Rejected(r)) = &results[0] else {
+        unreachable!()
+    };
+    assert!(
+        r.message().contains("no license subscription"),
+        "{}",
+        r.message()
+    );
+    assert!(holdings(&fx, &org).await.is_empty());
+}
+
+pub(crate) async fn subscriptions_are_checked_and_never_drop_below_what_they_assigned(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example"]).await;
+    let admin = LicenseAdmin::new(fx.store.clone());
+    let code = |r: Result<_, LicenseAdminError>| match r {
+        Err(LicenseAdminError::Refused(refusal)) => refusal.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let s1 = subscription("s1", NOW, &[(CALLING, 2), (MESSAGING, 2)]);
+    admin
+        .put_subscription(&org, s1.clone(), NOW)
+        .await
+        .expect("put");
+    core(&fx, LicensePolicy::default())
+        .apply_in_order(&commands)
+        .await;
+    let before = fx.license_subscriptions(&org).await.expect("usage");
+
+    // Below what is assigned (1 calling): refused, nothing changed.
+    let lower = subscription("s1", NOW, &[(MESSAGING, 2)]);
+    assert_eq!(
+        code(admin.put_subscription(&org, lower, NOW).await),
+        ErrorCode::SubscriptionBelowAssigned
+    );
+    assert_eq!(fx.license_subscriptions(&org).await.expect("usage"), before);
+    // Down to exactly what is assigned is fine, and replaces.
+    let exact = subscription("s1", NOW, &[(CALLING, 1), (MESSAGING, 1)]);
+    let put = admin
+        .put_subscription(&org, exact, NOW)
+        .await
+        .expect("exact");
+    assert!(!put.created);
+    assert_eq!(put.usage.assigned.get(CALLING), Some(&1));
+
+    // Another organization's id, an unknown organization, bad names.
+    fx.upsert_existing_orgs(vec![super::provisioning::existing_org(
+        "other",
+        1,
+        false,
+        &[],
+    )])
+    .await
+    .expect("other org");
+    assert_eq!(
+        code(admin.put_subscription("other", s1.clone(), NOW).await),
+        ErrorCode::InvalidParameterValue
+    );
+    assert_eq!(
+        code(
+            admin
+                .put_subscription("ghost", subscription("g", NOW, &[]), NOW)
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    assert!(matches!(
+        admin.subscriptions("ghost").await,
+        Err(LicenseAdminError::Refused(r)) if r.code == ErrorCode::NotFound
+    ));
+    assert_eq!(
+        code(
+            admin
+                .put_subscription("other", subscription("a b", NOW, &[]), NOW)
+                .await
+        ),
+        ErrorCode::InvalidParameterValue
+    );
+    assert_eq!(
+        code(
+            admin
+                .put_subscription("other", subscription("x", NOW, &[("bad/name", 1)]), NOW)
+                .await
+        ),
+        ErrorCode::InvalidParameterValue
+    );
+    // An existing organization (not linked yet) may hold subscriptions.
+    let put = admin
+        .put_subscription("other", subscription("o1", NOW, &[(CALLING, 3)]), NOW)
+        .await
+        .expect("existing org");
+    assert!(put.created);
+}
+
+pub(crate) async fn concurrent_runs_never_assign_more_than_bought(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let users: Vec<String> = (0..12).map(|i| format!("u{i}@acme.example")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let (org, commands) = org_with_users(&fx, &names).await;
+    LicenseAdmin::new(fx.store.clone())
+        .put_subscription(
+            &org,
+            subscription("s1", NOW, &[(CALLING, 5), (MESSAGING, 50)]),
+            NOW,
+        )
+        .await
+        .expect("put");
+    // Two cores (two nodes' workers) each take every other command.
+    let mut tasks = Vec::new();
+    for half in 0..2 {
+        let mine: Vec<CommandEnvelope> = commands.iter().skip(half).step_by(2).cloned().collect();
+        let core = core(&fx, LicensePolicy::default());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            // One at a time, so the two cores' transactions interleave.
+            for env in mine {
+                out.extend(core.apply_in_order(std::slice::from_ref(&env)).await);
+            }
+            codes(&out)
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += t
+            .await
+            .expect("task")
+            .iter()
+            .filter(|c| c.is_none())
+            .count();
+    }
+    assert_eq!(granted, 5, "exactly the five bought");
+    let usage = fx.license_subscriptions(&org).await.expect("usage");
+    assert_eq!(usage[0].assigned.get(CALLING), Some(&5));
+    assert_eq!(usage[0].assigned.get(MESSAGING), Some(&5));
+}
