@@ -352,6 +352,19 @@ pub async fn admin_http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = admin_http_with_head(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// [`admin_http`], also returning the response head (status line and
+/// headers) as text: (status, head, body).
+pub async fn admin_http_with_head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("admin connect");
@@ -376,12 +389,8 @@ pub async fn admin_http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    (status, head.to_string(), body.to_string())
 }
 
 /// How often [`eventually`] looks again.

@@ -18,6 +18,7 @@ mod conformance;
 mod crash;
 mod email;
 mod flowthrough;
+mod licenses;
 mod lifecycle;
 mod limits;
 mod load;

@@ -1,0 +1,265 @@
+//! The license core end to end: the real binary, AddUsers over mTLS, a
+//! subscription put through the operator API, licenses taken from it until
+//! it is used up, the shortage on the subscriber (9041), the CSV export of
+//! who holds what and why, and the ledger as a billing feed.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::flowthrough::{add_user, demo, document, post, subscriber, wait_status, Demo};
+use crate::harness::{admin_http_with_head, eventually, Server};
+
+const CALLING: &str = "webex-calling-basic";
+const MESSAGING: &str = "webex-messaging";
+
+async fn send(server: &Server, d: &Demo, ops: &[String]) -> String {
+    let resp = post(
+        server,
+        &d.path,
+        Some(&d.auth),
+        document(None, ops),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.text()
+}
+
+async fn admin(server: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = server.admin_json(method, path, &body.to_string()).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let (status, text) = server.admin_get(path).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// `GET` with `Accept: text/csv`: (status, content type, body).
+async fn get_csv(server: &Server, path: &str) -> (u16, String, String) {
+    let auth = format!("Bearer {}", server.ops_token());
+    let (status, head, body) = admin_http_with_head(
+        server.admin,
+        "GET",
+        path,
+        &[("Authorization", &auth), ("Accept", "text/csv")],
+        "",
+    )
+    .await;
+    let ct = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, ct, body)
+}
+
+fn error_code(v: &Value) -> i64 {
+    v["errors"][0]["errorCode"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_holds_what() {
+    let server = Server::start();
+    let d = demo(&server);
+
+    // The first user makes the organization; it has no subscription yet,
+    // so its licenses are unmetered.
+    send(
+        &server,
+        &d,
+        &[add_user("a@lic.example", "lic", Some("a@lic.example"))],
+    )
+    .await;
+    let a = wait_status(&server, "a@lic.example", "provisioned").await;
+    let org = a["organization"]["id"]
+        .as_str()
+        .expect("org id")
+        .to_string();
+    let base = format!("/admin/v1/organizations/{org}");
+
+    // Two subscriptions, added newest first.
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/sub-new"),
+        &json!({"startsAt": "2026-06-01T00:00:00Z", "quantities": {CALLING: 5, MESSAGING: 5}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/sub-old"),
+        &json!({"startsAt": "2026-01-01", "quantities": {CALLING: 1, MESSAGING: 1}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["startsAt"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(body["available"][CALLING], 1);
+
+    // b takes the old one's last licenses, c the new one's.
+    send(
+        &server,
+        &d,
+        &[
+            add_user("b@lic.example", "lic", Some("b@lic.example")),
+            add_user("c@lic.example", "lic", Some("c@lic.example")),
+        ],
+    )
+    .await;
+    wait_status(&server, "b@lic.example", "provisioned").await;
+    wait_status(&server, "c@lic.example", "provisioned").await;
+
+    let (status, subs) = get(&server, &format!("{base}/subscriptions")).await;
+    assert_eq!(status, 200, "{subs}");
+    let list = subs["subscriptions"].as_array().expect("list");
+    assert_eq!(list[0]["id"], "sub-old", "oldest first: {subs}");
+    assert_eq!(list[0]["assigned"][CALLING], 1);
+    assert_eq!(list[0]["available"][CALLING], 0);
+    assert_eq!(list[1]["assigned"][CALLING], 1);
+    assert_eq!(list[1]["available"][CALLING], 4);
+
+    // Who holds what and why, as CSV.
+    let (status, ct, csv) = get_csv(&server, &format!("{base}/licenses")).await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("subscriber_id,user_id,license,subscription_id,source,source_ref,command_key,granted_at")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let from = |user: &str, license: &str| {
+        rows.iter()
+            .find(|r| r[1] == user && r[2] == license)
+            .map(|r| r[3].to_string())
+            .unwrap_or_else(|| panic!("{user} holds {license}: {csv}"))
+    };
+    assert_eq!(from("a@lic.example", CALLING), "", "unmetered");
+    assert_eq!(from("b@lic.example", CALLING), "sub-old");
+    assert_eq!(from("c@lic.example", CALLING), "sub-new");
+    assert!(rows
+        .iter()
+        .all(|r| r[4] == "package" && r[5] == "basic" && r[7].ends_with('Z')));
+    // The same as JSON (`?format` absent, no Accept).
+    let (_, holders) = get(&server, &format!("{base}/licenses")).await;
+    assert_eq!(
+        holders["holders"].as_array().map(Vec::len),
+        Some(rows.len())
+    );
+
+    // A subscription cannot drop below what it assigned; nothing changes.
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/sub-old"),
+        &json!({"startsAt": "2026-01-01", "quantities": {MESSAGING: 1}}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (409, 9042), "{body}");
+    let (_, again) = get(&server, &format!("{base}/subscriptions")).await;
+    assert_eq!(again, subs);
+
+    // Shrink the new one to what it has assigned: the next user is short
+    // and goes to error with the reason; the others are untouched.
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/sub-new"),
+        &json!({"startsAt": "2026-06-01T00:00:00Z", "quantities": {CALLING: 1, MESSAGING: 5}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    send(
+        &server,
+        &d,
+        &[add_user("e@lic.example", "lic", Some("e@lic.example"))],
+    )
+    .await;
+    let e = wait_status(&server, "e@lic.example", "error").await;
+    let err = &e["subscriber"]["errors"][0];
+    assert_eq!(err["errorCode"], 9041, "{e}");
+    assert!(
+        err["description"].as_str().unwrap_or("").contains(CALLING),
+        "{e}"
+    );
+    assert_eq!(e["licenses"], json!([]), "all or nothing: {e}");
+
+    // The ledger: every grant with its time, organization and
+    // subscription; the cursor moves past them.
+    let (status, feed) = get(&server, "/admin/v1/licenses/ledger?after=0&limit=100").await;
+    assert_eq!(status, 200, "{feed}");
+    let events = feed["events"].as_array().expect("events");
+    assert_eq!(events.len(), 6, "3 users × 2 licenses: {feed}");
+    assert!(events.iter().all(|e| e["action"] == "grant"
+        && e["organizationId"] == org.as_str()
+        && e["at"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    let next = feed["next"].as_i64().expect("next");
+    assert_eq!(next, events[5]["id"].as_i64().unwrap());
+
+    // b leaves: two removals, from the subscription they counted against.
+    let delete = "<DeleteUser><userId>b@lic.example</userId></DeleteUser>".to_string();
+    send(&server, &d, &[delete]).await;
+    let later = eventually(
+        "b's removals in the ledger",
+        Duration::from_secs(15),
+        || async {
+            let (_, v) = get(&server, &format!("/admin/v1/licenses/ledger?after={next}")).await;
+            match v["events"].as_array() {
+                Some(e) if e.len() == 2 => Ok(v),
+                _ => Err(v),
+            }
+        },
+    )
+    .await;
+    for e in later["events"].as_array().unwrap() {
+        assert_eq!(e["action"], "revoke");
+        assert_eq!(e["subscriptionId"], "sub-old");
+    }
+    let (status, ct, csv) = get_csv(&server, "/admin/v1/licenses/ledger?after=0").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/csv"));
+    assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+
+    // Refusals: unknown organization, bad document, bad date, wrong method.
+    let (status, body) = get(&server, "/admin/v1/organizations/ghost/subscriptions").await;
+    assert_eq!((status, error_code(&body)), (404, 9015), "{body}");
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/s2"),
+        &json!({"quantities": {CALLING: 1}}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions/s2"),
+        &json!({"startsAt": "June", "quantities": {}}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
+    let (status, body) = get(&server, "/admin/v1/licenses/ledger?after=-1").await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
+    let (status, _) = admin(&server, "POST", &format!("{base}/licenses"), &json!({})).await;
+    assert_eq!(status, 405);
+    // Nothing above added a subscription.
+    let (_, after) = get(&server, &format!("{base}/subscriptions")).await;
+    assert_eq!(after["subscriptions"].as_array().map(Vec::len), Some(2));
+    // The subscriber read-back shows the ledger entries with subscriptions.
+    let (_, c) = subscriber(&server, "c@lic.example").await;
+    assert!(
+        c["licenseEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["subscriptionId"] == "sub-new"),
+        "{c}"
+    );
+}
