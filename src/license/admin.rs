@@ -89,6 +89,38 @@ impl LicenseAdmin {
         Ok(self.store.license_holders(org_id).await?)
     }
 
+    /// [`LicenseAdmin::subscriptions`] for a partner admin: only an
+    /// organization linked to one of the partner's enterprises exists.
+    pub async fn partner_subscriptions(
+        &self,
+        partner_id: &str,
+        org_id: &str,
+    ) -> Result<Vec<SubscriptionUsage>, LicenseAdminError> {
+        self.partners_org(partner_id, org_id).await?;
+        Ok(self.store.license_subscriptions(org_id).await?)
+    }
+
+    /// [`LicenseAdmin::holders`] for a partner admin (its organizations).
+    pub async fn partner_holders(
+        &self,
+        partner_id: &str,
+        org_id: &str,
+    ) -> Result<Vec<HolderRow>, LicenseAdminError> {
+        self.partners_org(partner_id, org_id).await?;
+        Ok(self.store.license_holders(org_id).await?)
+    }
+
+    /// Another partner's organization answers like an unknown one.
+    async fn partners_org(&self, partner_id: &str, org_id: &str) -> Result<(), LicenseAdminError> {
+        match self.store.organization_partner(org_id).await? {
+            Some(p) if p == partner_id => Ok(()),
+            _ => Err(refused(
+                ErrorCode::NotFound,
+                format!("no organization '{org_id}'"),
+            )),
+        }
+    }
+
     /// Up to `limit` ledger entries after `after`, oldest first, stopping
     /// before a gap that may still fill (see [`settled`]).
     pub async fn feed(

@@ -171,6 +171,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every license held by a subscriber of the organization, by user
     /// then license.
     async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError>;
+    /// The partner whose enterprise the organization is linked to.
+    async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError>;
     /// The ledger after `after` (an event id), oldest first: the billing
     /// feed.
     async fn license_feed(&self, after: i64, limit: usize)

@@ -1050,3 +1050,119 @@ async fn a_partner_admin_names_an_organizations_admin_and_the_core_is_told() {
     .await;
     assert_eq!((status, code(&v)), (404, 9015), "{v}");
 }
+
+#[tokio::test]
+async fn a_partner_admin_reads_its_organizations_subscriptions_and_license_holders() {
+    let server = Server::start_with(Some(&config()), &[]);
+    population(&server).await;
+    let org_of = |user: &'static str| {
+        let server = &server;
+        async move {
+            let v = subscriber(server, user).await.1;
+            v["organization"]["id"].as_str().expect("org").to_string()
+        }
+    };
+    let (acme, other) = (
+        org_of("ann@acme.example").await,
+        org_of("oz@other.example").await,
+    );
+    // The operator adds a subscription to acme's organization.
+    let (status, body) = server
+        .admin_json(
+            "PUT",
+            &format!("/admin/v1/organizations/{acme}/subscriptions/acme-2026"),
+            r#"{"startsAt":"2026-01-01","quantities":{"webex-calling-basic":10,"webex-messaging":10}}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let base = format!("/partner/v1/organizations/{acme}");
+    let (status, v) = api(
+        &server,
+        "GET",
+        &format!("{base}/subscriptions"),
+        SP_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["subscriptions"][0]["id"], "acme-2026");
+    assert_eq!(
+        v["subscriptions"][0]["quantities"]["webex-calling-basic"],
+        10
+    );
+
+    // Who holds what: ann, bob and cy were licensed before the
+    // subscription existed (unmetered); dee waits for its email.
+    let (status, v) = api(&server, "GET", &format!("{base}/licenses"), SP_TOKEN, None).await;
+    assert_eq!(status, 200, "{v}");
+    let mut holders: Vec<String> = v["holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .map(|h| h["userId"].as_str().unwrap_or("").to_string())
+        .collect();
+    holders.dedup();
+    assert_eq!(
+        holders,
+        ["ann@acme.example", "bob@acme.example", "cy@acme.example"]
+    );
+    let r = portal(
+        &server,
+        "GET",
+        &format!("{base}/licenses.csv"),
+        Some(SP_TOKEN),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200);
+    let ct = r
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let csv = String::from_utf8_lossy(&r.body).to_string();
+    assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
+    assert!(
+        csv.lines().skip(1).all(|l| l.contains(",package,basic,")),
+        "{csv}"
+    );
+
+    // Another partner's organization, or none: 404 like unknown ids.
+    for (path, token) in [
+        (
+            format!("/partner/v1/organizations/{other}/licenses"),
+            SP_TOKEN,
+        ),
+        (format!("{base}/subscriptions"), OTHER_TOKEN),
+        (
+            "/partner/v1/organizations/ghost/licenses.csv".to_string(),
+            SP_TOKEN,
+        ),
+    ] {
+        let (status, v) = api(&server, "GET", &path, token, None).await;
+        assert_eq!((status, code(&v)), (404, 9015), "{path}: {v}");
+    }
+    // Read only, and a token is needed.
+    let (status, _) = api(
+        &server,
+        "PUT",
+        &format!("{base}/subscriptions"),
+        SP_TOKEN,
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, 405);
+    let r = portal(
+        &server,
+        "GET",
+        &format!("{base}/licenses"),
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 401);
+}

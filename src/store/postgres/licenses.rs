@@ -231,6 +231,20 @@ pub(super) async fn license_events<C: GenericClient>(
         .collect()
 }
 
+pub(super) async fn organization_partner<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Option<String>, StoreError> {
+    row(
+        c,
+        "SELECT partner_id FROM organizations WHERE id = $1",
+        &[&org_id],
+    )
+    .await?
+    .map(|r| get(&r, 0))
+    .transpose()
+}
+
 pub(super) async fn feed<C: GenericClient>(
     c: &C,
     after: i64,

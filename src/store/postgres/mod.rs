@@ -375,6 +375,10 @@ impl Store for PgStore {
         licenses::holders(&self.client().await?, org_id).await
     }
 
+    async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError> {
+        licenses::organization_partner(&self.client().await?, org_id).await
+    }
+
     async fn license_feed(
         &self,
         after: i64,

@@ -118,6 +118,16 @@ pub(super) fn holders(conn: &Connection, org_id: &str) -> Result<Vec<HolderRow>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn organization_partner(
+    conn: &Connection,
+    org_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT partner_id FROM organizations WHERE id = ?1")?
+        .query_row([org_id], |row| row.get(0))
+        .optional()?)
+}
+
 pub(super) fn feed(
     conn: &Connection,
     after: i64,

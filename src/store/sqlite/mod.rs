@@ -487,6 +487,12 @@ impl Store for SqliteStore {
         self.read(move |conn| licenses::holders(conn, &id)).await
     }
 
+    async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError> {
+        let id = org_id.to_string();
+        self.read(move |conn| licenses::organization_partner(conn, &id))
+            .await
+    }
+
     async fn license_feed(
         &self,
         after: i64,

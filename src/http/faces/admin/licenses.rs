@@ -13,20 +13,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::header::ACCEPT;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::domain::license_ledger::LicenseEvent;
-use crate::domain::timestamp::{iso_millis, parse_iso_millis};
+use crate::domain::timestamp::parse_iso_millis;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::error::json as render;
+use crate::http::faces::license_view::{
+    csv_response, event_json, holder_json, holders_csv, ledger_csv, subscription_json,
+};
 use crate::http::ResponseBody;
 use crate::license::admin::LicenseAdminError;
 use crate::license::subscriptions::LicenseSubscription;
-use crate::store::{HolderRow, SubscriptionUsage};
 
 /// A subscription document is small; this bounds a wrong upload.
 const MAX_BODY: usize = 64 * 1024;
@@ -112,7 +113,7 @@ pub(super) async fn holders(
         Err(e) => return refused(&e),
     };
     if wants_csv(req) {
-        return csv_response(holders_csv(&rows), &format!("licenses-{org_id}.csv"));
+        return csv_or_error(holders_csv(&rows), &format!("licenses-{org_id}.csv"));
     }
     super::json(
         StatusCode::OK,
@@ -134,7 +135,7 @@ pub(super) async fn ledger(app: &App, req: &Request<Incoming>) -> Response<Respo
         Err(e) => return refused(&e),
     };
     if wants_csv(req) {
-        return csv_response(ledger_csv(&events), "license-ledger.csv");
+        return csv_or_error(ledger_csv(&events), "license-ledger.csv");
     }
     let next = events.last().map_or(after, |e| e.id);
     super::json(
@@ -197,136 +198,11 @@ fn wants_csv(req: &Request<Incoming>) -> bool {
     by_query || by_accept
 }
 
-fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
-    let available: BTreeMap<&String, u32> = u
-        .subscription
-        .quantities
-        .iter()
-        .map(|(l, n)| (l, n.saturating_sub(u.assigned.get(l).copied().unwrap_or(0))))
-        .collect();
-    json!({
-        "id": u.subscription.id,
-        "startsAt": iso_millis(u.subscription.starts_at),
-        "quantities": u.subscription.quantities,
-        "assigned": u.assigned,
-        "available": available,
-    })
-}
-
-fn holder_json(r: &HolderRow) -> serde_json::Value {
-    let h = &r.holding;
-    json!({
-        "subscriberId": r.subscriber_id,
-        "userId": r.user_id,
-        "license": h.license,
-        "subscriptionId": h.subscription_id,
-        "source": h.source.as_str(),
-        "sourceRef": h.source_ref,
-        "commandKey": h.command_key,
-        "grantedAt": iso_millis(h.granted_at),
-    })
-}
-
-fn event_json(e: &LicenseEvent) -> serde_json::Value {
-    json!({
-        "id": e.id,
-        "at": iso_millis(e.at),
-        "action": e.action,
-        "license": e.license,
-        "subscriberId": e.subscriber_id,
-        "organizationId": e.org_id,
-        "subscriptionId": e.subscription_id,
-        "source": e.source,
-        "sourceRef": e.source_ref,
-        "commandKey": e.idempotency_key,
-    })
-}
-
-fn holders_csv(rows: &[HolderRow]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "subscriber_id",
-        "user_id",
-        "license",
-        "subscription_id",
-        "source",
-        "source_ref",
-        "command_key",
-        "granted_at",
-    ])?;
-    for r in rows {
-        let h = &r.holding;
-        w.write_record([
-            r.subscriber_id.as_str(),
-            &r.user_id,
-            &h.license,
-            h.subscription_id.as_deref().unwrap_or(""),
-            h.source.as_str(),
-            &h.source_ref,
-            &h.command_key,
-            &iso_millis(h.granted_at),
-        ])?;
+fn csv_or_error(csv: Result<Vec<u8>, csv::Error>, filename: &str) -> Response<ResponseBody> {
+    match csv {
+        Ok(bytes) => csv_response(bytes, filename),
+        Err(e) => render::operator(&Refusal::new(ErrorCode::Internal, e.to_string())),
     }
-    w.into_inner().map_err(|e| e.into_error().into())
-}
-
-fn ledger_csv(events: &[LicenseEvent]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "id",
-        "at",
-        "action",
-        "license",
-        "subscriber_id",
-        "organization_id",
-        "subscription_id",
-        "source",
-        "source_ref",
-        "command_key",
-    ])?;
-    for e in events {
-        w.write_record([
-            e.id.to_string().as_str(),
-            &iso_millis(e.at),
-            &e.action,
-            &e.license,
-            &e.subscriber_id,
-            e.org_id.as_deref().unwrap_or(""),
-            e.subscription_id.as_deref().unwrap_or(""),
-            &e.source,
-            &e.source_ref,
-            &e.idempotency_key,
-        ])?;
-    }
-    w.into_inner().map_err(|e| e.into_error().into())
-}
-
-fn csv_response(body: Result<Vec<u8>, csv::Error>, filename: &str) -> Response<ResponseBody> {
-    let bytes = match body {
-        Ok(b) => b,
-        Err(e) => return render::operator(&Refusal::new(ErrorCode::Internal, e.to_string())),
-    };
-    let mut resp = Response::new(ResponseBody::new(bytes::Bytes::from(bytes)));
-    let headers = resp.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    // The organization id is not trusted in a header: keep it to safe bytes.
-    let safe: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-        headers.insert(CONTENT_DISPOSITION, v);
-    }
-    resp
 }
 
 fn invalid(problem: String) -> Response<ResponseBody> {

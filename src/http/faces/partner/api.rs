@@ -19,9 +19,11 @@ use crate::domain::Refusal;
 use crate::domain::{ErrorCode, Package};
 use crate::http::admin_activation::{self, RenewError};
 use crate::http::error::{error_response, ErrorFormat};
+use crate::http::faces::license_view;
 use crate::http::handler::json_response;
 use crate::http::ResponseBody;
 use crate::http::State;
+use crate::license::admin::LicenseAdminError;
 use crate::provision::AdminChange;
 
 /// Largest JSON body an action takes.
@@ -72,6 +74,13 @@ async fn authenticate(app: &State, peer: IpAddr, parts: &Parts) -> Result<String
 
 fn rejected(r: Rejection) -> Refusal {
     r
+}
+
+fn license_refusal(e: LicenseAdminError) -> Refusal {
+    match e {
+        LicenseAdminError::Refused(r) => r,
+        LicenseAdminError::Data(d) => Refusal::from(d),
+    }
 }
 
 fn not_found() -> Refusal {
@@ -132,6 +141,41 @@ async fn handle(
                 .await?
                 .map_err(rejected)?;
             Ok(changed(change, partner, "made its organization's admin"))
+        }
+        PartnerRoute::ApiOrgSubscriptions { org_id } => {
+            let list = app
+                .licenses
+                .partner_subscriptions(partner, org_id)
+                .await
+                .map_err(license_refusal)?;
+            Ok(json_response(
+                StatusCode::OK,
+                json!({
+                    "organization": org_id,
+                    "subscriptions": list.iter().map(license_view::subscription_json).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            ))
+        }
+        PartnerRoute::ApiOrgLicenses { org_id, csv } => {
+            let rows = app
+                .licenses
+                .partner_holders(partner, org_id)
+                .await
+                .map_err(license_refusal)?;
+            if *csv {
+                let bytes = license_view::holders_csv(&rows)
+                    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+                return Ok(license_view::csv_response(bytes, "licenses.csv"));
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                json!({
+                    "organization": org_id,
+                    "holders": rows.iter().map(license_view::holder_json).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            ))
         }
         _ => Err(Refusal::new(
             ErrorCode::NotFound,

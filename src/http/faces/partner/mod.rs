@@ -52,6 +52,10 @@ pub enum PartnerRoute {
     /// `POST /partner/v1/subscribers/{id}/admin`: makes the subscriber its
     /// organization's administrator.
     ApiAdmin { id: String },
+    /// `GET /partner/v1/organizations/{orgId}/subscriptions`
+    ApiOrgSubscriptions { org_id: String },
+    /// `GET /partner/v1/organizations/{orgId}/licenses` (`.csv`: CSV)
+    ApiOrgLicenses { org_id: String, csv: bool },
     /// Any other path under `/partner/v1/` (a JSON 404).
     ApiNotFound,
     /// `GET /partner/status`: the sign-in form or the subscriber table.
@@ -84,6 +88,15 @@ impl PartnerRoute {
             PartnerRoute::ApiDelete { .. } => "portal:DELETE /partner/v1/subscribers/{id}",
             PartnerRoute::ApiPackage { .. } => "portal:PUT /partner/v1/subscribers/{id}/package",
             PartnerRoute::ApiAdmin { .. } => "portal:POST /partner/v1/subscribers/{id}/admin",
+            PartnerRoute::ApiOrgSubscriptions { .. } => {
+                "portal:/partner/v1/organizations/{id}/subscriptions"
+            }
+            PartnerRoute::ApiOrgLicenses { csv: false, .. } => {
+                "portal:/partner/v1/organizations/{id}/licenses"
+            }
+            PartnerRoute::ApiOrgLicenses { csv: true, .. } => {
+                "portal:/partner/v1/organizations/{id}/licenses.csv"
+            }
             PartnerRoute::ApiNotFound => "portal:/partner/v1/unmatched",
             PartnerRoute::StatusPage => "portal:/partner/status",
             PartnerRoute::StatusCsv => "portal:/partner/status.csv",
@@ -106,6 +119,8 @@ impl PartnerRoute {
             | PartnerRoute::ApiDelete { .. }
             | PartnerRoute::ApiPackage { .. }
             | PartnerRoute::ApiAdmin { .. }
+            | PartnerRoute::ApiOrgSubscriptions { .. }
+            | PartnerRoute::ApiOrgLicenses { .. }
             | PartnerRoute::ApiNotFound => ErrorFormat::Json,
             _ => ErrorFormat::Html,
         }
@@ -114,6 +129,31 @@ impl PartnerRoute {
 
 const API_PREFIX: &str = "/partner/v1/";
 const SUBSCRIBERS: &str = "/partner/v1/subscribers";
+
+const ORGANIZATIONS: &str = "/partner/v1/organizations/";
+
+/// `{orgId}/subscriptions`, `{orgId}/licenses` or `{orgId}/licenses.csv`
+/// (read only).
+fn org_route(rest: &str, get: bool) -> Route {
+    let Some((org_id, what)) = rest.split_once('/') else {
+        return Route::Partner(PartnerRoute::ApiNotFound);
+    };
+    if org_id.is_empty() {
+        return Route::Partner(PartnerRoute::ApiNotFound);
+    }
+    let org_id = org_id.to_string();
+    let route = match what {
+        "subscriptions" => PartnerRoute::ApiOrgSubscriptions { org_id },
+        "licenses" => PartnerRoute::ApiOrgLicenses { org_id, csv: false },
+        "licenses.csv" => PartnerRoute::ApiOrgLicenses { org_id, csv: true },
+        _ => return Route::Partner(PartnerRoute::ApiNotFound),
+    };
+    if get {
+        Route::Partner(route)
+    } else {
+        not_allowed("GET, HEAD", ErrorFormat::Json)
+    }
+}
 
 fn not_allowed(allow: &'static str, format: ErrorFormat) -> Route {
     Route::MethodNotAllowed { allow, format }
@@ -134,6 +174,9 @@ pub fn route(method: &Method, path: &str) -> Route {
             } else {
                 PartnerRoute::ApiCsv
             });
+        }
+        if let Some(rest) = path.strip_prefix(ORGANIZATIONS) {
+            return org_route(rest, get);
         }
         let Some(rest) = path.strip_prefix("/partner/v1/subscribers/") else {
             return Route::Partner(PartnerRoute::ApiNotFound);

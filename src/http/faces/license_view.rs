@@ -1,0 +1,142 @@
+//! The license core's data as the operator and partner APIs show it:
+//! JSON objects and CSV files (one writer for both faces).
+
+use std::collections::BTreeMap;
+
+use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::Response;
+use serde_json::json;
+
+use crate::domain::license_ledger::LicenseEvent;
+use crate::domain::timestamp::iso_millis;
+use crate::http::ResponseBody;
+use crate::store::{HolderRow, SubscriptionUsage};
+
+pub fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
+    let available: BTreeMap<&String, u32> = u
+        .subscription
+        .quantities
+        .iter()
+        .map(|(l, n)| (l, n.saturating_sub(u.assigned.get(l).copied().unwrap_or(0))))
+        .collect();
+    json!({
+        "id": u.subscription.id,
+        "startsAt": iso_millis(u.subscription.starts_at),
+        "quantities": u.subscription.quantities,
+        "assigned": u.assigned,
+        "available": available,
+    })
+}
+
+pub fn holder_json(r: &HolderRow) -> serde_json::Value {
+    let h = &r.holding;
+    json!({
+        "subscriberId": r.subscriber_id,
+        "userId": r.user_id,
+        "license": h.license,
+        "subscriptionId": h.subscription_id,
+        "source": h.source.as_str(),
+        "sourceRef": h.source_ref,
+        "commandKey": h.command_key,
+        "grantedAt": iso_millis(h.granted_at),
+    })
+}
+
+pub fn event_json(e: &LicenseEvent) -> serde_json::Value {
+    json!({
+        "id": e.id,
+        "at": iso_millis(e.at),
+        "action": e.action,
+        "license": e.license,
+        "subscriberId": e.subscriber_id,
+        "organizationId": e.org_id,
+        "subscriptionId": e.subscription_id,
+        "source": e.source,
+        "sourceRef": e.source_ref,
+        "commandKey": e.idempotency_key,
+    })
+}
+
+pub fn holders_csv(rows: &[HolderRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "subscriber_id",
+        "user_id",
+        "license",
+        "subscription_id",
+        "source",
+        "source_ref",
+        "command_key",
+        "granted_at",
+    ])?;
+    for r in rows {
+        let h = &r.holding;
+        w.write_record([
+            r.subscriber_id.as_str(),
+            &r.user_id,
+            &h.license,
+            h.subscription_id.as_deref().unwrap_or(""),
+            h.source.as_str(),
+            &h.source_ref,
+            &h.command_key,
+            &iso_millis(h.granted_at),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+pub fn ledger_csv(events: &[LicenseEvent]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "at",
+        "action",
+        "license",
+        "subscriber_id",
+        "organization_id",
+        "subscription_id",
+        "source",
+        "source_ref",
+        "command_key",
+    ])?;
+    for e in events {
+        w.write_record([
+            e.id.to_string().as_str(),
+            &iso_millis(e.at),
+            &e.action,
+            &e.license,
+            &e.subscriber_id,
+            e.org_id.as_deref().unwrap_or(""),
+            e.subscription_id.as_deref().unwrap_or(""),
+            &e.source,
+            &e.source_ref,
+            &e.idempotency_key,
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// A CSV download named `filename`.
+pub fn csv_response(bytes: Vec<u8>, filename: &str) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(bytes::Bytes::from(bytes)));
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    // The organization id is not trusted in a header: keep it to safe bytes.
+    let safe: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    resp
+}
