@@ -62,12 +62,14 @@ impl App {
                 None
             }
         };
+        let licenses =
+            crate::license::admin::LicenseAdmin::new(store.clone(), config.license.policy());
         Arc::new(App {
             config,
             verify_queue,
             xsp,
             xml_parses,
-            licenses: crate::license::admin::LicenseAdmin::new(store.clone()),
+            licenses,
             queries: Queries::following(store, provisioning.tenancy_generation()),
             metrics,
             provisioning,

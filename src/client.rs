@@ -293,3 +293,38 @@ where
     let _ = resp.into_body().collect().await;
     Ok(status)
 }
+
+/// Where an `https://host[:port]` URL points, resolved now (for clients
+/// made at start-up): the address, the server name for TLS, and the
+/// authority for the `Host` header.
+pub fn resolve_https(url: &str) -> Result<(SocketAddr, String, String), ClientError> {
+    let bad = |why| ClientError::Url(url.chars().take(200).collect(), why);
+    let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(bad("only https"));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| bad("no host"))?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .map_err(|e| ClientError::Resolve(host.clone(), e.to_string()))?
+        .next()
+        .ok_or_else(|| ClientError::Resolve(host.clone(), "no address".into()))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| host.clone());
+    Ok((addr, host, authority))
+}
+
+/// A `POST` of a JSON body to `path` on `authority`.
+pub fn post_json(authority: &str, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+    let mut req = request("POST", path, body, Some("application/json"));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(authority) {
+        req.headers_mut().insert(hyper::header::HOST, v);
+    }
+    req
+}

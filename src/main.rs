@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     /// Run the gateway (embedded default: SQLite in ./data, dev certificates in ./certs).
     Serve(ServeArgs),
+    /// The license core as its own service (gateways with `[license]
+    /// mode = "remote"` send it their commands over mTLS).
+    #[command(subcommand)]
+    LicenseCore(LicenseCoreCommand),
     /// Certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -87,6 +91,13 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum LicenseCoreCommand {
+    /// Serve `POST /license-core/v1/commands` on the mTLS listener, with
+    /// this process's own store (no flow-through, portal or demo).
+    Serve(ServeArgs),
+}
+
+#[derive(Subcommand)]
 enum CertsCommand {
     /// Write a dev CA, a server certificate (1 year) and a client certificate.
     Init {
@@ -143,7 +154,8 @@ enum LogFormatArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, false),
+        Command::LicenseCore(LicenseCoreCommand::Serve(args)) => serve(args, true),
         Command::Certs(CertsCommand::Init { dir, force }) => {
             match bwgate::tls::init_dev_certs(&dir, force) {
                 Ok(paths) => {
@@ -208,7 +220,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+/// `core`: run as a remote license core.
+fn serve(args: ServeArgs, core: bool) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -231,10 +244,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         }),
         store_url: args.store_url,
     };
-    let cfg = match config::load(args.config.as_deref(), &overrides) {
+    let mut cfg = match config::load(args.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => return fail(2, &e.to_string()),
     };
+    if core {
+        cfg.license.serve_core = true;
+        cfg.demo.enabled = false;
+    }
     if let Err(e) = config::validate(&cfg) {
         return fail(2, &e.to_string());
     }

@@ -11,11 +11,13 @@ use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::config::LicenseMode;
 use crate::config::{resolve_under, Config, StoreBackend, TemplateConfig};
 use crate::demo::{self, DemoStart};
 use crate::domain::credentials::{hash_password, CredentialError};
 use crate::domain::template::{Cluster, CustomerTemplate, Partner, TemplateSource};
 use crate::http::{admin::serve_admin, admin_auth::OperatorAuth, serve_https, Face};
+use crate::license::remote::RemoteLicenseCore;
 use crate::license::{LicenseCore, LocalLicenseCore};
 use crate::notify::{self, DeliveryPolicy, Mailer};
 use crate::provision::{worker, Provisioning};
@@ -51,6 +53,8 @@ pub enum ServeError {
     Mail(String),
     #[error("XSI tokens: {0}")]
     Tokens(String),
+    #[error("{0}")]
+    LicenseCore(#[from] crate::license::remote::RemoteCoreError),
     #[error(
         "{}: this secret differs from the one the other nodes on this database sign links \
          with; copy the same secret file to every node (server.secret_file)",
@@ -229,8 +233,16 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     );
     let templates = provisioning.load_templates().await?;
     tracing::info!(templates, "customer templates loaded");
-    let license_core: Arc<dyn LicenseCore> =
-        LocalLicenseCore::new(store.clone(), config.license.policy());
+    let license_core: Arc<dyn LicenseCore> = match config.license.mode {
+        LicenseMode::Local => LocalLicenseCore::new(store.clone(), config.license.policy()),
+        LicenseMode::Remote => {
+            RemoteLicenseCore::from_config(&config.license.remote, &config.tls.certs_dir)?
+        }
+    };
+    tracing::info!(core = license_core.name(), "license core");
+    // A license core process serves its command route on the mTLS
+    // listener and no portal.
+    let core_role = config.license.serve_core;
     let app = App::new(
         config.clone(),
         store.clone(),
@@ -272,21 +284,30 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let portal_watcher = portal_tls.spawn_watcher(stop_rx.clone());
     let upkeep = crate::telemetry::spawn_metrics_upkeep(metrics);
     let https_task = tokio::spawn(serve_https(
-        Face::Provisioning,
+        if core_role {
+            Face::LicenseCore
+        } else {
+            Face::Provisioning
+        },
         https_state.clone(),
         tls.clone(),
         https,
         stop_rx.clone(),
         tracker.clone(),
     ));
-    let portal_task = tokio::spawn(serve_https(
-        Face::Portal,
-        https_state.clone(),
-        portal_tls.clone(),
-        portal,
-        stop_rx.clone(),
-        tracker.clone(),
-    ));
+    let portal_task = if core_role {
+        drop(portal);
+        tokio::spawn(async {})
+    } else {
+        tokio::spawn(serve_https(
+            Face::Portal,
+            https_state.clone(),
+            portal_tls.clone(),
+            portal,
+            stop_rx.clone(),
+            tracker.clone(),
+        ))
+    };
     let admin_task = tokio::spawn(serve_admin(app.clone(), operator, admin, admin_stop_rx));
     let delivery = worker::spawn_delivery(
         store.clone(),

@@ -523,20 +523,70 @@ impl Default for OrgsConfig {
     }
 }
 
-/// `[license]`: the in-process license core (docs/licenses.md).
+/// `[license]`: the license core (docs/licenses.md): in this process
+/// (`mode = "local"`, the default) or a remote `bwgate license-core serve`
+/// reached over mTLS (`mode = "remote"`, `[license.remote]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LicenseConfig {
+    pub mode: LicenseMode,
     /// An organization without any license subscription grants nothing
     /// (its subscribers go to `error`, 9041). Off (the default), such an
     /// organization is unmetered until its first subscription is added.
+    /// Read by the process that runs the core (local mode, or the core).
     pub require_subscription: bool,
+    pub remote: RemoteCoreConfig,
+    /// This process is a remote license core: its HTTPS listener serves
+    /// only `POST /license-core/v1/commands` (set by `bwgate license-core
+    /// serve`).
+    #[serde(skip)]
+    pub serve_core: bool,
 }
 
 impl LicenseConfig {
     pub fn policy(&self) -> crate::license::LicensePolicy {
         crate::license::LicensePolicy {
             require_subscription: self.require_subscription,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseMode {
+    #[default]
+    Local,
+    Remote,
+}
+
+/// `[license.remote]`: how the gateway reaches a remote license core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteCoreConfig {
+    /// `https://host:port` of the core's listener.
+    pub url: Option<String>,
+    /// Trust anchors for the core's certificate (PEM). Unset: `ca.crt`
+    /// in `tls.certs_dir` (the dev CA).
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate and key the gateway presents. Unset:
+    /// `client.crt` / `client.key` in `tls.certs_dir`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// One request's deadline (connect, send, answer).
+    pub timeout_ms: u64,
+    /// Tries per run before the outbox's own backoff takes over.
+    pub attempts: u32,
+}
+
+impl Default for RemoteCoreConfig {
+    fn default() -> Self {
+        RemoteCoreConfig {
+            url: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            timeout_ms: 10_000,
+            attempts: 3,
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let mut p = Problems(Vec::new());
     server(c, &mut p);
     tls(c, &mut p);
+    license(c, &mut p);
     limits(c, &mut p);
     store(c, &mut p);
     log(c, &mut p);
@@ -381,6 +382,44 @@ fn orgs(c: &Config, p: &mut Problems) {
         (60..=366 * 86_400).contains(&o.approval_token_ttl_secs),
         "orgs.approval_token_ttl_secs",
         "must be between 60 and 31622400 (366 days)",
+    );
+}
+
+fn license(c: &Config, p: &mut Problems) {
+    let l = &c.license;
+    let r = &l.remote;
+    if l.mode == crate::config::LicenseMode::Remote {
+        p.check(
+            !l.serve_core,
+            "license.mode",
+            "a license core runs its rules itself: \"remote\" is for gateways",
+        );
+        match r.url.as_deref() {
+            Some(url) => p.check(
+                url.starts_with("https://") && url.len() > "https://".len(),
+                "license.remote.url",
+                "must be an https:// URL (the core is reached over mTLS)",
+            ),
+            None => p.add(
+                "license.remote.url",
+                "required when license.mode = \"remote\"",
+            ),
+        }
+        p.check(
+            r.client_cert.is_some() == r.client_key.is_some(),
+            "license.remote.client_cert",
+            "client_cert and client_key go together",
+        );
+    }
+    p.check(
+        (100..=300_000).contains(&r.timeout_ms),
+        "license.remote.timeout_ms",
+        "must be between 100 and 300000",
+    );
+    p.check(
+        (1..=10).contains(&r.attempts),
+        "license.remote.attempts",
+        "must be between 1 and 10",
     );
 }
 

@@ -11,7 +11,7 @@ pub mod transport;
 // the rest of the crate, the tests and the fuzz targets.
 pub use faces::admin::{self, activation as admin_activation, auth as admin_auth};
 pub use faces::portal::{self, activation, org_approval, signin};
-pub use faces::{broadworks_credentials, flowthrough, partner, xsi};
+pub use faces::{broadworks_credentials, flowthrough, license_core, partner, xsi};
 pub use transport::render as error;
 pub use transport::{
     body, body_budget, handler, host_header, lockout, metrics, ratelimit, router, server, tracking,
@@ -24,6 +24,9 @@ pub enum Face {
     Provisioning,
     /// No client certificates: end users and customer admins.
     Portal,
+    /// mTLS, in a `bwgate license-core serve` process: gateways sending
+    /// commands to the remote license core.
+    LicenseCore,
 }
 
 /// Response body type of every route: whole, or streamed (Xsi-Events).

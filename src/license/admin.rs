@@ -3,6 +3,9 @@
 //! ledger as a billing feed. Faces call these; the rules live here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::commands::CommandEnvelope;
 
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::{ErrorCode, Refusal};
@@ -10,6 +13,7 @@ use crate::provision::DataError;
 use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
 
 use super::subscriptions::LicenseSubscription;
+use super::{LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 
 /// How long a gap in the ledger's ids is taken for a transaction still
 /// committing (PostgreSQL hands out ids before the commit; a rolled-back
@@ -45,11 +49,24 @@ pub struct PutSubscription {
 
 pub struct LicenseAdmin {
     store: SharedStore,
+    /// The rules on this process's store: what a remote core's face runs.
+    core: Arc<LocalLicenseCore>,
 }
 
 impl LicenseAdmin {
-    pub fn new(store: SharedStore) -> LicenseAdmin {
-        LicenseAdmin { store }
+    pub fn new(store: SharedStore, policy: LicensePolicy) -> LicenseAdmin {
+        LicenseAdmin {
+            core: LocalLicenseCore::new(store.clone(), policy),
+            store,
+        }
+    }
+
+    /// A run of commands sent to this process as a remote license core.
+    pub async fn apply_commands(
+        &self,
+        envelopes: &[CommandEnvelope],
+    ) -> Vec<Result<(), LicenseError>> {
+        self.core.apply_in_order(envelopes).await
     }
 
     /// Adds or replaces subscription `subscription.id` of `org_id`. Its

@@ -6,8 +6,10 @@
 pub mod admin;
 pub mod apply;
 pub mod holding;
+pub mod remote;
 pub mod subscriptions;
 pub mod templates;
+pub mod wire;
 
 use std::sync::Arc;
 

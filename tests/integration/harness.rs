@@ -27,6 +27,10 @@ pub struct Server {
     pub portal: SocketAddr,
     extra_args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// The subcommand (`serve`, or `license-core serve`).
+    command: Vec<String>,
+    /// Where the HTTPS listener binds (an ephemeral port unless set).
+    https_listen: String,
     /// The operator token when the harness configured it; `None`: the demo
     /// issued one (in `data/demo-template.json`) or the test chose its own.
     ops_token: Option<String>,
@@ -81,8 +85,19 @@ impl Server {
             portal: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra_args,
             envs,
+            command: vec!["serve".into()],
+            https_listen: "127.0.0.1:0".into(),
             ops_token,
         }
+    }
+
+    /// Runs `bwgate license-core serve` instead of `bwgate serve`, its
+    /// HTTPS listener on `listen` (a fixed port, so gateways find it again
+    /// after a restart).
+    pub fn as_license_core(mut self, listen: SocketAddr) -> Server {
+        self.command = vec!["license-core".into(), "serve".into()];
+        self.https_listen = listen.to_string();
+        self
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -110,10 +125,10 @@ impl Server {
         let stderr = std::fs::File::create(self.path("stderr.log")).expect("stderr log");
         let child = Command::new(BIN)
             .current_dir(self.dir.path())
+            .args(&self.command)
             .args([
-                "serve",
                 "--listen",
-                "127.0.0.1:0",
+                self.https_listen.as_str(),
                 "--admin-listen",
                 "127.0.0.1:0",
                 "--portal-listen",

@@ -189,7 +189,9 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
         "{e}"
     );
     assert_eq!(e["licenses"], json!([]), "all or nothing: {e}");
-    let shortage_feed = get(&server, "/admin/v1/licenses/ledger?after=0&limit=100").await.1;
+    let shortage_feed = get(&server, "/admin/v1/licenses/ledger?after=0&limit=100")
+        .await
+        .1;
 
     // The ledger: every grant with its time, organization and
     // subscription; the cursor moves past them.
@@ -231,15 +233,22 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
     // provisioned from the subscription with room (the old one).
     assert_eq!(shortage_feed["events"].as_array().map(Vec::len), Some(6));
     let (status, body) = server
-        .admin_json("POST", "/admin/v1/subscribers/e@lic.example/activation", "{}")
+        .admin_json(
+            "POST",
+            "/admin/v1/subscribers/e@lic.example/activation",
+            "{}",
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let e = wait_status(&server, "e@lic.example", "provisioned").await;
-    assert!(e["licenseEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|x| x["subscriptionId"] == "sub-old"), "{e}");
+    assert!(
+        e["licenseEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["subscriptionId"] == "sub-old"),
+        "{e}"
+    );
 
     // Refusals: unknown organization, bad document, bad date, wrong method.
     let (status, body) = get(&server, "/admin/v1/organizations/ghost/subscriptions").await;

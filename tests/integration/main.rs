@@ -18,6 +18,7 @@ mod conformance;
 mod crash;
 mod email;
 mod flowthrough;
+mod license_core;
 mod licenses;
 mod lifecycle;
 mod limits;

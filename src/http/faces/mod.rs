@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod broadworks_credentials;
 pub mod flowthrough;
+pub mod license_core;
 pub mod license_view;
 pub mod partner;
 pub mod portal;

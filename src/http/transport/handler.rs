@@ -165,6 +165,7 @@ async fn dispatch(
         Route::Xsi(r) => {
             Ok(crate::http::xsi::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
         }
+        Route::LicenseCoreCommands => crate::http::license_core::apply(app, conn, &body).await,
         Route::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,
             format!(

@@ -35,6 +35,8 @@ pub enum Route {
     },
     /// Xsi-Actions and the auth service (`http::xsi`).
     Xsi(crate::http::xsi::XsiRoute),
+    /// `POST /license-core/v1/commands` (license core processes only).
+    LicenseCoreCommands,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -58,6 +60,7 @@ impl Route {
             Route::Partner(r) => r.label(),
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::Xsi(r) => r.label(),
+            Route::LicenseCoreCommands => "core:POST /license-core/v1/commands",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -69,7 +72,7 @@ impl Route {
     /// is read, so nothing is buffered beyond it.
     pub fn body_limit(&self, limits: &LimitsConfig) -> usize {
         match self {
-            Route::FlowThrough { .. } => limits.max_body_bytes,
+            Route::FlowThrough { .. } | Route::LicenseCoreCommands => limits.max_body_bytes,
             _ => limits.max_form_body_bytes.min(limits.max_body_bytes),
         }
     }
@@ -81,6 +84,7 @@ impl Route {
             (Route::Partner(r), _) => r.error_format(),
             (_, Face::Portal) => ErrorFormat::Html,
             (_, Face::Provisioning) => ErrorFormat::XsiXml,
+            (_, Face::LicenseCore) => ErrorFormat::Json,
         }
     }
 }
@@ -91,6 +95,23 @@ pub fn route(face: Face, method: &Method, path: &str) -> Route {
     match face {
         Face::Provisioning => provisioning_route(method, path),
         Face::Portal => portal_route(method, path),
+        Face::LicenseCore => license_core_route(method, path),
+    }
+}
+
+pub const LICENSE_CORE_COMMANDS: &str = "/license-core/v1/commands";
+
+/// A license core serves its command route and `/` only: none of the
+/// gateway's faces.
+fn license_core_route(method: &Method, path: &str) -> Route {
+    match (path, method) {
+        (LICENSE_CORE_COMMANDS, &Method::POST) => Route::LicenseCoreCommands,
+        (LICENSE_CORE_COMMANDS, _) => Route::MethodNotAllowed {
+            allow: "POST",
+            format: ErrorFormat::Json,
+        },
+        ("/", &Method::GET | &Method::HEAD) => Route::Root,
+        _ => Route::NotFound,
     }
 }
 

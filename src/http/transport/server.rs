@@ -138,7 +138,7 @@ fn http_builder(app: &State, face: crate::http::Face) -> auto::Builder<TokioExec
         )))
         .keep_alive_timeout(Duration::from_millis(limits.http2_keepalive_timeout_ms));
     match face {
-        crate::http::Face::Provisioning => {
+        crate::http::Face::Provisioning | crate::http::Face::LicenseCore => {
             http2.max_concurrent_streams(limits.max_concurrent_streams);
         }
         crate::http::Face::Portal => {

@@ -1,0 +1,259 @@
+//! The gateway's side of a remote license core (`[license] mode =
+//! "remote"`): each run of an enterprise's commands is POSTed over mTLS to
+//! the core's `/license-core/v1/commands` (`wire.rs`). A failed try
+//! (connect, TLS, timeout, a 5xx, an answer that does not parse) is tried
+//! again after a short pause, `attempts` times in all; then the run is
+//! `Unavailable` and the outbox's backoff takes over. The core is
+//! idempotent by command key, so a run whose answer was lost is simply
+//! sent again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::client::{ClientConnection, HttpsClient};
+use crate::commands::CommandEnvelope;
+use crate::config::RemoteCoreConfig;
+use crate::domain::{ErrorCode, Refusal};
+use crate::http::router::LICENSE_CORE_COMMANDS;
+
+use super::wire::{CoreAnswer, CoreRequest, Outcome};
+use super::{LicenseCore, LicenseError};
+
+/// First pause between tries; doubled each time.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteCoreError {
+    #[error("license.remote.url: {0}")]
+    Url(String),
+    #[error("license.remote TLS: {0}")]
+    Tls(String),
+}
+
+pub struct RemoteLicenseCore {
+    client: HttpsClient,
+    authority: String,
+    timeout: Duration,
+    attempts: u32,
+    /// One kept-alive connection, opened again after a failure. Runs of
+    /// different enterprises take turns on it.
+    conn: tokio::sync::Mutex<Option<ClientConnection>>,
+}
+
+impl RemoteLicenseCore {
+    /// `certs_dir`: where the dev CA and client certificate are when the
+    /// configuration names none.
+    pub fn from_config(
+        config: &RemoteCoreConfig,
+        certs_dir: &Path,
+    ) -> Result<Arc<RemoteLicenseCore>, RemoteCoreError> {
+        let url = config
+            .url
+            .as_deref()
+            .ok_or_else(|| RemoteCoreError::Url("not set".into()))?;
+        let (addr, host, authority) =
+            crate::client::resolve_https(url).map_err(|e| RemoteCoreError::Url(e.to_string()))?;
+        let ca = config
+            .ca_file
+            .clone()
+            .unwrap_or_else(|| certs_dir.join("ca.crt"));
+        let cert = config
+            .client_cert
+            .clone()
+            .unwrap_or_else(|| certs_dir.join("client.crt"));
+        let key = config
+            .client_key
+            .clone()
+            .unwrap_or_else(|| certs_dir.join("client.key"));
+        let tls = crate::tls::client_config(&ca, Some(&cert), Some(&key), true)
+            .map_err(|e| RemoteCoreError::Tls(e.to_string()))?;
+        let client =
+            HttpsClient::new(addr, &host, tls).map_err(|e| RemoteCoreError::Url(e.to_string()))?;
+        Ok(Arc::new(RemoteLicenseCore {
+            client,
+            authority,
+            timeout: Duration::from_millis(config.timeout_ms),
+            attempts: config.attempts.max(1),
+            conn: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    /// One try: the run's answer, or why there is none.
+    async fn post(&self, body: Bytes) -> Result<CoreAnswer, String> {
+        let mut conn = self.conn.lock().await;
+        let exchange = async {
+            if conn.is_none() {
+                *conn = Some(self.client.connect().await.map_err(|e| e.to_string())?);
+            }
+            let Some(open) = conn.as_mut() else {
+                return Err("no connection".to_string());
+            };
+            open.send(crate::client::post_json(
+                &self.authority,
+                LICENSE_CORE_COMMANDS,
+                body,
+            ))
+            .await
+            .map_err(|e| e.to_string())
+        };
+        let answer = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                *conn = None;
+                return Err(e);
+            }
+            Err(_) => {
+                *conn = None;
+                return Err(format!("no answer within {} ms", self.timeout.as_millis()));
+            }
+        };
+        if !answer.status.is_success() {
+            *conn = None;
+            return Err(format!(
+                "the core answered {}: {}",
+                answer.status,
+                answer.text().chars().take(300).collect::<String>()
+            ));
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| format!("unreadable answer: {e}"))
+    }
+}
+
+/// The answer as one result per command, in order; a result that does not
+/// belong to its command ends the list there (the rest is tried again).
+fn results(envelopes: &[CommandEnvelope], answer: CoreAnswer) -> Vec<Result<(), LicenseError>> {
+    let mut out = Vec::with_capacity(answer.results.len());
+    for (env, r) in envelopes.iter().zip(answer.results) {
+        if r.idempotency_key != env.idempotency_key {
+            out.push(Err(LicenseError::Unavailable(format!(
+                "the core answered for '{}' in the place of '{}'",
+                r.idempotency_key, env.idempotency_key
+            ))));
+            break;
+        }
+        let why = r.description.unwrap_or_default();
+        out.push(match r.outcome {
+            Outcome::Applied => Ok(()),
+            Outcome::Refused => {
+                let code = r
+                    .error_code
+                    .and_then(ErrorCode::from_code)
+                    .unwrap_or(ErrorCode::Internal);
+                Err(LicenseError::Rejected(Refusal::new(code, why)))
+            }
+            Outcome::Unavailable => Err(LicenseError::Unavailable(why)),
+        });
+        if matches!(out.last(), Some(Err(LicenseError::Unavailable(_)))) {
+            break;
+        }
+    }
+    if out.is_empty() {
+        out.push(Err(LicenseError::Unavailable(
+            "the core answered no result".into(),
+        )));
+    }
+    out
+}
+
+#[async_trait]
+impl LicenseCore for RemoteLicenseCore {
+    async fn apply(&self, envelope: &CommandEnvelope) -> Result<(), LicenseError> {
+        let mut out = self.apply_in_order(std::slice::from_ref(envelope)).await;
+        out.pop()
+            .unwrap_or_else(|| Err(LicenseError::Unavailable("no answer".into())))
+    }
+
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+
+    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+        let body = match serde_json::to_vec(&CoreRequest {
+            commands: envelopes.to_vec(),
+        }) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return vec![Err(LicenseError::Unavailable(e.to_string()))],
+        };
+        let mut last = String::new();
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(FIRST_PAUSE * 2u32.pow(attempt - 1)).await;
+            }
+            match self.post(body.clone()).await {
+                Ok(answer) => return results(envelopes, answer),
+                Err(e) => {
+                    metrics::counter!("bwgate_license_core_request_failures_total").increment(1);
+                    tracing::debug!(attempt, error = %e, "license core request failed");
+                    last = e;
+                }
+            }
+        }
+        vec![Err(LicenseError::Unavailable(format!(
+            "license core unreachable after {} tries: {last}",
+            self.attempts
+        )))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::license::wire::CoreResult;
+
+    fn env(key: &str) -> CommandEnvelope {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "idempotencyKey": key, "enterpriseKey": "e", "trackingId": "t",
+            "issuedAt": 0,
+            "command": {"type": "RemoveSubscriber", "subscriberId": "s", "orgId": "o", "subscriberVersion": 1}
+        }))
+        .expect("envelope")
+    }
+
+    fn result(key: &str, outcome: Outcome, code: Option<u32>) -> CoreResult {
+        CoreResult {
+            idempotency_key: key.into(),
+            outcome,
+            error_code: code,
+            description: Some("why".into()),
+        }
+    }
+
+    #[test]
+    fn answers_map_in_order_and_stop_at_the_first_unavailable_or_stranger() {
+        let envs = [env("a"), env("b"), env("c")];
+        let out = results(
+            &envs,
+            CoreAnswer {
+                results: vec![
+                    result("a", Outcome::Applied, None),
+                    result("b", Outcome::Refused, Some(9041)),
+                    result("c", Outcome::Unavailable, None),
+                ],
+            },
+        );
+        assert!(out[0].is_ok());
+        assert!(
+            matches!(&out[1], Err(LicenseError::Rejected(r)) if r.code == ErrorCode::LicenseShortage && r.message() == "why")
+        );
+        assert!(matches!(&out[2], Err(LicenseError::Unavailable(_))));
+        // A result for another key: that command and the rest wait.
+        let out = results(
+            &envs,
+            CoreAnswer {
+                results: vec![
+                    result("a", Outcome::Applied, None),
+                    result("x", Outcome::Applied, None),
+                ],
+            },
+        );
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[1], Err(LicenseError::Unavailable(m)) if m.contains("'x'")));
+        // No result at all is not success.
+        let out = results(&envs, CoreAnswer { results: vec![] });
+        assert!(matches!(&out[..], [Err(LicenseError::Unavailable(_))]));
+    }
+}

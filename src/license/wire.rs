@@ -1,0 +1,46 @@
+//! The remote license core's wire: a gateway POSTs a run of one
+//! enterprise's commands (the outbox's command JSON, in order) to
+//! `/license-core/v1/commands`; the core answers one result per command
+//! it attempted, stopping after the first it could not apply for now.
+//! Idempotent by command key: a command sent again (the gateway's answer
+//! was lost) gets its first answer again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::commands::CommandEnvelope;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CoreRequest {
+    pub commands: Vec<CommandEnvelope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreAnswer {
+    pub results: Vec<CoreResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreResult {
+    pub idempotency_key: String,
+    pub outcome: Outcome,
+    /// For `refused`: the error table's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
+    /// For `refused` and `unavailable`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Applied now or before (the same key).
+    Applied,
+    /// Never applicable (the subscriber goes to `error`).
+    Refused,
+    /// Try again later (the commands after it were not attempted).
+    Unavailable,
+}

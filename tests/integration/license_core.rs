@@ -1,0 +1,230 @@
+//! The remote license core: a gateway with `[license] mode = "remote"`
+//! sends its commands over mTLS to a `bwgate license-core serve` process
+//! with its own database. The core is killed (SIGKILL) while runs are in
+//! flight, stays down while more AddUsers are accepted, and comes back on
+//! the same port and data: every command is then applied exactly once
+//! (each key recorded once, each license granted once), and every
+//! subscriber is provisioned.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::flowthrough::{add_user, demo, document, post, Demo};
+use crate::harness::{eventually, Server};
+
+/// Users sent before the kill, and while the core is down.
+const BEFORE: usize = 120;
+const DURING: usize = 60;
+/// Users per document.
+const PER_DOC: usize = 10;
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let conn = Connection::open(db).expect("open");
+    conn.busy_timeout(Duration::from_secs(5)).expect("busy");
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+/// Sends users `from..to` in documents of [`PER_DOC`] to enterprise `sp`.
+async fn send(gateway: &Server, d: &Demo, from: usize, to: usize) {
+    for start in (from..to).step_by(PER_DOC) {
+        let ops: Vec<String> = (start..(start + PER_DOC).min(to))
+            .map(|i| {
+                let u = format!("u{i}@core.example");
+                add_user(&u, &format!("sp{}", i % 3), Some(&u))
+            })
+            .collect();
+        let resp = post(
+            gateway,
+            &d.path,
+            Some(&d.auth),
+            document(None, &ops),
+            "application/xml",
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+}
+
+async fn provisioned_at_least(gateway: &Server, n: i64) -> i64 {
+    let db = gateway.path("data/bwgate.db");
+    eventually(
+        format!("{n} subscribers provisioned"),
+        Duration::from_secs(60),
+        || {
+            let db = db.clone();
+            async move {
+                let got = count(
+                    &db,
+                    "SELECT count(*) FROM subscribers WHERE status = 'provisioned'",
+                );
+                if got >= n {
+                    Ok(got)
+                } else {
+                    Err(got)
+                }
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_remote_core_applies_every_command_exactly_once_when_back() {
+    let core_addr = free_port();
+    let gateway_config = format!(
+        "[license]\nmode = \"remote\"\n\n[license.remote]\nurl = \"https://{core_addr}\"\n\
+         timeout_ms = 2000\nattempts = 2\n"
+    );
+    let gateway = Server::start_with(Some(&gateway_config), &[]);
+    let d = demo(&gateway);
+    // The core shares the gateway's dev CA: its server certificate is the
+    // gateway's trust anchor's, and it trusts the gateway's client one.
+    let certs = gateway.certs().display().to_string();
+    let mut core =
+        Server::unstarted(None, &["--certs-dir", &certs], &[]).as_license_core(core_addr);
+    core.spawn();
+    let core_db = core.path("data/bwgate.db");
+
+    // The core answers its route only, over mTLS.
+    let wrong = core_request(&core, &gateway, "GET", "/license-core/v1/commands").await;
+    assert_eq!(wrong, 405);
+    let flowthrough = core_request(&core, &gateway, "POST", &d.path).await;
+    assert_eq!(flowthrough, 404, "a core serves no flow-through");
+    // Without a client certificate nothing reaches it.
+    let anonymous = bwgate::client::HttpsClient::new(
+        core.https,
+        "localhost",
+        bwgate::tls::client_config(&gateway.certs().join("ca.crt"), None, None, false)
+            .expect("tls"),
+    )
+    .expect("client")
+    .request(bwgate::client::request(
+        "POST",
+        "/license-core/v1/commands",
+        bytes::Bytes::from_static(b"{\"commands\":[]}"),
+        Some("application/json"),
+    ))
+    .await;
+    assert!(anonymous.is_err(), "{anonymous:?}");
+
+    // Load, then SIGKILL while runs are still being delivered.
+    send(&gateway, &d, 0, BEFORE).await;
+    provisioned_at_least(&gateway, 30).await;
+    core.child
+        .as_mut()
+        .expect("core running")
+        .kill()
+        .expect("SIGKILL");
+    let status = core.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    let at_kill = count(
+        &gateway.path("data/bwgate.db"),
+        "SELECT count(*) FROM subscribers WHERE status = 'provisioned'",
+    );
+    // More work while the core is down: accepted, waiting in the outbox.
+    send(&gateway, &d, BEFORE, BEFORE + DURING).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let while_down = count(
+        &gateway.path("data/bwgate.db"),
+        "SELECT count(*) FROM subscribers WHERE status = 'provisioned'",
+    );
+    assert!(
+        while_down < (BEFORE + DURING) as i64,
+        "nothing applies while the core is down"
+    );
+    core.spawn();
+
+    let total = (BEFORE + DURING) as i64;
+    provisioned_at_least(&gateway, total).await;
+    assert!(at_kill < total);
+    // Exactly once, on the core's own database.
+    assert_eq!(
+        count(&core_db, "SELECT count(*) FROM license_applied"),
+        total
+    );
+    assert_eq!(
+        count(
+            &core_db,
+            "SELECT count(*) FROM license_applied WHERE refused_code IS NOT NULL"
+        ),
+        0
+    );
+    // Basic: two licenses per subscriber, each granted once.
+    assert_eq!(count(&core_db, "SELECT count(*) FROM licenses"), 2 * total);
+    assert_eq!(
+        count(
+            &core_db,
+            "SELECT count(*) FROM license_events WHERE action = 'grant'"
+        ),
+        2 * total
+    );
+    assert_eq!(
+        count(
+            &core_db,
+            "SELECT count(*) FROM license_events WHERE action = 'revoke'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &core_db,
+            "SELECT count(*) FROM (SELECT subscriber_id, license FROM license_events
+             GROUP BY 1, 2 HAVING count(*) > 1)"
+        ),
+        0
+    );
+    // The gateway delivered every command and recorded it once.
+    let gw = gateway.path("data/bwgate.db");
+    assert_eq!(
+        count(
+            &gw,
+            "SELECT count(*) FROM outbox WHERE state <> 'delivered'"
+        ),
+        0
+    );
+    let (_, metrics) = crate::harness::admin_get(gateway.admin, "/metrics").await;
+    let failures =
+        crate::harness::metric_value(&metrics, "bwgate_license_core_request_failures_total")
+            .unwrap_or(0.0);
+    eprintln!("provisioned at kill: {at_kill}, while down: {while_down}, failed tries: {failures}");
+    assert!(
+        failures >= 1.0,
+        "runs were tried again while the core was down"
+    );
+}
+
+/// A request to the core with the gateway's client certificate: its status.
+async fn core_request(core: &Server, gateway: &Server, method: &str, path: &str) -> u16 {
+    let certs = gateway.certs();
+    let client = bwgate::client::HttpsClient::new(
+        core.https,
+        "localhost",
+        bwgate::tls::client_config(
+            &certs.join("ca.crt"),
+            Some(&certs.join("client.crt")),
+            Some(&certs.join("client.key")),
+            false,
+        )
+        .expect("tls"),
+    )
+    .expect("client");
+    let req = bwgate::client::request(
+        method,
+        path,
+        bytes::Bytes::from_static(b"{}"),
+        Some("application/json"),
+    );
+    client
+        .request(req)
+        .await
+        .expect("core answers")
+        .status
+        .as_u16()
+}
