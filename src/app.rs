@@ -62,8 +62,11 @@ impl App {
                 None
             }
         };
-        let licenses =
-            crate::license::admin::LicenseAdmin::new(store.clone(), config.license.policy());
+        let licenses = crate::license::admin::LicenseAdmin::new(
+            store.clone(),
+            config.license.policy(),
+            config.license.place(),
+        );
         Arc::new(App {
             config,
             verify_queue,

@@ -549,6 +549,15 @@ impl LicenseConfig {
             require_subscription: self.require_subscription,
         }
     }
+
+    pub fn place(&self) -> crate::license::admin::Place {
+        use crate::license::admin::Place;
+        match (self.mode, self.serve_core) {
+            (LicenseMode::Remote, _) => Place::Remote(self.remote.url.clone().unwrap_or_default()),
+            (LicenseMode::Local, true) => Place::Core,
+            (LicenseMode::Local, false) => Place::Gateway,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

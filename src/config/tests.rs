@@ -459,3 +459,47 @@ fn configured_paths_resolve_under_the_data_dir_unless_absolute() {
         Path::new("/srv/db/bwgate.db")
     );
 }
+
+#[test]
+fn a_remote_license_core_needs_an_https_url_and_a_core_runs_its_rules_itself() {
+    let problems = |text: &str, core: bool| -> Vec<String> {
+        let mut c = from_toml_str(text).unwrap();
+        c.license.serve_core = core;
+        match validate(&c) {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(p)) => p.into_iter().map(|p| p.key).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let remote = |rest: &str| format!("[license]\nmode = \"remote\"\n[license.remote]\n{rest}");
+    assert_eq!(
+        problems(&remote("url = \"https://core.example:8443\"\n"), false),
+        Vec::<String>::new()
+    );
+    assert_eq!(problems(&remote(""), false), ["license.remote.url"]);
+    assert_eq!(
+        problems(&remote("url = \"http://core.example\"\n"), false),
+        ["license.remote.url"]
+    );
+    assert_eq!(
+        problems(
+            &remote("url = \"https://c.example\"\nclient_cert = \"c.pem\"\n"),
+            false
+        ),
+        ["license.remote.client_cert"]
+    );
+    assert_eq!(
+        problems(&remote("url = \"https://c.example\"\n"), true),
+        ["license.mode"],
+        "a core forwarding to another core"
+    );
+    assert_eq!(
+        problems("[license.remote]\ntimeout_ms = 5\nattempts = 0\n", false),
+        ["license.remote.timeout_ms", "license.remote.attempts"]
+    );
+    let c = from_toml_str("[license]\nmode = \"bogus\"\n");
+    assert!(
+        c.is_err(),
+        "an unknown mode is refused when the file is read"
+    );
+}

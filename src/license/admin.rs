@@ -51,13 +51,30 @@ pub struct LicenseAdmin {
     store: SharedStore,
     /// The rules on this process's store: what a remote core's face runs.
     core: Arc<LocalLicenseCore>,
+    /// Where the licenses are kept.
+    place: Place,
+}
+
+/// Where this process's licenses are kept, which decides what its admin
+/// routes may answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// Here, beside the gateway's organizations (organization ids are
+    /// checked against them).
+    Gateway,
+    /// Here, in a remote core's own store: it knows no organization
+    /// except through the commands and the operator's word.
+    Core,
+    /// In a remote core at this URL: nothing to read here.
+    Remote(String),
 }
 
 impl LicenseAdmin {
-    pub fn new(store: SharedStore, policy: LicensePolicy) -> LicenseAdmin {
+    pub fn new(store: SharedStore, policy: LicensePolicy, place: Place) -> LicenseAdmin {
         LicenseAdmin {
             core: LocalLicenseCore::new(store.clone(), policy),
             store,
+            place,
         }
     }
 
@@ -129,6 +146,7 @@ impl LicenseAdmin {
 
     /// Another partner's organization answers like an unknown one.
     async fn partners_org(&self, partner_id: &str, org_id: &str) -> Result<(), LicenseAdminError> {
+        self.here()?;
         match self.store.organization_partner(org_id).await? {
             Some(p) if p == partner_id => Ok(()),
             _ => Err(refused(
@@ -146,12 +164,15 @@ impl LicenseAdmin {
         limit: usize,
         now: i64,
     ) -> Result<Vec<LicenseEvent>, LicenseAdminError> {
+        self.here()?;
         let events = self.store.license_feed(after, limit).await?;
         Ok(settled(after, events, now))
     }
 
     async fn known_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
-        if self.store.organization(org_id).await?.is_some()
+        self.here()?;
+        if self.place == Place::Core
+            || self.store.organization(org_id).await?.is_some()
             || self.store.existing_org(org_id).await?.is_some()
         {
             return Ok(());
@@ -160,6 +181,21 @@ impl LicenseAdmin {
             ErrorCode::NotFound,
             format!("no organization '{org_id}'"),
         ))
+    }
+}
+
+impl LicenseAdmin {
+    /// Licenses kept by a remote core are read there.
+    fn here(&self) -> Result<(), LicenseAdminError> {
+        match &self.place {
+            Place::Remote(url) => Err(refused(
+                ErrorCode::NotFound,
+                format!(
+                    "licenses are kept by the remote license core ({url}); use its operator API"
+                ),
+            )),
+            Place::Gateway | Place::Core => Ok(()),
+        }
     }
 }
 

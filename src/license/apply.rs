@@ -33,6 +33,8 @@ pub struct LicensePolicy {
 struct Change<'a> {
     subscriber_id: &'a str,
     org_id: &'a str,
+    /// The BroadWorks user id, when the command names it.
+    user_id: Option<&'a str>,
     /// `None`: remove every license.
     package: Option<Package>,
 }
@@ -42,10 +44,16 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
         Command::ProvisionSubscriber {
             subscriber_id,
             org_id,
+            user_id,
             package,
             ..
-        }
-        | Command::ChangePackage {
+        } => Some(Change {
+            subscriber_id,
+            org_id,
+            user_id: Some(user_id.as_str()),
+            package: Some(*package),
+        }),
+        Command::ChangePackage {
             subscriber_id,
             org_id,
             package,
@@ -53,6 +61,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
         } => Some(Change {
             subscriber_id,
             org_id,
+            user_id: None,
             package: Some(*package),
         }),
         Command::RemoveSubscriber {
@@ -62,6 +71,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
         } => Some(Change {
             subscriber_id,
             org_id,
+            user_id: None,
             package: None,
         }),
         Command::EnsureOrganization { .. }
@@ -256,7 +266,14 @@ fn write_difference(
         .chain(granted.iter().map(|h| entry(h, "grant")))
         .collect();
     let revoked: Vec<String> = revoked.iter().map(|h| h.license.clone()).collect();
-    tx.change_holdings(change.subscriber_id, &revoked, &granted, &ledger)
+    tx.change_holdings(
+        change.subscriber_id,
+        change.org_id,
+        change.user_id,
+        &revoked,
+        &granted,
+        &ledger,
+    )
 }
 
 fn refusal_of(r: &StoredRefusal) -> Refusal {

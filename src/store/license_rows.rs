@@ -51,11 +51,15 @@ pub trait LicenseRows {
     /// The subscriber's licenses, by license name.
     fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError>;
     /// The subscriber stops holding `revoked` (license names), starts
-    /// holding `granted`, and `ledger` is appended (its ids given on
-    /// insert), in that order.
+    /// holding `granted` (in organization `org_id`, user `user_id`: when
+    /// `None`, the one its other licenses name), and `ledger` is appended
+    /// (its ids given on insert), in that order.
+    #[allow(clippy::too_many_arguments)]
     fn change_holdings(
         &self,
         subscriber_id: &str,
+        org_id: &str,
+        user_id: Option<&str>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],

@@ -94,7 +94,7 @@ impl Server {
     /// Runs `bwgate license-core serve` instead of `bwgate serve`, its
     /// HTTPS listener on `listen` (a fixed port, so gateways find it again
     /// after a restart).
-    pub fn as_license_core(mut self, listen: SocketAddr) -> Server {
+    pub fn into_license_core(mut self, listen: SocketAddr) -> Server {
         self.command = vec!["license-core".into(), "serve".into()];
         self.https_listen = listen.to_string();
         self

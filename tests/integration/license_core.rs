@@ -88,7 +88,7 @@ async fn a_killed_remote_core_applies_every_command_exactly_once_when_back() {
     // gateway's trust anchor's, and it trusts the gateway's client one.
     let certs = gateway.certs().display().to_string();
     let mut core =
-        Server::unstarted(None, &["--certs-dir", &certs], &[]).as_license_core(core_addr);
+        Server::unstarted(None, &["--certs-dir", &certs], &[]).into_license_core(core_addr);
     core.spawn();
     let core_db = core.path("data/bwgate.db");
 
@@ -227,4 +227,84 @@ async fn core_request(core: &Server, gateway: &Server, method: &str, path: &str)
         .expect("core answers")
         .status
         .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscriber() {
+    let core_addr = free_port();
+    let gateway = Server::start_with(
+        Some(&format!(
+            "[license]\nmode = \"remote\"\n\n[license.remote]\nurl = \"https://{core_addr}\"\n"
+        )),
+        &[],
+    );
+    let d = demo(&gateway);
+    let certs = gateway.certs().display().to_string();
+    // An (empty) config file: the harness gives the core an operator token.
+    let mut core =
+        Server::unstarted(Some(""), &["--certs-dir", &certs], &[]).into_license_core(core_addr);
+    core.spawn();
+
+    send_users(&gateway, &d, &["a@remote.example"]).await;
+    let a = crate::flowthrough::wait_status(&gateway, "a@remote.example", "provisioned").await;
+    let org = a["organization"]["id"].as_str().expect("org").to_string();
+
+    // Subscriptions live in the core: the operator puts them there.
+    let (status, body) = core
+        .admin_json(
+            "PUT",
+            &format!("/admin/v1/organizations/{org}/subscriptions/s1"),
+            r#"{"startsAt":"2026-01-01","quantities":{"webex-calling-basic":1,"webex-messaging":5}}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // The gateway keeps none, and says where they are.
+    let (status, body) = gateway
+        .admin_get(&format!("/admin/v1/organizations/{org}/licenses"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("remote license core"), "{body}");
+
+    send_users(&gateway, &d, &["b@remote.example", "c@remote.example"]).await;
+    crate::flowthrough::wait_status(&gateway, "b@remote.example", "provisioned").await;
+    let c = crate::flowthrough::wait_status(&gateway, "c@remote.example", "error").await;
+    assert_eq!(c["subscriber"]["errors"][0]["errorCode"], 9041, "{c}");
+
+    // Who holds what, from the core (user ids from the commands).
+    let (status, csv) = core
+        .admin_get(&format!(
+            "/admin/v1/organizations/{org}/licenses?format=csv"
+        ))
+        .await;
+    assert_eq!(status, 200, "{csv}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.contains(",a@remote.example,"))
+            .all(|r| r.contains(",,package,")),
+        "a is unmetered: {csv}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.contains(",b@remote.example,"))
+            .all(|r| r.contains(",s1,package,")),
+        "b counts against s1: {csv}"
+    );
+}
+
+async fn send_users(gateway: &Server, d: &Demo, users: &[&str]) {
+    let ops: Vec<String> = users
+        .iter()
+        .map(|u| add_user(u, "remote", Some(u)))
+        .collect();
+    let resp = post(
+        gateway,
+        &d.path,
+        Some(&d.auth),
+        document(None, &ops),
+        "application/xml",
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }

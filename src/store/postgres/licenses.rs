@@ -170,10 +170,10 @@ pub(super) async fn holders<C: GenericClient>(
     org_id: &str,
 ) -> Result<Vec<HolderRow>, StoreError> {
     let sql = format!(
-        "SELECT s.id, COALESCE(s.user_id, ''), {HOLDING_COLUMNS}
-         FROM subscribers s JOIN licenses l ON l.subscriber_id = s.id
-         WHERE s.org_id = $1
-         ORDER BY 2, s.id, l.license"
+        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
+         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
+         WHERE l.org_id = $1
+         ORDER BY 2, 1, l.license"
     );
     rows(c, &sql, &[&org_id])
         .await?
@@ -306,21 +306,37 @@ pub(super) async fn record_outcome<C: GenericClient>(
 
 /// Three statements whatever the number of licenses, sent in one flight
 /// (prepared first, so they go out in this order).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn change_holdings<C: GenericClient>(
     c: &C,
     subscriber_id: &str,
+    org_id: &str,
+    user_id: Option<&str>,
     revoked: &[String],
     granted: &[Holding],
     ledger: &[LicenseEvent],
 ) -> Result<(), StoreError> {
+    // Read before the revocations go (they may be all it holds).
+    let user_id: String = match user_id {
+        Some(u) => u.to_string(),
+        None => row(
+            c,
+            "SELECT user_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
+            &[&subscriber_id],
+        )
+        .await?
+        .map(|r| get(&r, 0))
+        .transpose()?
+        .unwrap_or_default(),
+    };
     let revoke = c
         .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
         .await?;
     let grant = c
         .prepare_cached(
             "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
-                                   command_key, granted_at)
-             SELECT $1, l, s, src, r, k, t
+                                   command_key, granted_at, org_id, user_id)
+             SELECT $1, l, s, src, r, k, t, $8, $9
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
                   AS g(l, s, src, r, k, t)",
         )
@@ -368,6 +384,8 @@ pub(super) async fn change_holdings<C: GenericClient>(
                 &g_ref,
                 &g_key,
                 &g_at,
+                &org_id,
+                &user_id,
             ],
         ),
         c.execute(

@@ -278,6 +278,8 @@ impl LicenseRows for PgTx<'_, '_> {
     fn change_holdings(
         &self,
         subscriber_id: &str,
+        org_id: &str,
+        user_id: Option<&str>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],
@@ -285,6 +287,8 @@ impl LicenseRows for PgTx<'_, '_> {
         self.write(licenses::change_holdings(
             self.tx,
             subscriber_id,
+            org_id,
+            user_id,
             revoked,
             granted,
             ledger,

@@ -103,10 +103,10 @@ pub(super) fn subscription_usage(
 
 pub(super) fn holders(conn: &Connection, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT s.id, COALESCE(s.user_id, ''), {HOLDING_COLUMNS}
-         FROM subscribers s JOIN licenses l ON l.subscriber_id = s.id
-         WHERE s.org_id = ?1
-         ORDER BY 2, s.id, l.license"
+        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
+         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
+         WHERE l.org_id = ?1
+         ORDER BY 2, 1, l.license"
     ))?;
     let rows = stmt.query_map([org_id], |row| {
         Ok(HolderRow {
@@ -279,10 +279,21 @@ impl LicenseRows for SqliteTx<'_, '_> {
     fn change_holdings(
         &self,
         subscriber_id: &str,
+        org_id: &str,
+        user_id: Option<&str>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],
     ) -> Result<(), StoreError> {
+        let user_id: String = match user_id {
+            Some(u) => u.to_string(),
+            None => self
+                .conn
+                .prepare_cached("SELECT user_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1")?
+                .query_row([subscriber_id], |row| row.get(0))
+                .optional()?
+                .unwrap_or_default(),
+        };
         let mut revoke = self
             .conn
             .prepare_cached("DELETE FROM licenses WHERE subscriber_id = ?1 AND license = ?2")?;
@@ -292,8 +303,8 @@ impl LicenseRows for SqliteTx<'_, '_> {
         // A plain INSERT: the primary key refuses a second grant outright.
         let mut grant = self.conn.prepare_cached(
             "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
-                                   command_key, granted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   command_key, granted_at, org_id, user_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for h in granted {
             grant.execute(params![
@@ -303,7 +314,9 @@ impl LicenseRows for SqliteTx<'_, '_> {
                 h.source.as_str(),
                 h.source_ref,
                 h.command_key,
-                h.granted_at
+                h.granted_at,
+                org_id,
+                user_id
             ])?;
         }
         let mut record = self.conn.prepare_cached(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::{ErrorCode, Package};
-use crate::license::admin::{LicenseAdmin, LicenseAdminError};
+use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place};
 use crate::license::subscriptions::LicenseSubscription;
 use crate::license::{
     package_licenses, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
@@ -93,7 +93,7 @@ pub(crate) async fn licenses_come_from_the_oldest_subscription_and_a_shortage_is
     let fx = fixture(factory).await;
     let (org, commands) =
         org_with_users(&fx, &["a@acme.example", "b@acme.example", "c@acme.example"]).await;
-    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default());
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
     // Added newest first: age decides, not the order of adding.
     for s in [
         subscription("new", NOW, &[(CALLING, 1), (MESSAGING, 5)]),
@@ -276,7 +276,7 @@ pub(crate) async fn package_changes_move_only_the_difference_and_keys_apply_once
 
     // Once the organization has a subscription, a license held unmetered
     // is counted from it at the subscriber's next change.
-    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default());
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
     let all: Vec<(&str, u32)> = premium.iter().map(|l| (l.as_str(), 1)).collect();
     admin
         .put_subscription(&org, subscription("s1", NOW, &all), NOW)
@@ -324,7 +324,7 @@ pub(crate) async fn subscriptions_are_checked_and_never_drop_below_what_they_ass
 ) {
     let fx = fixture(factory).await;
     let (org, commands) = org_with_users(&fx, &["a@acme.example"]).await;
-    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default());
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
     let code = |r: Result<_, LicenseAdminError>| match r {
         Err(LicenseAdminError::Refused(refusal)) => refusal.code,
         other => panic!("expected a refusal, got {other:?}"),
@@ -409,7 +409,7 @@ pub(crate) async fn concurrent_runs_never_assign_more_than_bought(factory: &dyn 
     let users: Vec<String> = (0..12).map(|i| format!("u{i}@acme.example")).collect();
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     let (org, commands) = org_with_users(&fx, &names).await;
-    LicenseAdmin::new(fx.store.clone(), LicensePolicy::default())
+    LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway)
         .put_subscription(
             &org,
             subscription("s1", NOW, &[(CALLING, 5), (MESSAGING, 50)]),

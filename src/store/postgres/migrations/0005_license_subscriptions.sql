@@ -19,8 +19,13 @@ ALTER TABLE licenses ADD COLUMN subscription_id TEXT;
 ALTER TABLE licenses ADD COLUMN source TEXT NOT NULL DEFAULT 'package';
 ALTER TABLE licenses ADD COLUMN source_ref TEXT NOT NULL DEFAULT '';
 ALTER TABLE licenses ADD COLUMN command_key TEXT NOT NULL DEFAULT '';
+-- The organization and user id as the granting command named them: a
+-- remote core has no subscriber rows to find them in.
+ALTER TABLE licenses ADD COLUMN org_id TEXT;
+ALTER TABLE licenses ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX licenses_by_subscription ON licenses (subscription_id, license)
     WHERE subscription_id IS NOT NULL;
+CREATE INDEX licenses_by_org ON licenses (org_id) WHERE org_id IS NOT NULL;
 
 ALTER TABLE license_events ADD COLUMN org_id TEXT;
 ALTER TABLE license_events ADD COLUMN subscription_id TEXT;
