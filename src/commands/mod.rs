@@ -62,6 +62,11 @@ pub enum Command {
         /// `false`.
         #[serde(default)]
         org_admin: bool,
+        /// The BroadWorks group the user is a direct member of (the core's
+        /// group auto-license templates). Absent in commands stored before
+        /// it existed.
+        #[serde(default)]
+        group_id: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     UpdateSubscriber {
@@ -183,6 +188,7 @@ impl Command {
             package: record.package,
             subscriber_version: record.version,
             org_admin,
+            group_id: record.group_id.clone(),
         })
     }
 
@@ -271,6 +277,7 @@ mod tests {
             package: Package::Standard,
             subscriber_version: 1,
             org_admin: true,
+            group_id: Some("hq".into()),
         });
         let json = serde_json::to_value(&env).unwrap();
         assert_eq!(
@@ -296,7 +303,8 @@ mod tests {
                     "timeZone": null,
                     "package": "standard",
                     "subscriberVersion": 1,
-                    "orgAdmin": true
+                    "orgAdmin": true,
+                    "groupId": "hq"
                 }
             })
         );

@@ -12,7 +12,14 @@ use crate::domain::{ErrorCode, Refusal};
 use crate::provision::DataError;
 use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
 
+use std::collections::BTreeSet;
+
+use super::apply::{settle, Orgs, Wanted, Who};
+use super::holding::GrantSource;
 use super::subscriptions::LicenseSubscription;
+use super::templates::{
+    apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
+};
 use super::{LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 
 /// How long a gap in the ledger's ids is taken for a transaction still
@@ -49,6 +56,7 @@ pub struct PutSubscription {
 
 pub struct LicenseAdmin {
     store: SharedStore,
+    policy: LicensePolicy,
     /// The rules on this process's store: what a remote core's face runs.
     core: Arc<LocalLicenseCore>,
     /// Where the licenses are kept.
@@ -74,6 +82,7 @@ impl LicenseAdmin {
         LicenseAdmin {
             core: LocalLicenseCore::new(store.clone(), policy),
             store,
+            policy,
             place,
         }
     }
@@ -106,6 +115,62 @@ impl LicenseAdmin {
         })
         .await?;
         outcome.map_err(LicenseAdminError::Refused)
+    }
+
+    /// Sets the organization's auto-license template (`group`: `None`) or
+    /// one of its groups'. It applies to users provisioned from now on;
+    /// [`LicenseAdmin::apply_templates`] brings existing users in line.
+    pub async fn put_template(
+        &self,
+        org_id: &str,
+        group: Option<&str>,
+        template: AutoLicenseTemplate,
+        now: i64,
+    ) -> Result<(), LicenseAdminError> {
+        if let Some(g) = group {
+            check_name("group id", g)?;
+        }
+        for license in &template.licenses {
+            check_name("license", license)?;
+        }
+        self.known_org(org_id).await?;
+        let (org, group) = (org_id.to_string(), group.unwrap_or("").to_string());
+        crate::store::transact(self.store.as_ref(), move |tx| {
+            tx.put_license_template(&org, &group, &template, now)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The organization's templates: its own and its groups'.
+    pub async fn templates(&self, org_id: &str) -> Result<OrgTemplates, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        let org = org_id.to_string();
+        let rows =
+            crate::store::transact(self.store.as_ref(), move |tx| tx.license_templates(&org))
+                .await?;
+        Ok(OrgTemplates::from_rows(rows))
+    }
+
+    /// Applies the templates to every user of the organization that holds
+    /// licenses. `preserve` (the default): a license the templates no
+    /// longer give stays; off, the user keeps only what the templates give
+    /// and what its package grants (licenses an admin or an older
+    /// template gave go). Each user is all or nothing: one short of a
+    /// license is left as it was and named in the report.
+    pub async fn apply_templates(
+        &self,
+        org_id: &str,
+        preserve: bool,
+        now: i64,
+    ) -> Result<TemplateReport, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        let org = org_id.to_string();
+        let policy = self.policy;
+        Ok(crate::store::transact(self.store.as_ref(), move |tx| {
+            apply_templates_in(tx, &org, preserve, policy, now)
+        })
+        .await?)
     }
 
     /// The organization's subscriptions and what each has assigned.
@@ -261,6 +326,81 @@ fn put_in(
             assigned,
         },
     }))
+}
+
+/// What applying the templates to existing users did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateReport {
+    /// Users holding licenses in the organization.
+    pub users: usize,
+    /// Users whose licenses changed.
+    pub changed: usize,
+    /// Users left as they were: `(user id, reason)`.
+    pub short: Vec<(String, String)>,
+}
+
+/// The unit of work of [`LicenseAdmin::apply_templates`].
+fn apply_templates_in(
+    tx: &dyn crate::store::tx::Tx,
+    org_id: &str,
+    preserve: bool,
+    policy: LicensePolicy,
+    now: i64,
+) -> Result<TemplateReport, StoreError> {
+    let holders = tx.org_holders(org_id)?;
+    let mut orgs = Orgs::default();
+    let org = orgs.of(tx, org_id)?;
+    let mut report = TemplateReport {
+        users: holders.len(),
+        ..TemplateReport::default()
+    };
+    for holder in &holders {
+        let held: BTreeSet<String> = holder.holdings.iter().map(|h| h.license.clone()).collect();
+        let given = org
+            .templates
+            .licenses_for(&held, holder.group_id.as_deref(), &org.pool);
+        let given_names: BTreeSet<String> = given.iter().map(|(l, _)| l.clone()).collect();
+        let user = UserLicensing {
+            held: held.clone(),
+            explicit: false,
+        };
+        let keep = apply_to_existing(&user, &given_names, ApplyToExisting { preserve });
+        // The package's licenses are the provisioning's: templates add to
+        // them, never take them away.
+        let mut wanted: Wanted = holder
+            .holdings
+            .iter()
+            .filter(|h| h.source == GrantSource::Package || keep.contains(&h.license))
+            .map(|h| (h.license.clone(), (h.source, h.source_ref.clone())))
+            .collect();
+        for (license, why) in given {
+            if keep.contains(&license) {
+                wanted.entry(license).or_insert(why);
+            }
+        }
+        let who = Who {
+            subscriber_id: &holder.subscriber_id,
+            org_id,
+            user_id: Some(&holder.user_id),
+            group_id: holder.group_id.as_deref(),
+        };
+        let key = format!("templates:{now}:{}", holder.subscriber_id);
+        match settle(
+            tx,
+            &mut org.pool,
+            policy,
+            &who,
+            &holder.holdings,
+            &wanted,
+            &key,
+            now,
+        )? {
+            Ok(true) => report.changed += 1,
+            Ok(false) => {}
+            Err(reason) => report.short.push((holder.user_id.clone(), reason)),
+        }
+    }
+    Ok(report)
 }
 
 /// The entries a reader may move its cursor past: up to the first gap in

@@ -19,6 +19,8 @@ use crate::store::StoreError;
 use super::holding::{GrantSource, Holding, StoredRefusal};
 use super::package_licenses;
 use super::subscriptions::{Held, Pool};
+use super::templates::OrgTemplates;
+use crate::store::license_rows::HolderIds;
 
 /// How the core meters an organization's licenses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,8 +35,11 @@ pub struct LicensePolicy {
 struct Change<'a> {
     subscriber_id: &'a str,
     org_id: &'a str,
-    /// The BroadWorks user id, when the command names it.
+    /// The BroadWorks user id and group, when the command names them.
     user_id: Option<&'a str>,
+    group_id: Option<&'a str>,
+    /// A new user (its templates apply).
+    provision: bool,
     /// `None`: remove every license.
     package: Option<Package>,
 }
@@ -46,11 +51,14 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             org_id,
             user_id,
             package,
+            group_id,
             ..
         } => Some(Change {
             subscriber_id,
             org_id,
             user_id: Some(user_id.as_str()),
+            group_id: group_id.as_deref(),
+            provision: true,
             package: Some(*package),
         }),
         Command::ChangePackage {
@@ -62,6 +70,8 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             subscriber_id,
             org_id,
             user_id: None,
+            group_id: None,
+            provision: false,
             package: Some(*package),
         }),
         Command::RemoveSubscriber {
@@ -72,6 +82,8 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             subscriber_id,
             org_id,
             user_id: None,
+            group_id: None,
+            provision: false,
             package: None,
         }),
         Command::EnsureOrganization { .. }
@@ -97,7 +109,7 @@ pub fn apply_run(
     policy: LicensePolicy,
     now: i64,
 ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-    let mut pools = Pools::default();
+    let mut orgs = Orgs::default();
     let mut out = Vec::with_capacity(envelopes.len());
     for env in envelopes {
         let Some(change) = change_of(&env.command) else {
@@ -105,7 +117,7 @@ pub fn apply_run(
             continue;
         };
         let part = tx.begin_part()?;
-        match apply_one(tx, env, &change, policy, &mut pools, now) {
+        match apply_one(tx, env, &change, policy, &mut orgs, now) {
             Ok(answer) => {
                 tx.keep_part(part)?;
                 out.push(Ok(answer));
@@ -123,22 +135,40 @@ pub fn apply_run(
     Ok(out)
 }
 
-/// The organizations' pools read so far in this run (assignments made
-/// earlier in the run are in them).
+/// What the run has read of each organization: its pool (with the
+/// assignments made earlier in the run) and its auto-license templates.
 #[derive(Default)]
-struct Pools(BTreeMap<String, Pool>);
+pub(super) struct Orgs(BTreeMap<String, OrgState>);
 
-impl Pools {
-    fn of(&mut self, tx: &dyn Tx, org_id: &str) -> Result<&mut Pool, StoreError> {
+pub(super) struct OrgState {
+    pub pool: Pool,
+    pub templates: OrgTemplates,
+}
+
+impl Orgs {
+    pub(super) fn of(&mut self, tx: &dyn Tx, org_id: &str) -> Result<&mut OrgState, StoreError> {
         if !self.0.contains_key(org_id) {
             let pool =
                 Pool::with_usage(tx.org_subscriptions(org_id)?, tx.org_license_usage(org_id)?);
-            self.0.insert(org_id.to_string(), pool);
+            let templates = OrgTemplates::from_rows(tx.license_templates(org_id)?);
+            self.0
+                .insert(org_id.to_string(), OrgState { pool, templates });
         }
         self.0
             .get_mut(org_id)
-            .ok_or_else(|| StoreError::Database("license pool vanished".into()))
+            .ok_or_else(|| StoreError::Database("license organization vanished".into()))
     }
+}
+
+/// The licenses a subscriber should hold, each with why (for a new grant).
+pub(super) type Wanted = BTreeMap<String, (GrantSource, String)>;
+
+/// Who the licenses are for.
+pub(super) struct Who<'a> {
+    pub subscriber_id: &'a str,
+    pub org_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub group_id: Option<&'a str>,
 }
 
 fn apply_one(
@@ -146,7 +176,7 @@ fn apply_one(
     env: &CommandEnvelope,
     change: &Change<'_>,
     policy: LicensePolicy,
-    pools: &mut Pools,
+    orgs: &mut Orgs,
     now: i64,
 ) -> Result<Applied, StoreError> {
     let key = env.idempotency_key.as_str();
@@ -156,31 +186,86 @@ fn apply_one(
         None => {}
     }
     let held = tx.holdings(change.subscriber_id)?;
-    let wanted: BTreeSet<String> = change
-        .package
-        .map(|p| package_licenses(p).into_iter().collect())
-        .unwrap_or_default();
-    let pool = pools.of(tx, change.org_id)?;
-    let next = if pool.is_empty() {
-        if policy.require_subscription && !wanted.is_empty() {
+    let org = orgs.of(tx, change.org_id)?;
+    let wanted = match change.package {
+        None => Wanted::new(),
+        Some(package) => {
+            let mut wanted: Wanted = package_licenses(package)
+                .into_iter()
+                .map(|l| (l, (GrantSource::Package, package.as_str().to_string())))
+                .collect();
+            // What templates and admins granted outlives a package change.
+            for h in held.iter().filter(|h| h.source != GrantSource::Package) {
+                wanted
+                    .entry(h.license.clone())
+                    .or_insert((h.source, h.source_ref.clone()));
+            }
+            // A new user gets its templates' licenses.
+            if change.provision {
+                let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
+                for (license, why) in org
+                    .templates
+                    .licenses_for(&names, change.group_id, &org.pool)
+                {
+                    wanted.entry(license).or_insert(why);
+                }
+            }
+            wanted
+        }
+    };
+    let who = Who {
+        subscriber_id: change.subscriber_id,
+        org_id: change.org_id,
+        user_id: change.user_id,
+        group_id: change.group_id,
+    };
+    match settle(tx, &mut org.pool, policy, &who, &held, &wanted, key, now)? {
+        Ok(_) => {
+            tx.record_license_outcome(key, &KeyOutcome::Applied, now)?;
+            Ok(Ok(()))
+        }
+        Err(detail) => {
             let refused = StoredRefusal {
                 code: ErrorCode::LicenseShortage.code(),
-                detail: format!(
-                    "organization '{}' has no license subscription",
-                    change.org_id
-                ),
+                detail,
             };
             tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
-            return Ok(Err(refusal_of(&refused)));
+            Ok(Err(refusal_of(&refused)))
+        }
+    }
+}
+
+/// The subscriber holding `held` comes to hold `wanted`, taken from the
+/// organization's subscriptions (all or nothing): the difference is written
+/// with its ledger entries under `key`; `Ok(whether anything changed)`.
+/// `Err(reason)`: a shortage, nothing changed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn settle(
+    tx: &dyn Tx,
+    pool: &mut Pool,
+    policy: LicensePolicy,
+    who: &Who<'_>,
+    held: &[Holding],
+    wanted: &Wanted,
+    key: &str,
+    now: i64,
+) -> Result<Result<bool, String>, StoreError> {
+    let names: BTreeSet<String> = wanted.keys().cloned().collect();
+    let next: BTreeMap<String, Option<String>> = if pool.is_empty() {
+        if policy.require_subscription && !names.is_empty() {
+            return Ok(Err(format!(
+                "organization '{}' has no license subscription",
+                who.org_id
+            )));
         }
         // Unmetered: what it holds stays as it is, the rest is granted
         // without a subscription.
         let mut next: BTreeMap<String, Option<String>> = held
             .iter()
-            .filter(|h| wanted.contains(&h.license))
+            .filter(|h| names.contains(&h.license))
             .map(|h| (h.license.clone(), h.subscription_id.clone()))
             .collect();
-        for license in &wanted {
+        for license in &names {
             next.entry(license.clone()).or_insert(None);
         }
         next
@@ -196,39 +281,33 @@ fn apply_one(
                 })
             })
             .collect();
-        match pool.assign(&counted, &wanted) {
+        match pool.assign(&counted, &names) {
             Ok(assigned) => assigned
                 .into_iter()
                 .map(|h| (h.license, Some(h.subscription_id)))
                 .collect(),
-            Err(shortage) => {
-                let refused = StoredRefusal {
-                    code: ErrorCode::LicenseShortage.code(),
-                    detail: shortage.to_string(),
-                };
-                tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
-                return Ok(Err(refusal_of(&refused)));
-            }
+            Err(shortage) => return Ok(Err(shortage.to_string())),
         }
     };
-    write_difference(tx, env, change, &held, &next, now)?;
-    tx.record_license_outcome(key, &KeyOutcome::Applied, now)?;
-    Ok(Ok(()))
+    Ok(Ok(write_difference(
+        tx, who, held, &next, wanted, key, now,
+    )?))
 }
 
 /// Revokes what `held` has that `next` does not (by license and
-/// subscription), grants the rest, and writes both to the ledger.
+/// subscription), grants the rest (with why, from `wanted`), and writes
+/// both to the ledger; whether there was anything to write.
 fn write_difference(
     tx: &dyn Tx,
-    env: &CommandEnvelope,
-    change: &Change<'_>,
+    who: &Who<'_>,
     held: &[Holding],
     next: &BTreeMap<String, Option<String>>,
+    wanted: &Wanted,
+    key: &str,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let stays = |h: &Holding| next.get(&h.license) == Some(&h.subscription_id);
     let revoked: Vec<&Holding> = held.iter().filter(|h| !stays(h)).collect();
-    let source_ref = change.package.map(Package::as_str).unwrap_or_default();
     let granted: Vec<Holding> = next
         .iter()
         .filter(|(license, subscription)| {
@@ -236,23 +315,32 @@ fn write_difference(
                 .iter()
                 .any(|h| &h.license == *license && &h.subscription_id == *subscription)
         })
-        .map(|(license, subscription)| Holding {
-            license: license.clone(),
-            subscription_id: subscription.clone(),
-            source: GrantSource::Package,
-            source_ref: source_ref.to_string(),
-            command_key: env.idempotency_key.clone(),
-            granted_at: now,
+        .map(|(license, subscription)| {
+            // A license moving to a subscription keeps its reason.
+            let (source, source_ref) = held
+                .iter()
+                .find(|h| &h.license == license)
+                .map(|h| (h.source, h.source_ref.clone()))
+                .or_else(|| wanted.get(license).cloned())
+                .unwrap_or((GrantSource::Package, String::new()));
+            Holding {
+                license: license.clone(),
+                subscription_id: subscription.clone(),
+                source,
+                source_ref,
+                command_key: key.to_string(),
+                granted_at: now,
+            }
         })
         .collect();
     if revoked.is_empty() && granted.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let entry = |h: &Holding, action: &str| LicenseEvent {
         id: 0,
-        idempotency_key: env.idempotency_key.clone(),
-        subscriber_id: change.subscriber_id.to_string(),
-        org_id: Some(change.org_id.to_string()),
+        idempotency_key: key.to_string(),
+        subscriber_id: who.subscriber_id.to_string(),
+        org_id: Some(who.org_id.to_string()),
         license: h.license.clone(),
         action: action.to_string(),
         subscription_id: h.subscription_id.clone(),
@@ -267,16 +355,20 @@ fn write_difference(
         .collect();
     let revoked: Vec<String> = revoked.iter().map(|h| h.license.clone()).collect();
     tx.change_holdings(
-        change.subscriber_id,
-        change.org_id,
-        change.user_id,
+        who.subscriber_id,
+        &HolderIds {
+            org_id: who.org_id,
+            user_id: who.user_id,
+            group_id: who.group_id,
+        },
         &revoked,
         &granted,
         &ledger,
-    )
+    )?;
+    Ok(true)
 }
 
-fn refusal_of(r: &StoredRefusal) -> Refusal {
+pub(super) fn refusal_of(r: &StoredRefusal) -> Refusal {
     Refusal::new(
         ErrorCode::from_code(r.code).unwrap_or(ErrorCode::LicenseShortage),
         r.detail.clone(),

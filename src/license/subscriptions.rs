@@ -91,7 +91,6 @@ impl Pool {
     }
 
     /// Licenses of `license` not assigned yet, in all subscriptions.
-    #[cfg(test)]
     pub fn available(&self, license: &str) -> u32 {
         self.subscriptions
             .iter()

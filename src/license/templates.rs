@@ -1,4 +1,4 @@
-//! Auto-license templates (issue 15, rules only; not wired yet): which
+//! Auto-license templates: which
 //! licenses a user gets from its organization's template and the
 //! templates of the groups it is a direct member of.
 //!
@@ -20,11 +20,10 @@
 //! a meeting site's roles, `cc-standard-agent` / `cc-premium-agent` for
 //! Contact Center; any other name is taken as it is.
 
-// Used by its tests only until the core is wired to it (issue 15's next
-// increment, which removes this line).
-#![cfg_attr(not(test), allow(dead_code))]
+use std::collections::{BTreeMap, BTreeSet};
 
-use std::collections::BTreeSet;
+use super::holding::GrantSource;
+use super::subscriptions::Pool;
 
 pub const CC_STANDARD_AGENT: &str = "cc-standard-agent";
 pub const CC_PREMIUM_AGENT: &str = "cc-premium-agent";
@@ -32,9 +31,62 @@ const HOST_PREFIX: &str = "meetings-host:";
 const ATTENDEE_PREFIX: &str = "meetings-attendee:";
 
 /// An organization's or a group's template.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AutoLicenseTemplate {
     pub licenses: BTreeSet<String>,
+}
+
+/// An organization's templates as the core reads them: its own (group
+/// `""` in the store) and its groups'.
+#[derive(Debug, Clone, Default)]
+pub struct OrgTemplates {
+    pub org: Option<AutoLicenseTemplate>,
+    pub groups: BTreeMap<String, AutoLicenseTemplate>,
+}
+
+impl OrgTemplates {
+    /// From `(group id, template)` rows; group `""` is the organization's.
+    pub fn from_rows(rows: Vec<(String, AutoLicenseTemplate)>) -> OrgTemplates {
+        let mut out = OrgTemplates::default();
+        for (group, t) in rows {
+            if group.is_empty() {
+                out.org = Some(t);
+            } else {
+                out.groups.insert(group, t);
+            }
+        }
+        out
+    }
+
+    /// The licenses a user of `group` (not created with explicit licenses:
+    /// every user here comes from provisioning) gets from the templates,
+    /// each with the template it comes from (`org`, or `group:{id}`).
+    /// `held`: what it holds already (a host stays a host).
+    pub fn licenses_for(
+        &self,
+        held: &BTreeSet<String>,
+        group: Option<&str>,
+        pool: &Pool,
+    ) -> Vec<(String, (GrantSource, String))> {
+        let group_template = group.and_then(|g| self.groups.get(g).map(|t| (g, t)));
+        let groups: Vec<&AutoLicenseTemplate> = group_template.iter().map(|(_, t)| *t).collect();
+        let user = UserLicensing {
+            held: held.clone(),
+            explicit: false,
+        };
+        let host_available =
+            |site: &str| pool.is_empty() || pool.available(&format!("{HOST_PREFIX}{site}")) > 0;
+        from_templates(&user, self.org.as_ref(), &groups, &host_available)
+            .into_iter()
+            .map(|license| {
+                let from = match group_template {
+                    Some((g, t)) if t.licenses.contains(&license) => format!("group:{g}"),
+                    _ => "org".to_string(),
+                };
+                (license, (GrantSource::Template, from))
+            })
+            .collect()
+    }
 }
 
 /// What the rules need to know about one user.

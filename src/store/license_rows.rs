@@ -7,8 +7,27 @@
 use crate::domain::license_ledger::LicenseEvent;
 use crate::license::holding::{Holding, StoredRefusal};
 use crate::license::subscriptions::LicenseSubscription;
+use crate::license::templates::AutoLicenseTemplate;
 
 use super::StoreError;
+
+/// Who a change of holdings is for, as the command names it (`None`: as
+/// the subscriber's other licenses say).
+#[derive(Debug, Clone, Copy)]
+pub struct HolderIds<'a> {
+    pub org_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub group_id: Option<&'a str>,
+}
+
+/// One subscriber of an organization and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderState {
+    pub subscriber_id: String,
+    pub user_id: String,
+    pub group_id: Option<String>,
+    pub holdings: Vec<Holding>,
+}
 
 /// What the core answered a command key before.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,16 +69,31 @@ pub trait LicenseRows {
 
     /// The subscriber's licenses, by license name.
     fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError>;
+    /// Every subscriber of the organization holding licenses, by
+    /// subscriber id.
+    fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError>;
+    /// The organization's auto-license templates: `(group id, template)`,
+    /// group `""` for the organization's own.
+    fn license_templates(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<(String, AutoLicenseTemplate)>, StoreError>;
+    /// Inserts or replaces a template (group `""`: the organization's).
+    fn put_license_template(
+        &self,
+        org_id: &str,
+        group_id: &str,
+        template: &AutoLicenseTemplate,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
     /// The subscriber stops holding `revoked` (license names), starts
-    /// holding `granted` (in organization `org_id`, user `user_id`: when
-    /// `None`, the one its other licenses name), and `ledger` is appended
-    /// (its ids given on insert), in that order.
-    #[allow(clippy::too_many_arguments)]
+    /// holding `granted` (for `ids`), and `ledger` is appended (its ids
+    /// given on insert), in that order.
     fn change_holdings(
         &self,
         subscriber_id: &str,
-        org_id: &str,
-        user_id: Option<&str>,
+        ids: &HolderIds<'_>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],

@@ -11,8 +11,9 @@ use super::sql::{exec, get, limit, row, rows};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
 use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
-use crate::store::license_rows::KeyOutcome;
-use crate::store::rows::{decode_quantities, encode_quantities};
+use crate::license::templates::AutoLicenseTemplate;
+use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome};
+use crate::store::rows::{decode_quantities, encode_quantities, from_json, to_json};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -306,37 +307,103 @@ pub(super) async fn record_outcome<C: GenericClient>(
 
 /// Three statements whatever the number of licenses, sent in one flight
 /// (prepared first, so they go out in this order).
-#[allow(clippy::too_many_arguments)]
+pub(super) async fn org_holders<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Vec<HolderState>, StoreError> {
+    let sql = format!(
+        "SELECT l.subscriber_id, l.user_id, l.group_id, {HOLDING_COLUMNS}
+         FROM licenses l WHERE l.org_id = $1 ORDER BY l.subscriber_id, l.license"
+    );
+    let mut out: Vec<HolderState> = Vec::new();
+    for r in rows(c, &sql, &[&org_id]).await? {
+        let subscriber_id: String = get(&r, 0)?;
+        let h = holding(&r, 3)?;
+        match out.last_mut() {
+            Some(last) if last.subscriber_id == subscriber_id => last.holdings.push(h),
+            _ => out.push(HolderState {
+                subscriber_id,
+                user_id: get(&r, 1)?,
+                group_id: get(&r, 2)?,
+                holdings: vec![h],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn templates<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+) -> Result<Vec<(String, AutoLicenseTemplate)>, StoreError> {
+    rows(
+        c,
+        "SELECT group_id, licenses_json FROM license_templates WHERE org_id = $1 ORDER BY 1",
+        &[&org_id],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let json: String = get(r, 1)?;
+        Ok((get(r, 0)?, from_json(org_id, "license template", &json)?))
+    })
+    .collect()
+}
+
+pub(super) async fn put_template<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    group_id: &str,
+    template: &AutoLicenseTemplate,
+    now: i64,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO license_templates (org_id, group_id, licenses_json, updated_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (org_id, group_id) DO UPDATE SET
+             licenses_json = excluded.licenses_json, updated_at = excluded.updated_at",
+        &[
+            &org_id,
+            &group_id,
+            &to_json(template, "license template")?,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn change_holdings<C: GenericClient>(
     c: &C,
     subscriber_id: &str,
-    org_id: &str,
-    user_id: Option<&str>,
+    ids: &HolderIds<'_>,
     revoked: &[String],
     granted: &[Holding],
     ledger: &[LicenseEvent],
 ) -> Result<(), StoreError> {
     // Read before the revocations go (they may be all it holds).
-    let user_id: String = match user_id {
-        Some(u) => u.to_string(),
-        None => row(
-            c,
-            "SELECT user_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
-            &[&subscriber_id],
-        )
-        .await?
-        .map(|r| get(&r, 0))
-        .transpose()?
-        .unwrap_or_default(),
+    let (known_user, known_group): (String, Option<String>) = match row(
+        c,
+        "SELECT user_id, group_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
+        &[&subscriber_id],
+    )
+    .await?
+    {
+        Some(r) => (get(&r, 0)?, get(&r, 1)?),
+        None => (String::new(), None),
     };
+    let user_id = ids.user_id.map_or(known_user, str::to_string);
+    let group_id = ids.group_id.map(str::to_string).or(known_group);
+    let org_id = ids.org_id;
     let revoke = c
         .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
         .await?;
     let grant = c
         .prepare_cached(
             "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
-                                   command_key, granted_at, org_id, user_id)
-             SELECT $1, l, s, src, r, k, t, $8, $9
+                                   command_key, granted_at, org_id, user_id, group_id)
+             SELECT $1, l, s, src, r, k, t, $8, $9, $10
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
                   AS g(l, s, src, r, k, t)",
         )
@@ -386,6 +453,7 @@ pub(super) async fn change_holdings<C: GenericClient>(
                 &g_at,
                 &org_id,
                 &user_id,
+                &group_id,
             ],
         ),
         c.execute(

@@ -35,7 +35,8 @@ use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 use crate::license::holding::Holding;
 use crate::license::subscriptions::LicenseSubscription;
-use crate::store::license_rows::{KeyOutcome, LicenseRows};
+use crate::license::templates::AutoLicenseTemplate;
+use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
 use crate::store::tx::{OrgOrigin, Part, Tx};
 use crate::store::{OutboxEntry, OutboxState, StoreError};
 
@@ -275,11 +276,33 @@ impl LicenseRows for PgTx<'_, '_> {
         self.run(licenses::holdings(self.tx, subscriber_id))
     }
 
+    fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError> {
+        self.run(licenses::org_holders(self.tx, org_id))
+    }
+
+    fn license_templates(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<(String, AutoLicenseTemplate)>, StoreError> {
+        self.run(licenses::templates(self.tx, org_id))
+    }
+
+    fn put_license_template(
+        &self,
+        org_id: &str,
+        group_id: &str,
+        template: &AutoLicenseTemplate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(licenses::put_template(
+            self.tx, org_id, group_id, template, now,
+        ))
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,
-        org_id: &str,
-        user_id: Option<&str>,
+        ids: &HolderIds<'_>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],
@@ -287,8 +310,7 @@ impl LicenseRows for PgTx<'_, '_> {
         self.write(licenses::change_holdings(
             self.tx,
             subscriber_id,
-            org_id,
-            user_id,
+            ids,
             revoked,
             granted,
             ledger,

@@ -9,8 +9,9 @@ use super::tx::SqliteTx;
 use crate::domain::license_ledger::LicenseEvent;
 use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
 use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
-use crate::store::license_rows::{KeyOutcome, LicenseRows};
-use crate::store::rows::{decode_quantities, encode_quantities};
+use crate::license::templates::AutoLicenseTemplate;
+use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
+use crate::store::rows::{decode_quantities, encode_quantities, from_json, to_json};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -276,24 +277,95 @@ impl LicenseRows for SqliteTx<'_, '_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT l.subscriber_id, l.user_id, l.group_id, {HOLDING_COLUMNS}
+             FROM licenses l WHERE l.org_id = ?1 ORDER BY l.subscriber_id, l.license"
+        ))?;
+        let rows = stmt.query_map([org_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                holding(row, 3)?,
+            ))
+        })?;
+        let mut out: Vec<HolderState> = Vec::new();
+        for r in rows {
+            let (subscriber_id, user_id, group_id, h) = r?;
+            match out.last_mut() {
+                Some(last) if last.subscriber_id == subscriber_id => last.holdings.push(h),
+                _ => out.push(HolderState {
+                    subscriber_id,
+                    user_id,
+                    group_id,
+                    holdings: vec![h],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn license_templates(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<(String, AutoLicenseTemplate)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT group_id, licenses_json FROM license_templates WHERE org_id = ?1 ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([org_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|r| {
+            let (group, json) = r?;
+            Ok((group, from_json(org_id, "license template", &json)?))
+        })
+        .collect()
+    }
+
+    fn put_license_template(
+        &self,
+        org_id: &str,
+        group_id: &str,
+        template: &AutoLicenseTemplate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO license_templates (org_id, group_id, licenses_json, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (org_id, group_id) DO UPDATE SET
+                     licenses_json = excluded.licenses_json, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                org_id,
+                group_id,
+                to_json(template, "license template")?,
+                now
+            ])?;
+        Ok(())
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,
-        org_id: &str,
-        user_id: Option<&str>,
+        ids: &HolderIds<'_>,
         revoked: &[String],
         granted: &[Holding],
         ledger: &[LicenseEvent],
     ) -> Result<(), StoreError> {
-        let user_id: String = match user_id {
-            Some(u) => u.to_string(),
-            None => self
-                .conn
-                .prepare_cached("SELECT user_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1")?
-                .query_row([subscriber_id], |row| row.get(0))
-                .optional()?
-                .unwrap_or_default(),
-        };
+        // Read before the revocations go (they may be all it holds).
+        let (known_user, known_group): (String, Option<String>) = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id, group_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1",
+            )?
+            .query_row([subscriber_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .unwrap_or_default();
+        let user_id = ids.user_id.map_or(known_user, str::to_string);
+        let group_id = ids.group_id.map(str::to_string).or(known_group);
+        let org_id = ids.org_id;
         let mut revoke = self
             .conn
             .prepare_cached("DELETE FROM licenses WHERE subscriber_id = ?1 AND license = ?2")?;
@@ -303,8 +375,8 @@ impl LicenseRows for SqliteTx<'_, '_> {
         // A plain INSERT: the primary key refuses a second grant outright.
         let mut grant = self.conn.prepare_cached(
             "INSERT INTO licenses (subscriber_id, license, subscription_id, source, source_ref,
-                                   command_key, granted_at, org_id, user_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                   command_key, granted_at, org_id, user_id, group_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for h in granted {
             grant.execute(params![
@@ -316,7 +388,8 @@ impl LicenseRows for SqliteTx<'_, '_> {
                 h.command_key,
                 h.granted_at,
                 org_id,
-                user_id
+                user_id,
+                group_id
             ])?;
         }
         let mut record = self.conn.prepare_cached(

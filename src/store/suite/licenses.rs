@@ -445,3 +445,153 @@ pub(crate) async fn concurrent_runs_never_assign_more_than_bought(factory: &dyn 
     assert_eq!(usage[0].assigned.get(CALLING), Some(&5));
     assert_eq!(usage[0].assigned.get(MESSAGING), Some(&5));
 }
+
+pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_asked(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let t = template(&fx, "tpl", true, true).await;
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    // a in G1, b and c in G2.
+    let ops = [("a", "G1"), ("b", "G2"), ("c", "G2")]
+        .iter()
+        .map(|(u, g)| {
+            let user = format!("{u}@acme.example");
+            add(&user, "SP1", g, Some(&user))
+        })
+        .collect();
+    accept(&fx, &t, "T1", ops).await;
+    let org = value(&fx, "SELECT id FROM organizations", &[])
+        .await
+        .expect("org");
+    let commands = provisions(&fx).await;
+    let tpl = |l: &[&str]| crate::license::templates::AutoLicenseTemplate {
+        licenses: l.iter().map(|s| s.to_string()).collect(),
+    };
+    admin
+        .put_template(&org, None, tpl(&["webex-meetings-basic"]), NOW)
+        .await
+        .expect("org template");
+    admin
+        .put_template(
+            &org,
+            Some("G2"),
+            tpl(&["meetings-host:s1", "cc-standard-agent"]),
+            NOW,
+        )
+        .await
+        .expect("group template");
+    admin
+        .put_subscription(
+            &org,
+            subscription(
+                "s",
+                NOW,
+                &[
+                    (CALLING, 10),
+                    ("webex-calling-standard", 10),
+                    (MESSAGING, 10),
+                    ("webex-meetings-basic", 10),
+                    ("webex-meetings-premium", 10),
+                    ("meetings-host:s1", 1),
+                    ("meetings-attendee:s1", 10),
+                    ("cc-standard-agent", 10),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .expect("subscription");
+    let core = core(&fx, LicensePolicy::default());
+    assert_eq!(
+        codes(&core.apply_in_order(&commands).await),
+        [None, None, None]
+    );
+    let why = |rows: &[crate::store::HolderRow], user: &str, license: &str| {
+        rows.iter()
+            .find(|r| r.user_id == user && r.holding.license == license)
+            .map(|r| (r.holding.source.as_str(), r.holding.source_ref.clone()))
+    };
+    let rows = fx.license_holders(&org).await.expect("holders");
+    assert_eq!(
+        why(&rows, "a@acme.example", "webex-meetings-basic"),
+        Some(("template", "org".to_string()))
+    );
+    assert_eq!(
+        why(&rows, "a@acme.example", "cc-standard-agent"),
+        None,
+        "G2's only"
+    );
+    // One host license: b (first) is host, c an attendee of the same site.
+    assert_eq!(
+        why(&rows, "b@acme.example", "meetings-host:s1"),
+        Some(("template", "group:G2".to_string()))
+    );
+    assert!(why(&rows, "c@acme.example", "meetings-host:s1").is_none());
+    assert!(why(&rows, "c@acme.example", "meetings-attendee:s1").is_some());
+    assert_eq!(
+        why(&rows, "c@acme.example", CALLING),
+        Some(("package", "basic".to_string()))
+    );
+
+    // The organization's template changes: existing users get the new
+    // license when asked; with preserve (the default) they keep the old.
+    admin
+        .put_template(&org, None, tpl(&["webex-meetings-premium"]), NOW)
+        .await
+        .expect("org template again");
+    let report = admin
+        .apply_templates(&org, true, NOW + 1)
+        .await
+        .expect("apply");
+    assert_eq!((report.users, report.changed), (3, 3), "{report:?}");
+    assert!(report.short.is_empty());
+    let rows = fx.license_holders(&org).await.expect("holders");
+    assert!(why(&rows, "a@acme.example", "webex-meetings-basic").is_some());
+    assert!(why(&rows, "a@acme.example", "webex-meetings-premium").is_some());
+    // Applied again: nothing to change.
+    let again = admin
+        .apply_templates(&org, true, NOW + 2)
+        .await
+        .expect("apply");
+    assert_eq!(again.changed, 0, "{again:?}");
+    // Without preserve, what no template gives goes; the package stays,
+    // and b stays a host.
+    let report = admin
+        .apply_templates(&org, false, NOW + 3)
+        .await
+        .expect("apply");
+    assert_eq!(report.changed, 3, "{report:?}");
+    let rows = fx.license_holders(&org).await.expect("holders");
+    assert!(why(&rows, "a@acme.example", "webex-meetings-basic").is_none());
+    assert!(why(&rows, "a@acme.example", CALLING).is_some());
+    assert!(why(&rows, "b@acme.example", "meetings-host:s1").is_some());
+    // A package change keeps what templates gave.
+    let a = subscriber_of(&commands[0]);
+    let change = CommandEnvelope {
+        idempotency_key: "k-premium".into(),
+        command: Command::ChangePackage {
+            subscriber_id: a.clone(),
+            org_id: org.clone(),
+            package: Package::Standard,
+            subscriber_version: 2,
+        },
+        ..commands[0].clone()
+    };
+    assert_eq!(codes(&core.apply_in_order(&[change]).await), [None]);
+    let held = fx.licenses(&a).await.expect("a");
+    assert!(
+        held.contains(&"webex-meetings-premium".to_string()),
+        "{held:?}"
+    );
+    assert!(
+        held.contains(&"webex-calling-standard".to_string()),
+        "{held:?}"
+    );
+    assert!(!held.contains(&CALLING.to_string()), "{held:?}");
+    // Unknown organization.
+    assert!(matches!(
+        admin.apply_templates("ghost", true, NOW).await,
+        Err(LicenseAdminError::Refused(r)) if r.code == ErrorCode::NotFound
+    ));
+}

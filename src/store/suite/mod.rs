@@ -452,6 +452,7 @@ macro_rules! store_suite {
                 subscriptions_are_checked_and_never_drop_below_what_they_assigned,
                 concurrent_runs_never_assign_more_than_bought
                     [flavor = "multi_thread", worker_threads = 4],
+                templates_license_new_users_and_reach_existing_ones_when_asked,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

@@ -28,6 +28,7 @@ use crate::http::faces::license_view::{
 use crate::http::ResponseBody;
 use crate::license::admin::LicenseAdminError;
 use crate::license::subscriptions::LicenseSubscription;
+use crate::license::templates::AutoLicenseTemplate;
 
 /// A subscription document is small; this bounds a wrong upload.
 const MAX_BODY: usize = 64 * 1024;
@@ -41,6 +42,113 @@ struct SubscriptionDoc {
     /// ISO 8601 instant (`2026-01-01T00:00:00Z`) or date (`2026-01-01`).
     starts_at: String,
     quantities: BTreeMap<String, u32>,
+}
+
+/// A template PUT's body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateDoc {
+    licenses: std::collections::BTreeSet<String>,
+}
+
+/// An apply POST's body (empty: preserve).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApplyDoc {
+    #[serde(default = "yes")]
+    preserve_licenses: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(super) async fn templates(app: &App, org_id: &str) -> Response<ResponseBody> {
+    match app.licenses.templates(org_id).await {
+        Ok(t) => super::json(
+            StatusCode::OK,
+            json!({
+                "organization": org_id,
+                "organizationTemplate": t.org.map(|t| t.licenses),
+                "groupTemplates": t.groups.into_iter().map(|(g, t)| (g, t.licenses)).collect::<BTreeMap<_, _>>(),
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+pub(super) async fn put_template(
+    app: &App,
+    org_id: &str,
+    group: Option<&str>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let doc: TemplateDoc = match read_json(req).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return invalid("a template document {\"licenses\": [...]} is required".into()),
+        Err(resp) => return *resp,
+    };
+    let template = AutoLicenseTemplate {
+        licenses: doc.licenses,
+    };
+    let now = crate::provision::now_millis();
+    match app
+        .licenses
+        .put_template(org_id, group, template.clone(), now)
+        .await
+    {
+        Ok(()) => super::json(
+            StatusCode::OK,
+            json!({"organization": org_id, "group": group, "licenses": template.licenses}),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+pub(super) async fn apply_templates(
+    app: &App,
+    org_id: &str,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let doc: ApplyDoc = match read_json(req).await {
+        Ok(d) => d.unwrap_or_default(),
+        Err(resp) => return *resp,
+    };
+    let now = crate::provision::now_millis();
+    match app
+        .licenses
+        .apply_templates(org_id, doc.preserve_licenses, now)
+        .await
+    {
+        Ok(r) => super::json(
+            StatusCode::OK,
+            json!({
+                "organization": org_id,
+                "preserveLicenses": doc.preserve_licenses,
+                "users": r.users,
+                "changed": r.changed,
+                "short": r.short.iter().map(|(u, why)| json!({"userId": u, "reason": why})).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+/// A small JSON body (`None` when empty), or the refusal to answer.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<Option<T>, Box<Response<ResponseBody>>> {
+    let (parts, body) = req.into_parts();
+    let bytes =
+        crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
+            .await
+            .map_err(|e| Box::new(super::body_refused(e)))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Box::new(invalid(format!("document: {e}"))))
 }
 
 pub(super) async fn put_subscription(

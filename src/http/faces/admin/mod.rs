@@ -131,6 +131,13 @@ async fn handle(
         } => licenses::put_subscription(app, &org_id, &subscription_id, req).await,
         AdminRoute::LicenseHolders { org_id } => licenses::holders(app, &org_id, &req).await,
         AdminRoute::LicenseLedger => licenses::ledger(app, &req).await,
+        AdminRoute::LicenseTemplates { org_id } => licenses::templates(app, &org_id).await,
+        AdminRoute::LicenseTemplatePut { org_id, group } => {
+            licenses::put_template(app, &org_id, group.as_deref(), req).await
+        }
+        AdminRoute::LicenseTemplatesApply { org_id } => {
+            licenses::apply_templates(app, &org_id, req).await
+        }
         AdminRoute::Detach {
             partner,
             enterprise_key,

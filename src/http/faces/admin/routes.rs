@@ -15,6 +15,10 @@
 //! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}` | PUT |
 //! | `/admin/v1/organizations/{id}/licenses` (JSON, or CSV) | GET, HEAD |
 //! | `/admin/v1/licenses/ledger?after=&limit=` | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/license-templates` | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/license-templates/organization` | PUT |
+//! | `/admin/v1/organizations/{id}/license-templates/groups/{groupId}` | PUT |
+//! | `/admin/v1/organizations/{id}/license-templates/apply` | POST |
 //! | `/admin/v1/enterprises/{partnerId}/{enterpriseKey}/detach` | POST |
 //!
 //! An unknown path is 404 (9015), a known one with another method 405
@@ -36,6 +40,7 @@ pub const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
 const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
 const LICENSES_SUFFIX: &str = "/licenses";
+const TEMPLATES_SEGMENT: &str = "/license-templates";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
@@ -79,6 +84,16 @@ pub enum AdminRoute {
     LicenseHolders { org_id: String },
     /// `GET /admin/v1/licenses/ledger`: grants and removals (billing).
     LicenseLedger,
+    /// `GET /admin/v1/organizations/{id}/license-templates`.
+    LicenseTemplates { org_id: String },
+    /// `PUT …/license-templates/organization` (`group: None`) or
+    /// `…/license-templates/groups/{groupId}`.
+    LicenseTemplatePut {
+        org_id: String,
+        group: Option<String>,
+    },
+    /// `POST …/license-templates/apply`: to existing users.
+    LicenseTemplatesApply { org_id: String },
     /// `POST /admin/v1/enterprises/{partner}/{enterprise_key}/detach`.
     Detach {
         partner: String,
@@ -207,6 +222,9 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
             .filter(|i| !i.is_empty() && !i.contains('/'))
             .ok_or_else(|| Unrouted::not_found("no such organization"))
     };
+    if let Some((raw_org, rest)) = raw.split_once(TEMPLATES_SEGMENT) {
+        return Some(org(raw_org).and_then(|org_id| templates_route(method, org_id, rest)));
+    }
     if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
         return Some(org(raw_org).and_then(|org_id| {
             if read {
@@ -240,6 +258,38 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
             Err(Unrouted::method(PUT))
         }
     }))
+}
+
+/// `rest`: the path after `…/{id}/license-templates`.
+fn templates_route(method: &Method, org_id: String, rest: &str) -> Result<AdminRoute, Unrouted> {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match rest {
+        "" if read => Ok(AdminRoute::LicenseTemplates { org_id }),
+        "" => Err(Unrouted::method(READ)),
+        "/apply" if *method == Method::POST => Ok(AdminRoute::LicenseTemplatesApply { org_id }),
+        "/apply" => Err(Unrouted::method(POST)),
+        "/organization" if *method == Method::PUT => Ok(AdminRoute::LicenseTemplatePut {
+            org_id,
+            group: None,
+        }),
+        "/organization" => Err(Unrouted::method(PUT)),
+        _ => {
+            let raw = rest
+                .strip_prefix("/groups/")
+                .ok_or_else(|| Unrouted::not_found("no such license template"))?;
+            let group = percent_decode(raw)
+                .filter(|g| !g.is_empty() && !g.contains('/'))
+                .ok_or_else(|| Unrouted::not_found("no such group"))?;
+            if *method == Method::PUT {
+                Ok(AdminRoute::LicenseTemplatePut {
+                    org_id,
+                    group: Some(group),
+                })
+            } else {
+                Err(Unrouted::method(PUT))
+            }
+        }
+    }
 }
 
 /// `%XX` decoding of one path segment (`+` stays `+`: group-mode keys);
@@ -339,6 +389,32 @@ mod tests {
             ),
             ("GET", "/admin/v1/licenses/ledger", LicenseLedger),
             (
+                "GET",
+                "/admin/v1/organizations/o/license-templates",
+                LicenseTemplates { org_id: s("o") },
+            ),
+            (
+                "PUT",
+                "/admin/v1/organizations/o/license-templates/organization",
+                LicenseTemplatePut {
+                    org_id: s("o"),
+                    group: None,
+                },
+            ),
+            (
+                "PUT",
+                "/admin/v1/organizations/o/license-templates/groups/sales%20team",
+                LicenseTemplatePut {
+                    org_id: s("o"),
+                    group: Some(s("sales team")),
+                },
+            ),
+            (
+                "POST",
+                "/admin/v1/organizations/o/license-templates/apply",
+                LicenseTemplatesApply { org_id: s("o") },
+            ),
+            (
                 "POST",
                 "/admin/v1/enterprises/demo-partner/ent-1/detach",
                 Detach {
@@ -368,6 +444,17 @@ mod tests {
             ("POST", "/admin/v1/organizations/o/subscriptions", READ),
             ("GET", "/admin/v1/organizations/o/subscriptions/s1", PUT),
             ("POST", "/admin/v1/licenses/ledger", READ),
+            ("PUT", "/admin/v1/organizations/o/license-templates", READ),
+            (
+                "GET",
+                "/admin/v1/organizations/o/license-templates/apply",
+                POST,
+            ),
+            (
+                "POST",
+                "/admin/v1/organizations/o/license-templates/groups/g",
+                PUT,
+            ),
         ] {
             assert_eq!(
                 refused(method, path),
@@ -393,6 +480,8 @@ mod tests {
             ("GET", "/admin/v1/organizations//licenses"),
             ("PUT", "/admin/v1/organizations/o/subscriptions/"),
             ("PUT", "/admin/v1/organizations/o/subscriptions/a/b"),
+            ("PUT", "/admin/v1/organizations/o/license-templates/nope"),
+            ("PUT", "/admin/v1/organizations/o/license-templates/groups/"),
         ] {
             assert_eq!(refused(method, path), (404, 9015, None), "{method} {path}");
         }

@@ -23,6 +23,7 @@ ALTER TABLE licenses ADD COLUMN command_key TEXT NOT NULL DEFAULT '';
 -- remote core has no subscriber rows to find them in.
 ALTER TABLE licenses ADD COLUMN org_id TEXT;
 ALTER TABLE licenses ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE licenses ADD COLUMN group_id TEXT;
 CREATE INDEX licenses_by_subscription ON licenses (subscription_id, license)
     WHERE subscription_id IS NOT NULL;
 CREATE INDEX licenses_by_org ON licenses (org_id) WHERE org_id IS NOT NULL;
@@ -34,3 +35,13 @@ ALTER TABLE license_events ADD COLUMN source_ref TEXT NOT NULL DEFAULT '';
 
 ALTER TABLE license_applied ADD COLUMN refused_code INTEGER;
 ALTER TABLE license_applied ADD COLUMN refused_detail TEXT;
+
+-- Auto-license templates: an organization's (group_id '') and its
+-- groups' (`licenses_json`: {"licenses": [..]}).
+CREATE TABLE license_templates (
+    org_id        TEXT NOT NULL,
+    group_id      TEXT NOT NULL,
+    licenses_json TEXT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    PRIMARY KEY (org_id, group_id)
+);
