@@ -148,8 +148,14 @@ pub(super) struct OrgState {
 impl Orgs {
     pub(super) fn of(&mut self, tx: &dyn Tx, org_id: &str) -> Result<&mut OrgState, StoreError> {
         if !self.0.contains_key(org_id) {
-            let pool =
-                Pool::with_usage(tx.org_subscriptions(org_id)?, tx.org_license_usage(org_id)?);
+            let subscriptions = tx.org_subscriptions(org_id)?;
+            // Nothing to count without a subscription (unmetered).
+            let usage = if subscriptions.is_empty() {
+                Vec::new()
+            } else {
+                tx.org_license_usage(org_id)?
+            };
+            let pool = Pool::with_usage(subscriptions, usage);
             let templates = OrgTemplates::from_rows(tx.license_templates(org_id)?);
             self.0
                 .insert(org_id.to_string(), OrgState { pool, templates });

@@ -140,7 +140,10 @@ pub fn apply_to_existing(
 ) -> BTreeSet<String> {
     if how.preserve {
         let kept = user.held.union(from_templates).cloned().collect();
-        resolve(kept, &user.held, &|_| false)
+        // Host or attendee was decided already: by `from_templates` (a new
+        // host took a free license) or by what the user holds.
+        let decided: BTreeSet<String> = user.held.union(from_templates).cloned().collect();
+        resolve(kept, &decided, &|_| false)
     } else {
         from_templates.clone()
     }
@@ -296,5 +299,25 @@ mod tests {
             ),
             set(&[CC_PREMIUM_AGENT])
         );
+    }
+
+    #[test]
+    fn an_existing_attendee_becomes_a_host_when_a_host_license_is_free() {
+        let user = UserLicensing {
+            held: set(&["meetings-attendee:s"]),
+            explicit: false,
+        };
+        let given = from_templates(&user, Some(&template(&["meetings-host:s"])), &[], &|_| true);
+        assert_eq!(given, set(&["meetings-host:s"]));
+        let kept = apply_to_existing(&user, &given, ApplyToExisting { preserve: true });
+        assert_eq!(
+            kept,
+            set(&["meetings-host:s"]),
+            "host, once (no attendee beside)"
+        );
+        // A user with nothing yet keeps the host it was just given.
+        let new = UserLicensing::default();
+        let kept = apply_to_existing(&new, &given, ApplyToExisting { preserve: true });
+        assert_eq!(kept, set(&["meetings-host:s"]));
     }
 }

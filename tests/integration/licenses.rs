@@ -287,3 +287,130 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
         "{c}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_license_new_users_and_existing_ones_when_asked() {
+    let server = Server::start();
+    let d = demo(&server);
+    send(
+        &server,
+        &d,
+        &[add_user("a@tpl.example", "tpl", Some("a@tpl.example"))],
+    )
+    .await;
+    let a = wait_status(&server, "a@tpl.example", "provisioned").await;
+    let org = a["organization"]["id"]
+        .as_str()
+        .expect("org id")
+        .to_string();
+    let base = format!("/admin/v1/organizations/{org}/license-templates");
+
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/organization"),
+        &json!({"licenses": ["webex-meetings-basic"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The demo's AddUsers are in group grp1.
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/groups/grp1"),
+        &json!({"licenses": ["meetings-host:acme.webex.com"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, t) = get(&server, &base).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["organizationTemplate"], json!(["webex-meetings-basic"]));
+    assert_eq!(
+        t["groupTemplates"]["grp1"],
+        json!(["meetings-host:acme.webex.com"])
+    );
+
+    // A new user gets the templates' licenses; the existing one does not.
+    send(
+        &server,
+        &d,
+        &[add_user("b@tpl.example", "tpl", Some("b@tpl.example"))],
+    )
+    .await;
+    let b = wait_status(&server, "b@tpl.example", "provisioned").await;
+    let has = |v: &Value, l: &str| v["licenses"].as_array().unwrap().iter().any(|x| x == l);
+    assert!(
+        has(&b, "webex-meetings-basic") && has(&b, "meetings-host:acme.webex.com"),
+        "{b}"
+    );
+    let (_, a) = subscriber(&server, "a@tpl.example").await;
+    assert!(!has(&a, "webex-meetings-basic"), "{a}");
+
+    // Applied to existing users (empty body: preserve).
+    let (status, _, body) = admin_http_with_head(
+        server.admin,
+        "POST",
+        &format!("{base}/apply"),
+        &[
+            ("Authorization", &format!("Bearer {}", server.ops_token())),
+            ("Content-Type", "application/json"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            report["users"].as_u64(),
+            report["changed"].as_u64(),
+            report["preserveLicenses"].as_bool()
+        ),
+        (Some(2), Some(1), Some(true)),
+        "{report}"
+    );
+    let (_, a) = subscriber(&server, "a@tpl.example").await;
+    assert!(
+        has(&a, "webex-meetings-basic") && has(&a, "meetings-host:acme.webex.com"),
+        "{a}"
+    );
+    let (_, csv) = server
+        .admin_get(&format!(
+            "/admin/v1/organizations/{org}/licenses?format=csv"
+        ))
+        .await;
+    assert!(
+        csv.lines().any(
+            |l| l.contains(",a@tpl.example,meetings-host:acme.webex.com,,template,group:grp1,")
+        ),
+        "{csv}"
+    );
+
+    // Refusals change nothing.
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/organization"),
+        &json!({"licences": []}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
+    let (status, body) = admin(
+        &server,
+        "PUT",
+        &format!("{base}/organization"),
+        &json!({"licenses": ["no spaces"]}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
+    let (status, body) = admin(
+        &server,
+        "POST",
+        "/admin/v1/organizations/ghost/license-templates/apply",
+        &json!({}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (404, 9015), "{body}");
+    let (_, after) = get(&server, &base).await;
+    assert_eq!(after, t);
+}

@@ -382,19 +382,27 @@ pub(super) async fn change_holdings<C: GenericClient>(
     granted: &[Holding],
     ledger: &[LicenseEvent],
 ) -> Result<(), StoreError> {
-    // Read before the revocations go (they may be all it holds).
-    let (known_user, known_group): (String, Option<String>) = match row(
-        c,
-        "SELECT user_id, group_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
-        &[&subscriber_id],
-    )
-    .await?
-    {
-        Some(r) => (get(&r, 0)?, get(&r, 1)?),
-        None => (String::new(), None),
+    // What the command does not name, the subscriber's other licenses say
+    // (read before the revocations go: they may be all it holds).
+    let (user_id, group_id) = match (ids.user_id, ids.group_id) {
+        (Some(u), Some(g)) => (u.to_string(), Some(g.to_string())),
+        _ => {
+            let (known_user, known_group): (String, Option<String>) = match row(
+                c,
+                "SELECT user_id, group_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
+                &[&subscriber_id],
+            )
+            .await?
+            {
+                Some(r) => (get(&r, 0)?, get(&r, 1)?),
+                None => (String::new(), None),
+            };
+            (
+                ids.user_id.map_or(known_user, str::to_string),
+                ids.group_id.map(str::to_string).or(known_group),
+            )
+        }
     };
-    let user_id = ids.user_id.map_or(known_user, str::to_string);
-    let group_id = ids.group_id.map(str::to_string).or(known_group);
     let org_id = ids.org_id;
     let revoke = c
         .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")

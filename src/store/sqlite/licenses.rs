@@ -354,17 +354,25 @@ impl LicenseRows for SqliteTx<'_, '_> {
         granted: &[Holding],
         ledger: &[LicenseEvent],
     ) -> Result<(), StoreError> {
-        // Read before the revocations go (they may be all it holds).
-        let (known_user, known_group): (String, Option<String>) = self
-            .conn
-            .prepare_cached(
-                "SELECT user_id, group_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1",
-            )?
-            .query_row([subscriber_id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?
-            .unwrap_or_default();
-        let user_id = ids.user_id.map_or(known_user, str::to_string);
-        let group_id = ids.group_id.map(str::to_string).or(known_group);
+        // What the command does not name, the subscriber's other licenses
+        // say (read before the revocations go: they may be all it holds).
+        let (user_id, group_id) = match (ids.user_id, ids.group_id) {
+            (Some(u), Some(g)) => (u.to_string(), Some(g.to_string())),
+            _ => {
+                let (known_user, known_group): (String, Option<String>) = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT user_id, group_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1",
+                    )?
+                    .query_row([subscriber_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?
+                    .unwrap_or_default();
+                (
+                    ids.user_id.map_or(known_user, str::to_string),
+                    ids.group_id.map(str::to_string).or(known_group),
+                )
+            }
+        };
         let org_id = ids.org_id;
         let mut revoke = self
             .conn

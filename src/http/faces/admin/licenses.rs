@@ -51,15 +51,23 @@ struct TemplateDoc {
     licenses: std::collections::BTreeSet<String>,
 }
 
-/// An apply POST's body (empty: preserve).
-#[derive(Debug, Default, Deserialize)]
+/// An apply POST's body (empty, or the key left out: preserve).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ApplyDoc {
-    #[serde(default = "yes")]
+    #[serde(default = "preserve_by_default")]
     preserve_licenses: bool,
 }
 
-fn yes() -> bool {
+impl Default for ApplyDoc {
+    fn default() -> Self {
+        ApplyDoc {
+            preserve_licenses: preserve_by_default(),
+        }
+    }
+}
+
+fn preserve_by_default() -> bool {
     true
 }
 
