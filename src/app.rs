@@ -64,8 +64,8 @@ impl App {
         };
         let licenses = crate::license::admin::LicenseAdmin::new(
             store.clone(),
-            config.license.policy(),
-            config.license.place(),
+            crate::license::LicensePolicy::from_config(&config.license),
+            crate::license::admin::Place::from_config(&config.license),
         );
         Arc::new(App {
             config,

@@ -232,29 +232,19 @@ pub async fn post_once(
     body: Bytes,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<StatusCode, ClientError> {
+    let Target {
+        https,
+        host,
+        port,
+        authority,
+        path,
+    } = Target::parse(url)?;
     let bad = |why| ClientError::Url(url.chars().take(200).collect(), why);
-    let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err(bad("only http and https")),
-    };
-    let host = uri.host().ok_or_else(|| bad("no host"))?;
-    let host = host.trim_matches(['[', ']']).to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addr = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|e| ClientError::Resolve(host.clone(), e.to_string()))?
         .next()
         .ok_or_else(|| ClientError::Resolve(host.clone(), "no address".into()))?;
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
     let req = Request::builder()
         .method("POST")
         .uri(path)
@@ -298,26 +288,68 @@ where
 /// made at start-up): the address, the server name for TLS, and the
 /// authority for the `Host` header.
 pub fn resolve_https(url: &str) -> Result<(SocketAddr, String, String), ClientError> {
-    let bad = |why| ClientError::Url(url.chars().take(200).collect(), why);
-    let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(bad("only https"));
+    let target = Target::parse(url)?;
+    if !target.https {
+        return Err(ClientError::Url(
+            url.chars().take(200).collect(),
+            "only https",
+        ));
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| bad("no host"))?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = uri.port_u16().unwrap_or(443);
+    let Target {
+        host,
+        port,
+        authority,
+        ..
+    } = target;
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
         .map_err(|e| ClientError::Resolve(host.clone(), e.to_string()))?
         .next()
         .ok_or_else(|| ClientError::Resolve(host.clone(), "no address".into()))?;
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
     Ok((addr, host, authority))
+}
+
+/// An `http://` or `https://` URL taken apart.
+struct Target {
+    https: bool,
+    host: String,
+    port: u16,
+    /// For the `Host` header.
+    authority: String,
+    /// Path and query (`/` when none).
+    path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, ClientError> {
+        let bad = |why| ClientError::Url(url.chars().take(200).collect(), why);
+        let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(bad("only http and https")),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| bad("no host"))?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| host.clone());
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        Ok(Target {
+            https,
+            host,
+            port,
+            authority,
+            path,
+        })
+    }
 }
 
 /// A `POST` of a JSON body to `path` on `authority`.

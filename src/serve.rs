@@ -234,7 +234,10 @@ pub async fn run_async(config: Config) -> Result<(), ServeError> {
     let templates = provisioning.load_templates().await?;
     tracing::info!(templates, "customer templates loaded");
     let license_core: Arc<dyn LicenseCore> = match config.license.mode {
-        LicenseMode::Local => LocalLicenseCore::new(store.clone(), config.license.policy()),
+        LicenseMode::Local => LocalLicenseCore::new(
+            store.clone(),
+            crate::license::LicensePolicy::from_config(&config.license),
+        ),
         LicenseMode::Remote => {
             RemoteLicenseCore::from_config(&config.license.remote, &config.tls.certs_dir)?
         }

@@ -543,23 +543,6 @@ pub struct LicenseConfig {
     pub serve_core: bool,
 }
 
-impl LicenseConfig {
-    pub fn policy(&self) -> crate::license::LicensePolicy {
-        crate::license::LicensePolicy {
-            require_subscription: self.require_subscription,
-        }
-    }
-
-    pub fn place(&self) -> crate::license::admin::Place {
-        use crate::license::admin::Place;
-        match (self.mode, self.serve_core) {
-            (LicenseMode::Remote, _) => Place::Remote(self.remote.url.clone().unwrap_or_default()),
-            (LicenseMode::Local, true) => Place::Core,
-            (LicenseMode::Local, false) => Place::Gateway,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LicenseMode {

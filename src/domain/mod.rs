@@ -8,6 +8,7 @@ pub mod email;
 pub mod error_code;
 pub mod event;
 pub mod ids;
+pub mod license;
 pub mod license_ledger;
 pub mod lifecycle;
 pub mod org_report;

@@ -9,18 +9,17 @@ use crate::commands::CommandEnvelope;
 
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::{ErrorCode, Refusal};
-use crate::provision::DataError;
 use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
 
 use std::collections::BTreeSet;
 
 use super::apply::{settle, Orgs, Wanted, Who};
-use super::holding::GrantSource;
 use super::subscriptions::LicenseSubscription;
 use super::templates::{
     apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
 };
 use super::{LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
+use crate::domain::license::GrantSource;
 
 /// How long a gap in the ledger's ids is taken for a transaction still
 /// committing (PostgreSQL hands out ids before the commit; a rolled-back
@@ -33,14 +32,9 @@ const MAX_NAME: usize = 128;
 pub enum LicenseAdminError {
     #[error("{}", .0.summary())]
     Refused(Refusal),
+    /// The store failed (faces answer it as they answer `DataError`).
     #[error(transparent)]
-    Data(#[from] DataError),
-}
-
-impl From<StoreError> for LicenseAdminError {
-    fn from(e: StoreError) -> Self {
-        LicenseAdminError::Data(DataError::from(e))
-    }
+    Store(#[from] StoreError),
 }
 
 fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
@@ -75,6 +69,17 @@ pub enum Place {
     Core,
     /// In a remote core at this URL: nothing to read here.
     Remote(String),
+}
+
+impl Place {
+    pub fn from_config(c: &crate::config::LicenseConfig) -> Place {
+        use crate::config::LicenseMode;
+        match (c.mode, c.serve_core) {
+            (LicenseMode::Remote, _) => Place::Remote(c.remote.url.clone().unwrap_or_default()),
+            (LicenseMode::Local, true) => Place::Core,
+            (LicenseMode::Local, false) => Place::Gateway,
+        }
+    }
 }
 
 impl LicenseAdmin {

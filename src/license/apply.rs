@@ -16,10 +16,10 @@ use crate::store::license_rows::KeyOutcome;
 use crate::store::tx::Tx;
 use crate::store::StoreError;
 
-use super::holding::{GrantSource, Holding, StoredRefusal};
 use super::package_licenses;
 use super::subscriptions::{Held, Pool};
 use super::templates::OrgTemplates;
+use crate::domain::license::{GrantSource, Holding, StoredRefusal};
 use crate::store::license_rows::HolderIds;
 
 /// How the core meters an organization's licenses.
@@ -29,6 +29,14 @@ pub struct LicensePolicy {
     /// subscriber is short); when false, it is unmetered: licenses are
     /// granted without counting until its first subscription exists.
     pub require_subscription: bool,
+}
+
+impl LicensePolicy {
+    pub fn from_config(c: &crate::config::LicenseConfig) -> LicensePolicy {
+        LicensePolicy {
+            require_subscription: c.require_subscription,
+        }
+    }
 }
 
 /// What a command asks of the ledger.
@@ -360,12 +368,18 @@ fn write_difference(
         .chain(granted.iter().map(|h| entry(h, "grant")))
         .collect();
     let revoked: Vec<String> = revoked.iter().map(|h| h.license.clone()).collect();
+    // What the command does not name, the subscriber's other licenses say.
+    let known = match (who.user_id, who.group_id) {
+        (Some(_), Some(_)) => None,
+        _ => tx.holder_ids(who.subscriber_id)?,
+    };
+    let (known_user, known_group) = known.unwrap_or_default();
     tx.change_holdings(
         who.subscriber_id,
         &HolderIds {
             org_id: who.org_id,
-            user_id: who.user_id,
-            group_id: who.group_id,
+            user_id: who.user_id.unwrap_or(&known_user),
+            group_id: who.group_id.or(known_group.as_deref()),
         },
         &revoked,
         &granted,

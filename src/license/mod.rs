@@ -5,7 +5,6 @@
 
 pub mod admin;
 pub mod apply;
-pub mod holding;
 pub mod remote;
 pub mod subscriptions;
 pub mod templates;

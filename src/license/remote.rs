@@ -18,9 +18,8 @@ use crate::client::{ClientConnection, HttpsClient};
 use crate::commands::CommandEnvelope;
 use crate::config::RemoteCoreConfig;
 use crate::domain::{ErrorCode, Refusal};
-use crate::http::router::LICENSE_CORE_COMMANDS;
 
-use super::wire::{CoreAnswer, CoreRequest, Outcome};
+use super::wire::{CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH};
 use super::{LicenseCore, LicenseError};
 
 /// First pause between tries; doubled each time.
@@ -94,7 +93,7 @@ impl RemoteLicenseCore {
             };
             open.send(crate::client::post_json(
                 &self.authority,
-                LICENSE_CORE_COMMANDS,
+                COMMANDS_PATH,
                 body,
             ))
             .await

@@ -11,25 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One subscription of an organization.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LicenseSubscription {
-    pub id: String,
-    /// When it starts (unix ms): older subscriptions are used up first.
-    pub starts_at: i64,
-    /// Licenses bought, by license name.
-    pub quantities: BTreeMap<String, u32>,
-}
-
-/// A subscription and how many of each license it has assigned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubscriptionUsage {
-    #[serde(flatten)]
-    pub subscription: LicenseSubscription,
-    pub assigned: BTreeMap<String, u32>,
-}
+pub use crate::domain::license::LicenseSubscription;
 
 /// A license a subscriber holds, and the subscription it came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -22,19 +22,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::holding::GrantSource;
 use super::subscriptions::Pool;
+pub use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::GrantSource;
 
 pub const CC_STANDARD_AGENT: &str = "cc-standard-agent";
 pub const CC_PREMIUM_AGENT: &str = "cc-premium-agent";
 const HOST_PREFIX: &str = "meetings-host:";
 const ATTENDEE_PREFIX: &str = "meetings-attendee:";
-
-/// An organization's or a group's template.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct AutoLicenseTemplate {
-    pub licenses: BTreeSet<String>,
-}
 
 /// An organization's templates as the core reads them: its own (group
 /// `""` in the store) and its groups'.

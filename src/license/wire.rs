@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::CommandEnvelope;
 
+/// Where a core takes runs of commands.
+pub const COMMANDS_PATH: &str = "/license-core/v1/commands";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CoreRequest {

@@ -4,19 +4,18 @@
 //! package grants) are the core's, in `license::apply`; a back-end only
 //! maps rows.
 
+use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::LicenseSubscription;
+use crate::domain::license::{Holding, StoredRefusal};
 use crate::domain::license_ledger::LicenseEvent;
-use crate::license::holding::{Holding, StoredRefusal};
-use crate::license::subscriptions::LicenseSubscription;
-use crate::license::templates::AutoLicenseTemplate;
 
 use super::StoreError;
 
-/// Who a change of holdings is for, as the command names it (`None`: as
-/// the subscriber's other licenses say).
+/// Who a change of holdings is for.
 #[derive(Debug, Clone, Copy)]
 pub struct HolderIds<'a> {
     pub org_id: &'a str,
-    pub user_id: Option<&'a str>,
+    pub user_id: &'a str,
     pub group_id: Option<&'a str>,
 }
 
@@ -69,6 +68,12 @@ pub trait LicenseRows {
 
     /// The subscriber's licenses, by license name.
     fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError>;
+    /// The user and group ids its licenses were granted for, if it holds
+    /// any.
+    fn holder_ids(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError>;
     /// Every subscriber of the organization holding licenses, by
     /// subscriber id.
     fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError>;

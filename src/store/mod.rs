@@ -322,11 +322,11 @@ pub enum EmailOutcome {
 pub use crate::commands::outbox::{OutboxEntry, OutboxState};
 pub use crate::domain::activation::ActivationView;
 pub use crate::domain::email::{EmailFilter, EmailRecord, EmailState};
+pub use crate::domain::license::HolderRow;
+pub use crate::domain::license::SubscriptionUsage;
 pub use crate::domain::license_ledger::LicenseEvent;
 pub use crate::domain::org_report::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry};
 pub use crate::domain::subscriber_query::SubscriberQuery;
-pub use crate::license::holding::HolderRow;
-pub use crate::license::subscriptions::SubscriptionUsage;
 
 pub type SharedStore = Arc<dyn Store>;
 

@@ -347,3 +347,13 @@ pub(crate) fn decode_quantities(id: &str, json: &str) -> Result<BTreeMap<String,
         StoreError::Corrupt(format!("license subscription '{id}': quantities_json: {e}"))
     })
 }
+
+/// An auto-license template's `licenses_json`.
+pub(crate) fn decode_license_template(
+    org_id: &str,
+    json: &str,
+) -> Result<crate::domain::license::AutoLicenseTemplate, StoreError> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::Corrupt(format!("license template of organization '{org_id}': {e}"))
+    })
+}

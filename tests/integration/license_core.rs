@@ -31,24 +31,14 @@ fn count(db: &std::path::Path, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
-/// Sends users `from..to` in documents of [`PER_DOC`] to enterprise `sp`.
+/// Sends users `from..to` in documents of [`PER_DOC`], over three
+/// enterprises.
 async fn send(gateway: &Server, d: &Demo, from: usize, to: usize) {
     for start in (from..to).step_by(PER_DOC) {
-        let ops: Vec<String> = (start..(start + PER_DOC).min(to))
-            .map(|i| {
-                let u = format!("u{i}@core.example");
-                add_user(&u, &format!("sp{}", i % 3), Some(&u))
-            })
+        let users: Vec<(String, String)> = (start..(start + PER_DOC).min(to))
+            .map(|i| (format!("u{i}@core.example"), format!("sp{}", i % 3)))
             .collect();
-        let resp = post(
-            gateway,
-            &d.path,
-            Some(&d.auth),
-            document(None, &ops),
-            "application/xml",
-        )
-        .await;
-        assert_eq!(resp.status, 200, "{}", resp.text());
+        send_users(gateway, d, &users).await;
     }
 }
 
@@ -245,7 +235,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         Server::unstarted(Some(""), &["--certs-dir", &certs], &[]).into_license_core(core_addr);
     core.spawn();
 
-    send_users(&gateway, &d, &["a@remote.example"]).await;
+    send_users(&gateway, &d, &remote_users(&["a@remote.example"])).await;
     let a = crate::flowthrough::wait_status(&gateway, "a@remote.example", "provisioned").await;
     let org = a["organization"]["id"].as_str().expect("org").to_string();
 
@@ -265,7 +255,12 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("remote license core"), "{body}");
 
-    send_users(&gateway, &d, &["b@remote.example", "c@remote.example"]).await;
+    send_users(
+        &gateway,
+        &d,
+        &remote_users(&["b@remote.example", "c@remote.example"]),
+    )
+    .await;
     crate::flowthrough::wait_status(&gateway, "b@remote.example", "provisioned").await;
     let c = crate::flowthrough::wait_status(&gateway, "c@remote.example", "error").await;
     assert_eq!(c["subscriber"]["errors"][0]["errorCode"], 9041, "{c}");
@@ -293,10 +288,10 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     );
 }
 
-async fn send_users(gateway: &Server, d: &Demo, users: &[&str]) {
+async fn send_users(gateway: &Server, d: &Demo, users: &[(String, String)]) {
     let ops: Vec<String> = users
         .iter()
-        .map(|u| add_user(u, "remote", Some(u)))
+        .map(|(u, sp)| add_user(u, sp, Some(u)))
         .collect();
     let resp = post(
         gateway,
@@ -307,4 +302,11 @@ async fn send_users(gateway: &Server, d: &Demo, users: &[&str]) {
     )
     .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
+}
+
+fn remote_users(users: &[&str]) -> Vec<(String, String)> {
+    users
+        .iter()
+        .map(|u| (u.to_string(), "remote".to_string()))
+        .collect()
 }

@@ -7,10 +7,10 @@ use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::json;
 
+use crate::domain::license::{HolderRow, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::timestamp::iso_millis;
 use crate::http::ResponseBody;
-use crate::store::{HolderRow, SubscriptionUsage};
 
 pub fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
     let available: BTreeMap<&String, u32> = u

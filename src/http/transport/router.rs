@@ -7,6 +7,7 @@ use crate::config::LimitsConfig;
 use crate::http::activation::ActivationPage;
 use crate::http::error::ErrorFormat;
 use crate::http::Face;
+use crate::license::wire::COMMANDS_PATH as LICENSE_CORE_COMMANDS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -98,8 +99,6 @@ pub fn route(face: Face, method: &Method, path: &str) -> Route {
         Face::LicenseCore => license_core_route(method, path),
     }
 }
-
-pub const LICENSE_CORE_COMMANDS: &str = "/license-core/v1/commands";
 
 /// A license core serves its command route and `/` only: none of the
 /// gateway's faces.

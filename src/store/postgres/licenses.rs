@@ -8,12 +8,12 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::sql::{exec, get, limit, row, rows};
+use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
-use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
-use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
-use crate::license::templates::AutoLicenseTemplate;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome};
-use crate::store::rows::{decode_quantities, encode_quantities, from_json, to_json};
+use crate::store::rows::{decode_license_template, decode_quantities, encode_quantities, to_json};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -307,6 +307,20 @@ pub(super) async fn record_outcome<C: GenericClient>(
 
 /// Three statements whatever the number of licenses, sent in one flight
 /// (prepared first, so they go out in this order).
+pub(super) async fn holder_ids<C: GenericClient>(
+    c: &C,
+    subscriber_id: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    row(
+        c,
+        "SELECT user_id, group_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
+        &[&subscriber_id],
+    )
+    .await?
+    .map(|r| Ok((get(&r, 0)?, get(&r, 1)?)))
+    .transpose()
+}
+
 pub(super) async fn org_holders<C: GenericClient>(
     c: &C,
     org_id: &str,
@@ -345,7 +359,7 @@ pub(super) async fn templates<C: GenericClient>(
     .iter()
     .map(|r| {
         let json: String = get(r, 1)?;
-        Ok((get(r, 0)?, from_json(org_id, "license template", &json)?))
+        Ok((get(r, 0)?, decode_license_template(org_id, &json)?))
     })
     .collect()
 }
@@ -382,28 +396,7 @@ pub(super) async fn change_holdings<C: GenericClient>(
     granted: &[Holding],
     ledger: &[LicenseEvent],
 ) -> Result<(), StoreError> {
-    // What the command does not name, the subscriber's other licenses say
-    // (read before the revocations go: they may be all it holds).
-    let (user_id, group_id) = match (ids.user_id, ids.group_id) {
-        (Some(u), Some(g)) => (u.to_string(), Some(g.to_string())),
-        _ => {
-            let (known_user, known_group): (String, Option<String>) = match row(
-                c,
-                "SELECT user_id, group_id FROM licenses WHERE subscriber_id = $1 LIMIT 1",
-                &[&subscriber_id],
-            )
-            .await?
-            {
-                Some(r) => (get(&r, 0)?, get(&r, 1)?),
-                None => (String::new(), None),
-            };
-            (
-                ids.user_id.map_or(known_user, str::to_string),
-                ids.group_id.map(str::to_string).or(known_group),
-            )
-        }
-    };
-    let org_id = ids.org_id;
+    let (org_id, user_id, group_id) = (ids.org_id, ids.user_id, ids.group_id);
     let revoke = c
         .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
         .await?;

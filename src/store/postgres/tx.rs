@@ -26,6 +26,9 @@ use crate::domain::activation::Activation;
 use crate::domain::email::{EmailKind, EmailMessage};
 use crate::domain::event::ProvisioningEvent;
 use crate::domain::ids::EnterpriseKey;
+use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::Holding;
+use crate::domain::license::LicenseSubscription;
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::lifecycle::{
     OperationResult, OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
@@ -33,9 +36,6 @@ use crate::domain::lifecycle::{
 };
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
-use crate::license::holding::Holding;
-use crate::license::subscriptions::LicenseSubscription;
-use crate::license::templates::AutoLicenseTemplate;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
 use crate::store::tx::{OrgOrigin, Part, Tx};
 use crate::store::{OutboxEntry, OutboxState, StoreError};
@@ -274,6 +274,13 @@ impl LicenseRows for PgTx<'_, '_> {
 
     fn holdings(&self, subscriber_id: &str) -> Result<Vec<Holding>, StoreError> {
         self.run(licenses::holdings(self.tx, subscriber_id))
+    }
+
+    fn holder_ids(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        self.run(licenses::holder_ids(self.tx, subscriber_id))
     }
 
     fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError> {

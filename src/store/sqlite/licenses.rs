@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::tx::SqliteTx;
+use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
-use crate::license::holding::{GrantSource, HolderRow, Holding, StoredRefusal};
-use crate::license::subscriptions::{LicenseSubscription, SubscriptionUsage};
-use crate::license::templates::AutoLicenseTemplate;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
-use crate::store::rows::{decode_quantities, encode_quantities, from_json, to_json};
+use crate::store::rows::{decode_license_template, decode_quantities, encode_quantities, to_json};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -277,6 +277,19 @@ impl LicenseRows for SqliteTx<'_, '_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn holder_ids(
+        &self,
+        subscriber_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT user_id, group_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1",
+            )?
+            .query_row([subscriber_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?)
+    }
+
     fn org_holders(&self, org_id: &str) -> Result<Vec<HolderState>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT l.subscriber_id, l.user_id, l.group_id, {HOLDING_COLUMNS}
@@ -318,7 +331,7 @@ impl LicenseRows for SqliteTx<'_, '_> {
         })?;
         rows.map(|r| {
             let (group, json) = r?;
-            Ok((group, from_json(org_id, "license template", &json)?))
+            Ok((group, decode_license_template(org_id, &json)?))
         })
         .collect()
     }
@@ -354,26 +367,7 @@ impl LicenseRows for SqliteTx<'_, '_> {
         granted: &[Holding],
         ledger: &[LicenseEvent],
     ) -> Result<(), StoreError> {
-        // What the command does not name, the subscriber's other licenses
-        // say (read before the revocations go: they may be all it holds).
-        let (user_id, group_id) = match (ids.user_id, ids.group_id) {
-            (Some(u), Some(g)) => (u.to_string(), Some(g.to_string())),
-            _ => {
-                let (known_user, known_group): (String, Option<String>) = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT user_id, group_id FROM licenses WHERE subscriber_id = ?1 LIMIT 1",
-                    )?
-                    .query_row([subscriber_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?
-                    .unwrap_or_default();
-                (
-                    ids.user_id.map_or(known_user, str::to_string),
-                    ids.group_id.map(str::to_string).or(known_group),
-                )
-            }
-        };
-        let org_id = ids.org_id;
+        let (org_id, user_id, group_id) = (ids.org_id, ids.user_id, ids.group_id);
         let mut revoke = self
             .conn
             .prepare_cached("DELETE FROM licenses WHERE subscriber_id = ?1 AND license = ?2")?;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::commands::{Command, CommandEnvelope};
+use crate::domain::license::LicenseSubscription;
 use crate::domain::{ErrorCode, Package};
 use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place};
-use crate::license::subscriptions::LicenseSubscription;
 use crate::license::{
     package_licenses, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
 };
@@ -465,7 +465,7 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
         .await
         .expect("org");
     let commands = provisions(&fx).await;
-    let tpl = |l: &[&str]| crate::license::templates::AutoLicenseTemplate {
+    let tpl = |l: &[&str]| crate::domain::license::AutoLicenseTemplate {
         licenses: l.iter().map(|s| s.to_string()).collect(),
     };
     admin

@@ -19,6 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::license::AutoLicenseTemplate;
+use crate::domain::license::LicenseSubscription;
 use crate::domain::timestamp::parse_iso_millis;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::error::json as render;
@@ -27,8 +29,6 @@ use crate::http::faces::license_view::{
 };
 use crate::http::ResponseBody;
 use crate::license::admin::LicenseAdminError;
-use crate::license::subscriptions::LicenseSubscription;
-use crate::license::templates::AutoLicenseTemplate;
 
 /// A subscription document is small; this bounds a wrong upload.
 const MAX_BODY: usize = 64 * 1024;
@@ -328,6 +328,6 @@ fn invalid(problem: String) -> Response<ResponseBody> {
 fn refused(e: &LicenseAdminError) -> Response<ResponseBody> {
     match e {
         LicenseAdminError::Refused(r) => render::operator(r),
-        LicenseAdminError::Data(d) => super::unavailable(d),
+        LicenseAdminError::Store(e) => super::unavailable(e),
     }
 }

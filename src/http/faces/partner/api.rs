@@ -79,7 +79,7 @@ fn rejected(r: Rejection) -> Refusal {
 fn license_refusal(e: LicenseAdminError) -> Refusal {
     match e {
         LicenseAdminError::Refused(r) => r,
-        LicenseAdminError::Data(d) => Refusal::from(d),
+        LicenseAdminError::Store(e) => Refusal::from(crate::provision::DataError::from(e)),
     }
 }
 

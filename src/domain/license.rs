@@ -1,8 +1,36 @@
-//! Who holds which license, and why: the rows the core keeps per
-//! subscriber, and the reason each grant is recorded with (the CSV export
-//! and the admin API show it).
+//! The license core's data, as the store keeps it and the faces show it:
+//! subscriptions, holdings and why they were granted, templates, a
+//! refusal kept per command key. The rules that use them are in `license`.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+/// One subscription of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseSubscription {
+    pub id: String,
+    /// When it starts (unix ms): older subscriptions are used up first.
+    pub starts_at: i64,
+    /// Licenses bought, by license name.
+    pub quantities: BTreeMap<String, u32>,
+}
+
+/// A subscription and how many of each license it has assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionUsage {
+    #[serde(flatten)]
+    pub subscription: LicenseSubscription,
+    pub assigned: BTreeMap<String, u32>,
+}
+
+/// An organization's or a group's template.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AutoLicenseTemplate {
+    pub licenses: BTreeSet<String>,
+}
 
 /// Why a license was granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
