@@ -13,7 +13,7 @@ use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
 
 use std::collections::BTreeSet;
 
-use super::apply::{settle, Orgs, Wanted, Who};
+use super::apply::{settle, write_difference, Orgs, Wanted, Who};
 use super::subscriptions::LicenseSubscription;
 use super::templates::{
     apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
@@ -163,19 +163,43 @@ impl LicenseAdmin {
     /// and what its package grants (licenses an admin or an older
     /// template gave go). Each user is all or nothing: one short of a
     /// license is left as it was and named in the report.
+    /// `calling_loss_acknowledged`: a user would lose a Webex Calling
+    /// license (and with it voicemail, PIN, numbers and settings) only when
+    /// the admin said so; otherwise it is left as it was and named.
     pub async fn apply_templates(
         &self,
         org_id: &str,
-        preserve: bool,
+        how: TemplateApplication,
         now: i64,
     ) -> Result<TemplateReport, LicenseAdminError> {
         self.known_org(org_id).await?;
         let org = org_id.to_string();
         let policy = self.policy;
         Ok(crate::store::transact(self.store.as_ref(), move |tx| {
-            apply_templates_in(tx, &org, preserve, policy, now)
+            apply_templates_in(tx, &org, how, policy, now)
         })
         .await?)
+    }
+
+    /// Moves users' licenses from subscription `from` to other
+    /// subscriptions of the same organization, keeping why they were
+    /// granted (a move is a removal and a grant in the ledger, with one
+    /// key). Each user is all or nothing: one whose target lacks room for
+    /// any of its licenses stays where it was and is named.
+    pub async fn move_subscription(
+        &self,
+        org_id: &str,
+        from: &str,
+        moves: SubscriptionMoves,
+        now: i64,
+    ) -> Result<MoveReport, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        let (org, from) = (org_id.to_string(), from.to_string());
+        let outcome = crate::store::transact(self.store.as_ref(), move |tx| {
+            move_in(tx, &org, &from, &moves, now)
+        })
+        .await?;
+        outcome.map_err(LicenseAdminError::Refused)
     }
 
     /// The organization's subscriptions and what each has assigned.
@@ -333,6 +357,154 @@ fn put_in(
     }))
 }
 
+/// How templates are applied to existing users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateApplication {
+    /// Keep licenses the templates no longer give (the default).
+    pub preserve: bool,
+    /// A user may lose a Webex Calling license.
+    pub calling_loss_acknowledged: bool,
+}
+
+impl Default for TemplateApplication {
+    fn default() -> Self {
+        TemplateApplication {
+            preserve: true,
+            calling_loss_acknowledged: false,
+        }
+    }
+}
+
+/// Which users move, and where to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionMoves {
+    /// Every user holding licenses from the source.
+    All { to: String },
+    /// These users (by user id), each to its target.
+    Users(Vec<(String, String)>),
+}
+
+/// What a subscription move did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MoveReport {
+    /// Users whose licenses moved, with how many.
+    pub moved: Vec<(String, usize)>,
+    /// Users left as they were: `(user id, reason)`.
+    pub short: Vec<(String, String)>,
+}
+
+/// A license whose loss takes the user's calling with it (voicemail, PIN,
+/// numbers, settings).
+fn is_calling(license: &str) -> bool {
+    license.starts_with("webex-calling")
+}
+
+/// The unit of work of [`LicenseAdmin::move_subscription`].
+fn move_in(
+    tx: &dyn crate::store::tx::Tx,
+    org_id: &str,
+    from: &str,
+    moves: &SubscriptionMoves,
+    now: i64,
+) -> Result<Result<MoveReport, Refusal>, StoreError> {
+    let targets: BTreeSet<&str> = match moves {
+        SubscriptionMoves::All { to } => std::iter::once(to.as_str()).collect(),
+        SubscriptionMoves::Users(pairs) => pairs.iter().map(|(_, to)| to.as_str()).collect(),
+    };
+    for id in std::iter::once(from).chain(targets.iter().copied()) {
+        match tx.license_subscription(id)? {
+            Some((owner, _)) if owner == org_id => {}
+            _ => {
+                return Ok(Err(Refusal::new(
+                    ErrorCode::NotFound,
+                    format!("organization '{org_id}' has no subscription '{id}'"),
+                )))
+            }
+        }
+    }
+    if targets.contains(from) {
+        return Ok(Err(Refusal::new(
+            ErrorCode::InvalidParameterValue,
+            format!("licenses move from '{from}' to another subscription"),
+        )));
+    }
+    let holders = tx.org_holders(org_id)?;
+    let mut orgs = Orgs::default();
+    let org = orgs.of(tx, org_id)?;
+    let wanted: Vec<(&str, &str)> = match moves {
+        SubscriptionMoves::All { to } => holders
+            .iter()
+            .filter(|h| {
+                h.holdings
+                    .iter()
+                    .any(|l| l.subscription_id.as_deref() == Some(from))
+            })
+            .map(|h| (h.user_id.as_str(), to.as_str()))
+            .collect(),
+        SubscriptionMoves::Users(pairs) => pairs
+            .iter()
+            .map(|(u, to)| (u.as_str(), to.as_str()))
+            .collect(),
+    };
+    let mut report = MoveReport::default();
+    for (user, to) in wanted {
+        let Some(holder) = holders.iter().find(|h| h.user_id == user) else {
+            report.short.push((
+                user.to_string(),
+                "holds no license in this organization".into(),
+            ));
+            continue;
+        };
+        let mut trial = org.pool.clone();
+        let mut next: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut moved = 0;
+        let mut shortage = None;
+        for h in &holder.holdings {
+            let target = match &h.subscription_id {
+                Some(s) if s == from => {
+                    let held = super::subscriptions::Held {
+                        license: h.license.clone(),
+                        subscription_id: s.clone(),
+                    };
+                    match trial.move_to(&held, to) {
+                        Ok(now_held) => {
+                            moved += 1;
+                            Some(now_held.subscription_id)
+                        }
+                        Err(e) => {
+                            shortage = Some(format!("'{to}': {e}"));
+                            break;
+                        }
+                    }
+                }
+                other => other.clone(),
+            };
+            next.insert(h.license.clone(), target);
+        }
+        if let Some(reason) = shortage {
+            report.short.push((user.to_string(), reason));
+            continue;
+        }
+        if moved == 0 {
+            report
+                .short
+                .push((user.to_string(), format!("holds nothing from '{from}'")));
+            continue;
+        }
+        org.pool = trial;
+        let who = Who {
+            subscriber_id: &holder.subscriber_id,
+            org_id,
+            user_id: Some(&holder.user_id),
+            group_id: holder.group_id.as_deref(),
+        };
+        let key = format!("move:{now}:{}", holder.subscriber_id);
+        write_difference(tx, &who, &holder.holdings, &next, &Wanted::new(), &key, now)?;
+        report.moved.push((user.to_string(), moved));
+    }
+    Ok(Ok(report))
+}
+
 /// What applying the templates to existing users did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TemplateReport {
@@ -348,10 +520,11 @@ pub struct TemplateReport {
 fn apply_templates_in(
     tx: &dyn crate::store::tx::Tx,
     org_id: &str,
-    preserve: bool,
+    how: TemplateApplication,
     policy: LicensePolicy,
     now: i64,
 ) -> Result<TemplateReport, StoreError> {
+    let preserve = how.preserve;
     let holders = tx.org_holders(org_id)?;
     let mut orgs = Orgs::default();
     let org = orgs.of(tx, org_id)?;
@@ -389,6 +562,19 @@ fn apply_templates_in(
             user_id: Some(&holder.user_id),
             group_id: holder.group_id.as_deref(),
         };
+        let loses_calling = holder
+            .holdings
+            .iter()
+            .any(|h| is_calling(&h.license) && !wanted.contains_key(&h.license));
+        if loses_calling && !how.calling_loss_acknowledged {
+            report.short.push((
+                holder.user_id.clone(),
+                "would lose Webex Calling (voicemail, PIN, numbers and settings go with it): \
+                 move it to another subscription, or acknowledge the loss"
+                    .into(),
+            ));
+            continue;
+        }
         let key = format!("templates:{now}:{}", holder.subscriber_id);
         match settle(
             tx,

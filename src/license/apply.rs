@@ -311,7 +311,7 @@ pub(super) fn settle(
 /// Revokes what `held` has that `next` does not (by license and
 /// subscription), grants the rest (with why, from `wanted`), and writes
 /// both to the ledger; whether there was anything to write.
-fn write_difference(
+pub(super) fn write_difference(
     tx: &dyn Tx,
     who: &Who<'_>,
     held: &[Holding],

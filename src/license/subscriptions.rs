@@ -145,6 +145,33 @@ impl Pool {
             .collect())
     }
 
+    /// Moves a held license to subscription `to` (which must have one
+    /// free): the old one goes back. Nothing changes on a shortage.
+    pub fn move_to(&mut self, held: &Held, to: &str) -> Result<Held, Shortage> {
+        if held.subscription_id == to {
+            return Ok(held.clone());
+        }
+        let target = self.subscriptions.iter().find(|s| s.id == to);
+        let room = target.map_or(0, |s| self.room(s, &held.license));
+        if room == 0 {
+            return Err(Shortage {
+                license: held.license.clone(),
+                total: target
+                    .and_then(|s| s.quantities.get(&held.license).copied())
+                    .unwrap_or(0),
+            });
+        }
+        self.release(held);
+        *self
+            .used
+            .entry((to.to_string(), held.license.clone()))
+            .or_insert(0) += 1;
+        Ok(Held {
+            license: held.license.clone(),
+            subscription_id: to.to_string(),
+        })
+    }
+
     fn release(&mut self, h: &Held) {
         let key = (h.subscription_id.clone(), h.license.clone());
         if let Some(n) = self.used.get_mut(&key) {
@@ -292,5 +319,32 @@ mod tests {
         let held = pool.assign(&[], &wanted(&["calling"])).unwrap();
         assert_eq!(from(&held, "calling").as_deref(), Some("new"));
         assert!(pool.assign(&[], &wanted(&["calling"])).is_err());
+    }
+
+    #[test]
+    fn a_move_takes_room_in_the_target_and_frees_the_source() {
+        let held = Held {
+            license: "calling".into(),
+            subscription_id: "old".into(),
+        };
+        let mut pool = Pool::new(
+            vec![
+                sub("old", 1, &[("calling", 1)]),
+                sub("new", 2, &[("calling", 1)]),
+            ],
+            std::slice::from_ref(&held),
+        );
+        let moved = pool.move_to(&held, "new").unwrap();
+        assert_eq!(moved.subscription_id, "new");
+        assert_eq!(pool.available("calling"), 1, "old's is free again");
+        // No room left in "new", and a subscription without the license.
+        let other = Held {
+            license: "calling".into(),
+            subscription_id: "old".into(),
+        };
+        let mut full = pool.clone();
+        full.assign(&[], &wanted(&["calling"])).unwrap();
+        assert_eq!(full.move_to(&other, "new").unwrap_err().total, 1);
+        assert_eq!(pool.move_to(&other, "ghost").unwrap_err().total, 0);
     }
 }

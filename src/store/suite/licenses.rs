@@ -8,7 +8,7 @@ use super::*;
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::license::LicenseSubscription;
 use crate::domain::{ErrorCode, Package};
-use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place};
+use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place, TemplateApplication};
 use crate::license::{
     package_licenses, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
 };
@@ -541,7 +541,7 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
         .await
         .expect("org template again");
     let report = admin
-        .apply_templates(&org, true, NOW + 1)
+        .apply_templates(&org, TemplateApplication::default(), NOW + 1)
         .await
         .expect("apply");
     assert_eq!((report.users, report.changed), (3, 3), "{report:?}");
@@ -551,14 +551,21 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
     assert!(why(&rows, "a@acme.example", "webex-meetings-premium").is_some());
     // Applied again: nothing to change.
     let again = admin
-        .apply_templates(&org, true, NOW + 2)
+        .apply_templates(&org, TemplateApplication::default(), NOW + 2)
         .await
         .expect("apply");
     assert_eq!(again.changed, 0, "{again:?}");
     // Without preserve, what no template gives goes; the package stays,
     // and b stays a host.
     let report = admin
-        .apply_templates(&org, false, NOW + 3)
+        .apply_templates(
+            &org,
+            TemplateApplication {
+                preserve: false,
+                calling_loss_acknowledged: true,
+            },
+            NOW + 3,
+        )
         .await
         .expect("apply");
     assert_eq!(report.changed, 3, "{report:?}");
@@ -591,7 +598,168 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
     assert!(!held.contains(&CALLING.to_string()), "{held:?}");
     // Unknown organization.
     assert!(matches!(
-        admin.apply_templates("ghost", true, NOW).await,
+        admin
+            .apply_templates("ghost", TemplateApplication::default(), NOW)
+            .await,
         Err(LicenseAdminError::Refused(r)) if r.code == ErrorCode::NotFound
     ));
+}
+
+pub(crate) async fn subscription_moves_keep_why_and_losing_calling_needs_an_acknowledgement(
+    factory: &dyn StoreFactory,
+) {
+    use crate::license::admin::SubscriptionMoves;
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example", "b@acme.example"]).await;
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    for s in [
+        subscription("old", NOW - 1, &[(CALLING, 2), (MESSAGING, 2)]),
+        subscription("new", NOW, &[(CALLING, 1), (MESSAGING, 5)]),
+    ] {
+        admin.put_subscription(&org, s, NOW).await.expect("put");
+    }
+    let core = core(&fx, LicensePolicy::default());
+    assert_eq!(codes(&core.apply_in_order(&commands).await), [None, None]);
+    let from = |rows: &BTreeMap<(String, String), Option<String>>, u: &str, l: &str| {
+        rows.get(&key(u, l)).cloned().flatten()
+    };
+
+    // Everyone from "old" to "new": room for one calling license only, so
+    // a moves whole and b stays whole (all or nothing per user).
+    let report = admin
+        .move_subscription(
+            &org,
+            "old",
+            SubscriptionMoves::All { to: "new".into() },
+            NOW + 1,
+        )
+        .await
+        .expect("move");
+    assert_eq!(report.moved, [("a@acme.example".to_string(), 2)]);
+    assert_eq!(report.short.len(), 1, "{report:?}");
+    assert!(report.short[0].1.contains(CALLING), "{report:?}");
+    let held = holdings(&fx, &org).await;
+    assert_eq!(
+        from(&held, "a@acme.example", CALLING).as_deref(),
+        Some("new")
+    );
+    assert_eq!(
+        from(&held, "a@acme.example", MESSAGING).as_deref(),
+        Some("new")
+    );
+    assert_eq!(
+        from(&held, "b@acme.example", CALLING).as_deref(),
+        Some("old")
+    );
+    // The ledger: a removal from "old" and a grant on "new" per license,
+    // with the package still the reason.
+    let a = subscriber_of(&commands[0]);
+    let moved: Vec<(String, Option<String>, String)> = fx
+        .license_events(&a)
+        .await
+        .expect("ledger")
+        .into_iter()
+        .filter(|e| e.idempotency_key.starts_with("move:"))
+        .map(|e| (e.action, e.subscription_id, e.source_ref))
+        .collect();
+    assert_eq!(moved.len(), 4, "{moved:?}");
+    assert!(moved.iter().all(|(_, _, why)| why == "basic"), "{moved:?}");
+    let usage = fx.license_subscriptions(&org).await.expect("usage");
+    assert_eq!(usage[0].assigned.get(CALLING), Some(&1), "old keeps b's");
+    assert_eq!(usage[1].assigned.get(CALLING), Some(&1), "new has a's");
+
+    // Named users, unknown ones reported; subscriptions must be the org's.
+    let report = admin
+        .move_subscription(
+            &org,
+            "old",
+            SubscriptionMoves::Users(vec![
+                ("b@acme.example".into(), "new".into()),
+                ("ghost@acme.example".into(), "new".into()),
+            ]),
+            NOW + 2,
+        )
+        .await
+        .expect("move");
+    assert!(report.moved.is_empty());
+    assert_eq!(report.short.len(), 2, "{report:?}");
+    for bad in ["nope", "old"] {
+        let r = admin
+            .move_subscription(&org, "old", SubscriptionMoves::All { to: bad.into() }, NOW)
+            .await;
+        assert!(
+            matches!(r, Err(LicenseAdminError::Refused(_))),
+            "{bad}: {r:?}"
+        );
+    }
+
+    // A template that would take a calling license away (given by the
+    // template, not the package) needs the acknowledgement.
+    let tpl = |l: &[&str]| crate::domain::license::AutoLicenseTemplate {
+        licenses: l.iter().map(|s| s.to_string()).collect(),
+    };
+    admin
+        .put_template(&org, None, tpl(&["webex-calling-premium"]), NOW)
+        .await
+        .expect("template");
+    admin
+        .put_subscription(
+            &org,
+            subscription(
+                "new",
+                NOW,
+                &[(CALLING, 1), (MESSAGING, 5), ("webex-calling-premium", 5)],
+            ),
+            NOW,
+        )
+        .await
+        .expect("room");
+    let report = admin
+        .apply_templates(&org, TemplateApplication::default(), NOW + 3)
+        .await
+        .expect("apply");
+    assert_eq!(report.changed, 2, "{report:?}");
+    admin
+        .put_template(&org, None, tpl(&[]), NOW)
+        .await
+        .expect("empty template");
+    let without_ack = TemplateApplication {
+        preserve: false,
+        calling_loss_acknowledged: false,
+    };
+    let report = admin
+        .apply_templates(&org, without_ack, NOW + 4)
+        .await
+        .expect("apply");
+    assert_eq!((report.changed, report.short.len()), (0, 2), "{report:?}");
+    assert!(report.short[0].1.contains("voicemail"), "{report:?}");
+    assert!(fx
+        .licenses(&a)
+        .await
+        .expect("a")
+        .contains(&"webex-calling-premium".to_string()));
+    let report = admin
+        .apply_templates(
+            &org,
+            TemplateApplication {
+                calling_loss_acknowledged: true,
+                ..without_ack
+            },
+            NOW + 5,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(report.changed, 2, "{report:?}");
+    assert!(!fx
+        .licenses(&a)
+        .await
+        .expect("a")
+        .contains(&"webex-calling-premium".to_string()));
+    assert!(
+        fx.licenses(&a)
+            .await
+            .expect("a")
+            .contains(&CALLING.to_string()),
+        "the package's stays"
+    );
 }

@@ -453,6 +453,7 @@ macro_rules! store_suite {
                 concurrent_runs_never_assign_more_than_bought
                     [flavor = "multi_thread", worker_threads = 4],
                 templates_license_new_users_and_reach_existing_ones_when_asked,
+                subscription_moves_keep_why_and_losing_calling_needs_an_acknowledgement,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

@@ -9,7 +9,8 @@
 //! 3. the operator token as `Authorization: Bearer` (401, 9032; the same
 //!    answer for a missing, wrong or unconfigured token);
 //! 4. for a state-changing method, `Content-Type: application/json`
-//!    (`text/csv` also on the organization import) (415, 9014): a browser
+//!    (`text/csv` also on the organization import and subscription moves)
+//!    (415, 9014): a browser
 //!    can send `text/plain` or form bodies cross-site without asking.
 //!
 //! Every refusal counts in `bwgate_ops_requests_refused_total{reason}`;
@@ -21,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response};
 
-use super::routes::ORGS_IMPORT;
+use super::routes::{MOVE_SUFFIX, ORGS_IMPORT};
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
 use crate::http::ResponseBody;
@@ -69,7 +70,8 @@ pub async fn admit<B>(
             .and_then(|v| v.to_str().ok())
             .map(media_type)
             .unwrap_or_default();
-        let csv_ok = req.uri().path() == ORGS_IMPORT && media == "text/csv";
+        let path = req.uri().path();
+        let csv_ok = (path == ORGS_IMPORT || path.ends_with(MOVE_SUFFIX)) && media == "text/csv";
         if media != "application/json" && !csv_ok {
             return Err(refuse(
                 "content_type",

@@ -28,7 +28,7 @@ use crate::http::faces::license_view::{
     csv_response, event_json, holder_json, holders_csv, ledger_csv, subscription_json,
 };
 use crate::http::ResponseBody;
-use crate::license::admin::LicenseAdminError;
+use crate::license::admin::{LicenseAdminError, SubscriptionMoves, TemplateApplication};
 
 /// A subscription document is small; this bounds a wrong upload.
 const MAX_BODY: usize = 64 * 1024;
@@ -57,14 +57,117 @@ struct TemplateDoc {
 struct ApplyDoc {
     #[serde(default = "preserve_by_default")]
     preserve_licenses: bool,
+    /// A user may lose a Webex Calling license (and its voicemail, PIN,
+    /// numbers and settings).
+    #[serde(default)]
+    acknowledge_calling_loss: bool,
 }
 
 impl Default for ApplyDoc {
     fn default() -> Self {
         ApplyDoc {
             preserve_licenses: preserve_by_default(),
+            acknowledge_calling_loss: false,
         }
     }
+}
+
+/// A move POST's JSON body: every holder of the source, or the users named.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MoveDoc {
+    to: String,
+    #[serde(default)]
+    users: Option<Vec<String>>,
+}
+
+/// The CSV form of a move: one user per row, each with its target.
+const MOVE_CSV_HEADER: [&str; 2] = ["user_id", "to_subscription"];
+
+pub(super) async fn move_subscription(
+    app: &App,
+    org_id: &str,
+    from: &str,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let csv = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return super::body_refused(e),
+        };
+    let moves = if csv {
+        match moves_from_csv(&bytes) {
+            Ok(m) => m,
+            Err(problem) => return invalid(problem),
+        }
+    } else {
+        match serde_json::from_slice::<MoveDoc>(&bytes) {
+            Ok(MoveDoc { to, users: None }) => SubscriptionMoves::All { to },
+            Ok(MoveDoc {
+                to,
+                users: Some(users),
+            }) => SubscriptionMoves::Users(users.into_iter().map(|u| (u, to.clone())).collect()),
+            Err(e) => return invalid(format!("move document: {e}")),
+        }
+    };
+    let now = crate::provision::now_millis();
+    match app
+        .licenses
+        .move_subscription(org_id, from, moves, now)
+        .await
+    {
+        Ok(r) => super::json(
+            StatusCode::OK,
+            json!({
+                "organization": org_id,
+                "from": from,
+                "moved": r.moved.iter().map(|(u, n)| json!({"userId": u, "licenses": n})).collect::<Vec<_>>(),
+                "short": r.short.iter().map(|(u, why)| json!({"userId": u, "reason": why})).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+/// `user_id,to_subscription` rows (that header first).
+fn moves_from_csv(bytes: &[u8]) -> Result<SubscriptionMoves, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let header = reader.headers().map_err(|e| format!("CSV: {e}"))?;
+    if header.iter().collect::<Vec<_>>() != MOVE_CSV_HEADER {
+        return Err(format!(
+            "CSV: the first line must be {}",
+            MOVE_CSV_HEADER.join(",")
+        ));
+    }
+    let mut pairs = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let row = row.map_err(|e| format!("CSV row {}: {e}", i + 2))?;
+        match (row.get(0), row.get(1)) {
+            (Some(user), Some(to)) if !user.is_empty() && !to.is_empty() => {
+                pairs.push((user.to_string(), to.to_string()))
+            }
+            _ => {
+                return Err(format!(
+                    "CSV row {}: a user id and a subscription id",
+                    i + 2
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err("CSV: no row".into());
+    }
+    Ok(SubscriptionMoves::Users(pairs))
 }
 
 fn preserve_by_default() -> bool {
@@ -123,11 +226,11 @@ pub(super) async fn apply_templates(
         Err(resp) => return *resp,
     };
     let now = crate::provision::now_millis();
-    match app
-        .licenses
-        .apply_templates(org_id, doc.preserve_licenses, now)
-        .await
-    {
+    let how = TemplateApplication {
+        preserve: doc.preserve_licenses,
+        calling_loss_acknowledged: doc.acknowledge_calling_loss,
+    };
+    match app.licenses.apply_templates(org_id, how, now).await {
         Ok(r) => super::json(
             StatusCode::OK,
             json!({

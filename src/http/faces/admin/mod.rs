@@ -129,6 +129,10 @@ async fn handle(
             org_id,
             subscription_id,
         } => licenses::put_subscription(app, &org_id, &subscription_id, req).await,
+        AdminRoute::SubscriptionMove {
+            org_id,
+            subscription_id,
+        } => licenses::move_subscription(app, &org_id, &subscription_id, req).await,
         AdminRoute::LicenseHolders { org_id } => licenses::holders(app, &org_id, &req).await,
         AdminRoute::LicenseLedger => licenses::ledger(app, &req).await,
         AdminRoute::LicenseTemplates { org_id } => licenses::templates(app, &org_id).await,

@@ -13,6 +13,7 @@
 //! | `/admin/v1/organizations/{id}` | GET, HEAD, PUT |
 //! | `/admin/v1/organizations/{id}/subscriptions` | GET, HEAD |
 //! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}` | PUT |
+//! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}/move` (JSON or CSV) | POST |
 //! | `/admin/v1/organizations/{id}/licenses` (JSON, or CSV) | GET, HEAD |
 //! | `/admin/v1/licenses/ledger?after=&limit=` | GET, HEAD |
 //! | `/admin/v1/organizations/{id}/license-templates` | GET, HEAD |
@@ -40,6 +41,8 @@ pub const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
 const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
 const LICENSES_SUFFIX: &str = "/licenses";
+/// The move route, which also takes CSV (see `guard`).
+pub const MOVE_SUFFIX: &str = "/move";
 const TEMPLATES_SEGMENT: &str = "/license-templates";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
@@ -77,6 +80,12 @@ pub enum AdminRoute {
     Subscriptions { org_id: String },
     /// `PUT /admin/v1/organizations/{id}/subscriptions/{subscription_id}`.
     SubscriptionPut {
+        org_id: String,
+        subscription_id: String,
+    },
+    /// `POST …/subscriptions/{subscription_id}/move`: users' licenses to
+    /// other subscriptions.
+    SubscriptionMove {
         org_id: String,
         subscription_id: String,
     },
@@ -245,6 +254,21 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
     }
     let (raw_org, raw_sub) = raw.split_once(SUBSCRIPTIONS_SEGMENT)?;
     let raw_sub = raw_sub.strip_prefix('/')?;
+    if let Some(raw_sub) = raw_sub.strip_suffix(MOVE_SUFFIX) {
+        return Some(org(raw_org).and_then(|org_id| {
+            let subscription_id = percent_decode(raw_sub)
+                .filter(|i| !i.is_empty() && !i.contains('/'))
+                .ok_or_else(|| Unrouted::not_found("no such subscription"))?;
+            if *method == Method::POST {
+                Ok(AdminRoute::SubscriptionMove {
+                    org_id,
+                    subscription_id,
+                })
+            } else {
+                Err(Unrouted::method(POST))
+            }
+        }));
+    }
     Some(org(raw_org).and_then(|org_id| {
         let subscription_id = percent_decode(raw_sub)
             .filter(|i| !i.is_empty() && !i.contains('/'))
@@ -383,6 +407,14 @@ mod tests {
                 },
             ),
             (
+                "POST",
+                "/admin/v1/organizations/org-1/subscriptions/s%201/move",
+                SubscriptionMove {
+                    org_id: s("org-1"),
+                    subscription_id: s("s 1"),
+                },
+            ),
+            (
                 "HEAD",
                 "/admin/v1/organizations/org-1/licenses",
                 LicenseHolders { org_id: s("org-1") },
@@ -444,6 +476,11 @@ mod tests {
             ("POST", "/admin/v1/organizations/o/subscriptions", READ),
             ("GET", "/admin/v1/organizations/o/subscriptions/s1", PUT),
             ("POST", "/admin/v1/licenses/ledger", READ),
+            (
+                "PUT",
+                "/admin/v1/organizations/o/subscriptions/s/move",
+                POST,
+            ),
             ("PUT", "/admin/v1/organizations/o/license-templates", READ),
             (
                 "GET",
