@@ -240,7 +240,13 @@ impl LicenseAdmin {
 
     /// Another partner's organization answers like an unknown one.
     async fn partners_org(&self, partner_id: &str, org_id: &str) -> Result<(), LicenseAdminError> {
-        self.here()?;
+        if let Place::Remote(_) = self.place {
+            // The core's address is the operator's, not the partner's.
+            return Err(refused(
+                ErrorCode::NotFound,
+                "licenses are kept by the license core; this gateway does not show them",
+            ));
+        }
         match self.store.organization_partner(org_id).await? {
             Some(p) if p == partner_id => Ok(()),
             _ => Err(refused(
@@ -429,7 +435,7 @@ fn move_in(
         )));
     }
     let holders = tx.org_holders(org_id)?;
-    let mut orgs = Orgs::default();
+    let mut orgs = Orgs::new(now);
     let org = orgs.of(tx, org_id)?;
     let wanted: Vec<(&str, &str)> = match moves {
         SubscriptionMoves::All { to } => holders
@@ -526,7 +532,7 @@ fn apply_templates_in(
 ) -> Result<TemplateReport, StoreError> {
     let preserve = how.preserve;
     let holders = tx.org_holders(org_id)?;
-    let mut orgs = Orgs::default();
+    let mut orgs = Orgs::new(now);
     let org = orgs.of(tx, org_id)?;
     let mut report = TemplateReport {
         users: holders.len(),

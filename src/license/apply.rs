@@ -117,7 +117,7 @@ pub fn apply_run(
     policy: LicensePolicy,
     now: i64,
 ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-    let mut orgs = Orgs::default();
+    let mut orgs = Orgs::new(now);
     let mut out = Vec::with_capacity(envelopes.len());
     for env in envelopes {
         let Some(change) = change_of(&env.command) else {
@@ -144,9 +144,12 @@ pub fn apply_run(
 }
 
 /// What the run has read of each organization: its pool (with the
-/// assignments made earlier in the run) and its auto-license templates.
-#[derive(Default)]
-pub(super) struct Orgs(BTreeMap<String, OrgState>);
+/// assignments made earlier in the run; subscriptions that have started
+/// by `now` only) and its auto-license templates.
+pub(super) struct Orgs {
+    now: i64,
+    read: BTreeMap<String, OrgState>,
+}
 
 pub(super) struct OrgState {
     pub pool: Pool,
@@ -154,8 +157,15 @@ pub(super) struct OrgState {
 }
 
 impl Orgs {
+    pub(super) fn new(now: i64) -> Orgs {
+        Orgs {
+            now,
+            read: BTreeMap::new(),
+        }
+    }
+
     pub(super) fn of(&mut self, tx: &dyn Tx, org_id: &str) -> Result<&mut OrgState, StoreError> {
-        if !self.0.contains_key(org_id) {
+        if !self.read.contains_key(org_id) {
             let subscriptions = tx.org_subscriptions(org_id)?;
             // Nothing to count without a subscription (unmetered).
             let usage = if subscriptions.is_empty() {
@@ -163,12 +173,12 @@ impl Orgs {
             } else {
                 tx.org_license_usage(org_id)?
             };
-            let pool = Pool::with_usage(subscriptions, usage);
+            let pool = Pool::with_usage(subscriptions, usage).started_by(self.now);
             let templates = OrgTemplates::from_rows(tx.license_templates(org_id)?);
-            self.0
+            self.read
                 .insert(org_id.to_string(), OrgState { pool, templates });
         }
-        self.0
+        self.read
             .get_mut(org_id)
             .ok_or_else(|| StoreError::Database("license organization vanished".into()))
     }
@@ -214,14 +224,22 @@ fn apply_one(
                     .entry(h.license.clone())
                     .or_insert((h.source, h.source_ref.clone()));
             }
-            // A new user gets its templates' licenses.
+            // A new user gets its templates' licenses, best effort: one
+            // its subscriptions lack is left out (the package still goes
+            // through). A license both give is the template's: it
+            // outlives a change to a package without it.
             if change.provision {
                 let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
-                for (license, why) in org
+                let given = org
                     .templates
-                    .licenses_for(&names, change.group_id, &org.pool)
-                {
-                    wanted.entry(license).or_insert(why);
+                    .licenses_for(&names, change.group_id, &org.pool);
+                for (license, why) in given {
+                    let free = org.pool.is_empty()
+                        || names.contains(&license)
+                        || org.pool.available(&license) > 0;
+                    if free {
+                        wanted.insert(license, why);
+                    }
                 }
             }
             wanted

@@ -1,9 +1,10 @@
 //! The gateway's side of a remote license core (`[license] mode =
 //! "remote"`): each run of an enterprise's commands is POSTed over mTLS to
 //! the core's `/license-core/v1/commands` (`wire.rs`). A failed try
-//! (connect, TLS, timeout, a 5xx, an answer that does not parse) is tried
-//! again after a short pause, `attempts` times in all; then the run is
-//! `Unavailable` and the outbox's backoff takes over. The core is
+//! (connect, TLS, timeout, a 5xx) is tried again after a short pause,
+//! `attempts` times in all; a 4xx or an answer that does not parse is not
+//! tried again at once. Either way the run is then `Unavailable` and the
+//! outbox's backoff takes over. The core is
 //! idempotent by command key, so a run whose answer was lost is simply
 //! sent again.
 
@@ -81,8 +82,9 @@ impl RemoteLicenseCore {
         }))
     }
 
-    /// One try: the run's answer, or why there is none.
-    async fn post(&self, body: Bytes) -> Result<CoreAnswer, String> {
+    /// One try: the run's answer, or why there is none (and whether
+    /// trying again at once may help).
+    async fn post(&self, body: Bytes) -> Result<CoreAnswer, Failure> {
         let mut conn = self.conn.lock().await;
         let exchange = async {
             if conn.is_none() {
@@ -103,22 +105,57 @@ impl RemoteLicenseCore {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 *conn = None;
-                return Err(e);
+                return Err(Failure::transient(e));
             }
             Err(_) => {
                 *conn = None;
-                return Err(format!("no answer within {} ms", self.timeout.as_millis()));
+                return Err(Failure::transient(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                )));
             }
         };
         if !answer.status.is_success() {
             *conn = None;
-            return Err(format!(
+            let why = format!(
                 "the core answered {}: {}",
                 answer.status,
                 answer.text().chars().take(300).collect::<String>()
-            ));
+            );
+            // A 4xx says the run itself is wrong for this core (another
+            // wire version, a certificate it does not take): the same run
+            // again at once gets the same answer.
+            return Err(if answer.status.is_client_error() {
+                Failure::lasting(why)
+            } else {
+                Failure::transient(why)
+            });
         }
-        serde_json::from_slice(&answer.body).map_err(|e| format!("unreadable answer: {e}"))
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| Failure::lasting(format!("unreadable answer: {e}")))
+    }
+}
+
+/// Why a try got no answer.
+struct Failure {
+    why: String,
+    /// Trying again at once may help (connection, timeout, 5xx).
+    transient: bool,
+}
+
+impl Failure {
+    fn transient(why: String) -> Failure {
+        Failure {
+            why,
+            transient: true,
+        }
+    }
+
+    fn lasting(why: String) -> Failure {
+        Failure {
+            why,
+            transient: false,
+        }
     }
 }
 
@@ -137,13 +174,15 @@ fn results(envelopes: &[CommandEnvelope], answer: CoreAnswer) -> Vec<Result<(), 
         let why = r.description.unwrap_or_default();
         out.push(match r.outcome {
             Outcome::Applied => Ok(()),
-            Outcome::Refused => {
-                let code = r
-                    .error_code
-                    .and_then(ErrorCode::from_code)
-                    .unwrap_or(ErrorCode::Internal);
-                Err(LicenseError::Rejected(Refusal::new(code, why)))
-            }
+            // A refusal whose code this gateway does not know (a newer
+            // core) waits instead of failing the subscriber for good.
+            Outcome::Refused => match r.error_code.and_then(ErrorCode::from_code) {
+                Some(code) => Err(LicenseError::Rejected(Refusal::new(code, why))),
+                None => Err(LicenseError::Unavailable(format!(
+                    "the core refused with an unknown code {:?}: {why}",
+                    r.error_code
+                ))),
+            },
             Outcome::Unavailable => Err(LicenseError::Unavailable(why)),
         });
         if matches!(out.last(), Some(Err(LicenseError::Unavailable(_)))) {
@@ -184,16 +223,20 @@ impl LicenseCore for RemoteLicenseCore {
             }
             match self.post(body.clone()).await {
                 Ok(answer) => return results(envelopes, answer),
-                Err(e) => {
+                Err(failure) => {
                     metrics::counter!("bwgate_license_core_request_failures_total").increment(1);
-                    tracing::debug!(attempt, error = %e, "license core request failed");
-                    last = e;
+                    last = failure.why;
+                    if !failure.transient {
+                        // Left to the outbox's backoff (and an operator).
+                        tracing::error!(error = %last, "license core refused the run");
+                        break;
+                    }
+                    tracing::debug!(attempt, error = %last, "license core request failed");
                 }
             }
         }
         vec![Err(LicenseError::Unavailable(format!(
-            "license core unreachable after {} tries: {last}",
-            self.attempts
+            "license core: {last}"
         )))]
     }
 }
@@ -251,6 +294,14 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert!(matches!(&out[1], Err(LicenseError::Unavailable(m)) if m.contains("'x'")));
+        // A refusal with a code this gateway does not know waits.
+        let out = results(
+            &envs[..1],
+            CoreAnswer {
+                results: vec![result("a", Outcome::Refused, Some(99_999))],
+            },
+        );
+        assert!(matches!(&out[..], [Err(LicenseError::Unavailable(m))] if m.contains("99999")));
         // No result at all is not success.
         let out = results(&envs, CoreAnswer { results: vec![] });
         assert!(matches!(&out[..], [Err(LicenseError::Unavailable(_))]));

@@ -36,6 +36,8 @@ pub struct Pool {
     subscriptions: Vec<LicenseSubscription>,
     /// `(subscription id, license)` → assigned.
     used: BTreeMap<(String, String), u32>,
+    /// Subscriptions starting after this (unix ms) give nothing yet.
+    now: i64,
 }
 
 impl Pool {
@@ -63,7 +65,15 @@ impl Pool {
         Pool {
             subscriptions,
             used,
+            now: i64::MAX,
         }
+    }
+
+    /// Only subscriptions that have started by `now` give licenses (a
+    /// later one still makes the organization metered).
+    pub fn started_by(mut self, now: i64) -> Pool {
+        self.now = now;
+        self
     }
 
     /// No subscription at all (the organization is unmetered, or short of
@@ -81,6 +91,9 @@ impl Pool {
     }
 
     fn room(&self, s: &LicenseSubscription, license: &str) -> u32 {
+        if s.starts_at > self.now {
+            return 0;
+        }
         let bought = s.quantities.get(license).copied().unwrap_or(0);
         let used = self
             .used
@@ -346,5 +359,15 @@ mod tests {
         full.assign(&[], &wanted(&["calling"])).unwrap();
         assert_eq!(full.move_to(&other, "new").unwrap_err().total, 1);
         assert_eq!(pool.move_to(&other, "ghost").unwrap_err().total, 0);
+    }
+
+    #[test]
+    fn a_subscription_gives_nothing_before_it_starts() {
+        let mut pool = Pool::new(vec![sub("later", 500, &[("calling", 5)])], &[]).started_by(100);
+        assert!(!pool.is_empty(), "metered all the same");
+        assert_eq!(pool.available("calling"), 0);
+        assert!(pool.assign(&[], &wanted(&["calling"])).is_err());
+        let mut started = pool.clone().started_by(500);
+        assert!(started.assign(&[], &wanted(&["calling"])).is_ok());
     }
 }

@@ -74,8 +74,15 @@ impl OrgTemplates {
         from_templates(&user, self.org.as_ref(), &groups, &host_available)
             .into_iter()
             .map(|license| {
+                // An attendee license may stand for a host one it replaced.
+                let listed = |t: &AutoLicenseTemplate| {
+                    t.licenses.contains(&license)
+                        || license.strip_prefix(ATTENDEE_PREFIX).is_some_and(|site| {
+                            t.licenses.contains(&format!("{HOST_PREFIX}{site}"))
+                        })
+                };
                 let from = match group_template {
-                    Some((g, t)) if t.licenses.contains(&license) => format!("group:{g}"),
+                    Some((g, t)) if listed(t) => format!("group:{g}"),
                     _ => "org".to_string(),
                 };
                 (license, (GrantSource::Template, from))

@@ -78,7 +78,7 @@ pub(super) async fn subscriptions<C: GenericClient>(
          RETURNING id, starts_at, quantities_json"
     } else {
         "SELECT id, starts_at, quantities_json FROM license_subscriptions
-         WHERE org_id = $1 ORDER BY starts_at, id"
+         WHERE org_id = $1 ORDER BY starts_at, id COLLATE \"C\""
     };
     rows(c, sql, &[&org_id])
         .await?
@@ -174,7 +174,8 @@ pub(super) async fn holders<C: GenericClient>(
         "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
          FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
          WHERE l.org_id = $1
-         ORDER BY 2, 1, l.license"
+         ORDER BY COALESCE(s.user_id, l.user_id) COLLATE \"C\", l.subscriber_id COLLATE \"C\",
+                  l.license COLLATE \"C\""
     );
     rows(c, &sql, &[&org_id])
         .await?
@@ -397,6 +398,11 @@ pub(super) async fn change_holdings<C: GenericClient>(
     ledger: &[LicenseEvent],
 ) -> Result<(), StoreError> {
     let (org_id, user_id, group_id) = (ids.org_id, ids.user_id, ids.group_id);
+    // Ledger ids in commit order: whoever writes ledger entries holds this
+    // lock until its commit, so an id handed out is never passed by a
+    // later one that commits first (a gap can only be a rollback), and the
+    // billing feed never skips an entry.
+    let lock = c.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
     let revoke = c
         .prepare_cached("DELETE FROM licenses WHERE subscriber_id = $1 AND license = ANY($2)")
         .await?;
@@ -440,41 +446,48 @@ pub(super) async fn change_holdings<C: GenericClient>(
     let e_source: Vec<&str> = ledger.iter().map(|e| e.source.as_str()).collect();
     let e_ref: Vec<&str> = ledger.iter().map(|e| e.source_ref.as_str()).collect();
     let e_at: Vec<i64> = ledger.iter().map(|e| e.at).collect();
-    let (revoked_rows, granted_rows, recorded) = futures_util::future::join3(
-        c.execute(&revoke, &[&subscriber_id, &revoked]),
-        c.execute(
-            &grant,
-            &[
-                &subscriber_id,
-                &g_license,
-                &g_subscription,
-                &g_source,
-                &g_ref,
-                &g_key,
-                &g_at,
-                &org_id,
-                &user_id,
-                &group_id,
-            ],
-        ),
-        c.execute(
-            &record,
-            &[
-                &subscriber_id,
-                &e_key,
-                &e_org,
-                &e_license,
-                &e_action,
-                &e_subscription,
-                &e_source,
-                &e_ref,
-                &e_at,
-            ],
+    let (locked, (revoked_rows, granted_rows, recorded)) = futures_util::future::join(
+        c.execute(&lock, &[&LEDGER_LOCK]),
+        futures_util::future::join3(
+            c.execute(&revoke, &[&subscriber_id, &revoked]),
+            c.execute(
+                &grant,
+                &[
+                    &subscriber_id,
+                    &g_license,
+                    &g_subscription,
+                    &g_source,
+                    &g_ref,
+                    &g_key,
+                    &g_at,
+                    &org_id,
+                    &user_id,
+                    &group_id,
+                ],
+            ),
+            c.execute(
+                &record,
+                &[
+                    &subscriber_id,
+                    &e_key,
+                    &e_org,
+                    &e_license,
+                    &e_action,
+                    &e_subscription,
+                    &e_source,
+                    &e_ref,
+                    &e_at,
+                ],
+            ),
         ),
     )
     .await;
+    locked?;
     revoked_rows?;
     granted_rows?;
     recorded?;
     Ok(())
 }
+
+/// The advisory lock of ledger writers ("bwgate" 02).
+const LEDGER_LOCK: i64 = 0x0062_7767_6174_6502;

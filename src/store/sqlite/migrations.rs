@@ -222,6 +222,49 @@ mod tests {
     }
 
     #[test]
+    fn licenses_granted_before_0015_get_their_subscribers_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("m.db")).expect("open");
+        migrate(&conn, &MIGRATIONS[..14]).expect("up to 0014");
+        conn.execute_batch(
+            "INSERT INTO partners (id, name, created_at, updated_at) VALUES ('acme', 'Acme', 0, 0);
+             INSERT INTO templates (provisioning_id, partner_id, name, settings_json,
+                 provisioning_username, provisioning_password_hash, source, created_at, updated_at)
+             VALUES ('p', 'acme', 'T', '{}', 'u', 'h', 'api', 0, 0);
+             INSERT INTO organizations (id, enterprise_key, partner_id, provisioning_id, name,
+                 origin, created_at)
+             VALUES ('o1', 'e', 'acme', 'p', 'O', 'created', 0);
+             INSERT INTO subscribers (id, provisioning_id, user_id, org_id, group_id, first_name,
+                 last_name, package, status, version, created_at, last_status_change, updated_at)
+             VALUES ('s1', 'p', 'ann@acme.example', 'o1', 'g1', 'A', 'L', 'basic',
+                 'provisioned', 1, 0, 0, 0);
+             INSERT INTO licenses (subscriber_id, license, granted_at)
+             VALUES ('s1', 'webex-messaging', 0), ('gone', 'webex-messaging', 0);",
+        )
+        .expect("old rows");
+        migrate(&conn, MIGRATIONS).expect("0015");
+        let rows: Vec<(String, Option<String>, String, Option<String>)> = conn
+            .prepare("SELECT subscriber_id, org_id, user_id, group_id FROM licenses ORDER BY 1")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                ("gone".to_string(), None, String::new(), None),
+                (
+                    "s1".to_string(),
+                    Some("o1".to_string()),
+                    "ann@acme.example".to_string(),
+                    Some("g1".to_string())
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn migrations_run_once_and_record_the_version() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.db");

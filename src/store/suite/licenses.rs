@@ -763,3 +763,86 @@ pub(crate) async fn subscription_moves_keep_why_and_losing_calling_needs_an_ackn
         "the package's stays"
     );
 }
+
+pub(crate) async fn template_extras_are_best_effort_and_outlive_package_changes(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example", "b@acme.example"]).await;
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    let tpl = crate::domain::license::AutoLicenseTemplate {
+        licenses: ["webex-meetings-basic", "never-bought"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    admin
+        .put_template(&org, None, tpl, NOW)
+        .await
+        .expect("template");
+    // A subscription that starts far in the future gives nothing yet, but
+    // makes the organization metered.
+    let later = crate::domain::now_millis() + 86_400_000;
+    admin
+        .put_subscription(&org, subscription("later", later, &[(CALLING, 9)]), NOW)
+        .await
+        .expect("later");
+    admin
+        .put_subscription(
+            &org,
+            subscription(
+                "now",
+                NOW,
+                &[
+                    (CALLING, 1),
+                    ("webex-calling-standard", 5),
+                    (MESSAGING, 5),
+                    ("webex-meetings-basic", 5),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .expect("now");
+    let core = core(&fx, LicensePolicy::default());
+    // a: the package, plus the template's meetings license; the license no
+    // subscription has is left out instead of refusing a. b: short of
+    // calling ("later" has not started).
+    assert_eq!(
+        codes(&core.apply_in_order(&commands).await),
+        [None, Some(ErrorCode::LicenseShortage.code())]
+    );
+    let a = subscriber_of(&commands[0]);
+    assert_eq!(
+        fx.licenses(&a).await.expect("a"),
+        [CALLING, "webex-meetings-basic", MESSAGING]
+    );
+    // Standard grants meetings-basic too, Basic does not: the template's
+    // license stays through both changes.
+    let change = |key: &str, package: Package| CommandEnvelope {
+        idempotency_key: key.into(),
+        command: Command::ChangePackage {
+            subscriber_id: a.clone(),
+            org_id: org.clone(),
+            package,
+            subscriber_version: 2,
+        },
+        ..commands[0].clone()
+    };
+    assert_eq!(
+        codes(
+            &core
+                .apply_in_order(&[
+                    change("up", Package::Standard),
+                    change("down", Package::Basic)
+                ])
+                .await
+        ),
+        [None, None]
+    );
+    assert!(fx
+        .licenses(&a)
+        .await
+        .expect("a")
+        .contains(&"webex-meetings-basic".to_string()));
+}

@@ -454,6 +454,7 @@ macro_rules! store_suite {
                     [flavor = "multi_thread", worker_threads = 4],
                 templates_license_new_users_and_reach_existing_ones_when_asked,
                 subscription_moves_keep_why_and_losing_calling_needs_an_acknowledgement,
+                template_extras_are_best_effort_and_outlive_package_changes,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

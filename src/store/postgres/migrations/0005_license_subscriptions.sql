@@ -27,6 +27,12 @@ ALTER TABLE licenses ADD COLUMN group_id TEXT;
 CREATE INDEX licenses_by_subscription ON licenses (subscription_id, license)
     WHERE subscription_id IS NOT NULL;
 CREATE INDEX licenses_by_org ON licenses (org_id) WHERE org_id IS NOT NULL;
+-- Licenses granted before this migration: their subscriber's ids.
+UPDATE licenses SET
+    org_id = (SELECT s.org_id FROM subscribers s WHERE s.id = licenses.subscriber_id),
+    user_id = COALESCE(
+        (SELECT s.user_id FROM subscribers s WHERE s.id = licenses.subscriber_id), ''),
+    group_id = (SELECT s.group_id FROM subscribers s WHERE s.id = licenses.subscriber_id);
 
 ALTER TABLE license_events ADD COLUMN org_id TEXT;
 ALTER TABLE license_events ADD COLUMN subscription_id TEXT;
