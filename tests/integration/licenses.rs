@@ -414,3 +414,113 @@ async fn templates_license_new_users_and_existing_ones_when_asked() {
     let (_, after) = get(&server, &base).await;
     assert_eq!(after, t);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_moves_users_between_subscriptions_all_or_nothing_each() {
+    let server = Server::start();
+    let d = demo(&server);
+    send(
+        &server,
+        &d,
+        &[add_user("a@mv.example", "mv", Some("a@mv.example"))],
+    )
+    .await;
+    let a = wait_status(&server, "a@mv.example", "provisioned").await;
+    let org = a["organization"]["id"]
+        .as_str()
+        .expect("org id")
+        .to_string();
+    let base = format!("/admin/v1/organizations/{org}/subscriptions");
+    for (id, starts, calling) in [("s-old", "2026-01-01", 5), ("s-new", "2026-02-01", 1)] {
+        let (status, body) = admin(
+            &server,
+            "PUT",
+            &format!("{base}/{id}"),
+            &json!({"startsAt": starts, "quantities": {CALLING: calling, MESSAGING: 5}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    send(
+        &server,
+        &d,
+        &[
+            add_user("b@mv.example", "mv", Some("b@mv.example")),
+            add_user("c@mv.example", "mv", Some("c@mv.example")),
+        ],
+    )
+    .await;
+    wait_status(&server, "b@mv.example", "provisioned").await;
+    wait_status(&server, "c@mv.example", "provisioned").await;
+
+    // b and c to s-new, which has room for one calling license: b moves,
+    // c stays whole; a (unmetered) holds nothing from s-old.
+    let csv =
+        "user_id,to_subscription\nb@mv.example,s-new\nc@mv.example,s-new\na@mv.example,s-new\n";
+    let (status, _, body) = admin_http_with_head(
+        server.admin,
+        "POST",
+        &format!("{base}/s-old/move"),
+        &[
+            ("Authorization", &format!("Bearer {}", server.ops_token())),
+            ("Content-Type", "text/csv"),
+        ],
+        csv,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        report["moved"],
+        json!([{"userId": "b@mv.example", "licenses": 2}]),
+        "{report}"
+    );
+    let short: Vec<&str> = report["short"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(short, ["c@mv.example", "a@mv.example"], "{report}");
+    let (_, holders) = server
+        .admin_get(&format!(
+            "/admin/v1/organizations/{org}/licenses?format=csv"
+        ))
+        .await;
+    for (user, sub) in [("b@mv.example", "s-new"), ("c@mv.example", "s-old")] {
+        assert!(
+            holders
+                .lines()
+                .filter(|l| l.contains(&format!(",{user},")))
+                .all(|l| l.contains(&format!(",{sub},package,basic,"))),
+            "{user} on {sub}: {holders}"
+        );
+    }
+    // A bad CSV or an unknown target changes nothing.
+    let (status, _, body) = admin_http_with_head(
+        server.admin,
+        "POST",
+        &format!("{base}/s-old/move"),
+        &[
+            ("Authorization", &format!("Bearer {}", server.ops_token())),
+            ("Content-Type", "text/csv"),
+        ],
+        "user,to\nb@mv.example,s-old\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = admin(
+        &server,
+        "POST",
+        &format!("{base}/s-new/move"),
+        &json!({"to": "ghost"}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (404, 9015), "{body}");
+    let (_, after) = server
+        .admin_get(&format!(
+            "/admin/v1/organizations/{org}/licenses?format=csv"
+        ))
+        .await;
+    assert_eq!(after, holders);
+}
