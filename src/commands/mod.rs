@@ -88,6 +88,13 @@ pub enum Command {
         org_id: String,
         package: Package,
         subscriber_version: i64,
+        /// The BroadWorks user id and group (a remote core records them
+        /// with the licenses). Absent in commands stored before they
+        /// existed.
+        #[serde(default)]
+        user_id: Option<UserId>,
+        #[serde(default)]
+        group_id: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     RemoveSubscriber {
@@ -340,6 +347,8 @@ mod tests {
                 org_id: "o".into(),
                 package: Package::Premium,
                 subscriber_version: 3,
+                user_id: Some(UserId::parse("ann@acme.example").unwrap()),
+                group_id: Some("g".into()),
             },
             Command::RemoveSubscriber {
                 subscriber_id: "s".into(),

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::commands::{Command, CommandEnvelope};
+use crate::domain::ids::UserId;
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::template::Package;
 use crate::domain::{ErrorCode, Refusal};
@@ -73,12 +74,14 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             subscriber_id,
             org_id,
             package,
+            user_id,
+            group_id,
             ..
         } => Some(Change {
             subscriber_id,
             org_id,
-            user_id: None,
-            group_id: None,
+            user_id: user_id.as_ref().map(UserId::as_str),
+            group_id: group_id.as_deref(),
             provision: false,
             package: Some(*package),
         }),

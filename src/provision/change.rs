@@ -96,6 +96,8 @@ pub(crate) fn store_change(
                     org_id,
                     package,
                     subscriber_version: next.version,
+                    user_id: next.user_id.clone(),
+                    group_id: next.group_id.clone(),
                 },
             )?;
         }

@@ -229,6 +229,8 @@ pub(crate) async fn package_changes_move_only_the_difference_and_keys_apply_once
             org_id: org.clone(),
             package,
             subscriber_version: 2,
+            user_id: None,
+            group_id: None,
         },
         ..commands[0].clone()
     };
@@ -582,6 +584,8 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
             org_id: org.clone(),
             package: Package::Standard,
             subscriber_version: 2,
+            user_id: None,
+            group_id: None,
         },
         ..commands[0].clone()
     };
@@ -826,6 +830,8 @@ pub(crate) async fn template_extras_are_best_effort_and_outlive_package_changes(
             org_id: org.clone(),
             package,
             subscriber_version: 2,
+            user_id: None,
+            group_id: None,
         },
         ..commands[0].clone()
     };
