@@ -3,14 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
-use hyper::Response;
 use serde_json::json;
 
 use crate::domain::license::{HolderRow, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::timestamp::iso_millis;
-use crate::http::ResponseBody;
 
 pub fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
     let available: BTreeMap<&String, u32> = u
@@ -114,29 +111,4 @@ pub fn ledger_csv(events: &[LicenseEvent]) -> Result<Vec<u8>, csv::Error> {
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
-}
-
-/// A CSV download named `filename`.
-pub fn csv_response(bytes: Vec<u8>, filename: &str) -> Response<ResponseBody> {
-    let mut resp = Response::new(ResponseBody::new(bytes::Bytes::from(bytes)));
-    let headers = resp.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    // The organization id is not trusted in a header: keep it to safe bytes.
-    let safe: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-        headers.insert(CONTENT_DISPOSITION, v);
-    }
-    resp
 }

@@ -219,6 +219,36 @@ pub fn json_response(status: StatusCode, body: String) -> Response<ResponseBody>
     resp
 }
 
+/// A CSV download (header row first) saved as `filename`; never cached
+/// (exports hold subscribers' data).
+pub fn csv_download(body: impl Into<Bytes>, filename: &str) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::new(body.into()));
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
+    );
+    // Names may carry ids from the request: only safe bytes in a header.
+    let safe: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        headers.insert(hyper::header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],

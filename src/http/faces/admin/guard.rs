@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response};
 
-use super::routes::{MOVE_SUFFIX, ORGS_IMPORT};
+use super::routes::AdminRoute;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::admin_auth::OperatorAuth;
 use crate::http::ResponseBody;
@@ -70,8 +70,8 @@ pub async fn admit<B>(
             .and_then(|v| v.to_str().ok())
             .map(media_type)
             .unwrap_or_default();
-        let path = req.uri().path();
-        let csv_ok = (path == ORGS_IMPORT || path.ends_with(MOVE_SUFFIX)) && media == "text/csv";
+        let csv_ok = media == "text/csv"
+            && AdminRoute::parse(req.method(), req.uri().path()).is_ok_and(|r| r.takes_csv());
         if media != "application/json" && !csv_ok {
             return Err(refuse(
                 "content_type",
@@ -144,6 +144,7 @@ pub fn refused(refusal: &Refusal) -> Response<ResponseBody> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::routes::ORGS_IMPORT;
     use super::*;
     use crate::domain::credentials::hash_password;
 
@@ -236,7 +237,20 @@ mod tests {
         }
         let missing_ct = admit(request("POST", p, &[bearer])).await;
         assert_eq!(missing_ct.map_err(|r| code(&r)), Err(415));
-        let csv = request("POST", ORGS_IMPORT, &[bearer, ("content-type", "text/csv")]);
-        assert!(admit(csv).await.is_ok());
+        // CSV where the route takes it (the import, subscription moves),
+        // nowhere else.
+        for path in [
+            ORGS_IMPORT,
+            "/admin/v1/organizations/o/subscriptions/s/move",
+        ] {
+            let csv = request("POST", path, &[bearer, ("content-type", "text/csv")]);
+            assert!(admit(csv).await.is_ok(), "{path}");
+        }
+        let put = request(
+            "PUT",
+            "/admin/v1/organizations/o/subscriptions/s",
+            &[bearer, ("content-type", "text/csv")],
+        );
+        assert_eq!(admit(put).await.map_err(|r| code(&r)), Err(415));
     }
 }

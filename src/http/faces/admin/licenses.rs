@@ -10,7 +10,6 @@
 //!   removal, timestamped, oldest first (the billing feed; CSV as above).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::ACCEPT;
@@ -25,7 +24,7 @@ use crate::domain::timestamp::parse_iso_millis;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::error::json as render;
 use crate::http::faces::license_view::{
-    csv_response, event_json, holder_json, holders_csv, ledger_csv, subscription_json,
+    event_json, holder_json, holders_csv, ledger_csv, subscription_json,
 };
 use crate::http::ResponseBody;
 use crate::license::admin::{LicenseAdminError, SubscriptionMoves, TemplateApplication};
@@ -90,19 +89,11 @@ pub(super) async fn move_subscription(
     from: &str,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let csv = req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
-    let (parts, body) = req.into_parts();
-    let bytes =
-        match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => return super::body_refused(e),
-        };
+    let (content_type, bytes) = match super::read_request(req, MAX_BODY).await {
+        Ok(read) => read,
+        Err(resp) => return *resp,
+    };
+    let csv = content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
     let moves = if csv {
         match moves_from_csv(&bytes) {
             Ok(m) => m,
@@ -249,11 +240,7 @@ pub(super) async fn apply_templates(
 async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<Option<T>, Box<Response<ResponseBody>>> {
-    let (parts, body) = req.into_parts();
-    let bytes =
-        crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
-            .await
-            .map_err(|e| Box::new(super::body_refused(e)))?;
+    let (_, bytes) = super::read_request(req, MAX_BODY).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -268,17 +255,10 @@ pub(super) async fn put_subscription(
     subscription_id: &str,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let (parts, body) = req.into_parts();
-    let bytes =
-        match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => return super::body_refused(e),
-        };
-    let doc: SubscriptionDoc = match serde_json::from_slice(&bytes) {
-        Ok(d) => d,
-        Err(e) => return invalid(format!("subscription document: {e}")),
+    let doc: SubscriptionDoc = match read_json(req).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return invalid("a subscription document is required".into()),
+        Err(resp) => return *resp,
     };
     let Some(starts_at) = parse_start(&doc.starts_at) else {
         return invalid(format!(
@@ -419,7 +399,7 @@ fn wants_csv(req: &Request<Incoming>) -> bool {
 
 fn csv_or_error(csv: Result<Vec<u8>, csv::Error>, filename: &str) -> Response<ResponseBody> {
     match csv {
-        Ok(bytes) => csv_response(bytes, filename),
+        Ok(bytes) => crate::http::handler::csv_download(bytes, filename),
         Err(e) => render::operator(&Refusal::new(ErrorCode::Internal, e.to_string())),
     }
 }

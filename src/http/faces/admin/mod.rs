@@ -299,6 +299,24 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
     )
 }
 
+/// A request's body (at most `max` bytes, 30 s) with its content type, or
+/// the refusal to answer.
+pub(super) async fn read_request(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(Option<String>, Bytes), Box<Response<ResponseBody>>> {
+    let (parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    crate::http::body::read_body(&parts.headers, body, max, Duration::from_secs(30))
+        .await
+        .map(|bytes| (content_type, bytes))
+        .map_err(|e| Box::new(body_refused(e)))
+}
+
 /// A body the transport refused (size, time, server busy): its code,
 /// status and `Retry-After`, with the table's summary and the detail as
 /// the message.

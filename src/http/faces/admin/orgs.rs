@@ -9,8 +9,6 @@
 //!
 //! Errors are JSON `{"message", "errors": [{errorCode, description, row?, field?}]}`.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -26,25 +24,8 @@ use crate::provision::{DataError, DetachOutcome};
 /// Largest organization document or import file read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-async fn body(
-    req: Request<Incoming>,
-) -> Result<(Option<String>, Bytes), Box<Response<ResponseBody>>> {
-    let (parts, body) = req.into_parts();
-    let ct = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    match crate::http::body::read_body(&parts.headers, body, MAX_BODY, Duration::from_secs(30))
-        .await
-    {
-        Ok(b) => Ok((ct, b)),
-        Err(e) => Err(Box::new(super::body_refused(e))),
-    }
-}
-
 pub(super) async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Response<ResponseBody> {
-    let (_, bytes) = match body(req).await {
+    let (_, bytes) = match super::read_request(req, MAX_BODY).await {
         Ok(b) => b,
         Err(resp) => return *resp,
     };
@@ -59,7 +40,7 @@ pub(super) async fn put_org(app: &App, id: &str, req: Request<Incoming>) -> Resp
 }
 
 pub(super) async fn import_orgs(app: &App, req: Request<Incoming>) -> Response<ResponseBody> {
-    let (ct, bytes) = match body(req).await {
+    let (ct, bytes) = match super::read_request(req, MAX_BODY).await {
         Ok(b) => b,
         Err(resp) => return *resp,
     };

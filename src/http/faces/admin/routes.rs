@@ -36,13 +36,11 @@ const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
 const ACTIVATION_SUFFIX: &str = "/activation";
 const EMAILS: &str = "/admin/v1/emails";
 const EMAILS_TEST: &str = "/admin/v1/emails/test";
-/// The import route, which also takes CSV (see `guard`).
 pub const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
 const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
 const LICENSES_SUFFIX: &str = "/licenses";
-/// The move route, which also takes CSV (see `guard`).
-pub const MOVE_SUFFIX: &str = "/move";
+const MOVE_SUFFIX: &str = "/move";
 const TEMPLATES_SEGMENT: &str = "/license-templates";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
@@ -213,6 +211,15 @@ impl AdminRoute {
             );
         }
         Err(Unrouted::not_found("no such route on the ops listener"))
+    }
+
+    /// Whether the route also takes a CSV body (the guard admits
+    /// `text/csv` there besides JSON).
+    pub fn takes_csv(&self) -> bool {
+        matches!(
+            self,
+            AdminRoute::OrgImport | AdminRoute::SubscriptionMove { .. }
+        )
     }
 
     /// Whether the operator guard must admit the request first (every

@@ -166,7 +166,7 @@ async fn handle(
             if *csv {
                 let bytes = license_view::holders_csv(&rows)
                     .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-                return Ok(license_view::csv_response(bytes, "licenses.csv"));
+                return Ok(crate::http::handler::csv_download(bytes, "licenses.csv"));
             }
             Ok(json_response(
                 StatusCode::OK,

@@ -18,10 +18,8 @@ mod view;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::http::request::Parts;
-use hyper::{Method, Response, StatusCode};
+use hyper::{Method, Response};
 
 use crate::app::App;
 use crate::domain::lifecycle::Rejection;
@@ -359,19 +357,7 @@ async fn collect_csv(app: &App, partner: &str, filters: &Filters) -> Result<Stri
 }
 
 fn csv_response(csv: String) -> Response<ResponseBody> {
-    let mut resp = Response::new(ResponseBody::new(Bytes::from(csv)));
-    *resp.status_mut() = StatusCode::OK;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
-    );
-    h.insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"subscribers.csv\""),
-    );
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::handler::csv_download(csv, "subscribers.csv")
 }
 
 #[cfg(test)]
