@@ -58,6 +58,17 @@ async fn get_csv(server: &Server, path: &str) -> (u16, String, String) {
     (status, ct, body)
 }
 
+/// Adds `user` (enterprise `sp`) as the first user of a new organization,
+/// waits until it is provisioned, and returns the organization's id.
+async fn first_user_org(server: &Server, d: &Demo, user: &str, sp: &str) -> String {
+    send(server, d, &[add_user(user, sp, Some(user))]).await;
+    let v = wait_status(server, user, "provisioned").await;
+    v["organization"]["id"]
+        .as_str()
+        .expect("org id")
+        .to_string()
+}
+
 fn error_code(v: &Value) -> i64 {
     v["errors"][0]["errorCode"].as_i64().unwrap_or(0)
 }
@@ -69,17 +80,7 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
 
     // The first user makes the organization; it has no subscription yet,
     // so its licenses are unmetered.
-    send(
-        &server,
-        &d,
-        &[add_user("a@lic.example", "lic", Some("a@lic.example"))],
-    )
-    .await;
-    let a = wait_status(&server, "a@lic.example", "provisioned").await;
-    let org = a["organization"]["id"]
-        .as_str()
-        .expect("org id")
-        .to_string();
+    let org = first_user_org(&server, &d, "a@lic.example", "lic").await;
     let base = format!("/admin/v1/organizations/{org}");
 
     // Two subscriptions, added newest first.
@@ -292,17 +293,7 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
 async fn templates_license_new_users_and_existing_ones_when_asked() {
     let server = Server::start();
     let d = demo(&server);
-    send(
-        &server,
-        &d,
-        &[add_user("a@tpl.example", "tpl", Some("a@tpl.example"))],
-    )
-    .await;
-    let a = wait_status(&server, "a@tpl.example", "provisioned").await;
-    let org = a["organization"]["id"]
-        .as_str()
-        .expect("org id")
-        .to_string();
+    let org = first_user_org(&server, &d, "a@tpl.example", "tpl").await;
     let base = format!("/admin/v1/organizations/{org}/license-templates");
 
     let (status, body) = admin(
@@ -419,17 +410,7 @@ async fn templates_license_new_users_and_existing_ones_when_asked() {
 async fn a_csv_moves_users_between_subscriptions_all_or_nothing_each() {
     let server = Server::start();
     let d = demo(&server);
-    send(
-        &server,
-        &d,
-        &[add_user("a@mv.example", "mv", Some("a@mv.example"))],
-    )
-    .await;
-    let a = wait_status(&server, "a@mv.example", "provisioned").await;
-    let org = a["organization"]["id"]
-        .as_str()
-        .expect("org id")
-        .to_string();
+    let org = first_user_org(&server, &d, "a@mv.example", "mv").await;
     let base = format!("/admin/v1/organizations/{org}/subscriptions");
     for (id, starts, calling) in [("s-old", "2026-01-01", 5), ("s-new", "2026-02-01", 1)] {
         let (status, body) = admin(

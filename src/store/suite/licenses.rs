@@ -73,6 +73,32 @@ fn subscriber_of(env: &CommandEnvelope) -> String {
     }
 }
 
+/// A `ChangePackage` of the subscriber `provision` provisioned, under
+/// `key` (without user or group ids: the core takes them from what the
+/// subscriber holds).
+fn change_package(provision: &CommandEnvelope, key: &str, package: Package) -> CommandEnvelope {
+    let Command::ProvisionSubscriber {
+        subscriber_id,
+        org_id,
+        ..
+    } = &provision.command
+    else {
+        panic!("not a provision: {:?}", provision.command);
+    };
+    CommandEnvelope {
+        idempotency_key: key.into(),
+        command: Command::ChangePackage {
+            subscriber_id: subscriber_id.clone(),
+            org_id: org_id.clone(),
+            package,
+            subscriber_version: 2,
+            user_id: None,
+            group_id: None,
+        },
+        ..provision.clone()
+    }
+}
+
 /// Who holds what from which subscription: `(user, license) → subscription`.
 async fn holdings(fx: &Fixture, org_id: &str) -> BTreeMap<(String, String), Option<String>> {
     fx.license_holders(org_id)
@@ -222,18 +248,7 @@ pub(crate) async fn package_changes_move_only_the_difference_and_keys_apply_once
     assert_eq!(fx.licenses(&a).await.expect("a"), basic);
     assert!(holdings(&fx, &org).await.values().all(Option::is_none));
 
-    let change = |key: &str, package: Package| CommandEnvelope {
-        idempotency_key: key.into(),
-        command: Command::ChangePackage {
-            subscriber_id: a.clone(),
-            org_id: org.clone(),
-            package,
-            subscriber_version: 2,
-            user_id: None,
-            group_id: None,
-        },
-        ..commands[0].clone()
-    };
+    let change = |key: &str, package: Package| change_package(&commands[0], key, package);
     assert_eq!(
         codes(&core.apply_in_order(&[change("k2", Package::Premium)]).await),
         [None]
@@ -577,18 +592,7 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
     assert!(why(&rows, "b@acme.example", "meetings-host:s1").is_some());
     // A package change keeps what templates gave.
     let a = subscriber_of(&commands[0]);
-    let change = CommandEnvelope {
-        idempotency_key: "k-premium".into(),
-        command: Command::ChangePackage {
-            subscriber_id: a.clone(),
-            org_id: org.clone(),
-            package: Package::Standard,
-            subscriber_version: 2,
-            user_id: None,
-            group_id: None,
-        },
-        ..commands[0].clone()
-    };
+    let change = change_package(&commands[0], "k-premium", Package::Standard);
     assert_eq!(codes(&core.apply_in_order(&[change]).await), [None]);
     let held = fx.licenses(&a).await.expect("a");
     assert!(
@@ -823,18 +827,7 @@ pub(crate) async fn template_extras_are_best_effort_and_outlive_package_changes(
     );
     // Standard grants meetings-basic too, Basic does not: the template's
     // license stays through both changes.
-    let change = |key: &str, package: Package| CommandEnvelope {
-        idempotency_key: key.into(),
-        command: Command::ChangePackage {
-            subscriber_id: a.clone(),
-            org_id: org.clone(),
-            package,
-            subscriber_version: 2,
-            user_id: None,
-            group_id: None,
-        },
-        ..commands[0].clone()
-    };
+    let change = |key: &str, package: Package| change_package(&commands[0], key, package);
     assert_eq!(
         codes(
             &core
