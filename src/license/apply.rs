@@ -42,11 +42,8 @@ impl LicensePolicy {
 
 /// What a command asks of the ledger.
 struct Change<'a> {
-    subscriber_id: &'a str,
-    org_id: &'a str,
-    /// The BroadWorks user id and group, when the command names them.
-    user_id: Option<&'a str>,
-    group_id: Option<&'a str>,
+    /// Whose licenses (user id and group when the command names them).
+    who: Who<'a>,
     /// A new user (its templates apply).
     provision: bool,
     /// `None`: remove every license.
@@ -63,10 +60,12 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             group_id,
             ..
         } => Some(Change {
-            subscriber_id,
-            org_id,
-            user_id: Some(user_id.as_str()),
-            group_id: group_id.as_deref(),
+            who: Who {
+                subscriber_id,
+                org_id,
+                user_id: Some(user_id.as_str()),
+                group_id: group_id.as_deref(),
+            },
             provision: true,
             package: Some(*package),
         }),
@@ -78,10 +77,12 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             group_id,
             ..
         } => Some(Change {
-            subscriber_id,
-            org_id,
-            user_id: user_id.as_ref().map(UserId::as_str),
-            group_id: group_id.as_deref(),
+            who: Who {
+                subscriber_id,
+                org_id,
+                user_id: user_id.as_ref().map(UserId::as_str),
+                group_id: group_id.as_deref(),
+            },
             provision: false,
             package: Some(*package),
         }),
@@ -90,10 +91,12 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             org_id,
             ..
         } => Some(Change {
-            subscriber_id,
-            org_id,
-            user_id: None,
-            group_id: None,
+            who: Who {
+                subscriber_id,
+                org_id,
+                user_id: None,
+                group_id: None,
+            },
             provision: false,
             package: None,
         }),
@@ -212,8 +215,9 @@ fn apply_one(
         Some(KeyOutcome::Refused(r)) => return Ok(Err(refusal_of(&r))),
         None => {}
     }
-    let held = tx.holdings(change.subscriber_id)?;
-    let org = orgs.of(tx, change.org_id)?;
+    let who = &change.who;
+    let held = tx.holdings(who.subscriber_id)?;
+    let org = orgs.of(tx, who.org_id)?;
     let wanted = match change.package {
         None => Wanted::new(),
         Some(package) => {
@@ -233,9 +237,7 @@ fn apply_one(
             // outlives a change to a package without it.
             if change.provision {
                 let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
-                let given = org
-                    .templates
-                    .licenses_for(&names, change.group_id, &org.pool);
+                let given = org.templates.licenses_for(&names, who.group_id, &org.pool);
                 for (license, why) in given {
                     let free = org.pool.is_empty()
                         || names.contains(&license)
@@ -248,13 +250,7 @@ fn apply_one(
             wanted
         }
     };
-    let who = Who {
-        subscriber_id: change.subscriber_id,
-        org_id: change.org_id,
-        user_id: change.user_id,
-        group_id: change.group_id,
-    };
-    match settle(tx, &mut org.pool, policy, &who, &held, &wanted, key, now)? {
+    match settle(tx, &mut org.pool, policy, who, &held, &wanted, key, now)? {
         Ok(_) => {
             tx.record_license_outcome(key, &KeyOutcome::Applied, now)?;
             Ok(Ok(()))
