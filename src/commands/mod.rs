@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::PartnerRole;
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::domain::template::Package;
 
 /// Wire version of the command JSON; bump on incompatible changes.
@@ -49,9 +49,9 @@ pub enum Command {
         email: Option<String>,
         first_name: String,
         last_name: String,
-        phone_number: Option<E164>,
+        phone_number: Option<DirectoryNumber>,
         extension: Option<String>,
-        mobile_phone_number: Option<E164>,
+        mobile_phone_number: Option<DirectoryNumber>,
         language: Option<String>,
         time_zone: Option<String>,
         package: Package,
@@ -75,9 +75,9 @@ pub enum Command {
         email: Option<String>,
         first_name: String,
         last_name: String,
-        phone_number: Option<E164>,
+        phone_number: Option<DirectoryNumber>,
         extension: Option<String>,
-        mobile_phone_number: Option<E164>,
+        mobile_phone_number: Option<DirectoryNumber>,
         language: Option<String>,
         time_zone: Option<String>,
         subscriber_version: i64,
@@ -276,7 +276,7 @@ mod tests {
             email: Some("alice@acme.example".into()),
             first_name: "Alice".into(),
             last_name: "Ng".into(),
-            phone_number: Some(E164::parse("+1-240-555-0100").unwrap()),
+            phone_number: Some(DirectoryNumber::parse("+1-240-555-0100").unwrap()),
             extension: None,
             mobile_phone_number: None,
             language: None,

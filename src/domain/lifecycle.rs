@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error_code::ErrorCode;
 use super::ids::{EnterpriseKey, UserId};
-use super::phone::E164;
+use super::phone::DirectoryNumber;
 use super::subscriber::{NewSubscriber, SubscriberChanges};
 use super::template::{CustomerTemplate, Package};
 
@@ -87,9 +87,9 @@ pub struct SubscriberRecord {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
-    pub phone_number: Option<E164>,
+    pub phone_number: Option<DirectoryNumber>,
     pub extension: Option<String>,
-    pub mobile_phone_number: Option<E164>,
+    pub mobile_phone_number: Option<DirectoryNumber>,
     pub language: Option<String>,
     pub time_zone: Option<String>,
     pub package: Package,
@@ -463,9 +463,9 @@ mod tests {
             first_name: "Ann".into(),
             last_name: "Lee".into(),
             email: Some("ann@example.com".into()),
-            phone_number: E164::parse("+12405550100").ok(),
+            phone_number: DirectoryNumber::parse("+12405550100").ok(),
             extension: Some("100".into()),
-            mobile_phone_number: E164::parse("+12405550199").ok(),
+            mobile_phone_number: DirectoryNumber::parse("+12405550199").ok(),
             language: Some("English".into()),
             time_zone: Some("America/New_York".into()),
             package: Package::Standard,

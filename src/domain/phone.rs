@@ -89,9 +89,111 @@ impl AsRef<str> for E164 {
     }
 }
 
+/// Most digits a directory number may have (E.164's 15, with room for a
+/// national trunk prefix and a longer private-numbering plan).
+pub const DIRECTORY_MAX_DIGITS: usize = 20;
+
+/// A subscriber's number as BroadWorks sends it: E.164 (`+12405551212`) or
+/// national (`2405551212`, `020 7946 0958`), the usual formatting stripped
+/// as in [`E164::parse`]. BroadWorks stores numbers without a country code
+/// in many deployments, so a national number is kept as given; the license
+/// core decides what it means for Webex Calling (which needs
+/// [`DirectoryNumber::e164`]) instead of the whole AddUser being refused.
+///
+/// `parse` refuses what is not a number at all: letters or other
+/// characters, a `+` anywhere but first, no digit, more than 20 digits
+/// (9002 on the field).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DirectoryNumber(String);
+
+impl DirectoryNumber {
+    pub fn parse(raw: &str) -> Result<DirectoryNumber, FieldError> {
+        let err = |msg: &str| {
+            Err(FieldError::new(
+                ErrorCode::InvalidPhoneNumber,
+                "phoneNumber",
+                msg.to_string(),
+            ))
+        };
+        let mut out = String::with_capacity(DIRECTORY_MAX_DIGITS + 1);
+        let mut digits = 0usize;
+        for c in raw.trim().chars() {
+            match c {
+                ' ' | '-' | '.' | '(' | ')' => {}
+                '+' if out.is_empty() => out.push('+'),
+                '+' => return err("'+' may only appear once, at the start"),
+                '0'..='9' => {
+                    digits += 1;
+                    if digits > DIRECTORY_MAX_DIGITS {
+                        return err("has more than 20 digits");
+                    }
+                    out.push(c);
+                }
+                _ => return err("may contain only '+', digits, spaces, '-', '.', '(' and ')'"),
+            }
+        }
+        if digits == 0 {
+            return err("has no digits");
+        }
+        Ok(DirectoryNumber(out))
+    }
+
+    /// The number in E.164, if it is one (what Webex Calling needs).
+    pub fn e164(&self) -> Option<E164> {
+        E164::parse(&self.0).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<E164> for DirectoryNumber {
+    fn from(n: E164) -> Self {
+        DirectoryNumber(n.into_string())
+    }
+}
+
+impl fmt::Display for DirectoryNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_numbers_keep_national_form_and_know_their_e164() {
+        let ok = [
+            ("240-555-1212", "2405551212", None),
+            ("020 7946 0958", "02079460958", None),
+            ("+1 (240) 555-1212", "+12405551212", Some("+12405551212")),
+            ("+123456", "+123456", None), // too short for E.164, still a number
+            ("1234", "1234", None),
+        ];
+        for (raw, kept, e164) in ok {
+            let n = DirectoryNumber::parse(raw).expect(raw);
+            assert_eq!(n.as_str(), kept, "{raw}");
+            assert_eq!(n.e164().as_ref().map(E164::as_str), e164, "{raw}");
+        }
+        for raw in [
+            "",
+            " - ",
+            "+1 240 555 CALL",
+            "1+2",
+            "555-1212 x12",
+            "123456789012345678901",
+        ] {
+            let err = DirectoryNumber::parse(raw).expect_err(raw);
+            assert_eq!(err.code, ErrorCode::InvalidPhoneNumber, "{raw}");
+        }
+        // Every stored E.164 number reads back as a directory number.
+        let e = E164::parse("+442079460958").unwrap();
+        assert_eq!(DirectoryNumber::from(e.clone()).e164(), Some(e));
+    }
 
     #[test]
     fn normalization_table() {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::email::normalize_email;
 use super::error_code::ErrorCode;
 use super::ids::{EnterpriseKey, UserId};
-use super::phone::E164;
+use super::phone::DirectoryNumber;
 use super::template::Package;
 
 /// OCI-P size limits, in characters.
@@ -119,9 +119,9 @@ pub struct NewSubscriber {
     pub last_name: String,
     /// Normalized (domain lower-cased).
     pub email: Option<String>,
-    pub phone_number: Option<E164>,
+    pub phone_number: Option<DirectoryNumber>,
     pub extension: Option<String>,
-    pub mobile_phone_number: Option<E164>,
+    pub mobile_phone_number: Option<DirectoryNumber>,
     pub language: Option<String>,
     pub time_zone: Option<String>,
     /// `None`: the template's default package.
@@ -172,7 +172,7 @@ pub struct SubscriberChanges {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present_or_null"
     )]
-    pub phone_number: Option<Option<E164>>,
+    pub phone_number: Option<Option<DirectoryNumber>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -184,7 +184,7 @@ pub struct SubscriberChanges {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present_or_null"
     )]
-    pub mobile_phone_number: Option<Option<E164>>,
+    pub mobile_phone_number: Option<Option<DirectoryNumber>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -554,20 +554,20 @@ fn optional_email(v: &Option<Cow<'_, str>>) -> Result<Option<String>, FieldError
 fn optional_phone(
     field: &'static str,
     v: &Option<Cow<'_, str>>,
-) -> Result<Option<E164>, FieldError> {
+) -> Result<Option<DirectoryNumber>, FieldError> {
     present(v)
-        .map(|s| E164::parse(s).map_err(|e| e.for_field(field)))
+        .map(|s| DirectoryNumber::parse(s).map_err(|e| e.for_field(field)))
         .transpose()
 }
 
 fn removable_phone(
     field: &'static str,
     v: &Option<Cow<'_, str>>,
-) -> Result<Option<Option<E164>>, FieldError> {
+) -> Result<Option<Option<DirectoryNumber>>, FieldError> {
     match v.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Ok(Some(None)),
-        Some(s) => E164::parse(s)
+        Some(s) => DirectoryNumber::parse(s)
             .map(|n| Some(Some(n)))
             .map_err(|e| e.for_field(field)),
     }
@@ -863,7 +863,7 @@ mod tests {
 
     #[test]
     fn phone_errors_name_their_field() {
-        let e = add_err(|r| r.phone_number = c("2405551212"));
+        let e = add_err(|r| r.phone_number = c("240 555 CALL"));
         assert_eq!((e.code, e.field), (InvalidPhoneNumber, "phoneNumber"));
         let e = add_err(|r| r.mobile_phone_number = c("+1 555 CALL ME"));
         assert_eq!((e.code, e.field), (InvalidPhoneNumber, "mobilePhoneNumber"));
@@ -975,7 +975,7 @@ mod tests {
         assert_eq!((e.code, e.field), (MissingParameter, "phoneNumber"));
         let e = modify_err(|r| r.group_id = None);
         assert_eq!((e.code, e.field), (MissingParameter, "groupId"));
-        let e = modify_err(|r| r.mobile_phone_number = c("+0 1"));
+        let e = modify_err(|r| r.mobile_phone_number = c("+1 x"));
         assert_eq!((e.code, e.field), (InvalidPhoneNumber, "mobilePhoneNumber"));
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::*;
 use crate::config::LimitsConfig;
 use crate::domain::ids::UserId;
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::domain::subscriber::{NewSubscriber, Operation, OperationKind};
 use crate::domain::{ErrorCode, Package};
 
@@ -89,7 +89,7 @@ fn expected_minimal() -> NewSubscriber {
         first_name: "John".into(),
         last_name: "Doe".into(),
         email: None,
-        phone_number: Some(E164::parse("+12405551212").unwrap()),
+        phone_number: Some(DirectoryNumber::parse("+12405551212").unwrap()),
         extension: None,
         mobile_phone_number: None,
         language: None,
@@ -137,6 +137,25 @@ fn minimal_add_user_parses_into_the_domain_type() {
     assert_eq!(op.kind, OperationKind::AddUser);
     assert_eq!(op.user_id.as_deref(), Some("jdoe@acme.example.com"));
     assert_eq!(op.result, Ok(Operation::AddUser(expected_minimal())));
+}
+
+#[test]
+fn a_national_number_is_kept_not_refused() {
+    // BroadWorks often stores numbers without the country code: the user
+    // is accepted with the number as given (the license core withholds
+    // Webex Calling and says why), not refused with 9002.
+    let p = parse_request(
+        &fixture("valid-adduser-national-number.xml"),
+        None,
+        &limits(),
+    )
+    .unwrap();
+    let Ok(Operation::AddUser(s)) = &p.operations[0].result else {
+        panic!("{:?}", p.operations[0]);
+    };
+    let number = s.phone_number.as_ref().expect("number kept");
+    assert_eq!(number.as_str(), "2405551212");
+    assert_eq!(number.e164(), None);
 }
 
 #[test]

@@ -159,7 +159,7 @@ mod tests {
 
     use super::*;
     use crate::config::StoreConfig;
-    use crate::domain::phone::E164;
+    use crate::domain::phone::DirectoryNumber;
     use crate::domain::subscriber::{NewSubscriber, Operation};
     use crate::domain::template::TemplateSource;
     use crate::domain::{CustomerTemplate, TemplateSettings};
@@ -205,7 +205,7 @@ mod tests {
             first_name: "Alice".into(),
             last_name: "Smith".into(),
             email: Some("alice@acme.example".into()),
-            phone_number: Some(E164::parse("+12405550100").expect("phone")),
+            phone_number: Some(DirectoryNumber::parse("+12405550100").expect("phone")),
             extension: None,
             mobile_phone_number: None,
             language: None,

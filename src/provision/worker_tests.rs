@@ -16,7 +16,7 @@ use crate::commands::{Command, CommandEnvelope};
 use crate::config::StoreConfig;
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{SubscriberRecord, SubscriberStatus};
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::domain::subscriber::{NewSubscriber, Operation, SubscriberChanges};
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Partner, Refusal, TemplateSettings};
@@ -98,7 +98,9 @@ fn add(user: &str, enterprise: &str) -> Operation {
         first_name: "Alice".into(),
         last_name: "Smith".into(),
         email: Some(user.to_string()),
-        phone_number: Some(E164::parse(&format!("+1240555{:04}", digits % 10_000)).expect("phone")),
+        phone_number: Some(
+            DirectoryNumber::parse(&format!("+1240555{:04}", digits % 10_000)).expect("phone"),
+        ),
         extension: None,
         mobile_phone_number: None,
         language: None,
@@ -354,7 +356,8 @@ async fn one_enterprise_backlog_is_delivered_in_runs_not_one_commit_per_command(
     let ops = (0..300)
         .map(|i| match add(&format!("u{i}@acme.example"), "ENT-BIG") {
             Operation::AddUser(mut s) => {
-                s.phone_number = Some(E164::parse(&format!("+1240556{i:04}")).expect("phone"));
+                s.phone_number =
+                    Some(DirectoryNumber::parse(&format!("+1240556{i:04}")).expect("phone"));
                 Operation::AddUser(s)
             }
             other => other,

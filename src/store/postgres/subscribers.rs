@@ -9,7 +9,7 @@ use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus, TrunkFlags,
 };
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::store::rows::{encode_errors, SubscriberRow};
 use crate::store::tx::OrgOrigin;
 use crate::store::StoreError;
@@ -177,9 +177,9 @@ pub(super) async fn insert<C: GenericClient>(
             &r.first_name,
             &r.last_name,
             &r.email,
-            &r.phone_number.as_ref().map(E164::as_str),
+            &r.phone_number.as_ref().map(DirectoryNumber::as_str),
             &r.extension,
-            &r.mobile_phone_number.as_ref().map(E164::as_str),
+            &r.mobile_phone_number.as_ref().map(DirectoryNumber::as_str),
             &r.language,
             &r.time_zone,
             &r.package.as_str(),
@@ -222,9 +222,9 @@ pub(super) async fn update<C: GenericClient>(
             &r.first_name,
             &r.last_name,
             &r.email,
-            &r.phone_number.as_ref().map(E164::as_str),
+            &r.phone_number.as_ref().map(DirectoryNumber::as_str),
             &r.extension,
-            &r.mobile_phone_number.as_ref().map(E164::as_str),
+            &r.mobile_phone_number.as_ref().map(DirectoryNumber::as_str),
             &r.language,
             &r.time_zone,
             &r.package.as_str(),

@@ -8,7 +8,7 @@ use crate::domain::ids::{EnterpriseKey, UserId};
 use crate::domain::lifecycle::{
     OrganizationRef, SubscriberError, SubscriberRecord, SubscriberStatus,
 };
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::store::rows::{encode_errors, SubscriberRow};
 use crate::store::tx::OrgOrigin;
 use crate::store::StoreError;
@@ -248,9 +248,9 @@ pub(super) fn insert_subscriber(
         r.first_name,
         r.last_name,
         r.email,
-        r.phone_number.as_ref().map(E164::as_str),
+        r.phone_number.as_ref().map(DirectoryNumber::as_str),
         r.extension,
-        r.mobile_phone_number.as_ref().map(E164::as_str),
+        r.mobile_phone_number.as_ref().map(DirectoryNumber::as_str),
         r.language,
         r.time_zone,
         r.package.as_str(),
@@ -293,9 +293,9 @@ pub(super) fn update_subscriber(
             r.first_name,
             r.last_name,
             r.email,
-            r.phone_number.as_ref().map(E164::as_str),
+            r.phone_number.as_ref().map(DirectoryNumber::as_str),
             r.extension,
-            r.mobile_phone_number.as_ref().map(E164::as_str),
+            r.mobile_phone_number.as_ref().map(DirectoryNumber::as_str),
             r.language,
             r.time_zone,
             r.package.as_str(),

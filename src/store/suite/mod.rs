@@ -36,7 +36,7 @@ use async_trait::async_trait;
 
 use crate::domain::ids::UserId;
 use crate::domain::lifecycle::{OperationResult, SubscriberRecord, SubscriberStatus};
-use crate::domain::phone::E164;
+use crate::domain::phone::DirectoryNumber;
 use crate::domain::subscriber::{
     NewSubscriber, Operation, OperationKind, SubscriberChanges, SubscriberRef,
 };
@@ -149,8 +149,8 @@ pub(crate) fn uid(s: &str) -> UserId {
     UserId::parse(s).expect("user id")
 }
 
-pub(crate) fn phone(s: &str) -> E164 {
-    E164::parse(s).expect("phone")
+pub(crate) fn phone(s: &str) -> DirectoryNumber {
+    DirectoryNumber::parse(s).expect("phone")
 }
 
 pub(crate) fn new_sub(user: &str, sp: &str, group: &str, email: Option<&str>) -> NewSubscriber {

@@ -112,7 +112,7 @@ pub(crate) async fn trusted_add_creates_the_org_once_and_writes_commands_in_orde
             assert_eq!(*package, Package::Basic, "template default");
             assert_eq!(*subscriber_version, 1);
             assert_eq!(
-                phone_number.as_ref().map(E164::as_str),
+                phone_number.as_ref().map(DirectoryNumber::as_str),
                 Some("+12405551212")
             );
         }

@@ -379,7 +379,9 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Refusal
             "your BroadWorks profile names no service provider or group; ask your administrator",
         ));
     }
-    let phone_number = p.e164_number();
+    let phone_number = p
+        .e164_number()
+        .map(crate::domain::phone::DirectoryNumber::from);
     let extension = p.extension.clone().filter(|e| !e.is_empty());
     if phone_number.is_none() && extension.is_none() {
         return Err(Refusal::new(
@@ -399,7 +401,7 @@ fn new_subscriber(user_id: UserId, p: &Profile) -> Result<NewSubscriber, Refusal
         mobile_phone_number: p
             .mobile
             .as_deref()
-            .and_then(|m| crate::domain::phone::E164::parse(m).ok()),
+            .and_then(|m| crate::domain::phone::DirectoryNumber::parse(m).ok()),
         language: None,
         time_zone: None,
         package: None,
