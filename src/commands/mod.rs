@@ -95,6 +95,11 @@ pub enum Command {
         user_id: Option<UserId>,
         #[serde(default)]
         group_id: Option<String>,
+        /// The subscriber's number: the core decides Webex Calling again
+        /// for a user it was withheld from. Absent in commands stored
+        /// before it existed (the core uses the number it last saw).
+        #[serde(default)]
+        phone_number: Option<DirectoryNumber>,
     },
     #[serde(rename_all = "camelCase")]
     RemoveSubscriber {
@@ -349,6 +354,7 @@ mod tests {
                 subscriber_version: 3,
                 user_id: Some(UserId::parse("ann@acme.example").unwrap()),
                 group_id: Some("g".into()),
+                phone_number: DirectoryNumber::parse("2405550100").ok(),
             },
             Command::RemoveSubscriber {
                 subscriber_id: "s".into(),

@@ -54,6 +54,7 @@ pub enum ErrorCode {
     XsiTargetForbidden,
     LicenseShortage,
     SubscriptionBelowAssigned,
+    CallingWithheld,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -116,6 +117,7 @@ impl ErrorCode {
         ErrorCode::XsiTargetForbidden,
         ErrorCode::LicenseShortage,
         ErrorCode::SubscriptionBelowAssigned,
+        ErrorCode::CallingWithheld,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -138,7 +140,12 @@ impl ErrorCode {
                 true,
             ),
             InvalidEmail => (9001, 400, "Invalid email address.", false),
-            InvalidPhoneNumber => (9002, 400, "Invalid phone number: E.164 expected.", false),
+            InvalidPhoneNumber => (
+                9002,
+                400,
+                "Invalid phone number: not a number at all, or not E.164 where E.164 is required.",
+                false,
+            ),
             UnknownProvisioningId => (9003, 404, "Unknown provisioningId.", false),
             BadCredentials => (9004, 401, "Authentication failed.", false),
             WholesaleRejected => (9005, 403, "Wholesale customers cannot be provisioned here.", false),
@@ -288,6 +295,12 @@ impl ErrorCode {
                 409,
                 "A subscription's quantity cannot go below the licenses already assigned from it.",
                 false,
+            ),
+            CallingWithheld => (
+                9043,
+                409,
+                "Provisioned without Webex Calling: it needs an E.164 number pre-provisioned in one of the organization's locations and assigned to no other user or service.",
+                true,
             ),
         };
         ErrorCodeInfo {

@@ -2,6 +2,7 @@
 //! clusters and customer templates. Wire formats translate into these.
 
 pub mod activation;
+pub mod calling;
 pub mod credentials;
 pub mod directory;
 pub mod email;

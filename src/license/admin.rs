@@ -14,11 +14,12 @@ use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
 use std::collections::BTreeSet;
 
 use super::apply::{settle, write_difference, Orgs, Wanted, Who};
+use super::calling::is_calling;
 use super::subscriptions::LicenseSubscription;
 use super::templates::{
     apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
 };
-use super::{LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
+use super::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 use crate::domain::license::GrantSource;
 
 /// How long a gap in the ledger's ids is taken for a transaction still
@@ -96,7 +97,7 @@ impl LicenseAdmin {
     pub async fn apply_commands(
         &self,
         envelopes: &[CommandEnvelope],
-    ) -> Vec<Result<(), LicenseError>> {
+    ) -> Vec<Result<Granted, LicenseError>> {
         self.core.apply_in_order(envelopes).await
     }
 
@@ -399,12 +400,6 @@ pub struct MoveReport {
     pub short: Vec<(String, String)>,
 }
 
-/// A license whose loss takes the user's calling with it (voicemail, PIN,
-/// numbers, settings).
-fn is_calling(license: &str) -> bool {
-    license.starts_with("webex-calling")
-}
-
 /// The unit of work of [`LicenseAdmin::move_subscription`].
 fn move_in(
     tx: &dyn crate::store::tx::Tx,
@@ -557,8 +552,11 @@ fn apply_templates_in(
             .filter(|h| h.source == GrantSource::Package || keep.contains(&h.license))
             .map(|h| (h.license.clone(), (h.source, h.source_ref.clone())))
             .collect();
+        // Webex Calling needs a number, decided at provisioning: a
+        // template does not give it to a user it was withheld from.
+        let holds_calling = held.iter().any(|l| is_calling(l));
         for (license, why) in given {
-            if keep.contains(&license) {
+            if keep.contains(&license) && (holds_calling || !is_calling(&license)) {
                 wanted.entry(license).or_insert(why);
             }
         }
@@ -592,7 +590,12 @@ fn apply_templates_in(
             &key,
             now,
         )? {
-            Ok(true) => report.changed += 1,
+            Ok(true) => {
+                if loses_calling && !wanted.keys().any(|l| is_calling(l)) {
+                    super::calling::forget(tx, &holder.subscriber_id)?;
+                }
+                report.changed += 1
+            }
             Ok(false) => {}
             Err(reason) => report.short.push((holder.user_id.clone(), reason)),
         }

@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::ids::UserId;
 use crate::domain::license_ledger::LicenseEvent;
+use crate::domain::phone::DirectoryNumber;
 use crate::domain::template::Package;
 use crate::domain::{ErrorCode, Refusal};
 use crate::store::license_rows::KeyOutcome;
 use crate::store::tx::Tx;
 use crate::store::StoreError;
 
+use super::calling::{self, is_calling, Decision};
 use super::package_licenses;
 use super::subscriptions::{Held, Pool};
 use super::templates::OrgTemplates;
@@ -44,10 +46,25 @@ impl LicensePolicy {
 struct Change<'a> {
     /// Whose licenses (user id and group when the command names them).
     who: Who<'a>,
-    /// A new user (its templates apply).
-    provision: bool,
-    /// `None`: remove every license.
-    package: Option<Package>,
+    kind: Kind<'a>,
+}
+
+enum Kind<'a> {
+    /// A new user: its package, its templates, Calling decided.
+    Provision {
+        package: Package,
+        number: Option<&'a DirectoryNumber>,
+    },
+    /// Another package; Calling decided for a user it was withheld from.
+    Package {
+        package: Package,
+        number: Option<&'a DirectoryNumber>,
+    },
+    /// A profile change: only a user Calling was withheld from is decided
+    /// again (with its new number); an entitled user is left as it is.
+    Update { number: Option<&'a DirectoryNumber> },
+    /// Every license removed, the number freed.
+    Remove,
 }
 
 fn change_of(command: &Command) -> Option<Change<'_>> {
@@ -58,6 +75,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             user_id,
             package,
             group_id,
+            phone_number,
             ..
         } => Some(Change {
             who: Who {
@@ -66,8 +84,10 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
                 user_id: Some(user_id.as_str()),
                 group_id: group_id.as_deref(),
             },
-            provision: true,
-            package: Some(*package),
+            kind: Kind::Provision {
+                package: *package,
+                number: phone_number.as_ref(),
+            },
         }),
         Command::ChangePackage {
             subscriber_id,
@@ -75,6 +95,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             package,
             user_id,
             group_id,
+            phone_number,
             ..
         } => Some(Change {
             who: Who {
@@ -83,8 +104,26 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
                 user_id: user_id.as_ref().map(UserId::as_str),
                 group_id: group_id.as_deref(),
             },
-            provision: false,
-            package: Some(*package),
+            kind: Kind::Package {
+                package: *package,
+                number: phone_number.as_ref(),
+            },
+        }),
+        Command::UpdateSubscriber {
+            subscriber_id,
+            org_id,
+            phone_number,
+            ..
+        } => Some(Change {
+            who: Who {
+                subscriber_id,
+                org_id,
+                user_id: None,
+                group_id: None,
+            },
+            kind: Kind::Update {
+                number: phone_number.as_ref(),
+            },
         }),
         Command::RemoveSubscriber {
             subscriber_id,
@@ -97,22 +136,27 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
                 user_id: None,
                 group_id: None,
             },
-            provision: false,
-            package: None,
+            kind: Kind::Remove,
         }),
         Command::EnsureOrganization { .. }
         | Command::AttachOrganization { .. }
         | Command::DetachOrganization { .. }
         | Command::DiscardPendingSubscriber { .. }
-        | Command::UpdateSubscriber { .. }
         | Command::IssueActivationCode { .. }
         | Command::MoveAccount { .. }
         | Command::SetOrganizationAdmin { .. } => None,
     }
 }
 
+/// A command the core applied, and what it could not give.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Granted {
+    /// Webex Calling withheld (code 9043, with the reason).
+    pub notice: Option<Refusal>,
+}
+
 /// One command's answer: applied, or refused for good.
-pub type Applied = Result<(), Refusal>;
+pub type Applied = Result<Granted, Refusal>;
 
 /// Applies `envelopes` in order. A command that fails on a store error is
 /// undone alone and ends the run (`Err` as its entry's place: the later
@@ -127,7 +171,7 @@ pub fn apply_run(
     let mut out = Vec::with_capacity(envelopes.len());
     for env in envelopes {
         let Some(change) = change_of(&env.command) else {
-            out.push(Ok(Ok(())));
+            out.push(Ok(Ok(Granted::default())));
             continue;
         };
         let part = tx.begin_part()?;
@@ -160,6 +204,19 @@ pub(super) struct Orgs {
 pub(super) struct OrgState {
     pub pool: Pool,
     pub templates: OrgTemplates,
+    /// Whether it keeps a Calling inventory here (read when first needed).
+    calling_managed: Option<bool>,
+}
+
+impl OrgState {
+    fn calling_managed(&mut self, tx: &dyn Tx, org_id: &str) -> Result<bool, StoreError> {
+        if let Some(managed) = self.calling_managed {
+            return Ok(managed);
+        }
+        let managed = tx.calling_managed(org_id)?;
+        self.calling_managed = Some(managed);
+        Ok(managed)
+    }
 }
 
 impl Orgs {
@@ -181,8 +238,14 @@ impl Orgs {
             };
             let pool = Pool::with_usage(subscriptions, usage).started_by(self.now);
             let templates = OrgTemplates::from_rows(tx.license_templates(org_id)?);
-            self.read
-                .insert(org_id.to_string(), OrgState { pool, templates });
+            self.read.insert(
+                org_id.to_string(),
+                OrgState {
+                    pool,
+                    templates,
+                    calling_managed: None,
+                },
+            );
         }
         self.read
             .get_mut(org_id)
@@ -211,49 +274,79 @@ fn apply_one(
 ) -> Result<Applied, StoreError> {
     let key = env.idempotency_key.as_str();
     match tx.license_outcome(key)? {
-        Some(KeyOutcome::Applied) => return Ok(Ok(())),
+        Some(KeyOutcome::Applied { notice }) => {
+            return Ok(Ok(Granted {
+                notice: notice.as_ref().map(refusal_of),
+            }))
+        }
         Some(KeyOutcome::Refused(r)) => return Ok(Err(refusal_of(&r))),
         None => {}
     }
     let who = &change.who;
     let held = tx.holdings(who.subscriber_id)?;
-    let org = orgs.of(tx, who.org_id)?;
-    let wanted = match change.package {
-        None => Wanted::new(),
-        Some(package) => {
-            let mut wanted: Wanted = package_licenses(package)
-                .into_iter()
-                .map(|l| (l, (GrantSource::Package, package.as_str().to_string())))
-                .collect();
-            // What templates and admins granted outlives a package change.
-            for h in held.iter().filter(|h| h.source != GrantSource::Package) {
-                wanted
-                    .entry(h.license.clone())
-                    .or_insert((h.source, h.source_ref.clone()));
-            }
-            // A new user gets its templates' licenses, best effort: one
-            // its subscriptions lack is left out (the package still goes
-            // through). A license both give is the template's: it
-            // outlives a change to a package without it.
-            if change.provision {
-                let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
-                let given = org.templates.licenses_for(&names, who.group_id, &org.pool);
-                for (license, why) in given {
-                    let free = org.pool.is_empty()
-                        || names.contains(&license)
-                        || org.pool.available(&license) > 0;
-                    if free {
-                        wanted.insert(license, why);
-                    }
+    let holds_calling = held.iter().any(|h| is_calling(&h.license));
+    let (package, provision, number) = match change.kind {
+        Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
+        Kind::Update { number } => {
+            // Only a user Calling was withheld from has anything to decide.
+            let package = held
+                .iter()
+                .find(|h| h.source == GrantSource::Package)
+                .and_then(|h| Package::parse(&h.source_ref));
+            match package {
+                Some(package)
+                    if !holds_calling && tx.calling_withheld(who.subscriber_id)?.is_some() =>
+                {
+                    (package, false, number)
                 }
+                _ => return Ok(Ok(Granted::default())),
             }
-            wanted
         }
+        Kind::Provision { package, number } => (package, true, number),
+        Kind::Package { package, number } => (package, false, number),
     };
+    let org = orgs.of(tx, who.org_id)?;
+    let mut wanted = wanted_licenses(package, provision, &held, who, org);
+    let wants_calling = wanted.keys().any(|l| is_calling(l));
+    let withheld_before = if wants_calling && !holds_calling {
+        tx.calling_withheld(who.subscriber_id)?
+    } else {
+        None
+    };
+    // A package change written before commands carried the number: the
+    // one BroadWorks last sent.
+    let remembered = withheld_before
+        .as_ref()
+        .and_then(|w| w.directory_number.as_deref())
+        .and_then(|n| DirectoryNumber::parse(n).ok());
+    let number = number.or(remembered.as_ref());
+    let decision = if wants_calling && !holds_calling {
+        let managed = org.calling_managed(tx, who.org_id)?;
+        calling::decide(tx, managed, who, number)?
+    } else {
+        Decision::Unchanged
+    };
+    if let Decision::Withhold { .. } = decision {
+        wanted.retain(|license, _| !is_calling(license));
+    }
     match settle(tx, &mut org.pool, policy, who, &held, &wanted, key, now)? {
         Ok(_) => {
-            tx.record_license_outcome(key, &KeyOutcome::Applied, now)?;
-            Ok(Ok(()))
+            if holds_calling && !wanted.keys().any(|l| is_calling(l)) {
+                calling::forget(tx, who.subscriber_id)?;
+            }
+            let notice =
+                calling::record(tx, who, &decision, withheld_before.as_ref(), number, now)?;
+            let stored = notice.as_ref().map(stored_refusal);
+            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: stored }, now)?;
+            Ok(Ok(Granted { notice }))
+        }
+        // A profile change is never refused: without licenses for Calling
+        // the user stays as it was, withheld, with the shortage as why.
+        Err(detail) if matches!(change.kind, Kind::Update { .. }) => {
+            let withhold = Decision::Withhold { reason: detail };
+            let notice =
+                calling::record(tx, who, &withhold, withheld_before.as_ref(), number, now)?;
+            Ok(Ok(Granted { notice }))
         }
         Err(detail) => {
             let refused = StoredRefusal {
@@ -263,6 +356,78 @@ fn apply_one(
             tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
             Ok(Err(refusal_of(&refused)))
         }
+    }
+}
+
+/// The licenses a subscriber of `package` should hold: the package's,
+/// what templates and admins gave it before, and for a new user its
+/// templates' (best effort).
+fn wanted_licenses(
+    package: Package,
+    provision: bool,
+    held: &[Holding],
+    who: &Who<'_>,
+    org: &OrgState,
+) -> Wanted {
+    let mut wanted: Wanted = package_licenses(package)
+        .into_iter()
+        .map(|l| (l, (GrantSource::Package, package.as_str().to_string())))
+        .collect();
+    // What templates and admins granted outlives a package change.
+    for h in held.iter().filter(|h| h.source != GrantSource::Package) {
+        wanted
+            .entry(h.license.clone())
+            .or_insert((h.source, h.source_ref.clone()));
+    }
+    // A new user gets its templates' licenses, best effort: one its
+    // subscriptions lack is left out (the package still goes through). A
+    // license both give is the template's: it outlives a change to a
+    // package without it.
+    if provision {
+        let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
+        let given = org.templates.licenses_for(&names, who.group_id, &org.pool);
+        for (license, why) in given {
+            let free =
+                org.pool.is_empty() || names.contains(&license) || org.pool.available(&license) > 0;
+            if free {
+                wanted.insert(license, why);
+            }
+        }
+    }
+    wanted
+}
+
+/// Every license removed, the number freed, the subscriber forgotten.
+fn remove(
+    tx: &dyn Tx,
+    orgs: &mut Orgs,
+    policy: LicensePolicy,
+    who: &Who<'_>,
+    held: &[Holding],
+    key: &str,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let org = orgs.of(tx, who.org_id)?;
+    // Removing everything cannot be short.
+    let _ = settle(
+        tx,
+        &mut org.pool,
+        policy,
+        who,
+        held,
+        &Wanted::new(),
+        key,
+        now,
+    )?;
+    calling::forget(tx, who.subscriber_id)?;
+    tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
+    Ok(Ok(Granted::default()))
+}
+
+fn stored_refusal(r: &Refusal) -> StoredRefusal {
+    StoredRefusal {
+        code: r.code.code(),
+        detail: r.message().to_string(),
     }
 }
 

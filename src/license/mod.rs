@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod apply;
+pub mod calling;
 pub mod remote;
 pub mod subscriptions;
 pub mod templates;
@@ -19,7 +20,7 @@ use crate::domain::template::Package;
 use crate::domain::Refusal;
 use crate::store::{SharedStore, StoreError};
 
-pub use apply::{apply_run, LicensePolicy};
+pub use apply::{apply_run, Granted, LicensePolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LicenseError {
@@ -40,14 +41,17 @@ impl From<StoreError> for LicenseError {
 
 #[async_trait]
 pub trait LicenseCore: Send + Sync + 'static {
-    async fn apply(&self, envelope: &CommandEnvelope) -> Result<(), LicenseError>;
+    async fn apply(&self, envelope: &CommandEnvelope) -> Result<Granted, LicenseError>;
     fn name(&self) -> &'static str;
 
     /// Applies consecutive commands of one enterprise, in order, and
     /// returns one result per command attempted: it stops after the first
     /// `Unavailable` (the later ones must wait for it). A core that can
     /// take a run at once overrides this; the default applies one by one.
-    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+    async fn apply_in_order(
+        &self,
+        envelopes: &[CommandEnvelope],
+    ) -> Vec<Result<Granted, LicenseError>> {
         apply_each(self, envelopes).await
     }
 }
@@ -56,7 +60,7 @@ pub trait LicenseCore: Send + Sync + 'static {
 pub async fn apply_each<C: LicenseCore + ?Sized>(
     core: &C,
     envelopes: &[CommandEnvelope],
-) -> Vec<Result<(), LicenseError>> {
+) -> Vec<Result<Granted, LicenseError>> {
     let mut out = Vec::with_capacity(envelopes.len());
     for env in envelopes {
         let result = core.apply(env).await;
@@ -104,7 +108,7 @@ impl LocalLicenseCore {
 
 #[async_trait]
 impl LicenseCore for LocalLicenseCore {
-    async fn apply(&self, env: &CommandEnvelope) -> Result<(), LicenseError> {
+    async fn apply(&self, env: &CommandEnvelope) -> Result<Granted, LicenseError> {
         let mut results = self.apply_in_order(std::slice::from_ref(env)).await;
         results
             .pop()
@@ -117,7 +121,10 @@ impl LicenseCore for LocalLicenseCore {
 
     /// The whole run in one unit of work; a command the store fails on is
     /// undone alone and the run stops there (the rest waits for it).
-    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+    async fn apply_in_order(
+        &self,
+        envelopes: &[CommandEnvelope],
+    ) -> Vec<Result<Granted, LicenseError>> {
         let run = envelopes.to_vec();
         let policy = self.policy;
         let done = crate::store::transact(self.store.as_ref(), move |tx| {
@@ -128,7 +135,7 @@ impl LicenseCore for LocalLicenseCore {
             Ok(results) => results
                 .into_iter()
                 .map(|r| match r {
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(granted)) => Ok(granted),
                     Ok(Err(refusal)) => Err(LicenseError::Rejected(refusal)),
                     Err(e) => Err(LicenseError::from(e)),
                 })

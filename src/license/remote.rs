@@ -21,7 +21,7 @@ use crate::config::RemoteCoreConfig;
 use crate::domain::{ErrorCode, Refusal};
 
 use super::wire::{CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH};
-use super::{LicenseCore, LicenseError};
+use super::{Granted, LicenseCore, LicenseError};
 
 /// First pause between tries; doubled each time.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -161,7 +161,10 @@ impl Failure {
 
 /// The answer as one result per command, in order; a result that does not
 /// belong to its command ends the list there (the rest is tried again).
-fn results(envelopes: &[CommandEnvelope], answer: CoreAnswer) -> Vec<Result<(), LicenseError>> {
+fn results(
+    envelopes: &[CommandEnvelope],
+    answer: CoreAnswer,
+) -> Vec<Result<Granted, LicenseError>> {
     let mut out = Vec::with_capacity(answer.results.len());
     for (env, r) in envelopes.iter().zip(answer.results) {
         if r.idempotency_key != env.idempotency_key {
@@ -173,7 +176,17 @@ fn results(envelopes: &[CommandEnvelope], answer: CoreAnswer) -> Vec<Result<(), 
         }
         let why = r.description.unwrap_or_default();
         out.push(match r.outcome {
-            Outcome::Applied => Ok(()),
+            // With a code: applied with a notice (Calling withheld). One
+            // this gateway does not know is logged, not shown.
+            Outcome::Applied => Ok(Granted {
+                notice: r.error_code.and_then(|c| match ErrorCode::from_code(c) {
+                    Some(code) => Some(Refusal::new(code, why.clone())),
+                    None => {
+                        tracing::warn!(code = c, notice = %why, "unknown notice from the license core");
+                        None
+                    }
+                }),
+            }),
             // A refusal whose code this gateway does not know (a newer
             // core) waits instead of failing the subscriber for good.
             Outcome::Refused => match r.error_code.and_then(ErrorCode::from_code) {
@@ -199,7 +212,7 @@ fn results(envelopes: &[CommandEnvelope], answer: CoreAnswer) -> Vec<Result<(), 
 
 #[async_trait]
 impl LicenseCore for RemoteLicenseCore {
-    async fn apply(&self, envelope: &CommandEnvelope) -> Result<(), LicenseError> {
+    async fn apply(&self, envelope: &CommandEnvelope) -> Result<Granted, LicenseError> {
         let mut out = self.apply_in_order(std::slice::from_ref(envelope)).await;
         out.pop()
             .unwrap_or_else(|| Err(LicenseError::Unavailable("no answer".into())))
@@ -209,7 +222,10 @@ impl LicenseCore for RemoteLicenseCore {
         "remote"
     }
 
-    async fn apply_in_order(&self, envelopes: &[CommandEnvelope]) -> Vec<Result<(), LicenseError>> {
+    async fn apply_in_order(
+        &self,
+        envelopes: &[CommandEnvelope],
+    ) -> Vec<Result<Granted, LicenseError>> {
         let body = match serde_json::to_vec(&CoreRequest {
             commands: envelopes.to_vec(),
         }) {

@@ -29,10 +29,11 @@ pub struct CoreAnswer {
 pub struct CoreResult {
     pub idempotency_key: String,
     pub outcome: Outcome,
-    /// For `refused`: the error table's code.
+    /// For `refused`: the error table's code. For `applied`: a notice's
+    /// (9043: provisioned without Webex Calling), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<u32>,
-    /// For `refused` and `unavailable`: why.
+    /// For `refused`, `unavailable` and a notice: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }

@@ -11,17 +11,16 @@ use crate::store::{transact, OutboxState, Store, StoreError};
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {
-    Delivered,
+    /// Applied; `notice`: what the core could not give (Webex Calling
+    /// withheld), kept in the subscriber's `errors[]`.
+    Delivered { notice: Option<SubscriberError> },
     /// Permanent: the command failed; the subscriber goes to `error`.
     Rejected {
         error_code: u32,
         description: String,
     },
     /// Try again at `retry_at` (unix ms).
-    Retry {
-        error: String,
-        retry_at: i64,
-    },
+    Retry { error: String, retry_at: i64 },
 }
 
 /// The kinds of command whose delivery settles the subscriber's status
@@ -107,7 +106,7 @@ pub fn complete_command(
         return Ok(());
     }
     match outcome {
-        DeliveryOutcome::Delivered => {
+        DeliveryOutcome::Delivered { notice } => {
             tx.mark_delivered(seq, now)?;
             if let Some((subscriber_id, version)) = status_target(command) {
                 // Only the latest change settles the status: a newer
@@ -119,7 +118,7 @@ pub fn complete_command(
                         version,
                         &[SubscriberStatus::Provisioning, SubscriberStatus::Updating],
                         SubscriberStatus::Provisioned,
-                        &[],
+                        notice.as_slice(),
                         now,
                     )?;
                     if settled {

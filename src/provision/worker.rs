@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use super::delivery::{self, Attempt, DeliveryOutcome};
 use super::now_millis;
+use crate::domain::lifecycle::SubscriberError;
 use crate::license::{LicenseCore, LicenseError};
 use crate::store::{Lease, OutboxEntry, SharedStore};
 
@@ -150,7 +151,12 @@ async fn deliver_in_order(
     // The envelopes move into the attempts (the core is done with them).
     for ((&(seq, attempts), envelope), result) in meta.iter().zip(envelopes).zip(results) {
         let outcome = match result {
-            Ok(()) => DeliveryOutcome::Delivered,
+            Ok(granted) => DeliveryOutcome::Delivered {
+                notice: granted.notice.map(|n| SubscriberError {
+                    error_code: n.code.code(),
+                    description: n.message().to_string(),
+                }),
+            },
             Err(LicenseError::Rejected(refusal)) => DeliveryOutcome::Rejected {
                 error_code: refusal.code.code(),
                 description: refusal.message().to_string(),
@@ -164,7 +170,7 @@ async fn deliver_in_order(
             }
         };
         let label = match &outcome {
-            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Delivered { .. } => "delivered",
             DeliveryOutcome::Rejected { .. } => "rejected",
             DeliveryOutcome::Retry { .. } => "retry",
         };

@@ -20,7 +20,7 @@ use crate::domain::phone::DirectoryNumber;
 use crate::domain::subscriber::{NewSubscriber, Operation, SubscriberChanges};
 use crate::domain::template::TemplateSource;
 use crate::domain::{CustomerTemplate, ErrorCode, Partner, Refusal, TemplateSettings};
-use crate::license::{LicenseCore, LicenseError};
+use crate::license::{Granted, LicenseCore, LicenseError};
 use crate::provision::testing::UseCases;
 use crate::provision::AcceptBatch;
 use crate::store::sqlite::SqliteStore;
@@ -60,7 +60,7 @@ impl ScriptedCore {
 
 #[async_trait]
 impl LicenseCore for ScriptedCore {
-    async fn apply(&self, env: &CommandEnvelope) -> Result<(), LicenseError> {
+    async fn apply(&self, env: &CommandEnvelope) -> Result<Granted, LicenseError> {
         let enterprise = env.enterprise_key.as_str().to_string();
         let outcome = match &env.command {
             _ if enterprise == WAITING && self.down.load(Ordering::SeqCst) => {
@@ -72,7 +72,7 @@ impl LicenseCore for ScriptedCore {
                     "the number is assigned to another user",
                 )))
             }
-            _ => Ok(()),
+            _ => Ok(Granted::default()),
         };
         self.calls.lock().expect("calls").push(Call {
             enterprise,

@@ -31,7 +31,10 @@ pub struct HolderState {
 /// What the core answered a command key before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyOutcome {
-    Applied,
+    /// Applied, with what it could not give (Webex Calling withheld).
+    Applied {
+        notice: Option<StoredRefusal>,
+    },
     Refused(StoredRefusal),
 }
 

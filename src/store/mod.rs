@@ -4,6 +4,7 @@
 //! that run in those units of work live in `provision`, so a back-end
 //! (SQLite today, PostgreSQL next) only maps rows.
 
+pub mod calling_rows;
 pub mod license_rows;
 pub mod postgres;
 pub mod private_files;

@@ -357,3 +357,88 @@ pub(crate) fn decode_license_template(
         StoreError::Corrupt(format!("license template of organization '{org_id}': {e}"))
     })
 }
+
+/// A stored Calling number (written canonical, so it parses).
+pub(crate) fn stored_number(number: &str) -> Result<crate::domain::phone::E164, StoreError> {
+    crate::domain::phone::E164::parse(number)
+        .map_err(|e| StoreError::Corrupt(format!("calling number '{number}': {}", e.message)))
+}
+
+/// A Calling number's holder from its columns (kind, reference, user id).
+pub(crate) fn number_holder(
+    number: &str,
+    kind: Option<String>,
+    reference: Option<String>,
+    user_id: Option<String>,
+) -> Result<Option<crate::domain::calling::NumberHolder>, StoreError> {
+    use crate::domain::calling::NumberHolder;
+    match (kind.as_deref(), reference) {
+        (None, _) => Ok(None),
+        (Some("user"), Some(subscriber_id)) => Ok(Some(NumberHolder::User {
+            subscriber_id,
+            user_id: user_id.unwrap_or_default(),
+        })),
+        (Some("service"), Some(name)) => Ok(Some(NumberHolder::Service { name })),
+        (Some(other), _) => Err(StoreError::Corrupt(format!(
+            "calling number '{number}': holder kind '{other}'"
+        ))),
+    }
+}
+
+/// A Calling number holder's columns: kind, reference, user id.
+pub(crate) fn holder_columns(
+    holder: Option<&crate::domain::calling::NumberHolder>,
+) -> (Option<&str>, Option<&str>, Option<&str>) {
+    match holder {
+        None => (None, None, None),
+        Some(h @ crate::domain::calling::NumberHolder::User { user_id, .. }) => {
+            (Some(h.kind()), Some(h.reference()), Some(user_id.as_str()))
+        }
+        Some(h @ crate::domain::calling::NumberHolder::Service { .. }) => {
+            (Some(h.kind()), Some(h.reference()), None)
+        }
+    }
+}
+
+/// A command key's outcome from its columns: (refused code, detail),
+/// (notice code, detail).
+pub(crate) fn key_outcome(
+    refused: (Option<u32>, Option<String>),
+    notice: (Option<u32>, Option<String>),
+) -> crate::store::license_rows::KeyOutcome {
+    use crate::domain::license::StoredRefusal;
+    use crate::store::license_rows::KeyOutcome;
+    let stored = |(code, detail): (Option<u32>, Option<String>)| {
+        code.map(|code| StoredRefusal {
+            code,
+            detail: detail.unwrap_or_default(),
+        })
+    };
+    match stored(refused) {
+        Some(r) => KeyOutcome::Refused(r),
+        None => KeyOutcome::Applied {
+            notice: stored(notice),
+        },
+    }
+}
+
+/// The columns of a command key's outcome (see [`key_outcome`]).
+pub(crate) type OutcomeColumns<'a> = (
+    (Option<u32>, Option<&'a str>),
+    (Option<u32>, Option<&'a str>),
+);
+
+pub(crate) fn outcome_columns(
+    outcome: &crate::store::license_rows::KeyOutcome,
+) -> OutcomeColumns<'_> {
+    use crate::store::license_rows::KeyOutcome;
+    fn columns(r: &crate::domain::license::StoredRefusal) -> (Option<u32>, Option<&str>) {
+        (Some(r.code), Some(r.detail.as_str()))
+    }
+    match outcome {
+        KeyOutcome::Refused(r) => (columns(r), (None, None)),
+        KeyOutcome::Applied { notice } => {
+            ((None, None), notice.as_ref().map_or((None, None), columns))
+        }
+    }
+}

@@ -28,6 +28,7 @@ use crate::domain::lifecycle::{
 use crate::domain::organization::{ExistingOrganization, PartnerRole};
 use crate::domain::CustomerTemplate;
 
+use super::calling_rows::CallingRows;
 use super::license_rows::LicenseRows;
 use super::{OutboxEntry, OutboxState, StoreError};
 
@@ -81,8 +82,8 @@ impl OrgOrigin {
 pub struct Part(pub(crate) u64);
 
 /// The row operations a use case may run inside one transaction (the
-/// license core's are in [`LicenseRows`]).
-pub trait Tx: LicenseRows {
+/// license core's are in [`LicenseRows`] and [`CallingRows`]).
+pub trait Tx: LicenseRows + CallingRows {
     // ---- parts
 
     /// Starts a part that [`Tx::undo_part`] can undo without touching what

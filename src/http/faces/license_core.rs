@@ -46,11 +46,11 @@ pub async fn apply(
         .map(|(env, result)| {
             let key = env.idempotency_key.clone();
             match result {
-                Ok(()) => CoreResult {
+                Ok(granted) => CoreResult {
                     idempotency_key: key,
                     outcome: Outcome::Applied,
-                    error_code: None,
-                    description: None,
+                    error_code: granted.notice.as_ref().map(|n| n.code.code()),
+                    description: granted.notice.map(|n| n.message().to_string()),
                 },
                 Err(LicenseError::Rejected(r)) => CoreResult {
                     idempotency_key: key,

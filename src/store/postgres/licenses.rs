@@ -9,11 +9,14 @@ use tokio_postgres::Row;
 
 use super::sql::{exec, get, limit, row, rows};
 use crate::domain::license::AutoLicenseTemplate;
-use crate::domain::license::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::domain::license::{GrantSource, HolderRow, Holding};
 use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome};
-use crate::store::rows::{decode_license_template, decode_quantities, encode_quantities, to_json};
+use crate::store::rows::{
+    decode_license_template, decode_quantities, encode_quantities, key_outcome, outcome_columns,
+    to_json,
+};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -267,23 +270,26 @@ pub(super) async fn outcome<C: GenericClient>(
 ) -> Result<Option<KeyOutcome>, StoreError> {
     let Some(r) = row(
         c,
-        "SELECT refused_code, refused_detail FROM license_applied WHERE idempotency_key = $1",
+        "SELECT refused_code, refused_detail, notice_code, notice_detail
+         FROM license_applied WHERE idempotency_key = $1",
         &[&key],
     )
     .await?
     else {
         return Ok(None);
     };
-    let code: Option<i32> = get(&r, 0)?;
-    let detail: Option<String> = get(&r, 1)?;
-    Ok(Some(match code {
-        Some(code) => KeyOutcome::Refused(StoredRefusal {
-            code: u32::try_from(code)
-                .map_err(|_| StoreError::Corrupt(format!("license outcome code {code}")))?,
-            detail: detail.unwrap_or_default(),
-        }),
-        None => KeyOutcome::Applied,
-    }))
+    let code = |i: usize| -> Result<Option<u32>, StoreError> {
+        get::<Option<i32>>(&r, i)?
+            .map(|c| {
+                u32::try_from(c)
+                    .map_err(|_| StoreError::Corrupt(format!("license outcome code {c}")))
+            })
+            .transpose()
+    };
+    Ok(Some(key_outcome(
+        (code(0)?, get(&r, 1)?),
+        (code(2)?, get(&r, 3)?),
+    )))
 }
 
 pub(super) async fn record_outcome<C: GenericClient>(
@@ -292,15 +298,21 @@ pub(super) async fn record_outcome<C: GenericClient>(
     outcome: &KeyOutcome,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (code, detail): (Option<i32>, Option<&str>) = match outcome {
-        KeyOutcome::Applied => (None, None),
-        KeyOutcome::Refused(r) => (i32::try_from(r.code).ok(), Some(r.detail.as_str())),
-    };
+    let ((code, detail), (notice, notice_detail)) = outcome_columns(outcome);
+    let int = |c: Option<u32>| c.and_then(|c| i32::try_from(c).ok());
     exec(
         c,
-        "INSERT INTO license_applied (idempotency_key, applied_at, refused_code, refused_detail)
-         VALUES ($1, $2, $3, $4)",
-        &[&key, &now, &code, &detail],
+        "INSERT INTO license_applied (idempotency_key, applied_at, refused_code, refused_detail,
+             notice_code, notice_detail)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &key,
+            &now,
+            &int(code),
+            &detail,
+            &int(notice),
+            &notice_detail,
+        ],
     )
     .await?;
     Ok(())

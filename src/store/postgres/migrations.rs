@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_license_subscriptions",
         sql: include_str!("migrations/0005_license_subscriptions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_calling_inventory",
+        sql: include_str!("migrations/0006_calling_inventory.sql"),
+    },
 ];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00

@@ -18,6 +18,7 @@
 //! The SQL lives in one file per group of tables; rows decode through the
 //! shared `store::rows`, as SQLite's do.
 
+mod calling;
 mod email;
 mod events;
 mod lane;

@@ -101,7 +101,7 @@ impl Batch {
 }
 
 pub(super) struct PgTx<'t, 'c> {
-    tx: &'t Transaction<'c>,
+    pub(super) tx: &'t Transaction<'c>,
     runtime: &'t Runtime,
     batch: &'t Batch,
     /// A statement failed with a conflict: the batch must run again.
@@ -186,7 +186,7 @@ impl<'t, 'c> PgTx<'t, 'c> {
     /// Waits for one statement (after the savepoint statements queued
     /// before it, sent in the same flight) and notes what its failure
     /// means.
-    fn run<T>(
+    pub(super) fn run<T>(
         &self,
         statement: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -220,7 +220,7 @@ impl<'t, 'c> PgTx<'t, 'c> {
     }
 
     /// A statement that changes rows.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         statement: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {

@@ -7,11 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::tx::SqliteTx;
 use crate::domain::license::AutoLicenseTemplate;
-use crate::domain::license::{GrantSource, HolderRow, Holding, StoredRefusal};
+use crate::domain::license::{GrantSource, HolderRow, Holding};
 use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
-use crate::store::rows::{decode_license_template, decode_quantities, encode_quantities, to_json};
+use crate::store::rows::{
+    decode_license_template, decode_quantities, encode_quantities, key_outcome, outcome_columns,
+    to_json,
+};
 use crate::store::StoreError;
 
 const HOLDING_COLUMNS: &str =
@@ -167,22 +170,20 @@ impl LicenseRows for SqliteTx<'_, '_> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT refused_code, refused_detail FROM license_applied
-                 WHERE idempotency_key = ?1",
+                "SELECT refused_code, refused_detail, notice_code, notice_detail
+                 FROM license_applied WHERE idempotency_key = ?1",
             )?
             .query_row([key], |row| {
                 Ok((
                     row.get::<_, Option<u32>>(0)?,
                     row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<u32>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
                 ))
             })
             .optional()?;
-        Ok(row.map(|(code, detail)| match code {
-            Some(code) => KeyOutcome::Refused(StoredRefusal {
-                code,
-                detail: detail.unwrap_or_default(),
-            }),
-            None => KeyOutcome::Applied,
+        Ok(row.map(|(refused, refused_detail, notice, notice_detail)| {
+            key_outcome((refused, refused_detail), (notice, notice_detail))
         }))
     }
 
@@ -192,16 +193,14 @@ impl LicenseRows for SqliteTx<'_, '_> {
         outcome: &KeyOutcome,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (code, detail) = match outcome {
-            KeyOutcome::Applied => (None, None),
-            KeyOutcome::Refused(r) => (Some(r.code), Some(r.detail.as_str())),
-        };
+        let ((code, detail), (notice, notice_detail)) = outcome_columns(outcome);
         self.conn
             .prepare_cached(
-                "INSERT INTO license_applied (idempotency_key, applied_at, refused_code, refused_detail)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO license_applied (idempotency_key, applied_at, refused_code,
+                     refused_detail, notice_code, notice_detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![key, now, code, detail])?;
+            .execute(params![key, now, code, detail, notice, notice_detail])?;
         Ok(())
     }
 

@@ -97,6 +97,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0015_license_subscriptions",
         sql: include_str!("migrations/0015_license_subscriptions.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_calling_inventory",
+        sql: include_str!("migrations/0016_calling_inventory.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

@@ -28,6 +28,7 @@
 //! email can commit together with the state change it follows from.
 
 mod activation;
+mod calling;
 mod email;
 mod events;
 mod leases;

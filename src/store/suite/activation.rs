@@ -340,7 +340,7 @@ pub(crate) async fn provision_admin_first_holds_other_users_until_the_admin_is_a
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::AdminNotActive);
     for e in s.due_commands(NOW + 10, 100).await.unwrap() {
-        s.complete_command(e.seq, DeliveryOutcome::Delivered, NOW + 6)
+        s.complete_command(e.seq, DeliveryOutcome::Delivered { notice: None }, NOW + 6)
             .await
             .unwrap();
     }

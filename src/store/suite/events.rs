@@ -88,7 +88,7 @@ pub(crate) async fn provisioning_changes_append_events_in_commit_order(factory: 
     };
     s.complete_command(
         provision(&alice.id).await,
-        DeliveryOutcome::Delivered,
+        DeliveryOutcome::Delivered { notice: None },
         NOW + 1,
     )
     .await

@@ -10,7 +10,7 @@ use crate::domain::license::LicenseSubscription;
 use crate::domain::{ErrorCode, Package};
 use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place, TemplateApplication};
 use crate::license::{
-    package_licenses, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
+    package_licenses, Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
 };
 
 const CALLING: &str = "webex-calling-basic";
@@ -55,11 +55,11 @@ fn core(fx: &Fixture, policy: LicensePolicy) -> std::sync::Arc<LocalLicenseCore>
 }
 
 /// `Ok` or the refusal's code, per command.
-fn codes(results: &[Result<(), LicenseError>]) -> Vec<Option<u32>> {
+fn codes(results: &[Result<Granted, LicenseError>]) -> Vec<Option<u32>> {
     results
         .iter()
         .map(|r| match r {
-            Ok(()) => None,
+            Ok(_) => None,
             Err(LicenseError::Rejected(refusal)) => Some(refusal.code.code()),
             Err(e) => panic!("unexpected {e}"),
         })
@@ -94,6 +94,7 @@ fn change_package(provision: &CommandEnvelope, key: &str, package: Package) -> C
             subscriber_version: 2,
             user_id: None,
             group_id: None,
+            phone_number: None,
         },
         ..provision.clone()
     }

@@ -1005,7 +1005,7 @@ pub(crate) async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_
     assert_eq!(due, [a[0], b[0], b[1]]);
 
     // Settled commands leave the queue; a failed head no longer blocks.
-    s.complete_command(a[0], DeliveryOutcome::Delivered, retry_at)
+    s.complete_command(a[0], DeliveryOutcome::Delivered { notice: None }, retry_at)
         .await
         .expect("deliver");
     s.complete_command(
@@ -1054,9 +1054,13 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     let provision = cmds[0].seq;
 
     // Delivered: provisioning → provisioned.
-    s.complete_command(provision, DeliveryOutcome::Delivered, NOW + 5)
-        .await
-        .expect("deliver");
+    s.complete_command(
+        provision,
+        DeliveryOutcome::Delivered { notice: None },
+        NOW + 5,
+    )
+    .await
+    .expect("deliver");
     let r = sub(s, "alice@acme.example").await;
     assert_eq!(
         (r.status, r.last_status_change),
@@ -1121,12 +1125,16 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     s.complete_command(v4, rejected, NOW + 10)
         .await
         .expect("again");
-    s.complete_command(v4, DeliveryOutcome::Delivered, NOW + 10)
+    s.complete_command(v4, DeliveryOutcome::Delivered { notice: None }, NOW + 10)
         .await
         .expect("late");
-    s.complete_command(provision, DeliveryOutcome::Delivered, NOW + 10)
-        .await
-        .expect("twice");
+    s.complete_command(
+        provision,
+        DeliveryOutcome::Delivered { notice: None },
+        NOW + 10,
+    )
+    .await
+    .expect("twice");
     s.complete_command(
         provision,
         DeliveryOutcome::Retry {
@@ -1140,7 +1148,7 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     assert_eq!(snapshot(s).await, before, "settled commands stay settled");
 
     let err = s
-        .complete_command(9_999, DeliveryOutcome::Delivered, NOW)
+        .complete_command(9_999, DeliveryOutcome::Delivered { notice: None }, NOW)
         .await
         .expect_err("unknown seq");
     assert!(
@@ -1230,17 +1238,25 @@ pub(crate) async fn a_device_activation_code_in_flight_does_not_hold_the_status(
     let kinds: Vec<&str> = cmds.iter().map(|e| e.envelope.command.kind()).collect();
     assert_eq!(kinds, ["ProvisionSubscriber", "IssueActivationCode"]);
 
-    s.complete_command(cmds[0].seq, DeliveryOutcome::Delivered, NOW + 5)
-        .await
-        .expect("deliver");
+    s.complete_command(
+        cmds[0].seq,
+        DeliveryOutcome::Delivered { notice: None },
+        NOW + 5,
+    )
+    .await
+    .expect("deliver");
     assert_eq!(
         sub(s, "dev@acme.example").await.status,
         SubscriberStatus::Provisioned,
         "the activation code still in flight does not hold the status"
     );
-    s.complete_command(cmds[1].seq, DeliveryOutcome::Delivered, NOW + 6)
-        .await
-        .expect("deliver");
+    s.complete_command(
+        cmds[1].seq,
+        DeliveryOutcome::Delivered { notice: None },
+        NOW + 6,
+    )
+    .await
+    .expect("deliver");
     assert_eq!(
         sub(s, "dev@acme.example").await.status,
         SubscriberStatus::Provisioned
