@@ -38,7 +38,7 @@ pub enum LicenseAdminError {
     Store(#[from] StoreError),
 }
 
-fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
+pub(super) fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
     LicenseAdminError::Refused(Refusal::new(code, detail))
 }
 
@@ -270,7 +270,7 @@ impl LicenseAdmin {
         Ok(settled(after, events, now))
     }
 
-    async fn known_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
+    pub(super) async fn known_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
         self.here()?;
         if self.place == Place::Core
             || self.store.organization(org_id).await?.is_some()
@@ -286,6 +286,15 @@ impl LicenseAdmin {
 }
 
 impl LicenseAdmin {
+    /// A unit of work on this process's store.
+    pub(super) async fn transact<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&dyn crate::store::tx::Tx) -> Result<T, StoreError> + Send + 'static,
+    {
+        crate::store::transact(self.store.as_ref(), work).await
+    }
+
     /// Licenses kept by a remote core are read there.
     fn here(&self) -> Result<(), LicenseAdminError> {
         match &self.place {
@@ -300,7 +309,7 @@ impl LicenseAdmin {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), LicenseAdminError> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), LicenseAdminError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name

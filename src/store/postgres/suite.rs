@@ -101,6 +101,9 @@ impl TestDatabase for PgDatabase {
             "license_events",
             "license_applied",
             "license_subscriptions",
+            "calling_locations",
+            "calling_numbers",
+            "calling_withheld",
             "activations",
         ] {
             let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1");

@@ -94,6 +94,9 @@ impl TestDatabase for SqliteDatabase {
                     "license_events",
                     "license_applied",
                     "license_subscriptions",
+                    "calling_locations",
+                    "calling_numbers",
+                    "calling_withheld",
                     "activations",
                 ] {
                     let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;

@@ -22,6 +22,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod basics;
+pub(crate) mod calling;
 pub(crate) mod emails;
 pub(crate) mod events;
 pub(crate) mod licenses;
@@ -455,6 +456,13 @@ macro_rules! store_suite {
                 templates_license_new_users_and_reach_existing_ones_when_asked,
                 subscription_moves_keep_why_and_losing_calling_needs_an_acknowledgement,
                 template_extras_are_best_effort_and_outlive_package_changes,
+            ],
+            calling: [
+                calling_needs_a_free_number_of_the_organizations_locations,
+                an_organization_without_locations_needs_only_an_e164_number,
+                numbers_are_added_all_or_nothing_to_one_organizations_location,
+                two_cores_never_give_one_number_to_two_users
+                    [flavor = "multi_thread", worker_threads = 4],
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

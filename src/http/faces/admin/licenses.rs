@@ -237,7 +237,7 @@ pub(super) async fn apply_templates(
 }
 
 /// A small JSON body (`None` when empty), or the refusal to answer.
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<Option<T>, Box<Response<ResponseBody>>> {
     let (_, bytes) = super::read_request(req, MAX_BODY).await?;
@@ -386,7 +386,7 @@ fn ledger_query(query: Option<&str>) -> Result<(i64, usize), String> {
 
 /// CSV when the query says `format=csv` or the client accepts `text/csv`
 /// (and not JSON first).
-fn wants_csv(req: &Request<Incoming>) -> bool {
+pub(super) fn wants_csv(req: &Request<Incoming>) -> bool {
     let by_query = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .any(|(k, v)| k == "format" && v == "csv");
     let by_accept = req
@@ -397,18 +397,21 @@ fn wants_csv(req: &Request<Incoming>) -> bool {
     by_query || by_accept
 }
 
-fn csv_or_error(csv: Result<Vec<u8>, csv::Error>, filename: &str) -> Response<ResponseBody> {
+pub(super) fn csv_or_error(
+    csv: Result<Vec<u8>, csv::Error>,
+    filename: &str,
+) -> Response<ResponseBody> {
     match csv {
         Ok(bytes) => crate::http::handler::csv_download(bytes, filename),
         Err(e) => render::operator(&Refusal::new(ErrorCode::Internal, e.to_string())),
     }
 }
 
-fn invalid(problem: String) -> Response<ResponseBody> {
+pub(super) fn invalid(problem: String) -> Response<ResponseBody> {
     render::operator(&Refusal::new(ErrorCode::InvalidParameterValue, problem))
 }
 
-fn refused(e: &LicenseAdminError) -> Response<ResponseBody> {
+pub(super) fn refused(e: &LicenseAdminError) -> Response<ResponseBody> {
     match e {
         LicenseAdminError::Refused(r) => render::operator(r),
         LicenseAdminError::Store(e) => super::unavailable(e),

@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod auth;
+mod calling;
 mod guard;
 mod licenses;
 pub mod orgs;
@@ -142,6 +143,17 @@ async fn handle(
         AdminRoute::LicenseTemplatesApply { org_id } => {
             licenses::apply_templates(app, &org_id, req).await
         }
+        AdminRoute::CallingLocations { org_id } => calling::locations(app, &org_id).await,
+        AdminRoute::CallingLocationPut {
+            org_id,
+            location_id,
+        } => calling::put_location(app, &org_id, &location_id, req).await,
+        AdminRoute::CallingNumbersAdd {
+            org_id,
+            location_id,
+        } => calling::add_numbers(app, &org_id, &location_id, req).await,
+        AdminRoute::CallingNumbers { org_id } => calling::numbers(app, &org_id, &req).await,
+        AdminRoute::CallingUsers { org_id } => calling::users(app, &org_id, &req).await,
         AdminRoute::Detach {
             partner,
             enterprise_key,

@@ -20,6 +20,11 @@
 //! | `/admin/v1/organizations/{id}/license-templates/organization` | PUT |
 //! | `/admin/v1/organizations/{id}/license-templates/groups/{groupId}` | PUT |
 //! | `/admin/v1/organizations/{id}/license-templates/apply` | POST |
+//! | `/admin/v1/organizations/{id}/calling/locations` | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/calling/locations/{locationId}` | PUT |
+//! | `/admin/v1/organizations/{id}/calling/locations/{locationId}/numbers` (JSON or CSV) | POST |
+//! | `/admin/v1/organizations/{id}/calling/numbers` (JSON, or CSV) | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/calling/users` (JSON, or CSV) | GET, HEAD |
 //! | `/admin/v1/enterprises/{partnerId}/{enterpriseKey}/detach` | POST |
 //!
 //! An unknown path is 404 (9015), a known one with another method 405
@@ -42,6 +47,7 @@ const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
 const LICENSES_SUFFIX: &str = "/licenses";
 const MOVE_SUFFIX: &str = "/move";
 const TEMPLATES_SEGMENT: &str = "/license-templates";
+const CALLING_SEGMENT: &str = "/calling/";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
@@ -101,6 +107,16 @@ pub enum AdminRoute {
     },
     /// `POST …/license-templates/apply`: to existing users.
     LicenseTemplatesApply { org_id: String },
+    /// `GET …/{id}/calling/locations`: Webex Calling locations.
+    CallingLocations { org_id: String },
+    /// `PUT …/{id}/calling/locations/{locationId}`: `{"name", "country"}`.
+    CallingLocationPut { org_id: String, location_id: String },
+    /// `POST …/calling/locations/{locationId}/numbers`: JSON or CSV.
+    CallingNumbersAdd { org_id: String, location_id: String },
+    /// `GET …/{id}/calling/numbers`: every number and its holder.
+    CallingNumbers { org_id: String },
+    /// `GET …/{id}/calling/users`: who has Calling, who not and why.
+    CallingUsers { org_id: String },
     /// `POST /admin/v1/enterprises/{partner}/{enterprise_key}/detach`.
     Detach {
         partner: String,
@@ -218,7 +234,9 @@ impl AdminRoute {
     pub fn takes_csv(&self) -> bool {
         matches!(
             self,
-            AdminRoute::OrgImport | AdminRoute::SubscriptionMove { .. }
+            AdminRoute::OrgImport
+                | AdminRoute::SubscriptionMove { .. }
+                | AdminRoute::CallingNumbersAdd { .. }
         )
     }
 
@@ -240,6 +258,9 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
     };
     if let Some((raw_org, rest)) = raw.split_once(TEMPLATES_SEGMENT) {
         return Some(org(raw_org).and_then(|org_id| templates_route(method, org_id, rest)));
+    }
+    if let Some((raw_org, rest)) = raw.split_once(CALLING_SEGMENT) {
+        return Some(org(raw_org).and_then(|org_id| calling_route(method, org_id, rest)));
     }
     if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
         return Some(org(raw_org).and_then(|org_id| {
@@ -289,6 +310,46 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
             Err(Unrouted::method(PUT))
         }
     }))
+}
+
+/// `rest`: the path after `…/{id}/calling/`.
+fn calling_route(method: &Method, org_id: String, rest: &str) -> Result<AdminRoute, Unrouted> {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let reading = |route: AdminRoute| {
+        if read {
+            Ok(route)
+        } else {
+            Err(Unrouted::method(READ))
+        }
+    };
+    match rest {
+        "locations" => return reading(AdminRoute::CallingLocations { org_id }),
+        "numbers" => return reading(AdminRoute::CallingNumbers { org_id }),
+        "users" => return reading(AdminRoute::CallingUsers { org_id }),
+        _ => {}
+    }
+    let raw = rest
+        .strip_prefix("locations/")
+        .ok_or_else(|| Unrouted::not_found("no such Webex Calling resource"))?;
+    let (raw_location, numbers) = match raw.strip_suffix("/numbers") {
+        Some(l) => (l, true),
+        None => (raw, false),
+    };
+    let location_id = percent_decode(raw_location)
+        .filter(|l| !l.is_empty() && !l.contains('/'))
+        .ok_or_else(|| Unrouted::not_found("no such location"))?;
+    match (numbers, method) {
+        (true, &Method::POST) => Ok(AdminRoute::CallingNumbersAdd {
+            org_id,
+            location_id,
+        }),
+        (true, _) => Err(Unrouted::method(POST)),
+        (false, &Method::PUT) => Ok(AdminRoute::CallingLocationPut {
+            org_id,
+            location_id,
+        }),
+        (false, _) => Err(Unrouted::method(PUT)),
+    }
 }
 
 /// `rest`: the path after `…/{id}/license-templates`.
@@ -454,6 +515,37 @@ mod tests {
                 LicenseTemplatesApply { org_id: s("o") },
             ),
             (
+                "GET",
+                "/admin/v1/organizations/o/calling/locations",
+                CallingLocations { org_id: s("o") },
+            ),
+            (
+                "PUT",
+                "/admin/v1/organizations/o/calling/locations/hq%201",
+                CallingLocationPut {
+                    org_id: s("o"),
+                    location_id: s("hq 1"),
+                },
+            ),
+            (
+                "POST",
+                "/admin/v1/organizations/o/calling/locations/hq/numbers",
+                CallingNumbersAdd {
+                    org_id: s("o"),
+                    location_id: s("hq"),
+                },
+            ),
+            (
+                "HEAD",
+                "/admin/v1/organizations/o/calling/numbers",
+                CallingNumbers { org_id: s("o") },
+            ),
+            (
+                "GET",
+                "/admin/v1/organizations/o/calling/users",
+                CallingUsers { org_id: s("o") },
+            ),
+            (
                 "POST",
                 "/admin/v1/enterprises/demo-partner/ent-1/detach",
                 Detach {
@@ -498,6 +590,14 @@ mod tests {
                 "POST",
                 "/admin/v1/organizations/o/license-templates/groups/g",
                 PUT,
+            ),
+            ("PUT", "/admin/v1/organizations/o/calling/users", READ),
+            ("POST", "/admin/v1/organizations/o/calling/locations", READ),
+            ("GET", "/admin/v1/organizations/o/calling/locations/hq", PUT),
+            (
+                "PUT",
+                "/admin/v1/organizations/o/calling/locations/hq/numbers",
+                POST,
             ),
         ] {
             assert_eq!(

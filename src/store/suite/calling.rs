@@ -1,0 +1,565 @@
+//! Webex Calling on any store: a Calling license only with an E.164 number
+//! pre-provisioned in one of the organization's locations and free;
+//! otherwise the user is provisioned without it and 9043 says why; an
+//! entitled user keeps its number; the inventory's admin rules.
+
+use super::*;
+use crate::commands::{Command, CommandEnvelope};
+use crate::domain::calling::{CallingLocation, NumberHolder};
+use crate::domain::phone::DirectoryNumber;
+use crate::domain::{ErrorCode, Package};
+use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place};
+use crate::license::calling_admin::NumberEntry;
+use crate::license::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
+
+const CALLING: &str = "webex-calling-basic";
+const MESSAGING: &str = "webex-messaging";
+
+fn admin(fx: &Fixture) -> LicenseAdmin {
+    LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway)
+}
+
+fn core(fx: &Fixture) -> std::sync::Arc<LocalLicenseCore> {
+    LocalLicenseCore::new(fx.store.clone(), LicensePolicy::default())
+}
+
+/// Users of one enterprise, each provisioned with its own number: the
+/// organization's id and the `ProvisionSubscriber` commands, in order.
+async fn org_with_numbers(
+    fx: &Fixture,
+    service_provider: &str,
+    users: &[(&str, Option<&str>)],
+) -> (String, Vec<CommandEnvelope>) {
+    let t = template(fx, "tpl", true, true).await;
+    let ops = users
+        .iter()
+        .map(|(u, _)| add(u, service_provider, "G1", Some(u)))
+        .collect();
+    accept(fx, &t, &format!("T-{service_provider}"), ops).await;
+    let mut commands: Vec<CommandEnvelope> = outbox(fx)
+        .await
+        .into_iter()
+        .map(|e| e.envelope)
+        .filter(|e| matches!(&e.command, Command::ProvisionSubscriber { user_id, .. } if users.iter().any(|(u, _)| *u == user_id.as_str())))
+        .collect();
+    assert_eq!(commands.len(), users.len());
+    let mut org = String::new();
+    for (env, (_, number)) in commands.iter_mut().zip(users) {
+        let Command::ProvisionSubscriber {
+            phone_number,
+            org_id,
+            ..
+        } = &mut env.command
+        else {
+            unreachable!()
+        };
+        *phone_number = number.map(|n| DirectoryNumber::parse(n).expect("number"));
+        org = org_id.clone();
+    }
+    (org, commands)
+}
+
+/// A command about the subscriber `provision` provisioned.
+fn about(
+    provision: &CommandEnvelope,
+    key: &str,
+    command: impl FnOnce(String, String) -> Command,
+) -> CommandEnvelope {
+    let Command::ProvisionSubscriber {
+        subscriber_id,
+        org_id,
+        ..
+    } = &provision.command
+    else {
+        panic!("not a provision");
+    };
+    CommandEnvelope {
+        idempotency_key: key.into(),
+        command: command(subscriber_id.clone(), org_id.clone()),
+        ..provision.clone()
+    }
+}
+
+fn update(provision: &CommandEnvelope, key: &str, number: &str) -> CommandEnvelope {
+    about(provision, key, |subscriber_id, org_id| {
+        Command::UpdateSubscriber {
+            subscriber_id,
+            org_id,
+            email: None,
+            first_name: "Alice".into(),
+            last_name: "Smith".into(),
+            phone_number: DirectoryNumber::parse(number).ok(),
+            extension: None,
+            mobile_phone_number: None,
+            language: None,
+            time_zone: None,
+            subscriber_version: 2,
+        }
+    })
+}
+
+fn package(
+    provision: &CommandEnvelope,
+    key: &str,
+    package: Package,
+    number: Option<&str>,
+) -> CommandEnvelope {
+    about(provision, key, |subscriber_id, org_id| {
+        Command::ChangePackage {
+            subscriber_id,
+            org_id,
+            package,
+            subscriber_version: 3,
+            user_id: None,
+            group_id: None,
+            phone_number: number.map(|n| DirectoryNumber::parse(n).expect("number")),
+        }
+    })
+}
+
+fn remove(provision: &CommandEnvelope, key: &str) -> CommandEnvelope {
+    about(provision, key, |subscriber_id, org_id| {
+        Command::RemoveSubscriber {
+            subscriber_id,
+            org_id,
+            subscriber_version: 4,
+        }
+    })
+}
+
+/// Per command: the notice's code (`Some(9043)`: Calling withheld), or
+/// `None` when applied without one. A refusal fails the test.
+fn notices(results: &[Result<Granted, LicenseError>]) -> Vec<Option<u32>> {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(g) => g.notice.as_ref().map(|n| n.code.code()),
+            Err(e) => panic!("unexpected {e}"),
+        })
+        .collect()
+}
+
+fn reason(result: &Result<Granted, LicenseError>) -> String {
+    match result {
+        Ok(Granted { notice: Some(n) }) => n.message().to_string(),
+        other => panic!("no notice: {other:?}"),
+    }
+}
+
+/// The user's licenses, sorted.
+async fn licenses_of(fx: &Fixture, org: &str, user: &str) -> Vec<String> {
+    let mut out: Vec<String> = fx
+        .license_holders(org)
+        .await
+        .expect("holders")
+        .into_iter()
+        .filter(|r| r.user_id == user)
+        .map(|r| r.holding.license)
+        .collect();
+    out.sort();
+    out
+}
+
+async fn holder_of(admin: &LicenseAdmin, org: &str, number: &str) -> Option<NumberHolder> {
+    admin
+        .numbers(org)
+        .await
+        .expect("numbers")
+        .into_iter()
+        .find(|n| n.number.as_str() == number)
+        .expect("number listed")
+        .holder
+}
+
+fn entry(number: &str, service: Option<&str>) -> NumberEntry {
+    NumberEntry {
+        number: number.into(),
+        service: service.map(str::to_string),
+    }
+}
+
+async fn inventory(admin: &LicenseAdmin, org: &str) {
+    let hq = CallingLocation {
+        id: "hq".into(),
+        name: "Head office".into(),
+        country: "us".into(),
+    };
+    assert!(admin.put_location(org, hq, NOW).await.expect("location"));
+    let added = admin
+        .add_numbers(
+            org,
+            "hq",
+            vec![
+                entry("+1 240 555 0001", None),
+                entry("+12405550002", None),
+                entry("+12405550003", Some("Main auto attendant")),
+            ],
+            NOW,
+        )
+        .await
+        .expect("numbers");
+    assert_eq!((added.added, added.unchanged), (3, 0));
+}
+
+fn user_holder(user: &str) -> impl Fn(&Option<NumberHolder>) -> bool + '_ {
+    move |h| matches!(h, Some(NumberHolder::User { user_id, .. }) if user_id == user)
+}
+
+pub(crate) async fn calling_needs_a_free_number_of_the_organizations_locations(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_numbers(
+        &fx,
+        "SP1",
+        &[
+            ("a@acme.example", Some("+12405550001")),
+            ("b@acme.example", Some("+12405550001")),
+            ("c@acme.example", Some("240-555-0002")),
+            ("d@acme.example", Some("+12405550003")),
+            ("e@acme.example", Some("+12405559999")),
+            ("f@acme.example", None),
+        ],
+    )
+    .await;
+    let admin = admin(&fx);
+    inventory(&admin, &org).await;
+    let core = core(&fx);
+
+    let results = core.apply_in_order(&commands).await;
+    let withheld = Some(ErrorCode::CallingWithheld.code());
+    assert_eq!(
+        notices(&results),
+        [None, withheld, withheld, withheld, withheld, withheld]
+    );
+    for (i, words) in [
+        (1, "assigned to another user (a@acme.example)"),
+        (2, "'2405550002' is not E.164"),
+        (3, "assigned to the service 'Main auto attendant'"),
+        (4, "is not a number of any of organization"),
+        (5, "has no phone number"),
+    ] {
+        assert!(
+            reason(&results[i]).contains(words),
+            "{i}: {}",
+            reason(&results[i])
+        );
+    }
+    // Provisioned all the same, with everything but Calling.
+    assert_eq!(
+        licenses_of(&fx, &org, "a@acme.example").await,
+        [CALLING, MESSAGING]
+    );
+    for u in ["b", "c", "d", "e", "f"] {
+        assert_eq!(
+            licenses_of(&fx, &org, &format!("{u}@acme.example")).await,
+            [MESSAGING],
+            "{u}"
+        );
+    }
+    assert!(user_holder("a@acme.example")(
+        &holder_of(&admin, &org, "+12405550001").await
+    ));
+    assert_eq!(holder_of(&admin, &org, "+12405550002").await, None);
+
+    // A redelivery answers the same and changes nothing.
+    let before = snapshot(&fx).await;
+    assert_eq!(
+        notices(&core.apply_in_order(&commands).await),
+        notices(&results)
+    );
+    assert_eq!(snapshot(&fx).await, before);
+
+    let report = admin.calling_report(&org).await.expect("report");
+    let entitled: Vec<(&str, Option<&str>)> = report
+        .entitled
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.number.as_ref().map(|n| n.as_str())))
+        .collect();
+    assert_eq!(entitled, [("a@acme.example", Some("+12405550001"))]);
+    let withheld_users: Vec<&str> = report.withheld.iter().map(|w| w.user_id.as_str()).collect();
+    assert_eq!(
+        withheld_users,
+        [
+            "b@acme.example",
+            "c@acme.example",
+            "d@acme.example",
+            "e@acme.example",
+            "f@acme.example"
+        ]
+    );
+    assert_eq!(
+        report.withheld[1].directory_number.as_deref(),
+        Some("2405550002")
+    );
+
+    // c's number fixed in BroadWorks: entitled now, with it.
+    let fixed = core
+        .apply_in_order(&[update(&commands[2], "c-upd", "+1 240 555 0002")])
+        .await;
+    assert_eq!(notices(&fixed), [None]);
+    assert_eq!(
+        licenses_of(&fx, &org, "c@acme.example").await,
+        [CALLING, MESSAGING]
+    );
+    assert!(user_holder("c@acme.example")(
+        &holder_of(&admin, &org, "+12405550002").await
+    ));
+    // An entitled user is not provisioned again when its number changes:
+    // a keeps +12405550001.
+    let moved = core
+        .apply_in_order(&[update(&commands[0], "a-upd", "+12405559999")])
+        .await;
+    assert_eq!(notices(&moved), [None]);
+    assert!(user_holder("a@acme.example")(
+        &holder_of(&admin, &org, "+12405550001").await
+    ));
+    // A package change decides again for b: still a's number.
+    let standard = core
+        .apply_in_order(&[package(
+            &commands[1],
+            "b-std",
+            Package::Standard,
+            Some("+12405550001"),
+        )])
+        .await;
+    assert_eq!(notices(&standard), [withheld]);
+    assert_eq!(
+        licenses_of(&fx, &org, "b@acme.example").await,
+        ["webex-meetings-basic", MESSAGING]
+    );
+    // a removed: its number is free, and b's next package change (no
+    // number in the command: the one last seen) takes it.
+    assert_eq!(
+        notices(&core.apply_in_order(&[remove(&commands[0], "a-rm")]).await),
+        [None]
+    );
+    assert_eq!(holder_of(&admin, &org, "+12405550001").await, None);
+    let basic = core
+        .apply_in_order(&[package(&commands[1], "b-basic", Package::Basic, None)])
+        .await;
+    assert_eq!(notices(&basic), [None]);
+    assert_eq!(
+        licenses_of(&fx, &org, "b@acme.example").await,
+        [CALLING, MESSAGING]
+    );
+    assert!(user_holder("b@acme.example")(
+        &holder_of(&admin, &org, "+12405550001").await
+    ));
+    let report = admin.calling_report(&org).await.expect("report");
+    let withheld_users: Vec<&str> = report.withheld.iter().map(|w| w.user_id.as_str()).collect();
+    assert_eq!(
+        withheld_users,
+        ["d@acme.example", "e@acme.example", "f@acme.example"]
+    );
+}
+
+pub(crate) async fn an_organization_without_locations_needs_only_an_e164_number(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_numbers(
+        &fx,
+        "SP1",
+        &[
+            ("a@acme.example", Some("+12405550001")),
+            ("b@acme.example", Some("+12405550001")),
+            ("c@acme.example", Some("2405550002")),
+        ],
+    )
+    .await;
+    let results = core(&fx).apply_in_order(&commands).await;
+    // Numbers kept elsewhere: not checked against anything here.
+    assert_eq!(
+        notices(&results),
+        [None, None, Some(ErrorCode::CallingWithheld.code())]
+    );
+    assert_eq!(
+        licenses_of(&fx, &org, "b@acme.example").await,
+        [CALLING, MESSAGING]
+    );
+    assert_eq!(licenses_of(&fx, &org, "c@acme.example").await, [MESSAGING]);
+    let report = admin(&fx).calling_report(&org).await.expect("report");
+    assert_eq!(report.entitled.len(), 2);
+    assert!(report.entitled.iter().all(|u| u.number.is_none()));
+    assert_eq!(report.withheld.len(), 1);
+}
+
+pub(crate) async fn numbers_are_added_all_or_nothing_to_one_organizations_location(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let (org, commands) =
+        org_with_numbers(&fx, "SP1", &[("a@acme.example", Some("+12405550001"))]).await;
+    let (other, _) = org_with_numbers(&fx, "SP2", &[("z@acme.example", None)]).await;
+    assert_ne!(org, other);
+    let admin = admin(&fx);
+    inventory(&admin, &org).await;
+    core(&fx).apply_in_order(&commands).await;
+    let branch = CallingLocation {
+        id: "branch".into(),
+        name: "Branch".into(),
+        country: "GB".into(),
+    };
+    assert!(admin
+        .put_location(&org, branch.clone(), NOW)
+        .await
+        .expect("branch"));
+    assert!(
+        !admin.put_location(&org, branch, NOW).await.expect("again"),
+        "renamed, not added"
+    );
+    let z_hq = CallingLocation {
+        id: "hq".into(),
+        name: "Z".into(),
+        country: "DE".into(),
+    };
+    admin
+        .put_location(&other, z_hq, NOW)
+        .await
+        .expect("other's");
+
+    fn code<T: std::fmt::Debug>(r: Result<T, LicenseAdminError>) -> (ErrorCode, String) {
+        match r {
+            Err(LicenseAdminError::Refused(r)) => (r.code, r.message().to_string()),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+    let before = snapshot(&fx).await;
+    for (org_id, location, entries, want) in [
+        (
+            &org,
+            "branch",
+            vec![entry("+442079460001", None), entry("07946 0002", None)],
+            ErrorCode::InvalidPhoneNumber,
+        ),
+        (
+            &org,
+            "branch",
+            vec![
+                entry("+442079460001", None),
+                entry("+44 20 7946 0001", None),
+            ],
+            ErrorCode::InvalidParameterValue,
+        ),
+        (
+            &org,
+            "nowhere",
+            vec![entry("+442079460001", None)],
+            ErrorCode::NotFound,
+        ),
+        // In hq already.
+        (
+            &org,
+            "branch",
+            vec![entry("+442079460001", None), entry("+12405550002", None)],
+            ErrorCode::NumberAlreadyAssigned,
+        ),
+        // Another organization's.
+        (
+            &other,
+            "hq",
+            vec![entry("+12405550002", None)],
+            ErrorCode::NumberAlreadyAssigned,
+        ),
+        // a's number cannot be a service's.
+        (
+            &org,
+            "hq",
+            vec![entry("+12405550001", Some("Hunt group"))],
+            ErrorCode::NumberAlreadyAssigned,
+        ),
+        (&org, "hq", vec![], ErrorCode::MissingParameter),
+    ] {
+        let (got, why) = code(admin.add_numbers(org_id, location, entries, NOW).await);
+        assert_eq!(got, want, "{location}: {why}");
+    }
+    assert_eq!(
+        snapshot(&fx).await,
+        before,
+        "a refused request changes nothing"
+    );
+    let bad_country = CallingLocation {
+        id: "x".into(),
+        name: "X".into(),
+        country: "USA".into(),
+    };
+    assert_eq!(
+        code(admin.put_location(&org, bad_country, NOW).await).0,
+        ErrorCode::InvalidParameterValue
+    );
+
+    // Listed again as they are: unchanged; a free one given to a service.
+    let again = admin
+        .add_numbers(
+            &org,
+            "hq",
+            vec![
+                entry("+12405550001", None),
+                entry("+12405550003", Some("Main auto attendant")),
+                entry("+12405550002", Some("Hunt group")),
+            ],
+            NOW,
+        )
+        .await
+        .expect("again");
+    assert_eq!((again.added, again.unchanged), (1, 2));
+    assert_eq!(
+        holder_of(&admin, &org, "+12405550002").await,
+        Some(NumberHolder::Service {
+            name: "Hunt group".into()
+        })
+    );
+    let locations = admin.locations(&org).await.expect("locations");
+    let counts: Vec<(&str, &str, usize, usize)> = locations
+        .iter()
+        .map(|l| {
+            (
+                l.location.id.as_str(),
+                l.location.country.as_str(),
+                l.numbers,
+                l.free,
+            )
+        })
+        .collect();
+    assert_eq!(counts, [("branch", "GB", 0, 0), ("hq", "US", 3, 0)]);
+}
+
+pub(crate) async fn two_cores_never_give_one_number_to_two_users(factory: &dyn StoreFactory) {
+    let fx = fixture(factory).await;
+    let users: Vec<String> = (0..8).map(|i| format!("u{i}@acme.example")).collect();
+    let with_numbers: Vec<(&str, Option<&str>)> = users
+        .iter()
+        .map(|u| (u.as_str(), Some("+12405550002")))
+        .collect();
+    let (org, commands) = org_with_numbers(&fx, "SP1", &with_numbers).await;
+    let admin = admin(&fx);
+    inventory(&admin, &org).await;
+    let mut tasks = Vec::new();
+    for half in 0..2 {
+        let mine: Vec<CommandEnvelope> = commands.iter().skip(half).step_by(2).cloned().collect();
+        let core = core(&fx);
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for env in mine {
+                out.extend(core.apply_in_order(std::slice::from_ref(&env)).await);
+            }
+            notices(&out)
+        }));
+    }
+    let mut entitled = 0;
+    for t in tasks {
+        entitled += t
+            .await
+            .expect("task")
+            .iter()
+            .filter(|n| n.is_none())
+            .count();
+    }
+    assert_eq!(entitled, 1, "one number, one user");
+    let report = admin.calling_report(&org).await.expect("report");
+    assert_eq!(report.entitled.len(), 1);
+    assert_eq!(report.withheld.len(), 7);
+    let holder = holder_of(&admin, &org, "+12405550002").await;
+    assert!(user_holder(&report.entitled[0].user_id)(&holder));
+}
