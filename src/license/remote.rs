@@ -293,7 +293,7 @@ mod tests {
                 ],
             },
         );
-        assert!(out[0].is_ok());
+        assert!(matches!(&out[0], Ok(Granted { notice: None })));
         assert!(
             matches!(&out[1], Err(LicenseError::Rejected(r)) if r.code == ErrorCode::LicenseShortage && r.message() == "why")
         );
@@ -310,6 +310,21 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert!(matches!(&out[1], Err(LicenseError::Unavailable(m)) if m.contains("'x'")));
+        // Applied with a notice (Calling withheld): kept with its reason;
+        // a notice code this gateway does not know is left out.
+        let out = results(
+            &envs[..2],
+            CoreAnswer {
+                results: vec![
+                    result("a", Outcome::Applied, Some(9043)),
+                    result("b", Outcome::Applied, Some(99_999)),
+                ],
+            },
+        );
+        assert!(
+            matches!(&out[0], Ok(Granted { notice: Some(n) }) if n.code == ErrorCode::CallingWithheld && n.message() == "why")
+        );
+        assert!(matches!(&out[1], Ok(Granted { notice: None })));
         // A refusal with a code this gateway does not know waits.
         let out = results(
             &envs[..1],

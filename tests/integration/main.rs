@@ -13,6 +13,7 @@ mod abuse;
 mod activation;
 mod browser;
 
+mod calling;
 mod config_cli;
 mod conformance;
 mod crash;
