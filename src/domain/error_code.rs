@@ -55,6 +55,7 @@ pub enum ErrorCode {
     LicenseShortage,
     SubscriptionBelowAssigned,
     CallingWithheld,
+    DeviceNotAllowed,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -118,6 +119,7 @@ impl ErrorCode {
         ErrorCode::LicenseShortage,
         ErrorCode::SubscriptionBelowAssigned,
         ErrorCode::CallingWithheld,
+        ErrorCode::DeviceNotAllowed,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -300,6 +302,12 @@ impl ErrorCode {
                 9043,
                 409,
                 "Provisioned without Webex Calling: it needs an E.164 number pre-provisioned in one of the organization's locations and assigned to no other user or service.",
+                true,
+            ),
+            DeviceNotAllowed => (
+                9044,
+                409,
+                "No activation code: a device needs a Webex Calling license, and Webex Go needs Webex Calling Professional in a US or UK location.",
                 true,
             ),
         };

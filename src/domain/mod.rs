@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod calling;
 pub mod credentials;
+pub mod device;
 pub mod directory;
 pub mod email;
 pub mod error_code;

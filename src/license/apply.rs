@@ -19,9 +19,11 @@ use crate::store::tx::Tx;
 use crate::store::StoreError;
 
 use super::calling::{self, is_calling, Decision};
+use super::devices::{self, DeviceRequest};
 use super::package_licenses;
 use super::subscriptions::{Held, Pool};
 use super::templates::OrgTemplates;
+use crate::domain::device::IssuedDevice;
 use crate::domain::license::{GrantSource, Holding, StoredRefusal};
 use crate::store::license_rows::HolderIds;
 
@@ -65,6 +67,8 @@ enum Kind<'a> {
     Update { number: Option<&'a DirectoryNumber> },
     /// Every license removed, the number freed.
     Remove,
+    /// A device activation code (licenses unchanged).
+    Device(DeviceRequest<'a>),
 }
 
 fn change_of(command: &Command) -> Option<Change<'_>> {
@@ -138,11 +142,29 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             },
             kind: Kind::Remove,
         }),
+        Command::IssueActivationCode {
+            subscriber_id,
+            org_id,
+            user_id,
+            device_type,
+            mac_address,
+        } => Some(Change {
+            who: Who {
+                subscriber_id,
+                // A subscriber without an organization holds nothing.
+                org_id: org_id.as_deref().unwrap_or(""),
+                user_id: Some(user_id.as_str()),
+                group_id: None,
+            },
+            kind: Kind::Device(DeviceRequest {
+                device_type: device_type.as_deref(),
+                mac_address: mac_address.as_deref(),
+            }),
+        }),
         Command::EnsureOrganization { .. }
         | Command::AttachOrganization { .. }
         | Command::DetachOrganization { .. }
         | Command::DiscardPendingSubscriber { .. }
-        | Command::IssueActivationCode { .. }
         | Command::MoveAccount { .. }
         | Command::SetOrganizationAdmin { .. } => None,
     }
@@ -153,6 +175,8 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
 pub struct Granted {
     /// Webex Calling withheld (code 9043, with the reason).
     pub notice: Option<Refusal>,
+    /// A device activation allowed: the gateway emails its code.
+    pub device: Option<IssuedDevice>,
 }
 
 /// One command's answer: applied, or refused for good.
@@ -275,9 +299,14 @@ fn apply_one(
     let key = env.idempotency_key.as_str();
     match tx.license_outcome(key)? {
         Some(KeyOutcome::Applied { notice }) => {
+            let device = match change.kind {
+                Kind::Device(_) => tx.device_activation(key)?.as_ref().map(devices::issued),
+                _ => None,
+            };
             return Ok(Ok(Granted {
                 notice: notice.as_ref().map(refusal_of),
-            }))
+                device,
+            }));
         }
         Some(KeyOutcome::Refused(r)) => return Ok(Err(refusal_of(&r))),
         None => {}
@@ -287,6 +316,7 @@ fn apply_one(
     let holds_calling = held.iter().any(|h| is_calling(&h.license));
     let (package, provision, number) = match change.kind {
         Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
+        Kind::Device(ref request) => return device(tx, who, &held, request, key, now),
         Kind::Update { number } => {
             // Only a user Calling was withheld from has anything to decide.
             let package = held
@@ -338,7 +368,10 @@ fn apply_one(
                 calling::record(tx, who, &decision, withheld_before.as_ref(), number, now)?;
             let stored = notice.as_ref().map(stored_refusal);
             tx.record_license_outcome(key, &KeyOutcome::Applied { notice: stored }, now)?;
-            Ok(Ok(Granted { notice }))
+            Ok(Ok(Granted {
+                notice,
+                device: None,
+            }))
         }
         // A profile change is never refused: without licenses for Calling
         // the user stays as it was, withheld, with the shortage as why.
@@ -346,7 +379,10 @@ fn apply_one(
             let withhold = Decision::Withhold { reason: detail };
             let notice =
                 calling::record(tx, who, &withhold, withheld_before.as_ref(), number, now)?;
-            Ok(Ok(Granted { notice }))
+            Ok(Ok(Granted {
+                notice,
+                device: None,
+            }))
         }
         Err(detail) => {
             let refused = StoredRefusal {
@@ -422,6 +458,34 @@ fn remove(
     calling::forget(tx, who.subscriber_id)?;
     tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
     Ok(Ok(Granted::default()))
+}
+
+/// A device activation: allowed and recorded, or refused (9044) for good.
+fn device(
+    tx: &dyn Tx,
+    who: &Who<'_>,
+    held: &[Holding],
+    request: &DeviceRequest<'_>,
+    key: &str,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    match devices::issue(tx, who, held, request, key, now)? {
+        Ok(issued) => {
+            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
+            Ok(Ok(Granted {
+                notice: None,
+                device: Some(issued),
+            }))
+        }
+        Err(detail) => {
+            let refused = StoredRefusal {
+                code: ErrorCode::DeviceNotAllowed.code(),
+                detail,
+            };
+            tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
+            Ok(Err(refusal_of(&refused)))
+        }
+    }
 }
 
 fn stored_refusal(r: &Refusal) -> StoredRefusal {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::domain::calling::{
     country_code, CallingLocation, CallingNumber, CallingWithheld, NumberHolder,
 };
+use crate::domain::device::DeviceActivation;
 use crate::domain::phone::E164;
 use crate::domain::ErrorCode;
 use crate::store::tx::Tx;
@@ -138,6 +139,19 @@ impl LicenseAdmin {
         self.known_org(org_id).await?;
         let org = org_id.to_string();
         Ok(self.transact(move |tx| tx.calling_numbers(&org)).await?)
+    }
+
+    /// The device activations the core allowed in the organization (the
+    /// codes themselves were emailed, never stored).
+    pub async fn device_activations(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<DeviceActivation>, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        let org = org_id.to_string();
+        Ok(self
+            .transact(move |tx| tx.org_device_activations(&org))
+            .await?)
     }
 
     /// Who has Webex Calling, with which number, and who was provisioned

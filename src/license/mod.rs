@@ -7,6 +7,7 @@ pub mod admin;
 pub mod apply;
 pub mod calling;
 pub mod calling_admin;
+pub mod devices;
 pub mod remote;
 pub mod subscriptions;
 pub mod templates;

@@ -175,6 +175,7 @@ fn results(
             break;
         }
         let why = r.description.unwrap_or_default();
+        let device = r.device;
         out.push(match r.outcome {
             // With a code: applied with a notice (Calling withheld). One
             // this gateway does not know is logged, not shown.
@@ -186,6 +187,7 @@ fn results(
                         None
                     }
                 }),
+                device,
             }),
             // A refusal whose code this gateway does not know (a newer
             // core) waits instead of failing the subscriber for good.
@@ -277,6 +279,7 @@ mod tests {
             outcome,
             error_code: code,
             description: Some("why".into()),
+            device: None,
         }
     }
 
@@ -293,7 +296,7 @@ mod tests {
                 ],
             },
         );
-        assert!(matches!(&out[0], Ok(Granted { notice: None })));
+        assert!(matches!(&out[0], Ok(Granted { notice: None, .. })));
         assert!(
             matches!(&out[1], Err(LicenseError::Rejected(r)) if r.code == ErrorCode::LicenseShortage && r.message() == "why")
         );
@@ -322,9 +325,9 @@ mod tests {
             },
         );
         assert!(
-            matches!(&out[0], Ok(Granted { notice: Some(n) }) if n.code == ErrorCode::CallingWithheld && n.message() == "why")
+            matches!(&out[0], Ok(Granted { notice: Some(n), .. }) if n.code == ErrorCode::CallingWithheld && n.message() == "why")
         );
-        assert!(matches!(&out[1], Ok(Granted { notice: None })));
+        assert!(matches!(&out[1], Ok(Granted { notice: None, .. })));
         // A refusal with a code this gateway does not know waits.
         let out = results(
             &envs[..1],

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::commands::CommandEnvelope;
+use crate::domain::device::IssuedDevice;
 
 /// Where a core takes runs of commands.
 pub const COMMANDS_PATH: &str = "/license-core/v1/commands";
@@ -36,6 +37,10 @@ pub struct CoreResult {
     /// For `refused`, `unavailable` and a notice: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// For an applied device activation: the device and when its code
+    /// stops working (the gateway derives and emails the code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<IssuedDevice>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

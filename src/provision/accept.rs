@@ -606,6 +606,19 @@ impl OpContext<'_> {
             .own_subscriber(&req.user_id)?
             .filter(|r| r.status != SubscriberStatus::Removed)
             .ok_or_else(|| not_here(&req.user_id))?;
+        // A device needs the user's Webex Calling license: one still
+        // waiting (for its email, its consent) holds none yet.
+        if !super::change::sent_to_core(current.status) {
+            return Err(Rejection::new(
+                ErrorCode::WrongState,
+                format!(
+                    "userId {} is {}: a device activation code needs a provisioned user",
+                    req.user_id,
+                    current.status.as_str()
+                ),
+            )
+            .into());
+        }
         let key = current
             .enterprise_key
             .clone()

@@ -4,6 +4,7 @@
 //! `errors[]` when a command about its current version is rejected).
 
 use crate::commands::Command;
+use crate::domain::device::IssuedDevice;
 use crate::domain::lifecycle::{SubscriberError, SubscriberRecord, SubscriberStatus};
 use crate::store::tx::Tx;
 use crate::store::{transact, OutboxState, Store, StoreError};
@@ -12,8 +13,12 @@ use crate::store::{transact, OutboxState, Store, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {
     /// Applied; `notice`: what the core could not give (Webex Calling
-    /// withheld), kept in the subscriber's `errors[]`.
-    Delivered { notice: Option<SubscriberError> },
+    /// withheld), kept in the subscriber's `errors[]`; `device`: a device
+    /// activation allowed (its code is emailed).
+    Delivered {
+        notice: Option<SubscriberError>,
+        device: Option<IssuedDevice>,
+    },
     /// Permanent: the command failed; the subscriber goes to `error`.
     Rejected {
         error_code: u32,
@@ -106,8 +111,13 @@ pub fn complete_command(
         return Ok(());
     }
     match outcome {
-        DeliveryOutcome::Delivered { notice } => {
+        DeliveryOutcome::Delivered { notice, device } => {
             tx.mark_delivered(seq, now)?;
+            if let (Some(device), Command::IssueActivationCode { subscriber_id, .. }) =
+                (device, command)
+            {
+                super::device_codes::email_code(tx, seq, subscriber_id, device, now)?;
+            }
             if let Some((subscriber_id, version)) = status_target(command) {
                 // Only the latest change settles the status: a newer
                 // version, or another command of this version, still in

@@ -16,6 +16,8 @@ mod admin;
 mod change;
 pub mod credentials;
 pub mod delivery;
+mod device_codes;
+pub mod devices;
 mod emit;
 mod error;
 pub(crate) mod events;
@@ -380,6 +382,27 @@ impl Provisioning {
         let outcome = transact(&*self.store, move |tx| orgs::detach(tx, &p, &k, &t, now)).await?;
         if let DetachOutcome::Detached(report) = &outcome {
             self.wake(report.commands.len(), 0);
+        }
+        Ok(outcome)
+    }
+
+    /// The operator asks for device activation codes for users of
+    /// `org_id` (all or nothing); `Ok(Ok(n))`: `n` commands sent to the
+    /// license core.
+    pub async fn request_device_codes(
+        &self,
+        org_id: &str,
+        requests: Vec<devices::DeviceCodeRequest>,
+        now: i64,
+    ) -> Result<Result<usize, crate::domain::Refusal>, DataError> {
+        let org = org_id.to_string();
+        let tracking_id = format!("BWG_DEVICES_{}", new_id());
+        let outcome = transact(&*self.store, move |tx| {
+            devices::request(tx, &org, &requests, &tracking_id, now)
+        })
+        .await?;
+        if let Ok(n) = &outcome {
+            self.wake(*n, 0);
         }
         Ok(outcome)
     }

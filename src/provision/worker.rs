@@ -156,6 +156,7 @@ async fn deliver_in_order(
                     error_code: n.code.code(),
                     description: n.message().to_string(),
                 }),
+                device: granted.device,
             },
             Err(LicenseError::Rejected(refusal)) => DeliveryOutcome::Rejected {
                 error_code: refusal.code.code(),

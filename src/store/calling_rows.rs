@@ -4,6 +4,7 @@
 //! have) are the core's, in `license::calling`; a back-end only maps rows.
 
 use crate::domain::calling::{CallingLocation, CallingNumber, CallingWithheld, NumberHolder};
+use crate::domain::device::DeviceActivation;
 
 use super::StoreError;
 
@@ -50,4 +51,18 @@ pub trait CallingRows {
     fn clear_calling_withheld(&self, subscriber_id: &str) -> Result<(), StoreError>;
     /// The organization's users without Calling, by user id.
     fn org_calling_withheld(&self, org_id: &str) -> Result<Vec<CallingWithheld>, StoreError>;
+
+    /// The number the subscriber holds, if any.
+    fn held_number(&self, subscriber_id: &str) -> Result<Option<CallingNumber>, StoreError>;
+
+    /// Records an allowed device activation of `org_id`.
+    fn put_device_activation(
+        &self,
+        org_id: &str,
+        activation: &DeviceActivation,
+    ) -> Result<(), StoreError>;
+    /// The activation a command key allowed.
+    fn device_activation(&self, command_key: &str) -> Result<Option<DeviceActivation>, StoreError>;
+    /// The organization's activations, by user then time.
+    fn org_device_activations(&self, org_id: &str) -> Result<Vec<DeviceActivation>, StoreError>;
 }

@@ -23,6 +23,8 @@ pub enum EmailIntent {
     VerificationCode(CodeIntent),
     /// `org_attach_approval`.
     OrgAttachApproval(ApprovalIntent),
+    /// `device_activation_code`.
+    DeviceCode(DeviceCodeIntent),
     /// Words given as they are: an operator's test message, and every row
     /// queued before intents (migration 0010), which keeps its stored
     /// wording with placeholders and `secrets_json`.
@@ -78,7 +80,9 @@ impl EmailIntent {
         match self {
             EmailIntent::Plain(p) => Some(&p.subject),
             EmailIntent::OrgAttachApproval(a) => Some(&a.org_name),
-            EmailIntent::ActivationLink(_) | EmailIntent::VerificationCode(_) => None,
+            EmailIntent::ActivationLink(_)
+            | EmailIntent::VerificationCode(_)
+            | EmailIntent::DeviceCode(_) => None,
         }
     }
 }
@@ -141,4 +145,23 @@ pub struct ApprovalIntent {
     pub partner_admin_email: Option<String>,
     /// How to make the approval link's token.
     pub token: MailSecret,
+}
+
+/// A device's activation code (Webex Go, or a phone registering to Webex
+/// Calling).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeIntent {
+    /// The template's `email_language`.
+    pub language: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub to: String,
+    /// BroadWorks' `deviceType`, as sent.
+    pub device_type: Option<String>,
+    /// When the code stops working (unix ms), for the text.
+    pub expires_at: i64,
+    pub contact: Contact,
+    /// How to make the code.
+    pub code: MailSecret,
 }

@@ -24,16 +24,19 @@ pub enum EmailKind {
     Welcome,
     /// An operator's relay check (`POST /admin/v1/emails/test`).
     Test,
+    /// A device's (Webex Go's) activation code.
+    DeviceActivationCode,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 6] = [
+    pub const ALL: [EmailKind; 7] = [
         EmailKind::ActivationLink,
         EmailKind::VerificationCode,
         EmailKind::ConsentMigration,
         EmailKind::OrgAttachApproval,
         EmailKind::Welcome,
         EmailKind::Test,
+        EmailKind::DeviceActivationCode,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl EmailKind {
             EmailKind::OrgAttachApproval => "org_attach_approval",
             EmailKind::Welcome => "welcome",
             EmailKind::Test => "test",
+            EmailKind::DeviceActivationCode => "device_activation_code",
         }
     }
 

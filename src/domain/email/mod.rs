@@ -13,8 +13,8 @@ mod secret;
 
 pub use address::{is_valid_domain, normalize_email, EmailError, EMAIL_MAX_LEN};
 pub use intent::{
-    ApprovalIntent, CodeIntent, Contact, EmailIntent, LinkIntent, PlainMessage, StoredIntent,
-    INTENT_VERSION,
+    ApprovalIntent, CodeIntent, Contact, DeviceCodeIntent, EmailIntent, LinkIntent, PlainMessage,
+    StoredIntent, INTENT_VERSION,
 };
 pub use message::{EmailKind, EmailMessage, InvalidMessage};
 pub use record::{EmailFilter, EmailRecord, EmailState};

@@ -51,18 +51,21 @@ pub async fn apply(
                     outcome: Outcome::Applied,
                     error_code: granted.notice.as_ref().map(|n| n.code.code()),
                     description: granted.notice.map(|n| n.message().to_string()),
+                    device: granted.device,
                 },
                 Err(LicenseError::Rejected(r)) => CoreResult {
                     idempotency_key: key,
                     outcome: Outcome::Refused,
                     error_code: Some(r.code.code()),
                     description: Some(r.message().to_string()),
+                    device: None,
                 },
                 Err(LicenseError::Unavailable(why)) => CoreResult {
                     idempotency_key: key,
                     outcome: Outcome::Unavailable,
                     error_code: None,
                     description: Some(why),
+                    device: None,
                 },
             }
         })

@@ -5,10 +5,11 @@
 
 mod activation;
 mod approval;
+mod device;
 
 pub use crate::domain::email::{
-    ApprovalIntent, CodeIntent, Contact, EmailIntent, LinkIntent, PlainMessage, StoredIntent,
-    INTENT_VERSION,
+    ApprovalIntent, CodeIntent, Contact, DeviceCodeIntent, EmailIntent, LinkIntent, PlainMessage,
+    StoredIntent, INTENT_VERSION,
 };
 
 use super::{EmailMessage, MailSecret};
@@ -37,6 +38,7 @@ impl ToDraft for EmailIntent {
             EmailIntent::ActivationLink(i) => activation::link_draft(i),
             EmailIntent::VerificationCode(i) => activation::code_draft(i),
             EmailIntent::OrgAttachApproval(i) => approval::draft(i),
+            EmailIntent::DeviceCode(i) => device::draft(i),
             EmailIntent::Plain(p) => Draft {
                 subject: p.subject.clone(),
                 text_body: p.text_body.clone(),

@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use super::sql::{exec, get, row, rows};
 use super::tx::PgTx;
 use crate::domain::calling::{CallingLocation, CallingNumber, CallingWithheld, NumberHolder};
+use crate::domain::device::DeviceActivation;
 use crate::store::calling_rows::CallingRows;
 use crate::store::rows::{holder_columns, number_holder, stored_number};
 use crate::store::StoreError;
@@ -15,6 +16,20 @@ use crate::store::StoreError;
 const NUMBER_COLUMNS: &str =
     "number, location_id, holder_kind, holder_ref, holder_user_id, assigned_at";
 const WITHHELD_COLUMNS: &str = "subscriber_id, user_id, directory_number, reason, at";
+const DEVICE_COLUMNS: &str =
+    "command_key, subscriber_id, user_id, device_type, mac_address, issued_at, expires_at";
+
+fn device(r: &Row) -> Result<DeviceActivation, StoreError> {
+    Ok(DeviceActivation {
+        command_key: get(r, 0)?,
+        subscriber_id: get(r, 1)?,
+        user_id: get(r, 2)?,
+        device_type: get(r, 3)?,
+        mac_address: get(r, 4)?,
+        issued_at: get(r, 5)?,
+        expires_at: get(r, 6)?,
+    })
+}
 
 fn calling_number(r: &Row) -> Result<CallingNumber, StoreError> {
     let number: String = get(r, 0)?;
@@ -258,6 +273,67 @@ impl CallingRows for PgTx<'_, '_> {
                 .await?
                 .iter()
                 .map(withheld)
+                .collect()
+        })
+    }
+
+    fn held_number(&self, subscriber_id: &str) -> Result<Option<CallingNumber>, StoreError> {
+        self.run(async {
+            let sql = format!(
+                "SELECT {NUMBER_COLUMNS} FROM calling_numbers
+                 WHERE holder_kind = 'user' AND holder_ref = $1"
+            );
+            row(self.tx, &sql, &[&subscriber_id])
+                .await?
+                .map(|r| calling_number(&r))
+                .transpose()
+        })
+    }
+
+    fn put_device_activation(&self, org_id: &str, d: &DeviceActivation) -> Result<(), StoreError> {
+        self.write(async {
+            exec(
+                self.tx,
+                "INSERT INTO device_activations (command_key, org_id, subscriber_id, user_id,
+                     device_type, mac_address, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &d.command_key,
+                    &org_id,
+                    &d.subscriber_id,
+                    &d.user_id,
+                    &d.device_type,
+                    &d.mac_address,
+                    &d.issued_at,
+                    &d.expires_at,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn device_activation(&self, command_key: &str) -> Result<Option<DeviceActivation>, StoreError> {
+        self.run(async {
+            let sql =
+                format!("SELECT {DEVICE_COLUMNS} FROM device_activations WHERE command_key = $1");
+            row(self.tx, &sql, &[&command_key])
+                .await?
+                .map(|r| device(&r))
+                .transpose()
+        })
+    }
+
+    fn org_device_activations(&self, org_id: &str) -> Result<Vec<DeviceActivation>, StoreError> {
+        self.run(async {
+            let sql = format!(
+                "SELECT {DEVICE_COLUMNS} FROM device_activations WHERE org_id = $1
+                 ORDER BY user_id, issued_at, command_key"
+            );
+            rows(self.tx, &sql, &[&org_id])
+                .await?
+                .iter()
+                .map(device)
                 .collect()
         })
     }

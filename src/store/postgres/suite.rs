@@ -104,6 +104,7 @@ impl TestDatabase for PgDatabase {
             "calling_locations",
             "calling_numbers",
             "calling_withheld",
+            "device_activations",
             "activations",
         ] {
             let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1");

@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::tx::SqliteTx;
 use crate::domain::calling::NumberHolder;
 use crate::domain::calling::{CallingLocation, CallingNumber, CallingWithheld};
+use crate::domain::device::DeviceActivation;
 use crate::store::calling_rows::CallingRows;
 use crate::store::rows::{holder_columns, number_holder, stored_number};
 use crate::store::StoreError;
@@ -13,6 +14,20 @@ use crate::store::StoreError;
 const NUMBER_COLUMNS: &str =
     "number, location_id, holder_kind, holder_ref, holder_user_id, assigned_at";
 const WITHHELD_COLUMNS: &str = "subscriber_id, user_id, directory_number, reason, at";
+const DEVICE_COLUMNS: &str =
+    "command_key, subscriber_id, user_id, device_type, mac_address, issued_at, expires_at";
+
+fn device(row: &Row<'_>) -> rusqlite::Result<DeviceActivation> {
+    Ok(DeviceActivation {
+        command_key: row.get(0)?,
+        subscriber_id: row.get(1)?,
+        user_id: row.get(2)?,
+        device_type: row.get(3)?,
+        mac_address: row.get(4)?,
+        issued_at: row.get(5)?,
+        expires_at: row.get(6)?,
+    })
+}
 
 type NumberRow = (
     String,
@@ -237,6 +252,57 @@ impl CallingRows for SqliteTx<'_, '_> {
              ORDER BY user_id, subscriber_id"
         ))?;
         let rows = stmt.query_map([org_id], withheld)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn held_number(&self, subscriber_id: &str) -> Result<Option<CallingNumber>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {NUMBER_COLUMNS} FROM calling_numbers
+                 WHERE holder_kind = 'user' AND holder_ref = ?1"
+            ))?
+            .query_row([subscriber_id], number_row)
+            .optional()?;
+        row.map(calling_number).transpose()
+    }
+
+    fn put_device_activation(&self, org_id: &str, d: &DeviceActivation) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO device_activations (command_key, org_id, subscriber_id, user_id,
+                     device_type, mac_address, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                d.command_key,
+                org_id,
+                d.subscriber_id,
+                d.user_id,
+                d.device_type,
+                d.mac_address,
+                d.issued_at,
+                d.expires_at
+            ])?;
+        Ok(())
+    }
+
+    fn device_activation(&self, command_key: &str) -> Result<Option<DeviceActivation>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM device_activations WHERE command_key = ?1"
+            ))?
+            .query_row([command_key], device)
+            .optional()?)
+    }
+
+    fn org_device_activations(&self, org_id: &str) -> Result<Vec<DeviceActivation>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM device_activations WHERE org_id = ?1
+             ORDER BY user_id, issued_at, command_key"
+        ))?;
+        let rows = stmt.query_map([org_id], device)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -97,6 +97,7 @@ impl TestDatabase for SqliteDatabase {
                     "calling_locations",
                     "calling_numbers",
                     "calling_withheld",
+                    "device_activations",
                     "activations",
                 ] {
                     let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;

@@ -141,7 +141,9 @@ fn notices(results: &[Result<Granted, LicenseError>]) -> Vec<Option<u32>> {
 
 fn reason(result: &Result<Granted, LicenseError>) -> String {
     match result {
-        Ok(Granted { notice: Some(n) }) => n.message().to_string(),
+        Ok(Granted {
+            notice: Some(n), ..
+        }) => n.message().to_string(),
         other => panic!("no notice: {other:?}"),
     }
 }
@@ -562,4 +564,138 @@ pub(crate) async fn two_cores_never_give_one_number_to_two_users(factory: &dyn S
     assert_eq!(report.withheld.len(), 7);
     let holder = holder_of(&admin, &org, "+12405550002").await;
     assert!(user_holder(&report.entitled[0].user_id)(&holder));
+}
+
+fn device(provision: &CommandEnvelope, key: &str, device_type: &str) -> CommandEnvelope {
+    let Command::ProvisionSubscriber { user_id, .. } = &provision.command else {
+        panic!("not a provision");
+    };
+    let user_id = user_id.clone();
+    about(provision, key, |subscriber_id, org_id| {
+        Command::IssueActivationCode {
+            subscriber_id,
+            org_id: Some(org_id),
+            user_id,
+            device_type: Some(device_type.into()),
+            mac_address: None,
+        }
+    })
+}
+
+pub(crate) async fn devices_need_calling_and_webex_go_needs_professional_in_the_us_or_uk(
+    factory: &dyn StoreFactory,
+) {
+    use crate::domain::device::{DEVICE_CODE_DAYS, WEBEX_GO_CODE_DAYS};
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_numbers(
+        &fx,
+        "SP1",
+        &[
+            ("basic@acme.example", Some("+12405550001")),
+            ("us@acme.example", Some("+12405550002")),
+            ("uk@acme.example", Some("+442079460001")),
+            ("de@acme.example", Some("+493012345601")),
+            ("none@acme.example", Some("2405550009")),
+        ],
+    )
+    .await;
+    let admin = admin(&fx);
+    inventory(&admin, &org).await;
+    for (id, country, number) in [
+        ("london", "GB", "+442079460001"),
+        ("berlin", "DE", "+493012345601"),
+    ] {
+        let location = CallingLocation {
+            id: id.into(),
+            name: id.into(),
+            country: country.into(),
+        };
+        admin
+            .put_location(&org, location, NOW)
+            .await
+            .expect("location");
+        admin
+            .add_numbers(&org, id, vec![entry(number, None)], NOW)
+            .await
+            .expect("number");
+    }
+    let core = core(&fx);
+    core.apply_in_order(&commands).await;
+    let upgrades: Vec<CommandEnvelope> = [
+        (1, Package::Standard),
+        (2, Package::Premium),
+        (3, Package::Standard),
+    ]
+    .iter()
+    .map(|(i, p)| package(&commands[*i], &format!("up-{i}"), *p, None))
+    .collect();
+    assert_eq!(
+        notices(&core.apply_in_order(&upgrades).await),
+        [None, None, None]
+    );
+
+    let asks = [
+        device(&commands[0], "d-basic-go", "Webex Go"),
+        device(&commands[1], "d-us-go", "webex-go"),
+        device(&commands[2], "d-uk-go", "WEBEX_GO"),
+        device(&commands[3], "d-de-go", "Webex Go"),
+        device(&commands[4], "d-none-phone", "Cisco 8845"),
+        device(&commands[0], "d-basic-phone", "Cisco 8845"),
+    ];
+    let results = core.apply_in_order(&asks).await;
+    let outcome = |r: &Result<Granted, LicenseError>| match r {
+        Ok(g) => Ok(g.device.as_ref().expect("device").expires_at),
+        Err(LicenseError::Rejected(r)) => Err((r.code, r.message().to_string())),
+        Err(e) => panic!("{e}"),
+    };
+    let day = 24 * 60 * 60 * 1000;
+    let refused = |i: usize, words: &str| match outcome(&results[i]) {
+        Err((code, why)) => {
+            assert_eq!(code, ErrorCode::DeviceNotAllowed, "{i}");
+            assert!(why.contains(words), "{i}: {why}");
+        }
+        Ok(_) => panic!("{i} allowed"),
+    };
+    refused(0, "Webex Calling Professional");
+    refused(3, "is in 'DE'");
+    refused(4, "holds no Webex Calling license");
+    let go_us = outcome(&results[1]).expect("us");
+    let go_uk = outcome(&results[2]).expect("uk");
+    let phone = outcome(&results[5]).expect("phone");
+    // One run, one clock: Webex Go's codes last 90 days, the phone's 7.
+    assert_eq!(go_uk, go_us);
+    assert_eq!(go_us - phone, (WEBEX_GO_CODE_DAYS - DEVICE_CODE_DAYS) * day);
+
+    // Sent again: the same answers (the same expiry), nothing new.
+    let before = snapshot(&fx).await;
+    let again = core.apply_in_order(&asks).await;
+    assert_eq!(
+        again.iter().map(outcome).collect::<Vec<_>>(),
+        results.iter().map(outcome).collect::<Vec<_>>()
+    );
+    assert_eq!(snapshot(&fx).await, before);
+    let activations = admin.device_activations(&org).await.expect("devices");
+    for d in &activations {
+        let days = if d.device_type.as_deref() == Some("Cisco 8845") {
+            DEVICE_CODE_DAYS
+        } else {
+            WEBEX_GO_CODE_DAYS
+        };
+        assert_eq!(d.expires_at - d.issued_at, days * day, "{d:?}");
+    }
+    let listed: Vec<(String, Option<String>)> = activations
+        .into_iter()
+        .map(|d| (d.user_id, d.device_type))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "basic@acme.example".to_string(),
+                Some("Cisco 8845".to_string())
+            ),
+            ("uk@acme.example".to_string(), Some("WEBEX_GO".to_string())),
+            ("us@acme.example".to_string(), Some("webex-go".to_string())),
+        ]
+    );
 }

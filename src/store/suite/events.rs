@@ -88,7 +88,10 @@ pub(crate) async fn provisioning_changes_append_events_in_commit_order(factory: 
     };
     s.complete_command(
         provision(&alice.id).await,
-        DeliveryOutcome::Delivered { notice: None },
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
         NOW + 1,
     )
     .await

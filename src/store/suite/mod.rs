@@ -301,7 +301,14 @@ pub(crate) fn code_of(r: &OperationResult) -> Option<u32> {
 
 pub(crate) async fn deliver(store: &impl Deref<Target = dyn Store>, seq: i64) {
     store
-        .complete_command(seq, DeliveryOutcome::Delivered { notice: None }, NOW + 1)
+        .complete_command(
+            seq,
+            DeliveryOutcome::Delivered {
+                notice: None,
+                device: None,
+            },
+            NOW + 1,
+        )
         .await
         .expect("complete");
 }
@@ -391,7 +398,7 @@ macro_rules! store_suite {
                 modify_moves_a_provisioned_subscriber_to_updating,
                 modify_of_a_waiting_subscriber_sends_nothing_to_the_core,
                 delete_is_partial_and_the_user_id_can_come_back,
-                deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_subscriber,
+                deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_provisioned_one,
                 due_commands_keep_per_enterprise_order_behind_a_backing_off_head,
                 delivery_outcomes_settle_the_subscriber_status,
                 a_rejected_older_command_records_the_error_but_not_the_status,
@@ -463,6 +470,7 @@ macro_rules! store_suite {
                 numbers_are_added_all_or_nothing_to_one_organizations_location,
                 two_cores_never_give_one_number_to_two_users
                     [flavor = "multi_thread", worker_threads = 4],
+                devices_need_calling_and_webex_go_needs_professional_in_the_us_or_uk,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

@@ -872,7 +872,7 @@ pub(crate) async fn delete_is_partial_and_the_user_id_can_come_back(factory: &dy
     assert_eq!(again.org_id, before.org_id);
 }
 
-pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_subscriber(
+pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activation_codes_need_a_provisioned_one(
     factory: &dyn StoreFactory,
 ) {
     let fx = fixture(factory).await;
@@ -896,30 +896,17 @@ pub(crate) async fn deleting_a_waiting_subscriber_sends_no_command_and_activatio
         vec![code("w@acme.example"), code("nobody@acme.example")],
     )
     .await;
-    assert_eq!(
-        out.results[0].status,
-        Some(SubscriberStatus::PendingEmailInput)
-    );
+    // Waiting for its email: no license yet, so no device code (9029).
+    assert_eq!(code_of(&out.results[0]), Some(9029));
     assert_eq!(code_of(&out.results[1]), Some(9015));
-    let issued: Vec<_> = outbox(s)
-        .await
-        .into_iter()
-        .filter(|e| e.envelope.command.kind() == "IssueActivationCode")
-        .collect();
-    assert_eq!(issued.len(), 1);
-    match &issued[0].envelope.command {
-        Command::IssueActivationCode {
-            org_id,
-            user_id,
-            mac_address,
-            ..
-        } => {
-            assert_eq!(org_id, &w.org_id);
-            assert_eq!(user_id.as_str(), "w@acme.example");
-            assert_eq!(mac_address.as_deref(), Some("0004F2AABBCC"));
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(
+        !outbox(s)
+            .await
+            .iter()
+            .any(|e| e.envelope.command.kind() == "IssueActivationCode"),
+        "nothing sent to the core"
+    );
+    assert_eq!(w.status, SubscriberStatus::PendingEmailInput);
 
     let out = accept(s, &t, "T3", vec![delete("w@acme.example")]).await;
     assert_eq!(out.results[0].status, Some(SubscriberStatus::Removed));
@@ -1005,9 +992,16 @@ pub(crate) async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_
     assert_eq!(due, [a[0], b[0], b[1]]);
 
     // Settled commands leave the queue; a failed head no longer blocks.
-    s.complete_command(a[0], DeliveryOutcome::Delivered { notice: None }, retry_at)
-        .await
-        .expect("deliver");
+    s.complete_command(
+        a[0],
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
+        retry_at,
+    )
+    .await
+    .expect("deliver");
     s.complete_command(
         a[1],
         DeliveryOutcome::Rejected {
@@ -1056,7 +1050,10 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     // Delivered: provisioning → provisioned.
     s.complete_command(
         provision,
-        DeliveryOutcome::Delivered { notice: None },
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
         NOW + 5,
     )
     .await
@@ -1125,12 +1122,22 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     s.complete_command(v4, rejected, NOW + 10)
         .await
         .expect("again");
-    s.complete_command(v4, DeliveryOutcome::Delivered { notice: None }, NOW + 10)
-        .await
-        .expect("late");
+    s.complete_command(
+        v4,
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
+        NOW + 10,
+    )
+    .await
+    .expect("late");
     s.complete_command(
         provision,
-        DeliveryOutcome::Delivered { notice: None },
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
         NOW + 10,
     )
     .await
@@ -1148,7 +1155,14 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     assert_eq!(snapshot(s).await, before, "settled commands stay settled");
 
     let err = s
-        .complete_command(9_999, DeliveryOutcome::Delivered { notice: None }, NOW)
+        .complete_command(
+            9_999,
+            DeliveryOutcome::Delivered {
+                notice: None,
+                device: None,
+            },
+            NOW,
+        )
         .await
         .expect_err("unknown seq");
     assert!(
@@ -1237,10 +1251,28 @@ pub(crate) async fn a_device_activation_code_in_flight_does_not_hold_the_status(
     let cmds = s.subscriber_commands(&id).await.expect("cmds");
     let kinds: Vec<&str> = cmds.iter().map(|e| e.envelope.command.kind()).collect();
     assert_eq!(kinds, ["ProvisionSubscriber", "IssueActivationCode"]);
+    match &cmds[1].envelope.command {
+        Command::IssueActivationCode {
+            org_id,
+            user_id,
+            mac_address,
+            device_type,
+            ..
+        } => {
+            assert_eq!(org_id, &sub(s, "dev@acme.example").await.org_id);
+            assert_eq!(user_id.as_str(), "dev@acme.example");
+            assert_eq!(mac_address.as_deref(), Some("0004F2AABBCC"));
+            assert_eq!(device_type.as_deref(), Some("Polycom VVX 450"));
+        }
+        other => panic!("{other:?}"),
+    }
 
     s.complete_command(
         cmds[0].seq,
-        DeliveryOutcome::Delivered { notice: None },
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
         NOW + 5,
     )
     .await
@@ -1252,7 +1284,10 @@ pub(crate) async fn a_device_activation_code_in_flight_does_not_hold_the_status(
     );
     s.complete_command(
         cmds[1].seq,
-        DeliveryOutcome::Delivered { notice: None },
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        },
         NOW + 6,
     )
     .await

@@ -11,6 +11,7 @@
 pub mod activation;
 pub mod auth;
 mod calling;
+mod devices;
 mod guard;
 mod licenses;
 pub mod orgs;
@@ -154,6 +155,8 @@ async fn handle(
         } => calling::add_numbers(app, &org_id, &location_id, req).await,
         AdminRoute::CallingNumbers { org_id } => calling::numbers(app, &org_id, &req).await,
         AdminRoute::CallingUsers { org_id } => calling::users(app, &org_id, &req).await,
+        AdminRoute::Devices { org_id } => devices::activations(app, &org_id, &req).await,
+        AdminRoute::DeviceCodes { org_id } => devices::request_codes(app, &org_id, req).await,
         AdminRoute::Detach {
             partner,
             enterprise_key,

@@ -25,6 +25,7 @@
 //! | `/admin/v1/organizations/{id}/calling/locations/{locationId}/numbers` (JSON or CSV) | POST |
 //! | `/admin/v1/organizations/{id}/calling/numbers` (JSON, or CSV) | GET, HEAD |
 //! | `/admin/v1/organizations/{id}/calling/users` (JSON, or CSV) | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/devices` (JSON, or CSV; POST: JSON or CSV) | GET, HEAD, POST |
 //! | `/admin/v1/enterprises/{partnerId}/{enterpriseKey}/detach` | POST |
 //!
 //! An unknown path is 404 (9015), a known one with another method 405
@@ -48,6 +49,7 @@ const LICENSES_SUFFIX: &str = "/licenses";
 const MOVE_SUFFIX: &str = "/move";
 const TEMPLATES_SEGMENT: &str = "/license-templates";
 const CALLING_SEGMENT: &str = "/calling/";
+const DEVICES_SUFFIX: &str = "/devices";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
@@ -56,6 +58,7 @@ const READ: &str = "GET, HEAD";
 const POST: &str = "POST";
 const ORG: &str = "GET, HEAD, PUT";
 const PUT: &str = "PUT";
+const READ_POST: &str = "GET, HEAD, POST";
 
 /// One route of the ops listener, with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +120,10 @@ pub enum AdminRoute {
     CallingNumbers { org_id: String },
     /// `GET …/{id}/calling/users`: who has Calling, who not and why.
     CallingUsers { org_id: String },
+    /// `GET …/{id}/devices`: device activations allowed.
+    Devices { org_id: String },
+    /// `POST …/{id}/devices`: activation codes for users (JSON or CSV).
+    DeviceCodes { org_id: String },
     /// `POST /admin/v1/enterprises/{partner}/{enterprise_key}/detach`.
     Detach {
         partner: String,
@@ -237,6 +244,7 @@ impl AdminRoute {
             AdminRoute::OrgImport
                 | AdminRoute::SubscriptionMove { .. }
                 | AdminRoute::CallingNumbersAdd { .. }
+                | AdminRoute::DeviceCodes { .. }
         )
     }
 
@@ -261,6 +269,13 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
     }
     if let Some((raw_org, rest)) = raw.split_once(CALLING_SEGMENT) {
         return Some(org(raw_org).and_then(|org_id| calling_route(method, org_id, rest)));
+    }
+    if let Some(raw_org) = raw.strip_suffix(DEVICES_SUFFIX) {
+        return Some(org(raw_org).and_then(|org_id| match *method {
+            Method::GET | Method::HEAD => Ok(AdminRoute::Devices { org_id }),
+            Method::POST => Ok(AdminRoute::DeviceCodes { org_id }),
+            _ => Err(Unrouted::method(READ_POST)),
+        }));
     }
     if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
         return Some(org(raw_org).and_then(|org_id| {
@@ -546,6 +561,16 @@ mod tests {
                 CallingUsers { org_id: s("o") },
             ),
             (
+                "GET",
+                "/admin/v1/organizations/o/devices",
+                Devices { org_id: s("o") },
+            ),
+            (
+                "POST",
+                "/admin/v1/organizations/o/devices",
+                DeviceCodes { org_id: s("o") },
+            ),
+            (
                 "POST",
                 "/admin/v1/enterprises/demo-partner/ent-1/detach",
                 Detach {
@@ -592,6 +617,7 @@ mod tests {
                 PUT,
             ),
             ("PUT", "/admin/v1/organizations/o/calling/users", READ),
+            ("PUT", "/admin/v1/organizations/o/devices", READ_POST),
             ("POST", "/admin/v1/organizations/o/calling/locations", READ),
             ("GET", "/admin/v1/organizations/o/calling/locations/hq", PUT),
             (

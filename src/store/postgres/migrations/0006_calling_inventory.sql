@@ -44,3 +44,17 @@ CREATE INDEX calling_withheld_by_org ON calling_withheld (org_id, user_id);
 -- A command key applied with a notice (Calling withheld) answers it again.
 ALTER TABLE license_applied ADD COLUMN notice_code INTEGER;
 ALTER TABLE license_applied ADD COLUMN notice_detail TEXT;
+
+-- Device activations the core allowed (the code is derived from the
+-- command key by the gateway, never stored); Webex Go's last 90 days.
+CREATE TABLE device_activations (
+    command_key   TEXT NOT NULL PRIMARY KEY,
+    org_id        TEXT NOT NULL,
+    subscriber_id TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    device_type   TEXT,
+    mac_address   TEXT,
+    issued_at     BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL
+);
+CREATE INDEX device_activations_by_org ON device_activations (org_id, user_id, issued_at);
