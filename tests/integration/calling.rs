@@ -252,3 +252,156 @@ async fn calling_needs_a_free_inventory_number_and_the_reason_reaches_the_subscr
     );
     assert_eq!(holder("+12405550102")["name"], "Main auto attendant");
 }
+
+fn request_code(user: &str, device_type: &str) -> String {
+    format!(
+        "<RequestActivationCode><userId>{user}</userId><deviceType>{device_type}</deviceType>\
+         </RequestActivationCode>"
+    )
+}
+
+/// The 16-digit code in the message's text.
+fn device_code_in(data: &str) -> String {
+    let flat = data.replace("=\r\n", "").replace("=\n", "");
+    let digits: Vec<String> = flat
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| run.len() == 16)
+        .map(str::to_string)
+        .collect();
+    digits
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no code in {data}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webex_go_codes_are_emailed_to_professional_users_in_the_us_and_refused_otherwise() {
+    let relay = crate::email::Relay::new();
+    let receiver = relay.start(0, false);
+    let server = Server::start_with(Some(&relay.smtp_config(receiver.port, false)), &[]);
+    let d = demo(&server);
+    // The organization's first user creates it; then its inventory.
+    send(
+        &server,
+        &d,
+        &[add_with_number("first@acme.example", "+12405550100")],
+    )
+    .await;
+    let v = wait_status(&server, "first@acme.example", "provisioned").await;
+    let org = v["organization"]["id"].as_str().expect("org").to_string();
+    let base = format!("/admin/v1/organizations/{org}");
+    let (status, _) = operator(
+        &server,
+        "PUT",
+        &format!("{base}/calling/locations/hq"),
+        "application/json",
+        &json!({"name": "HQ", "country": "US"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = operator(
+        &server,
+        "POST",
+        &format!("{base}/calling/locations/hq/numbers"),
+        "text/csv",
+        "number\n+12405550101\n+12405550102\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let standard = add_with_number("ann@acme.example", "+12405550101")
+        .replace("</AddUser>", "<package>standard</package></AddUser>");
+    send(
+        &server,
+        &d,
+        &[
+            standard,
+            add_with_number("bob@acme.example", "+12405550102"),
+        ],
+    )
+    .await;
+    wait_status(&server, "ann@acme.example", "provisioned").await;
+    wait_status(&server, "bob@acme.example", "provisioned").await;
+
+    // BroadWorks asks for ann's Webex Go code: emailed, 16 digits.
+    send(&server, &d, &[request_code("ann@acme.example", "Webex Go")]).await;
+    let got = crate::email::wait_messages(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    let mail = got[0]["data"].as_str().expect("data").to_string();
+    assert_eq!(got[0]["rcpt_tos"], json!(["ann@acme.example"]));
+    assert_eq!(
+        crate::email::header(&mail, "X-Bwgate-Kind").as_deref(),
+        Some("device_activation_code")
+    );
+    assert_eq!(
+        crate::email::header(&mail, "Subject").as_deref(),
+        Some("Your Webex Go activation code")
+    );
+    let code = device_code_in(&mail);
+
+    // The operator asks for bob's (Basic: not Professional) and ann's
+    // again by CSV; a user of no organization refuses the whole request.
+    let (status, body) = operator(
+        &server,
+        "POST",
+        &format!("{base}/devices"),
+        "text/csv",
+        "user_id,device_type,mac_address\nbob@acme.example,Webex Go,\nghost@acme.example,Webex Go,\n",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["errors"][0]["errorCode"]),
+        (404, &json!(9015)),
+        "{body}"
+    );
+    let (status, body) = operator(
+        &server,
+        "POST",
+        &format!("{base}/devices"),
+        "text/csv",
+        "user_id,device_type,mac_address\nbob@acme.example,Webex Go,\nann@acme.example,Webex Go,00:04:f2:aa:bb:cc\n",
+    )
+    .await;
+    assert_eq!((status, &body["commands"]), (202, &json!(2)), "{body}");
+    let bob = eventually(
+        "bob's refusal",
+        std::time::Duration::from_secs(15),
+        || async {
+            let (_, v) = subscriber(&server, "bob@acme.example").await;
+            let refused = v["subscriber"]["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["errorCode"] == 9044));
+            if refused {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await;
+    let why = bob["subscriber"]["errors"].to_string();
+    assert!(why.contains("Webex Calling Professional"), "{why}");
+    assert_eq!(
+        bob["subscriber"]["status"], "provisioned",
+        "a device refusal leaves the user as it is"
+    );
+    let got = crate::email::wait_messages(&receiver, 2, std::time::Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 2, "bob gets no email");
+    let second = device_code_in(got[1]["data"].as_str().expect("data"));
+    assert_ne!(second, code, "a new request, a new code");
+
+    let (status, _, csv) = admin_http_with_head(
+        server.admin,
+        "GET",
+        &format!("{base}/devices?format=csv"),
+        &[("Authorization", &format!("Bearer {}", server.ops_token()))],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows
+        .iter()
+        .all(|r| r.starts_with("ann@acme.example,") && r.contains(",Webex Go,")));
+    assert!(rows.iter().any(|r| r.contains(",0004F2AABBCC,")), "{csv}");
+    assert!(!csv.contains(&code), "codes are never stored");
+}
