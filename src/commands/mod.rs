@@ -81,6 +81,11 @@ pub enum Command {
         language: Option<String>,
         time_zone: Option<String>,
         subscriber_version: i64,
+        /// The BroadWorks group it is a direct member of: another than
+        /// before is a group move (the core's group templates). Absent in
+        /// commands stored before it existed.
+        #[serde(default)]
+        group_id: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     ChangePackage {
@@ -346,6 +351,7 @@ mod tests {
                 language: None,
                 time_zone: None,
                 subscriber_version: 2,
+                group_id: Some("g2".into()),
             },
             Command::ChangePackage {
                 subscriber_id: "s".into(),

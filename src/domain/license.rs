@@ -30,6 +30,15 @@ pub struct SubscriptionUsage {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AutoLicenseTemplate {
     pub licenses: BTreeSet<String>,
+    /// The organization's template only: whether a user moving to another
+    /// group keeps the licenses its old group's template gave (`None`:
+    /// yes, "preserve licenses" being on by default).
+    #[serde(
+        default,
+        rename = "preserveOnGroupMove",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub preserve_on_group_move: Option<bool>,
 }
 
 /// Why a license was granted.

@@ -335,6 +335,18 @@ pub fn apply_changes(
     if let Some(v) = &changes.time_zone {
         next.time_zone = Some(v.clone());
     }
+    // A user moved to another group of its enterprise (enterprise mode:
+    // the enterprise key is the service provider's, whatever the group).
+    // In group mode the group is the enterprise: another one is not a move.
+    let same_enterprise = current.enterprise_key.as_ref()
+        == Some(&EnterpriseKey::derive(
+            &changes.service_provider_id,
+            &changes.group_id,
+            true,
+        ));
+    if same_enterprise && current.group_id.as_deref() != Some(changes.group_id.as_str()) {
+        next.group_id = Some(changes.group_id.clone());
+    }
     if next.phone_number.is_none() && next.extension.is_none() {
         return Err(Rejection::new(
             ErrorCode::MissingParameter,
@@ -476,6 +488,31 @@ mod tests {
             created_at: 1,
             last_status_change: 2,
         }
+    }
+
+    #[test]
+    fn a_new_group_is_a_move_in_enterprise_mode_only() {
+        use crate::domain::subscriber::SubscriberChanges;
+        let uid = || UserId::parse("ann@bw.example").unwrap();
+        // Enterprise mode: the key is the service provider's.
+        let s = SubscriberRecord {
+            enterprise_key: Some(EnterpriseKey::from_stored("sp")),
+            ..provisioned()
+        };
+        let moved = SubscriberChanges::only_ids(uid(), "sp".into(), "g2".into());
+        let (next, package) = apply_changes(&s, &moved, 10).unwrap();
+        assert_eq!(next.group_id.as_deref(), Some("g2"));
+        assert_eq!(
+            (next.version, next.status, package),
+            (4, SubscriberStatus::Updating, None)
+        );
+        // Group mode: the group is the enterprise; another is not a move.
+        let s = SubscriberRecord {
+            enterprise_key: Some(EnterpriseKey::from_stored("sp+g")),
+            ..provisioned()
+        };
+        let (next, _) = apply_changes(&s, &moved, 10).unwrap();
+        assert_eq!(next, s, "nothing changes");
     }
 
     #[test]

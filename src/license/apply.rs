@@ -62,9 +62,13 @@ enum Kind<'a> {
         package: Package,
         number: Option<&'a DirectoryNumber>,
     },
-    /// A profile change: only a user Calling was withheld from is decided
-    /// again (with its new number); an entitled user is left as it is.
-    Update { number: Option<&'a DirectoryNumber> },
+    /// A profile change: a group move (its group templates), and a user
+    /// Calling was withheld from decided again (with its new number); an
+    /// entitled user keeps Calling as it is.
+    Update {
+        number: Option<&'a DirectoryNumber>,
+        group_id: Option<&'a str>,
+    },
     /// Every license removed, the number freed.
     Remove,
     /// A device activation code (licenses unchanged).
@@ -117,16 +121,18 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             subscriber_id,
             org_id,
             phone_number,
+            group_id,
             ..
         } => Some(Change {
             who: Who {
                 subscriber_id,
                 org_id,
                 user_id: None,
-                group_id: None,
+                group_id: group_id.as_deref(),
             },
             kind: Kind::Update {
                 number: phone_number.as_ref(),
+                group_id: group_id.as_deref(),
             },
         }),
         Command::RemoveSubscriber {
@@ -312,12 +318,20 @@ fn apply_one(
         None => {}
     }
     let who = &change.who;
-    let held = tx.holdings(who.subscriber_id)?;
+    let mut held = tx.holdings(who.subscriber_id)?;
+    if let Kind::Update {
+        group_id: Some(to), ..
+    } = change.kind
+    {
+        if !held.is_empty() && group_move(tx, orgs, policy, who, &held, to, key, now)? {
+            held = tx.holdings(who.subscriber_id)?;
+        }
+    }
     let holds_calling = held.iter().any(|h| is_calling(&h.license));
     let (package, provision, number) = match change.kind {
         Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
         Kind::Device(ref request) => return device(tx, who, &held, request, key, now),
-        Kind::Update { number } => {
+        Kind::Update { number, .. } => {
             // Only a user Calling was withheld from has anything to decide.
             let package = held
                 .iter()
@@ -431,6 +445,75 @@ fn wanted_licenses(
         }
     }
     wanted
+}
+
+/// The user moved to group `to`: the templates give what they give a
+/// member of `to` (best effort, like at provisioning); what its old
+/// group's template gave goes unless the organization preserves it (its
+/// template's `preserveOnGroupMove`, on by default). Whether licenses
+/// changed. A move to the group it is in already changes nothing.
+#[allow(clippy::too_many_arguments)]
+fn group_move(
+    tx: &dyn Tx,
+    orgs: &mut Orgs,
+    policy: LicensePolicy,
+    who: &Who<'_>,
+    held: &[Holding],
+    to: &str,
+    key: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some((_, from)) = tx.holder_ids(who.subscriber_id)? else {
+        return Ok(false);
+    };
+    if from.as_deref() == Some(to) {
+        return Ok(false);
+    }
+    let org = orgs.of(tx, who.org_id)?;
+    let preserve = org
+        .templates
+        .org
+        .as_ref()
+        .and_then(|t| t.preserve_on_group_move)
+        .unwrap_or(true);
+    let old_group = from.map(|g| format!("group:{g}"));
+    let mut wanted: Wanted = held
+        .iter()
+        .filter(|h| {
+            preserve
+                || h.source != GrantSource::Template
+                || Some(&h.source_ref) != old_group.as_ref()
+        })
+        .map(|h| (h.license.clone(), (h.source, h.source_ref.clone())))
+        .collect();
+    let names: BTreeSet<String> = held.iter().map(|h| h.license.clone()).collect();
+    // Calling needs a number, decided at provisioning: no template gives it.
+    let holds_calling = held.iter().any(|h| is_calling(&h.license));
+    for (license, why) in org.templates.licenses_for(&names, Some(to), &org.pool) {
+        let free =
+            org.pool.is_empty() || names.contains(&license) || org.pool.available(&license) > 0;
+        if free && (holds_calling || !is_calling(&license)) {
+            wanted.entry(license).or_insert(why);
+        }
+    }
+    let moved = Who {
+        subscriber_id: who.subscriber_id,
+        org_id: who.org_id,
+        user_id: who.user_id,
+        group_id: Some(to),
+    };
+    let changed = match settle(tx, &mut org.pool, policy, &moved, held, &wanted, key, now)? {
+        Ok(changed) => changed,
+        Err(shortage) => {
+            // Best effort: the move stands with what it takes away; what
+            // the new group gives waits for room.
+            tracing::info!(subscriber_id = who.subscriber_id, %shortage, "group move: templates' licenses left out");
+            wanted.retain(|license, _| names.contains(license));
+            settle(tx, &mut org.pool, policy, &moved, held, &wanted, key, now)?.unwrap_or(false)
+        }
+    };
+    tx.set_holder_group(who.subscriber_id, to)?;
+    Ok(changed)
 }
 
 /// Every license removed, the number freed, the subscriber forgotten.

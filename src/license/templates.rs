@@ -191,7 +191,10 @@ mod tests {
     }
 
     fn template(l: &[&str]) -> AutoLicenseTemplate {
-        AutoLicenseTemplate { licenses: set(l) }
+        AutoLicenseTemplate {
+            licenses: set(l),
+            preserve_on_group_move: None,
+        }
     }
 
     fn new_user() -> UserLicensing {

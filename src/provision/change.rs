@@ -32,6 +32,7 @@ fn profile_changed(a: &SubscriberRecord, b: &SubscriberRecord) -> bool {
         || a.mobile_phone_number != b.mobile_phone_number
         || a.language != b.language
         || a.time_zone != b.time_zone
+        || a.group_id != b.group_id
 }
 
 /// A stored record lacks a value every active subscriber has.
@@ -85,6 +86,7 @@ pub(crate) fn store_change(
                     language: next.language.clone(),
                     time_zone: next.time_zone.clone(),
                     subscriber_version: next.version,
+                    group_id: next.group_id.clone(),
                 },
             )?;
         }

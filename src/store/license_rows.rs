@@ -95,6 +95,10 @@ pub trait LicenseRows {
         now: i64,
     ) -> Result<(), StoreError>;
 
+    /// The subscriber's licenses are now its group `group_id`'s (a group
+    /// move).
+    fn set_holder_group(&self, subscriber_id: &str, group_id: &str) -> Result<(), StoreError>;
+
     /// The subscriber stops holding `revoked` (license names), starts
     /// holding `granted` (for `ids`), and `ledger` is appended (its ids
     /// given on insert), in that order.

@@ -306,6 +306,18 @@ impl LicenseRows for PgTx<'_, '_> {
         ))
     }
 
+    fn set_holder_group(&self, subscriber_id: &str, group_id: &str) -> Result<(), StoreError> {
+        self.write(async {
+            super::sql::exec(
+                self.tx,
+                "UPDATE licenses SET group_id = $2 WHERE subscriber_id = $1",
+                &[&subscriber_id, &group_id],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,

@@ -358,6 +358,13 @@ impl LicenseRows for SqliteTx<'_, '_> {
         Ok(())
     }
 
+    fn set_holder_group(&self, subscriber_id: &str, group_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE licenses SET group_id = ?2 WHERE subscriber_id = ?1")?
+            .execute(params![subscriber_id, group_id])?;
+        Ok(())
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,

@@ -94,6 +94,7 @@ fn update(provision: &CommandEnvelope, key: &str, number: &str) -> CommandEnvelo
             language: None,
             time_zone: None,
             subscriber_version: 2,
+            group_id: None,
         }
     })
 }

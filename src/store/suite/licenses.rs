@@ -485,6 +485,7 @@ pub(crate) async fn templates_license_new_users_and_reach_existing_ones_when_ask
     let commands = provisions(&fx).await;
     let tpl = |l: &[&str]| crate::domain::license::AutoLicenseTemplate {
         licenses: l.iter().map(|s| s.to_string()).collect(),
+        preserve_on_group_move: None,
     };
     admin
         .put_template(&org, None, tpl(&["webex-meetings-basic"]), NOW)
@@ -706,6 +707,7 @@ pub(crate) async fn subscription_moves_keep_why_and_losing_calling_needs_an_ackn
     // template, not the package) needs the acknowledgement.
     let tpl = |l: &[&str]| crate::domain::license::AutoLicenseTemplate {
         licenses: l.iter().map(|s| s.to_string()).collect(),
+        preserve_on_group_move: None,
     };
     admin
         .put_template(&org, None, tpl(&["webex-calling-premium"]), NOW)
@@ -780,6 +782,7 @@ pub(crate) async fn template_extras_are_best_effort_and_outlive_package_changes(
     let (org, commands) = org_with_users(&fx, &["a@acme.example", "b@acme.example"]).await;
     let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
     let tpl = crate::domain::license::AutoLicenseTemplate {
+        preserve_on_group_move: None,
         licenses: ["webex-meetings-basic", "never-bought"]
             .iter()
             .map(|s| s.to_string())
@@ -845,4 +848,115 @@ pub(crate) async fn template_extras_are_best_effort_and_outlive_package_changes(
         .await
         .expect("a")
         .contains(&"webex-meetings-basic".to_string()));
+}
+
+pub(crate) async fn a_group_move_follows_the_new_groups_template_and_the_preserve_setting(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let t = template(&fx, "tpl", true, true).await;
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    let ops = ["a", "b"]
+        .iter()
+        .map(|u| {
+            let user = format!("{u}@acme.example");
+            add(&user, "SP1", "G1", Some(&user))
+        })
+        .collect();
+    accept(&fx, &t, "T1", ops).await;
+    let org = value(&fx, "SELECT id FROM organizations", &[])
+        .await
+        .expect("org");
+    let tpl = |l: &[&str], preserve: Option<bool>| crate::domain::license::AutoLicenseTemplate {
+        licenses: l.iter().map(|s| s.to_string()).collect(),
+        preserve_on_group_move: preserve,
+    };
+    admin
+        .put_template(&org, Some("G1"), tpl(&["webex-webinars"], None), NOW)
+        .await
+        .expect("G1");
+    admin
+        .put_template(&org, Some("G2"), tpl(&["webex-meetings-basic"], None), NOW)
+        .await
+        .expect("G2");
+    let core = core(&fx, LicensePolicy::default());
+    assert_eq!(
+        codes(&core.apply_in_order(&provisions(&fx).await).await),
+        [None, None]
+    );
+
+    // BroadWorks moves a user to G2 (enterprise mode: same enterprise):
+    // the gateway sends an UpdateSubscriber naming the new group.
+    let move_to_g2 = |user: &str, tracking: &str| {
+        let changes = SubscriberChanges {
+            group_id: "G2".into(),
+            ..no_changes(user)
+        };
+        let (t, tracking) = (t.clone(), tracking.to_string());
+        let fx = &fx;
+        async move {
+            accept(fx, &t, &tracking, vec![Operation::ModifyUser(changes)]).await;
+            outbox(fx)
+                .await
+                .into_iter()
+                .map(|e| e.envelope)
+                .filter(|e| e.tracking_id == tracking)
+                .collect::<Vec<_>>()
+        }
+    };
+    let sent = move_to_g2("a@acme.example", "T2").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        matches!(&sent[0].command, Command::UpdateSubscriber { group_id: Some(g), .. } if g == "G2"),
+        "{:?}",
+        sent[0].command
+    );
+    assert_eq!(codes(&core.apply_in_order(&sent).await), [None]);
+    let held = holdings(&fx, &org).await;
+    let has = |u: &str, l: &str| held.contains_key(&key(u, l));
+    // Preserve (the default): a keeps G1's webinars and gets G2's meetings.
+    assert!(has("a@acme.example", "webex-webinars"));
+    assert!(has("a@acme.example", "webex-meetings-basic"));
+    assert_eq!(
+        value(
+            &fx,
+            "SELECT DISTINCT group_id FROM licenses WHERE user_id = 'a@acme.example'",
+            &[]
+        )
+        .await
+        .as_deref(),
+        Some("G2")
+    );
+
+    // The organization no longer preserves on group moves: b loses G1's.
+    admin
+        .put_template(&org, None, tpl(&[], Some(false)), NOW)
+        .await
+        .expect("org setting");
+    let sent = move_to_g2("b@acme.example", "T3").await;
+    assert_eq!(codes(&core.apply_in_order(&sent).await), [None]);
+    let held = holdings(&fx, &org).await;
+    let has = |u: &str, l: &str| held.contains_key(&key(u, l));
+    assert!(!has("b@acme.example", "webex-webinars"));
+    assert!(has("b@acme.example", "webex-meetings-basic"));
+    assert!(has("b@acme.example", CALLING), "the package's stay");
+    let b_events: Vec<(String, String)> = fx
+        .license_feed(0, 100)
+        .await
+        .expect("feed")
+        .into_iter()
+        .filter(|e| e.idempotency_key == sent[0].idempotency_key)
+        .map(|e| (e.action, e.license))
+        .collect();
+    assert_eq!(
+        b_events,
+        [
+            ("revoke".to_string(), "webex-webinars".to_string()),
+            ("grant".to_string(), "webex-meetings-basic".to_string())
+        ]
+    );
+    // Delivered again, or moved to the group it is in: nothing changes.
+    let before = snapshot(&fx).await;
+    assert_eq!(codes(&core.apply_in_order(&sent).await), [None]);
+    assert_eq!(snapshot(&fx).await, before);
 }

@@ -463,6 +463,7 @@ macro_rules! store_suite {
                 templates_license_new_users_and_reach_existing_ones_when_asked,
                 subscription_moves_keep_why_and_losing_calling_needs_an_acknowledgement,
                 template_extras_are_best_effort_and_outlive_package_changes,
+                a_group_move_follows_the_new_groups_template_and_the_preserve_setting,
             ],
             calling: [
                 calling_needs_a_free_number_of_the_organizations_locations,

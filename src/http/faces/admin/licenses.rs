@@ -48,6 +48,10 @@ struct SubscriptionDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TemplateDoc {
     licenses: std::collections::BTreeSet<String>,
+    /// The organization's template only: a user moving to another group
+    /// keeps its old group's template licenses (default true).
+    #[serde(default)]
+    preserve_on_group_move: Option<bool>,
 }
 
 /// An apply POST's body (empty, or the key left out: preserve).
@@ -171,6 +175,7 @@ pub(super) async fn templates(app: &App, org_id: &str) -> Response<ResponseBody>
             StatusCode::OK,
             json!({
                 "organization": org_id,
+                "preserveOnGroupMove": t.org.as_ref().and_then(|t| t.preserve_on_group_move).unwrap_or(true),
                 "organizationTemplate": t.org.map(|t| t.licenses),
                 "groupTemplates": t.groups.into_iter().map(|(g, t)| (g, t.licenses)).collect::<BTreeMap<_, _>>(),
             }),
@@ -190,8 +195,15 @@ pub(super) async fn put_template(
         Ok(None) => return invalid("a template document {\"licenses\": [...]} is required".into()),
         Err(resp) => return *resp,
     };
+    if group.is_some() && doc.preserve_on_group_move.is_some() {
+        return invalid(
+            "preserveOnGroupMove is the organization's setting: put it with the organization template"
+                .into(),
+        );
+    }
     let template = AutoLicenseTemplate {
         licenses: doc.licenses,
+        preserve_on_group_move: doc.preserve_on_group_move,
     };
     let now = crate::provision::now_millis();
     match app
@@ -201,7 +213,12 @@ pub(super) async fn put_template(
     {
         Ok(()) => super::json(
             StatusCode::OK,
-            json!({"organization": org_id, "group": group, "licenses": template.licenses}),
+            json!({
+                "organization": org_id,
+                "group": group,
+                "licenses": template.licenses,
+                "preserveOnGroupMove": template.preserve_on_group_move.unwrap_or(true),
+            }),
         ),
         Err(e) => refused(&e),
     }
