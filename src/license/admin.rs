@@ -286,6 +286,11 @@ impl LicenseAdmin {
 }
 
 impl LicenseAdmin {
+    /// How this process's core meters licenses.
+    pub(super) fn policy(&self) -> LicensePolicy {
+        self.policy
+    }
+
     /// A unit of work on this process's store.
     pub(super) async fn transact<T, F>(&self, work: F) -> Result<T, StoreError>
     where

@@ -4,6 +4,7 @@
 //! implementation must treat a repeated idempotency key as done.
 
 pub mod admin;
+pub mod admin_grants;
 pub mod apply;
 pub mod calling;
 pub mod calling_admin;

@@ -960,3 +960,156 @@ pub(crate) async fn a_group_move_follows_the_new_groups_template_and_the_preserv
     assert_eq!(codes(&core.apply_in_order(&sent).await), [None]);
     assert_eq!(snapshot(&fx).await, before);
 }
+
+pub(crate) async fn admins_grant_and_revoke_by_hand_within_the_subscriptions(
+    factory: &dyn StoreFactory,
+) {
+    use crate::license::admin_grants::{AdminGrant, GrantAction};
+    let fx = fixture(factory).await;
+    let (org, commands) = org_with_users(&fx, &["a@acme.example", "b@acme.example"]).await;
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    admin
+        .put_subscription(
+            &org,
+            subscription(
+                "s1",
+                NOW,
+                &[(CALLING, 5), (MESSAGING, 5), ("webex-webinars", 1)],
+            ),
+            NOW,
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        codes(
+            &core(&fx, LicensePolicy::default())
+                .apply_in_order(&commands)
+                .await
+        ),
+        [None, None]
+    );
+    let ask = |action, users: &[&str], licenses: &[&str]| AdminGrant {
+        action,
+        users: users.iter().map(|u| u.to_string()).collect(),
+        licenses: licenses.iter().map(|l| l.to_string()).collect(),
+        by: "jane.ops".into(),
+        calling_loss_acknowledged: false,
+    };
+    let users = ["a@acme.example", "b@acme.example", "ghost@acme.example"];
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(GrantAction::Grant, &users, &["webex-webinars"]),
+            NOW,
+        )
+        .await
+        .expect("grant");
+    assert_eq!(r.changed, ["a@acme.example"]);
+    let short: Vec<&str> = r.short.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(
+        short,
+        ["b@acme.example", "ghost@acme.example"],
+        "one webinar license"
+    );
+    let why = fx
+        .license_holders(&org)
+        .await
+        .expect("holders")
+        .into_iter()
+        .find(|h| h.user_id == "a@acme.example" && h.holding.license == "webex-webinars")
+        .expect("a's webinars")
+        .holding;
+    assert_eq!(
+        (
+            why.source,
+            why.source_ref.as_str(),
+            why.subscription_id.as_deref()
+        ),
+        (
+            crate::domain::license::GrantSource::Admin,
+            "jane.ops",
+            Some("s1")
+        )
+    );
+    // Webex Calling is not given by hand; a package's licenses are not
+    // taken by hand. Nothing changes.
+    let before = snapshot(&fx).await;
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(
+                GrantAction::Grant,
+                &["b@acme.example"],
+                &["webex-calling-premium"],
+            ),
+            NOW,
+        )
+        .await
+        .expect("calling");
+    assert!(
+        r.changed.is_empty() && r.short[0].1.contains("comes with the package"),
+        "{r:?}"
+    );
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(GrantAction::Revoke, &["a@acme.example"], &[MESSAGING]),
+            NOW,
+        )
+        .await
+        .expect("package");
+    assert!(r.short[0].1.contains("package 'basic'"), "{r:?}");
+    assert_eq!(snapshot(&fx).await, before);
+    // Taken from a, the webinar license is b's to have.
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(
+                GrantAction::Revoke,
+                &["a@acme.example"],
+                &["webex-webinars"],
+            ),
+            NOW,
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(r.changed, ["a@acme.example"]);
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(GrantAction::Grant, &["b@acme.example"], &["webex-webinars"]),
+            NOW,
+        )
+        .await
+        .expect("grant b");
+    assert_eq!(r.changed, ["b@acme.example"]);
+    // Granted again: unchanged. Bad names: refused.
+    let r = admin
+        .admin_grant(
+            &org,
+            ask(GrantAction::Grant, &["b@acme.example"], &["webex-webinars"]),
+            NOW,
+        )
+        .await
+        .expect("again");
+    assert_eq!(r.unchanged, ["b@acme.example"]);
+    let bad = admin
+        .admin_grant(
+            &org,
+            ask(GrantAction::Grant, &["b@acme.example"], &["no spaces"]),
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(LicenseAdminError::Refused(r)) if r.code == ErrorCode::InvalidParameterValue)
+    );
+    let events: Vec<(String, String, String)> = fx
+        .license_feed(0, 100)
+        .await
+        .expect("feed")
+        .into_iter()
+        .filter(|e| e.source == "admin")
+        .map(|e| (e.subscriber_id.clone(), e.action, e.license))
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+}

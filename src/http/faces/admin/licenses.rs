@@ -28,6 +28,7 @@ use crate::http::faces::license_view::{
 };
 use crate::http::ResponseBody;
 use crate::license::admin::{LicenseAdminError, SubscriptionMoves, TemplateApplication};
+use crate::license::admin_grants::{AdminGrant, GrantAction};
 
 /// A subscription document is small; this bounds a wrong upload.
 const MAX_BODY: usize = 64 * 1024;
@@ -82,6 +83,18 @@ struct MoveDoc {
     to: String,
     #[serde(default)]
     users: Option<Vec<String>>,
+}
+
+/// A grant or revoke POST's body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GrantDoc {
+    users: Vec<String>,
+    licenses: std::collections::BTreeSet<String>,
+    /// Who asks: kept as the grant's reason (`source_ref`).
+    by: String,
+    #[serde(default)]
+    acknowledge_calling_loss: bool,
 }
 
 /// The CSV form of a move: one user per row, each with its target.
@@ -163,6 +176,45 @@ fn moves_from_csv(bytes: &[u8]) -> Result<SubscriptionMoves, String> {
         return Err("CSV: no row".into());
     }
     Ok(SubscriptionMoves::Users(pairs))
+}
+
+pub(super) async fn grant(
+    app: &App,
+    org_id: &str,
+    revoke: bool,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let doc: GrantDoc = match read_json(req).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return invalid("a document {\"users\", \"licenses\", \"by\"} is required".into())
+        }
+        Err(resp) => return *resp,
+    };
+    let request = AdminGrant {
+        action: if revoke {
+            GrantAction::Revoke
+        } else {
+            GrantAction::Grant
+        },
+        users: doc.users,
+        licenses: doc.licenses,
+        by: doc.by,
+        calling_loss_acknowledged: doc.acknowledge_calling_loss,
+    };
+    let now = crate::provision::now_millis();
+    match app.licenses.admin_grant(org_id, request, now).await {
+        Ok(r) => super::json(
+            StatusCode::OK,
+            json!({
+                "organization": org_id,
+                "changed": r.changed,
+                "unchanged": r.unchanged,
+                "short": r.short.iter().map(|(u, why)| json!({"userId": u, "reason": why})).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
 }
 
 fn preserve_by_default() -> bool {

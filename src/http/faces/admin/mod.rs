@@ -136,6 +136,9 @@ async fn handle(
             subscription_id,
         } => licenses::move_subscription(app, &org_id, &subscription_id, req).await,
         AdminRoute::LicenseHolders { org_id } => licenses::holders(app, &org_id, &req).await,
+        AdminRoute::LicenseGrant { org_id, revoke } => {
+            licenses::grant(app, &org_id, revoke, req).await
+        }
         AdminRoute::LicenseLedger => licenses::ledger(app, &req).await,
         AdminRoute::LicenseTemplates { org_id } => licenses::templates(app, &org_id).await,
         AdminRoute::LicenseTemplatePut { org_id, group } => {

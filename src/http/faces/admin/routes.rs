@@ -15,6 +15,7 @@
 //! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}` | PUT |
 //! | `/admin/v1/organizations/{id}/subscriptions/{subscriptionId}/move` (JSON or CSV) | POST |
 //! | `/admin/v1/organizations/{id}/licenses` (JSON, or CSV) | GET, HEAD |
+//! | `/admin/v1/organizations/{id}/licenses/grant`, `…/licenses/revoke` | POST |
 //! | `/admin/v1/licenses/ledger?after=&limit=` | GET, HEAD |
 //! | `/admin/v1/organizations/{id}/license-templates` | GET, HEAD |
 //! | `/admin/v1/organizations/{id}/license-templates/organization` | PUT |
@@ -50,6 +51,8 @@ const MOVE_SUFFIX: &str = "/move";
 const TEMPLATES_SEGMENT: &str = "/license-templates";
 const CALLING_SEGMENT: &str = "/calling/";
 const DEVICES_SUFFIX: &str = "/devices";
+const GRANT_SUFFIX: &str = "/licenses/grant";
+const REVOKE_SUFFIX: &str = "/licenses/revoke";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
@@ -98,6 +101,8 @@ pub enum AdminRoute {
     },
     /// `GET /admin/v1/organizations/{id}/licenses`: who holds what, why.
     LicenseHolders { org_id: String },
+    /// `POST …/{id}/licenses/grant` and `…/licenses/revoke`: by hand.
+    LicenseGrant { org_id: String, revoke: bool },
     /// `GET /admin/v1/licenses/ledger`: grants and removals (billing).
     LicenseLedger,
     /// `GET /admin/v1/organizations/{id}/license-templates`.
@@ -276,6 +281,17 @@ fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Un
             Method::POST => Ok(AdminRoute::DeviceCodes { org_id }),
             _ => Err(Unrouted::method(READ_POST)),
         }));
+    }
+    for (suffix, revoke) in [(GRANT_SUFFIX, false), (REVOKE_SUFFIX, true)] {
+        if let Some(raw_org) = raw.strip_suffix(suffix) {
+            return Some(org(raw_org).and_then(|org_id| {
+                if *method == Method::POST {
+                    Ok(AdminRoute::LicenseGrant { org_id, revoke })
+                } else {
+                    Err(Unrouted::method(POST))
+                }
+            }));
+        }
     }
     if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
         return Some(org(raw_org).and_then(|org_id| {
@@ -567,6 +583,22 @@ mod tests {
             ),
             (
                 "POST",
+                "/admin/v1/organizations/o/licenses/grant",
+                LicenseGrant {
+                    org_id: s("o"),
+                    revoke: false,
+                },
+            ),
+            (
+                "POST",
+                "/admin/v1/organizations/o/licenses/revoke",
+                LicenseGrant {
+                    org_id: s("o"),
+                    revoke: true,
+                },
+            ),
+            (
+                "POST",
                 "/admin/v1/organizations/o/devices",
                 DeviceCodes { org_id: s("o") },
             ),
@@ -618,6 +650,7 @@ mod tests {
             ),
             ("PUT", "/admin/v1/organizations/o/calling/users", READ),
             ("PUT", "/admin/v1/organizations/o/devices", READ_POST),
+            ("GET", "/admin/v1/organizations/o/licenses/grant", POST),
             ("POST", "/admin/v1/organizations/o/calling/locations", READ),
             ("GET", "/admin/v1/organizations/o/calling/locations/hq", PUT),
             (
