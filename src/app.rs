@@ -62,11 +62,25 @@ impl App {
                 None
             }
         };
-        let licenses = crate::license::admin::LicenseAdmin::new(
+        let place = crate::license::admin::Place::from_config(&config.license);
+        let remote = matches!(place, crate::license::admin::Place::Remote(_));
+        let mut licenses = crate::license::admin::LicenseAdmin::new(
             store.clone(),
             crate::license::LicensePolicy::from_config(&config.license),
-            crate::license::admin::Place::from_config(&config.license),
+            place,
         );
+        if remote {
+            // Its own connection: partner reads never wait behind runs.
+            match crate::license::remote::RemoteLicenseCore::from_config(
+                &config.license.remote,
+                &config.tls.certs_dir,
+            ) {
+                Ok(core) => licenses = licenses.with_remote_reader(core),
+                Err(e) => {
+                    tracing::error!(error = %e, "remote license core unreachable for reads");
+                }
+            }
+        }
         Arc::new(App {
             config,
             verify_queue,

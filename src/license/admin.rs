@@ -19,6 +19,7 @@ use super::subscriptions::LicenseSubscription;
 use super::templates::{
     apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
 };
+use super::wire::ReadView;
 use super::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 use crate::domain::license::GrantSource;
 
@@ -36,6 +37,18 @@ pub enum LicenseAdminError {
     /// The store failed (faces answer it as they answer `DataError`).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The remote core did not answer (try again later).
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl From<LicenseError> for LicenseAdminError {
+    fn from(e: LicenseError) -> Self {
+        match e {
+            LicenseError::Rejected(r) => LicenseAdminError::Refused(r),
+            LicenseError::Unavailable(why) => LicenseAdminError::Remote(why),
+        }
+    }
 }
 
 pub(super) fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
@@ -56,6 +69,8 @@ pub struct LicenseAdmin {
     core: Arc<LocalLicenseCore>,
     /// Where the licenses are kept.
     place: Place,
+    /// The remote core, to read for partner admins (remote mode).
+    remote: Option<Arc<super::remote::RemoteLicenseCore>>,
 }
 
 /// Where this process's licenses are kept, which decides what its admin
@@ -90,7 +105,14 @@ impl LicenseAdmin {
             store,
             policy,
             place,
+            remote: None,
         }
+    }
+
+    /// Partner admins' reads go to this remote core (remote mode).
+    pub fn with_remote_reader(mut self, core: Arc<super::remote::RemoteLicenseCore>) -> Self {
+        self.remote = Some(core);
+        self
     }
 
     /// A run of commands sent to this process as a remote license core.
@@ -226,6 +248,12 @@ impl LicenseAdmin {
         org_id: &str,
     ) -> Result<Vec<SubscriptionUsage>, LicenseAdminError> {
         self.partners_org(partner_id, org_id).await?;
+        if let Some(remote) = self.remote_reads()? {
+            return Ok(remote
+                .read(org_id, ReadView::Subscriptions)
+                .await?
+                .subscriptions);
+        }
         Ok(self.store.license_subscriptions(org_id).await?)
     }
 
@@ -236,18 +264,16 @@ impl LicenseAdmin {
         org_id: &str,
     ) -> Result<Vec<HolderRow>, LicenseAdminError> {
         self.partners_org(partner_id, org_id).await?;
+        if let Some(remote) = self.remote_reads()? {
+            return Ok(remote.read(org_id, ReadView::Holders).await?.holders);
+        }
         Ok(self.store.license_holders(org_id).await?)
     }
 
     /// Another partner's organization answers like an unknown one.
     async fn partners_org(&self, partner_id: &str, org_id: &str) -> Result<(), LicenseAdminError> {
-        if let Place::Remote(_) = self.place {
-            // The core's address is the operator's, not the partner's.
-            return Err(refused(
-                ErrorCode::NotFound,
-                "licenses are kept by the license core; this gateway does not show them",
-            ));
-        }
+        // The organization is this gateway's (its partner's) even when its
+        // licenses are the remote core's.
         match self.store.organization_partner(org_id).await? {
             Some(p) if p == partner_id => Ok(()),
             _ => Err(refused(
@@ -286,6 +312,19 @@ impl LicenseAdmin {
 }
 
 impl LicenseAdmin {
+    /// The remote core to read from, `None` when the licenses are here.
+    fn remote_reads(&self) -> Result<Option<&super::remote::RemoteLicenseCore>, LicenseAdminError> {
+        match (&self.place, &self.remote) {
+            (Place::Remote(_), Some(remote)) => Ok(Some(remote)),
+            // The core's address is the operator's, not the partner's.
+            (Place::Remote(_), None) => Err(refused(
+                ErrorCode::NotFound,
+                "licenses are kept by the license core; this gateway cannot reach it",
+            )),
+            (Place::Gateway | Place::Core, _) => Ok(None),
+        }
+    }
+
     /// How this process's core meters licenses.
     pub(super) fn policy(&self) -> LicensePolicy {
         self.policy

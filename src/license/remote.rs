@@ -20,7 +20,9 @@ use crate::commands::CommandEnvelope;
 use crate::config::RemoteCoreConfig;
 use crate::domain::{ErrorCode, Refusal};
 
-use super::wire::{CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH};
+use super::wire::{
+    read_path, CoreAnswer, CoreRequest, Outcome, ReadAnswer, ReadView, COMMANDS_PATH,
+};
 use super::{Granted, LicenseCore, LicenseError};
 
 /// First pause between tries; doubled each time.
@@ -85,6 +87,27 @@ impl RemoteLicenseCore {
     /// One try: the run's answer, or why there is none (and whether
     /// trying again at once may help).
     async fn post(&self, body: Bytes) -> Result<CoreAnswer, Failure> {
+        let authority = &self.authority;
+        self.exchange(|| crate::client::post_json(authority, COMMANDS_PATH, body.clone()))
+            .await
+    }
+
+    /// Reads an organization's subscriptions or holders (one try: a
+    /// partner admin is waiting).
+    pub async fn read(&self, org_id: &str, view: ReadView) -> Result<ReadAnswer, LicenseError> {
+        let path = read_path(org_id, view);
+        self.exchange(|| crate::client::get_with_headers(&self.authority, &path, &[]))
+            .await
+            .map_err(|f| LicenseError::Unavailable(format!("license core: {}", f.why)))
+    }
+
+    /// One request on the kept-alive connection (opened when there is
+    /// none), its JSON answer decoded.
+    async fn exchange<T, F>(&self, request: F) -> Result<T, Failure>
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn() -> hyper::Request<http_body_util::Full<Bytes>>,
+    {
         let mut conn = self.conn.lock().await;
         let exchange = async {
             if conn.is_none() {
@@ -93,13 +116,7 @@ impl RemoteLicenseCore {
             let Some(open) = conn.as_mut() else {
                 return Err("no connection".to_string());
             };
-            open.send(crate::client::post_json(
-                &self.authority,
-                COMMANDS_PATH,
-                body,
-            ))
-            .await
-            .map_err(|e| e.to_string())
+            open.send(request()).await.map_err(|e| e.to_string())
         };
         let answer = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(resp)) => resp,
@@ -122,9 +139,9 @@ impl RemoteLicenseCore {
                 answer.status,
                 answer.text().chars().take(300).collect::<String>()
             );
-            // A 4xx says the run itself is wrong for this core (another
-            // wire version, a certificate it does not take): the same run
-            // again at once gets the same answer.
+            // A 4xx says the request itself is wrong for this core
+            // (another wire version, a certificate it does not take): the
+            // same request again at once gets the same answer.
             return Err(if answer.status.is_client_error() {
                 Failure::lasting(why)
             } else {

@@ -286,6 +286,58 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
             .all(|r| r.contains(",s1,package,")),
         "b counts against s1: {csv}"
     );
+
+    // The partner admin reads them through the gateway, which asks the
+    // core over mTLS (its own organization only).
+    let demo: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gateway.path("data/demo-template.json")).expect("demo"),
+    )
+    .expect("demo json");
+    let token = demo["adminToken"]
+        .as_str()
+        .expect("admin token")
+        .to_string();
+    let partner_get = |path: String| {
+        let (gateway, token) = (&gateway, token.clone());
+        async move {
+            let r = gateway
+                .portal_client()
+                .request(bwgate::client::get_with_headers(
+                    "localhost",
+                    &path,
+                    &[("authorization", format!("Bearer {token}"))],
+                ))
+                .await
+                .expect("portal");
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            (r.status.as_u16(), v)
+        }
+    };
+    let (status, v) = partner_get(format!("/partner/v1/organizations/{org}/subscriptions")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["subscriptions"][0]["id"], "s1", "{v}");
+    assert_eq!(
+        v["subscriptions"][0]["assigned"]["webex-calling-basic"], 1,
+        "{v}"
+    );
+    let (status, v) = partner_get(format!("/partner/v1/organizations/{org}/licenses")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["holders"].as_array().map(Vec::len), Some(4), "{v}");
+    let (status, _) = partner_get("/partner/v1/organizations/not-ours/licenses".into()).await;
+    assert_eq!(status, 404);
+    // The read route answers gateways only (a client certificate).
+    assert_eq!(
+        core_request(&core, &gateway, "POST", "/license-core/v1/licenses").await,
+        405
+    );
+    // Core down: the partner is told to retry, not that nothing exists.
+    drop(core);
+    let (status, v) = partner_get(format!("/partner/v1/organizations/{org}/licenses")).await;
+    assert_eq!(
+        (status, &v["errors"][0]["errorCode"]),
+        (503, &serde_json::json!(9021)),
+        "{v}"
+    );
 }
 
 async fn send_users(gateway: &Server, d: &Demo, users: &[(String, String)]) {

@@ -12,8 +12,48 @@ use crate::http::handler::json_response;
 use crate::http::server::ConnInfo;
 use crate::http::ResponseBody;
 use crate::http::State;
+use crate::license::admin::LicenseAdminError;
+use crate::license::wire::{parse_read_query, ReadAnswer, ReadView};
 use crate::license::wire::{CoreAnswer, CoreRequest, CoreResult, Outcome};
 use crate::license::LicenseError;
+
+/// A gateway reads an organization's subscriptions or holders for its
+/// partner admins (it checked the partner owns the organization).
+pub async fn read(
+    app: &State,
+    conn: &ConnInfo,
+    query: Option<&str>,
+) -> Result<Response<ResponseBody>, Refusal> {
+    if conn.client.is_none() {
+        return Err(Refusal::new(
+            ErrorCode::ClientCertificateRequired,
+            "The license core answers gateways with a client certificate.",
+        ));
+    }
+    let (org_id, view) = parse_read_query(query).ok_or_else(|| {
+        Refusal::new(
+            ErrorCode::InvalidParameterValue,
+            "Query: organization={id}&view=subscriptions|holders.",
+        )
+    })?;
+    let failed = |e: LicenseAdminError| match e {
+        LicenseAdminError::Refused(r) => r,
+        other => Refusal::new(ErrorCode::StorageUnavailable, other.to_string()),
+    };
+    let answer = match view {
+        ReadView::Subscriptions => ReadAnswer {
+            subscriptions: app.licenses.subscriptions(&org_id).await.map_err(failed)?,
+            holders: Vec::new(),
+        },
+        ReadView::Holders => ReadAnswer {
+            subscriptions: Vec::new(),
+            holders: app.licenses.holders(&org_id).await.map_err(failed)?,
+        },
+    };
+    let body = serde_json::to_string(&answer)
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(json_response(StatusCode::OK, body))
+}
 
 pub async fn apply(
     app: &State,

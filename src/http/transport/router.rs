@@ -8,6 +8,7 @@ use crate::http::activation::ActivationPage;
 use crate::http::error::ErrorFormat;
 use crate::http::Face;
 use crate::license::wire::COMMANDS_PATH as LICENSE_CORE_COMMANDS;
+use crate::license::wire::READ_PATH as LICENSE_CORE_READ;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -38,6 +39,9 @@ pub enum Route {
     Xsi(crate::http::xsi::XsiRoute),
     /// `POST /license-core/v1/commands` (license core processes only).
     LicenseCoreCommands,
+    /// `GET /license-core/v1/licenses?organization=&view=` (idem): a
+    /// gateway reads for its partner admins.
+    LicenseCoreRead,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -62,6 +66,7 @@ impl Route {
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::Xsi(r) => r.label(),
             Route::LicenseCoreCommands => "core:POST /license-core/v1/commands",
+            Route::LicenseCoreRead => "core:GET /license-core/v1/licenses",
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -107,6 +112,11 @@ fn license_core_route(method: &Method, path: &str) -> Route {
         (LICENSE_CORE_COMMANDS, &Method::POST) => Route::LicenseCoreCommands,
         (LICENSE_CORE_COMMANDS, _) => Route::MethodNotAllowed {
             allow: "POST",
+            format: ErrorFormat::Json,
+        },
+        (LICENSE_CORE_READ, &Method::GET) => Route::LicenseCoreRead,
+        (LICENSE_CORE_READ, _) => Route::MethodNotAllowed {
+            allow: "GET",
             format: ErrorFormat::Json,
         },
         ("/", &Method::GET | &Method::HEAD) => Route::Root,

@@ -484,5 +484,6 @@ pub(super) fn refused(e: &LicenseAdminError) -> Response<ResponseBody> {
     match e {
         LicenseAdminError::Refused(r) => render::operator(r),
         LicenseAdminError::Store(e) => super::unavailable(e),
+        LicenseAdminError::Remote(why) => super::unavailable(why),
     }
 }

@@ -80,6 +80,8 @@ fn license_refusal(e: LicenseAdminError) -> Refusal {
     match e {
         LicenseAdminError::Refused(r) => r,
         LicenseAdminError::Store(e) => Refusal::from(crate::provision::DataError::from(e)),
+        // The remote license core keeps them: unreachable for now.
+        LicenseAdminError::Remote(why) => Refusal::new(ErrorCode::StorageUnavailable, why),
     }
 }
 
