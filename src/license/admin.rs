@@ -442,6 +442,10 @@ pub enum SubscriptionMoves {
     All { to: String },
     /// These users (by user id), each to its target.
     Users(Vec<(String, String)>),
+    /// The users an auto-license template applies to (`org`: every
+    /// user; `group:{id}`: the group's direct members) holding licenses
+    /// from the source.
+    Template { template: String, to: String },
 }
 
 /// What a subscription move did.
@@ -462,9 +466,28 @@ fn move_in(
     now: i64,
 ) -> Result<Result<MoveReport, Refusal>, StoreError> {
     let targets: BTreeSet<&str> = match moves {
-        SubscriptionMoves::All { to } => std::iter::once(to.as_str()).collect(),
+        SubscriptionMoves::All { to } | SubscriptionMoves::Template { to, .. } => {
+            std::iter::once(to.as_str()).collect()
+        }
         SubscriptionMoves::Users(pairs) => pairs.iter().map(|(_, to)| to.as_str()).collect(),
     };
+    // `org`, or `group:{id}` (the group's direct members).
+    let member = |template: &str, group: Option<&str>| match template.strip_prefix("group:") {
+        Some(g) => group == Some(g),
+        None => true,
+    };
+    if let SubscriptionMoves::Template { template, .. } = moves {
+        let known = template == "org"
+            || template
+                .strip_prefix("group:")
+                .is_some_and(|g| !g.is_empty());
+        if !known {
+            return Ok(Err(Refusal::new(
+                ErrorCode::InvalidParameterValue,
+                format!("template '{template}': org or group:{{groupId}}"),
+            )));
+        }
+    }
     for id in std::iter::once(from).chain(targets.iter().copied()) {
         match tx.license_subscription(id)? {
             Some((owner, _)) if owner == org_id => {}
@@ -485,14 +508,20 @@ fn move_in(
     let holders = tx.org_holders(org_id)?;
     let mut orgs = Orgs::new(now);
     let org = orgs.of(tx, org_id)?;
+    let holds_from = |h: &crate::store::license_rows::HolderState| {
+        h.holdings
+            .iter()
+            .any(|l| l.subscription_id.as_deref() == Some(from))
+    };
     let wanted: Vec<(&str, &str)> = match moves {
         SubscriptionMoves::All { to } => holders
             .iter()
-            .filter(|h| {
-                h.holdings
-                    .iter()
-                    .any(|l| l.subscription_id.as_deref() == Some(from))
-            })
+            .filter(|h| holds_from(h))
+            .map(|h| (h.user_id.as_str(), to.as_str()))
+            .collect(),
+        SubscriptionMoves::Template { template, to } => holders
+            .iter()
+            .filter(|h| holds_from(h) && member(template, h.group_id.as_deref()))
             .map(|h| (h.user_id.as_str(), to.as_str()))
             .collect(),
         SubscriptionMoves::Users(pairs) => pairs

@@ -8,7 +8,9 @@ use super::*;
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::license::LicenseSubscription;
 use crate::domain::{ErrorCode, Package};
-use crate::license::admin::{LicenseAdmin, LicenseAdminError, Place, TemplateApplication};
+use crate::license::admin::{
+    LicenseAdmin, LicenseAdminError, Place, SubscriptionMoves, TemplateApplication,
+};
 use crate::license::{
     package_licenses, Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore,
 };
@@ -1112,4 +1114,75 @@ pub(crate) async fn admins_grant_and_revoke_by_hand_within_the_subscriptions(
         .map(|e| (e.subscriber_id.clone(), e.action, e.license))
         .collect();
     assert_eq!(events.len(), 3, "{events:?}");
+}
+
+pub(crate) async fn a_move_by_template_takes_the_users_the_template_applies_to(
+    factory: &dyn StoreFactory,
+) {
+    let fx = fixture(factory).await;
+    let t = template(&fx, "tpl", true, true).await;
+    let ops = [("a", "G1"), ("b", "G2"), ("c", "G1")]
+        .iter()
+        .map(|(u, g)| {
+            let user = format!("{u}@acme.example");
+            add(&user, "SP1", g, Some(&user))
+        })
+        .collect();
+    accept(&fx, &t, "T1", ops).await;
+    let org = value(&fx, "SELECT id FROM organizations", &[])
+        .await
+        .expect("org");
+    let admin = LicenseAdmin::new(fx.store.clone(), LicensePolicy::default(), Place::Gateway);
+    for (id, at) in [("old", NOW - 1_000), ("new", NOW)] {
+        admin
+            .put_subscription(
+                &org,
+                subscription(id, at, &[(CALLING, 3), (MESSAGING, 3)]),
+                NOW,
+            )
+            .await
+            .expect("put");
+    }
+    let core = core(&fx, LicensePolicy::default());
+    assert_eq!(
+        codes(&core.apply_in_order(&provisions(&fx).await).await),
+        [None; 3]
+    );
+    let move_by = |template: &str| SubscriptionMoves::Template {
+        template: template.into(),
+        to: "new".into(),
+    };
+    let bad = admin
+        .move_subscription(&org, "old", move_by("sales"), NOW)
+        .await;
+    assert!(
+        matches!(&bad, Err(LicenseAdminError::Refused(r)) if r.code == ErrorCode::InvalidParameterValue),
+        "{bad:?}"
+    );
+    let report = admin
+        .move_subscription(&org, "old", move_by("group:G1"), NOW)
+        .await
+        .expect("move");
+    let moved: Vec<&str> = report.moved.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(moved, ["a@acme.example", "c@acme.example"]);
+    let held = holdings(&fx, &org).await;
+    let on = |u: &str| held.get(&key(u, CALLING)).cloned().flatten();
+    assert_eq!(on("a@acme.example").as_deref(), Some("new"));
+    assert_eq!(on("c@acme.example").as_deref(), Some("new"));
+    assert_eq!(on("b@acme.example").as_deref(), Some("old"), "b is in G2");
+    // `org`: every user still on the source.
+    let report = admin
+        .move_subscription(&org, "old", move_by("org"), NOW)
+        .await
+        .expect("move all");
+    assert_eq!(report.moved.len(), 1);
+    assert_eq!(
+        holdings(&fx, &org)
+            .await
+            .get(&key("b@acme.example", CALLING))
+            .cloned()
+            .flatten()
+            .as_deref(),
+        Some("new")
+    );
 }

@@ -465,6 +465,7 @@ macro_rules! store_suite {
                 template_extras_are_best_effort_and_outlive_package_changes,
                 a_group_move_follows_the_new_groups_template_and_the_preserve_setting,
                 admins_grant_and_revoke_by_hand_within_the_subscriptions,
+                a_move_by_template_takes_the_users_the_template_applies_to,
             ],
             calling: [
                 calling_needs_a_free_number_of_the_organizations_locations,

@@ -83,6 +83,10 @@ struct MoveDoc {
     to: String,
     #[serde(default)]
     users: Option<Vec<String>>,
+    /// The users an auto-license template applies to: `org` or
+    /// `group:{groupId}`.
+    #[serde(default)]
+    template: Option<String>,
 }
 
 /// A grant or revoke POST's body.
@@ -118,11 +122,24 @@ pub(super) async fn move_subscription(
         }
     } else {
         match serde_json::from_slice::<MoveDoc>(&bytes) {
-            Ok(MoveDoc { to, users: None }) => SubscriptionMoves::All { to },
+            Ok(MoveDoc {
+                to,
+                users: None,
+                template: None,
+            }) => SubscriptionMoves::All { to },
             Ok(MoveDoc {
                 to,
                 users: Some(users),
+                template: None,
             }) => SubscriptionMoves::Users(users.into_iter().map(|u| (u, to.clone())).collect()),
+            Ok(MoveDoc {
+                to,
+                users: None,
+                template: Some(template),
+            }) => SubscriptionMoves::Template { template, to },
+            Ok(MoveDoc { .. }) => {
+                return invalid("move document: users or template, not both".into())
+            }
             Err(e) => return invalid(format!("move document: {e}")),
         }
     };
