@@ -98,6 +98,25 @@ pub struct HolderRow {
     pub holding: Holding,
 }
 
+/// Where a page of the holders report ends (its last row): the next page
+/// starts after it (user id, subscriber id, license: the report's order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderCursor {
+    pub user_id: String,
+    pub subscriber_id: String,
+    pub license: String,
+}
+
+impl HolderCursor {
+    pub fn after(row: &HolderRow) -> HolderCursor {
+        HolderCursor {
+            user_id: row.user_id.clone(),
+            subscriber_id: row.subscriber_id.clone(),
+            license: row.holding.license.clone(),
+        }
+    }
+}
+
 /// A command the core refused, kept with its key so that a repeat of the
 /// key gets the same answer (the core is idempotent by command key).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::commands::CommandEnvelope;
 
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::{ErrorCode, Refusal};
-use crate::store::{HolderRow, SharedStore, StoreError, SubscriptionUsage};
+use crate::store::{HolderCursor, HolderRow, SharedStore, StoreError, SubscriptionUsage};
 
 use std::collections::BTreeSet;
 
@@ -53,6 +53,13 @@ impl From<LicenseError> for LicenseAdminError {
 
 pub(super) fn refused(code: ErrorCode, detail: impl Into<String>) -> LicenseAdminError {
     LicenseAdminError::Refused(Refusal::new(code, detail))
+}
+
+/// A page of the holders report: up to `limit` rows after `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderPage {
+    pub after: Option<HolderCursor>,
+    pub limit: usize,
 }
 
 /// A subscription was added, or an existing one changed.
@@ -268,6 +275,39 @@ impl LicenseAdmin {
             return Ok(remote.read(org_id, ReadView::Holders).await?.holders);
         }
         Ok(self.store.license_holders(org_id).await?)
+    }
+
+    /// A page of [`LicenseAdmin::holders`] (keyset: never a row twice or
+    /// skipped between pages).
+    pub async fn holders_page(
+        &self,
+        org_id: &str,
+        page: HolderPage,
+    ) -> Result<Vec<HolderRow>, LicenseAdminError> {
+        self.known_org(org_id).await?;
+        Ok(self
+            .store
+            .license_holders_page(org_id, page.after, page.limit)
+            .await?)
+    }
+
+    /// A page of [`LicenseAdmin::partner_holders`]. From a remote core the
+    /// report is read whole and paged here.
+    pub async fn partner_holders_page(
+        &self,
+        partner_id: &str,
+        org_id: &str,
+        page: HolderPage,
+    ) -> Result<Vec<HolderRow>, LicenseAdminError> {
+        self.partners_org(partner_id, org_id).await?;
+        if let Some(remote) = self.remote_reads()? {
+            let all = remote.read(org_id, ReadView::Holders).await?.holders;
+            return Ok(page_of(all, page));
+        }
+        Ok(self
+            .store
+            .license_holders_page(org_id, page.after, page.limit)
+            .await?)
     }
 
     /// Another partner's organization answers like an unknown one.
@@ -683,6 +723,30 @@ fn apply_templates_in(
         }
     }
     Ok(report)
+}
+
+/// `page` of a whole report (in the report's order).
+fn page_of(rows: Vec<HolderRow>, page: HolderPage) -> Vec<HolderRow> {
+    let key = |r: &HolderRow| {
+        (
+            r.user_id.clone(),
+            r.subscriber_id.clone(),
+            r.holding.license.clone(),
+        )
+    };
+    rows.into_iter()
+        .filter(|r| {
+            page.after.as_ref().is_none_or(|c| {
+                key(r)
+                    > (
+                        c.user_id.clone(),
+                        c.subscriber_id.clone(),
+                        c.license.clone(),
+                    )
+            })
+        })
+        .take(page.limit)
+        .collect()
 }
 
 /// The entries a reader may move its cursor past: up to the first gap in

@@ -172,6 +172,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every license held by a subscriber of the organization, by user
     /// then license.
     async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError>;
+    /// Up to `limit` of them, after `after` (keyset: a page never repeats
+    /// or skips a row, whatever changes in between elsewhere).
+    async fn license_holders_page(
+        &self,
+        org_id: &str,
+        after: Option<HolderCursor>,
+        limit: usize,
+    ) -> Result<Vec<HolderRow>, StoreError>;
     /// The partner whose enterprise the organization is linked to.
     async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError>;
     /// The ledger after `after` (an event id), oldest first: the billing
@@ -323,8 +331,8 @@ pub enum EmailOutcome {
 pub use crate::commands::outbox::{OutboxEntry, OutboxState};
 pub use crate::domain::activation::ActivationView;
 pub use crate::domain::email::{EmailFilter, EmailRecord, EmailState};
-pub use crate::domain::license::HolderRow;
 pub use crate::domain::license::SubscriptionUsage;
+pub use crate::domain::license::{HolderCursor, HolderRow};
 pub use crate::domain::license_ledger::LicenseEvent;
 pub use crate::domain::org_report::{ExistingOrgReport, OrgCommand, OrgLink, PartnerRoleEntry};
 pub use crate::domain::subscriber_query::SubscriberQuery;

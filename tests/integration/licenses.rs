@@ -153,6 +153,23 @@ async fn subscriptions_are_used_up_oldest_first_and_the_ledger_and_csv_say_who_h
         holders["holders"].as_array().map(Vec::len),
         Some(rows.len())
     );
+    assert_eq!(holders["next"], Value::Null, "one page");
+    // In pages of 4, following `next`: the same rows, in order.
+    assert!(rows.len() > 4, "more than one page: {}", rows.len());
+    let mut paged: Vec<Value> = Vec::new();
+    let mut path = format!("{base}/licenses?limit=4");
+    loop {
+        let (status, page) = get(&server, &path).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["holders"].as_array().expect("holders").iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => path = format!("{base}/licenses?limit=4&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(Some(&paged), holders["holders"].as_array());
+    let (status, body) = get(&server, &format!("{base}/licenses?after=garbage")).await;
+    assert_eq!((status, error_code(&body)), (400, 9017), "{body}");
 
     // A subscription cannot drop below what it assigned; nothing changes.
     let (status, body) = admin(

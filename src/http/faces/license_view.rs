@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
 use serde_json::json;
 
-use crate::domain::license::{HolderRow, SubscriptionUsage};
+use crate::domain::license::{HolderCursor, HolderRow, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::domain::timestamp::iso_millis;
+use crate::license::admin::HolderPage;
 
 pub fn subscription_json(u: &SubscriptionUsage) -> serde_json::Value {
     let available: BTreeMap<&String, u32> = u
@@ -111,4 +113,66 @@ pub fn ledger_csv(events: &[LicenseEvent]) -> Result<Vec<u8>, csv::Error> {
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Rows of the holders report per JSON page unless `limit` says.
+pub const HOLDERS_PAGE: usize = 1_000;
+pub const HOLDERS_PAGE_MAX: usize = 10_000;
+
+/// `after` (a cursor from a page's `next`) and `limit` from a query.
+pub fn holder_page(query: Option<&str>) -> Result<HolderPage, String> {
+    let mut page = HolderPage {
+        after: None,
+        limit: HOLDERS_PAGE,
+    };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "after" => {
+                page.after = Some(
+                    decode_cursor(&value)
+                        .ok_or_else(|| format!("after '{value}': a page's next cursor"))?,
+                )
+            }
+            "limit" => {
+                page.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=HOLDERS_PAGE_MAX).contains(n))
+                    .ok_or_else(|| format!("limit must be between 1 and {HOLDERS_PAGE_MAX}"))?
+            }
+            "format" => {}
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}' (after, limit, format)"
+                ))
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// The cursor of the page after `rows` (`None`: it was the last).
+pub fn next_cursor(rows: &[HolderRow], page: &HolderPage) -> Option<String> {
+    if rows.len() < page.limit {
+        return None;
+    }
+    let last = HolderCursor::after(rows.last()?);
+    let json = serde_json::to_vec(&last).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(s: &str) -> Option<HolderCursor> {
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.as_bytes())
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// A page of the holders report as JSON: its rows and the next cursor.
+pub fn holders_page_json(org_id: &str, rows: &[HolderRow], page: &HolderPage) -> serde_json::Value {
+    serde_json::json!({
+        "organization": org_id,
+        "holders": rows.iter().map(holder_json).collect::<Vec<_>>(),
+        "next": next_cursor(rows, page),
+    })
 }

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::sql::{exec, get, limit, row, rows};
 use crate::domain::license::AutoLicenseTemplate;
-use crate::domain::license::{GrantSource, HolderRow, Holding};
+use crate::domain::license::{GrantSource, HolderCursor, HolderRow, Holding};
 use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome};
@@ -191,6 +191,56 @@ pub(super) async fn holders<C: GenericClient>(
             })
         })
         .collect()
+}
+
+pub(super) async fn holders_page<C: GenericClient>(
+    c: &C,
+    org_id: &str,
+    after: Option<&HolderCursor>,
+    limit_to: usize,
+) -> Result<Vec<HolderRow>, StoreError> {
+    let (user, subscriber, license) = match after {
+        Some(c) => (
+            c.user_id.as_str(),
+            c.subscriber_id.as_str(),
+            c.license.as_str(),
+        ),
+        None => ("", "", ""),
+    };
+    let sql = format!(
+        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
+         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
+         WHERE l.org_id = $1
+           AND (NOT $5 OR (COALESCE(s.user_id, l.user_id) COLLATE \"C\",
+                           l.subscriber_id COLLATE \"C\", l.license COLLATE \"C\")
+                          > ($2 COLLATE \"C\", $3 COLLATE \"C\", $4 COLLATE \"C\"))
+         ORDER BY COALESCE(s.user_id, l.user_id) COLLATE \"C\", l.subscriber_id COLLATE \"C\",
+                  l.license COLLATE \"C\"
+         LIMIT $6"
+    );
+    let paged = after.is_some();
+    rows(
+        c,
+        &sql,
+        &[
+            &org_id,
+            &user,
+            &subscriber,
+            &license,
+            &paged,
+            &limit(limit_to),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(HolderRow {
+            subscriber_id: get(r, 0)?,
+            user_id: get(r, 1)?,
+            holding: holding(r, 2)?,
+        })
+    })
+    .collect()
 }
 
 pub(super) async fn holdings<C: GenericClient>(

@@ -59,9 +59,9 @@ use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::tx::DynWork;
 use crate::store::tx::OrgOrigin;
 use crate::store::{
-    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderRow, Lease,
-    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
-    SubscriptionUsage,
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderCursor,
+    HolderRow, Lease, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    SubscriberQuery, SubscriptionUsage,
 };
 
 /// Runs of one batch of units of work before a conflict is answered as an
@@ -374,6 +374,15 @@ impl Store for PgStore {
 
     async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
         licenses::holders(&self.client().await?, org_id).await
+    }
+
+    async fn license_holders_page(
+        &self,
+        org_id: &str,
+        after: Option<HolderCursor>,
+        limit: usize,
+    ) -> Result<Vec<HolderRow>, StoreError> {
+        licenses::holders_page(&self.client().await?, org_id, after.as_ref(), limit).await
     }
 
     async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError> {

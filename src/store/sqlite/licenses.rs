@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::tx::SqliteTx;
 use crate::domain::license::AutoLicenseTemplate;
-use crate::domain::license::{GrantSource, HolderRow, Holding};
+use crate::domain::license::{GrantSource, HolderCursor, HolderRow, Holding};
 use crate::domain::license::{LicenseSubscription, SubscriptionUsage};
 use crate::domain::license_ledger::LicenseEvent;
 use crate::store::license_rows::{HolderIds, HolderState, KeyOutcome, LicenseRows};
@@ -119,6 +119,42 @@ pub(super) fn holders(conn: &Connection, org_id: &str) -> Result<Vec<HolderRow>,
             holding: holding(row, 2)?,
         })
     })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn holders_page(
+    conn: &Connection,
+    org_id: &str,
+    after: Option<&HolderCursor>,
+    limit: usize,
+) -> Result<Vec<HolderRow>, StoreError> {
+    let (user, subscriber, license) = match after {
+        Some(c) => (
+            c.user_id.as_str(),
+            c.subscriber_id.as_str(),
+            c.license.as_str(),
+        ),
+        None => ("", "", ""),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id) AS uid, {HOLDING_COLUMNS}
+         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
+         WHERE l.org_id = ?1
+           AND (?5 = 0 OR (COALESCE(s.user_id, l.user_id), l.subscriber_id, l.license) > (?2, ?3, ?4))
+         ORDER BY 2, 1, l.license
+         LIMIT ?6"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        params![org_id, user, subscriber, license, after.is_some(), limit],
+        |row| {
+            Ok(HolderRow {
+                subscriber_id: row.get(0)?,
+                user_id: row.get(1)?,
+                holding: holding(row, 2)?,
+            })
+        },
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -69,9 +69,9 @@ use crate::domain::{Cluster, CustomerTemplate, Partner};
 use crate::store::private_files;
 use crate::store::tx::OrgOrigin;
 use crate::store::{
-    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderRow, Lease,
-    LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats, SubscriberQuery,
-    SubscriptionUsage,
+    ActivationView, EmailFilter, EmailOutcome, EmailRecord, ExistingOrgReport, HolderCursor,
+    HolderRow, Lease, LicenseEvent, OutboxEntry, OutboxState, Store, StoreError, StoreStats,
+    SubscriberQuery, SubscriptionUsage,
 };
 
 use reader::ReadPool;
@@ -486,6 +486,17 @@ impl Store for SqliteStore {
     async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
         let id = org_id.to_string();
         self.read(move |conn| licenses::holders(conn, &id)).await
+    }
+
+    async fn license_holders_page(
+        &self,
+        org_id: &str,
+        after: Option<HolderCursor>,
+        limit: usize,
+    ) -> Result<Vec<HolderRow>, StoreError> {
+        let id = org_id.to_string();
+        self.read(move |conn| licenses::holders_page(conn, &id, after.as_ref(), limit))
+            .await
     }
 
     async fn organization_partner(&self, org_id: &str) -> Result<Option<String>, StoreError> {

@@ -1186,3 +1186,63 @@ pub(crate) async fn a_move_by_template_takes_the_users_the_template_applies_to(
         Some("new")
     );
 }
+
+pub(crate) async fn the_holders_report_comes_in_keyset_pages(factory: &dyn StoreFactory) {
+    use crate::domain::license::HolderCursor;
+    let fx = fixture(factory).await;
+    let (org, commands) =
+        org_with_users(&fx, &["c@acme.example", "a@acme.example", "b@acme.example"]).await;
+    assert_eq!(
+        codes(
+            &core(&fx, LicensePolicy::default())
+                .apply_in_order(&commands)
+                .await
+        ),
+        [None; 3]
+    );
+    let all = fx.license_holders(&org).await.expect("all");
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fx
+            .license_holders_page(&org, after.clone(), 4)
+            .await
+            .expect("page");
+        after = page.last().map(HolderCursor::after);
+        let done = page.len() < 4;
+        paged.extend(page);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        paged, all,
+        "pages in the report's order, none twice or skipped"
+    );
+    // A cursor whose row is gone still starts after it.
+    let cursor = HolderCursor::after(&all[1]);
+    core(&fx, LicensePolicy::default())
+        .apply_in_order(&[CommandEnvelope {
+            idempotency_key: "rm-a".into(),
+            command: Command::RemoveSubscriber {
+                subscriber_id: all[1].subscriber_id.clone(),
+                org_id: org.clone(),
+                subscriber_version: 9,
+            },
+            ..commands[0].clone()
+        }])
+        .await;
+    let rest = fx
+        .license_holders_page(&org, Some(cursor), 100)
+        .await
+        .expect("rest");
+    assert_eq!(
+        rest,
+        all[2..]
+            .to_vec()
+            .into_iter()
+            .filter(|r| r.subscriber_id != all[1].subscriber_id)
+            .collect::<Vec<_>>()
+    );
+}

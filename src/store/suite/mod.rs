@@ -466,6 +466,7 @@ macro_rules! store_suite {
                 a_group_move_follows_the_new_groups_template_and_the_preserve_setting,
                 admins_grant_and_revoke_by_hand_within_the_subscriptions,
                 a_move_by_template_takes_the_users_the_template_applies_to,
+                the_holders_report_comes_in_keyset_pages,
             ],
             calling: [
                 calling_needs_a_free_number_of_the_organizations_locations,

@@ -24,7 +24,7 @@ use crate::domain::timestamp::parse_iso_millis;
 use crate::domain::{ErrorCode, Refusal};
 use crate::http::error::json as render;
 use crate::http::faces::license_view::{
-    event_json, holder_json, holders_csv, ledger_csv, subscription_json,
+    event_json, holder_page, holders_csv, holders_page_json, ledger_csv, subscription_json,
 };
 use crate::http::ResponseBody;
 use crate::license::admin::{LicenseAdminError, SubscriptionMoves, TemplateApplication};
@@ -393,20 +393,21 @@ pub(super) async fn holders(
     org_id: &str,
     req: &Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let rows = match app.licenses.holders(org_id).await {
-        Ok(rows) => rows,
-        Err(e) => return refused(&e),
-    };
+    // The CSV export is the whole report; JSON comes in pages.
     if wants_csv(req) {
-        return csv_or_error(holders_csv(&rows), &format!("licenses-{org_id}.csv"));
+        return match app.licenses.holders(org_id).await {
+            Ok(rows) => csv_or_error(holders_csv(&rows), &format!("licenses-{org_id}.csv")),
+            Err(e) => refused(&e),
+        };
     }
-    super::json(
-        StatusCode::OK,
-        json!({
-            "organization": org_id,
-            "holders": rows.iter().map(holder_json).collect::<Vec<_>>(),
-        }),
-    )
+    let page = match holder_page(req.uri().query()) {
+        Ok(p) => p,
+        Err(problem) => return invalid(problem),
+    };
+    match app.licenses.holders_page(org_id, page.clone()).await {
+        Ok(rows) => super::json(StatusCode::OK, holders_page_json(org_id, &rows, &page)),
+        Err(e) => refused(&e),
+    }
 }
 
 pub(super) async fn ledger(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {

@@ -159,24 +159,27 @@ async fn handle(
                 .to_string(),
             ))
         }
-        PartnerRoute::ApiOrgLicenses { org_id, csv } => {
+        PartnerRoute::ApiOrgLicenses { org_id, csv: true } => {
             let rows = app
                 .licenses
                 .partner_holders(partner, org_id)
                 .await
                 .map_err(license_refusal)?;
-            if *csv {
-                let bytes = license_view::holders_csv(&rows)
-                    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-                return Ok(crate::http::handler::csv_download(bytes, "licenses.csv"));
-            }
+            let bytes = license_view::holders_csv(&rows)
+                .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+            Ok(crate::http::handler::csv_download(bytes, "licenses.csv"))
+        }
+        PartnerRoute::ApiOrgLicenses { org_id, csv: false } => {
+            let page = license_view::holder_page(parts.uri.query())
+                .map_err(|p| Refusal::new(ErrorCode::InvalidParameterValue, p))?;
+            let rows = app
+                .licenses
+                .partner_holders_page(partner, org_id, page.clone())
+                .await
+                .map_err(license_refusal)?;
             Ok(json_response(
                 StatusCode::OK,
-                json!({
-                    "organization": org_id,
-                    "holders": rows.iter().map(license_view::holder_json).collect::<Vec<_>>(),
-                })
-                .to_string(),
+                license_view::holders_page_json(org_id, &rows, &page).to_string(),
             ))
         }
         _ => Err(Refusal::new(
