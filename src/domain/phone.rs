@@ -36,36 +36,21 @@ impl E164 {
                 msg.to_string(),
             ))
         };
-        let mut out = String::with_capacity(E164_MAX_DIGITS + 1);
-        let mut digits = 0usize;
-        for c in raw.trim().chars() {
-            match c {
-                ' ' | '-' | '.' | '(' | ')' => {}
-                '+' if out.is_empty() => out.push('+'),
-                '+' => return err("'+' may only appear once, at the start"),
-                '0'..='9' if out.is_empty() => {
-                    return err("must start with '+' and the country code")
-                }
-                '0'..='9' => {
-                    digits += 1;
-                    if digits > E164_MAX_DIGITS {
-                        return err("has more than 15 digits");
-                    }
-                    if digits == 1 && c == '0' {
-                        return err("country code must not start with 0");
-                    }
-                    out.push(c);
-                }
-                _ => return err("may contain only '+', digits, spaces, '-', '.', '(' and ')'"),
-            }
+        // A number at all first (the formatting stripped), then E.164's rules.
+        let number = DirectoryNumber::parse(raw)?.0;
+        let Some(digits) = number.strip_prefix('+') else {
+            return err("must start with '+' and the country code");
+        };
+        if digits.starts_with('0') {
+            return err("country code must not start with 0");
         }
-        if out.is_empty() {
-            return err("is empty");
+        if digits.len() > E164_MAX_DIGITS {
+            return err("has more than 15 digits");
         }
-        if digits < E164_MIN_DIGITS {
+        if digits.len() < E164_MIN_DIGITS {
             return err("has fewer than 7 digits");
         }
-        Ok(E164(out))
+        Ok(E164(number))
     }
 
     pub fn as_str(&self) -> &str {

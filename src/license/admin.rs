@@ -22,6 +22,7 @@ use super::templates::{
 use super::wire::ReadView;
 use super::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 use crate::domain::license::GrantSource;
+use crate::store::license_rows::HolderState;
 
 /// How long a gap in the ledger's ids is taken for a transaction still
 /// committing (PostgreSQL hands out ids before the commit; a rolled-back
@@ -615,12 +616,7 @@ fn move_in(
             continue;
         }
         org.pool = trial;
-        let who = Who {
-            subscriber_id: &holder.subscriber_id,
-            org_id,
-            user_id: Some(&holder.user_id),
-            group_id: holder.group_id.as_deref(),
-        };
+        let who = Who::holder(org_id, holder);
         let key = format!("move:{now}:{}", holder.subscriber_id);
         write_difference(tx, &who, &holder.holdings, &next, &Wanted::new(), &key, now)?;
         report.moved.push((user.to_string(), moved));
@@ -682,12 +678,6 @@ fn apply_templates_in(
                 wanted.entry(license).or_insert(why);
             }
         }
-        let who = Who {
-            subscriber_id: &holder.subscriber_id,
-            org_id,
-            user_id: Some(&holder.user_id),
-            group_id: holder.group_id.as_deref(),
-        };
         let loses_calling = holder
             .holdings
             .iter()
@@ -702,27 +692,45 @@ fn apply_templates_in(
             continue;
         }
         let key = format!("templates:{now}:{}", holder.subscriber_id);
-        match settle(
+        match settle_holder(
             tx,
             &mut org.pool,
             policy,
-            &who,
-            &holder.holdings,
+            org_id,
+            holder,
             &wanted,
             &key,
             now,
         )? {
-            Ok(true) => {
-                if loses_calling && !wanted.keys().any(|l| is_calling(l)) {
-                    super::calling::forget(tx, &holder.subscriber_id)?;
-                }
-                report.changed += 1
-            }
+            Ok(true) => report.changed += 1,
             Ok(false) => {}
             Err(reason) => report.short.push((holder.user_id.clone(), reason)),
         }
     }
     Ok(report)
+}
+
+/// `holder` comes to hold `wanted` under `key`, from the organization's
+/// subscriptions (all or nothing); one left without Webex Calling frees
+/// its number. Whether anything changed, or the shortage.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn settle_holder(
+    tx: &dyn crate::store::tx::Tx,
+    pool: &mut super::subscriptions::Pool,
+    policy: LicensePolicy,
+    org_id: &str,
+    holder: &HolderState,
+    wanted: &Wanted,
+    key: &str,
+    now: i64,
+) -> Result<Result<bool, String>, StoreError> {
+    let who = Who::holder(org_id, holder);
+    let held_calling = holder.holdings.iter().any(|h| is_calling(&h.license));
+    let settled = settle(tx, pool, policy, &who, &holder.holdings, wanted, key, now)?;
+    if matches!(settled, Ok(true)) && held_calling && !wanted.keys().any(|l| is_calling(l)) {
+        super::calling::forget(tx, &holder.subscriber_id)?;
+    }
+    Ok(settled)
 }
 
 /// `page` of a whole report (in the report's order).

@@ -14,9 +14,9 @@ use crate::domain::ErrorCode;
 use crate::store::tx::Tx;
 use crate::store::StoreError;
 
-use super::admin::{check_name, refused, LicenseAdmin, LicenseAdminError};
-use super::apply::{settle, Orgs, Wanted, Who};
-use super::calling::{self, is_calling};
+use super::admin::{check_name, refused, settle_holder, LicenseAdmin, LicenseAdminError};
+use super::apply::{Orgs, Wanted};
+use super::calling::is_calling;
 use super::LicensePolicy;
 
 /// Most users one request may name.
@@ -100,7 +100,6 @@ fn grant_in(
             ));
             continue;
         };
-        let holds_calling = holder.holdings.iter().any(|h| is_calling(&h.license));
         let mut wanted: Wanted = holder
             .holdings
             .iter()
@@ -147,29 +146,18 @@ fn grant_in(
             report.short.push((user.clone(), why));
             continue;
         }
-        let who = Who {
-            subscriber_id: &holder.subscriber_id,
-            org_id,
-            user_id: Some(&holder.user_id),
-            group_id: holder.group_id.as_deref(),
-        };
         let key = format!("admin:{now}:{}", holder.subscriber_id);
-        match settle(
+        match settle_holder(
             tx,
             &mut org.pool,
             policy,
-            &who,
-            &holder.holdings,
+            org_id,
+            holder,
             &wanted,
             &key,
             now,
         )? {
-            Ok(true) => {
-                if holds_calling && !wanted.keys().any(|l| is_calling(l)) {
-                    calling::forget(tx, &holder.subscriber_id)?;
-                }
-                report.changed.push(user.clone());
-            }
+            Ok(true) => report.changed.push(user.clone()),
             Ok(false) => report.unchanged.push(user.clone()),
             Err(shortage) => report.short.push((user.clone(), shortage)),
         }

@@ -294,6 +294,21 @@ pub(super) struct Who<'a> {
     pub group_id: Option<&'a str>,
 }
 
+impl<'a> Who<'a> {
+    /// A subscriber of `org_id` as the organization's holders list it.
+    pub(super) fn holder(
+        org_id: &'a str,
+        h: &'a crate::store::license_rows::HolderState,
+    ) -> Who<'a> {
+        Who {
+            subscriber_id: &h.subscriber_id,
+            org_id,
+            user_id: Some(&h.user_id),
+            group_id: h.group_id.as_deref(),
+        }
+    }
+}
+
 fn apply_one(
     tx: &dyn Tx,
     env: &CommandEnvelope,

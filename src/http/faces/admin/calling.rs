@@ -110,7 +110,7 @@ pub(super) async fn add_numbers(
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
+    let csv = super::is_csv(content_type.as_deref());
     let entries = if csv {
         match entries_from_csv(&bytes) {
             Ok(e) => e,

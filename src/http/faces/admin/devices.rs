@@ -52,7 +52,7 @@ pub(super) async fn request_codes(
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
+    let csv = super::is_csv(content_type.as_deref());
     let rows = if csv {
         from_csv(&bytes)
     } else {

@@ -114,7 +114,7 @@ pub(super) async fn move_subscription(
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"));
+    let csv = super::is_csv(content_type.as_deref());
     let moves = if csv {
         match moves_from_csv(&bytes) {
             Ok(m) => m,

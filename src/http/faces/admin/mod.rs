@@ -319,6 +319,11 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
 
 /// A request's body (at most `max` bytes, 30 s) with its content type, or
 /// the refusal to answer.
+/// Whether a body's content type is CSV (`text/csv`, any parameters).
+pub(super) fn is_csv(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"))
+}
+
 pub(super) async fn read_request(
     req: Request<Incoming>,
     max: usize,
