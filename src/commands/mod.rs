@@ -30,6 +30,16 @@ pub struct CommandEnvelope {
     pub command: Command,
 }
 
+/// A field that is there, even as `null` (`Some(None)`), as opposed to
+/// absent (`None`, the field's default).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "PascalCase")]
 pub enum Command {
@@ -100,11 +110,16 @@ pub enum Command {
         user_id: Option<UserId>,
         #[serde(default)]
         group_id: Option<String>,
-        /// The subscriber's number: the core decides Webex Calling again
-        /// for a user it was withheld from. Absent in commands stored
-        /// before it existed (the core uses the number it last saw).
-        #[serde(default)]
-        phone_number: Option<DirectoryNumber>,
+        /// The subscriber's number (`Some(None)`: it has none): the core
+        /// decides Webex Calling again for a user it was withheld from.
+        /// `None`: absent, in commands stored before it existed (the core
+        /// uses the number it last saw).
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        phone_number: Option<Option<DirectoryNumber>>,
     },
     #[serde(rename_all = "camelCase")]
     RemoveSubscriber {
@@ -360,7 +375,7 @@ mod tests {
                 subscriber_version: 3,
                 user_id: Some(UserId::parse("ann@acme.example").unwrap()),
                 group_id: Some("g".into()),
-                phone_number: DirectoryNumber::parse("2405550100").ok(),
+                phone_number: Some(DirectoryNumber::parse("2405550100").ok()),
             },
             Command::RemoveSubscriber {
                 subscriber_id: "s".into(),

@@ -172,6 +172,16 @@ impl LicenseAdmin {
         self.known_org(org_id).await?;
         let (org, group) = (org_id.to_string(), group.unwrap_or("").to_string());
         crate::store::transact(self.store.as_ref(), move |tx| {
+            let mut template = template.clone();
+            // The organization's group-move setting stays as it was when
+            // a PUT of its licenses does not name it.
+            if group.is_empty() && template.preserve_on_group_move.is_none() {
+                template.preserve_on_group_move = tx
+                    .license_templates(&org)?
+                    .into_iter()
+                    .find(|(g, _)| g.is_empty())
+                    .and_then(|(_, t)| t.preserve_on_group_move);
+            }
             tx.put_license_template(&org, &group, &template, now)
         })
         .await?;

@@ -92,7 +92,9 @@ fn grant_in(
     let mut orgs = Orgs::new(now);
     let org = orgs.of(tx, org_id)?;
     let mut report = GrantReport::default();
-    for user in &request.users {
+    let mut seen = BTreeSet::new();
+    // Each user once (the holders were read before any change).
+    for user in request.users.iter().filter(|u| seen.insert(u.as_str())) {
         let Some(holder) = holders.iter().find(|h| &h.user_id == user) else {
             report.short.push((
                 user.clone(),

@@ -58,9 +58,10 @@ enum Kind<'a> {
         number: Option<&'a DirectoryNumber>,
     },
     /// Another package; Calling decided for a user it was withheld from.
+    /// `number`: `None` in a command written before it carried one.
     Package {
         package: Package,
-        number: Option<&'a DirectoryNumber>,
+        number: Option<Option<&'a DirectoryNumber>>,
     },
     /// A profile change: a group move (its group templates), and a user
     /// Calling was withheld from decided again (with its new number); an
@@ -114,7 +115,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             },
             kind: Kind::Package {
                 package: *package,
-                number: phone_number.as_ref(),
+                number: phone_number.as_ref().map(Option::as_ref),
             },
         }),
         Command::UpdateSubscriber {
@@ -356,29 +357,40 @@ fn apply_one(
                 Some(package)
                     if !holds_calling && tx.calling_withheld(who.subscriber_id)?.is_some() =>
                 {
-                    (package, false, number)
+                    (package, false, Some(number))
                 }
-                _ => return Ok(Ok(Granted::default())),
+                _ => {
+                    // Nothing (more) to decide; kept so a redelivery
+                    // answers the same without deciding again.
+                    tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
+                    return Ok(Ok(Granted::default()));
+                }
             }
         }
-        Kind::Provision { package, number } => (package, true, number),
+        Kind::Provision { package, number } => (package, true, Some(number)),
         Kind::Package { package, number } => (package, false, number),
     };
     let org = orgs.of(tx, who.org_id)?;
     let mut wanted = wanted_licenses(package, provision, &held, who, org);
     let wants_calling = wanted.keys().any(|l| is_calling(l));
-    let withheld_before = if wants_calling && !holds_calling {
+    // A withheld user holds its other licenses (a new one holds none): no
+    // read for a first provisioning.
+    let withheld_before = if wants_calling && !holds_calling && !held.is_empty() {
         tx.calling_withheld(who.subscriber_id)?
     } else {
         None
     };
     // A package change written before commands carried the number: the
-    // one BroadWorks last sent.
+    // one BroadWorks last sent. (Another command's `None` is no number.)
     let remembered = withheld_before
         .as_ref()
         .and_then(|w| w.directory_number.as_deref())
         .and_then(|n| DirectoryNumber::parse(n).ok());
-    let number = number.or(remembered.as_ref());
+    let number = match (&change.kind, number) {
+        (Kind::Package { number: None, .. }, _) => remembered.as_ref(),
+        (_, Some(sent)) => sent,
+        (_, None) => None,
+    };
     let decision = if wants_calling && !holds_calling {
         let managed = org.calling_managed(tx, who.org_id)?;
         calling::decide(tx, managed, who, number)?
@@ -408,6 +420,8 @@ fn apply_one(
             let withhold = Decision::Withhold { reason: detail };
             let notice =
                 calling::record(tx, who, &withhold, withheld_before.as_ref(), number, now)?;
+            let stored = notice.as_ref().map(stored_refusal);
+            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: stored }, now)?;
             Ok(Ok(Granted {
                 notice,
                 device: None,
@@ -492,12 +506,21 @@ fn group_move(
         .and_then(|t| t.preserve_on_group_move)
         .unwrap_or(true);
     let old_group = from.map(|g| format!("group:{g}"));
+    // A license both the package and the old group give is recorded as
+    // the template's: the package still gives it.
+    let package: BTreeSet<String> = held
+        .iter()
+        .find(|h| h.source == GrantSource::Package)
+        .and_then(|h| Package::parse(&h.source_ref))
+        .map(|p| package_licenses(p).into_iter().collect())
+        .unwrap_or_default();
     let mut wanted: Wanted = held
         .iter()
         .filter(|h| {
             preserve
                 || h.source != GrantSource::Template
                 || Some(&h.source_ref) != old_group.as_ref()
+                || package.contains(&h.license)
         })
         .map(|h| (h.license.clone(), (h.source, h.source_ref.clone())))
         .collect();
@@ -527,6 +550,9 @@ fn group_move(
             settle(tx, &mut org.pool, policy, &moved, held, &wanted, key, now)?.unwrap_or(false)
         }
     };
+    if holds_calling && !wanted.keys().any(|l| is_calling(l)) {
+        calling::forget(tx, who.subscriber_id)?;
+    }
     tx.set_holder_group(who.subscriber_id, to)?;
     Ok(changed)
 }

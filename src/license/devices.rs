@@ -37,7 +37,10 @@ pub(super) fn issue(
         ));
     };
     if kind == DeviceKind::WebexGo {
-        if !CALLING_PROFESSIONAL.contains(&calling.license.as_str()) {
+        let professional = held
+            .iter()
+            .any(|h| CALLING_PROFESSIONAL.contains(&h.license.as_str()));
+        if !professional {
             return Ok(Err(format!(
                 "Webex Go needs Webex Calling Professional (the standard or premium package); \
                  the user holds {}",

@@ -98,7 +98,12 @@ impl RemoteLicenseCore {
         let path = read_path(org_id, view);
         self.exchange(|| crate::client::get_with_headers(&self.authority, &path, &[]))
             .await
-            .map_err(|f| LicenseError::Unavailable(format!("license core: {}", f.why)))
+            .map_err(|f| {
+                // The detail (the core's address, its answer) is the
+                // operator's: logged, not shown to the partner.
+                tracing::warn!(error = %f.why, "license core read failed");
+                LicenseError::Unavailable("the license core does not answer; retry later".into())
+            })
     }
 
     /// One request on the kept-alive connection (opened when there is

@@ -100,7 +100,7 @@ pub(crate) fn store_change(
                     subscriber_version: next.version,
                     user_id: next.user_id.clone(),
                     group_id: next.group_id.clone(),
-                    phone_number: next.phone_number.clone(),
+                    phone_number: Some(next.phone_number.clone()),
                 },
             )?;
         }

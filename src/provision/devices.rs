@@ -51,13 +51,14 @@ pub fn request(
             ),
         )));
     }
-    let mut out = Emitter::new(tx, tracking_id, "devices", now);
+    // Every row checked before any command is written: all or nothing.
+    let mut found = Vec::with_capacity(requests.len());
     for (row, r) in requests.iter().enumerate() {
-        let found = tx
+        let s = tx
             .subscriber_by_user_id(r.user_id.as_str())?
             .filter(|s| s.org_id.as_deref() == Some(org_id))
             .filter(|s| s.status != SubscriberStatus::Removed);
-        let Some(s) = found else {
+        let Some(s) = s else {
             return Ok(Err(Refusal::new(
                 ErrorCode::NotFound,
                 format!(
@@ -84,11 +85,15 @@ pub fn request(
                 s.id
             )));
         };
+        found.push((s, key));
+    }
+    let mut out = Emitter::new(tx, tracking_id, "devices", now);
+    for ((s, key), r) in found.into_iter().zip(requests) {
         out.emit(
             &key,
             Command::IssueActivationCode {
-                subscriber_id: s.id.clone(),
-                org_id: s.org_id.clone(),
+                subscriber_id: s.id,
+                org_id: s.org_id,
                 user_id: r.user_id.clone(),
                 device_type: r.device_type.clone(),
                 mac_address: r.mac_address.clone(),

@@ -338,6 +338,11 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         (503, &serde_json::json!(9021)),
         "{v}"
     );
+    let port = core_addr.port().to_string();
+    assert!(
+        !v.to_string().contains(&port),
+        "the core's address stays the operator's: {v}"
+    );
 }
 
 async fn send_users(gateway: &Server, d: &Demo, users: &[(String, String)]) {

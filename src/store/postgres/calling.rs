@@ -95,7 +95,7 @@ impl CallingRows for PgTx<'_, '_> {
             rows(
                 self.tx,
                 "SELECT location_id, name, country FROM calling_locations
-                 WHERE org_id = $1 ORDER BY location_id",
+                 WHERE org_id = $1 ORDER BY location_id COLLATE \"C\"",
                 &[&org_id],
             )
             .await?
@@ -176,7 +176,8 @@ impl CallingRows for PgTx<'_, '_> {
     fn calling_numbers(&self, org_id: &str) -> Result<Vec<CallingNumber>, StoreError> {
         self.run(async {
             let sql = format!(
-                "SELECT {NUMBER_COLUMNS} FROM calling_numbers WHERE org_id = $1 ORDER BY number"
+                "SELECT {NUMBER_COLUMNS} FROM calling_numbers WHERE org_id = $1
+                 ORDER BY number COLLATE \"C\""
             );
             rows(self.tx, &sql, &[&org_id])
                 .await?
@@ -267,7 +268,7 @@ impl CallingRows for PgTx<'_, '_> {
         self.run(async {
             let sql = format!(
                 "SELECT {WITHHELD_COLUMNS} FROM calling_withheld WHERE org_id = $1
-                 ORDER BY user_id, subscriber_id"
+                 ORDER BY user_id COLLATE \"C\", subscriber_id COLLATE \"C\""
             );
             rows(self.tx, &sql, &[&org_id])
                 .await?
@@ -328,7 +329,7 @@ impl CallingRows for PgTx<'_, '_> {
         self.run(async {
             let sql = format!(
                 "SELECT {DEVICE_COLUMNS} FROM device_activations WHERE org_id = $1
-                 ORDER BY user_id, issued_at, command_key"
+                 ORDER BY user_id COLLATE \"C\", issued_at, command_key COLLATE \"C\""
             );
             rows(self.tx, &sql, &[&org_id])
                 .await?

@@ -113,7 +113,8 @@ fn package(
             subscriber_version: 3,
             user_id: None,
             group_id: None,
-            phone_number: number.map(|n| DirectoryNumber::parse(n).expect("number")),
+            // None: a command from before the field (the number last seen).
+            phone_number: number.map(|n| DirectoryNumber::parse(n).ok()),
         }
     })
 }
@@ -355,6 +356,34 @@ pub(crate) async fn calling_needs_a_free_number_of_the_organizations_locations(
         withheld_users,
         ["d@acme.example", "e@acme.example", "f@acme.example"]
     );
+    // e's number is added to the inventory, but BroadWorks removed it
+    // from e meanwhile (an extension only): no number, no Calling.
+    admin
+        .add_numbers(&org, "hq", vec![entry("+12405559999", None)], NOW)
+        .await
+        .expect("e's number");
+    let cleared = about(&commands[4], "e-upd", |subscriber_id, org_id| {
+        Command::UpdateSubscriber {
+            subscriber_id,
+            org_id,
+            email: None,
+            first_name: "Alice".into(),
+            last_name: "Smith".into(),
+            phone_number: None,
+            extension: Some("1212".into()),
+            mobile_phone_number: None,
+            language: None,
+            time_zone: None,
+            subscriber_version: 2,
+            group_id: None,
+        }
+    });
+    let still = core.apply_in_order(&[cleared]).await;
+    assert!(
+        reason(&still[0]).contains("has no phone number"),
+        "{still:?}"
+    );
+    assert_eq!(licenses_of(&fx, &org, "e@acme.example").await, [MESSAGING]);
 }
 
 pub(crate) async fn an_organization_without_locations_needs_only_an_e164_number(
@@ -699,4 +728,42 @@ pub(crate) async fn devices_need_calling_and_webex_go_needs_professional_in_the_
             ("us@acme.example".to_string(), Some("webex-go".to_string())),
         ]
     );
+}
+
+pub(crate) async fn a_bulk_device_request_is_all_or_nothing(factory: &dyn StoreFactory) {
+    use crate::provision::devices::{request, DeviceCodeRequest};
+    let fx = fixture(factory).await;
+    let (org, _) = org_with_numbers(&fx, "SP1", &[("a@acme.example", Some("+12405550001"))]).await;
+    let ask = |user: &str| DeviceCodeRequest {
+        user_id: uid(user),
+        device_type: Some("Webex Go".into()),
+        mac_address: None,
+    };
+    let requests = vec![ask("a@acme.example"), ask("ghost@acme.example")];
+    let (o, r) = (org.clone(), requests);
+    let refused = crate::store::transact(fx.store.as_ref(), move |tx| {
+        request(tx, &o, &r, "T-dev1", NOW)
+    })
+    .await
+    .expect("unit of work");
+    assert_eq!(refused.expect_err("ghost").code, ErrorCode::NotFound);
+    let issued = outbox(&fx)
+        .await
+        .iter()
+        .filter(|e| e.envelope.command.kind() == "IssueActivationCode")
+        .count();
+    assert_eq!(issued, 0, "a's command was not written either");
+    let (o, r) = (org.clone(), vec![ask("a@acme.example")]);
+    let sent = crate::store::transact(fx.store.as_ref(), move |tx| {
+        request(tx, &o, &r, "T-dev2", NOW)
+    })
+    .await
+    .expect("unit of work");
+    assert_eq!(sent, Ok(1));
+    let issued = outbox(&fx)
+        .await
+        .iter()
+        .filter(|e| e.envelope.command.kind() == "IssueActivationCode")
+        .count();
+    assert_eq!(issued, 1);
 }

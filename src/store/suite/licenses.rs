@@ -873,8 +873,14 @@ pub(crate) async fn a_group_move_follows_the_new_groups_template_and_the_preserv
         licenses: l.iter().map(|s| s.to_string()).collect(),
         preserve_on_group_move: preserve,
     };
+    // G1's template also lists messaging, which the package gives too.
     admin
-        .put_template(&org, Some("G1"), tpl(&["webex-webinars"], None), NOW)
+        .put_template(
+            &org,
+            Some("G1"),
+            tpl(&["webex-webinars", MESSAGING], None),
+            NOW,
+        )
         .await
         .expect("G1");
     admin
@@ -935,6 +941,13 @@ pub(crate) async fn a_group_move_follows_the_new_groups_template_and_the_preserv
         .put_template(&org, None, tpl(&[], Some(false)), NOW)
         .await
         .expect("org setting");
+    // A later PUT of the organization's licenses keeps the setting.
+    admin
+        .put_template(&org, None, tpl(&[], None), NOW)
+        .await
+        .expect("org licenses");
+    let kept = admin.templates(&org).await.expect("templates").org;
+    assert_eq!(kept.and_then(|t| t.preserve_on_group_move), Some(false));
     let sent = move_to_g2("b@acme.example", "T3").await;
     assert_eq!(codes(&core.apply_in_order(&sent).await), [None]);
     let held = holdings(&fx, &org).await;
@@ -942,6 +955,10 @@ pub(crate) async fn a_group_move_follows_the_new_groups_template_and_the_preserv
     assert!(!has("b@acme.example", "webex-webinars"));
     assert!(has("b@acme.example", "webex-meetings-basic"));
     assert!(has("b@acme.example", CALLING), "the package's stay");
+    assert!(
+        has("b@acme.example", MESSAGING),
+        "the package gives it too: it stays though G1's template gave it"
+    );
     let b_events: Vec<(String, String)> = fx
         .license_feed(0, 100)
         .await
@@ -997,7 +1014,13 @@ pub(crate) async fn admins_grant_and_revoke_by_hand_within_the_subscriptions(
         by: "jane.ops".into(),
         calling_loss_acknowledged: false,
     };
-    let users = ["a@acme.example", "b@acme.example", "ghost@acme.example"];
+    // a named twice: granted once.
+    let users = [
+        "a@acme.example",
+        "a@acme.example",
+        "b@acme.example",
+        "ghost@acme.example",
+    ];
     let r = admin
         .admin_grant(
             &org,

@@ -475,6 +475,7 @@ macro_rules! store_suite {
                 two_cores_never_give_one_number_to_two_users
                     [flavor = "multi_thread", worker_threads = 4],
                 devices_need_calling_and_webex_go_needs_professional_in_the_us_or_uk,
+                a_bulk_device_request_is_all_or_nothing,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,
