@@ -1263,9 +1263,9 @@ pub(crate) async fn the_holders_report_comes_in_keyset_pages(factory: &dyn Store
     assert_eq!(
         rest,
         all[2..]
-            .to_vec()
-            .into_iter()
+            .iter()
             .filter(|r| r.subscriber_id != all[1].subscriber_id)
+            .cloned()
             .collect::<Vec<_>>()
     );
 }
