@@ -106,11 +106,10 @@ pub(super) async fn add_numbers(
     location_id: &str,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let (content_type, bytes) = match super::read_request(req, NUMBERS_MAX_BODY).await {
+    let (csv, bytes) = match super::read_upload(req, NUMBERS_MAX_BODY).await {
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = super::is_csv(content_type.as_deref());
     let entries = if csv {
         match entries_from_csv(&bytes) {
             Ok(e) => e,

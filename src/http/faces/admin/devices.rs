@@ -48,11 +48,10 @@ pub(super) async fn request_codes(
     org_id: &str,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let (content_type, bytes) = match super::read_request(req, MAX_BODY).await {
+    let (csv, bytes) = match super::read_upload(req, MAX_BODY).await {
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = super::is_csv(content_type.as_deref());
     let rows = if csv {
         from_csv(&bytes)
     } else {

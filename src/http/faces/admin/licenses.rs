@@ -110,11 +110,10 @@ pub(super) async fn move_subscription(
     from: &str,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let (content_type, bytes) = match super::read_request(req, MAX_BODY).await {
+    let (csv, bytes) = match super::read_upload(req, MAX_BODY).await {
         Ok(read) => read,
         Err(resp) => return *resp,
     };
-    let csv = super::is_csv(content_type.as_deref());
     let moves = if csv {
         match moves_from_csv(&bytes) {
             Ok(m) => m,

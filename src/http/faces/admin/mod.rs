@@ -320,7 +320,7 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
 /// A request's body (at most `max` bytes, 30 s) with its content type, or
 /// the refusal to answer.
 /// Whether a body's content type is CSV (`text/csv`, any parameters).
-pub(super) fn is_csv(content_type: Option<&str>) -> bool {
+fn is_csv(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"))
 }
 
@@ -338,6 +338,16 @@ pub(super) async fn read_request(
         .await
         .map(|bytes| (content_type, bytes))
         .map_err(|e| Box::new(body_refused(e)))
+}
+
+/// An upload that is JSON or CSV (by its content type): whether it is
+/// CSV, and the body.
+pub(super) async fn read_upload(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(bool, Bytes), Box<Response<ResponseBody>>> {
+    let (content_type, bytes) = read_request(req, max).await?;
+    Ok((is_csv(content_type.as_deref()), bytes))
 }
 
 /// A body the transport refused (size, time, server busy): its code,
