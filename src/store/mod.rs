@@ -170,8 +170,10 @@ pub trait Store: Send + Sync + 'static {
         org_id: &str,
     ) -> Result<Vec<SubscriptionUsage>, StoreError>;
     /// Every license held by a subscriber of the organization, by user
-    /// then license.
-    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError>;
+    /// then license: the whole report is one page.
+    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
+        self.license_holders_page(org_id, None, usize::MAX).await
+    }
     /// Up to `limit` of them, after `after` (keyset: a page never repeats
     /// or skips a row, whatever changes in between elsewhere).
     async fn license_holders_page(

@@ -169,30 +169,6 @@ pub(super) async fn put_subscription<C: GenericClient>(
     Ok(())
 }
 
-pub(super) async fn holders<C: GenericClient>(
-    c: &C,
-    org_id: &str,
-) -> Result<Vec<HolderRow>, StoreError> {
-    let sql = format!(
-        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
-         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
-         WHERE l.org_id = $1
-         ORDER BY COALESCE(s.user_id, l.user_id) COLLATE \"C\", l.subscriber_id COLLATE \"C\",
-                  l.license COLLATE \"C\""
-    );
-    rows(c, &sql, &[&org_id])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(HolderRow {
-                subscriber_id: get(r, 0)?,
-                user_id: get(r, 1)?,
-                holding: holding(r, 2)?,
-            })
-        })
-        .collect()
-}
-
 pub(super) async fn holders_page<C: GenericClient>(
     c: &C,
     org_id: &str,

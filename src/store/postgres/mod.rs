@@ -372,10 +372,6 @@ impl Store for PgStore {
         licenses::subscription_usage(&self.client().await?, org_id).await
     }
 
-    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
-        licenses::holders(&self.client().await?, org_id).await
-    }
-
     async fn license_holders_page(
         &self,
         org_id: &str,

@@ -105,23 +105,6 @@ pub(super) fn subscription_usage(
         .collect())
 }
 
-pub(super) fn holders(conn: &Connection, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT l.subscriber_id, COALESCE(s.user_id, l.user_id), {HOLDING_COLUMNS}
-         FROM licenses l LEFT JOIN subscribers s ON s.id = l.subscriber_id
-         WHERE l.org_id = ?1
-         ORDER BY 2, 1, l.license"
-    ))?;
-    let rows = stmt.query_map([org_id], |row| {
-        Ok(HolderRow {
-            subscriber_id: row.get(0)?,
-            user_id: row.get(1)?,
-            holding: holding(row, 2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 pub(super) fn holders_page(
     conn: &Connection,
     org_id: &str,

@@ -483,11 +483,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn license_holders(&self, org_id: &str) -> Result<Vec<HolderRow>, StoreError> {
-        let id = org_id.to_string();
-        self.read(move |conn| licenses::holders(conn, &id)).await
-    }
-
     async fn license_holders_page(
         &self,
         org_id: &str,
