@@ -362,8 +362,7 @@ fn apply_one(
                 _ => {
                     // Nothing (more) to decide; kept so a redelivery
                     // answers the same without deciding again.
-                    tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
-                    return Ok(Ok(Granted::default()));
+                    return answer(tx, key, Granted::default(), now);
                 }
             }
         }
@@ -407,12 +406,15 @@ fn apply_one(
             }
             let notice =
                 calling::record(tx, who, &decision, withheld_before.as_ref(), number, now)?;
-            let stored = notice.as_ref().map(stored_refusal);
-            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: stored }, now)?;
-            Ok(Ok(Granted {
-                notice,
-                device: None,
-            }))
+            answer(
+                tx,
+                key,
+                Granted {
+                    notice,
+                    device: None,
+                },
+                now,
+            )
         }
         // A profile change is never refused: without licenses for Calling
         // the user stays as it was, withheld, with the shortage as why.
@@ -420,21 +422,17 @@ fn apply_one(
             let withhold = Decision::Withhold { reason: detail };
             let notice =
                 calling::record(tx, who, &withhold, withheld_before.as_ref(), number, now)?;
-            let stored = notice.as_ref().map(stored_refusal);
-            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: stored }, now)?;
-            Ok(Ok(Granted {
-                notice,
-                device: None,
-            }))
+            answer(
+                tx,
+                key,
+                Granted {
+                    notice,
+                    device: None,
+                },
+                now,
+            )
         }
-        Err(detail) => {
-            let refused = StoredRefusal {
-                code: ErrorCode::LicenseShortage.code(),
-                detail,
-            };
-            tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
-            Ok(Err(refusal_of(&refused)))
-        }
+        Err(detail) => refuse(tx, key, ErrorCode::LicenseShortage, detail, now),
     }
 }
 
@@ -580,8 +578,7 @@ fn remove(
         now,
     )?;
     calling::forget(tx, who.subscriber_id)?;
-    tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
-    Ok(Ok(Granted::default()))
+    answer(tx, key, Granted::default(), now)
 }
 
 /// A device activation: allowed and recorded, or refused (9044) for good.
@@ -595,28 +592,41 @@ fn device(
 ) -> Result<Applied, StoreError> {
     match devices::issue(tx, who, held, request, key, now)? {
         Ok(issued) => {
-            tx.record_license_outcome(key, &KeyOutcome::Applied { notice: None }, now)?;
-            Ok(Ok(Granted {
+            let granted = Granted {
                 notice: None,
                 device: Some(issued),
-            }))
-        }
-        Err(detail) => {
-            let refused = StoredRefusal {
-                code: ErrorCode::DeviceNotAllowed.code(),
-                detail,
             };
-            tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
-            Ok(Err(refusal_of(&refused)))
+            answer(tx, key, granted, now)
         }
+        Err(detail) => refuse(tx, key, ErrorCode::DeviceNotAllowed, detail, now),
     }
 }
 
-fn stored_refusal(r: &Refusal) -> StoredRefusal {
-    StoredRefusal {
+/// Applied: the answer (with its notice) is kept under `key`, so a
+/// redelivery gets it again.
+fn answer(tx: &dyn Tx, key: &str, granted: Granted, now: i64) -> Result<Applied, StoreError> {
+    let notice = granted.notice.as_ref().map(|r| StoredRefusal {
         code: r.code.code(),
         detail: r.message().to_string(),
-    }
+    });
+    tx.record_license_outcome(key, &KeyOutcome::Applied { notice }, now)?;
+    Ok(Ok(granted))
+}
+
+/// Refused for good, and kept so under `key`.
+fn refuse(
+    tx: &dyn Tx,
+    key: &str,
+    code: ErrorCode,
+    detail: String,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let refused = StoredRefusal {
+        code: code.code(),
+        detail,
+    };
+    tx.record_license_outcome(key, &KeyOutcome::Refused(refused.clone()), now)?;
+    Ok(Err(refusal_of(&refused)))
 }
 
 /// The subscriber holding `held` comes to hold `wanted`, taken from the
