@@ -28,6 +28,16 @@ pub enum DeliveryOutcome {
     Retry { error: String, retry_at: i64 },
 }
 
+impl DeliveryOutcome {
+    /// Applied, with no notice and no device.
+    pub fn delivered() -> DeliveryOutcome {
+        DeliveryOutcome::Delivered {
+            notice: None,
+            device: None,
+        }
+    }
+}
+
 /// The kinds of command whose delivery settles the subscriber's status
 /// ([`status_target`]): only these, still in flight, keep it
 /// `provisioning` / `updating` (a device activation code or a removal in

@@ -340,16 +340,9 @@ pub(crate) async fn provision_admin_first_holds_other_users_until_the_admin_is_a
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::AdminNotActive);
     for e in s.due_commands(NOW + 10, 100).await.unwrap() {
-        s.complete_command(
-            e.seq,
-            DeliveryOutcome::Delivered {
-                notice: None,
-                device: None,
-            },
-            NOW + 6,
-        )
-        .await
-        .unwrap();
+        s.complete_command(e.seq, DeliveryOutcome::delivered(), NOW + 6)
+            .await
+            .unwrap();
     }
     assert_eq!(
         sub(s, "admin@acme.example").await.status,

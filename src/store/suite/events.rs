@@ -88,10 +88,7 @@ pub(crate) async fn provisioning_changes_append_events_in_commit_order(factory: 
     };
     s.complete_command(
         provision(&alice.id).await,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
+        DeliveryOutcome::delivered(),
         NOW + 1,
     )
     .await

@@ -301,14 +301,7 @@ pub(crate) fn code_of(r: &OperationResult) -> Option<u32> {
 
 pub(crate) async fn deliver(store: &impl Deref<Target = dyn Store>, seq: i64) {
     store
-        .complete_command(
-            seq,
-            DeliveryOutcome::Delivered {
-                notice: None,
-                device: None,
-            },
-            NOW + 1,
-        )
+        .complete_command(seq, DeliveryOutcome::delivered(), NOW + 1)
         .await
         .expect("complete");
 }

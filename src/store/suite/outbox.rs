@@ -52,16 +52,9 @@ pub(crate) async fn two_claimers_never_share_an_enterprise_and_keep_its_order(
     assert!(s.due_commands(NOW, 100).await.unwrap().is_empty());
 
     // X settles its command: A's next two are free, in order, for anyone.
-    s.complete_command(
-        a[0],
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW,
-    )
-    .await
-    .expect("delivered");
+    s.complete_command(a[0], DeliveryOutcome::delivered(), NOW)
+        .await
+        .expect("delivered");
     let z = s.claim_commands(&lease("z", NOW + 1), 100).await.unwrap();
     assert_eq!(seqs(&z), a[1..]);
 }

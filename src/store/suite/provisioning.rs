@@ -992,16 +992,9 @@ pub(crate) async fn due_commands_keep_per_enterprise_order_behind_a_backing_off_
     assert_eq!(due, [a[0], b[0], b[1]]);
 
     // Settled commands leave the queue; a failed head no longer blocks.
-    s.complete_command(
-        a[0],
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        retry_at,
-    )
-    .await
-    .expect("deliver");
+    s.complete_command(a[0], DeliveryOutcome::delivered(), retry_at)
+        .await
+        .expect("deliver");
     s.complete_command(
         a[1],
         DeliveryOutcome::Rejected {
@@ -1048,16 +1041,9 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     let provision = cmds[0].seq;
 
     // Delivered: provisioning → provisioned.
-    s.complete_command(
-        provision,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW + 5,
-    )
-    .await
-    .expect("deliver");
+    s.complete_command(provision, DeliveryOutcome::delivered(), NOW + 5)
+        .await
+        .expect("deliver");
     let r = sub(s, "alice@acme.example").await;
     assert_eq!(
         (r.status, r.last_status_change),
@@ -1122,26 +1108,12 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     s.complete_command(v4, rejected, NOW + 10)
         .await
         .expect("again");
-    s.complete_command(
-        v4,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW + 10,
-    )
-    .await
-    .expect("late");
-    s.complete_command(
-        provision,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW + 10,
-    )
-    .await
-    .expect("twice");
+    s.complete_command(v4, DeliveryOutcome::delivered(), NOW + 10)
+        .await
+        .expect("late");
+    s.complete_command(provision, DeliveryOutcome::delivered(), NOW + 10)
+        .await
+        .expect("twice");
     s.complete_command(
         provision,
         DeliveryOutcome::Retry {
@@ -1155,14 +1127,7 @@ pub(crate) async fn delivery_outcomes_settle_the_subscriber_status(factory: &dyn
     assert_eq!(snapshot(s).await, before, "settled commands stay settled");
 
     let err = s
-        .complete_command(
-            9_999,
-            DeliveryOutcome::Delivered {
-                notice: None,
-                device: None,
-            },
-            NOW,
-        )
+        .complete_command(9_999, DeliveryOutcome::delivered(), NOW)
         .await
         .expect_err("unknown seq");
     assert!(
@@ -1267,31 +1232,17 @@ pub(crate) async fn a_device_activation_code_in_flight_does_not_hold_the_status(
         other => panic!("{other:?}"),
     }
 
-    s.complete_command(
-        cmds[0].seq,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW + 5,
-    )
-    .await
-    .expect("deliver");
+    s.complete_command(cmds[0].seq, DeliveryOutcome::delivered(), NOW + 5)
+        .await
+        .expect("deliver");
     assert_eq!(
         sub(s, "dev@acme.example").await.status,
         SubscriberStatus::Provisioned,
         "the activation code still in flight does not hold the status"
     );
-    s.complete_command(
-        cmds[1].seq,
-        DeliveryOutcome::Delivered {
-            notice: None,
-            device: None,
-        },
-        NOW + 6,
-    )
-    .await
-    .expect("deliver");
+    s.complete_command(cmds[1].seq, DeliveryOutcome::delivered(), NOW + 6)
+        .await
+        .expect("deliver");
     assert_eq!(
         sub(s, "dev@acme.example").await.status,
         SubscriberStatus::Provisioned
