@@ -2,7 +2,7 @@
 //! the numbers pre-provisioned in them (free, or assigned to a service),
 //! and who has Calling with which number, or why not.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::domain::calling::{
     country_code, CallingLocation, CallingNumber, CallingWithheld, NumberHolder,
@@ -288,15 +288,12 @@ fn report_in(tx: &dyn Tx, org_id: &str) -> Result<CallingReport, StoreError> {
             _ => None,
         })
         .collect();
-    let mut seen = BTreeSet::new();
     let mut entitled = Vec::new();
+    // One row per subscriber.
     for holder in tx.org_holders(org_id)? {
         let Some(license) = holder.holdings.iter().find(|h| is_calling(&h.license)) else {
             continue;
         };
-        if !seen.insert(holder.subscriber_id.clone()) {
-            continue;
-        }
         let number = numbers.get(&holder.subscriber_id);
         entitled.push(CallingUser {
             license: license.license.clone(),

@@ -87,16 +87,19 @@ impl RemoteLicenseCore {
     /// One try: the run's answer, or why there is none (and whether
     /// trying again at once may help).
     async fn post(&self, body: Bytes) -> Result<CoreAnswer, Failure> {
-        let authority = &self.authority;
-        self.exchange(|| crate::client::post_json(authority, COMMANDS_PATH, body.clone()))
-            .await
+        self.exchange(crate::client::post_json(
+            &self.authority,
+            COMMANDS_PATH,
+            body,
+        ))
+        .await
     }
 
     /// Reads an organization's subscriptions or holders (one try: a
     /// partner admin is waiting).
     pub async fn read(&self, org_id: &str, view: ReadView) -> Result<ReadAnswer, LicenseError> {
         let path = read_path(org_id, view);
-        self.exchange(|| crate::client::get_with_headers(&self.authority, &path, &[]))
+        self.exchange(crate::client::get_with_headers(&self.authority, &path, &[]))
             .await
             .map_err(|f| {
                 // The detail (the core's address, its answer) is the
@@ -108,11 +111,10 @@ impl RemoteLicenseCore {
 
     /// One request on the kept-alive connection (opened when there is
     /// none), its JSON answer decoded.
-    async fn exchange<T, F>(&self, request: F) -> Result<T, Failure>
-    where
-        T: serde::de::DeserializeOwned,
-        F: Fn() -> hyper::Request<http_body_util::Full<Bytes>>,
-    {
+    async fn exchange<T: serde::de::DeserializeOwned>(
+        &self,
+        request: hyper::Request<http_body_util::Full<Bytes>>,
+    ) -> Result<T, Failure> {
         let mut conn = self.conn.lock().await;
         let exchange = async {
             if conn.is_none() {
@@ -121,7 +123,7 @@ impl RemoteLicenseCore {
             let Some(open) = conn.as_mut() else {
                 return Err("no connection".to_string());
             };
-            open.send(request()).await.map_err(|e| e.to_string())
+            open.send(request).await.map_err(|e| e.to_string())
         };
         let answer = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(resp)) => resp,
