@@ -70,14 +70,14 @@ impl App {
             place,
         );
         if remote {
-            // Its own connection: partner reads never wait behind runs.
+            // Its own connection: admin requests never wait behind runs.
             match crate::license::remote::RemoteLicenseCore::from_config(
                 &config.license.remote,
                 &config.tls.certs_dir,
             ) {
-                Ok(core) => licenses = licenses.with_remote_reader(core),
+                Ok(core) => licenses = licenses.with_remote_core(core),
                 Err(e) => {
-                    tracing::error!(error = %e, "remote license core unreachable for reads");
+                    tracing::error!(error = %e, "remote license core unreachable for admin requests");
                 }
             }
         }

@@ -19,7 +19,6 @@ use super::subscriptions::LicenseSubscription;
 use super::templates::{
     apply_to_existing, ApplyToExisting, AutoLicenseTemplate, OrgTemplates, UserLicensing,
 };
-use super::wire::ReadView;
 use super::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 use crate::domain::license::GrantSource;
 use crate::store::license_rows::HolderState;
@@ -77,7 +76,7 @@ pub struct LicenseAdmin {
     core: Arc<LocalLicenseCore>,
     /// Where the licenses are kept.
     place: Place,
-    /// The remote core, to read for partner admins (remote mode).
+    /// The remote core, to relay admin requests to (remote mode).
     remote: Option<Arc<super::remote::RemoteLicenseCore>>,
 }
 
@@ -117,8 +116,8 @@ impl LicenseAdmin {
         }
     }
 
-    /// Partner admins' reads go to this remote core (remote mode).
-    pub fn with_remote_reader(mut self, core: Arc<super::remote::RemoteLicenseCore>) -> Self {
+    /// Admin requests are relayed to this remote core (remote mode).
+    pub fn with_remote_core(mut self, core: Arc<super::remote::RemoteLicenseCore>) -> Self {
         self.remote = Some(core);
         self
     }
@@ -258,36 +257,6 @@ impl LicenseAdmin {
         Ok(self.store.license_holders(org_id).await?)
     }
 
-    /// [`LicenseAdmin::subscriptions`] for a partner admin: only an
-    /// organization linked to one of the partner's enterprises exists.
-    pub async fn partner_subscriptions(
-        &self,
-        partner_id: &str,
-        org_id: &str,
-    ) -> Result<Vec<SubscriptionUsage>, LicenseAdminError> {
-        self.partners_org(partner_id, org_id).await?;
-        if let Some(remote) = self.remote_reads()? {
-            return Ok(remote
-                .read(org_id, ReadView::Subscriptions)
-                .await?
-                .subscriptions);
-        }
-        Ok(self.store.license_subscriptions(org_id).await?)
-    }
-
-    /// [`LicenseAdmin::holders`] for a partner admin (its organizations).
-    pub async fn partner_holders(
-        &self,
-        partner_id: &str,
-        org_id: &str,
-    ) -> Result<Vec<HolderRow>, LicenseAdminError> {
-        self.partners_org(partner_id, org_id).await?;
-        if let Some(remote) = self.remote_reads()? {
-            return Ok(remote.read(org_id, ReadView::Holders).await?.holders);
-        }
-        Ok(self.store.license_holders(org_id).await?)
-    }
-
     /// A page of [`LicenseAdmin::holders`] (keyset: never a row twice or
     /// skipped between pages).
     pub async fn holders_page(
@@ -302,27 +271,14 @@ impl LicenseAdmin {
             .await?)
     }
 
-    /// A page of [`LicenseAdmin::partner_holders`]. From a remote core the
-    /// report is read whole and paged here.
-    pub async fn partner_holders_page(
+    /// Whether `org_id` is one of the partner's organizations (linked to
+    /// one of its enterprises); another partner's answers like an unknown
+    /// one. Partner admins reach an organization's licenses through it.
+    pub async fn check_partner_org(
         &self,
         partner_id: &str,
         org_id: &str,
-        page: HolderPage,
-    ) -> Result<Vec<HolderRow>, LicenseAdminError> {
-        self.partners_org(partner_id, org_id).await?;
-        if let Some(remote) = self.remote_reads()? {
-            let all = remote.read(org_id, ReadView::Holders).await?.holders;
-            return Ok(page_of(all, page));
-        }
-        Ok(self
-            .store
-            .license_holders_page(org_id, page.after, page.limit)
-            .await?)
-    }
-
-    /// Another partner's organization answers like an unknown one.
-    async fn partners_org(&self, partner_id: &str, org_id: &str) -> Result<(), LicenseAdminError> {
+    ) -> Result<(), LicenseAdminError> {
         // The organization is this gateway's (its partner's) even when its
         // licenses are the remote core's.
         match self.store.organization_partner(org_id).await? {
@@ -363,14 +319,17 @@ impl LicenseAdmin {
 }
 
 impl LicenseAdmin {
-    /// The remote core to read from, `None` when the licenses are here.
-    fn remote_reads(&self) -> Result<Option<&super::remote::RemoteLicenseCore>, LicenseAdminError> {
+    /// The remote core that keeps this gateway's licenses (`None`: they
+    /// are kept here), to relay admin requests to.
+    pub fn remote_core(
+        &self,
+    ) -> Result<Option<&super::remote::RemoteLicenseCore>, LicenseAdminError> {
         match (&self.place, &self.remote) {
             (Place::Remote(_), Some(remote)) => Ok(Some(remote)),
-            // The core's address is the operator's, not the partner's.
-            (Place::Remote(_), None) => Err(refused(
-                ErrorCode::NotFound,
-                "licenses are kept by the license core; this gateway cannot reach it",
+            // Its configuration did not load (logged at start); the core's
+            // address is the operator's, not the partner's.
+            (Place::Remote(_), None) => Err(LicenseAdminError::Remote(
+                "the license core keeps the licenses; this gateway cannot reach it".into(),
             )),
             (Place::Gateway | Place::Core, _) => Ok(None),
         }
@@ -741,30 +700,6 @@ pub(super) fn settle_holder(
         super::calling::forget(tx, &holder.subscriber_id)?;
     }
     Ok(settled)
-}
-
-/// `page` of a whole report (in the report's order).
-fn page_of(rows: Vec<HolderRow>, page: HolderPage) -> Vec<HolderRow> {
-    let key = |r: &HolderRow| {
-        (
-            r.user_id.clone(),
-            r.subscriber_id.clone(),
-            r.holding.license.clone(),
-        )
-    };
-    rows.into_iter()
-        .filter(|r| {
-            page.after.as_ref().is_none_or(|c| {
-                key(r)
-                    > (
-                        c.user_id.clone(),
-                        c.subscriber_id.clone(),
-                        c.license.clone(),
-                    )
-            })
-        })
-        .take(page.limit)
-        .collect()
 }
 
 /// The entries a reader may move its cursor past: up to the first gap in

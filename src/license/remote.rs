@@ -20,9 +20,7 @@ use crate::commands::CommandEnvelope;
 use crate::config::RemoteCoreConfig;
 use crate::domain::{ErrorCode, Refusal};
 
-use super::wire::{
-    read_path, CoreAnswer, CoreRequest, Outcome, ReadAnswer, ReadView, COMMANDS_PATH,
-};
+use super::wire::{CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH, ORGANIZATIONS_PATH};
 use super::{Granted, LicenseCore, LicenseError};
 
 /// First pause between tries; doubled each time.
@@ -95,18 +93,42 @@ impl RemoteLicenseCore {
         .await
     }
 
-    /// Reads an organization's subscriptions or holders (one try: a
-    /// partner admin is waiting).
-    pub async fn read(&self, org_id: &str, view: ReadView) -> Result<ReadAnswer, LicenseError> {
-        let path = read_path(org_id, view);
-        self.exchange(crate::client::get_with_headers(&self.authority, &path, &[]))
-            .await
-            .map_err(|f| {
-                // The detail (the core's address, its answer) is the
-                // operator's: logged, not shown to the partner.
-                tracing::warn!(error = %f.why, "license core read failed");
-                LicenseError::Unavailable("the license core does not answer; retry later".into())
-            })
+    /// Sends an operator's or partner admin's request on an
+    /// organization's licenses to the core (`path_and_query` under its
+    /// `/license-core/v1/organizations/`) and hands back its answer as it
+    /// is: the core decides and refuses. One try: an admin is waiting,
+    /// and a write must not be sent twice behind its back.
+    pub async fn relay(&self, request: Relay) -> Result<Relayed, LicenseError> {
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_str())
+            .uri(format!("{ORGANIZATIONS_PATH}{}", request.path_and_query))
+            .header(hyper::header::HOST, self.authority.as_str());
+        if let Some(ct) = &request.content_type {
+            builder = builder.header(hyper::header::CONTENT_TYPE, ct.as_str());
+        }
+        let unavailable = |why: &str| {
+            // The detail (the core's address, its answer) is the
+            // operator's: logged, not shown to the partner.
+            tracing::warn!(error = %why, "license core relay failed");
+            LicenseError::Unavailable("the license core does not answer; retry later".into())
+        };
+        let http = builder
+            .body(http_body_util::Full::new(request.body))
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let answer = self.send(http).await.map_err(|f| unavailable(&f.why))?;
+        if answer.status.is_server_error() && answer.status.as_u16() != 503 {
+            return Err(unavailable(&format!(
+                "the core answered {}: {}",
+                answer.status,
+                answer.text().chars().take(300).collect::<String>()
+            )));
+        }
+        Ok(Relayed {
+            status: answer.status.as_u16(),
+            content_type: answer.header("content-type").map(str::to_string),
+            content_disposition: answer.header("content-disposition").map(str::to_string),
+            body: answer.body,
+        })
     }
 
     /// One request on the kept-alive connection (opened when there is
@@ -115,32 +137,9 @@ impl RemoteLicenseCore {
         &self,
         request: hyper::Request<http_body_util::Full<Bytes>>,
     ) -> Result<T, Failure> {
-        let mut conn = self.conn.lock().await;
-        let exchange = async {
-            if conn.is_none() {
-                *conn = Some(self.client.connect().await.map_err(|e| e.to_string())?);
-            }
-            let Some(open) = conn.as_mut() else {
-                return Err("no connection".to_string());
-            };
-            open.send(request).await.map_err(|e| e.to_string())
-        };
-        let answer = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
-                *conn = None;
-                return Err(Failure::transient(e));
-            }
-            Err(_) => {
-                *conn = None;
-                return Err(Failure::transient(format!(
-                    "no answer within {} ms",
-                    self.timeout.as_millis()
-                )));
-            }
-        };
+        let answer = self.send(request).await?;
         if !answer.status.is_success() {
-            *conn = None;
+            *self.conn.lock().await = None;
             let why = format!(
                 "the core answered {}: {}",
                 answer.status,
@@ -158,6 +157,57 @@ impl RemoteLicenseCore {
         serde_json::from_slice(&answer.body)
             .map_err(|e| Failure::lasting(format!("unreadable answer: {e}")))
     }
+
+    /// One request on the kept-alive connection (opened when there is
+    /// none), whatever its answer's status.
+    async fn send(
+        &self,
+        request: hyper::Request<http_body_util::Full<Bytes>>,
+    ) -> Result<crate::client::ClientResponse, Failure> {
+        let mut conn = self.conn.lock().await;
+        let exchange = async {
+            if conn.is_none() {
+                *conn = Some(self.client.connect().await.map_err(|e| e.to_string())?);
+            }
+            let Some(open) = conn.as_mut() else {
+                return Err("no connection".to_string());
+            };
+            open.send(request).await.map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                *conn = None;
+                Err(Failure::transient(e))
+            }
+            Err(_) => {
+                *conn = None;
+                Err(Failure::transient(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+/// An admin request for the core: method, path and query under
+/// `/license-core/v1/organizations/`, body and its type.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub method: hyper::Method,
+    pub path_and_query: String,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// The core's answer to a [`Relay`], as it came.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    pub body: Bytes,
 }
 
 /// Why a try got no answer.

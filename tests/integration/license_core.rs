@@ -248,10 +248,14 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // The gateway keeps none, and says where they are.
+    // The gateway keeps none: its operator API relays to the core.
     let (status, body) = gateway
-        .admin_get(&format!("/admin/v1/organizations/{org}/licenses"))
+        .admin_get(&format!("/admin/v1/organizations/{org}/subscriptions"))
         .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""webex-calling-basic":1"#), "{body}");
+    // The ledger is not an organization's: the core's operator API has it.
+    let (status, body) = gateway.admin_get("/admin/v1/licenses/ledger").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("remote license core"), "{body}");
 
@@ -325,9 +329,95 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     assert_eq!(v["holders"].as_array().map(Vec::len), Some(4), "{v}");
     let (status, _) = partner_get("/partner/v1/organizations/not-ours/licenses".into()).await;
     assert_eq!(status, 404);
-    // The read route answers gateways only (a client certificate).
+    // A partner admin changes them through the gateway too: the core
+    // decides (its refusals come back as they are).
+    let partner_send = |method: &'static str, path: String, body: &'static str| {
+        let (gateway, token) = (&gateway, token.clone());
+        async move {
+            let mut req = bwgate::client::request(
+                method,
+                &path,
+                bytes::Bytes::from_static(body.as_bytes()),
+                Some("application/json"),
+            );
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+            let r = gateway.portal_client().request(req).await.expect("portal");
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            (r.status.as_u16(), v)
+        }
+    };
+    let (status, v) = partner_send(
+        "PUT",
+        format!("/partner/v1/organizations/{org}/subscriptions/s2"),
+        r#"{"startsAt":"2026-02-01","quantities":{"webex-calling-basic":2}}"#,
+    )
+    .await;
+    assert_eq!((status, &v["id"]), (201, &serde_json::json!("s2")), "{v}");
+    let (status, body) = core
+        .admin_get(&format!("/admin/v1/organizations/{org}/subscriptions"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""id":"s2""#), "the core keeps it: {body}");
+    // Below what is assigned: the core's 9042 reaches the partner.
+    let (status, v) = partner_send(
+        "PUT",
+        format!("/partner/v1/organizations/{org}/subscriptions/s1"),
+        r#"{"startsAt":"2026-01-01","quantities":{"webex-calling-basic":0}}"#,
+    )
+    .await;
     assert_eq!(
-        core_request(&core, &gateway, "POST", "/license-core/v1/licenses").await,
+        (status, &v["errors"][0]["errorCode"]),
+        (409, &serde_json::json!(9042)),
+        "{v}"
+    );
+    // The holders as CSV, through the gateway's `.csv` path.
+    let r = gateway
+        .portal_client()
+        .request(bwgate::client::get_with_headers(
+            "localhost",
+            &format!("/partner/v1/organizations/{org}/licenses.csv"),
+            &[("authorization", format!("Bearer {token}"))],
+        ))
+        .await
+        .expect("portal");
+    assert_eq!(r.status.as_u16(), 200);
+    assert!(
+        r.header("content-type").unwrap_or("").starts_with("text/csv"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.text().lines().skip(1).count(), 4, "{}", r.text());
+    // Another partner's organization is not relayed at all.
+    let (status, _) = partner_send(
+        "PUT",
+        "/partner/v1/organizations/not-ours/subscriptions/s9".into(),
+        r#"{"startsAt":"2026-02-01","quantities":{}}"#,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // The core's organization routes: device codes are the gateway's to ask
+    // (404), a wrong method is 405.
+    assert_eq!(
+        core_request(
+            &core,
+            &gateway,
+            "POST",
+            &format!("/license-core/v1/organizations/{org}/devices")
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        core_request(
+            &core,
+            &gateway,
+            "DELETE",
+            &format!("/license-core/v1/organizations/{org}/licenses")
+        )
+        .await,
         405
     );
     // Core down: the partner is told to retry, not that nothing exists.

@@ -1,28 +1,36 @@
 //! The remote license core's face (`bwgate license-core serve`):
 //! `POST /license-core/v1/commands` with a run of commands
 //! (`license::wire::CoreRequest`), answered with one result per command
-//! attempted. Reached over mTLS only: a caller without a client
+//! attempted; and an organization's license resources
+//! (`/license-core/v1/organizations/{id}/…`) that a gateway relays for its
+//! operator and partner admins. Reached over mTLS only: a caller without a client
 //! certificate the core trusts never gets here (the handshake refuses it),
 //! and the face checks again.
 
+use bytes::Bytes;
+use hyper::header::CONTENT_TYPE;
+use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
 use crate::domain::{ErrorCode, Refusal};
+use crate::http::faces::org_licenses::{self, Actor, Input, OrgResource};
 use crate::http::handler::json_response;
 use crate::http::server::ConnInfo;
 use crate::http::ResponseBody;
 use crate::http::State;
-use crate::license::admin::LicenseAdminError;
-use crate::license::wire::{parse_read_query, ReadAnswer, ReadView};
 use crate::license::wire::{CoreAnswer, CoreRequest, CoreResult, Outcome};
 use crate::license::LicenseError;
 
-/// A gateway reads an organization's subscriptions or holders for its
-/// partner admins (it checked the partner owns the organization).
-pub async fn read(
+/// A gateway relays its operator's or a partner admin's request on an
+/// organization's licenses (it checked the partner owns the
+/// organization); answered as the operator API answers it.
+pub async fn org_resource(
     app: &State,
     conn: &ConnInfo,
-    query: Option<&str>,
+    parts: &Parts,
+    body: Bytes,
+    org_id: &str,
+    resource: &OrgResource,
 ) -> Result<Response<ResponseBody>, Refusal> {
     if conn.client.is_none() {
         return Err(Refusal::new(
@@ -30,29 +38,18 @@ pub async fn read(
             "The license core answers gateways with a client certificate.",
         ));
     }
-    let (org_id, view) = parse_read_query(query).ok_or_else(|| {
-        Refusal::new(
-            ErrorCode::InvalidParameterValue,
-            "Query: organization={id}&view=subscriptions|holders.",
-        )
-    })?;
-    let failed = |e: LicenseAdminError| match e {
-        LicenseAdminError::Refused(r) => r,
-        other => Refusal::new(ErrorCode::StorageUnavailable, other.to_string()),
+    let input = Input {
+        query: parts.uri.query().map(str::to_string),
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+        wants_csv: org_licenses::query_wants_csv(parts.uri.query()),
     };
-    let answer = match view {
-        ReadView::Subscriptions => ReadAnswer {
-            subscriptions: app.licenses.subscriptions(&org_id).await.map_err(failed)?,
-            holders: Vec::new(),
-        },
-        ReadView::Holders => ReadAnswer {
-            subscriptions: Vec::new(),
-            holders: app.licenses.holders(&org_id).await.map_err(failed)?,
-        },
-    };
-    let body = serde_json::to_string(&answer)
-        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-    Ok(json_response(StatusCode::OK, body))
+    let answer = org_licenses::serve(app, &Actor::Gateway, org_id, resource, input).await?;
+    Ok(answer.into_response())
 }
 
 pub async fn apply(

@@ -8,7 +8,7 @@ pub mod admin;
 pub mod broadworks_credentials;
 pub mod flowthrough;
 pub mod license_core;
-pub mod license_view;
+pub mod org_licenses;
 pub mod partner;
 pub mod portal;
 pub mod xsi;

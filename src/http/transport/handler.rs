@@ -166,8 +166,8 @@ async fn dispatch(
             Ok(crate::http::xsi::serve(app, conn.peer.ip(), r, &parts, &body, tracking_id).await)
         }
         Route::LicenseCoreCommands => crate::http::license_core::apply(app, conn, &body).await,
-        Route::LicenseCoreRead => {
-            crate::http::license_core::read(app, conn, parts.uri.query()).await
+        Route::LicenseCoreOrg { org_id, resource } => {
+            crate::http::license_core::org_resource(app, conn, &parts, body, org_id, resource).await
         }
         Route::NotFound => Err(Refusal::new(
             ErrorCode::NotFound,

@@ -8,7 +8,7 @@ use crate::http::activation::ActivationPage;
 use crate::http::error::ErrorFormat;
 use crate::http::Face;
 use crate::license::wire::COMMANDS_PATH as LICENSE_CORE_COMMANDS;
-use crate::license::wire::READ_PATH as LICENSE_CORE_READ;
+use crate::license::wire::ORGANIZATIONS_PATH as LICENSE_CORE_ORGS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -39,9 +39,12 @@ pub enum Route {
     Xsi(crate::http::xsi::XsiRoute),
     /// `POST /license-core/v1/commands` (license core processes only).
     LicenseCoreCommands,
-    /// `GET /license-core/v1/licenses?organization=&view=` (idem): a
-    /// gateway reads for its partner admins.
-    LicenseCoreRead,
+    /// `/license-core/v1/organizations/{id}/{resource}` (idem): a gateway
+    /// relays its operator's or partner admins' requests.
+    LicenseCoreOrg {
+        org_id: String,
+        resource: crate::http::faces::org_licenses::OrgResource,
+    },
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -66,7 +69,7 @@ impl Route {
             Route::FlowThrough { .. } => "/uc-one/v1/provisioning/{provisioningId}",
             Route::Xsi(r) => r.label(),
             Route::LicenseCoreCommands => "core:POST /license-core/v1/commands",
-            Route::LicenseCoreRead => "core:GET /license-core/v1/licenses",
+            Route::LicenseCoreOrg { resource, .. } => resource.labels().1,
             Route::NotFound => "unmatched",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -79,6 +82,11 @@ impl Route {
     pub fn body_limit(&self, limits: &LimitsConfig) -> usize {
         match self {
             Route::FlowThrough { .. } | Route::LicenseCoreCommands => limits.max_body_bytes,
+            // Bulk uploads (numbers, moves, devices) have room for their rows.
+            Route::LicenseCoreOrg { resource, .. }
+            | Route::Partner(crate::http::partner::PartnerRoute::ApiOrg { resource, .. }) => {
+                resource.max_body().min(limits.max_body_bytes)
+            }
             _ => limits.max_form_body_bytes.min(limits.max_body_bytes),
         }
     }
@@ -105,8 +113,8 @@ pub fn route(face: Face, method: &Method, path: &str) -> Route {
     }
 }
 
-/// A license core serves its command route and `/` only: none of the
-/// gateway's faces.
+/// A license core serves its command route, the organizations' license
+/// resources for gateways, and `/` only: none of the gateway's faces.
 fn license_core_route(method: &Method, path: &str) -> Route {
     match (path, method) {
         (LICENSE_CORE_COMMANDS, &Method::POST) => Route::LicenseCoreCommands,
@@ -114,13 +122,24 @@ fn license_core_route(method: &Method, path: &str) -> Route {
             allow: "POST",
             format: ErrorFormat::Json,
         },
-        (LICENSE_CORE_READ, &Method::GET) => Route::LicenseCoreRead,
-        (LICENSE_CORE_READ, _) => Route::MethodNotAllowed {
-            allow: "GET",
-            format: ErrorFormat::Json,
-        },
         ("/", &Method::GET | &Method::HEAD) => Route::Root,
-        _ => Route::NotFound,
+        _ => {
+            use crate::http::faces::org_licenses::{split_org, Miss, OrgResource};
+            let found = path
+                .strip_prefix(LICENSE_CORE_ORGS)
+                .and_then(|raw| split_org(method, raw));
+            match found {
+                // Device codes are the gateway's to ask (its outbox).
+                Some(Ok((_, OrgResource::DeviceCodes))) | Some(Err(Miss::NotFound(_))) | None => {
+                    Route::NotFound
+                }
+                Some(Ok((org_id, resource))) => Route::LicenseCoreOrg { org_id, resource },
+                Some(Err(Miss::Method(allow))) => Route::MethodNotAllowed {
+                    allow,
+                    format: ErrorFormat::Json,
+                },
+            }
+        }
     }
 }
 

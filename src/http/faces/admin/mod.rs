@@ -10,8 +10,6 @@
 
 pub mod activation;
 pub mod auth;
-mod calling;
-mod devices;
 mod guard;
 mod licenses;
 pub mod orgs;
@@ -126,40 +124,10 @@ async fn handle(
         AdminRoute::OrgImport => orgs::import_orgs(app, req).await,
         AdminRoute::OrgPut { id } => orgs::put_org(app, &id, req).await,
         AdminRoute::OrgGet { id } => orgs::get_org(app, &id).await,
-        AdminRoute::Subscriptions { org_id } => licenses::subscriptions(app, &org_id).await,
-        AdminRoute::SubscriptionPut {
-            org_id,
-            subscription_id,
-        } => licenses::put_subscription(app, &org_id, &subscription_id, req).await,
-        AdminRoute::SubscriptionMove {
-            org_id,
-            subscription_id,
-        } => licenses::move_subscription(app, &org_id, &subscription_id, req).await,
-        AdminRoute::LicenseHolders { org_id } => licenses::holders(app, &org_id, &req).await,
-        AdminRoute::LicenseGrant { org_id, revoke } => {
-            licenses::grant(app, &org_id, revoke, req).await
+        AdminRoute::Org { org_id, resource } => {
+            licenses::org_resource(app, &org_id, &resource, req).await
         }
         AdminRoute::LicenseLedger => licenses::ledger(app, &req).await,
-        AdminRoute::LicenseTemplates { org_id } => licenses::templates(app, &org_id).await,
-        AdminRoute::LicenseTemplatePut { org_id, group } => {
-            licenses::put_template(app, &org_id, group.as_deref(), req).await
-        }
-        AdminRoute::LicenseTemplatesApply { org_id } => {
-            licenses::apply_templates(app, &org_id, req).await
-        }
-        AdminRoute::CallingLocations { org_id } => calling::locations(app, &org_id).await,
-        AdminRoute::CallingLocationPut {
-            org_id,
-            location_id,
-        } => calling::put_location(app, &org_id, &location_id, req).await,
-        AdminRoute::CallingNumbersAdd {
-            org_id,
-            location_id,
-        } => calling::add_numbers(app, &org_id, &location_id, req).await,
-        AdminRoute::CallingNumbers { org_id } => calling::numbers(app, &org_id, &req).await,
-        AdminRoute::CallingUsers { org_id } => calling::users(app, &org_id, &req).await,
-        AdminRoute::Devices { org_id } => devices::activations(app, &org_id, &req).await,
-        AdminRoute::DeviceCodes { org_id } => devices::request_codes(app, &org_id, req).await,
         AdminRoute::Detach {
             partner,
             enterprise_key,
@@ -319,11 +287,6 @@ async fn subscriber_report(app: &App, key: &str) -> Response<ResponseBody> {
 
 /// A request's body (at most `max` bytes, 30 s) with its content type, or
 /// the refusal to answer.
-/// Whether a body's content type is CSV (`text/csv`, any parameters).
-fn is_csv(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| ct.trim_start().starts_with("text/csv"))
-}
-
 pub(super) async fn read_request(
     req: Request<Incoming>,
     max: usize,
@@ -338,16 +301,6 @@ pub(super) async fn read_request(
         .await
         .map(|bytes| (content_type, bytes))
         .map_err(|e| Box::new(body_refused(e)))
-}
-
-/// An upload that is JSON or CSV (by its content type): whether it is
-/// CSV, and the body.
-pub(super) async fn read_upload(
-    req: Request<Incoming>,
-    max: usize,
-) -> Result<(bool, Bytes), Box<Response<ResponseBody>>> {
-    let (content_type, bytes) = read_request(req, max).await?;
-    Ok((is_csv(content_type.as_deref()), bytes))
 }
 
 /// A body the transport refused (size, time, server busy): its code,

@@ -37,6 +37,8 @@
 use hyper::Method;
 
 use crate::domain::{ErrorCode, Refusal};
+use crate::http::faces::org_licenses::resource::percent_decode;
+use crate::http::faces::org_licenses::{split_org, Miss, OrgResource};
 
 pub const ADMIN_PREFIX: &str = "/admin/";
 const SUBSCRIBERS_PREFIX: &str = "/admin/v1/subscribers/";
@@ -45,14 +47,6 @@ const EMAILS: &str = "/admin/v1/emails";
 const EMAILS_TEST: &str = "/admin/v1/emails/test";
 pub const ORGS_IMPORT: &str = "/admin/v1/organizations/import";
 const ORGS_PREFIX: &str = "/admin/v1/organizations/";
-const SUBSCRIPTIONS_SEGMENT: &str = "/subscriptions";
-const LICENSES_SUFFIX: &str = "/licenses";
-const MOVE_SUFFIX: &str = "/move";
-const TEMPLATES_SEGMENT: &str = "/license-templates";
-const CALLING_SEGMENT: &str = "/calling/";
-const DEVICES_SUFFIX: &str = "/devices";
-const GRANT_SUFFIX: &str = "/licenses/grant";
-const REVOKE_SUFFIX: &str = "/licenses/revoke";
 const LICENSE_LEDGER: &str = "/admin/v1/licenses/ledger";
 const ENTERPRISES_PREFIX: &str = "/admin/v1/enterprises/";
 const DETACH_SUFFIX: &str = "/detach";
@@ -60,8 +54,6 @@ const DETACH_SUFFIX: &str = "/detach";
 const READ: &str = "GET, HEAD";
 const POST: &str = "POST";
 const ORG: &str = "GET, HEAD, PUT";
-const PUT: &str = "PUT";
-const READ_POST: &str = "GET, HEAD, POST";
 
 /// One route of the ops listener, with its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,49 +78,14 @@ pub enum AdminRoute {
     OrgPut { id: String },
     /// `GET /admin/v1/organizations/{id}`.
     OrgGet { id: String },
-    /// `GET /admin/v1/organizations/{id}/subscriptions`.
-    Subscriptions { org_id: String },
-    /// `PUT /admin/v1/organizations/{id}/subscriptions/{subscription_id}`.
-    SubscriptionPut {
+    /// `…/organizations/{id}/{resource}`: the organization's licenses
+    /// (`http::faces::org_licenses`).
+    Org {
         org_id: String,
-        subscription_id: String,
+        resource: OrgResource,
     },
-    /// `POST …/subscriptions/{subscription_id}/move`: users' licenses to
-    /// other subscriptions.
-    SubscriptionMove {
-        org_id: String,
-        subscription_id: String,
-    },
-    /// `GET /admin/v1/organizations/{id}/licenses`: who holds what, why.
-    LicenseHolders { org_id: String },
-    /// `POST …/{id}/licenses/grant` and `…/licenses/revoke`: by hand.
-    LicenseGrant { org_id: String, revoke: bool },
     /// `GET /admin/v1/licenses/ledger`: grants and removals (billing).
     LicenseLedger,
-    /// `GET /admin/v1/organizations/{id}/license-templates`.
-    LicenseTemplates { org_id: String },
-    /// `PUT …/license-templates/organization` (`group: None`) or
-    /// `…/license-templates/groups/{groupId}`.
-    LicenseTemplatePut {
-        org_id: String,
-        group: Option<String>,
-    },
-    /// `POST …/license-templates/apply`: to existing users.
-    LicenseTemplatesApply { org_id: String },
-    /// `GET …/{id}/calling/locations`: Webex Calling locations.
-    CallingLocations { org_id: String },
-    /// `PUT …/{id}/calling/locations/{locationId}`: `{"name", "country"}`.
-    CallingLocationPut { org_id: String, location_id: String },
-    /// `POST …/calling/locations/{locationId}/numbers`: JSON or CSV.
-    CallingNumbersAdd { org_id: String, location_id: String },
-    /// `GET …/{id}/calling/numbers`: every number and its holder.
-    CallingNumbers { org_id: String },
-    /// `GET …/{id}/calling/users`: who has Calling, who not and why.
-    CallingUsers { org_id: String },
-    /// `GET …/{id}/devices`: device activations allowed.
-    Devices { org_id: String },
-    /// `POST …/{id}/devices`: activation codes for users (JSON or CSV).
-    DeviceCodes { org_id: String },
     /// `POST /admin/v1/enterprises/{partner}/{enterprise_key}/detach`.
     Detach {
         partner: String,
@@ -142,6 +99,15 @@ pub enum AdminRoute {
 pub struct Unrouted {
     pub refusal: Refusal,
     pub allow: Option<&'static str>,
+}
+
+impl From<Miss> for Unrouted {
+    fn from(miss: Miss) -> Unrouted {
+        match miss {
+            Miss::NotFound(what) => Unrouted::not_found(what),
+            Miss::Method(allow) => Unrouted::method(allow),
+        }
+    }
 }
 
 impl Unrouted {
@@ -207,8 +173,10 @@ impl AdminRoute {
             };
         }
         if let Some(raw) = path.strip_prefix(ORGS_PREFIX) {
-            if let Some(route) = org_license_route(method, raw) {
-                return route;
+            if let Some(org) = split_org(method, raw) {
+                return org
+                    .map(|(org_id, resource)| AdminRoute::Org { org_id, resource })
+                    .map_err(Unrouted::from);
             }
             let Some(id) = percent_decode(raw).filter(|i| !i.is_empty() && !i.contains('/')) else {
                 return Err(Unrouted::not_found("no such organization"));
@@ -244,13 +212,8 @@ impl AdminRoute {
     /// Whether the route also takes a CSV body (the guard admits
     /// `text/csv` there besides JSON).
     pub fn takes_csv(&self) -> bool {
-        matches!(
-            self,
-            AdminRoute::OrgImport
-                | AdminRoute::SubscriptionMove { .. }
-                | AdminRoute::CallingNumbersAdd { .. }
-                | AdminRoute::DeviceCodes { .. }
-        )
+        matches!(self, AdminRoute::OrgImport)
+            || matches!(self, AdminRoute::Org { resource, .. } if resource.takes_csv())
     }
 
     /// Whether the operator guard must admit the request first (every
@@ -258,180 +221,6 @@ impl AdminRoute {
     pub fn is_operator_path(path: &str) -> bool {
         path.starts_with(ADMIN_PREFIX)
     }
-}
-
-/// The license routes under an organization (`raw` is the path after the
-/// organizations prefix), or `None` for another path.
-fn org_license_route(method: &Method, raw: &str) -> Option<Result<AdminRoute, Unrouted>> {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    let org = |raw: &str| {
-        percent_decode(raw)
-            .filter(|i| !i.is_empty() && !i.contains('/'))
-            .ok_or_else(|| Unrouted::not_found("no such organization"))
-    };
-    if let Some((raw_org, rest)) = raw.split_once(TEMPLATES_SEGMENT) {
-        return Some(org(raw_org).and_then(|org_id| templates_route(method, org_id, rest)));
-    }
-    if let Some((raw_org, rest)) = raw.split_once(CALLING_SEGMENT) {
-        return Some(org(raw_org).and_then(|org_id| calling_route(method, org_id, rest)));
-    }
-    if let Some(raw_org) = raw.strip_suffix(DEVICES_SUFFIX) {
-        return Some(org(raw_org).and_then(|org_id| match *method {
-            Method::GET | Method::HEAD => Ok(AdminRoute::Devices { org_id }),
-            Method::POST => Ok(AdminRoute::DeviceCodes { org_id }),
-            _ => Err(Unrouted::method(READ_POST)),
-        }));
-    }
-    for (suffix, revoke) in [(GRANT_SUFFIX, false), (REVOKE_SUFFIX, true)] {
-        if let Some(raw_org) = raw.strip_suffix(suffix) {
-            return Some(org(raw_org).and_then(|org_id| {
-                if *method == Method::POST {
-                    Ok(AdminRoute::LicenseGrant { org_id, revoke })
-                } else {
-                    Err(Unrouted::method(POST))
-                }
-            }));
-        }
-    }
-    if let Some(raw_org) = raw.strip_suffix(LICENSES_SUFFIX) {
-        return Some(org(raw_org).and_then(|org_id| {
-            if read {
-                Ok(AdminRoute::LicenseHolders { org_id })
-            } else {
-                Err(Unrouted::method(READ))
-            }
-        }));
-    }
-    if let Some(raw_org) = raw.strip_suffix(SUBSCRIPTIONS_SEGMENT) {
-        return Some(org(raw_org).and_then(|org_id| {
-            if read {
-                Ok(AdminRoute::Subscriptions { org_id })
-            } else {
-                Err(Unrouted::method(READ))
-            }
-        }));
-    }
-    let (raw_org, raw_sub) = raw.split_once(SUBSCRIPTIONS_SEGMENT)?;
-    let raw_sub = raw_sub.strip_prefix('/')?;
-    if let Some(raw_sub) = raw_sub.strip_suffix(MOVE_SUFFIX) {
-        return Some(org(raw_org).and_then(|org_id| {
-            let subscription_id = percent_decode(raw_sub)
-                .filter(|i| !i.is_empty() && !i.contains('/'))
-                .ok_or_else(|| Unrouted::not_found("no such subscription"))?;
-            if *method == Method::POST {
-                Ok(AdminRoute::SubscriptionMove {
-                    org_id,
-                    subscription_id,
-                })
-            } else {
-                Err(Unrouted::method(POST))
-            }
-        }));
-    }
-    Some(org(raw_org).and_then(|org_id| {
-        let subscription_id = percent_decode(raw_sub)
-            .filter(|i| !i.is_empty() && !i.contains('/'))
-            .ok_or_else(|| Unrouted::not_found("no such subscription"))?;
-        if *method == Method::PUT {
-            Ok(AdminRoute::SubscriptionPut {
-                org_id,
-                subscription_id,
-            })
-        } else {
-            Err(Unrouted::method(PUT))
-        }
-    }))
-}
-
-/// `rest`: the path after `…/{id}/calling/`.
-fn calling_route(method: &Method, org_id: String, rest: &str) -> Result<AdminRoute, Unrouted> {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    let reading = |route: AdminRoute| {
-        if read {
-            Ok(route)
-        } else {
-            Err(Unrouted::method(READ))
-        }
-    };
-    match rest {
-        "locations" => return reading(AdminRoute::CallingLocations { org_id }),
-        "numbers" => return reading(AdminRoute::CallingNumbers { org_id }),
-        "users" => return reading(AdminRoute::CallingUsers { org_id }),
-        _ => {}
-    }
-    let raw = rest
-        .strip_prefix("locations/")
-        .ok_or_else(|| Unrouted::not_found("no such Webex Calling resource"))?;
-    let (raw_location, numbers) = match raw.strip_suffix("/numbers") {
-        Some(l) => (l, true),
-        None => (raw, false),
-    };
-    let location_id = percent_decode(raw_location)
-        .filter(|l| !l.is_empty() && !l.contains('/'))
-        .ok_or_else(|| Unrouted::not_found("no such location"))?;
-    match (numbers, method) {
-        (true, &Method::POST) => Ok(AdminRoute::CallingNumbersAdd {
-            org_id,
-            location_id,
-        }),
-        (true, _) => Err(Unrouted::method(POST)),
-        (false, &Method::PUT) => Ok(AdminRoute::CallingLocationPut {
-            org_id,
-            location_id,
-        }),
-        (false, _) => Err(Unrouted::method(PUT)),
-    }
-}
-
-/// `rest`: the path after `…/{id}/license-templates`.
-fn templates_route(method: &Method, org_id: String, rest: &str) -> Result<AdminRoute, Unrouted> {
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match rest {
-        "" if read => Ok(AdminRoute::LicenseTemplates { org_id }),
-        "" => Err(Unrouted::method(READ)),
-        "/apply" if *method == Method::POST => Ok(AdminRoute::LicenseTemplatesApply { org_id }),
-        "/apply" => Err(Unrouted::method(POST)),
-        "/organization" if *method == Method::PUT => Ok(AdminRoute::LicenseTemplatePut {
-            org_id,
-            group: None,
-        }),
-        "/organization" => Err(Unrouted::method(PUT)),
-        _ => {
-            let raw = rest
-                .strip_prefix("/groups/")
-                .ok_or_else(|| Unrouted::not_found("no such license template"))?;
-            let group = percent_decode(raw)
-                .filter(|g| !g.is_empty() && !g.contains('/'))
-                .ok_or_else(|| Unrouted::not_found("no such group"))?;
-            if *method == Method::PUT {
-                Ok(AdminRoute::LicenseTemplatePut {
-                    org_id,
-                    group: Some(group),
-                })
-            } else {
-                Err(Unrouted::method(PUT))
-            }
-        }
-    }
-}
-
-/// `%XX` decoding of one path segment (`+` stays `+`: group-mode keys);
-/// `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -495,113 +284,30 @@ mod tests {
             (
                 "GET",
                 "/admin/v1/organizations/org%201/subscriptions",
-                Subscriptions { org_id: s("org 1") },
-            ),
-            (
-                "PUT",
-                "/admin/v1/organizations/org-1/subscriptions/sub%3A1",
-                SubscriptionPut {
-                    org_id: s("org-1"),
-                    subscription_id: s("sub:1"),
+                Org {
+                    org_id: s("org 1"),
+                    resource: OrgResource::Subscriptions,
                 },
             ),
             (
                 "POST",
                 "/admin/v1/organizations/org-1/subscriptions/s%201/move",
-                SubscriptionMove {
+                Org {
                     org_id: s("org-1"),
-                    subscription_id: s("s 1"),
+                    resource: OrgResource::SubscriptionMove {
+                        subscription_id: s("s 1"),
+                    },
                 },
             ),
             (
-                "HEAD",
-                "/admin/v1/organizations/org-1/licenses",
-                LicenseHolders { org_id: s("org-1") },
+                "POST",
+                "/admin/v1/organizations/o/devices",
+                Org {
+                    org_id: s("o"),
+                    resource: OrgResource::DeviceCodes,
+                },
             ),
             ("GET", "/admin/v1/licenses/ledger", LicenseLedger),
-            (
-                "GET",
-                "/admin/v1/organizations/o/license-templates",
-                LicenseTemplates { org_id: s("o") },
-            ),
-            (
-                "PUT",
-                "/admin/v1/organizations/o/license-templates/organization",
-                LicenseTemplatePut {
-                    org_id: s("o"),
-                    group: None,
-                },
-            ),
-            (
-                "PUT",
-                "/admin/v1/organizations/o/license-templates/groups/sales%20team",
-                LicenseTemplatePut {
-                    org_id: s("o"),
-                    group: Some(s("sales team")),
-                },
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/license-templates/apply",
-                LicenseTemplatesApply { org_id: s("o") },
-            ),
-            (
-                "GET",
-                "/admin/v1/organizations/o/calling/locations",
-                CallingLocations { org_id: s("o") },
-            ),
-            (
-                "PUT",
-                "/admin/v1/organizations/o/calling/locations/hq%201",
-                CallingLocationPut {
-                    org_id: s("o"),
-                    location_id: s("hq 1"),
-                },
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/calling/locations/hq/numbers",
-                CallingNumbersAdd {
-                    org_id: s("o"),
-                    location_id: s("hq"),
-                },
-            ),
-            (
-                "HEAD",
-                "/admin/v1/organizations/o/calling/numbers",
-                CallingNumbers { org_id: s("o") },
-            ),
-            (
-                "GET",
-                "/admin/v1/organizations/o/calling/users",
-                CallingUsers { org_id: s("o") },
-            ),
-            (
-                "GET",
-                "/admin/v1/organizations/o/devices",
-                Devices { org_id: s("o") },
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/licenses/grant",
-                LicenseGrant {
-                    org_id: s("o"),
-                    revoke: false,
-                },
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/licenses/revoke",
-                LicenseGrant {
-                    org_id: s("o"),
-                    revoke: true,
-                },
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/devices",
-                DeviceCodes { org_id: s("o") },
-            ),
             (
                 "POST",
                 "/admin/v1/enterprises/demo-partner/ent-1/detach",
@@ -629,34 +335,11 @@ mod tests {
             ("POST", "/admin/v1/organizations/org-1", ORG),
             ("GET", "/admin/v1/enterprises/p/e/detach", POST),
             ("PUT", "/admin/v1/organizations/o/licenses", READ),
-            ("POST", "/admin/v1/organizations/o/subscriptions", READ),
-            ("GET", "/admin/v1/organizations/o/subscriptions/s1", PUT),
             ("POST", "/admin/v1/licenses/ledger", READ),
             (
                 "PUT",
-                "/admin/v1/organizations/o/subscriptions/s/move",
-                POST,
-            ),
-            ("PUT", "/admin/v1/organizations/o/license-templates", READ),
-            (
-                "GET",
-                "/admin/v1/organizations/o/license-templates/apply",
-                POST,
-            ),
-            (
-                "POST",
-                "/admin/v1/organizations/o/license-templates/groups/g",
-                PUT,
-            ),
-            ("PUT", "/admin/v1/organizations/o/calling/users", READ),
-            ("PUT", "/admin/v1/organizations/o/devices", READ_POST),
-            ("GET", "/admin/v1/organizations/o/licenses/grant", POST),
-            ("POST", "/admin/v1/organizations/o/calling/locations", READ),
-            ("GET", "/admin/v1/organizations/o/calling/locations/hq", PUT),
-            (
-                "PUT",
-                "/admin/v1/organizations/o/calling/locations/hq/numbers",
-                POST,
+                "/admin/v1/organizations/o/devices",
+                "GET, HEAD, POST",
             ),
         ] {
             assert_eq!(

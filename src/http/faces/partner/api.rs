@@ -1,12 +1,17 @@
 //! The partner admin JSON API (portal listener, `Authorization: Bearer
 //! <admin token>`): the subscriber list with filters and keyset
 //! pagination, its CSV export, one subscriber, and the actions retry
-//! activation, delete, change package and make organization admin. Only the token's partner's
-//! subscribers exist here: another partner's answer 404 like unknown ids.
+//! activation, delete, change package and make organization admin; and
+//! the licenses of the partner's organizations (subscriptions, templates,
+//! moves, grants, the Webex Calling inventory, devices: the operator's
+//! resources, `http::faces::org_licenses`). Only the token's partner's
+//! subscribers and organizations exist here: another partner's answer 404
+//! like unknown ids.
 
 use std::net::IpAddr;
 
-use hyper::header::{HeaderValue, CACHE_CONTROL, LINK, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use hyper::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -19,11 +24,10 @@ use crate::domain::Refusal;
 use crate::domain::{ErrorCode, Package};
 use crate::http::admin_activation::{self, RenewError};
 use crate::http::error::{error_response, ErrorFormat};
-use crate::http::faces::license_view;
+use crate::http::faces::org_licenses::{self, Actor, Input};
 use crate::http::handler::json_response;
 use crate::http::ResponseBody;
 use crate::http::State;
-use crate::license::admin::LicenseAdminError;
 use crate::provision::AdminChange;
 
 /// Largest JSON body an action takes.
@@ -74,15 +78,6 @@ async fn authenticate(app: &State, peer: IpAddr, parts: &Parts) -> Result<String
 
 fn rejected(r: Rejection) -> Refusal {
     r
-}
-
-fn license_refusal(e: LicenseAdminError) -> Refusal {
-    match e {
-        LicenseAdminError::Refused(r) => r,
-        LicenseAdminError::Store(e) => Refusal::from(crate::provision::DataError::from(e)),
-        // The remote license core keeps them: unreachable for now.
-        LicenseAdminError::Remote(why) => Refusal::new(ErrorCode::StorageUnavailable, why),
-    }
 }
 
 fn not_found() -> Refusal {
@@ -144,43 +139,30 @@ async fn handle(
                 .map_err(rejected)?;
             Ok(changed(change, partner, "made its organization's admin"))
         }
-        PartnerRoute::ApiOrgSubscriptions { org_id } => {
-            let list = app
-                .licenses
-                .partner_subscriptions(partner, org_id)
-                .await
-                .map_err(license_refusal)?;
-            Ok(json_response(
-                StatusCode::OK,
-                json!({
-                    "organization": org_id,
-                    "subscriptions": list.iter().map(license_view::subscription_json).collect::<Vec<_>>(),
-                })
-                .to_string(),
-            ))
-        }
-        PartnerRoute::ApiOrgLicenses { org_id, csv: true } => {
-            let rows = app
-                .licenses
-                .partner_holders(partner, org_id)
-                .await
-                .map_err(license_refusal)?;
-            let bytes = license_view::holders_csv(&rows)
-                .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-            Ok(crate::http::handler::csv_download(bytes, "licenses.csv"))
-        }
-        PartnerRoute::ApiOrgLicenses { org_id, csv: false } => {
-            let page = license_view::holder_page(parts.uri.query())
-                .map_err(|p| Refusal::new(ErrorCode::InvalidParameterValue, p))?;
-            let rows = app
-                .licenses
-                .partner_holders_page(partner, org_id, page.clone())
-                .await
-                .map_err(license_refusal)?;
-            Ok(json_response(
-                StatusCode::OK,
-                license_view::holders_page_json(org_id, &rows, &page).to_string(),
-            ))
+        PartnerRoute::ApiOrg {
+            org_id,
+            resource,
+            csv,
+        } => {
+            let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+            let input = Input {
+                query: parts.uri.query().map(str::to_string),
+                content_type: parts
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                body: Bytes::copy_from_slice(body),
+                wants_csv: *csv
+                    || org_licenses::query_wants_csv(parts.uri.query())
+                    || org_licenses::is_csv(accept),
+            };
+            let actor = Actor::Partner(partner.to_string());
+            let answer = org_licenses::serve(app, &actor, org_id, resource, input).await?;
+            if resource.method() != hyper::Method::GET {
+                tracing::info!(partner_id = partner, org_id = %org_id, route = route.label(), "licenses changed by a partner admin");
+            }
+            Ok(answer.into_response())
         }
         _ => Err(Refusal::new(
             ErrorCode::NotFound,

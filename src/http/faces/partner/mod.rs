@@ -26,6 +26,7 @@ use crate::domain::lifecycle::Rejection;
 use crate::domain::ErrorCode;
 use crate::domain::Refusal;
 use crate::http::error::ErrorFormat;
+use crate::http::faces::org_licenses::{split_org, Miss, OrgResource};
 use crate::http::router::Route;
 use crate::http::ResponseBody;
 use crate::http::State;
@@ -50,10 +51,14 @@ pub enum PartnerRoute {
     /// `POST /partner/v1/subscribers/{id}/admin`: makes the subscriber its
     /// organization's administrator.
     ApiAdmin { id: String },
-    /// `GET /partner/v1/organizations/{orgId}/subscriptions`
-    ApiOrgSubscriptions { org_id: String },
-    /// `GET /partner/v1/organizations/{orgId}/licenses` (`.csv`: CSV)
-    ApiOrgLicenses { org_id: String, csv: bool },
+    /// `/partner/v1/organizations/{orgId}/{resource}`: the licenses of
+    /// one of the partner's organizations, as the operator has them
+    /// (`http::faces::org_licenses`). `csv`: the `licenses.csv` path.
+    ApiOrg {
+        org_id: String,
+        resource: OrgResource,
+        csv: bool,
+    },
     /// Any other path under `/partner/v1/` (a JSON 404).
     ApiNotFound,
     /// `GET /partner/status`: the sign-in form or the subscriber table.
@@ -86,15 +91,10 @@ impl PartnerRoute {
             PartnerRoute::ApiDelete { .. } => "portal:DELETE /partner/v1/subscribers/{id}",
             PartnerRoute::ApiPackage { .. } => "portal:PUT /partner/v1/subscribers/{id}/package",
             PartnerRoute::ApiAdmin { .. } => "portal:POST /partner/v1/subscribers/{id}/admin",
-            PartnerRoute::ApiOrgSubscriptions { .. } => {
-                "portal:/partner/v1/organizations/{id}/subscriptions"
-            }
-            PartnerRoute::ApiOrgLicenses { csv: false, .. } => {
-                "portal:/partner/v1/organizations/{id}/licenses"
-            }
-            PartnerRoute::ApiOrgLicenses { csv: true, .. } => {
+            PartnerRoute::ApiOrg { csv: true, .. } => {
                 "portal:/partner/v1/organizations/{id}/licenses.csv"
             }
+            PartnerRoute::ApiOrg { resource, .. } => resource.labels().0,
             PartnerRoute::ApiNotFound => "portal:/partner/v1/unmatched",
             PartnerRoute::StatusPage => "portal:/partner/status",
             PartnerRoute::StatusCsv => "portal:/partner/status.csv",
@@ -117,8 +117,7 @@ impl PartnerRoute {
             | PartnerRoute::ApiDelete { .. }
             | PartnerRoute::ApiPackage { .. }
             | PartnerRoute::ApiAdmin { .. }
-            | PartnerRoute::ApiOrgSubscriptions { .. }
-            | PartnerRoute::ApiOrgLicenses { .. }
+            | PartnerRoute::ApiOrg { .. }
             | PartnerRoute::ApiNotFound => ErrorFormat::Json,
             _ => ErrorFormat::Html,
         }
@@ -130,26 +129,21 @@ const SUBSCRIBERS: &str = "/partner/v1/subscribers";
 
 const ORGANIZATIONS: &str = "/partner/v1/organizations/";
 
-/// `{orgId}/subscriptions`, `{orgId}/licenses` or `{orgId}/licenses.csv`
-/// (read only).
-fn org_route(rest: &str, get: bool) -> Route {
-    let Some((org_id, what)) = rest.split_once('/') else {
-        return Route::Partner(PartnerRoute::ApiNotFound);
+/// `{orgId}/{resource}` (`rest`: the path after the organizations
+/// prefix); `{orgId}/licenses.csv` is the holders report as CSV.
+fn org_route(method: &Method, rest: &str) -> Route {
+    let (rest, csv) = match rest.strip_suffix("/licenses.csv") {
+        Some(org) => (format!("{org}/licenses"), true),
+        None => (rest.to_string(), false),
     };
-    if org_id.is_empty() {
-        return Route::Partner(PartnerRoute::ApiNotFound);
-    }
-    let org_id = org_id.to_string();
-    let route = match what {
-        "subscriptions" => PartnerRoute::ApiOrgSubscriptions { org_id },
-        "licenses" => PartnerRoute::ApiOrgLicenses { org_id, csv: false },
-        "licenses.csv" => PartnerRoute::ApiOrgLicenses { org_id, csv: true },
-        _ => return Route::Partner(PartnerRoute::ApiNotFound),
-    };
-    if get {
-        Route::Partner(route)
-    } else {
-        not_allowed("GET, HEAD", ErrorFormat::Json)
+    match split_org(method, &rest) {
+        Some(Ok((org_id, resource))) => Route::Partner(PartnerRoute::ApiOrg {
+            org_id,
+            resource,
+            csv,
+        }),
+        Some(Err(Miss::Method(allow))) => not_allowed(allow, ErrorFormat::Json),
+        Some(Err(Miss::NotFound(_))) | None => Route::Partner(PartnerRoute::ApiNotFound),
     }
 }
 
@@ -174,7 +168,7 @@ pub fn route(method: &Method, path: &str) -> Route {
             });
         }
         if let Some(rest) = path.strip_prefix(ORGANIZATIONS) {
-            return org_route(rest, get);
+            return org_route(method, rest);
         }
         let Some(rest) = path.strip_prefix("/partner/v1/subscribers/") else {
             return Route::Partner(PartnerRoute::ApiNotFound);
