@@ -56,6 +56,7 @@ pub enum ErrorCode {
     SubscriptionBelowAssigned,
     CallingWithheld,
     DeviceNotAllowed,
+    OperatorOnly,
 }
 
 /// Static facts about a code, for documentation and wire mapping.
@@ -120,6 +121,7 @@ impl ErrorCode {
         ErrorCode::SubscriptionBelowAssigned,
         ErrorCode::CallingWithheld,
         ErrorCode::DeviceNotAllowed,
+        ErrorCode::OperatorOnly,
     ];
 
     pub const fn info(self) -> ErrorCodeInfo {
@@ -309,6 +311,12 @@ impl ErrorCode {
                 409,
                 "No activation code: a device needs a Webex Calling license, and Webex Go needs Webex Calling Professional in a US or UK location.",
                 true,
+            ),
+            OperatorOnly => (
+                9045,
+                403,
+                "Only the operator may do this: license subscriptions come from the commercial side (partner admins read them).",
+                false,
             ),
         };
         ErrorCodeInfo {

@@ -351,26 +351,41 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     };
     let (status, v) = partner_send(
         "PUT",
-        format!("/partner/v1/organizations/{org}/subscriptions/s2"),
-        r#"{"startsAt":"2026-02-01","quantities":{"webex-calling-basic":2}}"#,
+        format!("/partner/v1/organizations/{org}/license-templates/organization"),
+        r#"{"licenses":["webex-messaging"]}"#,
     )
     .await;
-    assert_eq!((status, &v["id"]), (201, &serde_json::json!("s2")), "{v}");
+    assert_eq!(status, 200, "{v}");
     let (status, body) = core
-        .admin_get(&format!("/admin/v1/organizations/{org}/subscriptions"))
+        .admin_get(&format!("/admin/v1/organizations/{org}/license-templates"))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""id":"s2""#), "the core keeps it: {body}");
-    // Below what is assigned: the core's 9042 reaches the partner.
+    assert!(
+        body.contains(r#""organizationTemplate":["webex-messaging"]"#),
+        "the core keeps it: {body}"
+    );
+    // The core reads the document: its refusal reaches the partner.
     let (status, v) = partner_send(
         "PUT",
-        format!("/partner/v1/organizations/{org}/subscriptions/s1"),
-        r#"{"startsAt":"2026-01-01","quantities":{"webex-calling-basic":0}}"#,
+        format!("/partner/v1/organizations/{org}/license-templates/organization"),
+        r#"{"licenses":["not a license!"]}"#,
     )
     .await;
     assert_eq!(
         (status, &v["errors"][0]["errorCode"]),
-        (409, &serde_json::json!(9042)),
+        (400, &serde_json::json!(9017)),
+        "{v}"
+    );
+    // Subscriptions stay the operator's, remote or not.
+    let (status, v) = partner_send(
+        "PUT",
+        format!("/partner/v1/organizations/{org}/subscriptions/s2"),
+        r#"{"startsAt":"2026-02-01","quantities":{"webex-calling-basic":2}}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &v["errors"][0]["errorCode"]),
+        (403, &serde_json::json!(9045)),
         "{v}"
     );
     // The holders as CSV, through the gateway's `.csv` path.
@@ -385,7 +400,9 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         .expect("portal");
     assert_eq!(r.status.as_u16(), 200);
     assert!(
-        r.header("content-type").unwrap_or("").starts_with("text/csv"),
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/csv"),
         "{:?}",
         r.headers
     );
@@ -393,8 +410,8 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     // Another partner's organization is not relayed at all.
     let (status, _) = partner_send(
         "PUT",
-        "/partner/v1/organizations/not-ours/subscriptions/s9".into(),
-        r#"{"startsAt":"2026-02-01","quantities":{}}"#,
+        "/partner/v1/organizations/not-ours/license-templates/organization".into(),
+        r#"{"licenses":[]}"#,
     )
     .await;
     assert_eq!(status, 404);

@@ -30,6 +30,7 @@ mod mtls;
 mod nodes;
 mod orgs;
 mod partner;
+mod partner_licenses;
 mod reload;
 mod signin;
 mod xsi;

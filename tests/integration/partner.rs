@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::flowthrough::{add_user, document, post, subscriber, wait_status};
 use crate::harness::{eventually, Server};
 
-const SP_TOKEN: &str = "sp-admin-token-0123456789";
-const OTHER_TOKEN: &str = "other-admin-token-0123456789";
+pub(crate) const SP_TOKEN: &str = "sp-admin-token-0123456789";
+pub(crate) const OTHER_TOKEN: &str = "other-admin-token-0123456789";
 
-fn config() -> String {
+pub(crate) fn config() -> String {
     let hash = |t: &str| bwgate::domain::credentials::hash_password(t).expect("hash");
     format!(
         "[[partners]]\nid = \"sp\"\nname = \"SP <One>\"\nadmin_token_hash = \"{}\"\n\n\
@@ -65,7 +65,7 @@ fn add_named(user: &str, first: &str, last: &str) -> String {
 
 /// A request on the portal listener with optional Bearer token, cookie and
 /// body.
-async fn portal(
+pub(crate) async fn portal(
     server: &Server,
     method: &str,
     path: &str,
@@ -94,7 +94,7 @@ async fn portal(
         .expect("portal request")
 }
 
-async fn api(
+pub(crate) async fn api(
     server: &Server,
     method: &str,
     path: &str,
@@ -114,7 +114,7 @@ async fn api(
     (r.status.as_u16(), v)
 }
 
-fn code(v: &Value) -> u64 {
+pub(crate) fn code(v: &Value) -> u64 {
     v["errors"][0]["errorCode"].as_u64().unwrap_or(0)
 }
 
@@ -156,7 +156,7 @@ fn fail(server: &Server, user: &str) {
 
 /// sp: `ann` provisioned, `bob` (names to escape) provisioned, `cy`
 /// failed, `dee` waiting for its email (untrusted); other: `oz`.
-async fn population(server: &Server) {
+pub(crate) async fn population(server: &Server) {
     add(
         server,
         "sp-trusted",

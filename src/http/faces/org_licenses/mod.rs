@@ -137,6 +137,13 @@ pub async fn serve(
             .check_partner_org(partner, org_id)
             .await
             .map_err(failed)?;
+        if let OrgResource::SubscriptionPut { .. } = resource {
+            // What the partner bought is the operator's word, not its own.
+            return Err(Refusal::new(
+                ErrorCode::OperatorOnly,
+                "subscriptions come from the commercial side: the operator adds and changes them",
+            ));
+        }
     }
     if resource.kept_by_core() {
         if let Some(core) = app.licenses.remote_core().map_err(failed)? {
