@@ -13,6 +13,7 @@ use crate::domain::lifecycle::SubscriberRecord;
 use crate::domain::organization::PartnerRole;
 use crate::domain::phone::DirectoryNumber;
 use crate::domain::template::Package;
+use crate::domain::workspace::WorkspaceRecord;
 
 /// Wire version of the command JSON; bump on incompatible changes.
 pub const COMMAND_VERSION: u32 = 1;
@@ -199,9 +200,95 @@ pub enum Command {
         enterprise_key: EnterpriseKey,
         partner_id: String,
     },
+    /// A workspace was provisioned through the partner API: the core gives
+    /// it the workspace license from the organization's subscriptions.
+    #[serde(rename_all = "camelCase")]
+    ProvisionWorkspace {
+        workspace_id: String,
+        org_id: String,
+        user_id: UserId,
+        display_name: String,
+        phone_number: Option<DirectoryNumber>,
+        extension: Option<String>,
+        workspace_version: i64,
+    },
+    /// Its BroadWorks user id, number or extension changed (its license
+    /// stays).
+    #[serde(rename_all = "camelCase")]
+    UpdateWorkspace {
+        workspace_id: String,
+        org_id: String,
+        user_id: UserId,
+        display_name: String,
+        phone_number: Option<DirectoryNumber>,
+        extension: Option<String>,
+        workspace_version: i64,
+    },
+    /// Removed: its license goes back to its subscription.
+    #[serde(rename_all = "camelCase")]
+    RemoveWorkspace {
+        workspace_id: String,
+        org_id: String,
+        workspace_version: i64,
+    },
 }
 
 impl Command {
+    /// `ProvisionWorkspace` (`update`: `UpdateWorkspace`) for a record.
+    pub fn workspace(w: &WorkspaceRecord, update: bool) -> Command {
+        let (workspace_id, org_id, user_id, display_name) = (
+            w.id.clone(),
+            w.org_id.clone(),
+            w.user_id.clone(),
+            w.display_name.clone(),
+        );
+        let (phone_number, extension, workspace_version) =
+            (w.phone_number.clone(), w.extension.clone(), w.version);
+        if update {
+            Command::UpdateWorkspace {
+                workspace_id,
+                org_id,
+                user_id,
+                display_name,
+                phone_number,
+                extension,
+                workspace_version,
+            }
+        } else {
+            Command::ProvisionWorkspace {
+                workspace_id,
+                org_id,
+                user_id,
+                display_name,
+                phone_number,
+                extension,
+                workspace_version,
+            }
+        }
+    }
+
+    /// The workspace a command is about, and the version it was issued for.
+    pub fn workspace_target(&self) -> Option<(&str, i64)> {
+        match self {
+            Command::ProvisionWorkspace {
+                workspace_id,
+                workspace_version,
+                ..
+            }
+            | Command::UpdateWorkspace {
+                workspace_id,
+                workspace_version,
+                ..
+            }
+            | Command::RemoveWorkspace {
+                workspace_id,
+                workspace_version,
+                ..
+            } => Some((workspace_id, *workspace_version)),
+            _ => None,
+        }
+    }
+
     /// `ProvisionSubscriber` with everything the core needs from a record;
     /// `None` while the record lacks a user id or an organization.
     pub fn provision(record: &SubscriberRecord, org_admin: bool) -> Option<Command> {
@@ -237,6 +324,9 @@ impl Command {
             Command::DetachOrganization { .. } => "DetachOrganization",
             Command::MoveAccount { .. } => "MoveAccount",
             Command::SetOrganizationAdmin { .. } => "SetOrganizationAdmin",
+            Command::ProvisionWorkspace { .. } => "ProvisionWorkspace",
+            Command::UpdateWorkspace { .. } => "UpdateWorkspace",
+            Command::RemoveWorkspace { .. } => "RemoveWorkspace",
         }
     }
 
@@ -251,7 +341,10 @@ impl Command {
             | Command::DiscardPendingSubscriber { org_id, .. }
             | Command::AttachOrganization { org_id, .. }
             | Command::DetachOrganization { org_id, .. }
-            | Command::SetOrganizationAdmin { org_id, .. } => Some(org_id),
+            | Command::SetOrganizationAdmin { org_id, .. }
+            | Command::ProvisionWorkspace { org_id, .. }
+            | Command::UpdateWorkspace { org_id, .. }
+            | Command::RemoveWorkspace { org_id, .. } => Some(org_id),
             Command::MoveAccount { from_org_id, .. } => Some(from_org_id),
             Command::IssueActivationCode { org_id, .. } => org_id.as_deref(),
         }
@@ -268,6 +361,11 @@ impl Command {
             | Command::IssueActivationCode { subscriber_id, .. }
             | Command::MoveAccount { subscriber_id, .. }
             | Command::SetOrganizationAdmin { subscriber_id, .. } => Some(subscriber_id),
+            // The outbox's subscriber column keys a workspace's commands
+            // by its id (`ws-…`: never a subscriber's).
+            Command::ProvisionWorkspace { workspace_id, .. }
+            | Command::UpdateWorkspace { workspace_id, .. }
+            | Command::RemoveWorkspace { workspace_id, .. } => Some(workspace_id),
             Command::EnsureOrganization { .. }
             | Command::AttachOrganization { .. }
             | Command::DetachOrganization { .. } => None,

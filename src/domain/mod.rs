@@ -21,6 +21,7 @@ pub mod subscriber;
 pub mod subscriber_query;
 pub mod template;
 pub mod timestamp;
+pub mod workspace;
 
 pub use directory::{DirectoryEntry, DirectoryPage, DirectoryQuery, SearchPattern, SortColumn};
 pub use error_code::ErrorCode;

@@ -21,6 +21,7 @@ use super::templates::{
 };
 use super::{Granted, LicenseCore, LicenseError, LicensePolicy, LocalLicenseCore};
 use crate::domain::license::GrantSource;
+use crate::domain::workspace::is_workspace;
 use crate::store::license_rows::HolderState;
 
 /// How long a gap in the ledger's ids is taken for a transaction still
@@ -531,7 +532,9 @@ fn move_in(
             .collect(),
         SubscriptionMoves::Template { template, to } => holders
             .iter()
-            .filter(|h| holds_from(h) && member(template, h.group_id.as_deref()))
+            // Templates are users' (a workspace holds its own license).
+            .filter(|h| holds_from(h) && !is_workspace(&h.subscriber_id))
+            .filter(|h| member(template, h.group_id.as_deref()))
             .map(|h| (h.user_id.as_str(), to.as_str()))
             .collect(),
         SubscriptionMoves::Users(pairs) => pairs
@@ -613,7 +616,12 @@ fn apply_templates_in(
     now: i64,
 ) -> Result<TemplateReport, StoreError> {
     let preserve = how.preserve;
-    let holders = tx.org_holders(org_id)?;
+    // Templates license users; a workspace holds its workspace license only.
+    let holders: Vec<_> = tx
+        .org_holders(org_id)?
+        .into_iter()
+        .filter(|h| !is_workspace(&h.subscriber_id))
+        .collect();
     let mut orgs = Orgs::new(now);
     let org = orgs.of(tx, org_id)?;
     let mut report = TemplateReport {

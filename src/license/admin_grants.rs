@@ -102,6 +102,13 @@ fn grant_in(
             ));
             continue;
         };
+        if crate::domain::workspace::is_workspace(&holder.subscriber_id) {
+            report.short.push((
+                user.clone(),
+                "a workspace holds its workspace license only".into(),
+            ));
+            continue;
+        }
         let mut wanted: Wanted = holder
             .holdings
             .iter()

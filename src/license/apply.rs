@@ -74,6 +74,10 @@ enum Kind<'a> {
     Remove,
     /// A device activation code (licenses unchanged).
     Device(DeviceRequest<'a>),
+    /// A workspace: the workspace license only (`super::workspaces`).
+    Workspace,
+    /// A workspace's BroadWorks user id changed (its license stays).
+    WorkspaceUpdate { user_id: &'a str },
 }
 
 fn change_of(command: &Command) -> Option<Change<'_>> {
@@ -167,6 +171,49 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
                 device_type: device_type.as_deref(),
                 mac_address: mac_address.as_deref(),
             }),
+        }),
+        Command::ProvisionWorkspace {
+            workspace_id,
+            org_id,
+            user_id,
+            ..
+        } => Some(Change {
+            who: Who {
+                subscriber_id: workspace_id,
+                org_id,
+                user_id: Some(user_id.as_str()),
+                group_id: None,
+            },
+            kind: Kind::Workspace,
+        }),
+        Command::UpdateWorkspace {
+            workspace_id,
+            org_id,
+            user_id,
+            ..
+        } => Some(Change {
+            who: Who {
+                subscriber_id: workspace_id,
+                org_id,
+                user_id: Some(user_id.as_str()),
+                group_id: None,
+            },
+            kind: Kind::WorkspaceUpdate {
+                user_id: user_id.as_str(),
+            },
+        }),
+        Command::RemoveWorkspace {
+            workspace_id,
+            org_id,
+            ..
+        } => Some(Change {
+            who: Who {
+                subscriber_id: workspace_id,
+                org_id,
+                user_id: None,
+                group_id: None,
+            },
+            kind: Kind::Remove,
         }),
         Command::EnsureOrganization { .. }
         | Command::AttachOrganization { .. }
@@ -347,6 +394,16 @@ fn apply_one(
     let (package, provision, number) = match change.kind {
         Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
         Kind::Device(ref request) => return device(tx, who, &held, request, key, now),
+        Kind::Workspace => {
+            let org = orgs.of(tx, who.org_id)?;
+            return super::workspaces::provision(tx, &mut org.pool, policy, who, &held, key, now);
+        }
+        Kind::WorkspaceUpdate { user_id } => {
+            if !held.is_empty() {
+                tx.set_holder_user(who.subscriber_id, user_id)?;
+            }
+            return answer(tx, key, Granted::default(), now);
+        }
         Kind::Update { number, .. } => {
             // Only a user Calling was withheld from has anything to decide.
             let package = held
@@ -604,7 +661,12 @@ fn device(
 
 /// Applied: the answer (with its notice) is kept under `key`, so a
 /// redelivery gets it again.
-fn answer(tx: &dyn Tx, key: &str, granted: Granted, now: i64) -> Result<Applied, StoreError> {
+pub(super) fn answer(
+    tx: &dyn Tx,
+    key: &str,
+    granted: Granted,
+    now: i64,
+) -> Result<Applied, StoreError> {
     let notice = granted.notice.as_ref().map(|r| StoredRefusal {
         code: r.code.code(),
         detail: r.message().to_string(),
@@ -614,7 +676,7 @@ fn answer(tx: &dyn Tx, key: &str, granted: Granted, now: i64) -> Result<Applied,
 }
 
 /// Refused for good, and kept so under `key`.
-fn refuse(
+pub(super) fn refuse(
     tx: &dyn Tx,
     key: &str,
     code: ErrorCode,

@@ -13,6 +13,7 @@ pub mod remote;
 pub mod subscriptions;
 pub mod templates;
 pub mod wire;
+pub mod workspaces;
 
 use std::sync::Arc;
 

@@ -70,7 +70,10 @@ fn status_target(command: &Command) -> Option<(&str, i64)> {
         | Command::DetachOrganization { .. }
         | Command::IssueActivationCode { .. }
         | Command::MoveAccount { .. }
-        | Command::SetOrganizationAdmin { .. } => None,
+        | Command::SetOrganizationAdmin { .. }
+        | Command::ProvisionWorkspace { .. }
+        | Command::UpdateWorkspace { .. }
+        | Command::RemoveWorkspace { .. } => None,
     }
 }
 
@@ -128,6 +131,9 @@ pub fn complete_command(
             {
                 super::device_codes::email_code(tx, seq, subscriber_id, device, now)?;
             }
+            if let Some((workspace_id, version)) = command.workspace_target() {
+                super::workspaces::delivered(tx, workspace_id, version, now)?;
+            }
             if let Some((subscriber_id, version)) = status_target(command) {
                 // Only the latest change settles the status: a newer
                 // version, or another command of this version, still in
@@ -152,15 +158,18 @@ pub fn complete_command(
             description,
         } => {
             tx.mark_failed(seq, &format!("{error_code}: {description}"))?;
-            if let Some(subscriber_id) = command.subscriber_id() {
+            let error = SubscriberError {
+                error_code: *error_code,
+                description: description.clone(),
+            };
+            if let Some((workspace_id, version)) = command.workspace_target() {
+                super::workspaces::failed(tx, workspace_id, version, error, now)?;
+            } else if let Some(subscriber_id) = command.subscriber_id() {
                 record_failure(
                     tx,
                     subscriber_id,
                     status_target(command).map(|(_, v)| v),
-                    SubscriberError {
-                        error_code: *error_code,
-                        description: description.clone(),
-                    },
+                    error,
                     now,
                 )?;
             }

@@ -30,6 +30,7 @@ pub mod tenancy;
 pub(crate) mod testing;
 pub mod verify_queue;
 pub mod worker;
+pub mod workspaces;
 
 use std::sync::Arc;
 
@@ -40,7 +41,8 @@ use crate::activation::ActivationLinks;
 use crate::domain::lifecycle::{OperationResult, Rejection};
 use crate::domain::organization::ExistingOrganization;
 use crate::domain::subscriber::NewSubscriber;
-use crate::domain::{CustomerTemplate, Package};
+use crate::domain::workspace::WorkspaceRecord;
+use crate::domain::{CustomerTemplate, ErrorCode, Package};
 use crate::flowthrough::ParsedRequest;
 use crate::orgs::{ApprovalClaim, ApprovalLinks};
 use crate::store::{transact, ActivationView, SharedStore, StoreError};
@@ -461,6 +463,97 @@ impl Provisioning {
 
     /// One partner admin action as a unit of work (partner, subscriber,
     /// tracking id), waking the delivery worker for what it wrote.
+    /// A partner provisions a workspace (`new.provisioning_id` must be one
+    /// of its templates, else 9003).
+    pub async fn partner_create_workspace(
+        &self,
+        partner_id: &str,
+        new: workspaces::NewWorkspace,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<WorkspaceRecord, Rejection>, DataError> {
+        let own = self
+            .templates_of_partner(partner_id)
+            .iter()
+            .any(|t| t.provisioning_id == new.provisioning_id);
+        if !own {
+            return Ok(Err(Rejection::new(
+                ErrorCode::UnknownProvisioningId,
+                format!(
+                    "provisioningId '{}' is not one of your templates",
+                    new.provisioning_id.chars().take(64).collect::<String>()
+                ),
+            )));
+        }
+        let (p, t) = (partner_id.to_string(), tracking_id.to_string());
+        self.workspace_change(move |tx| workspaces::create(tx, &p, &new, &t, now))
+            .await
+    }
+
+    /// A partner changes its workspace `id`'s user id, number or extension.
+    pub async fn partner_update_workspace(
+        &self,
+        partner_id: &str,
+        id: &str,
+        change: workspaces::WorkspaceChange,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<WorkspaceRecord, Rejection>, DataError> {
+        let (p, i, t) = (
+            partner_id.to_string(),
+            id.to_string(),
+            tracking_id.to_string(),
+        );
+        self.workspace_change(move |tx| workspaces::update(tx, &p, &i, &change, &t, now))
+            .await
+    }
+
+    /// A partner removes its workspace `id`.
+    pub async fn partner_remove_workspace(
+        &self,
+        partner_id: &str,
+        id: &str,
+        tracking_id: &str,
+        now: i64,
+    ) -> Result<Result<WorkspaceRecord, Rejection>, DataError> {
+        let (p, i, t) = (
+            partner_id.to_string(),
+            id.to_string(),
+            tracking_id.to_string(),
+        );
+        self.workspace_change(move |tx| workspaces::remove(tx, &p, &i, &t, now))
+            .await
+    }
+
+    /// The partner's workspace `id` (removed ones too).
+    pub async fn partner_workspace(
+        &self,
+        partner_id: &str,
+        id: &str,
+    ) -> Result<Option<WorkspaceRecord>, DataError> {
+        let id = id.to_string();
+        let found = transact(&*self.store, move |tx| tx.workspace(&id)).await?;
+        Ok(found.filter(|w| w.partner_id == partner_id))
+    }
+
+    async fn workspace_change<F>(
+        &self,
+        change: F,
+    ) -> Result<Result<WorkspaceRecord, Rejection>, DataError>
+    where
+        F: FnMut(
+                &dyn crate::store::tx::Tx,
+            ) -> Result<Result<WorkspaceRecord, Rejection>, StoreError>
+            + Send
+            + 'static,
+    {
+        let before = transact(&*self.store, change).await?;
+        if before.is_ok() {
+            self.wake(1, 0);
+        }
+        Ok(before)
+    }
+
     async fn partner_action<F>(
         &self,
         partner_id: &str,

@@ -98,6 +98,9 @@ pub trait LicenseRows {
     /// The subscriber's licenses are now its group `group_id`'s (a group
     /// move).
     fn set_holder_group(&self, subscriber_id: &str, group_id: &str) -> Result<(), StoreError>;
+    /// The holder's licenses are now user `user_id`'s (a workspace's
+    /// BroadWorks user id changed).
+    fn set_holder_user(&self, subscriber_id: &str, user_id: &str) -> Result<(), StoreError>;
 
     /// The subscriber stops holding `revoked` (license names), starts
     /// holding `granted` (for `ids`), and `ledger` is appended (its ids

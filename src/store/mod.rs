@@ -13,6 +13,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod suite;
 pub mod tx;
+pub mod workspace_rows;
 
 use async_trait::async_trait;
 use std::any::Any;

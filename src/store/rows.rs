@@ -442,3 +442,57 @@ pub(crate) fn outcome_columns(
         }
     }
 }
+
+/// A workspace row before its typed columns are decoded (both back-ends
+/// read the same columns, [`WORKSPACE_COLUMNS`]).
+pub(crate) struct WorkspaceRow {
+    pub id: String,
+    pub provisioning_id: String,
+    pub partner_id: String,
+    pub sp_enterprise_id: String,
+    pub enterprise_key: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub phone_number: Option<String>,
+    pub extension: Option<String>,
+    pub status: String,
+    pub errors_json: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub(crate) const WORKSPACE_COLUMNS: &str = "id, provisioning_id, partner_id, sp_enterprise_id, \
+     enterprise_key, org_id, user_id, display_name, phone_number, extension, status, \
+     errors_json, version, created_at, updated_at";
+
+impl WorkspaceRow {
+    pub(crate) fn into_record(
+        self,
+    ) -> Result<crate::domain::workspace::WorkspaceRecord, StoreError> {
+        use crate::domain::workspace::{WorkspaceRecord, WorkspaceStatus};
+        let id = self.id;
+        let status = WorkspaceStatus::parse(&self.status).ok_or_else(|| {
+            StoreError::Corrupt(format!("workspace '{id}': status '{}'", self.status))
+        })?;
+        Ok(WorkspaceRecord {
+            user_id: stored(&id, "user_id", Some(self.user_id))?
+                .ok_or_else(|| StoreError::Corrupt(format!("workspace '{id}': user_id")))?,
+            phone_number: stored(&id, "phone_number", self.phone_number)?,
+            errors: decode_errors(&id, &self.errors_json)?,
+            provisioning_id: self.provisioning_id,
+            partner_id: self.partner_id,
+            sp_enterprise_id: self.sp_enterprise_id,
+            enterprise_key: EnterpriseKey::from_stored(self.enterprise_key),
+            org_id: self.org_id,
+            display_name: self.display_name,
+            extension: self.extension,
+            status,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            id,
+        })
+    }
+}

@@ -30,6 +30,7 @@ use crate::domain::CustomerTemplate;
 
 use super::calling_rows::CallingRows;
 use super::license_rows::LicenseRows;
+use super::workspace_rows::WorkspaceRows;
 use super::{OutboxEntry, OutboxState, StoreError};
 
 /// How an organization came to be linked to its enterprise.
@@ -83,7 +84,7 @@ pub struct Part(pub(crate) u64);
 
 /// The row operations a use case may run inside one transaction (the
 /// license core's are in [`LicenseRows`] and [`CallingRows`]).
-pub trait Tx: LicenseRows + CallingRows {
+pub trait Tx: LicenseRows + CallingRows + WorkspaceRows {
     // ---- parts
 
     /// Starts a part that [`Tx::undo_part`] can undo without touching what

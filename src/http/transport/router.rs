@@ -147,6 +147,9 @@ fn portal_route(method: &Method, path: &str) -> Route {
     if path.starts_with("/partner/") {
         return crate::http::partner::route(method, path);
     }
+    if path.starts_with(crate::http::partner::BROADWORKS_PREFIX) {
+        return crate::http::partner::broadworks_route(method, path);
+    }
     match (path, method) {
         ("/", &Method::GET | &Method::HEAD) => Route::PortalHome,
         ("/", _) => Route::MethodNotAllowed {

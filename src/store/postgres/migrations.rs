@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_calling_inventory",
         sql: include_str!("migrations/0006_calling_inventory.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_workspaces",
+        sql: include_str!("migrations/0007_workspaces.sql"),
+    },
 ];
 
 const MIGRATION_LOCK: i64 = 0x0062_7767_6174_6500; // "bwgate" 00

@@ -32,6 +32,7 @@ mod sql;
 mod subscribers;
 mod tenancy;
 mod tx;
+mod workspaces;
 
 #[cfg(test)]
 #[path = "../../../tests/support/pg_cluster.rs"]

@@ -318,6 +318,18 @@ impl LicenseRows for PgTx<'_, '_> {
         })
     }
 
+    fn set_holder_user(&self, subscriber_id: &str, user_id: &str) -> Result<(), StoreError> {
+        self.write(async {
+            super::sql::exec(
+                self.tx,
+                "UPDATE licenses SET user_id = $2 WHERE subscriber_id = $1",
+                &[&subscriber_id, &user_id],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,

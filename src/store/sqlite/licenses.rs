@@ -384,6 +384,13 @@ impl LicenseRows for SqliteTx<'_, '_> {
         Ok(())
     }
 
+    fn set_holder_user(&self, subscriber_id: &str, user_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE licenses SET user_id = ?2 WHERE subscriber_id = ?1")?
+            .execute(params![subscriber_id, user_id])?;
+        Ok(())
+    }
+
     fn change_holdings(
         &self,
         subscriber_id: &str,

@@ -102,6 +102,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0016_calling_inventory",
         sql: include_str!("migrations/0016_calling_inventory.sql"),
     },
+    Migration {
+        version: 17,
+        name: "0017_workspaces",
+        sql: include_str!("migrations/0017_workspaces.sql"),
+    },
 ];
 
 /// The schema version a fully migrated database has.

@@ -42,6 +42,7 @@ mod subscribers;
 mod tenancy;
 mod trunk;
 mod tx;
+mod workspaces;
 mod writer;
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub(crate) mod licenses;
 pub(crate) mod outbox;
 pub(crate) mod partner;
 pub(crate) mod provisioning;
+pub(crate) mod workspaces;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -469,6 +470,9 @@ macro_rules! store_suite {
                     [flavor = "multi_thread", worker_threads = 4],
                 devices_need_calling_and_webex_go_needs_professional_in_the_us_or_uk,
                 a_bulk_device_request_is_all_or_nothing,
+            ],
+            workspaces: [
+                workspaces_hold_the_workspace_license_and_move_like_users,
             ],
             partner: [
                 partner_list_filters_by_status_template_and_exclude_provisioned,

@@ -164,6 +164,16 @@ async fn handle(
             }
             Ok(answer.into_response())
         }
+        PartnerRoute::WorkspaceCreate => {
+            super::workspaces::create(app, partner, body, tracking_id).await
+        }
+        PartnerRoute::WorkspaceGet { id } => super::workspaces::get(app, partner, id).await,
+        PartnerRoute::WorkspaceUpdate { id } => {
+            super::workspaces::update(app, partner, id, body, tracking_id).await
+        }
+        PartnerRoute::WorkspaceDelete { id } => {
+            super::workspaces::remove(app, partner, id, tracking_id).await
+        }
         _ => Err(Refusal::new(
             ErrorCode::NotFound,
             "No such partner API resource.",

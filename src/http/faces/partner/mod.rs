@@ -14,6 +14,7 @@ mod api;
 mod origin;
 mod page;
 mod view;
+mod workspaces;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -59,6 +60,14 @@ pub enum PartnerRoute {
         resource: OrgResource,
         csv: bool,
     },
+    /// `POST /v1/broadworks/workspaces` (Cisco's path and shapes).
+    WorkspaceCreate,
+    /// `GET /v1/broadworks/workspaces/{id}`.
+    WorkspaceGet { id: String },
+    /// `PUT /v1/broadworks/workspaces/{id}`.
+    WorkspaceUpdate { id: String },
+    /// `DELETE /v1/broadworks/workspaces/{id}`.
+    WorkspaceDelete { id: String },
     /// Any other path under `/partner/v1/` (a JSON 404).
     ApiNotFound,
     /// `GET /partner/status`: the sign-in form or the subscriber table.
@@ -95,6 +104,10 @@ impl PartnerRoute {
                 "portal:/partner/v1/organizations/{id}/licenses.csv"
             }
             PartnerRoute::ApiOrg { resource, .. } => resource.labels().0,
+            PartnerRoute::WorkspaceCreate => "portal:POST /v1/broadworks/workspaces",
+            PartnerRoute::WorkspaceGet { .. } => "portal:/v1/broadworks/workspaces/{id}",
+            PartnerRoute::WorkspaceUpdate { .. } => "portal:PUT /v1/broadworks/workspaces/{id}",
+            PartnerRoute::WorkspaceDelete { .. } => "portal:DELETE /v1/broadworks/workspaces/{id}",
             PartnerRoute::ApiNotFound => "portal:/partner/v1/unmatched",
             PartnerRoute::StatusPage => "portal:/partner/status",
             PartnerRoute::StatusCsv => "portal:/partner/status.csv",
@@ -118,6 +131,10 @@ impl PartnerRoute {
             | PartnerRoute::ApiPackage { .. }
             | PartnerRoute::ApiAdmin { .. }
             | PartnerRoute::ApiOrg { .. }
+            | PartnerRoute::WorkspaceCreate
+            | PartnerRoute::WorkspaceGet { .. }
+            | PartnerRoute::WorkspaceUpdate { .. }
+            | PartnerRoute::WorkspaceDelete { .. }
             | PartnerRoute::ApiNotFound => ErrorFormat::Json,
             _ => ErrorFormat::Html,
         }
@@ -144,6 +161,37 @@ fn org_route(method: &Method, rest: &str) -> Route {
         }),
         Some(Err(Miss::Method(allow))) => not_allowed(allow, ErrorFormat::Json),
         Some(Err(Miss::NotFound(_))) | None => Route::Partner(PartnerRoute::ApiNotFound),
+    }
+}
+
+/// Cisco's partner API paths bwgate serves on the portal listener.
+pub const BROADWORKS_PREFIX: &str = "/v1/broadworks/";
+const WORKSPACES: &str = "/v1/broadworks/workspaces";
+
+/// A path under `/v1/broadworks/`: the workspaces (Cisco's
+/// "BroadWorks Workspaces").
+pub fn broadworks_route(method: &Method, path: &str) -> Route {
+    let json = ErrorFormat::Json;
+    if path == WORKSPACES {
+        return if *method == Method::POST {
+            Route::Partner(PartnerRoute::WorkspaceCreate)
+        } else {
+            not_allowed("POST", json)
+        };
+    }
+    let id = path
+        .strip_prefix(WORKSPACES)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|id| !id.is_empty() && !id.contains('/') && id.len() <= workspaces::ID_MAX);
+    let Some(id) = id else {
+        return Route::Partner(PartnerRoute::ApiNotFound);
+    };
+    let id = id.to_string();
+    match *method {
+        Method::GET | Method::HEAD => Route::Partner(PartnerRoute::WorkspaceGet { id }),
+        Method::PUT => Route::Partner(PartnerRoute::WorkspaceUpdate { id }),
+        Method::DELETE => Route::Partner(PartnerRoute::WorkspaceDelete { id }),
+        _ => not_allowed("GET, HEAD, PUT, DELETE", json),
     }
 }
 
