@@ -502,6 +502,29 @@ mod tests {
                 subscriber_id: "s".into(),
                 replaces: Some("s0".into()),
             },
+            Command::ProvisionWorkspace {
+                workspace_id: "ws-1".into(),
+                org_id: "o".into(),
+                user_id: UserId::parse("room@b.example").unwrap(),
+                display_name: "Room".into(),
+                phone_number: Some(DirectoryNumber::parse("+12025550100").unwrap()),
+                extension: Some("100".into()),
+                workspace_version: 1,
+            },
+            Command::UpdateWorkspace {
+                workspace_id: "ws-1".into(),
+                org_id: "o".into(),
+                user_id: UserId::parse("room@b.example").unwrap(),
+                display_name: "Room".into(),
+                phone_number: None,
+                extension: None,
+                workspace_version: 2,
+            },
+            Command::RemoveWorkspace {
+                workspace_id: "ws-1".into(),
+                org_id: "o".into(),
+                workspace_version: 3,
+            },
         ];
         for c in commands {
             let env = envelope(c);
@@ -509,6 +532,10 @@ mod tests {
             assert_eq!(json["command"]["type"], env.command.kind());
             let back: CommandEnvelope = serde_json::from_value(json).unwrap();
             assert_eq!(back, env);
+            // A workspace's commands are keyed by its id in the outbox.
+            if let Some((id, _)) = env.command.workspace_target() {
+                assert_eq!(env.command.subscriber_id(), Some(id));
+            }
         }
     }
 }

@@ -102,13 +102,17 @@ pub fn detach(
     }
     let mut report = DetachReport {
         org_id: org_id.clone(),
-        // The gateway keeps no workspaces yet: nothing to remove.
         workspaces_removed: 0,
         subscribers_removed: 0,
         pending_users_removed: 0,
         commands: Vec::new(),
     };
     let mut out = Emitter::new(tx, tracking_id, "detach", now);
+    // Its workspaces go first (their licenses back to the subscriptions).
+    for w in tx.live_workspaces_of_org(&org_id)? {
+        super::workspaces::removed(&mut out, w)?;
+        report.workspaces_removed += 1;
+    }
     for current in tx.subscribers_of_org(&org_id)? {
         if current.status == SubscriberStatus::Removed {
             continue;

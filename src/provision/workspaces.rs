@@ -72,13 +72,15 @@ pub fn create(
         Some((org, OrgOrigin::Created | OrgOrigin::Attached)) => org,
         // No customer yet, or one whose first user has not verified its
         // email (not announced to the core).
-        _ => return refused(
-            ErrorCode::NotFound,
-            format!(
+        _ => {
+            return refused(
+                ErrorCode::NotFound,
+                format!(
                 "spEnterpriseId '{}': no customer organization of yours (provision a user first)",
                 new.sp_enterprise_id
             ),
-        ),
+            )
+        }
     };
     if user_id_taken(tx, &new.user_id, None)? {
         return refused(
@@ -178,20 +180,30 @@ pub fn remove(
     tracking_id: &str,
     now: i64,
 ) -> Result<Result<WorkspaceRecord, Refusal>, StoreError> {
-    let Some(mut w) = partners(tx, partner_id, id)? else {
+    let Some(w) = partners(tx, partner_id, id)? else {
         return not_found();
     };
+    let mut out = Emitter::new(tx, tracking_id, "workspace", now);
+    Ok(Ok(removed(&mut out, w)?))
+}
+
+/// Marks `w` removed and tells the core (its license goes back): a
+/// partner's removal, or its enterprise's detach.
+pub(super) fn removed(
+    out: &mut Emitter<'_>,
+    mut w: WorkspaceRecord,
+) -> Result<WorkspaceRecord, StoreError> {
     w.status = WorkspaceStatus::Removed;
     w.version += 1;
-    w.updated_at = now;
-    tx.update_workspace(&w)?;
+    w.updated_at = out.now();
+    out.tx().update_workspace(&w)?;
     let command = Command::RemoveWorkspace {
         workspace_id: w.id.clone(),
         org_id: w.org_id.clone(),
         workspace_version: w.version,
     };
-    Emitter::new(tx, tracking_id, "workspace", now).emit(&w.enterprise_key, command)?;
-    Ok(Ok(w))
+    out.emit(&w.enterprise_key, command)?;
+    Ok(w)
 }
 
 /// The core applied a command about workspace `id` at `version`: the

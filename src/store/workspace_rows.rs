@@ -16,6 +16,8 @@ pub trait WorkspaceRows {
         &self,
         user_id: &str,
     ) -> Result<Option<WorkspaceRecord>, StoreError>;
+    /// The organization's live workspaces, by id.
+    fn live_workspaces_of_org(&self, org_id: &str) -> Result<Vec<WorkspaceRecord>, StoreError>;
     /// Writes every column of an existing workspace (by id).
     fn update_workspace(&self, workspace: &WorkspaceRecord) -> Result<(), StoreError>;
 }

@@ -331,13 +331,13 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     assert_eq!(status, 404);
     // A partner admin changes them through the gateway too: the core
     // decides (its refusals come back as they are).
-    let partner_send = |method: &'static str, path: String, body: &'static str| {
+    let partner_send = |method: &'static str, path: String, body: String| {
         let (gateway, token) = (&gateway, token.clone());
         async move {
             let mut req = bwgate::client::request(
                 method,
                 &path,
-                bytes::Bytes::from_static(body.as_bytes()),
+                bytes::Bytes::from(body),
                 Some("application/json"),
             );
             req.headers_mut().insert(
@@ -352,7 +352,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     let (status, v) = partner_send(
         "PUT",
         format!("/partner/v1/organizations/{org}/license-templates/organization"),
-        r#"{"licenses":["webex-messaging"]}"#,
+        r#"{"licenses":["webex-messaging"]}"#.into(),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -368,7 +368,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     let (status, v) = partner_send(
         "PUT",
         format!("/partner/v1/organizations/{org}/license-templates/organization"),
-        r#"{"licenses":["not a license!"]}"#,
+        r#"{"licenses":["not a license!"]}"#.into(),
     )
     .await;
     assert_eq!(
@@ -380,7 +380,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     let (status, v) = partner_send(
         "PUT",
         format!("/partner/v1/organizations/{org}/subscriptions/s2"),
-        r#"{"startsAt":"2026-02-01","quantities":{"webex-calling-basic":2}}"#,
+        r#"{"startsAt":"2026-02-01","quantities":{"webex-calling-basic":2}}"#.into(),
     )
     .await;
     assert_eq!(
@@ -411,7 +411,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     let (status, _) = partner_send(
         "PUT",
         "/partner/v1/organizations/not-ours/license-templates/organization".into(),
-        r#"{"licenses":[]}"#,
+        r#"{"licenses":[]}"#.into(),
     )
     .await;
     assert_eq!(status, 404);
@@ -437,6 +437,34 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         .await,
         405
     );
+    // A workspace is the core's to license too: `s1` has no workspace
+    // license, so the core's 9041 reaches the workspace.
+    let (_, list) = partner_get("/partner/v1/subscribers".into()).await;
+    let item = &list["items"][0];
+    let ws_body = serde_json::json!({
+        "provisioningId": item["provisioningId"],
+        "userId": "room@remote.example",
+        "spEnterpriseId": item["spEnterpriseId"],
+        "displayName": "Room",
+    })
+    .to_string();
+    let (status, v) = partner_send("POST", "/v1/broadworks/workspaces".into(), ws_body).await;
+    assert_eq!(status, 200, "{v}");
+    let ws = v["id"].as_str().expect("id").to_string();
+    let failed = crate::harness::eventually(
+        "the core refuses the workspace",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (status, v) = partner_get(format!("/v1/broadworks/workspaces/{ws}")).await;
+            if status == 200 && v["status"] == "error" {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await;
+    assert_eq!(failed["errors"][0]["errorCode"], 9041, "{failed}");
     // Core down: the partner is told to retry, not that nothing exists.
     drop(core);
     let (status, v) = partner_get(format!("/partner/v1/organizations/{org}/licenses")).await;

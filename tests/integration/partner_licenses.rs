@@ -275,3 +275,245 @@ async fn a_partner_admin_manages_its_organizations_licenses_and_no_one_elses() {
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains("webex-meetings-basic"), "{body}");
 }
+
+/// `(status, JSON)` of a workspace request with `token`.
+async fn workspace_call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    api(server, method, path, token, body).await
+}
+
+async fn workspace_status(server: &Server, id: &str, want: &str) -> Value {
+    crate::harness::eventually(
+        format!("workspace {id} {want}"),
+        std::time::Duration::from_secs(20),
+        || async {
+            let (status, v) = workspace_call(
+                server,
+                "GET",
+                &format!("/v1/broadworks/workspaces/{id}"),
+                SP_TOKEN,
+                None,
+            )
+            .await;
+            if status == 200 && v["status"] == want {
+                Ok(v)
+            } else {
+                Err((status, v))
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn workspaces_are_provisioned_at_ciscos_path_and_move_between_subscriptions() {
+    let server = Server::start_with(Some(&config()), &[]);
+    population(&server).await;
+    let acme = org_of(&server, "ann@acme.example").await;
+    let (status, body) = server
+        .admin_json(
+            "PUT",
+            &format!("/admin/v1/organizations/{acme}/subscriptions/old"),
+            r#"{"startsAt":"2026-01-01","quantities":{"webex-workspace":1,"webex-calling-basic":9,"webex-messaging":9}}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .admin_json(
+            "PUT",
+            &format!("/admin/v1/organizations/{acme}/subscriptions/new"),
+            r#"{"startsAt":"2026-02-01","quantities":{"webex-workspace":3}}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Cisco's request; Cisco's answer (plus bwgate's status).
+    let (status, v) = workspace_call(
+        &server,
+        "POST",
+        "/v1/broadworks/workspaces",
+        SP_TOKEN,
+        Some(
+            r#"{"provisioningId":"sp-trusted","userId":"room1@acme.example","spEnterpriseId":"acme",
+                "displayName":"Conference Room","primaryPhoneNumber":"+1-240-555-1212","extension":"51212"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        (
+            &v["userId"],
+            &v["spEnterpriseId"],
+            &v["displayName"],
+            &v["primaryPhoneNumber"],
+            &v["extension"]
+        ),
+        (
+            &Value::from("room1@acme.example"),
+            &Value::from("acme"),
+            &Value::from("Conference Room"),
+            &Value::from("+12405551212"),
+            &Value::from("51212")
+        ),
+        "{v}"
+    );
+    assert!(
+        v["created"].as_str().is_some_and(|c| c.ends_with('Z')),
+        "{v}"
+    );
+    workspace_status(&server, &id, "provisioned").await;
+
+    // Its license, from the older subscription, in the holders report.
+    let base = format!("/partner/v1/organizations/{acme}");
+    let (_, holders) = api(&server, "GET", &format!("{base}/licenses"), SP_TOKEN, None).await;
+    assert_eq!(
+        holding(&holders, "room1@acme.example", "webex-workspace"),
+        Some(("package".into(), "workspace".into(), "old".into())),
+        "{holders}"
+    );
+    // A second room: none left on `old`, so from `new`.
+    let (status, v) = workspace_call(
+        &server,
+        "POST",
+        "/v1/broadworks/workspaces",
+        SP_TOKEN,
+        Some(r#"{"provisioningId":"sp-trusted","userId":"room2@acme.example","spEnterpriseId":"acme","displayName":"Lobby"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let lobby = v["id"].as_str().expect("id").to_string();
+    workspace_status(&server, &lobby, "provisioned").await;
+
+    // A move by CSV takes the workspace like a user.
+    let (status, v) = upload_csv(
+        &server,
+        &format!("{base}/subscriptions/old/move"),
+        "user_id,to_subscription\nroom1@acme.example,new\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["moved"][0]["userId"], "room1@acme.example", "{v}");
+    let (_, holders) = api(&server, "GET", &format!("{base}/licenses"), SP_TOKEN, None).await;
+    assert_eq!(
+        holding(&holders, "room1@acme.example", "webex-workspace").map(|h| h.2),
+        Some("new".into()),
+        "{holders}"
+    );
+
+    // Refusals: a taken user id, another partner's template, a bad
+    // number, a missing name; another partner's token sees nothing.
+    for (body, status, code_) in [
+        (
+            r#"{"provisioningId":"sp-trusted","userId":"ann@acme.example","spEnterpriseId":"acme","displayName":"X"}"#,
+            409,
+            10022,
+        ),
+        (
+            r#"{"provisioningId":"other-t","userId":"room9@acme.example","spEnterpriseId":"acme","displayName":"X"}"#,
+            404,
+            9003,
+        ),
+        (
+            r#"{"provisioningId":"sp-trusted","userId":"room9@acme.example","spEnterpriseId":"nope","displayName":"X"}"#,
+            404,
+            9015,
+        ),
+        (
+            r#"{"provisioningId":"sp-trusted","userId":"room9@acme.example","spEnterpriseId":"acme","displayName":"X","primaryPhoneNumber":"call me"}"#,
+            400,
+            9002,
+        ),
+        (
+            r#"{"provisioningId":"sp-trusted","userId":"room9@acme.example","spEnterpriseId":"acme"}"#,
+            400,
+            1001,
+        ),
+    ] {
+        let (s, v) = workspace_call(
+            &server,
+            "POST",
+            "/v1/broadworks/workspaces",
+            SP_TOKEN,
+            Some(body),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (status, code_), "{body}: {v}");
+    }
+    for method in ["GET", "DELETE"] {
+        let (s, v) = workspace_call(
+            &server,
+            method,
+            &format!("/v1/broadworks/workspaces/{id}"),
+            OTHER_TOKEN,
+            None,
+        )
+        .await;
+        assert_eq!((s, code(&v)), (404, 9015), "{method}: {v}");
+    }
+    let (s, _) = workspace_call(
+        &server,
+        "PATCH",
+        "/v1/broadworks/workspaces",
+        SP_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(s, 405);
+
+    // An update (its license stays), then removal: the license goes back.
+    let (status, v) = workspace_call(
+        &server,
+        "PUT",
+        &format!("/v1/broadworks/workspaces/{id}"),
+        SP_TOKEN,
+        Some(r#"{"userId":"boardroom@acme.example","extension":"51213"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, &v["userId"]),
+        (200, &Value::from("boardroom@acme.example")),
+        "{v}"
+    );
+    workspace_status(&server, &id, "provisioned").await;
+    let r = portal(
+        &server,
+        "DELETE",
+        &format!("/v1/broadworks/workspaces/{id}"),
+        Some(SP_TOKEN),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204);
+    workspace_status(&server, &id, "removed").await;
+    crate::harness::eventually(
+        "the workspace license freed",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (_, v) = api(
+                &server,
+                "GET",
+                &format!("{base}/subscriptions"),
+                SP_TOKEN,
+                None,
+            )
+            .await;
+            let new = v["subscriptions"]
+                .as_array()
+                .and_then(|l| l.iter().find(|s| s["id"] == "new"))
+                .map(|s| s["assigned"]["webex-workspace"].as_u64().unwrap_or(0));
+            if new == Some(1) {
+                Ok(())
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await;
+}

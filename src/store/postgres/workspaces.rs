@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use super::sql::{exec, get, row};
+use super::sql::{exec, get, row, rows};
 use super::tx::PgTx;
 use crate::domain::workspace::WorkspaceRecord;
 use crate::store::rows::{encode_errors, WorkspaceRow, WORKSPACE_COLUMNS};
@@ -90,6 +90,20 @@ impl WorkspaceRows for PgTx<'_, '_> {
         user_id: &str,
     ) -> Result<Option<WorkspaceRecord>, StoreError> {
         self.one_workspace("user_id = $1 AND status <> 'removed'", user_id)
+    }
+
+    fn live_workspaces_of_org(&self, org_id: &str) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        self.run(async {
+            let sql = format!(
+                "SELECT {WORKSPACE_COLUMNS} FROM workspaces
+                 WHERE org_id = $1 AND status <> 'removed' ORDER BY id"
+            );
+            rows(self.tx, &sql, &[&org_id])
+                .await?
+                .iter()
+                .map(|r| workspace_row(r)?.into_record())
+                .collect()
+        })
     }
 
     fn update_workspace(&self, w: &WorkspaceRecord) -> Result<(), StoreError> {

@@ -83,6 +83,15 @@ impl WorkspaceRows for SqliteTx<'_, '_> {
         self.one_workspace("user_id = ?1 AND status <> 'removed'", user_id)
     }
 
+    fn live_workspaces_of_org(&self, org_id: &str) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {WORKSPACE_COLUMNS} FROM workspaces
+             WHERE org_id = ?1 AND status <> 'removed' ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([org_id], workspace_row)?;
+        rows.map(|r| r?.into_record()).collect()
+    }
+
     fn update_workspace(&self, w: &WorkspaceRecord) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(

@@ -1746,6 +1746,26 @@ pub(crate) async fn detach_needs_full_admin_deletes_the_users_data_and_drops_the
     // Full admin: detached; the users' data is gone, the role too.
     let ann_id = sub(&f, "ann@bw.example").await.id;
     let bob_id = sub(&f, "bob@bw.example").await.id;
+    // A workspace of the enterprise goes with it.
+    let room = transact(&*f.store, |tx| {
+        crate::provision::workspaces::create(
+            tx,
+            "acme",
+            &crate::provision::workspaces::NewWorkspace {
+                provisioning_id: "t1".into(),
+                user_id: uid("room@bw.example"),
+                sp_enterprise_id: "ent-big".into(),
+                display_name: "Room".into(),
+                phone_number: None,
+                extension: None,
+            },
+            "W1",
+            NOW,
+        )
+    })
+    .await
+    .expect("store")
+    .expect("workspace");
     let outcome = f
         .store
         .detach("acme", "ent-big", "D1", NOW + 5)
@@ -1755,6 +1775,23 @@ pub(crate) async fn detach_needs_full_admin_deletes_the_users_data_and_drops_the
         panic!("detached: {outcome:?}");
     };
     assert_eq!(report.subscribers_removed, 2, "{report:?}");
+    assert_eq!(report.workspaces_removed, 1, "{report:?}");
+    let id = room.id.clone();
+    let room = transact(&*f.store, move |tx| tx.workspace(&id))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        room.status,
+        crate::domain::workspace::WorkspaceStatus::Removed
+    );
+    assert!(
+        outbox(&f).await.iter().any(|e| matches!(
+            &e.envelope.command,
+            crate::commands::Command::RemoveWorkspace { workspace_id, .. } if *workspace_id == room.id
+        )),
+        "the core is told"
+    );
     for id in [&ann_id, &bob_id] {
         let s = f.store.subscriber(id).await.expect("read").expect("row");
         assert_eq!(s.status, SubscriberStatus::Removed);

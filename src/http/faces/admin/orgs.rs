@@ -87,7 +87,6 @@ pub(super) async fn detach(app: &App, partner: &str, key: &str) -> Response<Resp
         Ok(DetachOutcome::Detached(report)) => {
             let mut body = serde_json::to_value(&report).unwrap_or_default();
             body["trackingId"] = json!(tracking_id);
-            body["note"] = json!("workspaces are not kept by this gateway yet: none to remove");
             json_resp(StatusCode::OK, body)
         }
         Ok(DetachOutcome::NoOrganization) => error(
