@@ -306,8 +306,17 @@ impl LicenseAdmin {
 
     pub(super) async fn known_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
         self.here()?;
-        if self.place == Place::Core
-            || self.store.organization(org_id).await?.is_some()
+        if self.place == Place::Core {
+            return Ok(());
+        }
+        self.gateway_org(org_id).await
+    }
+
+    /// Whether this gateway knows `org_id` (an enterprise's, or an
+    /// existing one it was told of): checked before an operator's request
+    /// is relayed to a remote core, which knows organizations only by id.
+    pub async fn gateway_org(&self, org_id: &str) -> Result<(), LicenseAdminError> {
+        if self.store.organization(org_id).await?.is_some()
             || self.store.existing_org(org_id).await?.is_some()
         {
             return Ok(());

@@ -394,14 +394,16 @@ fn apply_one(
     let (package, provision, number) = match change.kind {
         Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
         Kind::Device(ref request) => return device(tx, who, &held, request, key, now),
-        Kind::Workspace => {
+        // A change that finds no license (its provisioning was refused
+        // while the change was on its way) asks for it again: the
+        // workspace's latest state is what the core answers for.
+        Kind::Workspace | Kind::WorkspaceUpdate { .. } if held.is_empty() => {
             let org = orgs.of(tx, who.org_id)?;
             return super::workspaces::provision(tx, &mut org.pool, policy, who, &held, key, now);
         }
+        Kind::Workspace => return answer(tx, key, Granted::default(), now),
         Kind::WorkspaceUpdate { user_id } => {
-            if !held.is_empty() {
-                tx.set_holder_user(who.subscriber_id, user_id)?;
-            }
+            tx.set_holder_user(who.subscriber_id, user_id)?;
             return answer(tx, key, Granted::default(), now);
         }
         Kind::Update { number, .. } => {

@@ -243,7 +243,9 @@ fn add_numbers_in(
             Some((owner, _)) if owner != org_id => {
                 return Ok(Err(refused(
                     ErrorCode::NumberAlreadyAssigned,
-                    format!("{number} belongs to another organization"),
+                    format!(
+                        "{number} is in another organization's inventory (the operator's to move)"
+                    ),
                 )))
             }
             Some((_, found)) if found.location_id != location_id => {

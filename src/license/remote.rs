@@ -20,7 +20,9 @@ use crate::commands::CommandEnvelope;
 use crate::config::RemoteCoreConfig;
 use crate::domain::{ErrorCode, Refusal};
 
-use super::wire::{CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH, ORGANIZATIONS_PATH};
+use super::wire::{
+    CoreAnswer, CoreRequest, Outcome, COMMANDS_PATH, ORGANIZATIONS_PATH, PARTNER_HEADER,
+};
 use super::{Granted, LicenseCore, LicenseError};
 
 /// First pause between tries; doubled each time.
@@ -106,6 +108,9 @@ impl RemoteLicenseCore {
         if let Some(ct) = &request.content_type {
             builder = builder.header(hyper::header::CONTENT_TYPE, ct.as_str());
         }
+        if let Some(partner) = &request.partner {
+            builder = builder.header(PARTNER_HEADER, partner.as_str());
+        }
         let unavailable = |why: &str| {
             // The detail (the core's address, its answer) is the
             // operator's: logged, not shown to the partner.
@@ -123,10 +128,13 @@ impl RemoteLicenseCore {
                 answer.text().chars().take(300).collect::<String>()
             )));
         }
+        let headers = RELAYED_HEADERS
+            .iter()
+            .filter_map(|name| Some((*name, answer.header(name)?.to_string())))
+            .collect();
         Ok(Relayed {
             status: answer.status.as_u16(),
-            content_type: answer.header("content-type").map(str::to_string),
-            content_disposition: answer.header("content-disposition").map(str::to_string),
+            headers,
             body: answer.body,
         })
     }
@@ -198,15 +206,26 @@ pub struct Relay {
     pub method: hyper::Method,
     pub path_and_query: String,
     pub content_type: Option<String>,
+    /// The partner admin it is for (the core applies a partner's rules).
+    pub partner: Option<String>,
     pub body: Bytes,
 }
+
+/// The headers of the core's answer a relay passes on (what the body is,
+/// whether it may be kept, when to try again).
+const RELAYED_HEADERS: [&str; 4] = [
+    "content-type",
+    "content-disposition",
+    "cache-control",
+    "retry-after",
+];
 
 /// The core's answer to a [`Relay`], as it came.
 #[derive(Debug, Clone)]
 pub struct Relayed {
     pub status: u16,
-    pub content_type: Option<String>,
-    pub content_disposition: Option<String>,
+    /// Those of [`RELAYED_HEADERS`] it had.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
 }
 

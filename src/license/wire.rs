@@ -18,6 +18,10 @@ pub const COMMANDS_PATH: &str = "/license-core/v1/commands";
 /// organization's licenses, relayed by a gateway (the same resources as
 /// the operator API's `/admin/v1/organizations/`).
 pub const ORGANIZATIONS_PATH: &str = "/license-core/v1/organizations/";
+/// The header a relayed request names its partner admin in (the core
+/// applies a partner's rules: subscriptions are not its to change, its
+/// grants are recorded under its name).
+pub const PARTNER_HEADER: &str = "bwgate-partner";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

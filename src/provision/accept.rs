@@ -294,6 +294,20 @@ impl OpContext<'_> {
             settings.enterprise_mode,
         );
         let existing = self.tx.subscriber_by_user_id(op.user_id.as_str())?;
+        // A workspace's user id is not a new user's (`provision::workspaces`
+        // checks the other way).
+        if existing.is_none()
+            && self
+                .tx
+                .live_workspace_by_user_id(op.user_id.as_str())?
+                .is_some()
+        {
+            return Err(Rejection::new(
+                ErrorCode::UserIdAlreadyAssociated,
+                format!("userId {} is a workspace's", op.user_id),
+            )
+            .into());
+        }
         let current_org = self.tx.organization_by_key(&template.partner_id, &key)?;
         let pending_org = match &current_org {
             Some((org, OrgOrigin::Pending)) => Some(org.id.clone()),

@@ -115,6 +115,28 @@ impl Provisioning {
     }
 
     /// The loaded templates of a partner (for pages naming its admin).
+    /// `provisioning_id` is one of the partner's templates, or 9003.
+    pub fn partner_template(
+        &self,
+        partner_id: &str,
+        provisioning_id: &str,
+    ) -> Result<(), Rejection> {
+        let own = self
+            .templates
+            .get(provisioning_id)
+            .is_some_and(|t| t.partner_id == partner_id);
+        if own {
+            return Ok(());
+        }
+        Err(Rejection::new(
+            ErrorCode::UnknownProvisioningId,
+            format!(
+                "provisioningId '{}' is not one of your templates",
+                provisioning_id.chars().take(64).collect::<String>()
+            ),
+        ))
+    }
+
     pub fn templates_of_partner(&self, partner_id: &str) -> Vec<Arc<CustomerTemplate>> {
         let mut out: Vec<Arc<CustomerTemplate>> = self
             .templates
@@ -461,8 +483,6 @@ impl Provisioning {
         .await
     }
 
-    /// One partner admin action as a unit of work (partner, subscriber,
-    /// tracking id), waking the delivery worker for what it wrote.
     /// A partner provisions a workspace (`new.provisioning_id` must be one
     /// of its templates, else 9003).
     pub async fn partner_create_workspace(
@@ -472,18 +492,8 @@ impl Provisioning {
         tracking_id: &str,
         now: i64,
     ) -> Result<Result<WorkspaceRecord, Rejection>, DataError> {
-        let own = self
-            .templates_of_partner(partner_id)
-            .iter()
-            .any(|t| t.provisioning_id == new.provisioning_id);
-        if !own {
-            return Ok(Err(Rejection::new(
-                ErrorCode::UnknownProvisioningId,
-                format!(
-                    "provisioningId '{}' is not one of your templates",
-                    new.provisioning_id.chars().take(64).collect::<String>()
-                ),
-            )));
+        if let Err(r) = self.partner_template(partner_id, &new.provisioning_id) {
+            return Ok(Err(r));
         }
         let (p, t) = (partner_id.to_string(), tracking_id.to_string());
         self.workspace_change(move |tx| workspaces::create(tx, &p, &new, &t, now))
@@ -554,6 +564,8 @@ impl Provisioning {
         Ok(before)
     }
 
+    /// One partner admin action as a unit of work (partner, subscriber,
+    /// tracking id), waking the delivery worker for what it wrote.
     async fn partner_action<F>(
         &self,
         partner_id: &str,

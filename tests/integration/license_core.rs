@@ -254,6 +254,23 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""webex-calling-basic":1"#), "{body}");
+    // An organization the gateway does not know is not relayed (the core
+    // would take any id).
+    let (status, body) = gateway
+        .admin_json(
+            "PUT",
+            "/admin/v1/organizations/typo-org/license-templates/organization",
+            r#"{"licenses":[]}"#,
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = core
+        .admin_get("/admin/v1/organizations/typo-org/license-templates")
+        .await;
+    assert!(
+        status == 200 && body.contains(r#""organizationTemplate":null"#),
+        "{body}"
+    );
     // The ledger is not an organization's: the core's operator API has it.
     let (status, body) = gateway.admin_get("/admin/v1/licenses/ledger").await;
     assert_eq!(status, 404, "{body}");
@@ -376,6 +393,45 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         (400, &serde_json::json!(9017)),
         "{v}"
     );
+    // A partner's grant is recorded under its name on the core too,
+    // whatever its body says.
+    let (status, body) = core
+        .admin_json(
+            "PUT",
+            &format!("/admin/v1/organizations/{org}/subscriptions/s3"),
+            r#"{"startsAt":"2026-01-01","quantities":{"webex-meetings-basic":2}}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = partner_send(
+        "POST",
+        format!("/partner/v1/organizations/{org}/licenses/grant"),
+        r#"{"users":["b@remote.example"],"licenses":["webex-meetings-basic"],"by":"ops"}"#.into(),
+    )
+    .await;
+    assert_eq!(
+        v["changed"],
+        serde_json::json!(["b@remote.example"]),
+        "{status} {v}"
+    );
+    let (_, v) = partner_get(format!("/partner/v1/organizations/{org}/licenses")).await;
+    let source_ref = v["holders"]
+        .as_array()
+        .and_then(|h| {
+            h.iter().find(|h| {
+                h["userId"] == "b@remote.example" && h["license"] == "webex-meetings-basic"
+            })
+        })
+        .map(|h| h["sourceRef"].clone());
+    let source_ref = source_ref
+        .expect("granted")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        source_ref.starts_with("partner:") && source_ref.ends_with(":ops"),
+        "{source_ref}"
+    );
     // Subscriptions stay the operator's, remote or not.
     let (status, v) = partner_send(
         "PUT",
@@ -406,7 +462,7 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
         "{:?}",
         r.headers
     );
-    assert_eq!(r.text().lines().skip(1).count(), 4, "{}", r.text());
+    assert_eq!(r.text().lines().skip(1).count(), 5, "{}", r.text());
     // Another partner's organization is not relayed at all.
     let (status, _) = partner_send(
         "PUT",

@@ -34,7 +34,7 @@ provisioning_username = \"prov\"\nprovisioning_password = \"pw-1\"\n",
     )
 }
 
-fn basic() -> String {
+pub(crate) fn basic() -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("prov:pw-1")

@@ -177,6 +177,30 @@ async fn a_partner_admin_manages_its_organizations_licenses_and_no_one_elses() {
     )
     .await;
     assert_eq!((status, &v["added"]), (200, &Value::from(2)), "{v}");
+    // A bulk upload larger than a form: read for the partner's token
+    // only (without one, refused before the body is read).
+    let many: String = std::iter::once("number".to_string())
+        .chain((0..1500).map(|i| format!("+1303555{i:04}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(many.len() > 16 * 1024);
+    let r = portal(
+        &server,
+        "POST",
+        &format!("{base}/calling/locations/hq/numbers"),
+        None,
+        None,
+        Some(("text/csv", &many)),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 401);
+    let (status, v) = upload_csv(
+        &server,
+        &format!("{base}/calling/locations/hq/numbers"),
+        &many,
+    )
+    .await;
+    assert_eq!((status, &v["added"]), (200, &Value::from(1500)), "{v}");
     let r = portal(
         &server,
         "GET",
@@ -187,7 +211,11 @@ async fn a_partner_admin_manages_its_organizations_licenses_and_no_one_elses() {
     )
     .await;
     let csv = String::from_utf8_lossy(&r.body).to_string();
-    assert_eq!((r.status.as_u16(), csv.lines().count()), (200, 3), "{csv}");
+    assert_eq!(
+        (r.status.as_u16(), csv.lines().count()),
+        (200, 1503),
+        "{csv}"
+    );
     let (status, v) = api(
         &server,
         "GET",
@@ -389,6 +417,23 @@ async fn workspaces_are_provisioned_at_ciscos_path_and_move_between_subscription
     assert_eq!(status, 200, "{v}");
     let lobby = v["id"].as_str().expect("id").to_string();
     workspace_status(&server, &lobby, "provisioned").await;
+    // Its user id is not a new subscriber's.
+    let resp = crate::flowthrough::post(
+        &server,
+        "/uc-one/v1/provisioning/sp-trusted",
+        Some(&crate::partner::basic()),
+        crate::flowthrough::document(
+            None,
+            &[crate::flowthrough::add_user(
+                "room2@acme.example",
+                "acme",
+                Some("room2@acme.example"),
+            )],
+        ),
+        "application/xml",
+    )
+    .await;
+    assert!(resp.text().contains("10022"), "{}", resp.text());
 
     // A move by CSV takes the workspace like a user.
     let (status, v) = upload_csv(

@@ -8,7 +8,6 @@
 //! and the face checks again.
 
 use bytes::Bytes;
-use hyper::header::CONTENT_TYPE;
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 
@@ -38,17 +37,14 @@ pub async fn org_resource(
             "The license core answers gateways with a client certificate.",
         ));
     }
-    let input = Input {
-        query: parts.uri.query().map(str::to_string),
-        content_type: parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body,
-        wants_csv: org_licenses::query_wants_csv(parts.uri.query()),
-    };
-    let answer = org_licenses::serve(app, &Actor::Gateway, org_id, resource, input).await?;
+    let input = Input::from_parts(parts, body, false);
+    let partner = parts
+        .headers
+        .get(org_licenses::PARTNER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let actor = Actor::Gateway { partner };
+    let answer = org_licenses::serve(app, &actor, org_id, resource, input).await?;
     Ok(answer.into_response())
 }
 

@@ -98,6 +98,13 @@ async fn dispatch(
         Route::FlowThrough { provisioning_id } => rate_limit(app, conn, provisioning_id).err(),
         _ => None,
     };
+    // A large upload on the public portal is read only for a caller whose
+    // admin token holds (others cost no more than a form).
+    if route.body_limit(limits) > limits.max_form_body_bytes && has_body(&parts.headers) {
+        if let Route::Partner(r) = route {
+            crate::http::partner::admit_upload(app, conn.peer.ip(), r, &parts).await?;
+        }
+    }
     // Held until the handler is done with the body.
     let mut reservation = Reservation::new(&state.body_budget, &app.body_budget);
     let body = if has_body(&parts.headers) {

@@ -7,6 +7,8 @@
 //!   with `Accept: text/csv` or `?format=csv`).
 
 use hyper::body::Incoming;
+use std::time::Duration;
+
 use hyper::header::ACCEPT;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
@@ -29,18 +31,14 @@ pub(super) async fn org_resource(
     resource: &OrgResource,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let wants_csv = wants_csv(&req);
-    let query = req.uri().query().map(str::to_string);
-    let (content_type, body) = match super::read_request(req, resource.max_body()).await {
-        Ok(read) => read,
-        Err(resp) => return *resp,
+    let (parts, body) = req.into_parts();
+    let max = resource.max_body();
+    let read = crate::http::body::read_body(&parts.headers, body, max, Duration::from_secs(30));
+    let body = match read.await {
+        Ok(body) => body,
+        Err(e) => return super::body_refused(e),
     };
-    let input = Input {
-        query,
-        content_type,
-        body,
-        wants_csv,
-    };
+    let input = Input::from_parts(&parts, body, false);
     match org_licenses::serve(app, &Actor::Operator, org_id, resource, input).await {
         Ok(answer) => answer.into_response(),
         Err(refusal) => render::operator(&refusal),

@@ -16,7 +16,8 @@ pub mod resource;
 pub mod view;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
@@ -38,19 +39,37 @@ pub enum Actor {
     Partner(String),
     /// A gateway relaying for its operator or a partner admin (mTLS): it
     /// checked the organization; its answer may reach a partner.
-    Gateway,
+    /// `partner`: the partner admin it relays for (the relay's
+    /// [`PARTNER_HEADER`]), whose rules apply here too.
+    Gateway { partner: Option<String> },
 }
 
+pub use crate::license::wire::PARTNER_HEADER;
+
 impl Actor {
+    /// A store failure: in detail for the operator (9021), the table's
+    /// words for others.
+    fn data_refusal(&self, e: crate::provision::DataError) -> Refusal {
+        match self {
+            Actor::Operator => Refusal::new(ErrorCode::StorageUnavailable, e.to_string()),
+            _ => Refusal::from(e),
+        }
+    }
+
+    /// The partner admin asking, directly or through a gateway.
+    fn partner(&self) -> Option<&str> {
+        match self {
+            Actor::Partner(p) | Actor::Gateway { partner: Some(p) } => Some(p),
+            Actor::Operator | Actor::Gateway { partner: None } => None,
+        }
+    }
+
     /// Store failures in detail for the operator; for others the table's
     /// words only (a partner never sees the store's).
     fn refusal(&self, e: LicenseAdminError) -> Refusal {
         match (e, self) {
             (LicenseAdminError::Refused(r), _) => r,
-            (LicenseAdminError::Store(e), Actor::Operator) => {
-                Refusal::new(ErrorCode::StorageUnavailable, e.to_string())
-            }
-            (LicenseAdminError::Store(e), _) => Refusal::from(crate::provision::DataError::from(e)),
+            (LicenseAdminError::Store(e), _) => self.data_refusal(e.into()),
             (LicenseAdminError::Remote(why), _) => Refusal::new(ErrorCode::StorageUnavailable, why),
         }
     }
@@ -70,6 +89,19 @@ pub struct Input {
 }
 
 impl Input {
+    /// What a request carries; `csv_path`: its path asks for CSV (the
+    /// partner's `licenses.csv`).
+    pub fn from_parts(parts: &Parts, body: Bytes, csv_path: bool) -> Input {
+        let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let query = parts.uri.query();
+        Input {
+            query: query.map(str::to_string),
+            content_type: header(CONTENT_TYPE).map(str::to_string),
+            wants_csv: csv_path || query_wants_csv(query) || is_csv(header(ACCEPT)),
+            body,
+        }
+    }
+
     fn csv_body(&self) -> bool {
         is_csv(self.content_type.as_deref())
     }
@@ -109,11 +141,8 @@ impl Answer {
                 let mut resp = Response::new(ResponseBody::new(r.body));
                 *resp.status_mut() =
                     StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                for (name, value) in [
-                    (CONTENT_TYPE, r.content_type),
-                    (CONTENT_DISPOSITION, r.content_disposition),
-                ] {
-                    if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                for (name, value) in r.headers {
+                    if let Ok(v) = HeaderValue::from_str(&value) {
                         resp.headers_mut().insert(name, v);
                     }
                 }
@@ -137,6 +166,8 @@ pub async fn serve(
             .check_partner_org(partner, org_id)
             .await
             .map_err(failed)?;
+    }
+    if actor.partner().is_some() {
         if let OrgResource::SubscriptionPut { .. } = resource {
             // What the partner bought is the operator's word, not its own.
             return Err(Refusal::new(
@@ -147,7 +178,13 @@ pub async fn serve(
     }
     if resource.kept_by_core() {
         if let Some(core) = app.licenses.remote_core().map_err(failed)? {
-            return relay(core, org_id, resource, input).await.map_err(failed);
+            if *actor == Actor::Operator {
+                // A partner's was checked above; a typo is not relayed.
+                app.licenses.gateway_org(org_id).await.map_err(failed)?;
+            }
+            return relay(core, actor.partner(), org_id, resource, input)
+                .await
+                .map_err(failed);
         }
     }
     let csv_body = input.csv_body();
@@ -224,7 +261,7 @@ pub async fn serve(
         }
         OrgResource::Grant { revoke } => {
             let mut request = docs::grant(*revoke, body).map_err(invalid)?;
-            if let Actor::Partner(partner) = actor {
+            if let Some(partner) = actor.partner() {
                 // The record names the partner whatever the body claims.
                 request.by = format!("partner:{partner}:{}", request.by);
             }
@@ -344,7 +381,7 @@ pub async fn serve(
                 .provisioning
                 .request_device_codes(org_id, requests, now)
                 .await
-                .map_err(Refusal::from)??;
+                .map_err(|e| actor.data_refusal(e))??;
             Ok(Answer::Json(
                 StatusCode::ACCEPTED,
                 json!({"organization": org(), "requested": n, "commands": sent}),
@@ -356,6 +393,7 @@ pub async fn serve(
 /// The request as the core's face takes it; the core's answer back.
 async fn relay(
     core: &crate::license::remote::RemoteLicenseCore,
+    partner: Option<&str>,
     org_id: &str,
     resource: &OrgResource,
     input: Input,
@@ -378,6 +416,7 @@ async fn relay(
             method: resource.method(),
             path_and_query,
             content_type: input.content_type,
+            partner: partner.map(str::to_string),
             body: input.body,
         })
         .await?;

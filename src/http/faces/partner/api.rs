@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, LINK, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -144,19 +144,7 @@ async fn handle(
             resource,
             csv,
         } => {
-            let accept = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok());
-            let input = Input {
-                query: parts.uri.query().map(str::to_string),
-                content_type: parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-                body: Bytes::copy_from_slice(body),
-                wants_csv: *csv
-                    || org_licenses::query_wants_csv(parts.uri.query())
-                    || org_licenses::is_csv(accept),
-            };
+            let input = Input::from_parts(parts, Bytes::copy_from_slice(body), *csv);
             let actor = Actor::Partner(partner.to_string());
             let answer = org_licenses::serve(app, &actor, org_id, resource, input).await?;
             if resource.method() != hyper::Method::GET {

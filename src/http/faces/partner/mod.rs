@@ -149,9 +149,10 @@ const ORGANIZATIONS: &str = "/partner/v1/organizations/";
 /// `{orgId}/{resource}` (`rest`: the path after the organizations
 /// prefix); `{orgId}/licenses.csv` is the holders report as CSV.
 fn org_route(method: &Method, rest: &str) -> Route {
+    // `{orgId}/licenses.csv` exactly: the holders report as CSV.
     let (rest, csv) = match rest.strip_suffix("/licenses.csv") {
-        Some(org) => (format!("{org}/licenses"), true),
-        None => (rest.to_string(), false),
+        Some(org) if !org.contains('/') => (format!("{org}/licenses"), true),
+        _ => (rest.to_string(), false),
     };
     match split_org(method, &rest) {
         Some(Ok((org_id, resource))) => Route::Partner(PartnerRoute::ApiOrg {
@@ -275,6 +276,28 @@ pub async fn serve(
     }
 }
 
+/// Admits a large upload (a partner's bulk numbers, moves or devices)
+/// before its body is read: only with a valid admin token (verified
+/// again, from the cache, when the request is served).
+pub async fn admit_upload(
+    app: &State,
+    peer: IpAddr,
+    route: &PartnerRoute,
+    parts: &Parts,
+) -> Result<(), Refusal> {
+    debug_assert!(route.error_format() == ErrorFormat::Json);
+    let Some(token) = auth::bearer(&parts.headers) else {
+        return Err(Refusal::new(
+            ErrorCode::BadCredentials,
+            "Send the partner admin token as Authorization: Bearer <token>.",
+        ));
+    };
+    partner_for_token(app, peer, token)
+        .await?
+        .map(|_| ())
+        .map_err(|r| r.wire())
+}
+
 /// Why an admin token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TokenRefusal {
@@ -353,22 +376,7 @@ fn check_template(app: &App, partner: &str, filters: &Filters) -> Result<(), Rej
     let Some(pid) = &filters.provisioning_id else {
         return Ok(());
     };
-    let own = app
-        .provisioning
-        .templates_of_partner(partner)
-        .iter()
-        .any(|t| &t.provisioning_id == pid);
-    if own {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            ErrorCode::UnknownProvisioningId,
-            format!(
-                "provisioningId '{}' is not one of your templates",
-                pid.chars().take(64).collect::<String>()
-            ),
-        ))
-    }
+    app.provisioning.partner_template(partner, pid)
 }
 
 /// Rows fetched per store read while exporting.
