@@ -41,7 +41,11 @@ async fn provisions(fx: &Fixture) -> Vec<CommandEnvelope> {
         .collect()
 }
 
-fn subscription(id: &str, starts_at: i64, quantities: &[(&str, u32)]) -> LicenseSubscription {
+pub(super) fn subscription(
+    id: &str,
+    starts_at: i64,
+    quantities: &[(&str, u32)],
+) -> LicenseSubscription {
     LicenseSubscription {
         id: id.into(),
         starts_at,

@@ -4,10 +4,10 @@
 //! the core's answer settles the status; moves take workspaces like users,
 //! templates and admin grants leave them alone; removal frees the license.
 
+use super::licenses::subscription;
 use super::*;
 use crate::commands::{Command, CommandEnvelope};
 use crate::domain::ids::UserId;
-use crate::domain::license::LicenseSubscription;
 use crate::domain::workspace::{WorkspaceRecord, WorkspaceStatus, WORKSPACE_LICENSE};
 use crate::domain::ErrorCode;
 use crate::license::admin::{LicenseAdmin, Place, SubscriptionMoves, TemplateApplication};
@@ -79,6 +79,24 @@ async fn deliver(fx: &Fixture, core: &LocalLicenseCore) -> Vec<Option<u32>> {
     codes
 }
 
+/// The partner `acme` changes workspace `id`.
+async fn update(fx: &Fixture, id: &str, change: WorkspaceChange) -> WorkspaceRecord {
+    let (id, tracking) = (id.to_string(), format!("T-{}", crate::provision::new_id()));
+    transact(fx.store.as_ref(), move |tx| {
+        workspaces::update(tx, "acme", &id, &change, &tracking, NOW)
+    })
+    .await
+    .expect("store")
+    .expect("update")
+}
+
+fn extension(e: &str) -> WorkspaceChange {
+    WorkspaceChange {
+        extension: Some(e.into()),
+        ..WorkspaceChange::default()
+    }
+}
+
 async fn workspace(fx: &Fixture, id: &str) -> WorkspaceRecord {
     let id = id.to_string();
     transact(fx.store.as_ref(), move |tx| tx.workspace(&id))
@@ -95,17 +113,6 @@ async fn held(fx: &Fixture, org: &str) -> Vec<(String, String, Option<String>)> 
         .into_iter()
         .map(|r| (r.user_id, r.holding.license, r.holding.subscription_id))
         .collect()
-}
-
-fn subscription(id: &str, starts_at: i64, quantities: &[(&str, u32)]) -> LicenseSubscription {
-    LicenseSubscription {
-        id: id.into(),
-        starts_at,
-        quantities: quantities
-            .iter()
-            .map(|(l, n)| (l.to_string(), *n))
-            .collect(),
-    }
 }
 
 pub(crate) async fn workspaces_hold_the_workspace_license_and_move_like_users(
@@ -188,23 +195,7 @@ pub(crate) async fn workspaces_hold_the_workspace_license_and_move_like_users(
     // Room3 changes before the core has answered: its update finds no
     // license and asks for one again (refused too), so room3 does not
     // pass for provisioned.
-    let id = rooms[2].clone();
-    transact(fx.store.as_ref(), move |tx| {
-        workspaces::update(
-            tx,
-            "acme",
-            &id,
-            &WorkspaceChange {
-                extension: Some("4300".into()),
-                ..WorkspaceChange::default()
-            },
-            "T-early",
-            NOW,
-        )
-    })
-    .await
-    .expect("store")
-    .expect("early update");
+    update(&fx, &rooms[2], extension("4300")).await;
     assert_eq!(
         deliver(&fx, &core).await,
         [None, None, Some(9041), Some(9041)]
@@ -296,25 +287,7 @@ pub(crate) async fn workspaces_hold_the_workspace_license_and_move_like_users(
     let mut users: Vec<&str> = moved.moved.iter().map(|(u, _)| u.as_str()).collect();
     users.sort();
     assert_eq!(users, ["room1@acme.example", "room2@acme.example"]);
-    let retried = {
-        let id = rooms[2].clone();
-        transact(fx.store.as_ref(), move |tx| {
-            workspaces::update(
-                tx,
-                "acme",
-                &id,
-                &WorkspaceChange {
-                    extension: Some("4199".into()),
-                    ..WorkspaceChange::default()
-                },
-                "T-retry",
-                NOW,
-            )
-        })
-        .await
-        .expect("store")
-        .expect("update")
-    };
+    let retried = update(&fx, &rooms[2], extension("4199")).await;
     assert_eq!(retried.status, WorkspaceStatus::Provisioning);
     assert_eq!(deliver(&fx, &core).await, [None]);
     assert_eq!(
@@ -327,23 +300,11 @@ pub(crate) async fn workspaces_hold_the_workspace_license_and_move_like_users(
     );
 
     // A user id change reaches the holdings; removal frees the license.
-    let id = rooms[0].clone();
-    transact(fx.store.as_ref(), move |tx| {
-        workspaces::update(
-            tx,
-            "acme",
-            &id,
-            &WorkspaceChange {
-                user_id: Some(UserId::parse("lobby@acme.example").expect("uid")),
-                ..WorkspaceChange::default()
-            },
-            "T-rename",
-            NOW,
-        )
-    })
-    .await
-    .expect("store")
-    .expect("rename");
+    let lobby = WorkspaceChange {
+        user_id: Some(UserId::parse("lobby@acme.example").expect("uid")),
+        ..WorkspaceChange::default()
+    };
+    update(&fx, &rooms[0], lobby).await;
     let id = rooms[1].clone();
     transact(fx.store.as_ref(), move |tx| {
         workspaces::remove(tx, "acme", &id, "T-remove", NOW)
