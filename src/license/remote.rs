@@ -44,7 +44,14 @@ pub struct RemoteLicenseCore {
     /// One kept-alive connection, opened again after a failure. Runs of
     /// different enterprises take turns on it.
     conn: tokio::sync::Mutex<Option<ClientConnection>>,
+    /// Kept-alive connections for relayed admin requests: each request
+    /// takes one (or opens one), so a long export does not hold up the
+    /// others; at most [`RELAY_IDLE`] wait for the next.
+    relay_idle: tokio::sync::Mutex<Vec<ClientConnection>>,
 }
+
+/// Idle connections kept for relayed admin requests.
+const RELAY_IDLE: usize = 4;
 
 impl RemoteLicenseCore {
     /// `certs_dir`: where the dev CA and client certificate are when the
@@ -81,6 +88,7 @@ impl RemoteLicenseCore {
             timeout: Duration::from_millis(config.timeout_ms),
             attempts: config.attempts.max(1),
             conn: tokio::sync::Mutex::new(None),
+            relay_idle: tokio::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -120,7 +128,10 @@ impl RemoteLicenseCore {
         let http = builder
             .body(http_body_util::Full::new(request.body))
             .map_err(|e| unavailable(&e.to_string()))?;
-        let answer = self.send(http).await.map_err(|f| unavailable(&f.why))?;
+        let answer = self
+            .send_relay(http)
+            .await
+            .map_err(|f| unavailable(&f.why))?;
         if answer.status.is_server_error() && answer.status.as_u16() != 503 {
             return Err(unavailable(&format!(
                 "the core answered {}: {}",
@@ -166,6 +177,57 @@ impl RemoteLicenseCore {
             .map_err(|e| Failure::lasting(format!("unreadable answer: {e}")))
     }
 
+    /// One relayed request on a connection of its own: an idle one, or a
+    /// new one. An idle one the core closed meanwhile fails before it
+    /// answers; the request then goes once more on a new connection (a
+    /// relayed write may be sent again, see `relay`).
+    async fn send_relay(
+        &self,
+        request: hyper::Request<http_body_util::Full<Bytes>>,
+    ) -> Result<crate::client::ClientResponse, Failure> {
+        let idle = self.relay_idle.lock().await.pop();
+        let reused = idle.is_some();
+        let first = self.send_on(idle, clone_request(&request)).await;
+        let (conn, answer) = match first {
+            Ok(done) => done,
+            // Not after a timeout: the core may be applying it still.
+            Err((_, Broke::Connection)) if reused => {
+                self.send_on(None, request).await.map_err(|(f, _)| f)?
+            }
+            Err((f, _)) => return Err(f),
+        };
+        let mut idle = self.relay_idle.lock().await;
+        if idle.len() < RELAY_IDLE {
+            idle.push(conn);
+        }
+        Ok(answer)
+    }
+
+    /// `request` on `conn` (a new connection when `None`), within the
+    /// timeout; the connection comes back with the answer.
+    async fn send_on(
+        &self,
+        conn: Option<ClientConnection>,
+        request: hyper::Request<http_body_util::Full<Bytes>>,
+    ) -> Result<(ClientConnection, crate::client::ClientResponse), (Failure, Broke)> {
+        let exchange = async {
+            let mut conn = match conn {
+                Some(c) => c,
+                None => self.client.connect().await.map_err(|e| e.to_string())?,
+            };
+            let answer = conn.send(request).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((conn, answer))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(e)) => Err((Failure::transient(e), Broke::Connection)),
+            Err(_) => Err((
+                Failure::transient(format!("no answer within {} ms", self.timeout.as_millis())),
+                Broke::Timeout,
+            )),
+        }
+    }
+
     /// One request on the kept-alive connection (opened when there is
     /// none), whatever its answer's status.
     async fn send(
@@ -197,6 +259,26 @@ impl RemoteLicenseCore {
             }
         }
     }
+}
+
+/// How a try on a connection ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Broke {
+    /// The connection failed (a closed idle one fails before it answers).
+    Connection,
+    /// No answer in time: the request may still be applied.
+    Timeout,
+}
+
+/// A copy of a request with a whole body (sent again on a new connection).
+fn clone_request(
+    r: &hyper::Request<http_body_util::Full<Bytes>>,
+) -> hyper::Request<http_body_util::Full<Bytes>> {
+    let mut copy = hyper::Request::new(r.body().clone());
+    *copy.method_mut() = r.method().clone();
+    *copy.uri_mut() = r.uri().clone();
+    *copy.headers_mut() = r.headers().clone();
+    copy
 }
 
 /// An admin request for the core: method, path and query under

@@ -346,6 +346,20 @@ async fn a_remote_core_keeps_the_subscriptions_and_its_refusals_reach_the_subscr
     assert_eq!(v["holders"].as_array().map(Vec::len), Some(4), "{v}");
     let (status, _) = partner_get("/partner/v1/organizations/not-ours/licenses".into()).await;
     assert_eq!(status, 404);
+    // Admins asking at once each get their answer (a relay has a
+    // connection of its own).
+    let path = || format!("/partner/v1/organizations/{org}/licenses");
+    let (a, b, c, d) = tokio::join!(
+        partner_get(path()),
+        partner_get(path()),
+        partner_get(path()),
+        partner_get(format!("/partner/v1/organizations/{org}/subscriptions")),
+    );
+    for (status, v) in [&a, &b, &c] {
+        assert_eq!(*status, 200, "{v}");
+        assert_eq!(v["holders"], a.1["holders"], "{v}");
+    }
+    assert_eq!(d.1["subscriptions"][0]["id"], "s1", "{}", d.1);
     // A partner admin changes them through the gateway too: the core
     // decides (its refusals come back as they are).
     let partner_send = |method: &'static str, path: String, body: String| {
