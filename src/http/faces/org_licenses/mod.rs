@@ -187,6 +187,18 @@ pub async fn serve(
                 .map_err(failed);
         }
     }
+    here(app, actor, org_id, resource, input).await
+}
+
+/// Answers `resource` from this process's store (the actor was admitted).
+async fn here(
+    app: &App,
+    actor: &Actor,
+    org_id: &str,
+    resource: &OrgResource,
+    input: Input,
+) -> Result<Answer, Refusal> {
+    let failed = |e| actor.refusal(e);
     let csv_body = input.csv_body();
     let body = &input.body[..];
     let invalid = |problem: String| Refusal::new(ErrorCode::InvalidParameterValue, problem);
