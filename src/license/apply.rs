@@ -74,10 +74,9 @@ enum Kind<'a> {
     Remove,
     /// A device activation code (licenses unchanged).
     Device(DeviceRequest<'a>),
-    /// A workspace: the workspace license only (`super::workspaces`).
+    /// A workspace as it is now (provisioned or changed): the workspace
+    /// license only (`super::workspaces`), under its current user id.
     Workspace,
-    /// A workspace's BroadWorks user id changed (its license stays).
-    WorkspaceUpdate { user_id: &'a str },
 }
 
 fn change_of(command: &Command) -> Option<Change<'_>> {
@@ -177,16 +176,8 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
             org_id,
             user_id,
             ..
-        } => Some(Change {
-            who: Who {
-                subscriber_id: workspace_id,
-                org_id,
-                user_id: Some(user_id.as_str()),
-                group_id: None,
-            },
-            kind: Kind::Workspace,
-        }),
-        Command::UpdateWorkspace {
+        }
+        | Command::UpdateWorkspace {
             workspace_id,
             org_id,
             user_id,
@@ -198,9 +189,7 @@ fn change_of(command: &Command) -> Option<Change<'_>> {
                 user_id: Some(user_id.as_str()),
                 group_id: None,
             },
-            kind: Kind::WorkspaceUpdate {
-                user_id: user_id.as_str(),
-            },
+            kind: Kind::Workspace,
         }),
         Command::RemoveWorkspace {
             workspace_id,
@@ -394,16 +383,17 @@ fn apply_one(
     let (package, provision, number) = match change.kind {
         Kind::Remove => return remove(tx, orgs, policy, who, &held, key, now),
         Kind::Device(ref request) => return device(tx, who, &held, request, key, now),
-        // A change that finds no license (its provisioning was refused
-        // while the change was on its way) asks for it again: the
-        // workspace's latest state is what the core answers for.
-        Kind::Workspace | Kind::WorkspaceUpdate { .. } if held.is_empty() => {
+        // The core answers for the workspace's latest state: without its
+        // license (a change that overtook a refused provisioning) it asks
+        // for one; with it, the license follows the user id.
+        Kind::Workspace if held.is_empty() => {
             let org = orgs.of(tx, who.org_id)?;
             return super::workspaces::provision(tx, &mut org.pool, policy, who, &held, key, now);
         }
-        Kind::Workspace => return answer(tx, key, Granted::default(), now),
-        Kind::WorkspaceUpdate { user_id } => {
-            tx.set_holder_user(who.subscriber_id, user_id)?;
+        Kind::Workspace => {
+            if let Some(user_id) = who.user_id {
+                tx.set_holder_user(who.subscriber_id, user_id)?;
+            }
             return answer(tx, key, Granted::default(), now);
         }
         Kind::Update { number, .. } => {
