@@ -186,15 +186,16 @@ impl RemoteLicenseCore {
         request: hyper::Request<http_body_util::Full<Bytes>>,
     ) -> Result<crate::client::ClientResponse, Failure> {
         let idle = self.relay_idle.lock().await.pop();
-        let reused = idle.is_some();
-        let first = self.send_on(idle, clone_request(&request)).await;
-        let (conn, answer) = match first {
-            Ok(done) => done,
-            // Not after a timeout: the core may be applying it still.
-            Err((_, Broke::Connection)) if reused => {
-                self.send_on(None, request).await.map_err(|(f, _)| f)?
-            }
-            Err((f, _)) => return Err(f),
+        let (conn, answer) = match idle {
+            None => self.send_on(None, request).await.map_err(|(f, _)| f)?,
+            Some(kept) => match self.send_on(Some(kept), clone_request(&request)).await {
+                Ok(done) => done,
+                // Not after a timeout: the core may be applying it still.
+                Err((_, Broke::Connection)) => {
+                    self.send_on(None, request).await.map_err(|(f, _)| f)?
+                }
+                Err((f, _)) => return Err(f),
+            },
         };
         let mut idle = self.relay_idle.lock().await;
         if idle.len() < RELAY_IDLE {

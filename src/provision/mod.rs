@@ -114,7 +114,6 @@ impl Provisioning {
         })
     }
 
-    /// The loaded templates of a partner (for pages naming its admin).
     /// `provisioning_id` is one of the partner's templates, or 9003.
     pub fn partner_template(
         &self,
@@ -137,6 +136,7 @@ impl Provisioning {
         ))
     }
 
+    /// The loaded templates of a partner (for pages naming its admin).
     pub fn templates_of_partner(&self, partner_id: &str) -> Vec<Arc<CustomerTemplate>> {
         let mut out: Vec<Arc<CustomerTemplate>> = self
             .templates
