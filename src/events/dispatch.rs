@@ -206,7 +206,14 @@ impl EventHub {
         let subs = self.store.event_subscriptions().await?;
         let end = self.store.last_event_seq().await?;
         let mut r = self.registry();
-        for sub in subs.into_iter().filter(|s| s.node == self.node_id) {
+        // Subscriptions made since the hub started are the live path's: the
+        // load may finish after one was made, or already ended (a replaced
+        // channel set's, deleted from the store just after).
+        let before_start = |s: &super::EventSubscription| s.created_at < self.started_at;
+        for sub in subs
+            .into_iter()
+            .filter(|s| s.node == self.node_id && before_start(s))
+        {
             if let (Some(app), EventDelivery::ChannelSet { channel_set_id }) =
                 (&sub.application_id, &sub.delivery)
             {

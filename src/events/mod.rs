@@ -98,6 +98,10 @@ pub struct EventHub {
     wake: Arc<Notify>,
     contact_tls: Arc<rustls::ClientConfig>,
     closed: AtomicBool,
+    /// When this hub was made: the run loop loads the subscriptions this
+    /// node made before (a previous process's). Those made since are in
+    /// memory already, and one ended meanwhile must not come back.
+    started_at: i64,
 }
 
 fn storage(e: StoreError) -> Refusal {
@@ -151,6 +155,7 @@ impl EventHub {
             wake,
             contact_tls,
             closed: AtomicBool::new(false),
+            started_at: now_millis(),
         })
     }
 
